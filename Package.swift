@@ -1,0 +1,52 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let package = Package(
+    name: "Ferry",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "ferry", targets: ["ferry"]),
+        .library(name: "FerryCore", targets: ["FerryCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+    ],
+    targets: [
+        // Debian liblua5.4 through pkg-config, with a shim header for the macros Swift cannot import.
+        .systemLibrary(
+            name: "CLua",
+            path: "Sources/CLua",
+            pkgConfig: "lua5.4",
+            providers: [.apt(["liblua5.4-dev"])]
+        ),
+        // The only code that calls Lua API that may longjmp (lua_error, lua_yieldk, hooks).
+        .target(name: "CLuaShim", dependencies: ["CLua"], path: "Sources/CLuaShim"),
+        .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim"], path: "Sources/LuaBridge"),
+        .target(
+            name: "FerryCore",
+            dependencies: [
+                "LuaBridge",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            path: "Sources/Core"
+        ),
+        .target(name: "FerryPlugins", dependencies: ["FerryCore", "LuaBridge"], path: "Sources/Plugins"),
+        .executableTarget(
+            name: "ferry",
+            dependencies: [
+                "FerryCore", "FerryPlugins",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/ferry"
+        ),
+        .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge", "CLua"], path: "Tests/LuaBridgeTests"),
+        .testTarget(name: "CoreTests", dependencies: ["FerryCore", "FerryPlugins", "LuaBridge"], path: "Tests/CoreTests"),
+        .testTarget(name: "FerryCLITests", dependencies: ["ferry", "FerryCore"], path: "Tests/FerryCLITests"),
+    ],
+    swiftLanguageModes: [.v6]
+)

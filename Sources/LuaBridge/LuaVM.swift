@@ -1,0 +1,365 @@
+import CLua
+import CLuaShim
+import Foundation
+
+/// One Lua state and the coroutines it runs.
+///
+/// The actor is the executor that owns the `lua_State`: every Lua call happens inside
+/// one of its methods. Each unit of work (a step, a host) runs in its own coroutine;
+/// a Swift function that does I/O returns ``LuaReturn/yield(_:)``, which suspends only
+/// that coroutine while a Swift task does the work, and the actor resumes it with the
+/// results. One state therefore drives thousands of hosts at once (OpenResty's model).
+public actor LuaVM {
+    /// Instructions a coroutine may run between two yields before it is stopped.
+    public static let defaultInstructionBudget: Int64 = 200_000_000
+    static let hookEvery: Int32 = 10_000
+
+    nonisolated(unsafe) let L: OpaquePointer
+    // Owned by this VM; only touched on its executor (and freed in deinit).
+    nonisolated(unsafe) private let header: UnsafeMutablePointer<ferry_vm_header>
+    private var functions: [LuaFunction] = []
+
+    private final class Coroutine {
+        let thread: OpaquePointer
+        let threadRef: Int32
+        let context: (any Sendable)?
+        var continuation: CheckedContinuation<[LuaValue], any Error>?
+        var task: Task<Void, Never>?
+        var finished = false
+        init(thread: OpaquePointer, threadRef: Int32, context: (any Sendable)?) {
+            self.thread = thread
+            self.threadRef = threadRef
+            self.context = context
+        }
+    }
+
+    private var coroutines: [Int: Coroutine] = [:]
+    private var nextCoroutineID = 1
+    private var running: Int?
+    private var pendingOperation: (@Sendable () async throws -> [LuaValue])?
+
+    /// Coroutines currently alive (running or suspended).
+    public var liveCoroutines: Int { coroutines.count }
+
+    public init(instructionBudget: Int64 = LuaVM.defaultInstructionBudget) throws {
+        guard let L = luaL_newstate() else { throw LuaError(kind: .memory, message: "cannot create a Lua state") }
+        self.L = L
+        header = .allocate(capacity: 1)
+        header.initialize(
+            to: ferry_vm_header(
+                owner: nil, ticks: 0, max_ticks: max(1, instructionBudget / Int64(Self.hookEvery)),
+                hook_every: Self.hookEvery))
+        if instructionBudget <= 0 { header.pointee.max_ticks = 0 }
+        ferry_getextraspace(L).storeBytes(of: UnsafeMutableRawPointer(header), as: UnsafeMutableRawPointer.self)
+        ferry_set_dispatcher(luaDispatch)
+        guard ferry_safe_openlibs(L) == ferry_lua_ok() else {
+            throw LuaError(kind: .memory, message: "cannot open the Lua libraries")
+        }
+        ferry_install_budget_hook(L, Self.hookEvery)
+        header.pointee.owner = Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    deinit {
+        lua_close(L)
+        header.deallocate()
+    }
+
+    // MARK: Registering Swift functions
+
+    /// Sets a global (or a field of a global table, with a dotted name) to a Swift function.
+    public func register(_ function: LuaFunction, as name: String? = nil) {
+        let id = functions.count
+        functions.append(function)
+        let top = lua_gettop(L)
+        defer { lua_settop(L, top) }
+        let path = (name ?? function.name).split(separator: ".").map(String.init)
+        ferry_pushglobaltable(L)
+        for part in path.dropLast() {
+            luaPushString(L, part)
+            lua_rawget(L, -2)
+            if lua_type(L, -1) != LUA_TTABLE {
+                ferry_lua_pop(L, 1)
+                lua_createtable(L, 0, 4)
+                luaPushString(L, part)
+                lua_pushvalue(L, -2)
+                lua_rawset(L, -4)
+            }
+        }
+        luaPushString(L, path.last!)
+        ferry_push_function(L, Int32(id))
+        lua_rawset(L, -3)
+    }
+
+    public func register(_ functions: [LuaFunction]) {
+        for f in functions { register(f) }
+    }
+
+    /// Sets a global to a value.
+    public func setGlobal(_ name: String, _ value: LuaValue) {
+        luaPush(L, value)
+        lua_setglobal(L, name)
+    }
+
+    public func getGlobal(_ name: String) throws -> LuaValue {
+        let top = lua_gettop(L)
+        defer { lua_settop(L, top) }
+        ferry_pushglobaltable(L)
+        luaPushString(L, name)
+        lua_rawget(L, -2)
+        return try luaValue(L, -1, path: name)
+    }
+
+    /// Pins a global (function or table) in the registry.
+    public func globalRef(_ name: String) -> LuaRef? {
+        let top = lua_gettop(L)
+        defer { lua_settop(L, top) }
+        ferry_pushglobaltable(L)
+        luaPushString(L, name)
+        lua_rawget(L, -2)
+        if lua_type(L, -1) <= LUA_TNIL { return nil }
+        return LuaRef(id: luaL_ref(L, ferry_registryindex()))
+    }
+
+    /// Pins a new table built from `value`.
+    public func makeRef(_ value: LuaValue) -> LuaRef {
+        luaPush(L, value)
+        return LuaRef(id: luaL_ref(L, ferry_registryindex()))
+    }
+
+    public func release(_ ref: LuaRef) { luaL_unref(L, ferry_registryindex(), ref.id) }
+
+    /// The data in a pinned table (or other value).
+    public func value(of ref: LuaRef) throws -> LuaValue {
+        let top = lua_gettop(L)
+        defer { lua_settop(L, top) }
+        lua_rawgeti(L, ferry_registryindex(), lua_Integer(ref.id))
+        return try luaValue(L, -1)
+    }
+
+    // MARK: Loading code
+
+    /// Loads and runs a chunk on the main thread (declarations; it cannot yield).
+    /// `chunkName` is what error messages show, normally the file's path.
+    @discardableResult
+    public func run(source: String, chunkName: String, args: [LuaArg] = []) throws -> [LuaValue] {
+        let top = lua_gettop(L)
+        defer { lua_settop(L, top) }
+        var source = source
+        let status = source.withUTF8 { buf in
+            buf.withMemoryRebound(to: CChar.self) {
+                ferry_load_text(L, $0.baseAddress, buf.count, "@" + chunkName)
+            }
+        }
+        if status != ferry_lua_ok() {
+            let message = luaString(L, -1) ?? "cannot load \(chunkName)"
+            throw LuaError(kind: .syntax, message: message)
+        }
+        for a in args { push(a, onto: L) }
+        header.pointee.ticks = 0
+        let callStatus = ferry_pcall_traceback(L, Int32(args.count), ferry_lua_multret())
+        if callStatus != ferry_lua_ok() {
+            throw errorFromTracebackMessage(luaString(L, -1) ?? "error in \(chunkName)", status: callStatus)
+        }
+        let n = lua_gettop(L) - top
+        return try (0..<n).map { try luaValue(L, top + 1 + $0) }
+    }
+
+    public func run(file path: String, chunkName: String? = nil) throws -> [LuaValue] {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw LuaError(kind: .syntax, message: "\(chunkName ?? path): cannot read file: \(error.localizedDescription)")
+        }
+        return try run(source: text, chunkName: chunkName ?? path)
+    }
+
+    /// Calls a pinned function synchronously on the main thread (it must not yield).
+    public func callSync(_ function: LuaRef, _ args: [LuaArg]) throws -> [LuaValue] {
+        let top = lua_gettop(L)
+        defer { lua_settop(L, top) }
+        lua_rawgeti(L, ferry_registryindex(), lua_Integer(function.id))
+        for a in args { push(a, onto: L) }
+        header.pointee.ticks = 0
+        let status = ferry_pcall_traceback(L, Int32(args.count), ferry_lua_multret())
+        if status != ferry_lua_ok() {
+            throw errorFromTracebackMessage(luaString(L, -1) ?? "error", status: status)
+        }
+        let n = lua_gettop(L) - top
+        return try (0..<n).map { try luaValue(L, top + 1 + $0) }
+    }
+
+    private func errorFromTracebackMessage(_ full: String, status: Int32) -> LuaError {
+        // ferry_pcall_traceback appends "\nstack traceback:\n…" to the message.
+        let parts = full.components(separatedBy: "\nstack traceback:\n")
+        let message = parts[0]
+        let kind: LuaError.Kind =
+            status == LUA_ERRMEM ? .memory : (message.contains("instruction budget exceeded") ? .budget : .runtime)
+        return LuaError(kind: kind, message: message, traceback: parts.count > 1 ? parts[1] : nil)
+    }
+
+    private func push(_ arg: LuaArg, onto L: OpaquePointer) {
+        switch arg {
+        case .value(let v): luaPush(L, v)
+        case .ref(let r): lua_rawgeti(L, ferry_registryindex(), lua_Integer(r.id))
+        }
+    }
+
+    // MARK: Coroutines
+
+    /// Runs a pinned function in a new coroutine and returns its results. While it
+    /// waits on Swift I/O, other coroutines run. Cancelling the calling task stops it.
+    public func call(_ function: LuaRef, _ args: [LuaArg], context: (any Sendable)? = nil) async throws -> [LuaValue] {
+        let id = nextCoroutineID
+        nextCoroutineID += 1
+        lua_checkstack(L, 2)
+        guard let thread = lua_newthread(L) else { throw LuaError(kind: .memory, message: "out of memory") }
+        let threadRef = luaL_ref(L, ferry_registryindex())
+        let co = Coroutine(thread: thread, threadRef: threadRef, context: context)
+        coroutines[id] = co
+        lua_checkstack(thread, Int32(args.count) + 4)
+        lua_rawgeti(thread, ferry_registryindex(), lua_Integer(function.id))
+        for a in args { push(a, onto: thread) }
+        let nargs = Int32(args.count)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[LuaValue], any Error>) in
+                co.continuation = continuation
+                if Task.isCancelled {
+                    finish(id, .failure(CancellationError()))
+                } else {
+                    resume(id, nargs: nargs)
+                }
+            }
+        } onCancel: {
+            Task { await self.cancel(id) }
+        }
+    }
+
+    /// Stops a coroutine: its pending operation is cancelled and its caller gets a CancellationError.
+    public func cancel(_ id: Int) {
+        guard let co = coroutines[id] else { return }
+        co.task?.cancel()
+        finish(id, .failure(CancellationError()))
+    }
+
+    private func resume(_ id: Int, nargs: Int32) {
+        guard let co = coroutines[id], !co.finished else { return }
+        running = id
+        header.pointee.ticks = 0
+        var nresults: Int32 = 0
+        let status = lua_resume(co.thread, L, nargs, &nresults)
+        running = nil
+        if status == ferry_lua_yield_status() {
+            lua_settop(co.thread, 0)
+            guard let operation = pendingOperation else {
+                finish(id, .failure(LuaError(kind: .runtime, message: "a coroutine yielded outside a Ferry primitive")))
+                return
+            }
+            pendingOperation = nil
+            co.task = Task {
+                let result: Result<[LuaValue], any Error>
+                do { result = .success(try await operation()) } catch { result = .failure(error) }
+                await self.deliver(id, result)
+            }
+        } else if status == ferry_lua_ok() {
+            let base = lua_gettop(co.thread) - nresults
+            do {
+                let values = try (0..<nresults).map { try luaValue(co.thread, base + 1 + $0) }
+                finish(id, .success(values))
+            } catch {
+                finish(id, .failure(LuaError(kind: .conversion, message: "a result cannot cross into Ferry: \(error)")))
+            }
+        } else {
+            let message: String
+            if let s = luaString(co.thread, -1) {
+                message = s
+            } else {
+                message = "(error object is a \(luaTypeName(co.thread, -1)) value)"
+            }
+            ferry_traceback(L, co.thread, nil, 0)
+            let traceback = luaString(L, -1)
+            ferry_lua_pop(L, 1)
+            let kind: LuaError.Kind =
+                status == LUA_ERRMEM ? .memory : (message.contains("instruction budget exceeded") ? .budget : .runtime)
+            finish(id, .failure(LuaError(kind: kind, message: message, traceback: traceback?.replacingOccurrences(of: "stack traceback:\n", with: ""))))
+        }
+    }
+
+    private func deliver(_ id: Int, _ result: Result<[LuaValue], any Error>) {
+        guard let co = coroutines[id], !co.finished else { return }
+        co.task = nil
+        let L = co.thread
+        switch result {
+        case .success(let values):
+            lua_checkstack(L, Int32(values.count) + 2)
+            lua_pushboolean(L, 1)
+            for v in values { luaPush(L, v) }
+            resume(id, nargs: Int32(values.count) + 1)
+        case .failure(let error):
+            if error is CancellationError {
+                finish(id, .failure(error))
+                return
+            }
+            lua_pushboolean(L, 0)
+            luaPushString(L, Self.message(of: error))
+            resume(id, nargs: 2)
+        }
+    }
+
+    private func finish(_ id: Int, _ result: Result<[LuaValue], any Error>) {
+        guard let co = coroutines.removeValue(forKey: id), !co.finished else { return }
+        co.finished = true
+        // A coroutine cannot be reset while it is the one running (a cancel from inside).
+        if running != id { lua_resetthread(co.thread) }
+        luaL_unref(L, ferry_registryindex(), co.threadRef)
+        co.continuation?.resume(with: result)
+        co.continuation = nil
+    }
+
+    static func message(of error: any Error) -> String {
+        if let e = error as? LuaError { return e.message }
+        if let e = error as? CustomStringConvertible { return e.description }
+        return String(describing: error)
+    }
+
+    // MARK: Dispatch from the C trampoline
+
+    fileprivate func dispatch(_ state: OpaquePointer, _ functionID: Int) -> Int32 {
+        guard functionID < functions.count else {
+            luaPushString(state, "unknown Swift function")
+            return FERRY_CALL_ERROR
+        }
+        let function = functions[functionID]
+        let context = running.flatMap { coroutines[$0]?.context }
+        let call = LuaCall(L: state, vm: self, functionName: function.name, context: context)
+        do {
+            switch try function.body(call) {
+            case .values(let values):
+                lua_checkstack(state, Int32(values.count) + 2)
+                for v in values { luaPush(state, v) }
+                return Int32(values.count)
+            case .pushed(let n):
+                return n
+            case .yield(let operation):
+                guard let id = running, coroutines[id]?.thread == state else {
+                    luaPushString(state, "\(function.name) waits on I/O and can only be called inside a step, a check or an undo")
+                    return FERRY_CALL_ERROR
+                }
+                pendingOperation = operation
+                return FERRY_CALL_YIELD
+            }
+        } catch {
+            luaPushString(state, Self.message(of: error))
+            return FERRY_CALL_ERROR
+        }
+    }
+}
+
+/// The one dispatcher the C trampoline calls for every Swift function.
+private let luaDispatch: ferry_dispatch_fn = { state, functionID in
+    guard let state else { return FERRY_CALL_ERROR }
+    let header = ferry_getextraspace(state).load(as: UnsafeMutablePointer<ferry_vm_header>.self)
+    guard let owner = header.pointee.owner else { return FERRY_CALL_ERROR }
+    let vm = Unmanaged<LuaVM>.fromOpaque(owner).takeUnretainedValue()
+    // Lua only runs inside the actor's methods, so this is the actor's executor.
+    let bits = Int(bitPattern: state)
+    return vm.assumeIsolated { $0.dispatch(OpaquePointer(bitPattern: bits)!, Int(functionID)) }
+}

@@ -1,0 +1,201 @@
+import Foundation
+import LuaBridge
+import Synchronization
+import Testing
+
+/// Counts live instances so a test can prove Swift objects were released.
+final class Tracked: Sendable {
+    static let live = Atomic<Int>(0)
+    init() { Self.live.add(1, ordering: .sequentiallyConsistent) }
+    deinit { Self.live.subtract(1, ordering: .sequentiallyConsistent) }
+}
+
+struct Boom: Error, CustomStringConvertible { var description: String { "boom from Swift" } }
+
+@Suite struct LuaBridgeTests {
+    @Test func valuesRoundTripBothWays() async throws {
+        let vm = try LuaVM()
+        let value: LuaValue = [
+            "name": "glance", "count": 3, "ratio": 0.5, "on": true,
+            "hosts": ["a", "b", "c"], "nested": ["deep": ["x": 1]], "empty": [:],
+        ]
+        await vm.register(LuaFunction("echo") { call in .value(try call.value(1)) })
+        await vm.setGlobal("input", value)
+        let out = try await vm.run(source: "return echo(input)", chunkName: "t.lua")
+        #expect(out == [value])
+        // A table made in Lua comes back with the right shapes.
+        let made = try await vm.run(source: "return {1, 2.5, 'x', {k = false}}, nil, 7", chunkName: "t.lua")
+        #expect(made == [.array([1, 2.5, "x", ["k": false]]), .nil, 7])
+        // JSON form keeps integers and floats apart.
+        #expect(try LuaValue.fromJSON(value.jsonString()) == value)
+    }
+
+    @Test func valuesThatCannotCrossGiveClearErrors() async throws {
+        let vm = try LuaVM()
+        await vm.register(LuaFunction("store") { call in _ = try call.value(1); return .none })
+        let cases = [
+            ("store({ f = function() end })", "function value cannot be stored (only nil, booleans, numbers, strings and tables of them) (at f)"),
+            ("local t = {}; t.me = t; store(t)", "contains itself"),
+            ("store({1, 2, x = 3})", "mixes string keys and integer keys"),
+            ("store({[1] = 1, [3] = 3})", "gaps"),
+        ]
+        for (source, expected) in cases {
+            do {
+                try await vm.run(source: source, chunkName: "bad.lua")
+                Issue.record("no error for \(source)")
+            } catch let e as LuaError {
+                #expect(e.message.contains(expected), "\(e.message)")
+                #expect(e.message.hasPrefix("bad.lua:1:"), "\(e.message)")
+            }
+        }
+    }
+
+    @Test func swiftErrorBecomesLuaErrorWithFileLineAndReleasesSwiftObjects() async throws {
+        let before = Tracked.live.load(ordering: .sequentiallyConsistent)
+        let vm = try LuaVM()
+        await vm.register(LuaFunction("explode") { _ in
+            let object = Tracked()
+            _ = object
+            throw Boom()
+        })
+        let source = """
+            local function inner()
+              explode()
+            end
+            local ok, err = pcall(inner)
+            assert(not ok)
+            return err
+            """
+        let result = try await vm.run(source: source, chunkName: "runbook.lua")
+        #expect(result == ["runbook.lua:2: boom from Swift"])
+        // Uncaught, it carries a traceback too.
+        do {
+            try await vm.run(source: "\n\nexplode()", chunkName: "runbook.lua")
+            Issue.record("expected an error")
+        } catch let e as LuaError {
+            #expect(e.message == "runbook.lua:3: boom from Swift")
+            #expect(e.location?.line == 3)
+            #expect(e.traceback?.contains("runbook.lua:3") == true)
+        }
+        #expect(Tracked.live.load(ordering: .sequentiallyConsistent) == before)
+    }
+
+    @Test func asyncErrorReleasesSwiftObjectsAndNamesTheLine() async throws {
+        let before = Tracked.live.load(ordering: .sequentiallyConsistent)
+        let vm = try LuaVM()
+        await vm.register(LuaFunction("fetch") { _ in
+            let object = Tracked()
+            return .yield {
+                _ = object
+                try await Task.sleep(for: .milliseconds(1))
+                throw Boom()
+            }
+        })
+        let ref = try #require(await vm.globalRefAfterRun(source: "f = function()\n  fetch()\nend", name: "f", chunkName: "step.lua"))
+        do {
+            _ = try await vm.call(ref, [])
+            Issue.record("expected an error")
+        } catch let e as LuaError {
+            #expect(e.message == "step.lua:2: boom from Swift")
+        }
+        #expect(Tracked.live.load(ordering: .sequentiallyConsistent) == before)
+    }
+
+    @Test func thousandCoroutinesAwaitAsyncPrimitivesConcurrently() async throws {
+        let vm = try LuaVM()
+        await vm.register(LuaFunction("wait") { call in
+            let ms = try call.integer(1)
+            return .yield {
+                try await Task.sleep(for: .milliseconds(ms))
+                return [.int(Int64(ms))]
+            }
+        })
+        let ref = try #require(await vm.globalRefAfterRun(source: "f = function(i) return wait(200) + i end", name: "f"))
+        let clock = ContinuousClock()
+        let start = clock.now
+        let total = try await withThrowingTaskGroup(of: Int.self) { group in
+            for i in 0..<1000 {
+                group.addTask { try await vm.call(ref, [.value(.int(Int64(i)))])[0].intValue! }
+            }
+            return try await group.reduce(0, +)
+        }
+        let elapsed = clock.now - start
+        #expect(total == 1000 * 200 + (0..<1000).reduce(0, +))
+        // Sequentially this would take 200 s; concurrently about the time of one wait.
+        #expect(elapsed < .seconds(20))
+        #expect(await vm.liveCoroutines == 0)
+    }
+
+    @Test func yieldInsidePcallWorks() async throws {
+        let vm = try LuaVM()
+        await vm.register(LuaFunction("later") { call in
+            let fail = call.bool(1)
+            return .yield {
+                try await Task.sleep(for: .milliseconds(1))
+                if fail { throw Boom() }
+                return ["ok"]
+            }
+        })
+        let ref = try #require(
+            await vm.globalRefAfterRun(
+                source: """
+                    f = function()
+                      local ok1, v1 = pcall(later, false)
+                      local ok2, e2 = pcall(function() return later(true) end)
+                      return ok1, v1, ok2, e2
+                    end
+                    """, name: "f"))
+        let out = try await vm.call(ref, [])
+        #expect(out == [true, "ok", false, "t.lua:3: boom from Swift"])
+    }
+
+    @Test func instructionBudgetStopsRunawayLoop() async throws {
+        let vm = try LuaVM(instructionBudget: 2_000_000)
+        do {
+            try await vm.run(source: "while true do end", chunkName: "loop.lua")
+            Issue.record("expected the budget to stop the loop")
+        } catch let e as LuaError {
+            #expect(e.kind == .budget)
+            #expect(e.message.contains("instruction budget exceeded"))
+            #expect(e.message.hasPrefix("loop.lua:1:"))
+        }
+        // Inside a coroutine too, and the VM stays usable afterwards.
+        let ref = try #require(await vm.globalRefAfterRun(source: "f = function() while true do end end", name: "f"))
+        await #expect(throws: LuaError.self) { try await vm.call(ref, []) }
+        #expect(try await vm.run(source: "return 1 + 1", chunkName: "t.lua") == [2])
+    }
+
+    @Test func cancellingTheCallerStopsTheCoroutine() async throws {
+        let vm = try LuaVM()
+        await vm.register(LuaFunction("forever") { _ in
+            .yield {
+                try await Task.sleep(for: .seconds(3600))
+                return []
+            }
+        })
+        let ref = try #require(await vm.globalRefAfterRun(source: "f = function() forever() end", name: "f"))
+        let task = Task { try await vm.call(ref, []) }
+        try await Task.sleep(for: .milliseconds(50))
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+        #expect(await vm.liveCoroutines == 0)
+    }
+
+    @Test func yieldingOutsideACoroutineIsAClearError() async throws {
+        let vm = try LuaVM()
+        await vm.register(LuaFunction("io_call") { _ in .yield { [] } })
+        do {
+            try await vm.run(source: "io_call()", chunkName: "decl.lua")
+            Issue.record("expected an error")
+        } catch let e as LuaError {
+            #expect(e.message.contains("can only be called inside a step"))
+        }
+    }
+}
+
+extension LuaVM {
+    func globalRefAfterRun(source: String, name: String, chunkName: String = "t.lua") throws -> LuaRef? {
+        try run(source: source, chunkName: chunkName)
+        return globalRef(name)
+    }
+}
