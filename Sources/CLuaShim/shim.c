@@ -55,8 +55,8 @@ static void ferry_budget_hook(lua_State *L, lua_Debug *ar) {
   if (h == 0 || h->max_ticks <= 0) return;
   h->ticks += 1;
   if (h->ticks > h->max_ticks) {
-    h->ticks = 0;
-    /* Inside a hook the running Lua function is level 0. */
+    /* ticks stay past the budget, so a pcall that catches this is stopped again at
+       its next tick. Inside a hook the running Lua function is level 0. */
     luaL_where(L, 0);
     lua_pushfstring(L, "instruction budget exceeded (%I instructions without yielding): "
                   "a runaway loop? (raise it with FERRY_LUA_BUDGET)",

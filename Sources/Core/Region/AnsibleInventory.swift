@@ -1,0 +1,247 @@
+import Foundation
+import LuaBridge
+
+/// Reads an operator's Ansible inventory (INI or YAML) into a region: hosts with
+/// `ansible_host` / `ansible_port` / `ansible_user` and other vars, groups, groups of
+/// groups (`:children`), ranges, and group vars (host vars win over group vars,
+/// a child group's vars over its parent's, and every group's over `all`'s).
+public enum AnsibleInventory {
+    struct Group {
+        var hosts: [String] = []
+        var children: [String] = []
+        var vars: [String: LuaValue] = [:]
+    }
+
+    struct Parsed {
+        var groups: [String: Group] = [:]
+        var groupOrder: [String] = []
+        var hostVars: [String: [String: LuaValue]] = [:]
+        var hostOrder: [String] = []
+
+        mutating func group(_ name: String) -> String {
+            if groups[name] == nil {
+                groups[name] = Group()
+                groupOrder.append(name)
+            }
+            return name
+        }
+
+        mutating func addHost(_ name: String, to group: String, vars: [String: LuaValue]) {
+            _ = self.group(group)
+            if !groups[group]!.hosts.contains(name) { groups[group]!.hosts.append(name) }
+            if hostVars[name] == nil {
+                hostVars[name] = [:]
+                hostOrder.append(name)
+            }
+            hostVars[name]!.merge(vars) { $1 }
+        }
+    }
+
+    public static func load(path: String, into region: inout Region) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw FerryError.invalid("Ansible inventory \(path): cannot read it")
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        let looksYAML = path.hasSuffix(".yml") || path.hasSuffix(".yaml")
+            || text.split(separator: "\n").first(where: { !$0.hasPrefix("#") && !$0.trimmingCharacters(in: .whitespaces).isEmpty })?
+                .trimmingCharacters(in: .whitespaces).hasSuffix(":") == true
+        let parsed = looksYAML ? try parseYAML(text, file: path) : try parseINI(text, file: path)
+        apply(parsed, to: &region)
+    }
+
+    // MARK: INI
+
+    static func parseINI(_ text: String, file: String) throws -> Parsed {
+        var parsed = Parsed()
+        _ = parsed.group("all")
+        var section = "ungrouped"
+        var kind = "hosts"
+        for (index, rawLine) in text.components(separatedBy: "\n").enumerated() {
+            let lineNumber = index + 1
+            let line = stripComment(rawLine).trimmingCharacters(in: .whitespaces)
+            if line.isEmpty { continue }
+            if line.hasPrefix("[") {
+                guard line.hasSuffix("]") else { throw FerryError.invalid("\(file):\(lineNumber): a section header needs ']'") }
+                let header = String(line.dropFirst().dropLast())
+                if let colon = header.lastIndex(of: ":") {
+                    section = String(header[..<colon])
+                    kind = String(header[header.index(after: colon)...])
+                    guard kind == "vars" || kind == "children" else {
+                        throw FerryError.invalid("\(file):\(lineNumber): unknown section kind ':\(kind)' (vars or children)")
+                    }
+                } else {
+                    section = header
+                    kind = "hosts"
+                }
+                _ = parsed.group(section)
+                continue
+            }
+            switch kind {
+            case "vars":
+                guard let eq = line.firstIndex(of: "=") else {
+                    throw FerryError.invalid("\(file):\(lineNumber): expected key=value in [\(section):vars]")
+                }
+                let key = line[..<eq].trimmingCharacters(in: .whitespaces)
+                parsed.groups[section]!.vars[key] = scalar(line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces))
+            case "children":
+                _ = parsed.group(line)
+                if !parsed.groups[section]!.children.contains(line) { parsed.groups[section]!.children.append(line) }
+            default:
+                let tokens = try tokenize(line, file: file, line: lineNumber)
+                guard let first = tokens.first else { continue }
+                var vars: [String: LuaValue] = [:]
+                for token in tokens.dropFirst() {
+                    guard let eq = token.firstIndex(of: "=") else {
+                        throw FerryError.invalid("\(file):\(lineNumber): expected key=value after the host name, got '\(token)'")
+                    }
+                    vars[String(token[..<eq])] = scalar(String(token[token.index(after: eq)...]))
+                }
+                let names: [String]
+                do { names = try HostPattern.expand(first) } catch let e as FerryError {
+                    throw FerryError.invalid("\(file):\(lineNumber): \(e.message)")
+                }
+                for n in names { parsed.addHost(n, to: section, vars: vars) }
+            }
+        }
+        return parsed
+    }
+
+    static func stripComment(_ line: String) -> String {
+        let t = line.trimmingCharacters(in: .whitespaces)
+        if t.hasPrefix("#") || t.hasSuffix(";") && t.hasPrefix(";") || t.hasPrefix(";") { return "" }
+        // An inline comment starts with " #" outside quotes.
+        var inQuote: Character? = nil
+        var previous: Character = " "
+        for (i, c) in line.enumerated() {
+            if c == "'" || c == "\"" {
+                if inQuote == c { inQuote = nil } else if inQuote == nil { inQuote = c }
+            }
+            if c == "#", inQuote == nil, previous == " " || previous == "\t" {
+                return String(line.prefix(i))
+            }
+            previous = c
+        }
+        return line
+    }
+
+    static func tokenize(_ line: String, file: String, line lineNumber: Int) throws -> [String] {
+        var tokens: [String] = []
+        var current = ""
+        var quote: Character? = nil
+        for c in line {
+            if let q = quote {
+                if c == q { quote = nil } else { current.append(c) }
+            } else if c == "'" || c == "\"" {
+                quote = c
+            } else if c == " " || c == "\t" {
+                if !current.isEmpty { tokens.append(current); current = "" }
+            } else {
+                current.append(c)
+            }
+        }
+        if quote != nil { throw FerryError.invalid("\(file):\(lineNumber): unterminated quote") }
+        if !current.isEmpty { tokens.append(current) }
+        return tokens
+    }
+
+    static func scalar(_ text: String) -> LuaValue {
+        var t = text
+        if t.count >= 2, (t.hasPrefix("\"") && t.hasSuffix("\"")) || (t.hasPrefix("'") && t.hasSuffix("'")) {
+            t = String(t.dropFirst().dropLast())
+            return .string(t)
+        }
+        if let i = Int64(t) { return .int(i) }
+        if let d = Double(t), t.contains(".") { return .number(d) }
+        switch t.lowercased() {
+        case "true", "yes": return .bool(true)
+        case "false", "no": return .bool(false)
+        default: return .string(t)
+        }
+    }
+
+    // MARK: YAML
+
+    static func parseYAML(_ text: String, file: String) throws -> Parsed {
+        var parsed = Parsed()
+        guard let root = try YAMLNode.parse(text, file: file) else { return parsed }
+        for (name, node) in try root.requireMapping() {
+            try readGroup(name, node, into: &parsed)
+        }
+        if parsed.groups["all"] == nil { _ = parsed.group("all") }
+        return parsed
+    }
+
+    static func readGroup(_ name: String, _ node: YAMLNode, into parsed: inout Parsed) throws {
+        _ = parsed.group(name)
+        if node.isNull { return }
+        try node.checkKeys(["hosts", "children", "vars"])
+        if let hosts = node["hosts"] {
+            for (pattern, hostNode) in try hosts.requireMapping() {
+                var vars: [String: LuaValue] = [:]
+                if !hostNode.isNull {
+                    guard case .map(let m) = try hostNode.value() else { throw hostNode.error("expected host vars as a mapping") }
+                    vars = m
+                }
+                let names: [String]
+                do { names = try HostPattern.expand(pattern) } catch let e as FerryError { throw hostNode.error(e.message) }
+                for n in names { parsed.addHost(n, to: name, vars: vars) }
+            }
+        }
+        if let vars = node["vars"], !vars.isNull {
+            guard case .map(let m) = try vars.value() else { throw vars.error("expected a mapping") }
+            parsed.groups[name]!.vars.merge(m) { $1 }
+        }
+        if let children = node["children"] {
+            for (child, childNode) in try children.requireMapping() {
+                if !parsed.groups[name]!.children.contains(child) { parsed.groups[name]!.children.append(child) }
+                try readGroup(child, childNode, into: &parsed)
+            }
+        }
+    }
+
+    // MARK: Into the region
+
+    static func apply(_ parsed: Parsed, to region: inout Region) {
+        // Each group's full membership (its hosts and its children's, recursively)
+        // and each host's ancestry, parents before children for var precedence.
+        var memo: [String: [String]] = [:]
+        func members(_ group: String, _ visiting: Set<String>) -> [String] {
+            if let m = memo[group] { return m }
+            guard let g = parsed.groups[group], !visiting.contains(group) else { return [] }
+            var out = g.hosts
+            var seen = Set(out)
+            for child in g.children {
+                for h in members(child, visiting.union([group])) where seen.insert(h).inserted { out.append(h) }
+            }
+            memo[group] = out
+            return out
+        }
+        var depth: [String: Int] = ["all": 0]
+        func assignDepth(_ group: String, _ d: Int, _ visiting: Set<String>) {
+            guard !visiting.contains(group) else { return }
+            depth[group] = max(depth[group] ?? 0, d)
+            for c in parsed.groups[group]?.children ?? [] { assignDepth(c, d + 1, visiting.union([group])) }
+        }
+        for g in parsed.groupOrder where g != "all" { assignDepth(g, 1, []) }
+
+        var hostGroups: [String: [String]] = [:]
+        for group in parsed.groupOrder {
+            for h in members(group, []) { hostGroups[h, default: []].append(group) }
+        }
+        for name in parsed.hostOrder {
+            var vars = parsed.groups["all"]?.vars ?? [:]
+            let groups = (hostGroups[name] ?? []).filter { $0 != "all" }
+            for g in groups.sorted(by: { (depth[$0] ?? 1) < (depth[$1] ?? 1) }) {
+                vars.merge(parsed.groups[g]?.vars ?? [:]) { $1 }
+            }
+            vars.merge(parsed.hostVars[name] ?? [:]) { $1 }
+            var host = RegionHost(name: name)
+            if let a = vars.removeValue(forKey: "ansible_host")?.stringValue { host.address = a }
+            if let p = vars.removeValue(forKey: "ansible_port")?.intValue { host.port = p }
+            if let u = vars.removeValue(forKey: "ansible_user")?.stringValue { host.user = u }
+            host.vars = vars
+            region.addHost(host)
+            for g in groups { region.addToGroup(g, name) }
+        }
+    }
+}

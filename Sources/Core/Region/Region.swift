@@ -1,0 +1,120 @@
+import Foundation
+import LuaBridge
+
+/// One machine of a region.
+public struct RegionHost: Sendable, Hashable {
+    public var name: String
+    /// What to connect to (defaults to the name).
+    public var address: String
+    public var port: Int?
+    public var user: String?
+    public var jump: String?
+    public var vars: [String: LuaValue]
+    /// Every group the host belongs to, in the order they were declared.
+    public var groups: [String]
+
+    public init(name: String, address: String? = nil, port: Int? = nil, user: String? = nil, jump: String? = nil,
+                vars: [String: LuaValue] = [:], groups: [String] = [])
+    {
+        self.name = name
+        self.address = address ?? name
+        self.port = port
+        self.user = user
+        self.jump = jump
+        self.vars = vars
+        self.groups = groups
+    }
+
+    /// The form Lua sees (`host.name`, `host.address`, `host.vars`, `host.groups`).
+    public var luaValue: LuaValue {
+        var m: [String: LuaValue] = [
+            "name": .string(name), "address": .string(address), "vars": .map(vars),
+            "groups": .array(groups.map { .string($0) }),
+        ]
+        if let port { m["port"] = .int(Int64(port)) }
+        if let user { m["user"] = .string(user) }
+        return .map(m)
+    }
+}
+
+/// How Ferry reaches hosts.
+public enum TransportKind: String, Sendable, CaseIterable {
+    case nio, openssh, local
+}
+
+public struct SSHSettings: Sendable {
+    public var user: String?
+    public var port: Int = 22
+    public var identity: String?
+    public var knownHosts: String?
+    public var jump: String?
+    /// Hosts worked on at once when a step sets no `parallel`.
+    public var parallel: Int = 50
+    public var transport: TransportKind = .nio
+    public init() {}
+}
+
+/// A region file: where the hosts and services of one cloud region are.
+public struct Region: Sendable {
+    public var name: String
+    /// The file it was read from, if any.
+    public var file: String?
+    public var hosts: [String: RegionHost]
+    /// Host names in declaration order.
+    public var hostOrder: [String]
+    /// Group name → host names, in order.
+    public var groups: [String: [String]]
+    public var groupOrder: [String]
+    public var ssh: SSHSettings
+    /// Driver settings for later primitives, kept as data (secrets still as references).
+    public var databases: [String: LuaValue]
+    public var vips: [String: LuaValue]
+    public var keystone: LuaValue
+    public var broker: LuaValue
+    public var releases: [String: LuaValue]
+    public var vars: [String: LuaValue]
+    public var simulate: LuaValue?
+
+    public init(name: String) {
+        self.name = name
+        hosts = [:]
+        hostOrder = []
+        groups = [:]
+        groupOrder = []
+        ssh = SSHSettings()
+        databases = [:]
+        vips = [:]
+        keystone = .nil
+        broker = .nil
+        releases = [:]
+        vars = [:]
+    }
+
+    public var directory: String? { file.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path } }
+
+    /// Adds a host, or merges into the one of the same name.
+    public mutating func addHost(_ host: RegionHost) {
+        if var existing = hosts[host.name] {
+            if host.address != host.name { existing.address = host.address }
+            existing.port = host.port ?? existing.port
+            existing.user = host.user ?? existing.user
+            existing.jump = host.jump ?? existing.jump
+            existing.vars.merge(host.vars) { $1 }
+            for g in host.groups where !existing.groups.contains(g) { existing.groups.append(g) }
+            hosts[host.name] = existing
+        } else {
+            hosts[host.name] = host
+            hostOrder.append(host.name)
+        }
+    }
+
+    public mutating func addToGroup(_ group: String, _ hostName: String) {
+        if groups[group] == nil {
+            groups[group] = []
+            groupOrder.append(group)
+        }
+        if !(groups[group]!.contains(hostName)) { groups[group]!.append(hostName) }
+        if hosts[hostName] == nil { addHost(RegionHost(name: hostName)) }
+        if !hosts[hostName]!.groups.contains(group) { hosts[hostName]!.groups.append(group) }
+    }
+}

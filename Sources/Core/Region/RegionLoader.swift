@@ -1,0 +1,162 @@
+import Foundation
+import LuaBridge
+
+/// Reads and validates region files.
+public enum RegionLoader {
+    static let topLevelKeys = [
+        "region", "inventory", "ssh", "databases", "vips", "keystone", "broker", "releases", "vars", "simulate",
+    ]
+
+    public static func load(path: String) throws -> Region {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw FerryError.invalid("region file \(path): cannot read it (does it exist?)")
+        }
+        return try parse(String(decoding: data, as: UTF8.self), file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws -> Region {
+        guard let root = try YAMLNode.parse(text, file: file) else {
+            throw FerryError.invalid("\(file): the region file is empty")
+        }
+        guard root.mapping != nil else { throw root.error("a region file is a mapping with 'region:' at its top") }
+        try root.checkKeys(topLevelKeys)
+        guard let nameNode = root["region"] else {
+            throw root.error("missing 'region:' (the region's name)")
+        }
+        var region = Region(name: try nameNode.requireString())
+        region.file = file
+        let directory = URL(fileURLWithPath: file).deletingLastPathComponent().path
+
+        if let inventory = root["inventory"] {
+            try inventory.checkKeys(["ansible", "groups", "hosts"])
+            if let ansible = inventory["ansible"] {
+                let paths = try ansible.sequence?.map { try $0.requireString() } ?? [ansible.requireString()]
+                for p in paths {
+                    let full = RegionPaths.expand(p, relativeTo: directory)
+                    do { try AnsibleInventory.load(path: full, into: &region) } catch let e as FerryError {
+                        throw ansible.error(e.message)
+                    }
+                }
+            }
+            if let hosts = inventory["hosts"] {
+                for (name, node) in try hosts.requireMapping() {
+                    for expanded in try expand(name, at: node) {
+                        region.addHost(try host(named: expanded, from: node))
+                    }
+                }
+            }
+            if let groups = inventory["groups"] {
+                for (group, node) in try groups.requireMapping() {
+                    let members: [YAMLNode] = node.sequence ?? [node]
+                    for member in members {
+                        guard let text = member.string else { throw member.error("expected host names or ranges") }
+                        for piece in text.split(separator: ",") {
+                            for name in try expand(piece.trimmingCharacters(in: .whitespaces), at: member) {
+                                region.addToGroup(group, name)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        if let ssh = root["ssh"] {
+            try ssh.checkKeys(["user", "port", "identity", "known_hosts", "jump", "parallel", "transport"])
+            if let v = ssh["user"] { region.ssh.user = try v.requireString() }
+            if let v = ssh["port"] { region.ssh.port = try v.requireInt() }
+            if let v = ssh["identity"] { region.ssh.identity = RegionPaths.expand(try v.requireString(), relativeTo: directory) }
+            if let v = ssh["known_hosts"] { region.ssh.knownHosts = RegionPaths.expand(try v.requireString(), relativeTo: directory) }
+            if let v = ssh["jump"] { region.ssh.jump = try v.requireString() }
+            if let v = ssh["parallel"] {
+                region.ssh.parallel = try v.requireInt()
+                guard region.ssh.parallel > 0 else { throw v.error("must be at least 1") }
+            }
+            if let v = ssh["transport"] {
+                let text = try v.requireString()
+                guard let kind = TransportKind(rawValue: text) else {
+                    throw v.error("unknown transport '\(text)' (one of: \(TransportKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                region.ssh.transport = kind
+            }
+        }
+
+        func named(_ key: String) throws -> [String: LuaValue] {
+            guard let node = root[key] else { return [:] }
+            var out: [String: LuaValue] = [:]
+            for (name, value) in try node.requireMapping() {
+                guard value.mapping != nil else { throw value.error("expected the settings of '\(name)' as a mapping") }
+                let data = try value.value()
+                try checkSecrets(data, at: value)
+                out[name] = data
+            }
+            return out
+        }
+        region.databases = try named("databases")
+        region.vips = try named("vips")
+        region.releases = try named("releases")
+        if let k = root["keystone"] {
+            region.keystone = try k.value()
+            try checkSecrets(region.keystone, at: k)
+        }
+        if let b = root["broker"] {
+            region.broker = try b.value()
+            try checkSecrets(region.broker, at: b)
+        }
+        if let vars = root["vars"] {
+            guard case .map(let m) = try vars.value() else { throw vars.error("expected a mapping of variables") }
+            try checkSecrets(.map(m), at: vars)
+            region.vars = m
+        }
+        if let sim = root["simulate"] { region.simulate = try sim.value() }
+
+        for name in region.hostOrder {
+            if let jump = region.hosts[name]?.jump ?? region.ssh.jump, region.hosts[jump] == nil, !jump.contains(".") {
+                throw root.error("ssh jump host '\(jump)' (used by \(name)) is not a host of the region")
+            }
+        }
+        return region
+    }
+
+    static func expand(_ name: String, at node: YAMLNode) throws -> [String] {
+        do { return try HostPattern.expand(name) } catch let e as FerryError { throw node.error(e.message) }
+    }
+
+    static func host(named name: String, from node: YAMLNode) throws -> RegionHost {
+        var host = RegionHost(name: name)
+        if node.isNull { return host }
+        try node.checkKeys(["address", "port", "user", "jump", "vars", "groups"])
+        if let v = node["address"] { host.address = try v.requireString() }
+        if let v = node["port"] { host.port = try v.requireInt() }
+        if let v = node["user"] { host.user = try v.requireString() }
+        if let v = node["jump"] { host.jump = try v.requireString() }
+        if let v = node["vars"] {
+            guard case .map(let m) = try v.value() else { throw v.error("expected a mapping") }
+            host.vars = m
+        }
+        if let v = node["groups"] { host.groups = try (v.sequence ?? [v]).map { try $0.requireString() } }
+        return host
+    }
+
+    /// A mapping that looks like a secret reference but is malformed is an error now,
+    /// not a surprise at use.
+    static func checkSecrets(_ value: LuaValue, at node: YAMLNode) throws {
+        guard case .map(let m) = value else {
+            if case .array(let a) = value { for v in a { try checkSecrets(v, at: node) } }
+            return
+        }
+        if m.keys.contains("env") || m.keys.contains("file"), m.count == 1 {
+            if SecretReference(value) == nil { throw node.error("a secret reference is { env: NAME } or { file: PATH }") }
+            return
+        }
+        for (_, v) in m { try checkSecrets(v, at: node) }
+    }
+}
+
+extension Region {
+    /// Group memberships declared on hosts (`groups:` in a host entry) become groups.
+    mutating func indexHostGroups() {
+        for name in hostOrder {
+            for g in hosts[name]!.groups { addToGroup(g, name) }
+        }
+    }
+}

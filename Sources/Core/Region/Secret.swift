@@ -1,0 +1,56 @@
+import Foundation
+import LuaBridge
+
+/// A secret named in a region file: `{ env: NAME }` or `{ file: path }`. It is
+/// resolved only when used, and its value is never printed, logged or journaled.
+public enum SecretReference: Sendable, Hashable, CustomStringConvertible {
+    case environment(String)
+    case file(String)
+
+    /// Recognises the reference form of a value, if it has it.
+    public init?(_ value: LuaValue) {
+        guard case .map(let m) = value, m.count == 1 else { return nil }
+        if let name = m["env"]?.stringValue {
+            self = .environment(name)
+        } else if let path = m["file"]?.stringValue {
+            self = .file(path)
+        } else {
+            return nil
+        }
+    }
+
+    /// Where to find it, never the value itself.
+    public var description: String {
+        switch self {
+        case .environment(let name): return "{env: \(name)}"
+        case .file(let path): return "{file: \(path)}"
+        }
+    }
+
+    public func resolve(relativeTo directory: String? = nil) throws -> String {
+        switch self {
+        case .environment(let name):
+            guard let value = ProcessInfo.processInfo.environment[name] else {
+                throw FerryError.failed("secret \(self): environment variable \(name) is not set")
+            }
+            return value
+        case .file(let path):
+            let expanded = RegionPaths.expand(path, relativeTo: directory)
+            guard let data = FileManager.default.contents(atPath: expanded) else {
+                throw FerryError.failed("secret \(self): cannot read \(expanded)")
+            }
+            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .newlines)
+        }
+    }
+}
+
+enum RegionPaths {
+    static func expand(_ path: String, relativeTo directory: String?) -> String {
+        if path.hasPrefix("~/") {
+            return FileManager.default.homeDirectoryForCurrentUser.path + String(path.dropFirst(1))
+        }
+        if path.hasPrefix("/") { return path }
+        guard let directory else { return path }
+        return URL(fileURLWithPath: directory).appendingPathComponent(path).standardizedFileURL.path
+    }
+}

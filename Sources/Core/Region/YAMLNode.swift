@@ -1,0 +1,115 @@
+import LuaBridge
+import Yams
+
+/// A YAML node with the file and position it came from, so every complaint about a
+/// region file can say `file:line: path: what is wrong`.
+struct YAMLNode {
+    let node: Node
+    let file: String
+    let path: String
+
+    static func parse(_ text: String, file: String) throws -> YAMLNode? {
+        do {
+            guard let node = try Yams.compose(yaml: text) else { return nil }
+            return YAMLNode(node: node, file: file, path: "")
+        } catch let error as YamlError {
+            throw FerryError.invalid("\(file): not valid YAML: \(error)")
+        }
+    }
+
+    var line: Int { (node.mark?.line ?? 0) }
+    var location: String { "\(file):\(line)" }
+
+    func error(_ message: String) -> FerryError {
+        FerryError.invalid("\(location): \(path.isEmpty ? "" : path + ": ")\(message)")
+    }
+
+    func child(_ key: String, _ node: Node) -> YAMLNode {
+        YAMLNode(node: node, file: file, path: path.isEmpty ? key : "\(path).\(key)")
+    }
+
+    var isNull: Bool { node.null != nil && node.scalar?.style == .plain }
+
+    var mapping: [(key: String, value: YAMLNode)]? {
+        guard let m = node.mapping else { return nil }
+        return m.map { (key: $0.key.string ?? "\($0.key)", value: child($0.key.string ?? "?", $0.value)) }
+    }
+
+    func requireMapping() throws -> [(key: String, value: YAMLNode)] {
+        if isNull { return [] }
+        guard let m = mapping else { throw error("expected a mapping (key: value)") }
+        return m
+    }
+
+    subscript(key: String) -> YAMLNode? {
+        guard let m = node.mapping, let v = m[key] else { return nil }
+        return child(key, v)
+    }
+
+    var sequence: [YAMLNode]? {
+        guard let s = node.sequence else { return nil }
+        return s.enumerated().map { YAMLNode(node: $1, file: file, path: "\(path)[\($0)]") }
+    }
+
+    var string: String? {
+        guard let s = node.scalar else { return nil }
+        return s.string
+    }
+
+    func requireString() throws -> String {
+        guard let s = string else { throw error("expected a text value") }
+        return s
+    }
+
+    func requireInt() throws -> Int {
+        guard let s = node.scalar, let i = Int(s.string) else { throw error("expected a whole number") }
+        return i
+    }
+
+    /// Rejects keys that are not in `known`, naming the closest one.
+    func checkKeys(_ known: [String]) throws {
+        guard let m = mapping else { return }
+        for (key, value) in m where !known.contains(key) {
+            let hint = known.min(by: { editDistance($0, key) < editDistance($1, key) })
+            let suggestion = hint.map { editDistance($0, key) <= 3 ? " (did you mean '\($0)'?)" : "" } ?? ""
+            throw value.error("unknown key '\(key)'\(suggestion); known: \(known.joined(separator: ", "))")
+        }
+    }
+
+    /// Plain data for vars and driver settings: scalars typed the way YAML 1.2 core reads them.
+    func value() throws -> LuaValue {
+        switch node {
+        case .scalar(let s):
+            if s.style != .plain { return .string(s.string) }
+            if node.null != nil { return .nil }
+            if let b = node.bool { return .bool(b) }
+            if let i = node.int { return .int(Int64(i)) }
+            if let d = node.float { return .number(d) }
+            return .string(s.string)
+        case .mapping(let m):
+            var out: [String: LuaValue] = [:]
+            for (k, v) in m { out[k.string ?? "\(k)"] = try child(k.string ?? "?", v).value() }
+            return .map(out)
+        case .sequence(let s):
+            return .array(try s.enumerated().map { try YAMLNode(node: $1, file: file, path: "\(path)[\($0)]").value() })
+        case .alias:
+            throw error("YAML aliases are not supported")
+        }
+    }
+}
+
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a)
+    let b = Array(b)
+    if a.isEmpty { return b.count }
+    if b.isEmpty { return a.count }
+    var previous = Array(0...b.count)
+    for i in 1...a.count {
+        var current = [i] + Array(repeating: 0, count: b.count)
+        for j in 1...b.count {
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        }
+        previous = current
+    }
+    return previous[b.count]
+}

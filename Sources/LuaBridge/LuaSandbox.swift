@@ -1,0 +1,187 @@
+import CLua
+import CLuaShim
+import Foundation
+
+/// What Lua code may reach outside the VM: files under some directories (read-only)
+/// and modules found on some paths. Nothing else of the machine: no `os.execute`,
+/// `io.popen`, `package.loadlib`, binary chunks, or files elsewhere.
+public struct LuaSandbox: Sendable {
+    /// Directories whose files Lua may read (`io.open(path)` read-only, `require`).
+    public var readableRoots: [String]
+    /// Module search templates, e.g. `/rb/?.lua`, `/repo/scripts/?.lua`.
+    public var modulePaths: [String]
+
+    public init(readableRoots: [String], modulePaths: [String]) {
+        self.readableRoots = readableRoots.map { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path }
+        self.modulePaths = modulePaths
+    }
+
+    /// Whether `path` (absolute, or relative to the first root) lies under a readable root.
+    public func resolve(_ path: String) -> String? {
+        let base = readableRoots.first ?? FileManager.default.currentDirectoryPath
+        let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : URL(fileURLWithPath: base).appendingPathComponent(path)
+        let resolved = url.standardizedFileURL.resolvingSymlinksInPath().path
+        for root in readableRoots where resolved == root || resolved.hasPrefix(root.hasSuffix("/") ? root : root + "/") {
+            return resolved
+        }
+        return nil
+    }
+
+    func searchPath(_ module: String) -> (path: String?, tried: [String]) {
+        let name = module.replacingOccurrences(of: ".", with: "/")
+        var tried: [String] = []
+        for template in modulePaths {
+            let candidate = template.replacingOccurrences(of: "?", with: name)
+            tried.append(candidate)
+            if FileManager.default.fileExists(atPath: candidate), resolve(candidate) != nil { return (candidate, tried) }
+        }
+        return (nil, tried)
+    }
+}
+
+extension LuaVM {
+    /// Locks the standard library down to what runbooks may use and installs the
+    /// restricted `require` and read-only `io.open`.
+    public func installSandbox(_ sandbox: LuaSandbox) throws {
+        register(LuaFunction("__sandbox.readfile") { call in
+            let path = try call.string(1)
+            guard let resolved = sandbox.resolve(path) else {
+                throw LuaArgumentError("io.open: '\(path)' is outside the runbook's directory; runbooks may only read their own files")
+            }
+            guard let data = FileManager.default.contents(atPath: resolved) else {
+                return .values([.nil, .string("\(path): No such file or directory")])
+            }
+            return .value(.string(String(decoding: data, as: UTF8.self)))
+        })
+        register(LuaFunction("__sandbox.searchpath") { call in
+            let module = try call.string(1)
+            let (path, tried) = sandbox.searchPath(module)
+            if let path { return .value(.string(path)) }
+            return .values([.nil, .string(tried.map { "\n\tno file '\($0)'" }.joined())])
+        })
+        register(LuaFunction("__sandbox.loadfile") { call in
+            let path = try call.string(1)
+            guard let resolved = sandbox.resolve(path), let data = FileManager.default.contents(atPath: resolved) else {
+                throw LuaArgumentError("cannot read module file '\(path)'")
+            }
+            let chunkName = "@" + LuaVM.displayPath(resolved)
+            var text = String(decoding: data, as: UTF8.self)
+            let status = text.withUTF8 { buf in
+                buf.withMemoryRebound(to: CChar.self) { ferry_load_text(call.L, $0.baseAddress, buf.count, chunkName) }
+            }
+            if status != ferry_lua_ok() {
+                // The message is on the stack; hand it back as (nil, message).
+                lua_pushnil(call.L)
+                ferry_insert(call.L, -2)
+                return .pushed(2)
+            }
+            return .pushed(1)
+        })
+        try run(source: Self.sandboxSource, chunkName: "=ferry-sandbox")
+    }
+
+    /// Refuses new globals and reads of undefined ones from now on (typos in
+    /// runbooks fail loudly instead of acting on nil).
+    public func lockGlobals() throws {
+        try run(
+            source: """
+                setmetatable(_G, {
+                  __newindex = function(_, name)
+                    error("assignment to undeclared global '" .. tostring(name) .. "' (declare it local)", 2)
+                  end,
+                  __index = function(_, name)
+                    error("undefined global '" .. tostring(name) .. "'", 2)
+                  end,
+                })
+                """, chunkName: "=ferry-strict")
+    }
+
+    /// A path as error messages show it: relative to the working directory when under it.
+    public static func displayPath(_ path: String) -> String {
+        let cwd = FileManager.default.currentDirectoryPath
+        let prefix = cwd.hasSuffix("/") ? cwd : cwd + "/"
+        return path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : path
+    }
+
+    static let sandboxSource = #"""
+        local sandbox = __sandbox
+        __sandbox = nil
+        local budget_marker = "instruction budget exceeded"
+        local raw_pcall, raw_xpcall, raw_error, type, tostring = pcall, xpcall, error, type, tostring
+        local string_find = string.find
+
+        -- A runaway script stays stopped even if it catches the error.
+        local function rethrow_budget(ok, ...)
+          if not ok then
+            local err = ...
+            if type(err) == "string" and string_find(err, budget_marker, 1, true) then raw_error(err, 0) end
+          end
+          return ok, ...
+        end
+        pcall = function(f, ...) return rethrow_budget(raw_pcall(f, ...)) end
+        xpcall = function(f, h, ...) return rethrow_budget(raw_xpcall(f, h, ...)) end
+
+        os = { time = os.time, clock = os.clock, date = os.date, difftime = os.difftime }
+        dofile, loadfile = nil, nil
+        local raw_load = load
+        load = function(chunk, name, _, env) return raw_load(chunk, name, "t", env) end
+        string.dump = nil
+        local raw_collectgarbage = collectgarbage
+        collectgarbage = function(opt) if opt == "count" then return raw_collectgarbage("count") end return 0 end
+
+        package.loadlib = nil
+        package.cpath = ""
+        package.path = ""
+        local preload = package.searchers[1]
+        package.searchers = {
+          preload,
+          function(name)
+            local path, tried = sandbox.searchpath(name)
+            if not path then return tried end
+            local chunk, err = sandbox.loadfile(path)
+            if not chunk then raw_error(err, 0) end
+            return chunk, path
+          end,
+        }
+        package.searchpath = nil
+
+        local readfile = sandbox.readfile
+        local function open(path, mode)
+          mode = mode or "r"
+          if mode ~= "r" and mode ~= "rb" then
+            return nil, "io.open: runbooks may only read files (mode '" .. tostring(mode) .. "' refused)"
+          end
+          local text, err = readfile(path)
+          if not text then return nil, err end
+          local pos = 1
+          local file = {}
+          function file:read(fmt)
+            fmt = fmt or "l"
+            if type(fmt) == "string" then fmt = fmt:gsub("^%*", "") end
+            if fmt == "a" then local s = text:sub(pos); pos = #text + 1; return s end
+            if type(fmt) == "number" then
+              if pos > #text then return nil end
+              local s = text:sub(pos, pos + fmt - 1); pos = pos + fmt; return s
+            end
+            if pos > #text then return nil end
+            local e = text:find("\n", pos, true)
+            local line
+            if e then line = text:sub(pos, fmt == "L" and e or e - 1); pos = e + 1
+            else line = text:sub(pos); pos = #text + 1 end
+            return line
+          end
+          function file:lines(fmt) return function() return self:read(fmt) end end
+          function file:close() return true end
+          return file
+        end
+        io = {
+          open = open,
+          lines = function(path, fmt)
+            local f, err = open(path)
+            if not f then raw_error(err, 2) end
+            return f:lines(fmt)
+          end,
+        }
+        debug = { traceback = debug.traceback }
+        """#
+}

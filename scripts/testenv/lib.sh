@@ -1,0 +1,168 @@
+# shellcheck shell=bash
+# Shared helpers for scripts/testenv/up and scripts/testenv/down.
+#
+# Sourced, never executed. Every service lives in scripts/testenv/services/NAME.sh
+# and defines two functions:
+#
+#   NAME_up     start the service (idempotent: reuse or restart what a previous
+#               `up` started), write its region fragment with testenv_region_put,
+#               and set TESTENV_SUMMARY to a short description for the summary line.
+#   NAME_down   stop what NAME_up started, by pid, and remove its fragment with
+#               testenv_region_drop. Must succeed when nothing is up.
+#
+# To add a service: write services/NAME.sh and add NAME to TESTENV_SERVICES below
+# (the order is the start order; `down` stops in reverse order).
+#
+# Conventions: state lives in $TESTENV_DIR (default .testenv/ at the repo root);
+# every wait loop is bounded; processes are stopped by the pid they recorded, never
+# by name; only loopback (127.x) or the testenv's own network namespaces are targeted.
+
+TESTENV_SERVICES=(hosts)
+
+TESTENV_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+TESTENV_ROOT="$(cd "$TESTENV_SCRIPTS/../.." && pwd -P)"
+TESTENV_DIR="${TESTENV_DIR:-$TESTENV_ROOT/.testenv}"
+TESTENV_REGION_D="$TESTENV_DIR/region.d"
+TESTENV_REGION="$TESTENV_DIR/region.yaml"
+
+testenv_log() { printf 'testenv: %s\n' "$*" >&2; }
+testenv_die() { printf 'testenv: error: %s\n' "$*" >&2; exit 1; }
+testenv_usage_error() { printf 'testenv: %s\n' "$*" >&2; exit 2; }
+
+# Seconds (with fractions) since the epoch, for the elapsed-time summary.
+testenv_now() { printf '%s' "${EPOCHREALTIME:-$(date +%s.%N)}"; }
+testenv_elapsed() { # START -> "1.23s"
+    awk -v s="$1" -v e="$(testenv_now)" 'BEGIN { printf "%.2fs", e - s }'
+}
+
+testenv_is_service() {
+    local s
+    for s in "${TESTENV_SERVICES[@]}"; do [[ $s == "$1" ]] && return 0; done
+    return 1
+}
+
+testenv_load_service() {
+    local f="$TESTENV_SCRIPTS/services/$1.sh"
+    [[ -f $f ]] || testenv_die "service '$1' is listed but $f is missing"
+    # shellcheck source=/dev/null
+    source "$f"
+}
+
+# Create the state directory (refusing paths that config files could not quote)
+# and take the testenv lock so that concurrent up/down calls serialize.
+testenv_init() {
+    case "$TESTENV_DIR" in
+        *[[:space:]\"\'\\]*) testenv_die "TESTENV_DIR must not contain spaces or quotes: $TESTENV_DIR" ;;
+        /*) ;;
+        *) testenv_die "TESTENV_DIR must be an absolute path: $TESTENV_DIR" ;;
+    esac
+    mkdir -p "$TESTENV_DIR" "$TESTENV_REGION_D"
+    exec 9>"$TESTENV_DIR/.lock"
+    flock -w 600 9 || testenv_die "another scripts/testenv/up or down holds $TESTENV_DIR/.lock (waited 600 s)"
+}
+
+# Install Debian packages if a command is missing: testenv_need_pkg CMD PKG...
+testenv_need_pkg() {
+    local cmd=$1; shift
+    command -v "$cmd" >/dev/null 2>&1 && return 0
+    [[ -x /usr/sbin/$cmd ]] && return 0
+    testenv_log "installing $* (for $cmd)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2 || testenv_die "apt-get update failed"
+    apt-get install -y -qq --no-install-recommends "$@" >&2 || testenv_die "apt-get install $* failed"
+}
+
+# Poll a command until it succeeds: testenv_wait_for SECONDS INTERVAL CMD...
+# Bounded: at most SECONDS/INTERVAL+1 attempts. Returns 1 on timeout.
+testenv_wait_for() {
+    local secs=$1 step=$2; shift 2
+    local tries i
+    tries=$(awk -v s="$secs" -v t="$step" 'BEGIN { n = int(s / t); print (n < 1 ? 1 : n) }')
+    for ((i = 0; i <= tries; i++)); do
+        "$@" && return 0
+        ((i < tries)) && sleep "$step"
+    done
+    return 1
+}
+
+# Is PID alive and is its command line mentioning MARKER (e.g. our config path)?
+# Guards against killing a recycled pid that now belongs to someone else.
+testenv_pid_is() {
+    local pid=$1 marker=$2 cmd
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    [[ -r /proc/$pid/cmdline ]] || return 1
+    cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+    [[ $cmd == *"$marker"* ]]
+}
+
+# All descendants of the given pids (children first-level first), by /proc ppid.
+testenv_descendants() {
+    local queue=("$@") out=() p c
+    while ((${#queue[@]})); do
+        p=${queue[0]}; queue=("${queue[@]:1}")
+        while read -r c; do
+            [[ -n $c ]] || continue
+            out+=("$c"); queue+=("$c")
+        done < <(pgrep -P "$p" 2>/dev/null || true)
+    done
+    ((${#out[@]})) && printf '%s\n' "${out[@]}"
+    return 0
+}
+
+# Stop pids: SIGTERM, wait up to 5 s, then SIGKILL whatever is left.
+testenv_kill_pids() {
+    (($#)) || return 0
+    kill -TERM "$@" 2>/dev/null || true
+    local i p alive
+    for ((i = 0; i < 50; i++)); do
+        alive=()
+        for p in "$@"; do kill -0 "$p" 2>/dev/null && alive+=("$p"); done
+        ((${#alive[@]})) || return 0
+        sleep 0.1
+    done
+    testenv_log "pids still alive after 5 s, sending SIGKILL: ${alive[*]}"
+    kill -KILL "${alive[@]}" 2>/dev/null || true
+}
+
+# ---- region file -------------------------------------------------------------
+# .testenv/region.yaml = a header with `region: lab` + every .testenv/region.d/*.yaml
+# in name order. Each fragment owns distinct top-level keys (hosts: 10-hosts.yaml
+# owns `inventory` and `ssh`); testenv_region_assemble refuses duplicates.
+
+# testenv_region_put NAME   (content on stdin), e.g. testenv_region_put 10-hosts
+testenv_region_put() {
+    mkdir -p "$TESTENV_REGION_D"
+    local tmp="$TESTENV_REGION_D/.$1.yaml.tmp"
+    cat >"$tmp"
+    mv -f "$tmp" "$TESTENV_REGION_D/$1.yaml"
+}
+
+testenv_region_drop() { rm -f "$TESTENV_REGION_D/$1.yaml"; }
+
+testenv_region_assemble() {
+    local frags=() f
+    if [[ -d $TESTENV_REGION_D ]]; then
+        while IFS= read -r f; do frags+=("$f"); done < <(
+            LC_ALL=C find "$TESTENV_REGION_D" -maxdepth 1 -type f -name '[!.]*.yaml' | LC_ALL=C sort)
+    fi
+    if ((${#frags[@]} == 0)); then
+        rm -f "$TESTENV_REGION"
+        return 0
+    fi
+    local dup
+    dup=$(for f in "${frags[@]}"; do
+              grep -oE '^[A-Za-z_][A-Za-z0-9_-]*:' "$f" | sed "s|\$| $(basename "$f")|"
+          done | awk '$1 == "region:" { print "region: (reserved, written by lib.sh) in " $2; next }
+                      { if ($1 in seen) print $1 " in " seen[$1] " and " $2; else seen[$1] = $2 }')
+    [[ -z $dup ]] || testenv_die "region fragments clash on top-level keys: $dup"
+    local tmp="$TESTENV_DIR/.region.yaml.tmp"
+    {
+        printf '# Generated by scripts/testenv/up from .testenv/region.d/*.yaml. Do not edit.\n'
+        printf 'region: lab\n'
+        for f in "${frags[@]}"; do
+            printf '\n# --- %s\n' "$(basename "$f")"
+            cat "$f"
+        done
+    } >"$tmp"
+    mv -f "$tmp" "$TESTENV_REGION"
+}
