@@ -100,6 +100,9 @@ public struct LuaCall {
         }
     }
 
+    /// The length of the table at `i` (raw, no metamethods); 0 if it is not a table.
+    public var lengthOf: (Int) -> Int { { i in isTable(i) ? Int(lua_rawlen(L, Int32(i))) : 0 } }
+
     /// Pushes a value pinned in the registry (for `.pushed` returns).
     public func push(_ ref: LuaRef) { lua_rawgeti(L, ferry_registryindex(), lua_Integer(ref.id)) }
     public func push(_ value: LuaValue) { luaPush(L, value) }

@@ -187,6 +187,40 @@ public actor LuaVM {
         return try (0..<n).map { try luaValue(L, top + 1 + $0) }
     }
 
+    /// Calls a pinned function on the main thread and pins its results (tables with
+    /// metatables, functions) instead of converting them.
+    public func callSyncPinned(_ function: LuaRef, _ args: [LuaArg]) throws -> [LuaRef] {
+        let top = lua_gettop(L)
+        defer { lua_settop(L, top) }
+        lua_rawgeti(L, ferry_registryindex(), lua_Integer(function.id))
+        for a in args { push(a, onto: L) }
+        header.pointee.ticks = 0
+        let status = ferry_pcall_traceback(L, Int32(args.count), ferry_lua_multret())
+        if status != ferry_lua_ok() {
+            throw errorFromTracebackMessage(luaString(L, -1) ?? "error", status: status)
+        }
+        let n = lua_gettop(L) - top
+        var refs: [LuaRef] = []
+        for i in 0..<n {
+            lua_pushvalue(L, top + 1 + i)
+            refs.append(LuaRef(id: luaL_ref(L, ferry_registryindex())))
+        }
+        return refs
+    }
+
+    /// Pins element `index` of the global table `name` (nil if absent).
+    public func ref(global name: String, index: Int) -> LuaRef? {
+        let top = lua_gettop(L)
+        defer { lua_settop(L, top) }
+        ferry_pushglobaltable(L)
+        luaPushString(L, name)
+        lua_rawget(L, -2)
+        guard lua_type(L, -1) == LUA_TTABLE else { return nil }
+        lua_rawgeti(L, -1, lua_Integer(index))
+        if lua_type(L, -1) <= LUA_TNIL { return nil }
+        return LuaRef(id: luaL_ref(L, ferry_registryindex()))
+    }
+
     private func errorFromTracebackMessage(_ full: String, status: Int32) -> LuaError {
         // ferry_pcall_traceback appends "\nstack traceback:\n…" to the message.
         let parts = full.components(separatedBy: "\nstack traceback:\n")
@@ -316,7 +350,6 @@ public actor LuaVM {
 
     static func message(of error: any Error) -> String {
         if let e = error as? LuaError { return e.message }
-        if let e = error as? CustomStringConvertible { return e.description }
         return String(describing: error)
     }
 

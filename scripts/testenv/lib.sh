@@ -90,23 +90,33 @@ testenv_wait_for() {
 testenv_pid_is() {
     local pid=$1 marker=$2 cmd
     [[ $pid =~ ^[0-9]+$ ]] || return 1
-    [[ -r /proc/$pid/cmdline ]] || return 1
+    testenv_alive "$pid" || return 1
     cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
     [[ $cmd == *"$marker"* ]]
 }
 
-# All descendants of the given pids (children first-level first), by /proc ppid.
+# All descendants of the given pids, from one `ps` snapshot of pid/ppid pairs.
 testenv_descendants() {
-    local queue=("$@") out=() p c
-    while ((${#queue[@]})); do
-        p=${queue[0]}; queue=("${queue[@]:1}")
-        while read -r c; do
-            [[ -n $c ]] || continue
-            out+=("$c"); queue+=("$c")
-        done < <(pgrep -P "$p" 2>/dev/null || true)
-    done
-    ((${#out[@]})) && printf '%s\n' "${out[@]}"
-    return 0
+    (($#)) || return 0
+    ps -e -o pid= -o ppid= | awk -v roots="$*" '
+        { kids[$2] = kids[$2] " " $1 }
+        END {
+            n = split(roots, q, " ")
+            for (i = 1; i <= n; i++) {
+                m = split(kids[q[i]], c, " ")
+                for (j = 1; j <= m; j++) { print c[j]; q[++n] = c[j] }
+            }
+        }'
+}
+
+# Is PID running? A zombie is not: orphans are reparented to PID 1, and on these
+# machines PID 1 reaps only about once a second, so `kill -0` alone would wait
+# for zombies.
+testenv_alive() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }        # field 3 (state) follows the ")" closing the command name
+    [[ ${stat%% *} != Z ]]
 }
 
 # Stop pids: SIGTERM, wait up to 5 s, then SIGKILL whatever is left.
@@ -114,11 +124,11 @@ testenv_kill_pids() {
     (($#)) || return 0
     kill -TERM "$@" 2>/dev/null || true
     local i p alive
-    for ((i = 0; i < 50; i++)); do
+    for ((i = 0; i < 100; i++)); do
         alive=()
-        for p in "$@"; do kill -0 "$p" 2>/dev/null && alive+=("$p"); done
+        for p in "$@"; do testenv_alive "$p" && alive+=("$p"); done
         ((${#alive[@]})) || return 0
-        sleep 0.1
+        sleep 0.05
     done
     testenv_log "pids still alive after 5 s, sending SIGKILL: ${alive[*]}"
     kill -KILL "${alive[@]}" 2>/dev/null || true

@@ -27,8 +27,9 @@ hosts__settings() {
     H_N=${HOSTS:-3}
     H_PORT=${SSH_PORT:-2222}
     [[ $H_N =~ ^[1-9][0-9]*$ ]] || testenv_usage_error "HOSTS must be a positive integer, got '$H_N'"
-    [[ $H_PORT =~ ^[1-9][0-9]*$ ]] && ((H_PORT < 32768)) ||
+    if ! [[ $H_PORT =~ ^[1-9][0-9]*$ ]] || ((H_PORT >= 32768)); then
         testenv_usage_error "SSH_PORT must be a port below 32768 (outside the ephemeral range), got '$H_PORT'"
+    fi
     if [[ ${TESTENV_NETNS:-0} == 1 ]]; then
         H_MODE=netns
         ((H_N <= 253)) || testenv_usage_error "TESTENV_NETNS=1 supports at most 253 hosts (198.18.0.1-253), got $H_N"
@@ -285,6 +286,7 @@ hosts__spawn() { # UNIT-INDEX
     : >"$log"
     # setsid: own session, immune to the caller's terminal signals; -w: if setsid has
     # to fork, it waits, so the recorded launcher pid lives exactly as long as sshd.
+    # shellcheck disable=SC2016,SC2094  # sh -c gets positional args; sshd -E and >> append to the same log
     if [[ $H_MODE == loopback ]]; then
         setsid -w "$SSHD" -D -f "$conf" -E "$log" </dev/null >>"$log" 2>&1 &
     else
@@ -325,9 +327,9 @@ hosts__log_tails() {
     local f
     for f in "$HOSTS_DIR"/log/*.log; do
         [[ -s $f ]] || continue
-        printf -- '--- %s\n' "$f" >&2
-        tail -n 5 "$f" >&2
-    done 2>/dev/null | head -n 60 >&2
+        printf -- '--- %s\n' "$f"
+        tail -n 5 "$f"
+    done | head -n 60 >&2
 }
 
 hosts__fail() {
@@ -349,7 +351,7 @@ hosts__wait_pidfiles() {
             [[ $pid =~ ^[0-9]+$ ]] && continue
             pending=$((pending + 1))
             spawn=$(<"$HOSTS_DIR/run/$unit.spawn")
-            kill -0 "$spawn" 2>/dev/null || hosts__fail "sshd $unit exited during start-up (see $HOSTS_DIR/log/$unit.log)"
+            testenv_alive "$spawn" || hosts__fail "sshd $unit exited during start-up (see $HOSTS_DIR/log/$unit.log)"
         done
         ((pending == 0)) && return 0
         ((SECONDS < deadline)) || hosts__fail "$pending sshd(s) wrote no pid file within 30 s"
@@ -358,15 +360,18 @@ hosts__wait_pidfiles() {
 }
 
 # Loopback: one sshd binds up to 16 addresses and only dies if it can bind none,
-# so check that every address is listening (someone else may hold one).
+# so check that every address is listening, and by one of our sshds (someone else
+# may hold ADDR:PORT; then connections would reach them, not us).
 hosts__check_listening() {
     [[ $H_MODE == loopback ]] || return 0
-    local i expected=() missing
+    local i expected=() ours missing
     for ((i = 1; i <= H_N; i++)); do hosts__addr "$i"; expected+=("$REPLY:$H_PORT"); done
-    missing=$(ss -Hltn "sport = :$H_PORT" | awk '{ print $4 }' |
+    ours=" $(hosts__our_pids | tr '\n' ' ') "
+    missing=$(ss -Hltnp "sport = :$H_PORT" |
+        awk -v ours="$ours" '{ if (match($0, /pid=[0-9]+/) && index(ours, " " substr($0, RSTART + 4, RLENGTH - 4) " ")) print $4 }' |
         awk 'NR == FNR { up[$1] = 1; next } !($1 in up) { n++; if (n <= 5) m = m " " $1 }
-             END { if (n) print n " not listening:" m }' - <(printf '%s\n' "${expected[@]}"))
-    [[ -z $missing ]] || hosts__fail "$missing (port $H_PORT taken on those addresses?)"
+             END { if (n) print n " address(es) not served by our sshd:" m }' - <(printf '%s\n' "${expected[@]}"))
+    [[ -z $missing ]] || hosts__fail "$missing (port $H_PORT taken there by another process? see ss -ltnp)"
 }
 
 # hosts_ssh ADDR CMD...  one real ssh with the testenv identity and strict host keys.
@@ -450,6 +455,7 @@ hosts_up() {
     local first last fa la
     hosts__name 1; first=$REPLY; hosts__name "$H_N"; last=$REPLY
     hosts__addr 1; fa=$REPLY; hosts__addr "$H_N"; la=$REPLY
+    # shellcheck disable=SC2034  # read by scripts/testenv/up
     TESTENV_SUMMARY="hosts $first..$last ($H_N $H_MODE, $fa..$la port $H_PORT, $units sshd, $how)"
 }
 

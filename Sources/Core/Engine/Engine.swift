@@ -1,0 +1,216 @@
+import Foundation
+import LuaBridge
+import Synchronization
+
+/// Runs a runbook's steps against a region, journaling every step and host, and
+/// walks them back with `undo`.
+public final class Engine: Sendable {
+    public let runbook: Runbook
+    public let region: Region
+    public let transport: any Transport
+    public let journal: RunJournal
+    public let observer: any RunObserver
+    public let approvals: any ApprovalProvider
+
+    public init(runbook: Runbook, region: Region, transport: any Transport, journal: RunJournal,
+                observer: any RunObserver = NoObserver(), approvals: any ApprovalProvider = NobodyToAsk())
+    {
+        self.runbook = runbook
+        self.region = region
+        self.transport = transport
+        self.journal = journal
+        self.observer = observer
+        self.approvals = approvals
+    }
+
+    var vm: LuaVM { runbook.vm }
+
+    // MARK: Starting, resuming
+
+    /// Starts a new run.
+    public func run(_ options: RunOptions) async throws -> RunOutcome {
+        try validateOptions(options)
+        let id = RunJournal.newRunID()
+        let now = Date()
+        let record = RunRecord(
+            id: id, runbook: runbook.path, runbookName: runbook.info.name, fingerprint: runbook.fingerprint,
+            regionFile: region.file.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, regionName: region.name,
+            status: .running, options: options, pid: getpid(), startedAt: now, updatedAt: now, endedAt: nil,
+            state: .map([:]), message: nil, kind: options.dryRun ? "dry-run" : "run")
+        try await journal.createRun(record)
+        return try await execute(record, resumed: false)
+    }
+
+    /// Continues a stopped, failed or interrupted run where it stopped.
+    public func resume(_ reference: String) async throws -> RunOutcome {
+        var record = try await journal.run(reference)
+        try Self.ensureNotActive(record)
+        switch record.status {
+        case .succeeded: throw FerryError.usage("run \(record.id) already succeeded; nothing to resume")
+        case .rolledBack, .rollingBack, .rollbackFailed:
+            throw FerryError.usage("run \(record.id) was rolled back (\(record.status.rawValue)); start a new run instead")
+        default: break
+        }
+        if record.fingerprint != runbook.fingerprint {
+            journal.event(record.id, kind: "warning", level: "warn", message: "the runbook changed since the run started")
+            observer.handle(.log(LogLine(level: .warn, message: "the runbook's files changed since run \(record.id) started; resuming with the new text", invocation: nil)))
+        }
+        try await journal.setRunStatus(record.id, .running, pid: getpid())
+        record.status = .running
+        return try await execute(record, resumed: true)
+    }
+
+    static func ensureNotActive(_ record: RunRecord) throws {
+        if (record.status == .running || record.status == .rollingBack), record.pid != getpid(), ProcessProbe.isAlive(record.pid) {
+            throw FerryError.usage("run \(record.id) is in progress in process \(record.pid); wait for it or stop that process first")
+        }
+    }
+
+    func validateOptions(_ options: RunOptions) throws {
+        for name in [options.fromStep].compactMap({ $0 }) + options.onlySteps where runbook.step(named: name) == nil {
+            throw FerryError.usage("no step named '\(name)' in \(runbook.info.name) (steps: \(runbook.steps.map(\.name).joined(separator: ", ")))")
+        }
+    }
+
+    func environment(runID: String, dryRun: Bool) -> RunEnvironment {
+        let journal = self.journal
+        let observer = self.observer
+        return RunEnvironment(
+            region: region, transport: transport, dryRun: dryRun, outputDirectory: journal.outputDirectory(for: runID),
+            log: { line in
+                observer.handle(.log(line))
+                journal.event(runID, kind: "log", stepIndex: line.invocation?.stepIndex, host: line.invocation?.host,
+                                        level: line.level.rawValue, message: line.message)
+            })
+    }
+
+    func makeContext(runID: String, dryRun: Bool, state: LuaValue) async throws -> LuaRef {
+        let refs = try await vm.callSyncPinned(
+            runbook.entry.makeContext,
+            [.value(.string(runID)), .value(.map(region.vars)), .value(.bool(dryRun)), .value(.string(region.name)), .value(state)])
+        return refs[0]
+    }
+
+    func currentState(_ ctx: LuaRef) async throws -> LuaValue {
+        do {
+            return try await vm.callSync(runbook.entry.state, [.ref(ctx)]).first ?? .map([:])
+        } catch let e as LuaConversionError {
+            throw FerryError.failed("ctx.state cannot be saved: \(e)")
+        } catch let e as LuaError {
+            throw FerryError.failed("ctx.state cannot be saved: \(e.message)")
+        }
+    }
+
+    // MARK: The run loop
+
+    func execute(_ record: RunRecord, resumed: Bool) async throws -> RunOutcome {
+        let runID = record.id
+        let options = record.options
+        runbook.runtime.set(environment(runID: runID, dryRun: options.dryRun))
+        defer { runbook.runtime.set(nil) }
+        let ctx = try await makeContext(runID: runID, dryRun: options.dryRun, state: record.state)
+        defer { Task { [vm] in await vm.release(ctx) } }
+        observer.handle(.runStarted(runID: runID, runbook: runbook.info.name, steps: runbook.steps.count, resumed: resumed, phase: .run))
+        if resumed { journal.event(runID, kind: "resume", message: "resumed by process \(getpid())") }
+
+        let journaled = Dictionary(
+            try await journal.steps(runID).filter { $0.phase == .run }.map { ($0.index, $0) }, uniquingKeysWith: { $1 })
+        let selected = selection(options)
+        let approvals: any ApprovalProvider = options.yes ? ApproveAll() : self.approvals
+
+        for step in runbook.steps {
+            if let previous = journaled[step.index], previous.status == .done || previous.status == .skipped {
+                continue
+            }
+            if let reason = selected(step) {
+                try await journal.stepFinished(runID, step.index, .run, name: step.name, status: .skipped, message: reason, state: nil)
+                observer.handle(.stepSkipped(index: step.index, name: step.name, reason: reason))
+                continue
+            }
+            do {
+                if let when = step.when {
+                    let invocation = Invocation(stepIndex: step.index, stepName: step.name, phase: .run)
+                    let result = try await vm.call(when, [.ref(ctx)], context: invocation)
+                    if !(result.first?.isTruthy ?? false) {
+                        try await journal.stepFinished(runID, step.index, .run, name: step.name, status: .skipped,
+                                                       message: "when returned false", state: nil)
+                        observer.handle(.stepSkipped(index: step.index, name: step.name, reason: "when returned false"))
+                        continue
+                    }
+                }
+                if let question = step.confirm, !options.dryRun {
+                    observer.handle(.waitingForApproval(step: step.name, question: question))
+                    switch await approvals.approve(step: step.name, question: question) {
+                    case .some(true):
+                        journal.event(runID, kind: "decision", stepIndex: step.index, message: "approved: \(question)")
+                    case .some(false):
+                        journal.event(runID, kind: "decision", stepIndex: step.index, message: "declined: \(question)")
+                        try await journal.stepFinished(runID, step.index, .run, name: step.name, status: .waiting,
+                                                       message: "declined by the operator", state: nil)
+                        return try await stop(runID, .waiting, step: step, message: "the operator declined step \(step.name)")
+                    case .none:
+                        journal.event(runID, kind: "decision", stepIndex: step.index, message: "waiting for approval: \(question)")
+                        try await journal.stepFinished(runID, step.index, .run, name: step.name, status: .waiting,
+                                                       message: "waiting for approval", state: nil)
+                        return try await stop(runID, .waiting, step: step,
+                                              message: "step \(step.name) needs approval (\"\(question)\"); no terminal to ask")
+                    }
+                }
+                let runner = StepRunner(engine: self, runID: runID, step: step, ctx: ctx, phase: .run)
+                let result = try await runner.execute(previous: journaled[step.index])
+                if !result.succeeded {
+                    return try await stop(runID, .failed, step: step, message: result.message, failedHosts: result.failedHosts)
+                }
+            } catch is CancellationError {
+                return try await stop(runID, .interrupted, step: step, message: "interrupted during step \(step.name)")
+            }
+        }
+        let finalState = try await currentState(ctx)
+        try await journal.setRunState(runID, finalState)
+        try await journal.setRunStatus(runID, .succeeded, ended: true)
+        try await journal.flush()
+        let outcome = RunOutcome(runID: runID, status: .succeeded, message: nil, step: nil, failedHosts: [], remaining: [], irreversible: [])
+        observer.handle(.runFinished(outcome: outcome))
+        return outcome
+    }
+
+    /// Why a step is left out by --from / --only / --tags / --skip-tags (nil: it runs).
+    func selection(_ options: RunOptions) -> (StepDefinition) -> String? {
+        let fromIndex = options.fromStep.flatMap { name in runbook.steps.first { $0.name == name }?.index }
+        return { step in
+            if let fromIndex, step.index < fromIndex { return "before --from \(options.fromStep!)" }
+            if !options.onlySteps.isEmpty && !options.onlySteps.contains(step.name) { return "not in --only" }
+            if !options.tags.isEmpty && Set(options.tags).isDisjoint(with: step.tags) { return "no tag in --tags" }
+            if !Set(options.skipTags).isDisjoint(with: step.tags) { return "tagged with --skip-tags" }
+            return nil
+        }
+    }
+
+    func stop(_ runID: String, _ status: RunRecord.Status, step: StepDefinition, message: String?,
+              failedHosts: [(String, String)] = []) async throws -> RunOutcome
+    {
+        try await journal.setRunStatus(runID, status, message: message, ended: status == .failed)
+        try await journal.flush()
+        let remaining = runbook.steps.filter { $0.index >= step.index }.map(\.name)
+        let outcome = RunOutcome(runID: runID, status: status, message: message, step: step.name,
+                                 failedHosts: failedHosts.map { (host: $0.0, message: $0.1) }, remaining: remaining, irreversible: [])
+        observer.handle(.runFinished(outcome: outcome))
+        return outcome
+    }
+}
+
+enum ProcessProbe {
+    static func isAlive(_ pid: Int32) -> Bool {
+        guard pid > 0 else { return false }
+        if kill(pid, 0) == 0 {
+            // A zombie or a reused pid that is not a ferry process counts as gone.
+            if let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") {
+                let text = String(decoding: cmdline, as: UTF8.self)
+                if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), stat.contains(") Z ") { return false }
+                return text.contains("ferry") || text.contains("xctest") || text.contains("PackageTests")
+            }
+            return true
+        }
+        return errno == EPERM
+    }
+}

@@ -1,0 +1,200 @@
+import Foundation
+import LuaBridge
+import Synchronization
+
+/// The per-host part of a step: resolve hosts, skip those already done, run the
+/// rest in waves of `batch` with at most `parallel` at once, stop when more than
+/// `max_fail` fail, and check the `gate` between waves (growing or shrinking the
+/// wave when `adaptive`).
+struct HostStepRunner {
+    let runner: StepRunner
+
+    var step: StepDefinition { runner.step }
+    var engine: Engine { runner.engine }
+    var journal: RunJournal { runner.journal }
+    var observer: any RunObserver { runner.observer }
+
+    struct Outcome {
+        var result: StepRunner.Result
+        var ok: Int
+        var failed: Int
+    }
+
+    /// Counters shared by the host tasks of one step.
+    final class Tally: Sendable {
+        struct State {
+            var ok = 0
+            var failed = 0
+            var failures: [(String, String)] = []
+            var stopped = false
+        }
+        let state = Mutex(State())
+    }
+
+    func resolveHosts() async throws -> [RegionHost] {
+        switch step.on! {
+        case .selectors(let selectors):
+            return try HostSelector(region: engine.region).hosts(selectors)
+        case .function(let fn):
+            let invocation = Invocation(stepIndex: step.index, stepName: step.name, phase: runner.phase)
+            let names = try await engine.vm.call(engine.runbook.entry.select, [.ref(fn), .ref(runner.ctx)], context: invocation)
+            guard let list = names.first?.arrayValue?.compactMap(\.stringValue) else { return [] }
+            return try HostSelector(region: engine.region).hosts(list)
+        }
+    }
+
+    /// - Parameter hostsFilter: for an undo, the hosts to undo and what their run left (`host.state`).
+    func execute(hostsFilter: [String: HostRecord]?) async throws -> Outcome {
+        let phase = runner.phase
+        let runID = runner.runID
+        var hosts: [RegionHost]
+        do {
+            if let hostsFilter {
+                hosts = hostsFilter.keys.sorted().compactMap { engine.region.hosts[$0] }
+            } else {
+                hosts = try await resolveHosts()
+            }
+        } catch {
+            let message = "step \(step.name): \(StepRunner.describe(error))"
+            try await journal.stepStarted(runID, step.index, phase, name: step.name, hostsTotal: 0)
+            return Outcome(result: .init(succeeded: false, message: message), ok: 0, failed: 0)
+        }
+        let total = hosts.count
+        // On resume, hosts that finished are not run again; failed and in-flight ones are.
+        let earlier = Dictionary(
+            try await journal.hosts(runID, step: step.index, phase: phase).map { ($0.host, $0) }, uniquingKeysWith: { $1 })
+        let alreadyDone = Set(earlier.values.filter { $0.status == .ok }.map(\.host))
+        hosts.removeAll { alreadyDone.contains($0.name) }
+        try await journal.stepStarted(runID, step.index, phase, name: step.name, hostsTotal: total)
+        observer.handle(.stepStarted(index: step.index, name: step.name, phase: phase, hosts: total))
+
+        let tally = Tally()
+        tally.state.withLock { $0.ok = alreadyDone.count }
+        let maxFail = step.maxFail.resolve(total: total)
+        let parallel = max(1, step.parallel ?? engine.region.ssh.parallel)
+        let initialWave = step.batch.map { max(1, $0.resolve(total: total)) } ?? max(1, hosts.count)
+        var waveSize = initialWave
+        var position = 0
+        var wave = 0
+        let checks = CheckRunner(engine: engine, runID: runID, ctx: runner.ctx)
+
+        while position < hosts.count {
+            wave += 1
+            let slice = Array(hosts[position..<min(hosts.count, position + waveSize)])
+            position += slice.count
+            observer.handle(.waveStarted(index: step.index, wave: wave, size: slice.count))
+            try await runWave(slice, wave: step.batch == nil ? nil : wave, parallel: parallel, maxFail: maxFail, tally: tally,
+                              earlier: earlier, hostsFilter: hostsFilter)
+            let stopped = tally.state.withLock { $0.failed > maxFail }
+            if stopped || position >= hosts.count { break }
+            if let pause = step.pause { try await Task.sleep(for: .seconds(pause)) }
+            if let gate = step.gate, phase == .run {
+                if step.adaptive {
+                    let first = try await checks.run(gate, phase: "gate", step: step, once: true)
+                    if first.passed {
+                        waveSize += initialWave
+                    } else {
+                        waveSize = max(1, waveSize / 2)
+                        journal.event(runID, kind: "adaptive", stepIndex: step.index, level: "warn",
+                                      message: "gate \(gate.label) failed after wave \(wave) (\(first.message ?? "")); wave size now \(waveSize)")
+                        observer.handle(.log(LogLine(level: .warn, message: "\(step.name): gate \(gate.label) failed (\(first.message ?? "")); next wave \(waveSize) hosts", invocation: nil)))
+                        let recovered = try await checks.run(gate, phase: "gate", step: step)
+                        if !recovered.passed {
+                            return finish(tally, total: total, message: "gate \(gate.label) did not recover after wave \(wave): \(recovered.message ?? "")")
+                        }
+                    }
+                    journal.event(runID, kind: "adaptive", stepIndex: step.index, message: "wave \(wave + 1) size \(waveSize)")
+                } else {
+                    let outcome = try await checks.run(gate, phase: "gate", step: step)
+                    if !outcome.passed {
+                        return finish(tally, total: total, message: "gate \(gate.label) failed after wave \(wave): \(outcome.message ?? "")")
+                    }
+                }
+            }
+        }
+        return finish(tally, total: total, message: nil)
+    }
+
+    func finish(_ tally: Tally, total: Int, message: String?) -> Outcome {
+        let s = tally.state.withLock { $0 }
+        let maxFail = step.maxFail.resolve(total: total)
+        var text = message
+        let succeeded = message == nil && s.failed <= maxFail
+        if s.failed > maxFail {
+            let allowed = maxFail == 0 ? "none may fail" : "at most \(step.maxFail) may fail"
+            let examples = s.failures.prefix(3).map { "\($0.0): \($0.1)" }.joined(separator: "; ")
+            text = "\(s.failed) of \(total) host(s) failed (\(allowed)): \(examples)"
+        }
+        return Outcome(result: .init(succeeded: succeeded, message: text, failedHosts: s.failures), ok: s.ok, failed: s.failed)
+    }
+
+    func runWave(_ hosts: [RegionHost], wave: Int?, parallel: Int, maxFail: Int, tally: Tally,
+                 earlier: [String: HostRecord], hostsFilter: [String: HostRecord]?) async throws
+    {
+        let runner = self.runner
+        let step = self.step
+        let engine = self.engine
+        let phase = runner.phase
+        let runID = runner.runID
+        let function = runner.function
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var iterator = hosts.makeIterator()
+            func add(_ host: RegionHost) {
+                group.addTask {
+                    // Stop scheduling new hosts once too many failed; those in flight finish.
+                    if tally.state.withLock({ $0.stopped }) { return }
+                    let clock = ContinuousClock()
+                    let start = clock.now
+                    // The host's state from its run (for undo) or from an earlier attempt (resume).
+                    let hostState = (hostsFilter?[host.name]?.hostState) ?? earlier[host.name]?.hostState ?? .map([:])
+                    let previousAttempts = earlier[host.name]?.attempts ?? 0
+                    var lastAttempt = 1
+                    do {
+                        try await engine.journal.hostStarted(runID, step.index, phase, host: host.name,
+                                                             attempt: previousAttempts + 1, wave: wave)
+                        let invocation = Invocation(stepIndex: step.index, stepName: step.name, host: host.name, phase: phase)
+                        let values = try await runner.withRetries(invocation) { invocation in
+                            lastAttempt = invocation.attempt
+                            return try await withTimeout(step.timeout, what: "step \(step.name) on \(host.name)") {
+                                try await engine.vm.call(
+                                    engine.runbook.entry.invokeHost,
+                                    [.ref(function), .value(host.luaValue), .ref(runner.ctx), .value(hostState)],
+                                    context: invocation)
+                            }
+                        }
+                        let duration = (clock.now - start).seconds
+                        try await engine.journal.hostFinished(
+                            runID, step.index, phase, host: host.name, ok: true, attempts: previousAttempts + lastAttempt,
+                            duration: duration, message: nil, exitCode: nil, stdout: nil, stderr: nil,
+                            hostState: values.first ?? .map([:]))
+                        tally.state.withLock { $0.ok += 1 }
+                        engine.observer.handle(.hostFinished(index: step.index, host: host.name, ok: true, duration: duration, message: nil))
+                    } catch is CancellationError {
+                        throw CancellationError()
+                    } catch {
+                        let duration = (clock.now - start).seconds
+                        let message = StepRunner.describe(error)
+                        let failed = error as? CommandFailed
+                        try await engine.journal.hostFinished(
+                            runID, step.index, phase, host: host.name, ok: false, attempts: previousAttempts + lastAttempt,
+                            duration: duration, message: message, exitCode: failed?.result.exitCode.map(Int.init),
+                            stdout: failed?.result.stdout, stderr: failed?.result.stderr, hostState: hostState)
+                        tally.state.withLock { s in
+                            s.failed += 1
+                            s.failures.append((host.name, message))
+                            if s.failed > maxFail { s.stopped = true }
+                        }
+                        engine.observer.handle(.hostFinished(index: step.index, host: host.name, ok: false, duration: duration, message: message))
+                    }
+                }
+            }
+            for _ in 0..<parallel {
+                guard let h = iterator.next() else { break }
+                add(h)
+            }
+            while try await group.next() != nil {
+                if let h = iterator.next() { add(h) }
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import LuaBridge
+
+extension Engine {
+    /// What a rollback of a run would undo, newest first.
+    public struct RollbackPlan: Sendable {
+        public var runID: String
+        /// Steps with an undo to run, newest first, with how many hosts each.
+        public var steps: [(name: String, hosts: Int?)]
+        public var irreversible: [String]
+    }
+
+    public func rollbackPlan(_ reference: String, to target: String? = nil) async throws -> RollbackPlan {
+        let record = try await journal.run(reference)
+        let (entries, irreversible) = try await undoEntries(record, to: target)
+        return RollbackPlan(runID: record.id, steps: entries.map { ($0.step.name, $0.hosts?.count) }, irreversible: irreversible)
+    }
+
+    struct UndoEntry {
+        var step: StepDefinition
+        /// For a per-host step: the hosts to undo, with what their run left.
+        var hosts: [String: HostRecord]?
+    }
+
+    func undoEntries(_ record: RunRecord, to target: String?) async throws -> ([UndoEntry], [String]) {
+        if record.kind == "dry-run" { throw FerryError.usage("run \(record.id) was a dry run; nothing was changed, nothing to roll back") }
+        if let target, runbook.step(named: target) == nil {
+            throw FerryError.usage("no step named '\(target)' in \(runbook.info.name)")
+        }
+        let journaled = try await journal.steps(record.id)
+        let runSteps = Dictionary(journaled.filter { $0.phase == .run }.map { ($0.index, $0) }, uniquingKeysWith: { $1 })
+        let undone = Dictionary(journaled.filter { $0.phase == .undo }.map { ($0.index, $0) }, uniquingKeysWith: { $1 })
+        var entries: [UndoEntry] = []
+        var irreversible: [String] = []
+        for step in runbook.steps.reversed() {
+            guard let ran = runSteps[step.index], ran.status == .done || ran.status == .failed || ran.status == .running else { continue }
+            if let u = undone[step.index], u.status == .done || u.status == .irreversible {
+                if let target, step.name == target { break }
+                continue
+            }
+            if step.isPerHost {
+                // Hosts that finished, and those in flight when the run stopped: their
+                // command may have run, so undo them too (undo must be idempotent).
+                let hosts = try await journal.hosts(record.id, step: step.index, phase: .run).filter { $0.status != .failed }
+                if !hosts.isEmpty {
+                    if step.undo == nil { irreversible.append(step.name) } else {
+                        entries.append(UndoEntry(step: step, hosts: Dictionary(hosts.map { ($0.host, $0) }, uniquingKeysWith: { $1 })))
+                    }
+                }
+            } else if ran.status == .done {
+                if step.undo == nil { irreversible.append(step.name) } else { entries.append(UndoEntry(step: step, hosts: nil)) }
+            }
+            if let target, step.name == target { break }
+        }
+        return (entries, irreversible)
+    }
+
+    /// Runs the `undo` of every completed step of a run — and of the completed hosts
+    /// of a half-done step — newest first, down to `target` (inclusive) if given.
+    /// Steps without `undo` are reported as irreversible and skipped. A rollback that
+    /// fails stops there; running it again continues (undone steps and hosts are skipped).
+    public func rollback(_ reference: String, to target: String? = nil, yes: Bool = false) async throws -> RunOutcome {
+        let record = try await journal.run(reference)
+        try Self.ensureNotActive(record)
+        let (entries, irreversible) = try await undoEntries(record, to: target)
+        let runID = record.id
+        if entries.isEmpty && irreversible.isEmpty {
+            let outcome = RunOutcome(runID: runID, status: .rolledBack, message: "nothing to roll back", step: nil, failedHosts: [],
+                                     remaining: [], irreversible: [])
+            observer.handle(.runFinished(outcome: outcome))
+            return outcome
+        }
+        let question = "Roll back run \(runID): undo \(entries.count) step(s) (\(entries.map(\.step.name).joined(separator: ", ")))"
+            + (irreversible.isEmpty ? "" : "; irreversible, left as they are: \(irreversible.joined(separator: ", "))") + "?"
+        let approval: Bool?
+        if yes { approval = true } else {
+            observer.handle(.waitingForApproval(step: "rollback", question: question))
+            approval = await approvals.approve(step: "rollback", question: question)
+        }
+        guard approval == true else {
+            journal.event(runID, kind: "decision", level: "warn", message: approval == nil ? "rollback needs approval; no terminal" : "rollback declined")
+            try await journal.flush()
+            let outcome = RunOutcome(
+                runID: runID, status: approval == nil ? .waiting : .failed,
+                message: approval == nil ? "the rollback needs approval: run it on a terminal or add --yes" : "the operator declined the rollback",
+                step: nil, failedHosts: [], remaining: entries.map(\.step.name), irreversible: irreversible)
+            observer.handle(.runFinished(outcome: outcome))
+            return outcome
+        }
+        journal.event(runID, kind: "decision", message: "rollback approved: \(question)")
+
+        runbook.runtime.set(environment(runID: runID, dryRun: false))
+        defer { runbook.runtime.set(nil) }
+        try await journal.setRunStatus(runID, .rollingBack, pid: getpid())
+        observer.handle(.runStarted(runID: runID, runbook: runbook.info.name, steps: entries.count, resumed: false, phase: .undo))
+        let ctx = try await makeContext(runID: runID, dryRun: false, state: record.state)
+        defer { Task { [vm] in await vm.release(ctx) } }
+
+        for name in irreversible {
+            if let step = runbook.step(named: name) {
+                try await journal.stepFinished(runID, step.index, .undo, name: name, status: .irreversible,
+                                               message: "no undo: left as it is", state: nil)
+                observer.handle(.stepSkipped(index: step.index, name: name, reason: "irreversible (no undo)"))
+            }
+        }
+        for (position, entry) in entries.enumerated() {
+            do {
+                let runner = StepRunner(engine: self, runID: runID, step: entry.step, ctx: ctx, phase: .undo)
+                let result = try await runner.execute(previous: nil, hostsFilter: entry.hosts)
+                if !result.succeeded {
+                    try await journal.setRunStatus(runID, .rollbackFailed, message: result.message, ended: true)
+                    try await journal.flush()
+                    let outcome = RunOutcome(
+                        runID: runID, status: .rollbackFailed, message: result.message, step: entry.step.name,
+                        failedHosts: result.failedHosts.map { (host: $0.0, message: $0.1) },
+                        remaining: entries[position...].map(\.step.name), irreversible: irreversible)
+                    observer.handle(.runFinished(outcome: outcome))
+                    return outcome
+                }
+            } catch is CancellationError {
+                try await journal.setRunStatus(runID, .rollbackFailed, message: "interrupted during the undo of \(entry.step.name)")
+                try await journal.flush()
+                let outcome = RunOutcome(runID: runID, status: .interrupted, message: "rollback interrupted", step: entry.step.name,
+                                         failedHosts: [], remaining: entries[position...].map(\.step.name), irreversible: irreversible)
+                observer.handle(.runFinished(outcome: outcome))
+                return outcome
+            }
+        }
+        let status: RunRecord.Status = .rolledBack
+        try await journal.setRunStatus(runID, status, message: irreversible.isEmpty ? nil : "irreversible steps left: \(irreversible.joined(separator: ", "))", ended: true)
+        try await journal.flush()
+        let outcome = RunOutcome(runID: runID, status: status, message: nil, step: nil, failedHosts: [], remaining: [], irreversible: irreversible)
+        observer.handle(.runFinished(outcome: outcome))
+        return outcome
+    }
+}

@@ -1,0 +1,138 @@
+import Foundation
+import LuaBridge
+import Synchronization
+
+/// Runs one step (its `run`, or its `undo` in a rollback): checks before, the
+/// function once or per host in waves, retries, timeouts, checks after, and the
+/// journal records that make it resumable.
+struct StepRunner {
+    let engine: Engine
+    let runID: String
+    let step: StepDefinition
+    let ctx: LuaRef
+    let phase: Invocation.Phase
+
+    struct Result {
+        var succeeded: Bool
+        var message: String?
+        var failedHosts: [(String, String)] = []
+    }
+
+    var vm: LuaVM { engine.vm }
+    var journal: RunJournal { engine.journal }
+    var observer: any RunObserver { engine.observer }
+    var function: LuaRef { phase == .undo ? step.undo! : step.run }
+
+    func execute(previous: StepRecord?, hostsFilter: [String: HostRecord]? = nil) async throws -> Result {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let checks = CheckRunner(engine: engine, runID: runID, ctx: ctx)
+
+        if phase == .run {
+            for reference in step.before {
+                let outcome = try await checks.run(reference, phase: "before", step: step)
+                if !outcome.passed {
+                    let message = "check \(reference.label) before \(step.name) failed: \(outcome.message ?? "no reason given")"
+                    try await journal.stepFinished(runID, step.index, phase, name: step.name, status: .failed, message: message, state: nil)
+                    observer.handle(.stepFinished(index: step.index, name: step.name, phase: phase, status: .failed,
+                                                  duration: (clock.now - started).seconds, ok: 0, failed: 0, message: message))
+                    return Result(succeeded: false, message: message)
+                }
+            }
+        }
+
+        var result: Result
+        var counts = (ok: 0, failed: 0)
+        if step.isPerHost {
+            let hostRun = try await HostStepRunner(runner: self).execute(hostsFilter: hostsFilter)
+            result = hostRun.result
+            counts = (hostRun.ok, hostRun.failed)
+        } else {
+            try await journal.stepStarted(runID, step.index, phase, name: step.name, hostsTotal: 0)
+            observer.handle(.stepStarted(index: step.index, name: step.name, phase: phase, hosts: 0))
+            let invocation = Invocation(stepIndex: step.index, stepName: step.name, phase: phase)
+            do {
+                try await withRetries(invocation) { invocation in
+                    _ = try await withTimeout(step.timeout, what: "step \(step.name)") {
+                        try await vm.call(function, [.ref(ctx)], context: invocation)
+                    }
+                }
+                result = Result(succeeded: true)
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                result = Result(succeeded: false, message: Self.describe(error))
+            }
+        }
+
+        if result.succeeded && phase == .run {
+            for reference in step.after {
+                let outcome = try await checks.run(reference, phase: "after", step: step)
+                if !outcome.passed {
+                    result = Result(succeeded: false,
+                                    message: "check \(reference.label) after \(step.name) failed: \(outcome.message ?? "no reason given")")
+                    break
+                }
+            }
+        }
+
+        // ctx.state is saved after every step, also a failed one: undo needs what run() left.
+        let state = try await engine.currentState(ctx)
+        let status: StepRecord.Status = result.succeeded ? .done : .failed
+        try await journal.stepFinished(runID, step.index, phase, name: step.name, status: status, message: result.message,
+                                       state: state, hostsOK: counts.ok, hostsFailed: counts.failed)
+        observer.handle(.stepFinished(index: step.index, name: step.name, phase: phase, status: status,
+                                      duration: (clock.now - started).seconds, ok: counts.ok, failed: counts.failed,
+                                      message: result.message))
+        return result
+    }
+
+    /// Runs `body` up to `retries + 1` times, `retry_delay` apart.
+    func withRetries<T: Sendable>(_ invocation: Invocation, _ body: (Invocation) async throws -> T) async throws -> T {
+        var attempt = 1
+        while true {
+            var current = invocation
+            current.attempt = attempt
+            do {
+                return try await body(current)
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                if attempt > step.retries { throw error }
+                let host = invocation.host.map { " on \($0)" } ?? ""
+                observer.handle(.log(LogLine(level: .warn, message: "\(step.name)\(host): attempt \(attempt) failed (\(Self.describe(error))); retrying in \(DurationText.format(step.retryDelay))", invocation: invocation)))
+                journal.event(runID, kind: "retry", stepIndex: step.index, host: invocation.host, level: "warn",
+                              message: "attempt \(attempt) failed: \(Self.describe(error))")
+                attempt += 1
+                try await Task.sleep(for: .seconds(step.retryDelay))
+            }
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let e = error as? LuaError { return e.message }
+        return String(describing: error)
+    }
+}
+
+struct StepTimeout: Error, CustomStringConvertible {
+    let what: String
+    let seconds: Double
+    var description: String { "\(what) did not finish within \(DurationText.format(seconds)) (timeout); it was stopped" }
+}
+
+/// Runs `body`, cancelling it after `seconds` (nil: no limit).
+func withTimeout<T: Sendable>(_ seconds: Double?, what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    guard let seconds else { return try await body() }
+    return try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: .seconds(seconds))
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next() else { throw CancellationError() }
+        if let value = first { return value }
+        throw StepTimeout(what: what, seconds: seconds)
+    }
+}

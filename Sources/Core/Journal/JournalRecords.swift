@@ -1,0 +1,90 @@
+import Foundation
+import LuaBridge
+
+/// A run as the journal keeps it.
+public struct RunRecord: Sendable, Codable {
+    public enum Status: String, Sendable, Codable {
+        case running, succeeded, failed, waiting, interrupted
+        case rollingBack = "rolling_back", rolledBack = "rolled_back", rollbackFailed = "rollback_failed"
+    }
+    public var id: String
+    public var runbook: String
+    public var runbookName: String
+    public var fingerprint: String
+    public var regionFile: String?
+    public var regionName: String
+    public var status: Status
+    public var options: RunOptions
+    public var pid: Int32
+    public var startedAt: Date
+    public var updatedAt: Date
+    public var endedAt: Date?
+    /// `ctx.state` after the last completed step (JSON).
+    public var state: LuaValue
+    public var message: String?
+    public var kind: String
+}
+
+/// What a run was started with; `resume` reuses it.
+public struct RunOptions: Sendable, Codable, Equatable {
+    public var dryRun = false
+    public var fromStep: String?
+    public var onlySteps: [String] = []
+    public var tags: [String] = []
+    public var skipTags: [String] = []
+    public var yes = false
+    public init() {}
+}
+
+public struct StepRecord: Sendable {
+    public enum Status: String, Sendable { case running, done, failed, skipped, irreversible, waiting }
+    public var runID: String
+    public var index: Int
+    public var phase: Invocation.Phase
+    public var name: String
+    public var status: Status
+    public var startedAt: Date?
+    public var endedAt: Date?
+    public var hostsTotal: Int
+    public var hostsOK: Int
+    public var hostsFailed: Int
+    public var message: String?
+    public var state: LuaValue?
+    public var duration: Double? { endedAt.flatMap { e in startedAt.map { e.timeIntervalSince($0) } } }
+}
+
+public struct HostRecord: Sendable {
+    public enum Status: String, Sendable { case started, ok, failed }
+    public var host: String
+    public var status: Status
+    public var attempts: Int
+    public var exitCode: Int?
+    public var duration: Double?
+    public var startedAt: Date?
+    public var endedAt: Date?
+    public var message: String?
+    public var stdoutTail: String?
+    public var stderrTail: String?
+    public var hostState: LuaValue?
+    public var wave: Int?
+}
+
+public struct EventRecord: Sendable {
+    public var at: Date
+    public var kind: String
+    public var stepIndex: Int?
+    public var host: String?
+    public var level: String?
+    public var message: String
+}
+
+public struct CheckRecord: Sendable {
+    public var stepIndex: Int?
+    public var name: String
+    public var phase: String
+    public var passed: Bool
+    public var message: String?
+    public var at: Date
+    public var duration: Double
+    public var attempts: Int
+}

@@ -1,0 +1,360 @@
+import Foundation
+import GRDB
+import LuaBridge
+
+/// The journal: SQLite (WAL) holding runs, steps, per-host results, `ctx.state`
+/// after every step, check results, events and operator decisions.
+///
+/// Writes are group-committed: callers that must not go on before their record is
+/// durable (a host's start, its result, a step's state) await their write, and
+/// every write pending at that moment shares one transaction. That keeps the
+/// promise of a kill -9 at any instant without one fsync per host.
+public actor RunJournal {
+    public let path: String
+    let queue: DatabaseQueue
+    private var pending: [@Sendable (Database) throws -> Void] = []
+    private var waiters: [CheckedContinuation<Void, any Error>] = []
+    private var flushing = false
+    private var lastError: (any Error)?
+
+    public init(path: String) throws {
+        self.path = path
+        let url = URL(fileURLWithPath: path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            queue = try DatabaseQueue(path: path, configuration: config)
+            try Self.migrator.migrate(queue)
+        } catch {
+            throw FerryError.failed("journal \(path): cannot open it: \(error)")
+        }
+    }
+
+    /// Where full command output of a run is kept.
+    public nonisolated func outputDirectory(for runID: String) -> String {
+        URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("runs/\(runID)").path
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE runs (
+                  id TEXT PRIMARY KEY, runbook TEXT NOT NULL, runbook_name TEXT NOT NULL, fingerprint TEXT NOT NULL,
+                  region_file TEXT, region_name TEXT NOT NULL, status TEXT NOT NULL, options TEXT NOT NULL,
+                  pid INTEGER NOT NULL, started_at REAL NOT NULL, updated_at REAL NOT NULL, ended_at REAL,
+                  state TEXT NOT NULL DEFAULT '{}', message TEXT, kind TEXT NOT NULL DEFAULT 'run');
+                CREATE TABLE steps (
+                  run_id TEXT NOT NULL, step_index INTEGER NOT NULL, phase TEXT NOT NULL, name TEXT NOT NULL,
+                  status TEXT NOT NULL, started_at REAL, ended_at REAL, hosts_total INTEGER NOT NULL DEFAULT 0,
+                  hosts_ok INTEGER NOT NULL DEFAULT 0, hosts_failed INTEGER NOT NULL DEFAULT 0, message TEXT, state TEXT,
+                  PRIMARY KEY (run_id, step_index, phase));
+                CREATE TABLE host_results (
+                  run_id TEXT NOT NULL, step_index INTEGER NOT NULL, phase TEXT NOT NULL, host TEXT NOT NULL,
+                  status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, exit_code INTEGER, duration REAL,
+                  started_at REAL, ended_at REAL, message TEXT, stdout_tail TEXT, stderr_tail TEXT, host_state TEXT,
+                  wave INTEGER, PRIMARY KEY (run_id, step_index, phase, host));
+                CREATE TABLE events (
+                  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, at REAL NOT NULL, kind TEXT NOT NULL,
+                  step_index INTEGER, host TEXT, level TEXT, message TEXT NOT NULL);
+                CREATE INDEX events_run ON events(run_id);
+                CREATE TABLE checks (
+                  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_index INTEGER, name TEXT NOT NULL,
+                  phase TEXT NOT NULL, passed INTEGER NOT NULL, message TEXT, at REAL NOT NULL, duration REAL NOT NULL,
+                  attempts INTEGER NOT NULL);
+                CREATE TABLE artifacts (
+                  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_index INTEGER, kind TEXT NOT NULL,
+                  data TEXT NOT NULL, at REAL NOT NULL);
+                """)
+        }
+        return m
+    }
+
+    // MARK: Group commit
+
+    /// Queues a write and waits until it is committed.
+    func write(_ op: @escaping @Sendable (Database) throws -> Void) async throws {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            pending.append(op)
+            waiters.append(c)
+            startFlushing()
+        }
+    }
+
+    /// Queues a write without waiting (events, logs); ``flush()`` waits for all.
+    func post(_ op: @escaping @Sendable (Database) throws -> Void) {
+        pending.append(op)
+        startFlushing()
+    }
+
+    /// Waits until everything queued so far is committed.
+    public func flush() async throws {
+        if pending.isEmpty && !flushing { return }
+        try await write { _ in }
+    }
+
+    private func startFlushing() {
+        guard !flushing else { return }
+        flushing = true
+        Task { await self.drain() }
+    }
+
+    private func drain() async {
+        while !pending.isEmpty {
+            let ops = pending
+            let ws = waiters
+            pending = []
+            waiters = []
+            do {
+                try await queue.write { db in for op in ops { try op(db) } }
+                for w in ws { w.resume() }
+            } catch {
+                lastError = error
+                for w in ws { w.resume(throwing: FerryError.failed("journal write failed: \(error)")) }
+            }
+        }
+        flushing = false
+    }
+
+    // MARK: Runs
+
+    public static func newRunID() -> String {
+        let f = DateFormatter()
+        f.dateFormat = "yyyyMMdd-HHmmss"
+        f.timeZone = TimeZone(identifier: "UTC")
+        let suffix = String(UInt32.random(in: 0..<0x10000), radix: 16)
+        return f.string(from: Date()) + "-" + String(repeating: "0", count: 4 - suffix.count) + suffix
+    }
+
+    public func createRun(_ run: RunRecord) async throws {
+        let options = String(decoding: try JSONEncoder().encode(run.options), as: UTF8.self)
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO runs (id, runbook, runbook_name, fingerprint, region_file, region_name, status, options, pid,
+                      started_at, updated_at, state, kind) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+                    """,
+                arguments: [run.id, run.runbook, run.runbookName, run.fingerprint, run.regionFile, run.regionName,
+                            run.status.rawValue, options, Int(run.pid), run.startedAt.timeIntervalSince1970,
+                            run.updatedAt.timeIntervalSince1970, run.state.jsonString(), run.kind])
+        }
+    }
+
+    public func setRunStatus(_ id: String, _ status: RunRecord.Status, message: String? = nil, ended: Bool = false,
+                             pid: Int32? = nil) async throws
+    {
+        let now = Date().timeIntervalSince1970
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE runs SET status = ?, message = ?, updated_at = ?, ended_at = CASE WHEN ? THEN ? ELSE NULL END, pid = COALESCE(?, pid) WHERE id = ?",
+                arguments: [status.rawValue, message, now, ended, now, pid.map { Int($0) }, id])
+        }
+    }
+
+    public func setRunState(_ id: String, _ state: LuaValue) async throws {
+        let json = state.jsonString()
+        try await write { db in
+            try db.execute(sql: "UPDATE runs SET state = ?, updated_at = ? WHERE id = ?",
+                           arguments: [json, Date().timeIntervalSince1970, id])
+        }
+    }
+
+    // MARK: Steps and hosts
+
+    public func stepStarted(_ runID: String, _ index: Int, _ phase: Invocation.Phase, name: String, hostsTotal: Int)
+        async throws
+    {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO steps (run_id, step_index, phase, name, status, started_at, hosts_total)
+                    VALUES (?,?,?,?,?,?,?)
+                    ON CONFLICT(run_id, step_index, phase) DO UPDATE SET status = excluded.status,
+                      hosts_total = excluded.hosts_total, message = NULL, ended_at = NULL
+                    """,
+                arguments: [runID, index, phase.rawValue, name, StepRecord.Status.running.rawValue,
+                            Date().timeIntervalSince1970, hostsTotal])
+        }
+    }
+
+    public func stepFinished(_ runID: String, _ index: Int, _ phase: Invocation.Phase, name: String,
+                             status: StepRecord.Status, message: String?, state: LuaValue?, hostsOK: Int = 0,
+                             hostsFailed: Int = 0) async throws
+    {
+        let json = state?.jsonString()
+        let now = Date().timeIntervalSince1970
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO steps (run_id, step_index, phase, name, status, started_at, ended_at, message, state, hosts_ok, hosts_failed)
+                    VALUES (?,?,?,?,?,?,?,?,?,?,?)
+                    ON CONFLICT(run_id, step_index, phase) DO UPDATE SET status = excluded.status, ended_at = excluded.ended_at,
+                      message = excluded.message, state = COALESCE(excluded.state, state), hosts_ok = excluded.hosts_ok,
+                      hosts_failed = excluded.hosts_failed
+                    """,
+                arguments: [runID, index, phase.rawValue, name, status.rawValue, now, now, message, json, hostsOK, hostsFailed])
+            if let json {
+                try db.execute(sql: "UPDATE runs SET state = ?, updated_at = ? WHERE id = ?", arguments: [json, now, runID])
+            }
+        }
+    }
+
+    /// Records that a host is about to run; committed before the host's command is sent.
+    public func hostStarted(_ runID: String, _ index: Int, _ phase: Invocation.Phase, host: String, attempt: Int, wave: Int?)
+        async throws
+    {
+        let now = Date().timeIntervalSince1970
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO host_results (run_id, step_index, phase, host, status, attempts, started_at, wave)
+                    VALUES (?,?,?,?,?,?,?,?)
+                    ON CONFLICT(run_id, step_index, phase, host) DO UPDATE SET status = excluded.status,
+                      attempts = excluded.attempts, started_at = excluded.started_at, wave = excluded.wave
+                    """,
+                arguments: [runID, index, phase.rawValue, host, HostRecord.Status.started.rawValue, attempt, now, wave])
+        }
+    }
+
+    public func hostFinished(_ runID: String, _ index: Int, _ phase: Invocation.Phase, host: String, ok: Bool,
+                             attempts: Int, duration: Double, message: String?, exitCode: Int?, stdout: String?,
+                             stderr: String?, hostState: LuaValue?) async throws
+    {
+        let json = hostState?.jsonString()
+        let now = Date().timeIntervalSince1970
+        try await write { db in
+            try db.execute(
+                sql: """
+                    UPDATE host_results SET status = ?, attempts = ?, duration = ?, ended_at = ?, message = ?, exit_code = ?,
+                      stdout_tail = ?, stderr_tail = ?, host_state = ? WHERE run_id = ? AND step_index = ? AND phase = ? AND host = ?
+                    """,
+                arguments: [(ok ? HostRecord.Status.ok : .failed).rawValue, attempts, duration, now, message, exitCode,
+                            stdout, stderr, json, runID, index, phase.rawValue, host])
+        }
+    }
+
+    /// Records an event without waiting (its time is taken now); ``flush()`` waits for it.
+    public nonisolated func event(_ runID: String, kind: String, stepIndex: Int? = nil, host: String? = nil,
+                                  level: String? = nil, message: String)
+    {
+        let now = Date().timeIntervalSince1970
+        let op: @Sendable (Database) throws -> Void = { db in
+            try db.execute(
+                sql: "INSERT INTO events (run_id, at, kind, step_index, host, level, message) VALUES (?,?,?,?,?,?,?)",
+                arguments: [runID, now, kind, stepIndex, host, level, message])
+        }
+        Task { await self.post(op) }
+    }
+
+    public func check(_ runID: String, _ record: CheckRecord) {
+        post { db in
+            try db.execute(
+                sql: "INSERT INTO checks (run_id, step_index, name, phase, passed, message, at, duration, attempts) VALUES (?,?,?,?,?,?,?,?,?)",
+                arguments: [runID, record.stepIndex, record.name, record.phase, record.passed, record.message,
+                            record.at.timeIntervalSince1970, record.duration, record.attempts])
+        }
+    }
+
+    // MARK: Reading
+
+    public func runs(limit: Int = 50) async throws -> [RunRecord] {
+        try await queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", arguments: [limit])
+                .map(Self.runRecord)
+        }
+    }
+
+    /// A run by id, or the newest for `last`.
+    public func run(_ reference: String) async throws -> RunRecord {
+        let found = try await queue.read { db -> Row? in
+            if reference == "last" {
+                return try Row.fetchOne(db, sql: "SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1")
+            }
+            if let exact = try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE id = ?", arguments: [reference]) { return exact }
+            let prefixed = try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE id LIKE ? LIMIT 2", arguments: [reference + "%"])
+            return prefixed.count == 1 ? prefixed[0] : nil
+        }
+        guard let row = found else {
+            throw FerryError.usage(reference == "last" ? "the journal \(path) holds no run yet" : "no run '\(reference)' in the journal \(path)")
+        }
+        return Self.runRecord(row)
+    }
+
+    public func steps(_ runID: String) async throws -> [StepRecord] {
+        try await queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM steps WHERE run_id = ? ORDER BY started_at, step_index", arguments: [runID])
+                .map { row in
+                    StepRecord(
+                        runID: row["run_id"], index: row["step_index"],
+                        phase: Invocation.Phase(rawValue: row["phase"]) ?? .run, name: row["name"],
+                        status: StepRecord.Status(rawValue: row["status"]) ?? .failed,
+                        startedAt: (row["started_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+                        endedAt: (row["ended_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+                        hostsTotal: row["hosts_total"], hostsOK: row["hosts_ok"], hostsFailed: row["hosts_failed"],
+                        message: row["message"], state: (row["state"] as String?).flatMap { try? LuaValue.fromJSON($0) })
+                }
+        }
+    }
+
+    public func hosts(_ runID: String, step index: Int, phase: Invocation.Phase) async throws -> [HostRecord] {
+        try await queue.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM host_results WHERE run_id = ? AND step_index = ? AND phase = ? ORDER BY started_at",
+                arguments: [runID, index, phase.rawValue]
+            ).map(Self.hostRecord)
+        }
+    }
+
+    public func allHosts(_ runID: String) async throws -> [(stepIndex: Int, phase: Invocation.Phase, record: HostRecord)] {
+        try await queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM host_results WHERE run_id = ? ORDER BY step_index, started_at", arguments: [runID])
+                .map { (stepIndex: $0["step_index"], phase: Invocation.Phase(rawValue: $0["phase"]) ?? .run, record: Self.hostRecord($0)) }
+        }
+    }
+
+    public func events(_ runID: String) async throws -> [EventRecord] {
+        try await queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM events WHERE run_id = ? ORDER BY id", arguments: [runID]).map { row in
+                EventRecord(at: Date(timeIntervalSince1970: row["at"]), kind: row["kind"], stepIndex: row["step_index"],
+                            host: row["host"], level: row["level"], message: row["message"])
+            }
+        }
+    }
+
+    public func checks(_ runID: String) async throws -> [CheckRecord] {
+        try await queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM checks WHERE run_id = ? ORDER BY id", arguments: [runID]).map { row in
+                CheckRecord(stepIndex: row["step_index"], name: row["name"], phase: row["phase"], passed: row["passed"],
+                            message: row["message"], at: Date(timeIntervalSince1970: row["at"]), duration: row["duration"],
+                            attempts: row["attempts"])
+            }
+        }
+    }
+
+    static func hostRecord(_ row: Row) -> HostRecord {
+        HostRecord(
+            host: row["host"], status: HostRecord.Status(rawValue: row["status"]) ?? .failed, attempts: row["attempts"],
+            exitCode: row["exit_code"], duration: row["duration"],
+            startedAt: (row["started_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+            endedAt: (row["ended_at"] as Double?).map(Date.init(timeIntervalSince1970:)), message: row["message"],
+            stdoutTail: row["stdout_tail"], stderrTail: row["stderr_tail"],
+            hostState: (row["host_state"] as String?).flatMap { try? LuaValue.fromJSON($0) }, wave: row["wave"])
+    }
+
+    static func runRecord(_ row: Row) -> RunRecord {
+        let optionsText: String = row["options"]
+        let options = (try? JSONDecoder().decode(RunOptions.self, from: Data(optionsText.utf8))) ?? RunOptions()
+        return RunRecord(
+            id: row["id"], runbook: row["runbook"], runbookName: row["runbook_name"], fingerprint: row["fingerprint"],
+            regionFile: row["region_file"], regionName: row["region_name"],
+            status: RunRecord.Status(rawValue: row["status"]) ?? .failed, options: options, pid: Int32(row["pid"] as Int),
+            startedAt: Date(timeIntervalSince1970: row["started_at"]), updatedAt: Date(timeIntervalSince1970: row["updated_at"]),
+            endedAt: (row["ended_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+            state: (try? LuaValue.fromJSON(row["state"])) ?? .map([:]), message: row["message"], kind: row["kind"])
+    }
+}

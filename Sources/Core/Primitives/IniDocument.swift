@@ -1,0 +1,101 @@
+/// An OpenStack-style INI file edited in place: comments, blank lines, order,
+/// `[DEFAULT]` and repeated keys are kept; only the lines changed are touched.
+public struct IniDocument: Sendable {
+    enum Line: Sendable {
+        case section(String, raw: String)
+        case entry(key: String, value: String, raw: String)
+        case other(String)
+    }
+
+    var lines: [Line]
+    let trailingNewline: Bool
+
+    public init(_ text: String) {
+        trailingNewline = text.hasSuffix("\n") || text.isEmpty
+        var out: [Line] = []
+        let raw = text.split(separator: "\n", omittingEmptySubsequences: false)
+        for (i, l) in raw.enumerated() {
+            if i == raw.count - 1 && l.isEmpty { break }
+            let line = String(l)
+            let t = line.trimmingCharacters(in: .whitespaces)
+            if t.hasPrefix("[") && t.hasSuffix("]") {
+                out.append(.section(String(t.dropFirst().dropLast()).trimmingCharacters(in: .whitespaces), raw: line))
+            } else if !t.hasPrefix("#") && !t.hasPrefix(";") && !line.hasPrefix(" ") && !line.hasPrefix("\t"),
+                let eq = t.firstIndex(of: "=")
+            {
+                out.append(.entry(key: t[..<eq].trimmingCharacters(in: .whitespaces),
+                                  value: t[t.index(after: eq)...].trimmingCharacters(in: .whitespaces), raw: line))
+            } else {
+                out.append(.other(line))
+            }
+        }
+        lines = out
+    }
+
+    /// The values of `key` in `section` (several for repeated keys, in order).
+    public func values(_ section: String, _ key: String) -> [String] {
+        var current = "DEFAULT"
+        var found: [String] = []
+        for line in lines {
+            switch line {
+            case .section(let name, _): current = name
+            case .entry(let k, let v, _) where current == section && k == key: found.append(v)
+            default: break
+            }
+        }
+        return found
+    }
+
+    public func get(_ section: String, _ key: String) -> String? { values(section, key).last }
+
+    /// Sets `key` (replacing every occurrence with one line), adding the section if
+    /// needed; `nil` removes the key. Returns the previous value.
+    @discardableResult
+    public mutating func set(_ section: String, _ key: String, _ value: String?) -> String? {
+        let previous = get(section, key)
+        var current = "DEFAULT"
+        var sectionSeen = section == "DEFAULT"
+        var lastLineOfSection: Int? = section == "DEFAULT" ? -1 : nil
+        var replaced = false
+        var out: [Line] = []
+        for line in lines {
+            switch line {
+            case .section(let name, _):
+                current = name
+                if name == section { sectionSeen = true }
+                out.append(line)
+                if current == section { lastLineOfSection = out.count - 1 }
+            case .entry(let k, _, _) where current == section && k == key:
+                if !replaced, let value {
+                    out.append(.entry(key: key, value: value, raw: "\(key) = \(value)"))
+                    lastLineOfSection = out.count - 1
+                }
+                replaced = true
+            default:
+                out.append(line)
+                if current == section, case .entry = line { lastLineOfSection = out.count - 1 }
+            }
+        }
+        if !replaced, let value {
+            let entry = Line.entry(key: key, value: value, raw: "\(key) = \(value)")
+            if sectionSeen, let at = lastLineOfSection {
+                out.insert(entry, at: at + 1)
+            } else {
+                if let last = out.last, case .other(let t) = last, t.isEmpty {} else if !out.isEmpty { out.append(.other("")) }
+                out.append(.section(section, raw: "[\(section)]"))
+                out.append(entry)
+            }
+        }
+        lines = out
+        return previous
+    }
+
+    public var text: String {
+        let body = lines.map { line -> String in
+            switch line {
+            case .section(_, let raw), .entry(_, _, let raw), .other(let raw): return raw
+            }
+        }.joined(separator: "\n")
+        return body.isEmpty ? "" : body + (trailingNewline ? "\n" : "")
+    }
+}

@@ -1,0 +1,306 @@
+import Foundation
+import LuaBridge
+
+/// The native functions behind the runbook API (`host:run`, `inventory.*`,
+/// `ssh.run`, `sleep`, `parallel`, `log.*`, `secret`, …). The prelude wraps them.
+enum RuntimeAPI {
+    static func natives(_ box: RuntimeBox) -> [LuaFunction] {
+        [
+            LuaFunction("__native.host_run") { call in
+                let env = try box.require("host:run")
+                let hostName = try call.string(1)
+                let command = try call.string(2)
+                let opts = try call.table(3, optional: true)
+                let host = try lookup(env, hostName)
+                let check = opts["check"].boolValue ?? true
+                var hostCommand = HostCommand(command, sudo: opts["sudo"].boolValue ?? false)
+                if let stdin = opts["stdin"].stringValue { hostCommand.stdin = Data(stdin.utf8) }
+                if case .map(let m) = opts["env"] {
+                    for (k, v) in m { hostCommand.environment[k] = v.stringValue ?? v.jsonString() }
+                }
+                if !opts["timeout"].isNil {
+                    guard let t = seconds(opts["timeout"]) else {
+                        throw LuaArgumentError("host:run: timeout must be a duration like \"30s\"")
+                    }
+                    hostCommand.timeout = t
+                }
+                let invocation = call.context as? Invocation
+                if env.dryRun {
+                    env.log(LogLine(level: .info, message: "[dry run] \(hostName): would run `\(command)`", invocation: invocation))
+                    return .value(["code": 0, "stdout": "", "stderr": "", "duration": 0, "dry_run": true])
+                }
+                let capture = outputCapture(env, invocation, host: hostName, command: command)
+                let prepared = hostCommand
+                return .yield {
+                    let result = try await env.transport.run(prepared, on: host, output: capture)
+                    if check && !result.succeeded {
+                        throw CommandFailed(host: hostName, command: command, result: result)
+                    }
+                    var out: [String: LuaValue] = [
+                        "code": result.exitCode.map { .int(Int64($0)) } ?? .int(-1),
+                        "stdout": .string(result.stdout), "stderr": .string(result.stderr),
+                        "duration": .number(result.duration),
+                    ]
+                    if let s = result.signal { out["signal"] = .int(Int64(s)) }
+                    return [.map(out)]
+                }
+            },
+            LuaFunction("__native.host_put") { call in
+                let env = try box.require("host:put")
+                let host = try lookup(env, try call.string(1))
+                let source = try call.string(2)
+                let destination = try call.string(3)
+                let opts = try call.table(4, optional: true)
+                let mode = opts["mode"].stringValue.flatMap { Int($0, radix: 8) } ?? opts["mode"].intValue
+                guard let directory = box.directory,
+                    let local = LuaSandbox(readableRoots: [directory], modulePaths: []).resolve(source)
+                else {
+                    throw LuaArgumentError("host:put: '\(source)' must be a file inside the runbook's directory")
+                }
+                if env.dryRun {
+                    env.log(LogLine(level: .info, message: "[dry run] \(host.name): would copy \(source) to \(destination)",
+                                    invocation: call.context as? Invocation))
+                    return .none
+                }
+                return .yield {
+                    try await env.transport.put(file: local, to: destination, mode: mode, on: host)
+                    return []
+                }
+            },
+            LuaFunction("__native.shell_quote") { call in .value(.string(ShellQuote.quote(try call.string(1)))) },
+            LuaFunction("__native.ini_get") { call in
+                let env = try box.require("host:ini")
+                let host = try lookup(env, try call.string(1))
+                let path = try call.string(2)
+                let section = try call.string(3)
+                let key = try call.string(4)
+                return .yield {
+                    let document = try await readIni(env, host, path)
+                    return [document.get(section, key).map { .string($0) } ?? .nil]
+                }
+            },
+            LuaFunction("__native.ini_set") { call in
+                let env = try box.require("host:ini")
+                let host = try lookup(env, try call.string(1))
+                let path = try call.string(2)
+                let section = try call.string(3)
+                let key = try call.string(4)
+                let value = call.isNil(5) ? nil : try call.string(5)
+                if env.dryRun {
+                    env.log(LogLine(level: .info, message: "[dry run] \(host.name): would set [\(section)] \(key) in \(path)",
+                                    invocation: call.context as? Invocation))
+                    return .none
+                }
+                return .yield {
+                    var document = try await readIni(env, host, path)
+                    let previous = document.set(section, key, value)
+                    if previous == value { return [previous.map { .string($0) } ?? .nil] }
+                    let quoted = ShellQuote.quote(path)
+                    // Keep a timestamped backup beside the file, then replace it atomically.
+                    let stamp = Int(Date().timeIntervalSince1970)
+                    let script = "set -e; if [ -e \(quoted) ]; then cp -p \(quoted) \(quoted).ferry-\(stamp); fi; "
+                        + "cat > \(quoted).ferry-new; if [ -e \(quoted) ]; then chmod --reference=\(quoted) \(quoted).ferry-new 2>/dev/null || true; fi; "
+                        + "mv \(quoted).ferry-new \(quoted)"
+                    let result = try await env.transport.run(
+                        HostCommand(script, stdin: Data(document.text.utf8)), on: host, output: OutputCapture())
+                    guard result.succeeded else {
+                        throw CommandFailed(host: host.name, command: "write \(path)", result: result)
+                    }
+                    return [previous.map { .string($0) } ?? .nil]
+                }
+            },
+            LuaFunction("__native.inventory_hosts") { call in
+                let env = try box.require("inventory.hosts")
+                let selectors: [String]
+                if call.isTable(1) {
+                    guard let list = try call.value(1).arrayValue?.compactMap(\.stringValue) else {
+                        throw LuaArgumentError("inventory.hosts: expected a selector or a list of selectors")
+                    }
+                    selectors = list
+                } else {
+                    selectors = [try call.string(1)]
+                }
+                return .value(.array(try env.selector.hosts(selectors).map(\.luaValue)))
+            },
+            LuaFunction("__native.inventory_group") { call in
+                let env = try box.require("inventory.group")
+                let name = try call.string(1)
+                guard let members = env.region.groups[name] else {
+                    throw LuaArgumentError("inventory.group: no group named '\(name)'")
+                }
+                return .value(.array(members.map { env.region.hosts[$0]!.luaValue }))
+            },
+            LuaFunction("__native.inventory_host") { call in
+                let env = try box.require("inventory.host")
+                return .value(try lookup(env, try call.string(1)).luaValue)
+            },
+            LuaFunction("__native.ssh_run") { call in
+                let env = try box.require("ssh.run")
+                let selector = try call.string(1)
+                let command = try call.string(2)
+                let opts = try call.table(3, optional: true)
+                let hosts = try env.selector.hosts(selector)
+                let limit = opts["parallel"].intValue ?? env.region.ssh.parallel
+                let check = opts["check"].boolValue ?? false
+                var hostCommand = HostCommand(command, sudo: opts["sudo"].boolValue ?? false)
+                hostCommand.timeout = seconds(opts["timeout"])
+                let invocation = call.context as? Invocation
+                let captures = Dictionary(uniqueKeysWithValues: hosts.map {
+                    ($0.name, outputCapture(env, invocation, host: $0.name, command: command))
+                })
+                if env.dryRun {
+                    return .value(.map(Dictionary(uniqueKeysWithValues: hosts.map { ($0.name, ["code": 0, "dry_run": true] as LuaValue) })))
+                }
+                let prepared = hostCommand
+                return .yield {
+                    let results = await FanOut.run(hosts, limit: limit) { host in
+                        try await env.transport.run(prepared, on: host, output: captures[host.name]!)
+                    }
+                    var out: [String: LuaValue] = [:]
+                    var failures: [String] = []
+                    for (host, outcome) in results {
+                        switch outcome {
+                        case .success(let r):
+                            out[host] = ["code": r.exitCode.map { .int(Int64($0)) } ?? .int(-1), "stdout": .string(r.stdout),
+                                         "stderr": .string(r.stderr), "duration": .number(r.duration)]
+                            if !r.succeeded { failures.append(host) }
+                        case .failure(let e):
+                            out[host] = ["code": -1, "error": .string(String(describing: e))]
+                            failures.append(host)
+                        }
+                    }
+                    if check && !failures.isEmpty {
+                        throw LuaArgumentError("ssh.run: `\(command)` failed on \(failures.count) host(s): \(failures.sorted().prefix(5).joined(separator: ", "))")
+                    }
+                    return [.map(out)]
+                }
+            },
+            LuaFunction("__native.log") { call in
+                let level = LogLine.Level(rawValue: try call.string(1)) ?? .info
+                let message = try call.string(2)
+                if let env = box.current {
+                    env.log(LogLine(level: level, message: message, invocation: call.context as? Invocation))
+                }
+                return .none
+            },
+            LuaFunction("__native.sleep") { call in
+                guard let s = seconds(try call.value(1)) else { throw LuaArgumentError("sleep: expected a duration like \"5s\"") }
+                return .yield {
+                    try await Task.sleep(for: .seconds(s))
+                    return []
+                }
+            },
+            LuaFunction("__native.duration") { call in
+                guard let s = seconds(try call.value(1)) else {
+                    throw LuaArgumentError("'\(try call.value(1).stringValue ?? "?")' is not a duration (write \"500ms\", \"30s\", \"5m\", \"2h\")")
+                }
+                return .value(.number(s))
+            },
+            LuaFunction("__native.now") { _ in .value(.number(Monotonic.seconds())) },
+            LuaFunction("__native.secret") { call in
+                let value = try call.value(1)
+                guard let ref = SecretReference(value) else {
+                    throw LuaArgumentError("secret(ref): expected { env = NAME } or { file = PATH }")
+                }
+                return .value(.string(try ref.resolve(relativeTo: box.current?.region.directory)))
+            },
+            LuaFunction("__native.parallel") { call in
+                let opts = try call.table(3, optional: true)
+                let count = call.lengthOf(1)
+                let limit = max(1, opts["limit"].intValue ?? 50)
+                let list = call.ref(1)
+                let fn = call.ref(2)
+                let vm = call.vm
+                let context = call.context
+                guard let item = box.parallelItem else { throw LuaArgumentError("parallel is not ready") }
+                return .yield {
+                    defer { Task { await vm.release(list); await vm.release(fn) } }
+                    let results = try await withThrowingTaskGroup(of: (Int, LuaValue).self) { group in
+                        var next = 1
+                        var out = [LuaValue](repeating: .nil, count: count)
+                        func add() {
+                            let i = next
+                            next += 1
+                            group.addTask {
+                                let r = try await vm.call(item, [.ref(list), .ref(fn), .value(.int(Int64(i)))], context: context)
+                                return (i, r.first ?? .nil)
+                            }
+                        }
+                        while next <= min(count, limit) { add() }
+                        while let (i, value) = try await group.next() {
+                            out[i - 1] = value
+                            if next <= count { add() }
+                        }
+                        return out
+                    }
+                    return [.array(results)]
+                }
+            },
+        ]
+    }
+
+    static func lookup(_ env: RunEnvironment, _ name: String) throws -> RegionHost {
+        guard let host = env.region.hosts[name] else { throw LuaArgumentError("no host named '\(name)' in region \(env.region.name)") }
+        return host
+    }
+
+    static func seconds(_ v: LuaValue) -> Double? {
+        switch v {
+        case .int(let i) where i >= 0: return Double(i)
+        case .number(let d) where d >= 0: return d
+        case .string(let s): return DurationText.seconds(s)
+        default: return nil
+        }
+    }
+
+    static func outputCapture(_ env: RunEnvironment, _ invocation: Invocation?, host: String, command: String) -> OutputCapture {
+        guard let dir = env.outputDirectory, let invocation else { return OutputCapture() }
+        let folder = "\(dir)/\(String(format: "%03d", invocation.stepIndex))-\(invocation.stepName)\(invocation.phase == .run ? "" : "-" + invocation.phase.rawValue)"
+        let stamp = ISO8601DateFormatter().string(from: Date())
+        return OutputCapture(
+            stdoutPath: "\(folder)/\(host).out", stderrPath: "\(folder)/\(host).err",
+            header: "### \(stamp) attempt \(invocation.attempt): \(command)\n")
+    }
+
+    static func readIni(_ env: RunEnvironment, _ host: RegionHost, _ path: String) async throws -> IniDocument {
+        let quoted = ShellQuote.quote(path)
+        let result = try await env.transport.run(
+            HostCommand("if [ -e \(quoted) ]; then cat \(quoted); fi"), on: host, output: OutputCapture(tailBytes: 4 << 20))
+        guard result.succeeded else { throw CommandFailed(host: host.name, command: "read \(path)", result: result) }
+        return IniDocument(result.stdout)
+    }
+}
+
+enum Monotonic {
+    static func seconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+/// Runs an operation on many hosts with at most `limit` at once.
+enum FanOut {
+    static func run<T: Sendable>(_ hosts: [RegionHost], limit: Int,
+                                 _ body: @escaping @Sendable (RegionHost) async throws -> T) async -> [(String, Result<T, any Error>)]
+    {
+        await withTaskGroup(of: (String, Result<T, any Error>).self) { group in
+            var iterator = hosts.makeIterator()
+            var results: [(String, Result<T, any Error>)] = []
+            func add(_ host: RegionHost) {
+                group.addTask {
+                    do { return (host.name, .success(try await body(host))) } catch { return (host.name, .failure(error)) }
+                }
+            }
+            for _ in 0..<max(1, limit) {
+                guard let h = iterator.next() else { break }
+                add(h)
+            }
+            while let r = await group.next() {
+                results.append(r)
+                if let h = iterator.next() { add(h) }
+            }
+            return results
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import LuaBridge
+import Synchronization
+
+/// Where a Lua call comes from: which step, which host, which phase. The engine
+/// attaches it to each coroutine; primitives read it to journal output in the right place.
+public struct Invocation: Sendable {
+    public enum Phase: String, Sendable, Codable { case run, undo, check }
+    public var stepIndex: Int
+    public var stepName: String
+    public var host: String?
+    public var phase: Phase
+    public var attempt: Int
+
+    public init(stepIndex: Int, stepName: String, host: String? = nil, phase: Phase, attempt: Int = 1) {
+        self.stepIndex = stepIndex
+        self.stepName = stepName
+        self.host = host
+        self.phase = phase
+        self.attempt = attempt
+    }
+}
+
+/// A log line from a runbook (`log.info`) or from the engine.
+public struct LogLine: Sendable {
+    public enum Level: String, Sendable { case info, warn, error }
+    public var level: Level
+    public var message: String
+    public var invocation: Invocation?
+}
+
+/// What primitives act on during a run: the region, the transport, where output goes.
+public struct RunEnvironment: Sendable {
+    public var region: Region
+    public var transport: any Transport
+    public var dryRun: Bool
+    /// Directory for full command output (`<dir>/<step>/<host>.out|.err`), if kept.
+    public var outputDirectory: String?
+    public var log: @Sendable (LogLine) -> Void
+
+    public init(region: Region, transport: any Transport, dryRun: Bool = false, outputDirectory: String? = nil,
+                log: @escaping @Sendable (LogLine) -> Void = { _ in })
+    {
+        self.region = region
+        self.transport = transport
+        self.dryRun = dryRun
+        self.outputDirectory = outputDirectory
+        self.log = log
+    }
+
+    public var selector: HostSelector { HostSelector(region: region) }
+}
+
+/// Holds the environment of the current run for the natives registered in a VM
+/// (they are registered when the runbook loads, before any run exists).
+public final class RuntimeBox: Sendable {
+    private let environment = Mutex<RunEnvironment?>(nil)
+    private let parallelItemRef = Mutex<LuaRef?>(nil)
+    private let runbookDirectory = Mutex<String?>(nil)
+
+    public init() {}
+
+    public var current: RunEnvironment? { environment.withLock { $0 } }
+
+    public func set(_ env: RunEnvironment?) { environment.withLock { $0 = env } }
+
+    var parallelItem: LuaRef? {
+        get { parallelItemRef.withLock { $0 } }
+        set { parallelItemRef.withLock { $0 = newValue } }
+    }
+
+    var directory: String? {
+        get { runbookDirectory.withLock { $0 } }
+        set { runbookDirectory.withLock { $0 = newValue } }
+    }
+
+    func require(_ what: String) throws -> RunEnvironment {
+        guard let env = current else {
+            throw LuaArgumentError("\(what) needs a region: it can only be used while a runbook runs (not while it is declared)")
+        }
+        return env
+    }
+}

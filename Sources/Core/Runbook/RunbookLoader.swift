@@ -1,0 +1,128 @@
+import Foundation
+import LuaBridge
+
+/// Turns runbook files into a ``Runbook``: runs them in a sandboxed VM, then
+/// validates every declaration and names the file and line of each mistake.
+public enum RunbookLoader {
+    /// Extra Lua modules (plugins) and natives to install before the runbook runs.
+    public struct Extensions: Sendable {
+        public var natives: [LuaFunction]
+        /// Lua sources for `require` names (e.g. `ferry.glance`), preloaded.
+        public var modules: [String: String]
+        public init(natives: [LuaFunction] = [], modules: [String: String] = [:]) {
+            self.natives = natives
+            self.modules = modules
+        }
+    }
+
+    public static func load(path: String, extensions: Extensions = Extensions(),
+                            instructionBudget: Int64 = LuaVM.defaultInstructionBudget) async throws -> Runbook
+    {
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory) else {
+            throw FerryError.invalid("\(path): no such runbook file or directory")
+        }
+        let files: [String]
+        let directory: String
+        if isDirectory.boolValue {
+            directory = absolute
+            let names = try FileManager.default.contentsOfDirectory(atPath: absolute).filter { $0.hasSuffix(".lua") }.sorted()
+            guard !names.isEmpty else { throw FerryError.invalid("\(path): the directory holds no .lua files") }
+            files = names.map { absolute + "/" + $0 }
+        } else {
+            directory = URL(fileURLWithPath: absolute).deletingLastPathComponent().path
+            files = [absolute]
+        }
+
+        let runtime = RuntimeBox()
+        let budget = ProcessInfo.processInfo.environment["FERRY_LUA_BUDGET"].flatMap(Int64.init) ?? instructionBudget
+        let vm = try LuaVM(instructionBudget: budget)
+        await vm.register(RuntimeAPI.natives(runtime) + extensions.natives)
+        try await vm.run(source: RunbookPrelude.source, chunkName: "=ferry-prelude")
+        let scripts = scriptsDirectory(near: directory)
+        var roots = [directory]
+        var modulePaths = ["\(directory)/?.lua", "\(directory)/?/init.lua"]
+        if let scripts {
+            roots.append(scripts)
+            modulePaths += ["\(scripts)/?.lua", "\(scripts)/?/init.lua", "\(scripts)/lib/?.lua"]
+        }
+        try await vm.installSandbox(LuaSandbox(readableRoots: roots, modulePaths: modulePaths))
+        for (name, source) in extensions.modules.sorted(by: { $0.key < $1.key }) {
+            try await vm.run(
+                source: "local name, src = ...; package.preload[name] = function(...) return assert(load(src, '=' .. name))(...) end",
+                chunkName: "=preload", args: [.value(.string(name)), .value(.string(source))])
+        }
+
+        var hasher = Fingerprint()
+        for file in files {
+            let display = LuaVM.displayPath(file)
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw FerryError.invalid("\(display): cannot read it")
+            }
+            hasher.add(display)
+            hasher.add(data)
+            do {
+                try await vm.run(source: String(decoding: data, as: UTF8.self), chunkName: display)
+            } catch let error as LuaError {
+                throw FerryError.invalid(error.message + (error.traceback.map { tb in
+                    error.kind == .syntax ? "" : "\n" + tb.split(separator: "\n").filter { !$0.contains("[C]") && !$0.contains("ferry-") }.prefix(6).joined(separator: "\n")
+                } ?? ""))
+            }
+        }
+        try await vm.lockGlobals()
+
+        let entry = Runbook.EntryPoints(
+            invokeHost: try await requireGlobal(vm, "__ferry_invoke_host"),
+            probe: try await requireGlobal(vm, "__ferry_probe"),
+            select: try await requireGlobal(vm, "__ferry_select"),
+            makeContext: try await requireGlobal(vm, "__ferry_make_ctx"),
+            state: try await requireGlobal(vm, "__ferry_state"),
+            parallelItem: try await requireGlobal(vm, "__ferry_parallel_item"))
+        runtime.parallelItem = entry.parallelItem
+        runtime.directory = directory
+
+        let declarationsRef = try await requireGlobal(vm, "__ferry_declarations")
+        let declarations = try await vm.callSync(declarationsRef, [])[0]
+        var validator = DeclarationValidator(vm: vm, files: files)
+        let (info, steps, checks, checkOrder) = try await validator.validate(declarations)
+        if !validator.problems.isEmpty { throw ValidationErrors(validator.problems) }
+        return Runbook(
+            path: absolute, files: files, directory: directory, info: info!, steps: steps, checks: checks,
+            checkOrder: checkOrder, vm: vm, runtime: runtime, fingerprint: hasher.hex, entry: entry)
+    }
+
+    static func requireGlobal(_ vm: LuaVM, _ name: String) async throws -> LuaRef {
+        guard let ref = await vm.globalRef(name) else { throw FerryError.failed("internal: the prelude did not define \(name)") }
+        return ref
+    }
+
+    /// The `scripts` directory whose `lib/` runbooks may `require`: `FERRY_SCRIPTS`,
+    /// else the nearest ancestor of the runbook named `scripts` or holding `scripts/lib`.
+    public static func scriptsDirectory(near directory: String) -> String? {
+        if let env = ProcessInfo.processInfo.environment["FERRY_SCRIPTS"], !env.isEmpty { return env }
+        var url = URL(fileURLWithPath: directory)
+        for _ in 0..<12 {
+            if url.lastPathComponent == "scripts", FileManager.default.fileExists(atPath: url.path + "/lib") { return url.path }
+            if FileManager.default.fileExists(atPath: url.path + "/scripts/lib") { return url.path + "/scripts" }
+            let parent = url.deletingLastPathComponent()
+            if parent.path == url.path { break }
+            url = parent
+        }
+        return nil
+    }
+}
+
+/// FNV-1a over the runbook's files: enough to notice that a runbook changed between
+/// a run and its resume.
+struct Fingerprint {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    mutating func add(_ data: Data) {
+        for b in data {
+            hash ^= UInt64(b)
+            hash &*= 0x100_0000_01b3
+        }
+    }
+    mutating func add(_ s: String) { add(Data(s.utf8)) }
+    var hex: String { String(format: "%016llx", hash) }
+}

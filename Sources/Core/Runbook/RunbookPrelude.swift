@@ -1,0 +1,214 @@
+/// The runbook language as Lua sees it. Declarations (`runbook`, `step`, `check`)
+/// collect data for the loader; the runtime API wraps the native primitives
+/// registered under `__native` (which this chunk hides from runbooks).
+enum RunbookPrelude {
+    static let source = #"""
+    local getinfo = debug.getinfo
+    local native = __native
+    __native = nil
+    local type, pairs, ipairs, error, tostring, select, setmetatable = type, pairs, ipairs, error, tostring, select, setmetatable
+    local concat = table.concat
+
+    local decl = { runbook = nil, steps = {}, checks = {}, pending = {} }
+    local fns = {}
+    __ferry_fns = fns
+
+    local function caller(level)
+      local info = getinfo(level + 1, "Sl")
+      if not info then return "?", 0 end
+      local src = info.source or "?"
+      if src:sub(1, 1) == "@" then src = src:sub(2) end
+      return src, info.currentline or 0
+    end
+
+    -- Functions become { __fn = id } so the declaration crosses into Swift as data.
+    local function encode(v, seen)
+      local t = type(v)
+      if t == "function" then fns[#fns + 1] = v; return { __fn = #fns } end
+      if t ~= "table" then return v end
+      seen = seen or {}
+      if seen[v] then error("a table that contains itself cannot be declared", 4) end
+      seen[v] = true
+      local out = {}
+      for k, x in pairs(v) do out[k] = encode(x, seen) end
+      seen[v] = nil
+      return out
+    end
+
+    function runbook(spec)
+      local file, line = caller(2)
+      if type(spec) ~= "table" then
+        error("runbook { name = ..., from = ..., to = ... } expects a table, got " .. type(spec), 2)
+      end
+      if decl.runbook then
+        error("runbook declared twice (first at " .. decl.runbook.file .. ":" .. decl.runbook.line .. ")", 2)
+      end
+      decl.runbook = { spec = encode(spec), file = file, line = line }
+    end
+
+    local function declarer(kind, list)
+      return function(name)
+        local file, line = caller(2)
+        if type(name) ~= "string" or name == "" then
+          error(kind .. ' "name" { ... }: expected a name string, got ' .. type(name), 2)
+        end
+        local token = {}
+        decl.pending[token] = { kind = kind, name = name, file = file, line = line }
+        return function(spec)
+          decl.pending[token] = nil
+          if type(spec) ~= "table" then
+            error(kind .. ' "' .. name .. '" expects a table of fields { ... }, got ' .. type(spec), 2)
+          end
+          list[#list + 1] = { name = name, file = file, line = line, spec = encode(spec) }
+        end
+      end
+    end
+    step = declarer("step", decl.steps)
+    check = declarer("check", decl.checks)
+
+    function __ferry_declarations()
+      local pending = {}
+      for _, p in pairs(decl.pending) do pending[#pending + 1] = p end
+      return { runbook = decl.runbook, steps = decl.steps, checks = decl.checks, pending = pending }
+    end
+
+    -- Hosts ------------------------------------------------------------------
+
+    local Host = {}
+    Host.__index = Host
+    Host.__tostring = function(h) return "host " .. h.name end
+    local Service = {}
+    Service.__index = Service
+    local Ini = {}
+    Ini.__index = Ini
+
+    local function make_host(data, state)
+      data.state = state or {}
+      return setmetatable(data, Host)
+    end
+    __ferry_make_host = make_host
+
+    local function host_name(h, method)
+      if type(h) ~= "table" or type(h.name) ~= "string" then
+        error("host:" .. method .. "(...) must be called with ':' on a host object", 3)
+      end
+      return h.name
+    end
+
+    function Host:run(cmd, opts) return native.host_run(host_name(self, "run"), cmd, opts) end
+    function Host:put(src, dst, opts) return native.host_put(host_name(self, "put"), src, dst, opts) end
+    function Host:service(name)
+      host_name(self, "service")
+      if type(name) ~= "string" then error("host:service(name): expected a service name, got " .. type(name), 2) end
+      return setmetatable({ host = self, name = name }, Service)
+    end
+    function Host:ini(path)
+      host_name(self, "ini")
+      if type(path) ~= "string" then error("host:ini(path): expected a file path, got " .. type(path), 2) end
+      return setmetatable({ host = self, path = path }, Ini)
+    end
+
+    local function systemctl(svc, verb, opts)
+      return native.host_run(svc.host.name, "systemctl " .. verb .. " " .. native.shell_quote(svc.name), opts)
+    end
+    function Service:start() return systemctl(self, "start") end
+    function Service:stop() return systemctl(self, "stop") end
+    function Service:restart() return systemctl(self, "restart") end
+    function Service:reload() return systemctl(self, "reload") end
+    function Service:enable() return systemctl(self, "enable") end
+    function Service:disable() return systemctl(self, "disable") end
+    function Service:active() return systemctl(self, "is-active --quiet", { check = false }).code == 0 end
+
+    function Ini:get(section, key) return native.ini_get(self.host.name, self.path, section, key) end
+    function Ini:set(section, key, value) return native.ini_set(self.host.name, self.path, section, key, value) end
+    function Ini:delete(section, key) return native.ini_set(self.host.name, self.path, section, key, nil) end
+
+    -- Inventory and fan-out --------------------------------------------------
+
+    local function wrap_all(list)
+      for i, h in ipairs(list) do list[i] = make_host(h) end
+      return list
+    end
+    inventory = {
+      hosts = function(selector) return wrap_all(native.inventory_hosts(selector)) end,
+      group = function(name) return wrap_all(native.inventory_group(name)) end,
+      host = function(name) return make_host(native.inventory_host(name)) end,
+    }
+    ssh = {
+      run = function(selector, cmd, opts) return native.ssh_run(selector, cmd, opts) end,
+    }
+
+    -- Engine entry points (called by Swift) ------------------------------------
+
+    function __ferry_invoke_host(fn, hostdata, ctx, hoststate)
+      local host = make_host(hostdata, hoststate)
+      fn(host, ctx)
+      return host.state
+    end
+
+    function __ferry_probe(fn, ctx, hostdata)
+      local ok, why
+      if hostdata then ok, why = fn(make_host(hostdata), ctx) else ok, why = fn(ctx) end
+      if ok == nil and why == nil then
+        error("a check's probe must return true, or false and a reason (it returned nothing)", 0)
+      end
+      return ok and true or false, why ~= nil and tostring(why) or nil
+    end
+
+    function __ferry_select(fn, ctx)
+      local list = fn(ctx)
+      if type(list) == "string" then return { list } end
+      if type(list) ~= "table" then error("an 'on' function must return hosts or host names, got " .. type(list), 0) end
+      local names = {}
+      for i, h in ipairs(list) do
+        if type(h) == "table" then names[i] = h.name else names[i] = tostring(h) end
+      end
+      return names
+    end
+
+    function __ferry_make_ctx(run_id, vars, dry_run, region, state)
+      return { run_id = run_id, vars = vars, dry_run = dry_run, region = region, state = state or {} }
+    end
+
+    function __ferry_state(ctx) return ctx.state end
+
+    function __ferry_parallel_item(list, fn, i) return fn(list[i], i) end
+
+    -- Helpers ------------------------------------------------------------------
+
+    local function message(...)
+      local parts = {}
+      for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+      return concat(parts, " ")
+    end
+    log = {
+      info = function(...) native.log("info", message(...)) end,
+      warn = function(...) native.log("warn", message(...)) end,
+      error = function(...) native.log("error", message(...)) end,
+    }
+    function fail(msg) error(msg == nil and "failed" or tostring(msg), 2) end
+    function sleep(duration) return native.sleep(duration) end
+    function secret(ref) return native.secret(ref) end
+    function parallel(list, fn, opts)
+      if type(list) ~= "table" then error("parallel(list, fn, opts): expected a list, got " .. type(list), 2) end
+      if type(fn) ~= "function" then error("parallel(list, fn, opts): expected a function, got " .. type(fn), 2) end
+      return native.parallel(list, fn, opts)
+    end
+    function wait_until(fn, opts)
+      if type(fn) ~= "function" then error("wait_until(fn, opts): expected a function, got " .. type(fn), 2) end
+      opts = opts or {}
+      local within = native.duration(opts.within or "1m")
+      local every = native.duration(opts.every or "5s")
+      local deadline = native.now() + within
+      local why
+      while true do
+        local ok, reason = fn()
+        if ok then return ok end
+        why = reason
+        if native.now() + every > deadline then break end
+        native.sleep(every)
+      end
+      error("wait_until: not true within " .. tostring(opts.within or "1m") .. (why and (" (last: " .. tostring(why) .. ")") or ""), 2)
+    end
+    """#
+}

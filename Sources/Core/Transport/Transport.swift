@@ -1,0 +1,191 @@
+import Foundation
+import Synchronization
+
+/// A command to run on a host.
+public struct HostCommand: Sendable {
+    public var command: String
+    public var stdin: Data?
+    public var environment: [String: String]
+    /// Run through `sudo -n` (never prompts).
+    public var sudo: Bool
+    /// Seconds after which the command is killed.
+    public var timeout: Double?
+
+    public init(_ command: String, stdin: Data? = nil, environment: [String: String] = [:], sudo: Bool = false,
+                timeout: Double? = nil)
+    {
+        self.command = command
+        self.stdin = stdin
+        self.environment = environment
+        self.sudo = sudo
+        self.timeout = timeout
+    }
+
+    /// The shell text with environment and sudo applied.
+    public var shellText: String {
+        var text = command
+        if !environment.isEmpty {
+            let assignments = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\(ShellQuote.quote($0.value))" }
+            text = "export \(assignments.joined(separator: " ")); \(text)"
+        }
+        if sudo { text = "sudo -n /bin/sh -c \(ShellQuote.quote(text))" }
+        return text
+    }
+}
+
+public struct CommandResult: Sendable {
+    /// The exit status, or nil when the command was ended by a signal.
+    public var exitCode: Int32?
+    public var signal: Int32?
+    public var stdout: String
+    public var stderr: String
+    public var stdoutBytes: Int
+    public var stderrBytes: Int
+    public var duration: Double
+
+    public init(exitCode: Int32?, signal: Int32? = nil, stdout: String, stderr: String, stdoutBytes: Int = 0,
+                stderrBytes: Int = 0, duration: Double)
+    {
+        self.exitCode = exitCode
+        self.signal = signal
+        self.stdout = stdout
+        self.stderr = stderr
+        self.stdoutBytes = stdoutBytes
+        self.stderrBytes = stderrBytes
+        self.duration = duration
+    }
+
+    public var succeeded: Bool { exitCode == 0 }
+}
+
+/// How Ferry reaches hosts: runs commands and copies files. The engine never asks
+/// which transport it has.
+public protocol Transport: Sendable {
+    func run(_ command: HostCommand, on host: RegionHost, output: OutputCapture) async throws -> CommandResult
+    /// Copies a local file to the host, verifying size and checksum there.
+    func put(file localPath: String, to remotePath: String, mode: Int?, on host: RegionHost) async throws
+    /// Closes connections; called when a run ends.
+    func shutdown() async
+}
+
+/// A command that could not be run or did not finish; names the host and what to do.
+public struct TransportError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: String, Sendable { case launch, timeout, unreachable, lost, transfer }
+    public let kind: Kind
+    public let host: String
+    public let message: String
+    public init(_ kind: Kind, host: String, _ message: String) {
+        self.kind = kind
+        self.host = host
+        self.message = message
+    }
+    public var description: String { "\(host): \(message)" }
+}
+
+/// A command that exited non-zero when the runbook expected success.
+public struct CommandFailed: Error, CustomStringConvertible, Sendable {
+    public let host: String
+    public let command: String
+    public let result: CommandResult
+    public var description: String {
+        let status = result.exitCode.map { "exited \($0)" } ?? "killed by signal \(result.signal ?? 0)"
+        let tail = result.stderr.split(separator: "\n").suffix(3).joined(separator: " | ")
+        let short = command.count > 80 ? String(command.prefix(77)) + "..." : command
+        return "\(host): `\(short)` \(status)\(tail.isEmpty ? "" : ": \(tail)")"
+    }
+}
+
+/// Streams a command's output to files beside the journal (when given) and keeps
+/// a bounded tail of each stream in memory.
+public final class OutputCapture: Sendable {
+    public static let defaultTailBytes = 16 * 1024
+    private struct State {
+        var stdoutTail: [UInt8] = []
+        var stderrTail: [UInt8] = []
+        var stdoutBytes = 0
+        var stderrBytes = 0
+        var stdoutFile: FileHandle?
+        var stderrFile: FileHandle?
+    }
+    private let state = Mutex(State())
+    private let stdoutPath: String?
+    private let stderrPath: String?
+    private let tailBytes: Int
+    private let header: String?
+
+    /// - Parameters: paths of the files to append to (created on first output).
+    public init(stdoutPath: String? = nil, stderrPath: String? = nil, header: String? = nil,
+                tailBytes: Int = OutputCapture.defaultTailBytes)
+    {
+        self.stdoutPath = stdoutPath
+        self.stderrPath = stderrPath
+        self.tailBytes = tailBytes
+        self.header = header
+    }
+
+    public func append(stdout bytes: UnsafeRawBufferPointer) { append(bytes, err: false) }
+    public func append(stderr bytes: UnsafeRawBufferPointer) { append(bytes, err: true) }
+
+    private func append(_ bytes: UnsafeRawBufferPointer, err: Bool) {
+        guard bytes.count > 0 else { return }
+        state.withLock { s in
+            let path = err ? stderrPath : stdoutPath
+            if let path {
+                var handle = err ? s.stderrFile : s.stdoutFile
+                if handle == nil {
+                    handle = Self.openForAppend(path, header: header)
+                    if err { s.stderrFile = handle } else { s.stdoutFile = handle }
+                }
+                handle?.write(Data(bytes))
+            }
+            if err {
+                s.stderrBytes += bytes.count
+                Self.keepTail(&s.stderrTail, bytes, limit: tailBytes)
+            } else {
+                s.stdoutBytes += bytes.count
+                Self.keepTail(&s.stdoutTail, bytes, limit: tailBytes)
+            }
+        }
+    }
+
+    private static func keepTail(_ tail: inout [UInt8], _ bytes: UnsafeRawBufferPointer, limit: Int) {
+        if bytes.count >= limit {
+            tail = Array(bytes.suffix(limit))
+        } else {
+            tail.append(contentsOf: bytes)
+            if tail.count > limit { tail.removeFirst(tail.count - limit) }
+        }
+    }
+
+    private static func openForAppend(_ path: String, header: String?) -> FileHandle? {
+        let url = URL(fileURLWithPath: path)
+        try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        guard let h = FileHandle(forWritingAtPath: path) else { return nil }
+        h.seekToEndOfFile()
+        if let header { h.write(Data(header.utf8)) }
+        return h
+    }
+
+    public var stdout: String { state.withLock { String(decoding: $0.stdoutTail, as: UTF8.self) } }
+    public var stderr: String { state.withLock { String(decoding: $0.stderrTail, as: UTF8.self) } }
+    public var byteCounts: (stdout: Int, stderr: Int) { state.withLock { ($0.stdoutBytes, $0.stderrBytes) } }
+
+    /// Closes the files.
+    public func finish() {
+        state.withLock { s in
+            try? s.stdoutFile?.close()
+            try? s.stderrFile?.close()
+            s.stdoutFile = nil
+            s.stderrFile = nil
+        }
+    }
+}
+
+public enum ShellQuote {
+    /// Single-quotes a word for /bin/sh.
+    public static func quote(_ s: String) -> String {
+        if !s.isEmpty, s.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=:@%+,".contains($0) }) { return s }
+        return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+}
