@@ -42,8 +42,9 @@ public final class Engine: Sendable {
     }
 
     /// Continues a stopped, failed or interrupted run where it stopped.
-    public func resume(_ reference: String) async throws -> RunOutcome {
+    public func resume(_ reference: String, yes: Bool = false) async throws -> RunOutcome {
         var record = try await journal.run(reference)
+        if yes { record.options.yes = true }
         try Self.ensureNotActive(record)
         switch record.status {
         case .succeeded: throw FerryError.usage("run \(record.id) already succeeded; nothing to resume")
@@ -175,16 +176,7 @@ public final class Engine: Sendable {
     }
 
     /// Why a step is left out by --from / --only / --tags / --skip-tags (nil: it runs).
-    func selection(_ options: RunOptions) -> (StepDefinition) -> String? {
-        let fromIndex = options.fromStep.flatMap { name in runbook.steps.first { $0.name == name }?.index }
-        return { step in
-            if let fromIndex, step.index < fromIndex { return "before --from \(options.fromStep!)" }
-            if !options.onlySteps.isEmpty && !options.onlySteps.contains(step.name) { return "not in --only" }
-            if !options.tags.isEmpty && Set(options.tags).isDisjoint(with: step.tags) { return "no tag in --tags" }
-            if !Set(options.skipTags).isDisjoint(with: step.tags) { return "tagged with --skip-tags" }
-            return nil
-        }
-    }
+    func selection(_ options: RunOptions) -> (StepDefinition) -> String? { Self.selectionRule(runbook, options) }
 
     func stop(_ runID: String, _ status: RunRecord.Status, step: StepDefinition, message: String?,
               failedHosts: [(String, String)] = []) async throws -> RunOutcome

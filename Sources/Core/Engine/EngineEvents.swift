@@ -57,6 +57,8 @@ public struct RunOutcome: Sendable {
     public var remaining: [String]
     /// Steps skipped in a rollback because they have no undo.
     public var irreversible: [String]
+    /// Whether this ended a run (`.run`) or a rollback (`.undo`).
+    public var phase: Invocation.Phase = .run
 
     public var exitCode: Int32 {
         switch status {

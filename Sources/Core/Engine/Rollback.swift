@@ -13,7 +13,7 @@ extension Engine {
     public func rollbackPlan(_ reference: String, to target: String? = nil) async throws -> RollbackPlan {
         let record = try await journal.run(reference)
         let (entries, irreversible) = try await undoEntries(record, to: target)
-        return RollbackPlan(runID: record.id, steps: entries.map { ($0.step.name, $0.hosts?.count) }, irreversible: irreversible)
+        return RollbackPlan(runID: record.id, steps: entries.map { ($0.step.name, $0.hosts?.count) }, irreversible: irreversible, phase: .undo)
     }
 
     struct UndoEntry {
@@ -66,7 +66,7 @@ extension Engine {
         let runID = record.id
         if entries.isEmpty && irreversible.isEmpty {
             let outcome = RunOutcome(runID: runID, status: .rolledBack, message: "nothing to roll back", step: nil, failedHosts: [],
-                                     remaining: [], irreversible: [])
+                                     remaining: [], irreversible: [], phase: .undo)
             observer.handle(.runFinished(outcome: outcome))
             return outcome
         }
@@ -83,7 +83,7 @@ extension Engine {
             let outcome = RunOutcome(
                 runID: runID, status: approval == nil ? .waiting : .failed,
                 message: approval == nil ? "the rollback needs approval: run it on a terminal or add --yes" : "the operator declined the rollback",
-                step: nil, failedHosts: [], remaining: entries.map(\.step.name), irreversible: irreversible)
+                step: nil, failedHosts: [], remaining: entries.map(\.step.name), irreversible: irreversible, phase: .undo)
             observer.handle(.runFinished(outcome: outcome))
             return outcome
         }
@@ -113,7 +113,7 @@ extension Engine {
                     let outcome = RunOutcome(
                         runID: runID, status: .rollbackFailed, message: result.message, step: entry.step.name,
                         failedHosts: result.failedHosts.map { (host: $0.0, message: $0.1) },
-                        remaining: entries[position...].map(\.step.name), irreversible: irreversible)
+                        remaining: entries[position...].map(\.step.name), irreversible: irreversible, phase: .undo)
                     observer.handle(.runFinished(outcome: outcome))
                     return outcome
                 }
@@ -121,7 +121,7 @@ extension Engine {
                 try await journal.setRunStatus(runID, .rollbackFailed, message: "interrupted during the undo of \(entry.step.name)")
                 try await journal.flush()
                 let outcome = RunOutcome(runID: runID, status: .interrupted, message: "rollback interrupted", step: entry.step.name,
-                                         failedHosts: [], remaining: entries[position...].map(\.step.name), irreversible: irreversible)
+                                         failedHosts: [], remaining: entries[position...].map(\.step.name), irreversible: irreversible, phase: .undo)
                 observer.handle(.runFinished(outcome: outcome))
                 return outcome
             }
@@ -129,7 +129,7 @@ extension Engine {
         let status: RunRecord.Status = .rolledBack
         try await journal.setRunStatus(runID, status, message: irreversible.isEmpty ? nil : "irreversible steps left: \(irreversible.joined(separator: ", "))", ended: true)
         try await journal.flush()
-        let outcome = RunOutcome(runID: runID, status: status, message: nil, step: nil, failedHosts: [], remaining: [], irreversible: irreversible)
+        let outcome = RunOutcome(runID: runID, status: status, message: nil, step: nil, failedHosts: [], remaining: [], irreversible: irreversible, phase: .undo)
         observer.handle(.runFinished(outcome: outcome))
         return outcome
     }

@@ -1,0 +1,164 @@
+import ArgumentParser
+import FerryCore
+import Foundation
+import LuaBridge
+
+struct ValidateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate", abstract: "Load and lint a runbook; with -r, resolve its selectors too.")
+    @Argument(help: "A runbook file or directory.") var runbook: String
+    @Option(name: .shortAndLong, help: "A region file (or a name under scripts/regions).") var region: String?
+
+    func run() async throws {
+        try await guarded {
+            let rb = try await Composition.loadRunbook(runbook)
+            var extra = ""
+            if let region {
+                let r = try Composition.loadRegion(region)
+                let plan = try Plan.build(rb, region: r)
+                extra = ", selectors resolved on \(r.name) (\(r.hostOrder.count) hosts)"
+                _ = plan
+            }
+            let irreversible = rb.steps.filter { !$0.isReversible }.map(\.name)
+            Console.out("\(rb.info.name): \(rb.steps.count) step(s), \(rb.checks.count) check(s) — valid\(extra)")
+            if !irreversible.isEmpty { Console.out("irreversible (no undo): \(irreversible.joined(separator: ", "))") }
+            return 0
+        }
+    }
+}
+
+struct StepSelection: ParsableArguments {
+    @Option(name: .long, help: "Start at this step (earlier ones are skipped).") var from: String?
+    @Option(name: .long, help: "Run only this step (repeatable).") var only: [String] = []
+    @Option(name: .long, help: "Run only steps with one of these tags (repeatable).") var tags: [String] = []
+    @Option(name: .customLong("skip-tags"), help: "Skip steps with one of these tags (repeatable).") var skipTags: [String] = []
+
+    func apply(to options: inout RunOptions) {
+        options.fromStep = from
+        options.onlySteps = only
+        options.tags = tags.flatMap { $0.split(separator: ",").map(String.init) }
+        options.skipTags = skipTags.flatMap { $0.split(separator: ",").map(String.init) }
+    }
+}
+
+struct PlanCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan", abstract: "Show the expanded plan: steps, hosts, waves, checks, undo or not.")
+    @Argument(help: "A runbook file or directory.") var runbook: String
+    @Option(name: .shortAndLong, help: "A region file (or a name under scripts/regions).") var region: String
+    @OptionGroup var selection: StepSelection
+    @Flag(name: .long, help: "Print the plan as JSON.") var json = false
+
+    func run() async throws {
+        try await guarded {
+            let rb = try await Composition.loadRunbook(runbook)
+            let r = try Composition.loadRegion(region)
+            var options = RunOptions()
+            selection.apply(to: &options)
+            let plan = try Plan.build(rb, region: r, options: options)
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                Console.out(String(decoding: try encoder.encode(plan), as: UTF8.self))
+            } else {
+                Console.out(plan.render())
+            }
+            return 0
+        }
+    }
+}
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run a runbook against a region.")
+    @Argument(help: "A runbook file or directory.") var runbook: String
+    @Option(name: .shortAndLong, help: "A region file (or a name under scripts/regions).") var region: String
+    @OptionGroup var selection: StepSelection
+    @Flag(name: .long, help: "Approve every confirm without asking.") var yes = false
+    @Flag(name: .customLong("dry-run"), help: "Run the steps' logic but send no command to any host.") var dryRun = false
+    @OptionGroup var journalOptions: JournalOptions
+
+    func run() async throws {
+        try await guarded {
+            let rb = try await Composition.loadRunbook(runbook)
+            let r = try Composition.loadRegion(region)
+            var options = RunOptions()
+            selection.apply(to: &options)
+            options.yes = yes
+            options.dryRun = dryRun
+            _ = try Plan.build(rb, region: r, options: options)
+            let journal = try journalOptions.open()
+            let engine = try Composition.engine(runbook: rb, region: r, journal: journal, yes: yes)
+            let chosen = options
+            let outcome = try await Composition.interruptible { try await engine.run(chosen) }
+            return Composition.report(outcome, journal: journalOptions.journal)
+        }
+    }
+}
+
+/// Loads the runbook and region a journaled run was started with.
+func engineForRun(_ reference: String, journalOptions: JournalOptions, yes: Bool) async throws -> (Engine, RunRecord) {
+    let journal = try journalOptions.open()
+    let record = try await journal.run(reference)
+    let rb = try await Composition.loadRunbook(record.runbook)
+    guard let regionFile = record.regionFile else { throw FerryError.usage("run \(record.id) has no region file recorded") }
+    let r = try Composition.loadRegion(regionFile)
+    return (try Composition.engine(runbook: rb, region: r, journal: journal, yes: yes), record)
+}
+
+struct ResumeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resume", abstract: "Continue a stopped or failed run where it stopped.")
+    @Argument(help: "A run id, or 'last'.") var run: String
+    @Flag(name: .long, help: "Approve every confirm without asking.") var yes = false
+    @OptionGroup var journalOptions: JournalOptions
+
+    func run() async throws {
+        try await guarded {
+            let (engine, record) = try await engineForRun(run, journalOptions: journalOptions, yes: yes)
+            let outcome = try await Composition.interruptible { try await engine.resume(record.id, yes: yes) }
+            return Composition.report(outcome, journal: journalOptions.journal)
+        }
+    }
+}
+
+struct RollbackCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rollback", abstract: "Run the undo of every completed step of a run, newest first.")
+    @Argument(help: "A run id, or 'last'.") var run: String
+    @Option(name: .long, help: "Stop after undoing this step.") var to: String?
+    @Flag(name: .long, help: "Approve the rollback (and every confirm) without asking.") var yes = false
+    @OptionGroup var journalOptions: JournalOptions
+
+    func run() async throws {
+        try await guarded {
+            let (engine, record) = try await engineForRun(run, journalOptions: journalOptions, yes: yes)
+            let outcome = try await Composition.interruptible { try await engine.rollback(record.id, to: to, yes: yes) }
+            return Composition.report(outcome, journal: journalOptions.journal)
+        }
+    }
+}
+
+struct CheckCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "check", abstract: "Run a runbook's health checks only.")
+    @Argument(help: "A runbook file or directory.") var runbook: String
+    @Option(name: .shortAndLong, help: "A region file (or a name under scripts/regions).") var region: String
+    @Argument(help: "Checks to run (default: all).") var names: [String] = []
+
+    func run() async throws {
+        try await guarded {
+            let rb = try await Composition.loadRunbook(runbook)
+            let r = try Composition.loadRegion(region)
+            let engine = Engine(runbook: rb, region: r, transport: try Composition.transport(for: r),
+                                journal: try RunJournal(path: NSTemporaryDirectory() + "/ferry-check-\(getpid()).db"),
+                                observer: NoObserver())
+            let results = try await engine.runChecks(names)
+            var failed = 0
+            for r in results {
+                Console.out("\(r.passed ? "✓" : "✗") \(r.name)\(r.message.map { ": \($0)" } ?? "") (\(DurationText.format(r.duration)))")
+                if !r.passed { failed += 1 }
+            }
+            Console.out("\(results.count - failed) passed, \(failed) failed")
+            return failed == 0 ? 0 : 1
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import FerryCore
+import FerryPlugins
+import Foundation
+
+/// The composition root: picks drivers from the region and wires the engine.
+enum Composition {
+    static func loadRegion(_ reference: String) throws -> Region {
+        var path = reference
+        if !FileManager.default.fileExists(atPath: path) {
+            // A bare name finds scripts/regions/NAME.yaml.
+            for candidate in ["scripts/regions/\(reference).yaml", "scripts/regions/\(reference).yml"]
+            where FileManager.default.fileExists(atPath: candidate) {
+                path = candidate
+                break
+            }
+        }
+        return try RegionLoader.load(path: path)
+    }
+
+    static func loadRunbook(_ path: String) async throws -> Runbook {
+        try await RunbookLoader.load(path: path, extensions: PluginRegistry.extensions)
+    }
+
+    static func transport(for region: Region) throws -> any Transport {
+        switch region.ssh.transport {
+        case .local:
+            return LocalTransport()
+        case .nio, .openssh:
+            throw FerryError.usage(
+                "region \(region.name): the '\(region.ssh.transport.rawValue)' SSH transport is not built yet; "
+                    + "set ssh: { transport: local } to run commands on this machine")
+        }
+    }
+
+    static func engine(runbook: Runbook, region: Region, journal: RunJournal, yes: Bool, json: Bool = false) throws -> Engine {
+        let approvals: any ApprovalProvider = yes ? ApproveAll() : TerminalApprovals()
+        return Engine(runbook: runbook, region: region, transport: try transport(for: region), journal: journal,
+                      observer: TerminalProgress(), approvals: approvals)
+    }
+
+    /// Runs an engine operation, turning SIGINT/SIGTERM into a clean, resumable stop.
+    static func interruptible(_ body: @escaping @Sendable () async throws -> RunOutcome) async throws -> RunOutcome {
+        let task = Task { try await body() }
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                Console.error("\nferry: interrupted; stopping (hosts in flight finish or are stopped; the run can be resumed)")
+                task.cancel()
+            }
+            source.resume()
+            return source
+        }
+        defer { sources.forEach { $0.cancel() } }
+        return try await task.value
+    }
+
+    /// What to tell the operator after a run or rollback.
+    static func report(_ outcome: RunOutcome, journal: String) -> Int32 {
+        let journalFlag = journal == ".ferry/journal.db" ? "" : " --journal \(journal)"
+        switch outcome.status {
+        case .succeeded:
+            Console.out("Run \(outcome.runID) succeeded.")
+        case .rolledBack:
+            var text = "Run \(outcome.runID) rolled back."
+            if let m = outcome.message { text += " \(m)." }
+            if !outcome.irreversible.isEmpty { text += " Irreversible steps left as they are: \(outcome.irreversible.joined(separator: ", "))." }
+            Console.out(text)
+        case .failed, .rollbackFailed:
+            var text = outcome.status == .failed ? "Run \(outcome.runID) FAILED" : "Rollback of \(outcome.runID) FAILED"
+            if let s = outcome.step { text += " at step \(s)" }
+            text += ":\n  \(outcome.message ?? "no reason given")"
+            if !outcome.failedHosts.isEmpty {
+                text += "\n  failed hosts (\(outcome.failedHosts.count)):"
+                for f in outcome.failedHosts.prefix(10) { text += "\n    \(f.host): \(f.message)" }
+                if outcome.failedHosts.count > 10 { text += "\n    … and \(outcome.failedHosts.count - 10) more (ferry status \(outcome.runID))" }
+            }
+            if !outcome.remaining.isEmpty { text += "\n  steps remaining: \(outcome.remaining.joined(separator: ", "))" }
+            if outcome.status == .failed {
+                text += "\n  to resume:    ferry resume \(outcome.runID)\(journalFlag)"
+                text += "\n  to roll back: ferry rollback \(outcome.runID)\(journalFlag)"
+            } else {
+                text += "\n  to continue the rollback: ferry rollback \(outcome.runID)\(journalFlag)"
+            }
+            Console.error(text)
+        case .waiting, .interrupted, .running, .rollingBack:
+            var text = outcome.phase == .undo ? "Rollback of \(outcome.runID) stopped" : "Run \(outcome.runID) stopped"
+            if let s = outcome.step { text += " at step \(s)" }
+            text += ": \(outcome.message ?? outcome.status.rawValue)"
+            if !outcome.remaining.isEmpty { text += "\n  steps remaining: \(outcome.remaining.joined(separator: ", "))" }
+            let verb = outcome.phase == .undo ? "rollback" : "resume"
+            text += "\n  to continue: ferry \(verb) \(outcome.runID)\(journalFlag)\(outcome.status == .waiting ? " --yes" : "")"
+            if outcome.status == .interrupted { text += "\n  to roll back: ferry rollback \(outcome.runID)\(journalFlag)" }
+            Console.error(text)
+        }
+        return outcome.exitCode
+    }
+}

@@ -1,0 +1,57 @@
+import ArgumentParser
+import FerryCore
+import Foundation
+
+@main
+struct Ferry: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ferry",
+        abstract: "Carry an OpenStack region from one release to another with Lua runbooks.",
+        subcommands: [
+            ValidateCommand.self, PlanCommand.self, RunCommand.self, ResumeCommand.self, RollbackCommand.self,
+            StatusCommand.self, CheckCommand.self,
+        ])
+}
+
+/// Options every command takes.
+struct JournalOptions: ParsableArguments {
+    @Option(name: .long, help: "The journal (SQLite). Default: .ferry/journal.db")
+    var journal: String = ".ferry/journal.db"
+
+    func open() throws -> RunJournal { try RunJournal(path: journal) }
+}
+
+/// Runs a command body, printing errors the way users read them and mapping them
+/// to the exit codes of DESIGN.md (1 failed or invalid, 2 bad usage, 3 stopped).
+func guarded(_ body: () async throws -> Int32) async throws {
+    let code: Int32
+    do {
+        code = try await body()
+    } catch let e as ExitCode {
+        throw e
+    } catch let e as ValidationErrors {
+        Console.error(e.problems.joined(separator: "\n"))
+        code = 1
+    } catch let e as FerryError {
+        Console.error("ferry: " + e.message)
+        switch e.kind {
+        case .invalid, .failed: code = 1
+        case .usage: code = 2
+        case .stopped: code = 3
+        }
+    } catch {
+        Console.error("ferry: \(error)")
+        code = 1
+    }
+    if code != 0 { throw ExitCode(code) }
+}
+
+enum Console {
+    static let isTerminal = isatty(STDERR_FILENO) == 1
+    static func out(_ s: String) {
+        FileHandle.standardOutput.write(Data((s.hasSuffix("\n") ? s : s + "\n").utf8))
+    }
+    static func error(_ s: String) {
+        FileHandle.standardError.write(Data((s.hasSuffix("\n") ? s : s + "\n").utf8))
+    }
+}

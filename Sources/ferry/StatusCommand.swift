@@ -1,0 +1,107 @@
+import ArgumentParser
+import FerryCore
+import Foundation
+import LuaBridge
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "List runs, or show one: done, failed and remaining steps, failed hosts.")
+    @Argument(help: "A run id, or 'last'. Without it, the recent runs.") var run: String?
+    @Flag(name: .long, help: "Print as JSON.") var json = false
+    @OptionGroup var journalOptions: JournalOptions
+
+    func run() async throws {
+        try await guarded {
+            let journal = try journalOptions.open()
+            guard let run else {
+                let runs = try await journal.runs()
+                if json {
+                    Console.out(LuaValue.array(runs.map(Self.summary)).jsonString())
+                } else if runs.isEmpty {
+                    Console.out("No runs in \(journalOptions.journal).")
+                } else {
+                    for r in runs {
+                        Console.out("\(r.id)  \(Self.status(r).padding(toLength: 16, withPad: " ", startingAt: 0))  \(r.runbookName)  region \(r.regionName)  \(Self.time(r.startedAt))")
+                    }
+                }
+                return 0
+            }
+            let record = try await journal.run(run)
+            let steps = try await journal.steps(record.id)
+            var failedHosts: [String: [HostRecord]] = [:]
+            var inFlight: [String: [HostRecord]] = [:]
+            for (index, phase, host) in try await journal.allHosts(record.id) {
+                let key = "\(index)/\(phase.rawValue)"
+                if host.status == .failed { failedHosts[key, default: []].append(host) }
+                if host.status == .started { inFlight[key, default: []].append(host) }
+            }
+            var names: [Int: String] = [:]
+            var planned: [String] = []
+            if let rb = try? await RunbookLoader.load(path: record.runbook) {
+                for s in rb.steps { names[s.index] = s.name }
+                let seen = Set(steps.filter { $0.phase == .run }.map(\.index))
+                planned = rb.steps.filter { !seen.contains($0.index) }.map(\.name)
+            }
+            if json {
+                var out = Self.summary(record).mapValue ?? [:]
+                out["steps"] = .array(steps.map { s in
+                    var m: [String: LuaValue] = [
+                        "index": .int(Int64(s.index)), "name": .string(s.name), "phase": .string(s.phase.rawValue),
+                        "status": .string(s.status.rawValue), "hosts_total": .int(Int64(s.hostsTotal)),
+                        "hosts_ok": .int(Int64(s.hostsOK)), "hosts_failed": .int(Int64(s.hostsFailed)),
+                    ]
+                    if let d = s.duration { m["duration"] = .number(d) }
+                    if let msg = s.message { m["message"] = .string(msg) }
+                    let key = "\(s.index)/\(s.phase.rawValue)"
+                    m["failed_hosts"] = .array((failedHosts[key] ?? []).map { .map(["host": .string($0.host), "message": .string($0.message ?? "")]) })
+                    m["in_flight_hosts"] = .array((inFlight[key] ?? []).map { .string($0.host) })
+                    return .map(m)
+                })
+                out["remaining"] = .array(planned.map { .string($0) })
+                out["state"] = record.state
+                Console.out(LuaValue.map(out).jsonString())
+                return 0
+            }
+            Console.out("Run \(record.id): \(record.runbookName) on region \(record.regionName)")
+            Console.out("  status:  \(Self.status(record))\(record.message.map { " — \($0)" } ?? "")")
+            Console.out("  started: \(Self.time(record.startedAt))\(record.endedAt.map { ", ended \(Self.time($0))" } ?? "")")
+            Console.out("  runbook: \(record.runbook)")
+            for s in steps {
+                let what = s.phase == .undo ? "undo " : ""
+                var line = "  \(s.status == .done ? "✓" : s.status == .skipped ? "-" : s.status == .running ? "…" : "✗") \(s.index + 1). \(what)\(s.name): \(s.status.rawValue)"
+                if let d = s.duration { line += " in \(DurationText.format(d))" }
+                if s.hostsTotal > 0 { line += " (\(s.hostsOK)/\(s.hostsTotal) hosts ok, \(s.hostsFailed) failed)" }
+                if let m = s.message, s.status != .done { line += " — \(m)" }
+                Console.out(line)
+                let key = "\(s.index)/\(s.phase.rawValue)"
+                for h in (failedHosts[key] ?? []).prefix(20) { Console.out("      ✗ \(h.host): \(h.message ?? "failed")") }
+                if let flying = inFlight[key], !flying.isEmpty {
+                    Console.out("      in flight when the run stopped (will run again on resume): \(flying.map(\.host).prefix(20).joined(separator: ", "))")
+                }
+            }
+            if !planned.isEmpty { Console.out("  not yet run: \(planned.joined(separator: ", "))") }
+            return 0
+        }
+    }
+
+    static func status(_ r: RunRecord) -> String {
+        if (r.status == .running || r.status == .rollingBack) && kill(r.pid, 0) != 0 { return "interrupted" }
+        return r.status.rawValue
+    }
+
+    static func time(_ d: Date) -> String {
+        let f = DateFormatter()
+        f.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return f.string(from: d)
+    }
+
+    static func summary(_ r: RunRecord) -> LuaValue {
+        var m: [String: LuaValue] = [
+            "id": .string(r.id), "runbook": .string(r.runbookName), "region": .string(r.regionName),
+            "status": .string(status(r)), "started_at": .string(time(r.startedAt)), "kind": .string(r.kind),
+        ]
+        if let e = r.endedAt { m["ended_at"] = .string(time(e)) }
+        if let msg = r.message { m["message"] = .string(msg) }
+        return .map(m)
+    }
+}

@@ -1,0 +1,88 @@
+import FerryCore
+import Foundation
+import Synchronization
+
+/// Shows a run as it goes: on a terminal, a live line per per-host step (done /
+/// total / failed / ETA); otherwise plain lines, one per step and per failed host.
+final class TerminalProgress: RunObserver {
+    private struct StepProgress {
+        var name = ""
+        var total = 0
+        var done = 0
+        var failed = 0
+        var started = Date()
+        var lastDraw = Date.distantPast
+    }
+    private let state = Mutex(StepProgress())
+    private let live = Console.isTerminal
+
+    func handle(_ event: EngineEvent) {
+        switch event {
+        case .runStarted(let id, let runbook, let steps, let resumed, let phase):
+            let verb = phase == .undo ? "Rolling back" : (resumed ? "Resuming" : "Running")
+            Console.error("\(verb) \(runbook): run \(id), \(steps) step(s)")
+        case .stepStarted(let index, let name, let phase, let hosts):
+            state.withLock { $0 = StepProgress(name: name, total: hosts, started: Date()) }
+            let what = phase == .undo ? "undo " : ""
+            Console.error("→ \(index + 1). \(what)\(name)\(hosts > 0 ? " on \(hosts) host(s)" : "")")
+        case .stepSkipped(let index, let name, let reason):
+            Console.error("- \(index + 1). \(name): skipped (\(reason))")
+        case .waveStarted:
+            break
+        case .hostFinished(_, let host, let ok, _, let message):
+            let line: String? = state.withLock { s in
+                if ok { s.done += 1 } else { s.failed += 1 }
+                guard live else { return nil }
+                let now = Date()
+                if now.timeIntervalSince(s.lastDraw) < 0.1 && s.done + s.failed < s.total { return nil }
+                s.lastDraw = now
+                let finished = s.done + s.failed
+                let elapsed = now.timeIntervalSince(s.started)
+                var eta = ""
+                if finished > 0 && finished < s.total {
+                    eta = ", ETA " + DurationText.format(elapsed / Double(finished) * Double(s.total - finished))
+                }
+                return "\r   \(s.done)/\(s.total) done, \(s.failed) failed\(eta)\u{1B}[K"
+            }
+            if !ok {
+                if live { Console.errorRaw("\r\u{1B}[K") }
+                Console.error("   ✗ \(host): \(message ?? "failed")")
+            }
+            if let line { Console.errorRaw(line) }
+        case .stepFinished(let index, let name, let phase, let status, let duration, let ok, let failed, let message):
+            if live { Console.errorRaw("\r\u{1B}[K") }
+            let mark = status == .done ? "✓" : "✗"
+            let counts = ok + failed > 0 ? " (\(ok) ok, \(failed) failed)" : ""
+            let what = phase == .undo ? "undo " : ""
+            var text = "\(mark) \(index + 1). \(what)\(name) \(status.rawValue) in \(DurationText.format(duration))\(counts)"
+            if status != .done, let message { text += ": \(message)" }
+            Console.error(text)
+        case .checkFinished(let name, let phase, let passed, let message):
+            if !passed || phase == "standalone" {
+                Console.error("   \(passed ? "✓" : "✗") check \(name) (\(phase))\(message.map { ": \($0)" } ?? "")")
+            }
+        case .log(let line):
+            let host = line.invocation?.host.map { "\($0): " } ?? ""
+            if live { Console.errorRaw("\r\u{1B}[K") }
+            Console.error("   [\(line.level.rawValue)] \(host)\(line.message)")
+        case .waitingForApproval:
+            break
+        case .runFinished:
+            break
+        }
+    }
+}
+
+/// Asks `confirm` questions on the controlling terminal.
+struct TerminalApprovals: ApprovalProvider {
+    func approve(step: String, question: String) async -> Bool? {
+        guard isatty(STDIN_FILENO) == 1 else { return nil }
+        Console.errorRaw("\n?? \(question)\n   Type 'yes' to continue, anything else to stop: ")
+        guard let answer = readLine(strippingNewline: true) else { return nil }
+        return answer.trimmingCharacters(in: .whitespaces).lowercased() == "yes"
+    }
+}
+
+extension Console {
+    static func errorRaw(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
+}
