@@ -13,7 +13,7 @@ extension Engine {
     public func rollbackPlan(_ reference: String, to target: String? = nil) async throws -> RollbackPlan {
         let record = try await journal.run(reference)
         let (entries, irreversible) = try await undoEntries(record, to: target)
-        return RollbackPlan(runID: record.id, steps: entries.map { ($0.step.name, $0.hosts?.count) }, irreversible: irreversible, phase: .undo)
+        return RollbackPlan(runID: record.id, steps: entries.map { ($0.step.name, $0.hosts?.count) }, irreversible: irreversible)
     }
 
     struct UndoEntry {
