@@ -1,0 +1,319 @@
+import FerryCore
+import Foundation
+import LuaBridge
+import Testing
+
+@Suite struct EngineTests {
+    @Test func stepsRunInDeclarationOrderAndStatePersists() async throws {
+        let f = try Fixture(runbook: """
+            runbook { name = "order" }
+            for _, name in ipairs({ "one", "two", "three" }) do
+              step(name) {
+                run = function(ctx)
+                  inventory.host("ctl1"):run("echo " .. name .. " >> " .. ctx.vars.out .. "/order")
+                  ctx.state.last = name
+                end,
+              }
+            end
+            """)
+        let engine = try await f.engine()
+        let outcome = try await engine.run(RunOptions())
+        #expect(outcome.status == .succeeded)
+        #expect(f.lines("order") == ["one", "two", "three"])
+        let record = try await engine.journal.run(outcome.runID)
+        #expect(record.state["last"] == "three")
+    }
+
+    @Test func observedConcurrencyNeverExceedsParallelOrBatch() async throws {
+        let f = try Fixture(runbook: """
+            runbook { name = "conc" }
+            local active, peak = 0, { parallel = 0, batch = 0 }
+            local function body(kind)
+              return function(host, ctx)
+                active = active + 1
+                if active > peak[kind] then peak[kind] = active end
+                sleep("20ms")
+                active = active - 1
+                ctx.state.peak = peak
+              end
+            end
+            step "limited" { on = "computes", parallel = 3, run = body("parallel") }
+            step "waves" { on = "computes", parallel = 10, batch = 4, run = body("batch") }
+            """)
+        let engine = try await f.engine()
+        let outcome = try await engine.run(RunOptions())
+        #expect(outcome.status == .succeeded)
+        let state = try await engine.journal.run(outcome.runID).state
+        #expect(state["peak"]["parallel"] == 3)
+        #expect(state["peak"]["batch"] == 4)
+        let hosts = try await engine.journal.hosts(outcome.runID, step: 1, phase: .run)
+        #expect(hosts.compactMap(\.wave).sorted() == [1, 1, 1, 1, 2, 2, 2, 2, 3, 3])
+        #expect(hosts.allSatisfy { $0.status == .ok })
+    }
+
+    @Test func maxFailToleratesThatManyFailures() async throws {
+        for (maxFail, succeeds) in [("2", true), ("\"10%\"", false), ("1", false)] {
+            let f = try Fixture(runbook: """
+                runbook { name = "mf" }
+                step "flaky" {
+                  on = "computes", max_fail = \(maxFail),
+                  run = function(host, ctx)
+                    if host.name == "cmp003" or host.name == "cmp007" then fail("broken " .. host.name) end
+                  end,
+                }
+                """)
+            let engine = try await f.engine()
+            let outcome = try await engine.run(RunOptions())
+            #expect((outcome.status == .succeeded) == succeeds, "max_fail \(maxFail)")
+            if !succeeds {
+                #expect(outcome.failedHosts.map(\.host).allSatisfy { ["cmp003", "cmp007"].contains($0) })
+                #expect(outcome.failedHosts.first?.message.contains("runbook.lua:5: broken") == true)
+            }
+        }
+    }
+
+    @Test func retriesRunAgainUntilSuccess() async throws {
+        let f = try Fixture(runbook: """
+            runbook { name = "retry" }
+            local attempts = {}
+            step "flaky" {
+              on = "cmp001,cmp002", retries = 2, retry_delay = "10ms",
+              run = function(host, ctx)
+                attempts[host.name] = (attempts[host.name] or 0) + 1
+                if host.name == "cmp001" and attempts[host.name] < 3 then fail("not yet") end
+              end,
+            }
+            step "hopeless" {
+              on = "cmp003", retries = 1, retry_delay = "10ms",
+              run = function(host, ctx) fail("never") end,
+            }
+            """)
+        let engine = try await f.engine()
+        let outcome = try await engine.run(RunOptions())
+        #expect(outcome.status == .failed)
+        #expect(outcome.step == "hopeless")
+        let flaky = try await engine.journal.hosts(outcome.runID, step: 0, phase: .run)
+        #expect(flaky.first { $0.host == "cmp001" }?.attempts == 3)
+        #expect(flaky.first { $0.host == "cmp002" }?.attempts == 1)
+        let hopeless = try await engine.journal.hosts(outcome.runID, step: 1, phase: .run)
+        #expect(hopeless.first?.attempts == 2)
+        #expect(hopeless.first?.status == .failed)
+    }
+
+    @Test func timeoutStopsTheStepAndKillsTheCommand() async throws {
+        let marker = "ferry-timeout-\(UInt32.random(in: 0..<UInt32.max))"
+        let f = try Fixture(runbook: """
+            runbook { name = "timeout" }
+            step "slow-step" {
+              on = "cmp001", timeout = "400ms",
+              run = function(host, ctx) host:run("sleep 30; echo \(marker)") end,
+            }
+            """)
+        let engine = try await f.engine()
+        let clock = ContinuousClock()
+        let start = clock.now
+        let outcome = try await engine.run(RunOptions())
+        #expect(clock.now - start < .seconds(10))
+        #expect(outcome.status == .failed)
+        #expect(outcome.failedHosts.first?.message.contains("did not finish within 400ms") == true)
+        // The remote command was killed, not left running.
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try processesMatching(marker) == 0)
+
+        let g = try Fixture(runbook: """
+            runbook { name = "cmd-timeout" }
+            step "slow-command" {
+              on = "cmp001",
+              run = function(host, ctx) host:run("sleep 30; echo \(marker)-b", { timeout = "300ms" }) end,
+            }
+            """)
+        let second = try await g.engine().run(RunOptions())
+        #expect(second.failedHosts.first?.message.contains("did not finish within 300ms; it was killed") == true)
+        #expect(try processesMatching(marker + "-b") == 0)
+    }
+
+    @Test func whenFalseSkipsTheStep() async throws {
+        let f = try Fixture(runbook: """
+            runbook { name = "when" }
+            step "never" { when = function(ctx) return false end, run = function(ctx) ctx.state.ran = true end }
+            step "always" { when = function(ctx) return true end, run = function(ctx) ctx.state.always = true end }
+            """)
+        let engine = try await f.engine()
+        let outcome = try await engine.run(RunOptions())
+        let steps = try await engine.journal.steps(outcome.runID)
+        #expect(steps.first { $0.name == "never" }?.status == .skipped)
+        let state = try await engine.journal.run(outcome.runID).state
+        #expect(state["ran"].isNil)
+        #expect(state["always"] == true)
+    }
+
+    @Test func confirmWithoutTerminalStopsAndResumeContinues() async throws {
+        let f = try Fixture(runbook: """
+            runbook { name = "confirm" }
+            step "before" { run = function(ctx) ctx.state.before = true end }
+            step "switch" { confirm = "Send traffic to the new servers?", run = function(ctx) ctx.state.switched = true end }
+            """)
+        let engine = try await f.engine()
+        let outcome = try await engine.run(RunOptions())
+        #expect(outcome.status == .waiting)
+        #expect(outcome.exitCode == 3)
+        #expect(outcome.step == "switch")
+        #expect(try await engine.journal.run(outcome.runID).state["switched"].isNil)
+        let resumed = try await engine.resume(outcome.runID, yes: true)
+        #expect(resumed.status == .succeeded)
+        let state = try await engine.journal.run(outcome.runID).state
+        #expect(state["switched"] == true)
+        #expect(state["before"] == true)
+        let events = try await engine.journal.events(outcome.runID).filter { $0.kind == "decision" }.map(\.message)
+        #expect(events.contains { $0.hasPrefix("waiting for approval") })
+        #expect(events.contains { $0.hasPrefix("approved") })
+    }
+
+    @Test func rollbackRunsUndoInReverseOrder() async throws {
+        let f = try Fixture(runbook: """
+            runbook { name = "rb" }
+            local function record(ctx, what) inventory.host("ctl1"):run("echo " .. what .. " >> " .. ctx.vars.out .. "/log") end
+            step "a" { run = function(ctx) record(ctx, "run-a"); ctx.state.a = "made-by-a" end,
+                       undo = function(ctx) record(ctx, "undo-a-" .. ctx.state.a) end }
+            step "b" { run = function(ctx) record(ctx, "run-b") end }
+            step "c" { on = "cmp001", run = function(host, ctx) record(ctx, "run-c"); host.state.token = host.name .. "-t" end,
+                       undo = function(host, ctx) record(ctx, "undo-c-" .. host.state.token) end }
+            """)
+        let engine = try await f.engine()
+        let outcome = try await engine.run(RunOptions())
+        #expect(outcome.status == .succeeded)
+        let rolled = try await engine.rollback(outcome.runID, yes: true)
+        #expect(rolled.status == .rolledBack)
+        #expect(rolled.irreversible == ["b"])
+        #expect(f.lines("log") == ["run-a", "run-b", "run-c", "undo-c-cmp001-t", "undo-a-made-by-a"])
+        // A second rollback finds nothing left to undo.
+        let again = try await engine.rollback(outcome.runID, yes: true)
+        #expect(f.lines("log").count == 5)
+        #expect(again.status == .rolledBack)
+    }
+
+    @Test func rollbackOfAHalfDoneStepUndoesOnlyItsCompletedHosts() async throws {
+        let f = try Fixture(runbook: """
+            runbook { name = "half" }
+            step "prepare" { run = function(ctx) end, undo = function(ctx)
+              inventory.host("ctl1"):run("echo undo-prepare >> " .. ctx.vars.out .. "/undo") end }
+            step "upgrade" {
+              on = "computes", parallel = 1,
+              run = function(host, ctx)
+                if host.name == "cmp004" then fail("cmp004 is broken") end
+              end,
+              undo = function(host, ctx) host:run("echo " .. host.name .. " >> " .. ctx.vars.out .. "/undo") end,
+            }
+            """)
+        let engine = try await f.engine()
+        let outcome = try await engine.run(RunOptions())
+        #expect(outcome.status == .failed)
+        #expect(outcome.remaining == ["upgrade"])
+        let rolled = try await engine.rollback(outcome.runID, yes: true)
+        #expect(rolled.status == .rolledBack)
+        let undone = f.lines("undo")
+        #expect(Array(undone.dropLast()).sorted() == ["cmp001", "cmp002", "cmp003"])
+        #expect(undone.last == "undo-prepare")
+    }
+
+    @Test func rollbackWithoutApprovalStopsResumable() async throws {
+        let f = try Fixture(runbook: """
+            runbook { name = "ask" }
+            step "a" { run = function(ctx) end, undo = function(ctx) ctx.state.undone = true end }
+            """)
+        let engine = try await f.engine()
+        let outcome = try await engine.run(RunOptions())
+        let rollback = try await engine.rollback(outcome.runID)
+        #expect(rollback.status == .waiting)
+        #expect(rollback.exitCode == 3)
+    }
+
+    @Test func resumeSkipsCompletedHostsAndRerunsFailedOnes() async throws {
+        let f = try Fixture(runbook: """
+            runbook { name = "resume" }
+            step "hosts" {
+              on = "computes", parallel = 2, max_fail = 0,
+              run = function(host, ctx)
+                host:run("echo " .. host.name .. " >> " .. ctx.vars.out .. "/ran")
+                local flag = ctx.vars.out .. "/fixed"
+                if host.name == "cmp005" and host:run("test -e " .. flag, { check = false }).code ~= 0 then
+                  fail("cmp005 not ready")
+                end
+              end,
+            }
+            """)
+        let engine = try await f.engine()
+        let first = try await engine.run(RunOptions())
+        #expect(first.status == .failed)
+        FileManager.default.createFile(atPath: f.out + "/fixed", contents: nil)
+        let resumed = try await engine.resume(first.runID)
+        #expect(resumed.status == .succeeded)
+        let ran = f.lines("ran")
+        let counts = Dictionary(ran.map { ($0, 1) }, uniquingKeysWith: +)
+        #expect(counts["cmp005"] == 2)
+        let okBefore = try await engine.journal.hosts(first.runID, step: 0, phase: .run).filter { $0.status == .ok }
+        #expect(okBefore.count == 10)
+        for host in ["cmp001", "cmp002", "cmp003", "cmp004"] { #expect(counts[host] == 1, "\(host) ran twice") }
+    }
+
+    @Test func parallelHelperAndChecksWork() async throws {
+        let f = try Fixture(runbook: """
+            runbook { name = "helpers" }
+            local tries = 0
+            check "eventually" {
+              probe = function(ctx) tries = tries + 1; return tries >= 3, "try " .. tries end,
+              within = "5s", every = "10ms",
+            }
+            check "never" { probe = function(ctx) return false, "nope" end }
+            step "fan" {
+              run = function(ctx)
+                local squares = parallel({ 1, 2, 3, 4 }, function(x) sleep("5ms"); return x * x end, { limit = 2 })
+                ctx.state.squares = squares
+                local results = ssh.run("computes", "echo hi")
+                ctx.state.count = 0
+                for _, r in pairs(results) do if r.stdout == "hi\\n" then ctx.state.count = ctx.state.count + 1 end end
+              end,
+              after = { "eventually" },
+            }
+            step "blocked" { run = function(ctx) end, before = { "never" } }
+            """)
+        let engine = try await f.engine()
+        let outcome = try await engine.run(RunOptions())
+        #expect(outcome.step == "blocked")
+        #expect(outcome.message?.contains("check never before blocked failed: nope") == true)
+        let state = try await engine.journal.run(outcome.runID).state
+        #expect(state["squares"] == [1, 4, 9, 16])
+        #expect(state["count"] == 10)
+        let checks = try await engine.journal.checks(outcome.runID)
+        #expect(checks.first { $0.name == "eventually" }?.attempts == 3)
+        #expect(checks.first { $0.name == "eventually" }?.passed == true)
+    }
+
+    @Test func gateFailureStopsAStepBetweenWaves() async throws {
+        let f = try Fixture(runbook: """
+            runbook { name = "gate" }
+            local done = 0
+            check "few-done" { probe = function(ctx) return done < 4, done .. " done" end }
+            step "waves" {
+              on = "computes", batch = 2, gate = "few-done",
+              run = function(host, ctx) done = done + 1 end,
+            }
+            """)
+        let engine = try await f.engine()
+        let outcome = try await engine.run(RunOptions())
+        #expect(outcome.status == .failed)
+        #expect(outcome.message?.contains("gate few-done failed after wave 2") == true)
+        let hosts = try await engine.journal.hosts(outcome.runID, step: 0, phase: .run)
+        #expect(hosts.count == 4)
+    }
+}
+
+func processesMatching(_ text: String) throws -> Int {
+    var count = 0
+    for pid in try FileManager.default.contentsOfDirectory(atPath: "/proc") where Int(pid) != nil {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
+        let cmd = String(decoding: data, as: UTF8.self)
+        if cmd.contains(text) && !cmd.contains("swift-test") && !cmd.contains("xctest") { count += 1 }
+    }
+    return count
+}
