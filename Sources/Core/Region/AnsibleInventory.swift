@@ -116,7 +116,7 @@ public enum AnsibleInventory {
             if c == "'" || c == "\"" {
                 if inQuote == c { inQuote = nil } else if inQuote == nil { inQuote = c }
             }
-            if c == "#", inQuote == nil, previous == " " || previous == "\t" {
+            if c == "#" || c == ";", inQuote == nil, previous == " " || previous == "\t" {
                 return String(line.prefix(i))
             }
             previous = c

@@ -28,7 +28,10 @@ public struct HostSelector: Sendable {
         if trimmed == "all" || trimmed == "*" { return region.hostOrder }
         if let members = region.groups[trimmed] { return members }
         if region.hosts[trimmed] != nil { return [trimmed] }
-        if let colon = trimmed.firstIndex(of: ":"), !trimmed.contains("[") {
+        if let colon = trimmed.firstIndex(of: ":"),
+            !trimmed[..<colon].contains("["),
+            region.groups[String(trimmed[..<colon])] != nil || !trimmed.contains("[")
+        {
             let group = String(trimmed[..<colon])
             let pattern = String(trimmed[trimmed.index(after: colon)...])
             let pool: [String]

@@ -72,7 +72,8 @@ struct YAMLNode {
         for (key, value) in m where !known.contains(key) {
             let hint = known.min(by: { editDistance($0, key) < editDistance($1, key) })
             let suggestion = hint.map { editDistance($0, key) <= 3 ? " (did you mean '\($0)'?)" : "" } ?? ""
-            throw value.error("unknown key '\(key)'\(suggestion); known: \(known.joined(separator: ", "))")
+            let at = YAMLNode(node: value.node, file: file, path: path)
+            throw at.error("unknown key '\(key)'\(suggestion); known: \(known.joined(separator: ", "))")
         }
     }
 

@@ -1,0 +1,186 @@
+import FerryCore
+import Foundation
+import LuaBridge
+import Testing
+
+@Suite struct RegionTests {
+    @Test func hostRangesExpandLikeAnsible() throws {
+        #expect(try HostPattern.expand("cmp[001:003]") == ["cmp001", "cmp002", "cmp003"])
+        #expect(try HostPattern.expand("n[1:10:4]") == ["n1", "n5", "n9"])
+        #expect(try HostPattern.expand("web[a:c].example") == ["weba.example", "webb.example", "webc.example"])
+        #expect(try HostPattern.expand("r[1:2]c[1:2]") == ["r1c1", "r1c2", "r2c1", "r2c2"])
+        #expect(try HostPattern.expand("cmp[001:480]").count == 480)
+        #expect(throws: FerryError.self) { try HostPattern.expand("cmp[3:1]") }
+        #expect(throws: FerryError.self) { try HostPattern.expand("cmp[1:x]") }
+    }
+
+    @Test func regionFileReadsInventorySSHAndVars() throws {
+        let text = """
+            region: kr1
+            inventory:
+              groups:
+                glance_old: [ctl1, ctl2]
+                computes: "cmp[001:480]"
+              hosts:
+                ctl1: { address: 10.1.0.11, port: 2222, user: admin }
+            ssh: { user: root, port: 22, parallel: 200, transport: local }
+            databases:
+              glance: { host: db-vip, password: { env: DB_PASSWORD } }
+            vars: { answer: 42, name: "x" }
+            """
+        let region = try RegionLoader.parse(text, file: "kr1.yaml")
+        #expect(region.name == "kr1")
+        #expect(region.groups["computes"]?.count == 480)
+        #expect(region.hosts["ctl1"]?.address == "10.1.0.11")
+        #expect(region.hosts["ctl1"]?.port == 2222)
+        #expect(region.hosts["ctl2"]?.address == "ctl2")
+        #expect(region.ssh.parallel == 200)
+        #expect(region.ssh.transport == .local)
+        #expect(region.vars["answer"] == 42)
+        #expect(SecretReference(region.databases["glance"]!["password"]) == .environment("DB_PASSWORD"))
+        let sel = HostSelector(region: region)
+        #expect(try sel.names("glance_old:ctl2") == ["ctl2"])
+        #expect(try sel.names("computes:cmp00[1-3]") == ["cmp001", "cmp002", "cmp003"])
+        #expect(try sel.names("ctl1,cmp[001:002]") == ["ctl1", "cmp001", "cmp002"])
+    }
+
+    @Test func regionMistakesNameTheLine() throws {
+        let cases: [(String, String)] = [
+            ("region: x\nssh:\n  transport: telnet\n", "x.yaml:3: ssh.transport: unknown transport 'telnet'"),
+            ("region: x\ninventroy: {}\n", "x.yaml:2: unknown key 'inventroy' (did you mean 'inventory'?)"),
+            ("region: x\ninventory:\n  groups:\n    c: \"cmp[5:1]\"\n", "x.yaml:4: inventory.groups.c: host range 'cmp[5:1]': start is after end"),
+            ("ssh: {}\n", "missing 'region:'"),
+            ("region: x\nvars:\n  pw: { env: 3, file: 4 }\n", ""),
+        ]
+        for (text, expected) in cases where !expected.isEmpty {
+            do {
+                _ = try RegionLoader.parse(text, file: "x.yaml")
+                Issue.record("no error for \(text)")
+            } catch let e as FerryError {
+                #expect(e.message.contains(expected), "\(e.message)")
+            }
+        }
+    }
+
+    @Test func ansibleINIInventoryWithChildrenRangesAndVars() throws {
+        let dir = NSTemporaryDirectory() + "ferry-ansible-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try """
+            # an operator's inventory
+            bastion ansible_host=192.0.2.1
+
+            [controllers]
+            ctl[1:2] ansible_user=stack
+            ctl3 ansible_host=192.0.2.13 ansible_port=2200 role="primary db"
+
+            [computes]
+            cmp[01:04]
+
+            [openstack:children]
+            controllers
+            computes
+
+            [openstack:vars]
+            release=kilo
+            ntp=pool
+
+            [computes:vars]
+            ntp=local ; comment
+
+            [all:vars]
+            dc=kr1
+            """.write(toFile: dir + "/inventory.ini", atomically: true, encoding: .utf8)
+        try "region: kr1\ninventory:\n  ansible: ./inventory.ini\n  groups:\n    glance_old: [ctl1]\n"
+            .write(toFile: dir + "/region.yaml", atomically: true, encoding: .utf8)
+        let region = try RegionLoader.load(path: dir + "/region.yaml")
+        #expect(region.groups["openstack"]?.count == 7)
+        #expect(region.groups["computes"] == ["cmp01", "cmp02", "cmp03", "cmp04"])
+        #expect(region.hosts["ctl3"]?.address == "192.0.2.13")
+        #expect(region.hosts["ctl3"]?.port == 2200)
+        #expect(region.hosts["ctl3"]?.vars["role"] == "primary db")
+        #expect(region.hosts["ctl1"]?.user == "stack")
+        #expect(region.hosts["cmp02"]?.vars["ntp"] == "local")
+        #expect(region.hosts["ctl2"]?.vars["ntp"] == "pool")
+        #expect(region.hosts["ctl2"]?.vars["release"] == "kilo")
+        #expect(region.hosts["bastion"]?.vars["dc"] == "kr1")
+        #expect(region.groups["glance_old"] == ["ctl1"])
+        #expect(region.hosts["ctl1"]?.groups.contains("openstack") == true)
+    }
+
+    @Test func ansibleYAMLInventory() throws {
+        let dir = NSTemporaryDirectory() + "ferry-ansible-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try """
+            all:
+              vars: { dc: kr1 }
+              children:
+                openstack:
+                  vars: { release: kilo }
+                  children:
+                    controllers:
+                      hosts:
+                        ctl1: { ansible_host: 192.0.2.11, ansible_port: 2201 }
+                    computes:
+                      hosts:
+                        cmp[01:03]:
+                      vars: { release: liberty }
+            """.write(toFile: dir + "/hosts.yml", atomically: true, encoding: .utf8)
+        try "region: kr1\ninventory: { ansible: hosts.yml }\n".write(toFile: dir + "/r.yaml", atomically: true, encoding: .utf8)
+        let region = try RegionLoader.load(path: dir + "/r.yaml")
+        #expect(region.groups["openstack"]?.sorted() == ["cmp01", "cmp02", "cmp03", "ctl1"])
+        #expect(region.hosts["ctl1"]?.address == "192.0.2.11")
+        #expect(region.hosts["ctl1"]?.port == 2201)
+        #expect(region.hosts["cmp02"]?.vars["release"] == "liberty")
+        #expect(region.hosts["ctl1"]?.vars["release"] == "kilo")
+        #expect(region.hosts["ctl1"]?.vars["dc"] == "kr1")
+    }
+
+    @Test func durationsParse() {
+        #expect(DurationText.seconds("500ms") == 0.5)
+        #expect(DurationText.seconds("30s") == 30)
+        #expect(DurationText.seconds("5m") == 300)
+        #expect(DurationText.seconds("2h") == 7200)
+        #expect(DurationText.seconds("1h30m") == 5400)
+        #expect(DurationText.seconds("soon") == nil)
+        #expect(DurationText.seconds("5") == 5)
+    }
+
+    @Test func iniEditsKeepCommentsOrderAndRepeatedKeys() {
+        var doc = IniDocument("""
+            # nova.conf
+            [DEFAULT]
+            debug = false
+            transport_url = rabbit://old
+            # a comment that stays
+
+            [database]
+            connection = mysql://x
+            [filter]
+            enabled = a
+            enabled = b
+
+            """)
+        #expect(doc.values("filter", "enabled") == ["a", "b"])
+        #expect(doc.set("DEFAULT", "transport_url", "rabbit://new") == "rabbit://old")
+        doc.set("database", "max_pool_size", "10")
+        doc.set("oslo_messaging_notifications", "driver", "messagingv2")
+        #expect(doc.text == """
+            # nova.conf
+            [DEFAULT]
+            debug = false
+            transport_url = rabbit://new
+            # a comment that stays
+
+            [database]
+            connection = mysql://x
+            max_pool_size = 10
+            [filter]
+            enabled = a
+            enabled = b
+
+            [oslo_messaging_notifications]
+            driver = messagingv2
+
+            """)
+    }
+}

@@ -1,0 +1,113 @@
+import FerryCore
+import Foundation
+import Testing
+
+@Suite struct ValidationTests {
+    func problems(_ runbook: String) async throws -> [String] {
+        let f = try Fixture(runbook: runbook)
+        do {
+            _ = try await f.load()
+            return []
+        } catch let e as ValidationErrors {
+            return e.problems
+        } catch let e as FerryError {
+            return [e.message]
+        }
+    }
+
+    @Test func everyMistakeNamesItsFileAndLine() async throws {
+        let found = try await problems("""
+            runbook { name = "bad" }
+            step "a" { run = function(ctx) end, paralel = 3 }
+            step "b" { run = function(ctx) end, timeout = "soon" }
+            step "a" { run = function(ctx) end }
+            step "c" { undo = function(ctx) end }
+            step "d" { on = "computes", parallel = "ten", run = function(h, ctx) end }
+            step "e" { run = function(ctx) end, before = { "no-such-check" } }
+            step "f" { run = "echo hi" }
+            step "g"
+            """)
+        let expected = [
+            "runbook.lua:2: step \"a\": unknown field 'paralel' (did you mean 'parallel'?)",
+            "runbook.lua:3: step \"b\": timeout: 'soon' is not a duration",
+            "runbook.lua:4: duplicate step name \"a\" (first declared at ",
+            "runbook.lua:5: step \"c\": run is missing",
+            "runbook.lua:6: step \"d\": parallel must be a whole number ≥ 1, got \"ten\"",
+            "runbook.lua:7: step \"e\": before: no check named \"no-such-check\"",
+            "runbook.lua:8: step \"f\": run must be a function, got \"echo hi\"",
+            "runbook.lua:9: step \"g\" has no body",
+        ]
+        for e in expected {
+            #expect(found.contains { $0.contains(e) }, "missing: \(e)\nfound:\n\(found.joined(separator: "\n"))")
+        }
+    }
+
+    @Test func syntaxAndRuntimeErrorsNameTheLine() async throws {
+        let syntax = try await problems("runbook { name = 'x' }\nstep \"a\" { run = function(ctx) end\n")
+        #expect(syntax.first?.contains("runbook.lua:3:") == true, "\(syntax)")
+        let runtime = try await problems("runbook { name = 'x' }\n\nlocal t = nil\nprint(t.field)\n")
+        #expect(runtime.first?.contains("runbook.lua:4: attempt to index a nil value") == true, "\(runtime)")
+        let global = try await problems("runbook { name = 'x' }\nstep 'a' { run = function(ctx) missing_helper() end }\nos.execute('true')")
+        #expect(global.first?.contains("runbook.lua:3:") == true, "\(global)")
+    }
+
+    @Test func selectorMatchingNoHostIsAnErrorWithItsLine() async throws {
+        let f = try Fixture(runbook: """
+            runbook { name = "sel" }
+            step "ok" { on = "computes", run = function(h, ctx) end }
+            step "typo" { on = "compute", run = function(h, ctx) end }
+            """)
+        let runbook = try await f.load()
+        #expect(throws: ValidationErrors.self) { try Plan.build(runbook, region: try f.region()) }
+        do { _ = try Plan.build(runbook, region: try f.region()) } catch let e as ValidationErrors {
+            #expect(e.problems[0].hasSuffix("runbook.lua:3: step \"typo\": selector 'compute' matches no host or group (did you mean 'computes'?)"))
+        }
+    }
+
+    @Test func sandboxRefusesTheMachine() async throws {
+        let f = try Fixture(runbook: """
+            runbook { name = "sandbox" }
+            local results = {}
+            results.execute = os.execute == nil
+            results.popen = io.popen == nil
+            results.loadlib = package.loadlib == nil
+            local ok, err = pcall(io.open, "/etc/passwd")
+            results.outside = (not ok) and err or "opened"
+            local fh = io.open("data.txt")
+            results.inside = fh and fh:read("a") or "missing"
+            local bin = load(string.char(27) .. "Lua")
+            results.binary = bin == nil
+            results.helper = require("helper").answer
+            step "noop" { run = function(ctx) ctx.state.results = results end }
+            """, extraFiles: ["rb/data.txt": "inside-data", "rb/helper.lua": "return { answer = 42 }"])
+        let engine = try await f.engine()
+        let outcome = try await engine.run(RunOptions())
+        let r = try await engine.journal.run(outcome.runID).state["results"]
+        #expect(r["execute"] == true)
+        #expect(r["popen"] == true)
+        #expect(r["loadlib"] == true)
+        #expect(r["outside"].stringValue?.contains("outside the runbook's directory") == true)
+        #expect(r["inside"] == "inside-data")
+        #expect(r["binary"] == true)
+        #expect(r["helper"] == 42)
+    }
+
+    @Test func accidentalGlobalsInsideStepsAreRefused() async throws {
+        let f = try Fixture(runbook: """
+            runbook { name = "globals" }
+            step "leak" { run = function(ctx) counter = 1 end }
+            """)
+        let outcome = try await f.engine().run(RunOptions())
+        #expect(outcome.status == .failed)
+        #expect(outcome.message?.contains("runbook.lua:2: assignment to undeclared global 'counter'") == true)
+    }
+
+    @Test func stateThatCannotBeStoredFailsTheStepClearly() async throws {
+        let f = try Fixture(runbook: """
+            runbook { name = "state" }
+            step "bad-state" { run = function(ctx) ctx.state.fn = function() end end }
+            """)
+        let engine = try await f.engine()
+        await #expect(throws: FerryError.self) { _ = try await engine.run(RunOptions()) }
+    }
+}
