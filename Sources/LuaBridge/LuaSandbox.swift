@@ -80,19 +80,26 @@ extension LuaVM {
         try run(source: Self.sandboxSource, chunkName: "=ferry-sandbox")
     }
 
-    /// Refuses new globals and reads of undefined ones from now on (typos in
-    /// runbooks fail loudly instead of acting on nil).
-    public func lockGlobals() throws {
+    /// Makes reading an undefined global an error (a typo such as `on = computes`
+    /// fails where it is written instead of acting on nil). Declaring globals stays allowed.
+    public func strictGlobalReads() throws {
         try run(
             source: """
                 setmetatable(_G, {
-                  __newindex = function(_, name)
-                    error("assignment to undeclared global '" .. tostring(name) .. "' (declare it local)", 2)
-                  end,
                   __index = function(_, name)
-                    error("undefined global '" .. tostring(name) .. "'", 2)
+                    error("undefined global '" .. tostring(name) .. "' (a missing quote or local?)", 2)
                   end,
                 })
+                """, chunkName: "=ferry-strict")
+    }
+
+    /// Refuses new globals from now on (accidental globals inside steps are bugs).
+    public func lockGlobals() throws {
+        try run(
+            source: """
+                getmetatable(_G).__newindex = function(_, name)
+                  error("assignment to undeclared global '" .. tostring(name) .. "' (declare it local)", 2)
+                end
                 """, chunkName: "=ferry-strict")
     }
 

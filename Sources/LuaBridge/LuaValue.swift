@@ -75,6 +75,12 @@ public enum LuaValue: Sendable, Hashable {
         return .nil
     }
 
+    /// Element `index` (0-based, Swift style) of an array, or nil.
+    public subscript(index: Int) -> LuaValue {
+        if case .array(let a) = self, a.indices.contains(index) { return a[index] }
+        return .nil
+    }
+
     /// The Lua type name, for error messages.
     public var typeName: String {
         switch self {

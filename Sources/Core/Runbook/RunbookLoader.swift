@@ -54,6 +54,7 @@ public enum RunbookLoader {
                 chunkName: "=preload", args: [.value(.string(name)), .value(.string(source))])
         }
 
+        try await vm.strictGlobalReads()
         var hasher = Fingerprint()
         for file in files {
             let display = LuaVM.displayPath(file)

@@ -1,0 +1,173 @@
+import FerryCore
+import Foundation
+import LuaBridge
+import Testing
+
+/// Runs the built `ferry` binary as a child process.
+struct FerryProcess {
+    static var binary: String {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ferry").path
+        if FileManager.default.isExecutableFile(atPath: beside) { return beside }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/ferry").path
+    }
+
+    static func start(_ args: [String], in directory: String) throws -> (Process, Pipe, Pipe) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: directory)
+        p.standardInput = FileHandle.nullDevice
+        let out = Pipe()
+        let err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        return (p, out, err)
+    }
+
+    static func run(_ args: [String], in directory: String) throws -> (code: Int32, stdout: String, stderr: String) {
+        let (p, out, err) = try start(args, in: directory)
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+}
+
+func workspace(runbook: String, hosts: Int = 10) throws -> String {
+    let dir = NSTemporaryDirectory() + "ferry-cli-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir + "/out", withIntermediateDirectories: true)
+    try runbook.write(toFile: dir + "/runbook.lua", atomically: true, encoding: .utf8)
+    try """
+        region: cli
+        inventory:
+          groups:
+            computes: "cmp[001:\(String(format: "%03d", hosts))]"
+            controllers: [ctl1]
+        ssh: { transport: local }
+        vars: { out: \(dir)/out }
+        """.write(toFile: dir + "/region.yaml", atomically: true, encoding: .utf8)
+    return dir
+}
+
+@Suite struct CLITests {
+    @Test func brokenRunbookGivesFileLineAndExitOne() throws {
+        let dir = try workspace(runbook: """
+            runbook { name = "broken" }
+            step "a" {
+              run = function(ctx) end,
+              retries = "three",
+            }
+            """)
+        let r = try FerryProcess.run(["validate", "runbook.lua"], in: dir)
+        #expect(r.code == 1)
+        #expect(r.stderr.contains("runbook.lua:2: step \"a\": retries must be a whole number"), "\(r.stderr)")
+
+        try "runbook { name = 'x' }\nstep 'a' {\n  run = function(ctx) end end,\n}\n".write(
+            toFile: dir + "/syntax.lua", atomically: true, encoding: .utf8)
+        let s = try FerryProcess.run(["validate", "syntax.lua"], in: dir)
+        #expect(s.code == 1)
+        #expect(s.stderr.contains("syntax.lua:3:"), "\(s.stderr)")
+        try "runbook { name = 'x' }\nstep 'a' {\n  on = computes,\n  run = function(h, ctx) end,\n}\n".write(
+            toFile: dir + "/typo.lua", atomically: true, encoding: .utf8)
+        let t = try FerryProcess.run(["validate", "typo.lua"], in: dir)
+        #expect(t.code == 1)
+        #expect(t.stderr.contains("typo.lua:3: undefined global 'computes'"), "\(t.stderr)")
+    }
+
+    @Test func usageErrorsExitTwoAndPlanPrintsJSON() throws {
+        let dir = try workspace(runbook: """
+            runbook { name = "p", from = "kilo", to = "queens" }
+            step "a" { on = "computes", batch = "30%", run = function(h, ctx) end, undo = function(h, ctx) end }
+            step "b" { run = function(ctx) end }
+            """)
+        let bad = try FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--from", "nope", "--journal", "j.db"], in: dir)
+        #expect(bad.code == 2)
+        #expect(bad.stderr.contains("no step named 'nope'"))
+        let plan = try FerryProcess.run(["plan", "runbook.lua", "-r", "region.yaml", "--json"], in: dir)
+        #expect(plan.code == 0)
+        let value = try LuaValue.fromJSON(plan.stdout)
+        #expect(value["steps"][0]["waves"] == [3, 3, 3, 1])
+        #expect(value["steps"][1]["reversible"] == false)
+        let text = try FerryProcess.run(["plan", "runbook.lua", "-r", "region.yaml"], in: dir)
+        #expect(text.stdout.contains("irreversible: b"))
+        let missing = try FerryProcess.run(["status", "last", "--journal", "empty.db"], in: dir)
+        #expect(missing.code == 2)
+    }
+
+    @Test func failedRunSaysHowToResumeAndRollBack() throws {
+        let dir = try workspace(runbook: """
+            runbook { name = "f" }
+            step "ok" { run = function(ctx) end, undo = function(ctx) end }
+            step "bad" { on = "computes", run = function(h, ctx) h:run("exit 7") end }
+            step "later" { run = function(ctx) end }
+            """)
+        let r = try FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir)
+        #expect(r.code == 1)
+        #expect(r.stderr.contains("FAILED at step bad"))
+        #expect(r.stderr.contains("`exit 7` exited 7"))
+        #expect(r.stderr.contains("steps remaining: bad, later"))
+        #expect(r.stderr.contains("to resume:    ferry resume "))
+        #expect(r.stderr.contains("to roll back: ferry rollback "))
+        let status = try FerryProcess.run(["status", "last", "--json", "--journal", "j.db"], in: dir)
+        let value = try LuaValue.fromJSON(status.stdout)
+        #expect(value["status"] == "failed")
+        #expect(value["steps"][1]["failed_hosts"].arrayValue?.count == 10)
+    }
+
+    /// The run is killed with SIGKILL in the middle of a per-host step; `resume`
+    /// must not run a completed host again, and `rollback` must still find ctx.state.
+    @Test func killedRunResumesWithoutRepeatingCompletedHostsAndRollsBack() async throws {
+        let dir = try workspace(runbook: """
+            runbook { name = "crash" }
+            step "mark" {
+              run = function(ctx) ctx.state.marker = "keep-me" end,
+              undo = function(ctx) inventory.host("ctl1"):run("echo " .. ctx.state.marker .. " > " .. ctx.vars.out .. "/undo-marker") end,
+            }
+            step "hosts" {
+              on = "computes", parallel = 3,
+              run = function(host, ctx)
+                host:run("sleep 0.15; echo " .. host.name .. " >> " .. ctx.vars.out .. "/ran")
+                host.state.done = host.name
+              end,
+              undo = function(host, ctx) host:run("echo " .. host.state.done .. " >> " .. ctx.vars.out .. "/undone") end,
+            }
+            """, hosts: 30)
+        let (process, _, _) = try FerryProcess.start(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir)
+        let journal = try RunJournal(path: dir + "/j.db")
+        var okAtKill: [String] = []
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            guard let run = try? await journal.runs().first else { continue }
+            let ok = (try? await journal.hosts(run.id, step: 1, phase: .run).filter { $0.status == .ok }.map(\.host)) ?? []
+            if ok.count >= 6 {
+                kill(process.processIdentifier, SIGKILL)
+                break
+            }
+        }
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal)
+        let run = try #require(try await journal.runs().first)
+        okAtKill = try await journal.hosts(run.id, step: 1, phase: .run).filter { $0.status == .ok }.map(\.host)
+        #expect(okAtKill.count >= 6 && okAtKill.count < 30)
+        #expect(run.state["marker"] == "keep-me")
+
+        let status = try FerryProcess.run(["status", "last", "--journal", "j.db"], in: dir)
+        #expect(status.stdout.contains("interrupted"))
+
+        let resumed = try FerryProcess.run(["resume", "last", "--yes", "--journal", "j.db"], in: dir)
+        #expect(resumed.code == 0, "\(resumed.stderr)")
+        let ran = try String(contentsOfFile: dir + "/out/ran", encoding: .utf8).split(separator: "\n").map(String.init)
+        let counts = Dictionary(ran.map { ($0, 1) }, uniquingKeysWith: +)
+        #expect(counts.count == 30)
+        for host in okAtKill { #expect(counts[host] == 1, "\(host) completed before the kill and ran again") }
+
+        let rolled = try FerryProcess.run(["rollback", "last", "--yes", "--journal", "j.db"], in: dir)
+        #expect(rolled.code == 0, "\(rolled.stderr)")
+        #expect(try String(contentsOfFile: dir + "/out/undo-marker", encoding: .utf8) == "keep-me\n")
+        let undone = try String(contentsOfFile: dir + "/out/undone", encoding: .utf8).split(separator: "\n")
+        #expect(Set(undone).count == 30)
+    }
+}
