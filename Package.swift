@@ -44,6 +44,8 @@ let package = Package(
             ],
             path: "Sources/ferry"
         ),
+        // Benchmarks behind scripts/bench (release builds; figures, not pass/fail).
+        .executableTarget(name: "ferry-bench", dependencies: ["FerryCore", "LuaBridge"], path: "Sources/FerryBench"),
         .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge", "CLua"], path: "Tests/LuaBridgeTests"),
         .testTarget(name: "CoreTests", dependencies: ["FerryCore", "FerryPlugins", "LuaBridge"], path: "Tests/CoreTests"),
         .testTarget(name: "FerryCLITests", dependencies: ["ferry", "FerryCore"], path: "Tests/FerryCLITests"),

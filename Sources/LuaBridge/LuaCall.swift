@@ -31,7 +31,7 @@ public struct LuaCall {
     public let vm: LuaVM
     public let functionName: String
     /// What the engine attached to the running coroutine (host, step…), if anything.
-    public let context: (any Sendable)?
+    public var context: (any Sendable)? { vm.runningContext }
 
     public var count: Int { Int(lua_gettop(L)) }
 

@@ -17,7 +17,10 @@ public actor LuaVM {
     nonisolated(unsafe) let L: OpaquePointer
     // Owned by this VM; only touched on its executor (and freed in deinit).
     nonisolated(unsafe) private let header: UnsafeMutablePointer<ferry_vm_header>
-    private var functions: [LuaFunction] = []
+    // The fields the C dispatcher reads are nonisolated(unsafe): Lua runs only inside this
+    // actor's methods, so the dispatcher is always on the actor's executor; skipping the
+    // runtime isolation check there saves most of a native call's cost.
+    nonisolated(unsafe) private var functions: [LuaFunction] = []
 
     private final class Coroutine {
         let thread: OpaquePointer
@@ -33,10 +36,10 @@ public actor LuaVM {
         }
     }
 
-    private var coroutines: [Int: Coroutine] = [:]
+    nonisolated(unsafe) private var coroutines: [Int: Coroutine] = [:]
     private var nextCoroutineID = 1
-    private var running: Int?
-    private var pendingOperation: (@Sendable () async throws -> [LuaValue])?
+    nonisolated(unsafe) private var running: Int?
+    nonisolated(unsafe) private var pendingOperation: (@Sendable () async throws -> [LuaValue])?
 
     /// Coroutines currently alive (running or suspended).
     public var liveCoroutines: Int { coroutines.count }
@@ -291,7 +294,7 @@ public actor LuaVM {
             co.task = Task {
                 let result: Result<[LuaValue], any Error>
                 do { result = .success(try await operation()) } catch { result = .failure(error) }
-                await self.deliver(id, result)
+                self.deliver(id, result)
             }
         } else if status == ferry_lua_ok() {
             let base = lua_gettop(co.thread) - nresults
@@ -353,16 +356,18 @@ public actor LuaVM {
         return String(describing: error)
     }
 
+    /// What the engine attached to the coroutine that is running now.
+    nonisolated var runningContext: (any Sendable)? { running.flatMap { coroutines[$0]?.context } }
+
     // MARK: Dispatch from the C trampoline
 
-    fileprivate func dispatch(_ state: OpaquePointer, _ functionID: Int) -> Int32 {
+    fileprivate nonisolated func dispatch(_ state: OpaquePointer, _ functionID: Int) -> Int32 {
         guard functionID < functions.count else {
             luaPushString(state, "unknown Swift function")
             return FERRY_CALL_ERROR
         }
         let function = functions[functionID]
-        let context = running.flatMap { coroutines[$0]?.context }
-        let call = LuaCall(L: state, vm: self, functionName: function.name, context: context)
+        let call = LuaCall(L: state, vm: self, functionName: function.name)
         do {
             switch try function.body(call) {
             case .values(let values):
@@ -393,6 +398,5 @@ private let luaDispatch: ferry_dispatch_fn = { state, functionID in
     guard let owner = header.pointee.owner else { return FERRY_CALL_ERROR }
     let vm = Unmanaged<LuaVM>.fromOpaque(owner).takeUnretainedValue()
     // Lua only runs inside the actor's methods, so this is the actor's executor.
-    let bits = Int(bitPattern: state)
-    return vm.assumeIsolated { $0.dispatch(OpaquePointer(bitPattern: bits)!, Int(functionID)) }
+    return vm.dispatch(state, Int(functionID))
 }

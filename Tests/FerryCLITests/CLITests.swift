@@ -170,4 +170,28 @@ func workspace(runbook: String, hosts: Int = 10) throws -> String {
         let undone = try String(contentsOfFile: dir + "/out/undone", encoding: .utf8).split(separator: "\n")
         #expect(Set(undone).count == 30)
     }
+
+    @Test func interruptStopsTheRunResumably() async throws {
+        let dir = try workspace(runbook: """
+            runbook { name = "int" }
+            step "hosts" {
+              on = "computes", parallel = 2,
+              run = function(host, ctx) host:run("sleep 0.2; echo " .. host.name .. " >> " .. ctx.vars.out .. "/ran") end,
+            }
+            """, hosts: 20)
+        let (process, _, errPipe) = try FerryProcess.start(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir)
+        try await Task.sleep(for: .milliseconds(900))
+        kill(process.processIdentifier, SIGINT)
+        let err = String(decoding: errPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 3, "\(err)")
+        #expect(err.contains("interrupted"))
+        #expect(err.contains("to continue: ferry resume "))
+        let status = try FerryProcess.run(["status", "last", "--json", "--journal", "j.db"], in: dir)
+        #expect(try LuaValue.fromJSON(status.stdout)["status"] == "interrupted")
+        let resumed = try FerryProcess.run(["resume", "last", "--journal", "j.db"], in: dir)
+        #expect(resumed.code == 0, "\(resumed.stderr)")
+        let ran = try String(contentsOfFile: dir + "/out/ran", encoding: .utf8).split(separator: "\n")
+        #expect(Set(ran).count == 20)
+    }
 }

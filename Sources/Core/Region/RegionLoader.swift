@@ -60,6 +60,8 @@ public enum RegionLoader {
             }
         }
 
+        region.indexHostGroups()
+
         if let ssh = root["ssh"] {
             try ssh.checkKeys(["user", "port", "identity", "known_hosts", "jump", "parallel", "transport"])
             if let v = ssh["user"] { region.ssh.user = try v.requireString() }
