@@ -10,6 +10,20 @@ static ferry_dispatch_fn ferry_dispatch = 0;
 
 void ferry_set_dispatcher(ferry_dispatch_fn fn) { ferry_dispatch = fn; }
 
+/* Pushes "file:line:" of the nearest caller that is runbook code, skipping Ferry's
+   own Lua wrappers (chunks named "=ferry-..."), so errors point at the runbook. */
+static void ferry_user_where(lua_State *L) {
+  lua_Debug ar;
+  for (int level = 1; lua_getstack(L, level, &ar); level++) {
+    if (!lua_getinfo(L, "Sl", &ar)) break;
+    if (ar.currentline <= 0) continue;
+    if (strncmp(ar.source, "=ferry", 6) == 0) continue;
+    lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+    return;
+  }
+  lua_pushliteral(L, "");
+}
+
 /* Continuation after an async Swift primitive resumed the coroutine with
    (true, results...) or (false, message). */
 static int ferry_continue(lua_State *L, int status, lua_KContext ctx) {
@@ -20,7 +34,7 @@ static int ferry_continue(lua_State *L, int status, lua_KContext ctx) {
   }
   lua_settop(L, 2);
   if (lua_type(L, 2) == LUA_TSTRING) {
-    luaL_where(L, 1);
+    ferry_user_where(L);
     lua_pushvalue(L, 2);
     lua_concat(L, 2);
   }
@@ -37,7 +51,7 @@ static int ferry_trampoline(lua_State *L) {
   }
   /* FERRY_CALL_ERROR: message on top; prefix the caller's file:line for strings. */
   if (lua_type(L, -1) == LUA_TSTRING) {
-    luaL_where(L, 1);
+    ferry_user_where(L);
     lua_insert(L, -2);
     lua_concat(L, 2);
   }

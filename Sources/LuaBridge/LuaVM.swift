@@ -99,8 +99,13 @@ public actor LuaVM {
 
     /// Sets a global to a value.
     public func setGlobal(_ name: String, _ value: LuaValue) {
+        let top = lua_gettop(L)
+        defer { lua_settop(L, top) }
+        // Raw: _G may have a strict metatable whose __newindex raises.
+        ferry_pushglobaltable(L)
+        luaPushString(L, name)
         luaPush(L, value)
-        lua_setglobal(L, name)
+        lua_rawset(L, -3)
     }
 
     public func getGlobal(_ name: String) throws -> LuaValue {

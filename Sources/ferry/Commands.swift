@@ -89,7 +89,7 @@ struct RunCommand: AsyncParsableCommand {
             let journal = try journalOptions.open()
             let engine = try Composition.engine(runbook: rb, region: r, journal: journal, yes: yes)
             let chosen = options
-            let outcome = try await Composition.interruptible { try await engine.run(chosen) }
+            let outcome = try await Composition.interruptible(closing: engine.transport) { try await engine.run(chosen) }
             return Composition.report(outcome, journal: journalOptions.journal)
         }
     }
@@ -115,7 +115,7 @@ struct ResumeCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let (engine, record) = try await engineForRun(run, journalOptions: journalOptions, yes: yes)
-            let outcome = try await Composition.interruptible { try await engine.resume(record.id, yes: yes) }
+            let outcome = try await Composition.interruptible(closing: engine.transport) { try await engine.resume(record.id, yes: yes) }
             return Composition.report(outcome, journal: journalOptions.journal)
         }
     }
@@ -132,7 +132,7 @@ struct RollbackCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let (engine, record) = try await engineForRun(run, journalOptions: journalOptions, yes: yes)
-            let outcome = try await Composition.interruptible { try await engine.rollback(record.id, to: to, yes: yes) }
+            let outcome = try await Composition.interruptible(closing: engine.transport) { try await engine.rollback(record.id, to: to, yes: yes) }
             return Composition.report(outcome, journal: journalOptions.journal)
         }
     }
@@ -152,6 +152,7 @@ struct CheckCommand: AsyncParsableCommand {
                                 journal: try RunJournal(path: NSTemporaryDirectory() + "/ferry-check-\(getpid()).db"),
                                 observer: NoObserver())
             let results = try await engine.runChecks(names)
+            await engine.transport.shutdown()
             var failed = 0
             for r in results {
                 Console.out("\(r.passed ? "✓" : "✗") \(r.name)\(r.message.map { ": \($0)" } ?? "") (\(DurationText.format(r.duration)))")

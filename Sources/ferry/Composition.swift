@@ -21,26 +21,37 @@ enum Composition {
         try await RunbookLoader.load(path: path, extensions: PluginRegistry.extensions)
     }
 
-    static func transport(for region: Region) throws -> any Transport {
+    static func transport(for region: Region, journal: String = ".ferry/journal.db") throws -> any Transport {
         switch region.ssh.transport {
         case .local:
             return LocalTransport()
-        case .nio, .openssh:
-            throw FerryError.usage(
-                "region \(region.name): the '\(region.ssh.transport.rawValue)' SSH transport is not built yet; "
-                    + "set ssh: { transport: local } to run commands on this machine")
+        case .nio:
+            return NIOSSHTransport(region: region, journalDirectory: URL(fileURLWithPath: journal).deletingLastPathComponent().path)
+        case .openssh:
+            return OpenSSHTransport(region: region, journalDirectory: URL(fileURLWithPath: journal).deletingLastPathComponent().path)
         }
     }
 
     static func engine(runbook: Runbook, region: Region, journal: RunJournal, yes: Bool, json: Bool = false) throws -> Engine {
         let approvals: any ApprovalProvider = yes ? ApproveAll() : TerminalApprovals()
-        return Engine(runbook: runbook, region: region, transport: try transport(for: region), journal: journal,
+        return Engine(runbook: runbook, region: region, transport: try transport(for: region, journal: journal.path), journal: journal,
                       observer: TerminalProgress(), approvals: approvals)
     }
 
     /// Runs an engine operation, turning SIGINT/SIGTERM into a clean, resumable stop.
-    static func interruptible(_ body: @escaping @Sendable () async throws -> RunOutcome) async throws -> RunOutcome {
-        let task = Task { try await body() }
+    static func interruptible(closing transport: (any Transport)? = nil,
+                              _ body: @escaping @Sendable () async throws -> RunOutcome) async throws -> RunOutcome
+    {
+        let task = Task { () async throws -> RunOutcome in
+            do {
+                let outcome = try await body()
+                await transport?.shutdown()
+                return outcome
+            } catch {
+                await transport?.shutdown()
+                throw error
+            }
+        }
         signal(SIGINT, SIG_IGN)
         signal(SIGTERM, SIG_IGN)
         let sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in

@@ -122,7 +122,10 @@ struct HostStepRunner {
         let succeeded = message == nil && s.failed <= maxFail
         if s.failed > maxFail {
             let allowed = maxFail == 0 ? "none may fail" : "at most \(step.maxFail) may fail"
-            let examples = s.failures.prefix(3).map { "\($0.0): \($0.1)" }.joined(separator: "; ")
+            let examples = s.failures.prefix(3).map { failure -> String in
+                let text = failure.1.count > 200 ? String(failure.1.prefix(197)) + "..." : failure.1
+                return "\(failure.0): \(text)"
+            }.joined(separator: "; ")
             text = "\(s.failed) of \(total) host(s) failed (\(allowed)): \(examples)"
         }
         return Outcome(result: .init(succeeded: succeeded, message: text, failedHosts: s.failures), ok: s.ok, failed: s.failed)

@@ -10,7 +10,7 @@ import LuaBridge
 /// every write pending at that moment shares one transaction. That keeps the
 /// promise of a kill -9 at any instant without one fsync per host.
 public actor RunJournal {
-    public let path: String
+    public nonisolated let path: String
     let queue: DatabaseQueue
     private var pending: [@Sendable (Database) throws -> Void] = []
     private var waiters: [CheckedContinuation<Void, any Error>] = []

@@ -51,7 +51,31 @@ public struct SSHSettings: Sendable {
     /// Hosts worked on at once when a step sets no `parallel`.
     public var parallel: Int = 50
     public var transport: TransportKind = .nio
+    /// `strict` (default) or `accept-new` (unknown keys recorded in ``recordKnownHosts``).
+    public var hostKeyChecking: String = "strict"
+    /// Ferry's own known-hosts file, where `accept-new` records keys.
+    public var recordKnownHosts: String?
+    /// At most this many connections open at once (least recently used idle ones are closed).
+    public var maxConnections: Int = 1000
+    /// New connections started per second, at most.
+    public var connectRate: Double = 100
+    /// Channels open at once on one connection (OpenSSH's MaxSessions is 10).
+    public var maxSessions: Int = 10
+    public var connectTimeout: Double = 10
+    /// A connection unused this long is closed.
+    public var idleTimeout: Double = 300
+    public var keepalive: Bool = true
+    /// Settings for the hosts of a group (user, port, jump, identity).
+    public var byGroup: [String: GroupSSH] = [:]
     public init() {}
+}
+
+/// SSH settings that differ for one group of hosts.
+public struct GroupSSH: Sendable {
+    public var user: String?
+    public var port: Int?
+    public var jump: String?
+    public var identity: String?
 }
 
 /// A region file: where the hosts and services of one cloud region are.
@@ -116,5 +140,32 @@ public struct Region: Sendable {
         if !(groups[group]!.contains(hostName)) { groups[group]!.append(hostName) }
         if hosts[hostName] == nil { addHost(RegionHost(name: hostName)) }
         if !hosts[hostName]!.groups.contains(group) { hosts[hostName]!.groups.append(group) }
+    }
+}
+
+/// The SSH settings that apply to one host: the host's own, then its groups', then the region's.
+public struct HostSSH: Sendable {
+    public var user: String
+    public var port: Int
+    public var jump: String?
+    public var identity: String?
+}
+
+extension Region {
+    public func sshSettings(for host: RegionHost) -> HostSSH {
+        var result = HostSSH(user: ssh.user ?? "root", port: ssh.port, jump: ssh.jump, identity: ssh.identity)
+        for group in host.groups {
+            guard let g = ssh.byGroup[group] else { continue }
+            if let u = g.user { result.user = u }
+            if let p = g.port { result.port = p }
+            if let j = g.jump { result.jump = j }
+            if let i = g.identity { result.identity = i }
+        }
+        if let u = host.user { result.user = u }
+        if let p = host.port { result.port = p }
+        if let j = host.jump { result.jump = j }
+        // A jump host does not jump through itself.
+        if result.jump == host.name { result.jump = nil }
+        return result
     }
 }

@@ -63,7 +63,43 @@ public enum RegionLoader {
         region.indexHostGroups()
 
         if let ssh = root["ssh"] {
-            try ssh.checkKeys(["user", "port", "identity", "known_hosts", "jump", "parallel", "transport"])
+            try ssh.checkKeys([
+                "user", "port", "identity", "known_hosts", "jump", "parallel", "transport", "host_key_checking",
+                "record_known_hosts", "max_connections", "connect_rate", "max_sessions", "connect_timeout",
+                "idle_timeout", "keepalive", "groups",
+            ])
+            if let v = ssh["host_key_checking"] {
+                let text = try v.requireString()
+                guard ["strict", "accept-new"].contains(text) else { throw v.error("must be strict or accept-new") }
+                region.ssh.hostKeyChecking = text
+            }
+            if let v = ssh["record_known_hosts"] { region.ssh.recordKnownHosts = RegionPaths.expand(try v.requireString(), relativeTo: directory) }
+            if let v = ssh["max_connections"] { region.ssh.maxConnections = max(1, try v.requireInt()) }
+            if let v = ssh["max_sessions"] { region.ssh.maxSessions = max(1, try v.requireInt()) }
+            if let v = ssh["connect_rate"] {
+                guard let r = try v.value().doubleValue, r > 0 else { throw v.error("must be a positive number of connections per second") }
+                region.ssh.connectRate = r
+            }
+            for (key, apply) in [("connect_timeout", { (d: Double) in region.ssh.connectTimeout = d }),
+                                 ("idle_timeout", { (d: Double) in region.ssh.idleTimeout = d })] as [(String, (Double) -> Void)] {
+                if let v = ssh[key] {
+                    guard let d = (try v.value()).stringValue.flatMap(DurationText.seconds) else { throw v.error("must be a duration like \"10s\"") }
+                    apply(d)
+                }
+            }
+            if let v = ssh["keepalive"] {
+                guard let b = try v.value().boolValue else { throw v.error("must be true or false") }
+                region.ssh.keepalive = b
+            }
+            if let groups = ssh["groups"] {
+                for (group, node) in try groups.requireMapping() {
+                    try node.checkKeys(["user", "port", "jump", "identity"])
+                    region.ssh.byGroup[group] = GroupSSH(
+                        user: try node["user"]?.requireString(), port: try node["port"]?.requireInt(),
+                        jump: try node["jump"]?.requireString(),
+                        identity: try node["identity"].map { RegionPaths.expand(try $0.requireString(), relativeTo: directory) })
+                }
+            }
             if let v = ssh["user"] { region.ssh.user = try v.requireString() }
             if let v = ssh["port"] { region.ssh.port = try v.requireInt() }
             if let v = ssh["identity"] { region.ssh.identity = RegionPaths.expand(try v.requireString(), relativeTo: directory) }
@@ -111,9 +147,21 @@ public enum RegionLoader {
         }
         if let sim = root["simulate"] { region.simulate = try sim.value() }
 
+        for group in region.ssh.byGroup.keys where region.groups[group] == nil {
+            throw root.error("ssh.groups: no group named '\(group)' in the inventory")
+        }
         for name in region.hostOrder {
-            if let jump = region.hosts[name]?.jump ?? region.ssh.jump, region.hosts[jump] == nil, !jump.contains(".") {
-                throw root.error("ssh jump host '\(jump)' (used by \(name)) is not a host of the region")
+            var seen: [String] = [name]
+            var current = name
+            while let jump = region.sshSettings(for: region.hosts[current]!).jump {
+                guard region.hosts[jump] != nil else {
+                    throw root.error("ssh jump host '\(jump)' (used by \(current)) is not a host of the region")
+                }
+                if seen.contains(jump) {
+                    throw root.error("ssh jump hosts form a loop: \((seen + [jump]).joined(separator: " → "))")
+                }
+                seen.append(jump)
+                current = jump
             }
         }
         return region

@@ -1,5 +1,4 @@
 import Foundation
-import Subprocess
 
 #if canImport(Glibc)
     import Glibc
@@ -11,72 +10,16 @@ public struct LocalTransport: Transport {
     public init() {}
 
     public func run(_ command: HostCommand, on host: RegionHost, output: OutputCapture) async throws -> CommandResult {
-        let clock = ContinuousClock()
-        let start = clock.now
-        var options = PlatformOptions()
-        // Its own process group, so a timeout kills the command's children too.
-        options.processGroupID = 0
-        var env: [Environment.Key: String?] = ["FERRY_HOST": host.name, "FERRY_HOST_ADDRESS": host.address]
-        for (k, v) in command.environment { env[Environment.Key(stringLiteral: k)] = v }
-        let timeout = command.timeout
-        let hostName = host.name
-        let result: ExecutionResult<Bool, SequenceOutput, SequenceOutput>
         do {
-            result = try await Subprocess.run(
-                .path("/bin/sh"), arguments: ["-c", command.shellText], environment: .inherit.updating(env),
-                platformOptions: options, input: .data(command.stdin ?? Data()), output: .sequence, error: .sequence
-            ) { execution in
-                try await withThrowingTaskGroup(of: Bool.self) { group in
-                    group.addTask {
-                        for try await chunk in execution.standardOutput { chunk.withUnsafeBytes { output.append(stdout: $0) } }
-                        return false
-                    }
-                    group.addTask {
-                        for try await chunk in execution.standardError { chunk.withUnsafeBytes { output.append(stderr: $0) } }
-                        return false
-                    }
-                    if let timeout {
-                        group.addTask {
-                            try await Task.sleep(for: .seconds(timeout))
-                            return true
-                        }
-                    }
-                    var finishedStreams = 0
-                    while let timedOut = try await group.next() {
-                        if timedOut {
-                            try? execution.send(signal: .kill, toProcessGroup: true)
-                            group.cancelAll()
-                            return true
-                        }
-                        finishedStreams += 1
-                        if finishedStreams == 2 {
-                            group.cancelAll()
-                            return false
-                        }
-                    }
-                    return false
-                }
-            }
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch {
-            output.finish()
-            throw TransportError(.launch, host: hostName, "cannot start /bin/sh: \(error)")
-        }
-        output.finish()
-        let duration = (clock.now - start).seconds
-        if result.closureResult {
+            return try await ProcessRunner.run(
+                "/bin/sh", ["-c", command.shellText], environment: ["FERRY_HOST": host.name, "FERRY_HOST_ADDRESS": host.address],
+                stdin: command.stdin, output: output, timeout: command.timeout)
+        } catch ProcessRunner.Failure.timedOut {
             throw TransportError(
-                .timeout, host: hostName, "`\(command.command)` did not finish within \(DurationText.format(timeout ?? 0)); it was killed")
-        }
-        let counts = output.byteCounts
-        switch result.terminationStatus {
-        case .exited(let code):
-            return CommandResult(exitCode: code, stdout: output.stdout, stderr: output.stderr, stdoutBytes: counts.stdout,
-                                 stderrBytes: counts.stderr, duration: duration)
-        case .signaled(let signal):
-            return CommandResult(exitCode: nil, signal: signal, stdout: output.stdout, stderr: output.stderr,
-                                 stdoutBytes: counts.stdout, stderrBytes: counts.stderr, duration: duration)
+                .timeout, host: host.name,
+                "`\(command.command)` did not finish within \(DurationText.format(command.timeout ?? 0)); it was killed")
+        } catch ProcessRunner.Failure.launch(let message) {
+            throw TransportError(.launch, host: host.name, "cannot start /bin/sh: \(message)")
         }
     }
 

@@ -1,0 +1,129 @@
+import Foundation
+import Synchronization
+
+/// The compatibility transport: the system `ssh`, one ControlMaster per host
+/// (`ControlPath` with `%C`, `ControlPersist`), `BatchMode=yes`. It honours
+/// `~/.ssh/config`, agents, RSA and encrypted keys — what the `nio` transport lacks.
+public final class OpenSSHTransport: Transport {
+    let region: Region
+    let controlDirectory: String
+    let recordKnownHosts: String
+    private let used = Mutex<Set<String>>([])
+
+    public init(region: Region, journalDirectory: String = ".ferry") {
+        self.region = region
+        // Unix socket paths are short (108 bytes): keep masters under /tmp.
+        controlDirectory = "/tmp/ferry-ssh-\(getuid())"
+        try? FileManager.default.createDirectory(atPath: controlDirectory, withIntermediateDirectories: true,
+                                                 attributes: [.posixPermissions: 0o700])
+        recordKnownHosts = region.ssh.recordKnownHosts ?? URL(fileURLWithPath: journalDirectory).appendingPathComponent("known_hosts").path
+    }
+
+    func options(for host: RegionHost) -> [String] {
+        let s = region.sshSettings(for: host)
+        var args = [
+            "-o", "BatchMode=yes", "-o", "ControlMaster=auto", "-o", "ControlPath=\(controlDirectory)/%C",
+            "-o", "ControlPersist=\(Int(region.ssh.idleTimeout))", "-o", "ConnectTimeout=\(Int(region.ssh.connectTimeout.rounded(.up)))",
+            "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4", "-o", "LogLevel=ERROR",
+            "-p", String(s.port), "-l", s.user,
+        ]
+        if region.ssh.hostKeyChecking == "accept-new" {
+            args += ["-o", "StrictHostKeyChecking=accept-new"]
+        } else {
+            args += ["-o", "StrictHostKeyChecking=yes"]
+        }
+        var knownFiles = [recordKnownHosts]
+        if let k = region.ssh.knownHosts { knownFiles.insert(k, at: 0) }
+        args += ["-o", "UserKnownHostsFile=\(knownFiles.joined(separator: " "))"]
+        if let identity = s.identity { args += ["-i", identity, "-o", "IdentitiesOnly=yes"] }
+        var chain: [String] = []
+        var current = host
+        var seen = Set<String>()
+        while let j = region.sshSettings(for: current).jump, let jumpHost = region.hosts[j], seen.insert(j).inserted {
+            let js = region.sshSettings(for: jumpHost)
+            chain.insert("\(js.user)@\(jumpHost.address):\(js.port)", at: 0)
+            current = jumpHost
+        }
+        if !chain.isEmpty { args += ["-J", chain.joined(separator: ",")] }
+        return args
+    }
+
+    public func run(_ command: HostCommand, on host: RegionHost, output: OutputCapture) async throws -> CommandResult {
+        used.withLock { _ = $0.insert(host.name) }
+        var text = command.shellText
+        if let t = command.timeout { text = "timeout -k 5 \(NIOSSHTransport.seconds(t)) /bin/sh -c \(ShellQuote.quote(text))" }
+        let result: CommandResult
+        do {
+            result = try await ProcessRunner.run(
+                "/usr/bin/ssh", options(for: host) + [host.address, "--", text], stdin: command.stdin, output: output,
+                timeout: command.timeout.map { $0 + 15 })
+        } catch ProcessRunner.Failure.timedOut {
+            throw TransportError(.timeout, host: host.name, "`\(command.command)` did not finish within \(DurationText.format(command.timeout ?? 0)); ssh was stopped")
+        } catch ProcessRunner.Failure.launch(let message) {
+            throw TransportError(.launch, host: host.name, "cannot start /usr/bin/ssh: \(message)")
+        }
+        if let t = command.timeout, result.exitCode == 124 || result.exitCode == 137 {
+            throw TransportError(.timeout, host: host.name, "`\(command.command)` did not finish within \(DurationText.format(t)); it was killed")
+        }
+        if result.exitCode == 255, let failure = Self.sshFailure(result.stderr) {
+            throw TransportError(failure.0, host: host.name, failure.1)
+        }
+        return result
+    }
+
+    /// Exit 255 is ssh's own failure only when its stderr says so; otherwise it is the command's.
+    static func sshFailure(_ stderr: String) -> (TransportError.Kind, String)? {
+        let text = stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+        let markers: [(String, TransportError.Kind)] = [
+            ("Connection refused", .unreachable), ("No route to host", .unreachable), ("Connection timed out", .unreachable),
+            ("Could not resolve hostname", .unreachable), ("Network is unreachable", .unreachable),
+            ("Permission denied", .launch), ("Host key verification failed", .launch),
+            ("REMOTE HOST IDENTIFICATION HAS CHANGED", .launch), ("Connection closed by", .lost),
+            ("Connection reset by", .lost), ("kex_exchange_identification", .unreachable), ("Broken pipe", .lost),
+            ("ssh: connect to host", .unreachable), ("Timeout, server", .lost), ("client_loop: send disconnect", .lost),
+        ]
+        for (marker, kind) in markers where text.contains(marker) {
+            let line = text.split(separator: "\n").last { $0.contains(marker) }.map(String.init) ?? text
+            return (kind, "ssh failed: \(line)" + (kind == .lost ? " (the command may have run)" : ""))
+        }
+        return nil
+    }
+
+    public func put(file localPath: String, to remotePath: String, mode: Int?, on host: RegionHost) async throws {
+        used.withLock { _ = $0.insert(host.name) }
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: localPath))?[.size] as? Int else {
+            throw TransportError(.transfer, host: host.name, "put: cannot read \(localPath)")
+        }
+        let digest = try SHA256File.hex(localPath)
+        let dest = ShellQuote.quote(remotePath)
+        let modeText = mode.map { String($0, radix: 8) } ?? "644"
+        let script = """
+            set -e; umask 077; mkdir -p "$(dirname \(dest))"; t=\(dest).ferry-part.$$; trap 'rm -f "$t"' EXIT; cat > "$t"; \
+            s=$(wc -c < "$t" | tr -d ' '); h=$(sha256sum "$t" | cut -d' ' -f1); \
+            if [ "$s" != "\(size)" ] || [ "$h" != "\(digest)" ]; then echo "received $s bytes, sha256 $h; expected \(size), \(digest)" >&2; exit 3; fi; \
+            chmod \(modeText) "$t"; mv -f "$t" \(dest); trap - EXIT
+            """
+        let output = OutputCapture()
+        // The file goes to ssh's stdin through the shell, never through memory.
+        let result = try await ProcessRunner.run(
+            "/bin/sh", ["-c", "f=$1; shift; exec \"$@\" < \"$f\"", "sh", localPath, "/usr/bin/ssh"] + options(for: host) + [host.address, "--", script],
+            stdin: nil, output: output, timeout: nil)
+        guard result.exitCode == 0 else {
+            throw TransportError(.transfer, host: host.name, "put \(localPath) → \(remotePath) failed: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+    }
+
+    /// Closes the ControlMasters this run opened.
+    public func shutdown() async {
+        let hosts = used.withLock { Array($0) }
+        await withTaskGroup(of: Void.self) { group in
+            for name in hosts {
+                guard let host = region.hosts[name] else { continue }
+                group.addTask {
+                    _ = try? await ProcessRunner.run("/usr/bin/ssh", self.options(for: host) + ["-O", "exit", host.address],
+                                                     stdin: nil, output: OutputCapture(), timeout: 10)
+                }
+            }
+        }
+    }
+}
