@@ -55,6 +55,8 @@ let package = Package(
         .executableTarget(name: "ferry-bench", dependencies: ["FerryCore", "LuaBridge"], path: "Sources/FerryBench"),
         .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge", "CLua"], path: "Tests/LuaBridgeTests"),
         .testTarget(name: "CoreTests", dependencies: ["FerryCore", "FerryPlugins", "LuaBridge"], path: "Tests/CoreTests"),
+        // Against real services started by scripts/testenv (scripts/test starts them).
+        .testTarget(name: "IntegrationTests", dependencies: ["FerryCore", "LuaBridge"], path: "Tests/IntegrationTests"),
         .testTarget(name: "FerryCLITests", dependencies: ["ferry", "FerryCore"], path: "Tests/FerryCLITests"),
     ],
     swiftLanguageModes: [.v6]

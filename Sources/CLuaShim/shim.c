@@ -18,10 +18,23 @@ static void ferry_user_where(lua_State *L) {
     if (!lua_getinfo(L, "Sl", &ar)) break;
     if (ar.currentline <= 0) continue;
     if (strncmp(ar.source, "=ferry", 6) == 0) continue;
-    lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+    const char *src = ar.source[0] == '@' ? ar.source + 1 : ar.short_src;
+    lua_pushfstring(L, "%s:%d: ", src, ar.currentline);
     return;
   }
   lua_pushliteral(L, "");
+}
+
+/* Whether a message already starts with "file:line: " (an error passing through
+   several coroutines keeps its first, most precise location). */
+static int ferry_has_location(const char *msg) {
+  const char *colon = strchr(msg, ':');
+  if (colon == NULL || colon == msg) return 0;
+  for (const char *p = msg; p < colon; p++) if (*p == ' ' || *p == '\n') return 0;
+  const char *d = colon + 1;
+  if (*d < '0' || *d > '9') return 0;
+  while (*d >= '0' && *d <= '9') d++;
+  return d[0] == ':' && d[1] == ' ';
 }
 
 /* Continuation after an async Swift primitive resumed the coroutine with
@@ -33,7 +46,7 @@ static int ferry_continue(lua_State *L, int status, lua_KContext ctx) {
     return lua_gettop(L);
   }
   lua_settop(L, 2);
-  if (lua_type(L, 2) == LUA_TSTRING) {
+  if (lua_type(L, 2) == LUA_TSTRING && !ferry_has_location(lua_tostring(L, 2))) {
     ferry_user_where(L);
     lua_pushvalue(L, 2);
     lua_concat(L, 2);
@@ -50,7 +63,7 @@ static int ferry_trampoline(lua_State *L) {
     return lua_yieldk(L, 0, 0, ferry_continue);
   }
   /* FERRY_CALL_ERROR: message on top; prefix the caller's file:line for strings. */
-  if (lua_type(L, -1) == LUA_TSTRING) {
+  if (lua_type(L, -1) == LUA_TSTRING && !ferry_has_location(lua_tostring(L, -1))) {
     ferry_user_where(L);
     lua_insert(L, -2);
     lua_concat(L, 2);

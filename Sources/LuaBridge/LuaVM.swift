@@ -155,7 +155,8 @@ public actor LuaVM {
         var source = source
         let status = source.withUTF8 { buf in
             buf.withMemoryRebound(to: CChar.self) {
-                ferry_load_text(L, $0.baseAddress, buf.count, "@" + chunkName)
+                // "=name" chunks (Ferry's own) keep their name; files get "@path".
+                ferry_load_text(L, $0.baseAddress, buf.count, chunkName.hasPrefix("=") ? chunkName : "@" + chunkName)
             }
         }
         if status != ferry_lua_ok() {

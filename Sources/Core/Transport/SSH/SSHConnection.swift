@@ -249,25 +249,41 @@ final class SSHConnection: Sendable {
         }
         guard channel.isActive else { throw SSHError(.lost, host: host, "the connection is closed", mayHaveRun: false) }
         let loop = channel.eventLoop
-        let done = loop.makePromise(of: ExecOutcome.self)
-        let started = loop.makePromise(of: Void.self)
         let host = self.host
         let streams = feed != nil
-        let child: any Channel
-        do {
-            child = try await openChannel(.session) { child in
-                child.eventLoop.makeCompletedFuture {
-                    try child.pipeline.syncOperations.addHandler(ExecHandler(
-                        command: command, stdin: stdin, streamsInput: streams, output: output, host: host,
-                        started: started, done: done))
+        var child: (any Channel)?
+        var done = loop.makePromise(of: ExecOutcome.self)
+        var started = loop.makePromise(of: Void.self)
+        // A server may refuse a session while it is still tearing down a previous one
+        // (OpenSSH counts it against MaxSessions until its process is reaped): wait a
+        // little and ask again, a bounded number of times, with fresh promises.
+        var attempt = 0
+        while child == nil {
+            let attemptDone = done
+            let attemptStarted = started
+            do {
+                child = try await openChannel(.session) { child in
+                    child.eventLoop.makeCompletedFuture {
+                        try child.pipeline.syncOperations.addHandler(ExecHandler(
+                            command: command, stdin: stdin, streamsInput: streams, output: output, host: host,
+                            started: attemptStarted, done: attemptDone))
+                    }
                 }
+            } catch {
+                attemptDone.fail(error)
+                attemptStarted.fail(error)
+                if let e = error as? NIOSSHError, e.type == .channelSetupRejected, attempt < 40, channel.isActive {
+                    attempt += 1
+                    try await Task.sleep(for: .milliseconds(min(200, 10 * attempt)))
+                    done = loop.makePromise(of: ExecOutcome.self)
+                    started = loop.makePromise(of: Void.self)
+                    continue
+                }
+                if !channel.isActive { throw SSHError(.lost, host: host, "the connection closed before the command started", mayHaveRun: false) }
+                throw SSHError(.channel, host: host, "cannot open a session channel: \(error)")
             }
-        } catch {
-            done.fail(error)
-            started.fail(error)
-            if !channel.isActive { throw SSHError(.lost, host: host, "the connection closed before the command started", mayHaveRun: false) }
-            throw SSHError(.channel, host: host, "cannot open a session channel: \(error)")
         }
+        guard let child else { throw SSHError(.channel, host: host, "cannot open a session channel") }
         if let feed {
             try await started.futureResult.get()
             do {

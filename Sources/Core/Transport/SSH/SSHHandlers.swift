@@ -181,6 +181,14 @@ final class ExecHandler: ChannelDuplexHandler {
         self.done = nil
         if outcome.exitStatus != nil || outcome.exitSignal != nil {
             done.succeed(outcome)
+        } else if let error = error as? SSHError {
+            done.fail(error)
+        } else if requestSent {
+            let cause = error.map { " (\($0))" } ?? ""
+            done.fail(SSHError(
+                .lost, host: host,
+                "the connection was lost while the command ran; it may have run (or be running) on the host\(cause)",
+                mayHaveRun: true))
         } else if let error {
             done.fail(error)
         } else {

@@ -1,0 +1,332 @@
+import FerryCore
+import Foundation
+import LuaBridge
+import Testing
+
+/// The SSH transports against real OpenSSH sshd hosts (scripts/testenv/up hosts).
+@Suite(.serialized) struct SSHTransportTests {
+    @Test func keyAuthRunsCommandsWithStdinExitCodesAndOutput() async throws {
+        for key in ["id_ed25519", "id_ecdsa"] {
+            let r = try await RealRun(runbook: """
+                runbook { name = "auth" }
+                step "probe" { on = "computes", run = function(host, ctx)
+                  local r = host:run("echo $SHLVL-ok; echo to-stderr >&2")
+                  host.state.out = r.stdout
+                  host.state.err = r.stderr
+                  host.state.stdin = host:run("tr a-z A-Z", { stdin = "piped text" }).stdout
+                  host.state.code = host:run("exit 7", { check = false }).code
+                  host.state.env = host:run("echo $FERRY_TEST", { env = { FERRY_TEST = "from-env" } }).stdout
+                end }
+                """, identity: TestEnvironment.ssh + "/" + key)
+            let outcome = try await r.run()
+            #expect(outcome.status == .succeeded, "\(key): \(outcome.message ?? "")")
+            let hosts = try await r.engine.journal.hosts(outcome.runID, step: 0, phase: .run)
+            #expect(hosts.count == 3)
+            for h in hosts {
+                #expect(h.hostState?["out"].stringValue?.hasSuffix("-ok\n") == true)
+                #expect(h.hostState?["err"] == "to-stderr\n")
+                #expect(h.hostState?["stdin"] == "PIPED TEXT")
+                #expect(h.hostState?["code"] == 7)
+                #expect(h.hostState?["env"] == "from-env\n")
+            }
+            await r.shutdown()
+        }
+    }
+
+    @Test func wrongKeyIsRejectedNamingTheKey() async throws {
+        let dir = try TestEnvironment.directory()
+        let proc = Process()
+        proc.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-keygen")
+        proc.arguments = ["-q", "-t", "ed25519", "-N", "", "-f", dir + "/stranger"]
+        try proc.run()
+        proc.waitUntilExit()
+        let r = try await RealRun(runbook: """
+            runbook { name = "wrong-key" }
+            step "probe" { on = "computes", run = function(host, ctx) host:run("true") end }
+            """, count: 1, identity: dir + "/stranger")
+        let outcome = try await r.run()
+        #expect(outcome.status == .failed)
+        let message = outcome.failedHosts.first?.message ?? ""
+        #expect(message.contains("authentication as root rejected"), "\(message)")
+        #expect(message.contains(dir + "/stranger"))
+        #expect(message.contains("SHA256:"))
+        await r.shutdown()
+    }
+
+    @Test func hostKeyMismatchFailsFastWithBothFingerprints() async throws {
+        let dir = try TestEnvironment.directory()
+        let target = try TestEnvironment.addresses(1)[0]
+        let port = try TestEnvironment.region().ssh.port
+        // A known_hosts that expects another Ed25519 key for this host.
+        let keygen = Process()
+        keygen.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-keygen")
+        keygen.arguments = ["-q", "-t", "ed25519", "-N", "", "-f", dir + "/other"]
+        try keygen.run()
+        keygen.waitUntilExit()
+        let other = try String(contentsOfFile: dir + "/other.pub", encoding: .utf8).split(separator: " ")
+        try "[\(target.address)]:\(port) \(other[0]) \(other[1])\n".write(toFile: dir + "/kh", atomically: true, encoding: .utf8)
+        let r = try await RealRun(runbook: """
+            runbook { name = "mismatch" }
+            step "probe" { on = "computes", run = function(host, ctx) host:run("true") end }
+            """, count: 1, knownHosts: dir + "/kh")
+        let clock = ContinuousClock()
+        let start = clock.now
+        let outcome = try await r.run()
+        #expect(clock.now - start < .seconds(5))
+        let message = outcome.failedHosts.first?.message ?? ""
+        #expect(message.contains("HOST KEY MISMATCH"), "\(message)")
+        let fingerprints = message.components(separatedBy: "SHA256:").count - 1
+        #expect(fingerprints == 2, "\(message)")
+        #expect(message.contains(dir + "/kh:1"))
+        await r.shutdown()
+    }
+
+    @Test func unknownHostIsRefusedStrictlyAndRecordedWithAcceptNew() async throws {
+        let dir = try TestEnvironment.directory()
+        try "".write(toFile: dir + "/empty_known_hosts", atomically: true, encoding: .utf8)
+        let strict = try await RealRun(runbook: """
+            runbook { name = "strict" }
+            step "probe" { on = "computes", run = function(host, ctx) host:run("true") end }
+            """, count: 2, knownHosts: dir + "/empty_known_hosts")
+        let refused = try await strict.run()
+        #expect(refused.status == .failed)
+        #expect(refused.failedHosts.first?.message.contains("unknown host key") == true)
+        await strict.shutdown()
+
+        let accepting = try await RealRun(runbook: """
+            runbook { name = "accept-new" }
+            step "probe" { on = "computes", run = function(host, ctx) host:run("true") end }
+            """, count: 2, ssh: "host_key_checking: accept-new", knownHosts: dir + "/empty_known_hosts")
+        let accepted = try await accepting.run()
+        #expect(accepted.status == .succeeded, "\(accepted.message ?? "")")
+        let recorded = try String(contentsOfFile: accepting.directory + "/ferry_known_hosts", encoding: .utf8)
+        #expect(recorded.split(separator: "\n").count == 2)
+        #expect(recorded.contains(":\(try TestEnvironment.region().ssh.port)] ") || recorded.contains("]:"))
+        await accepting.shutdown()
+    }
+
+    @Test func jumpHostsCarryConnectionsAndChainsWork() async throws {
+        let hosts = try TestEnvironment.addresses(3)
+        let r = try await RealRun(runbook: """
+            runbook { name = "jump" }
+            step "through" { on = "\(hosts[2].name)", run = function(host, ctx) host.state.name = host:run("echo via-jump").stdout end }
+            """, count: 3, hostExtras: [hosts[1].name: "jump: \(hosts[0].name)", hosts[2].name: "jump: \(hosts[1].name)"])
+        let outcome = try await r.run()
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let state = try await r.engine.journal.hosts(outcome.runID, step: 0, phase: .run).first?.hostState
+        #expect(state?["name"] == "via-jump\n")
+        await r.shutdown()
+
+        // The jump host opens the TCP connection: a closed port on the target is
+        // reported by the jump, naming it.
+        let bad = try await RealRun(runbook: """
+            runbook { name = "jump-refused" }
+            step "through" { on = "\(hosts[1].name)", run = function(host, ctx) host:run("true") end }
+            """, count: 2, hostExtras: [hosts[1].name: "jump: \(hosts[0].name), port: 1"])
+        let failed = try await bad.run()
+        #expect(failed.failedHosts.first?.message.contains("via \(hosts[0].name)") == true, "\(failed.failedHosts)")
+        await bad.shutdown()
+    }
+
+    @Test func moreConcurrentCommandsThanMaxSessionsOnOneHost() async throws {
+        let r = try await RealRun(runbook: """
+            runbook { name = "sessions" }
+            step "many" { on = "computes", run = function(host, ctx)
+              local items = {}
+              for i = 1, 25 do items[i] = i end
+              local outs = parallel(items, function(i) return host:run("sleep 0.2; echo " .. i).stdout end, { limit = 25 })
+              host.state.count = #outs
+              host.state.last = outs[25]
+            end }
+            """, count: 1)
+        let outcome = try await r.run()
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let state = try await r.engine.journal.hosts(outcome.runID, step: 0, phase: .run).first?.hostState
+        #expect(state?["count"] == 25)
+        #expect(state?["last"] == "25\n")
+        await r.shutdown()
+    }
+
+    @Test func oneConnectionPerHostIsReusedAcrossSteps() async throws {
+        let r = try await RealRun(runbook: """
+            runbook { name = "reuse" }
+            for i = 1, 5 do
+              step("s" .. i) { on = "computes", run = function(host, ctx)
+                host.state.port = host:run("echo $SSH_CLIENT | cut -d' ' -f2").stdout
+              end }
+            end
+            """, count: 2)
+        let outcome = try await r.run()
+        #expect(outcome.status == .succeeded)
+        // The client port is the same in every step: one TCP connection, one handshake.
+        var ports: [String: Set<String>] = [:]
+        for i in 0..<5 {
+            for h in try await r.engine.journal.hosts(outcome.runID, step: i, phase: .run) {
+                ports[h.host, default: []].insert(h.hostState?["port"].stringValue ?? "?")
+            }
+        }
+        #expect(ports.count == 2)
+        #expect(ports.values.allSatisfy { $0.count == 1 })
+        await r.shutdown()
+    }
+
+    @Test func timeoutKillsTheRemoteCommand() async throws {
+        let marker = "ferry-remote-\(UInt32.random(in: 0..<UInt32.max))"
+        let r = try await RealRun(runbook: """
+            runbook { name = "timeout" }
+            step "slow" { on = "computes", run = function(host, ctx) host:run("sleep 30; echo \(marker)", { timeout = "1s" }) end }
+            """, count: 1)
+        let outcome = try await r.run()
+        #expect(outcome.status == .failed)
+        #expect(outcome.failedHosts.first?.message.contains("did not finish within 1.0s") == true, "\(outcome.failedHosts)")
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(processCount(matching: marker) == 0)
+        await r.shutdown()
+    }
+
+    @Test func largeOutputStreamsToFilesWithBoundedTails() async throws {
+        let r = try await RealRun(runbook: """
+            runbook { name = "output" }
+            step "big" { on = "computes", run = function(host, ctx)
+              local res = host:run("head -c 1048576 /dev/zero | tr '\\\\0' x")
+              host.state.tail = #res.stdout
+            end }
+            """, count: 1)
+        let outcome = try await r.run()
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let state = try await r.engine.journal.hosts(outcome.runID, step: 0, phase: .run).first?.hostState
+        #expect(state?["tail"] == .int(Int64(OutputCapture.defaultTailBytes)))
+        let host = try TestEnvironment.addresses(1)[0].name
+        let file = r.engine.journal.outputDirectory(for: outcome.runID) + "/000-big/\(host).out"
+        let size = try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int ?? 0
+        #expect(size > 1_048_576 && size < 1_048_576 + 200)
+        await r.shutdown()
+    }
+
+    @Test func uploadOf200MegabytesIsVerifiedByChecksum() async throws {
+        let dir = try TestEnvironment.directory()
+        let source = dir + "/payload.bin"
+        _ = try shellOutput("head -c 209715200 /dev/urandom > \(source)")
+        let r = try await RealRun(runbook: """
+            runbook { name = "upload" }
+            step "ship" { on = "computes", run = function(host, ctx)
+              local dest = ctx.vars.out .. "/received-" .. host.name .. ".bin"
+              host:put("payload.bin", dest, { mode = "0600" })
+              host.state.sum = host:run("sha256sum " .. dest .. " | cut -d' ' -f1").stdout
+              host.state.mode = host:run("stat -c %a " .. dest).stdout
+            end }
+            """, count: 1)
+        try FileManager.default.moveItem(atPath: source, toPath: r.directory + "/payload.bin")
+        let outcome = try await r.run()
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let expected = try shellOutput("sha256sum \(r.directory)/payload.bin | cut -d' ' -f1")
+        let state = try await r.engine.journal.hosts(outcome.runID, step: 0, phase: .run).first?.hostState
+        #expect(state?["sum"].stringValue == expected)
+        #expect(state?["mode"] == "600\n")
+        await r.shutdown()
+    }
+
+    @Test func killedSessionIsReportedJournaledAndResumable() async throws {
+        let marker = "ferry-kill-\(UInt32.random(in: 0..<UInt32.max))"
+        let r = try await RealRun(runbook: """
+            runbook { name = "lost" }
+            step "long" { on = "computes", run = function(host, ctx)
+              host:run("test -e " .. ctx.vars.out .. "/quick || sleep 20; echo \(marker) > /dev/null")
+            end }
+            """, count: 1)
+        let task = Task { try await r.run() }
+        // Find the command's shell and kill its sshd session process.
+        var killed = false
+        for _ in 0..<100 where !killed {
+            try await Task.sleep(for: .milliseconds(100))
+            for pid in pids(matching: marker) {
+                if let session = parentPID(pid), kill(session, SIGKILL) == 0 { killed = true }
+            }
+        }
+        #expect(killed)
+        let outcome = try await task.value
+        #expect(outcome.status == .failed)
+        let message = outcome.failedHosts.first?.message ?? ""
+        #expect(message.contains("connection was lost while the command ran; it may have run"), "\(message)")
+        let journaled = try await r.engine.journal.hosts(outcome.runID, step: 0, phase: .run).first
+        #expect(journaled?.status == .failed)
+        #expect(journaled?.message?.contains("may have run") == true)
+        FileManager.default.createFile(atPath: r.directory + "/out/quick", contents: nil)
+        let resumed = try await r.engine.resume(outcome.runID)
+        #expect(resumed.status == .succeeded, "\(resumed.message ?? "")")
+        for pid in pids(matching: marker) { kill(pid, SIGKILL) }
+        await r.shutdown()
+    }
+
+    @Test func fiveHundredHostsInOneStep() async throws {
+        let r = try await RealRun(runbook: """
+            runbook { name = "fleet" }
+            step "all" { on = "computes", run = function(host, ctx) host.state.h = host:run("echo " .. host.name).stdout end }
+            """, count: 500, ssh: "connect_rate: 400")
+        let outcome = try await r.run()
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let hosts = try await r.engine.journal.hosts(outcome.runID, step: 0, phase: .run)
+        #expect(hosts.count == 500)
+        #expect(hosts.allSatisfy { $0.status == .ok && $0.hostState?["h"].stringValue == $0.host + "\n" })
+        await r.shutdown()
+    }
+
+    @Test func opensshTransportRunsWithRSAKeysAndClassifiesItsOwnFailures() async throws {
+        let r = try await RealRun(runbook: """
+            runbook { name = "openssh" }
+            step "probe" { on = "computes", run = function(host, ctx)
+              host.state.out = host:run("echo hi; exit 0").stdout
+              host.state.code = host:run("exit 255", { check = false }).code
+              host.state.stdin = host:run("cat", { stdin = "in" }).stdout
+            end }
+            """, count: 2, identity: TestEnvironment.ssh + "/id_rsa", transport: "openssh")
+        let outcome = try await r.run()
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        for h in try await r.engine.journal.hosts(outcome.runID, step: 0, phase: .run) {
+            #expect(h.hostState?["out"] == "hi\n")
+            // The remote command's own 255 is not mistaken for ssh's failure.
+            #expect(h.hostState?["code"] == 255)
+            #expect(h.hostState?["stdin"] == "in")
+        }
+        await r.shutdown()
+        // Masters are closed when the run ends.
+        #expect(processCount(matching: "ferry-ssh-\(getuid())") == 0)
+
+        let refused = try await RealRun(runbook: """
+            runbook { name = "openssh-refused" }
+            step "probe" { on = "computes", run = function(host, ctx) host:run("true") end }
+            """, count: 1, ssh: "port: 1", transport: "openssh")
+        let failed = try await refused.run()
+        #expect(failed.failedHosts.first?.message.contains("Connection refused") == true, "\(failed.failedHosts)")
+        await refused.shutdown()
+    }
+
+    @Test func refusedAndRSAKeyErrorsAreClear() async throws {
+        let refused = try await RealRun(runbook: """
+            runbook { name = "refused" }
+            step "probe" { on = "computes", run = function(host, ctx) host:run("true") end }
+            """, count: 1, ssh: "port: 1")
+        let r1 = try await refused.run()
+        #expect(r1.failedHosts.first?.message.contains("connection refused") == true, "\(r1.failedHosts)")
+        await refused.shutdown()
+        let rsa = try await RealRun(runbook: """
+            runbook { name = "rsa" }
+            step "probe" { on = "computes", run = function(host, ctx) host:run("true") end }
+            """, count: 1, identity: TestEnvironment.ssh + "/id_rsa")
+        let r2 = try await rsa.run()
+        #expect(r2.failedHosts.first?.message.contains("transport: openssh") == true, "\(r2.failedHosts)")
+        await rsa.shutdown()
+    }
+}
+
+func shellOutput(_ command: String) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = ["-c", command]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
+}

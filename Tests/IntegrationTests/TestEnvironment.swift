@@ -1,0 +1,115 @@
+import FerryCore
+import Foundation
+import LuaBridge
+import Synchronization
+
+/// The real services scripts/testenv started (sshd hosts for now).
+enum TestEnvironment {
+    static let root: String = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+    static var ssh: String { root + "/.testenv/ssh" }
+
+    /// The testenv region; fails loudly when the services are not up.
+    static func region() throws -> Region {
+        let path = root + "/.testenv/region.yaml"
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw FerryError.failed("the test environment is not up: run `scripts/testenv/up hosts` (scripts/test does)")
+        }
+        return try RegionLoader.load(path: path)
+    }
+
+    /// Addresses of the first `count` test hosts.
+    static func addresses(_ count: Int) throws -> [(name: String, address: String)] {
+        let r = try region()
+        let names = r.groups["computes"] ?? []
+        guard names.count >= count else {
+            throw FerryError.failed("the test environment has \(names.count) hosts; these tests need \(count) (HOSTS=\(count) scripts/testenv/up hosts)")
+        }
+        return names.prefix(count).map { ($0, r.hosts[$0]!.address) }
+    }
+
+    /// A region file for `count` test hosts with extra ssh settings and host lines.
+    static func writeRegion(count: Int, directory: String, ssh extra: String = "", identity: String? = nil,
+                            knownHosts: String? = nil, transport: String = "nio", hostExtras: [String: String] = [:]) throws -> String
+    {
+        let hosts = try addresses(count)
+        let port = try region().ssh.port
+        var text = "region: it\ninventory:\n  groups:\n    computes: [\(hosts.map(\.name).joined(separator: ", "))]\n  hosts:\n"
+        for h in hosts {
+            text += "    \(h.name): { address: \(h.address)\(hostExtras[h.name].map { ", " + $0 } ?? "") }\n"
+        }
+        var settings: [(String, String)] = [
+            ("user", "root"), ("port", String(port)), ("identity", identity ?? ssh + "/id_ed25519"),
+            ("known_hosts", knownHosts ?? ssh + "/known_hosts"), ("record_known_hosts", directory + "/ferry_known_hosts"),
+            ("transport", transport), ("parallel", "500"),
+        ]
+        for line in extra.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2 else { continue }
+            settings.removeAll { $0.0 == parts[0] }
+            settings.append((parts[0], parts[1]))
+        }
+        text += "ssh:\n" + settings.map { "  \($0.0): \($0.1)\n" }.joined()
+        text += "vars: { out: \(directory)/out }\n"
+        let path = directory + "/region.yaml"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    static func directory() throws -> String {
+        let dir = NSTemporaryDirectory() + "ferry-it-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir + "/out", withIntermediateDirectories: true)
+        return dir
+    }
+}
+
+/// A runbook run through a real transport.
+struct RealRun {
+    let directory: String
+    let engine: Engine
+
+    init(runbook: String, count: Int = 3, ssh: String = "", identity: String? = nil, knownHosts: String? = nil,
+         transport: String = "nio", hostExtras: [String: String] = [:]) async throws
+    {
+        directory = try TestEnvironment.directory()
+        try runbook.write(toFile: directory + "/runbook.lua", atomically: true, encoding: .utf8)
+        let regionPath = try TestEnvironment.writeRegion(
+            count: count, directory: directory, ssh: ssh, identity: identity, knownHosts: knownHosts, transport: transport,
+            hostExtras: hostExtras)
+        let region = try RegionLoader.load(path: regionPath)
+        let transportImpl: any Transport = transport == "openssh"
+            ? OpenSSHTransport(region: region, journalDirectory: directory) : NIOSSHTransport(region: region, journalDirectory: directory)
+        engine = Engine(runbook: try await RunbookLoader.load(path: directory + "/runbook.lua"), region: region,
+                        transport: transportImpl, journal: try RunJournal(path: directory + "/journal.db"))
+    }
+
+    func run() async throws -> RunOutcome { try await engine.run(RunOptions()) }
+    func state(_ outcome: RunOutcome) async throws -> LuaValue { try await engine.journal.run(outcome.runID).state }
+    func shutdown() async { await engine.transport.shutdown() }
+}
+
+func processCount(matching text: String) -> Int {
+    var count = 0
+    for pid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int(pid) != nil {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
+        let cmd = String(decoding: data, as: UTF8.self)
+        if cmd.contains(text) && !cmd.contains("xctest") && !cmd.contains("swift-test") { count += 1 }
+    }
+    return count
+}
+
+func parentPID(_ pid: Int32) -> Int32? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+    else { return nil }
+    let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+    return fields.count > 1 ? Int32(fields[1]) : nil
+}
+
+func pids(matching text: String) -> [Int32] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { pid -> Int32? in
+        guard let n = Int32(pid), let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+        let cmd = String(decoding: data, as: UTF8.self)
+        return cmd.contains(text) && !cmd.contains("xctest") ? n : nil
+    }
+}

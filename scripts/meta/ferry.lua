@@ -1,0 +1,303 @@
+---@meta
+-- LuaLS annotations for Ferry runbooks: every global, module function and method
+-- the runbook bridge defines today. Point your editor at this directory:
+--   .luarc.json: { "workspace.library": ["scripts/meta"], "runtime.version": "Lua 5.4" }
+-- Reference: docs/lua-api.md. This file is never loaded by Ferry.
+
+---A duration: "500ms", "30s", "5m", "2h", "1d", "1h30m", or a number of seconds.
+---@alias Duration string|number
+
+---Which hosts: a group, a host, "all", "group:glob", a range "cmp[001:040]", a glob,
+---a comma list, a list of these, or (in `on`) a function returning hosts or host names.
+---@alias Selector string|string[]|fun(ctx: Ctx): (Host[]|string[])
+
+---A host count or a share of the step's hosts: `10` or `"10%"`.
+---@alias HostAmount integer|string
+
+---A check: the name of a declared check, or an inline probe called as `fn(ctx)` once.
+---@alias CheckRef string|fun(ctx: Ctx): (boolean, string?)
+
+---A step's function: `fn(ctx)` for a step that runs once.
+---@alias StepFunction fun(ctx: Ctx)
+
+---A per-host step's function: `fn(host, ctx)`.
+---@alias HostStepFunction fun(host: Host, ctx: Ctx)
+
+---A probe of a check without `on`: true, or false and why.
+---@alias Probe fun(ctx: Ctx): (boolean, string?)
+
+---A probe of a check with `on`, called for every host.
+---@alias HostProbe fun(host: Host, ctx: Ctx): (boolean, string?)
+
+---A secret reference, as written in the region file: `{ env = "NAME" }` or `{ file = "path" }`.
+---@class SecretRef
+---@field env? string environment variable of the ferry process
+---@field file? string file path, relative to the region file's directory
+
+---@class Ctx
+---@field state table persisted in the journal after every step (storable data only); restored on resume and rollback
+---@field vars table the region file's `vars:` (secret references stay `{ env = ... }` tables)
+---@field region string the region's name
+---@field run_id string the run id, e.g. "20261125-120633-d35d"
+---@field dry_run boolean true in a `--dry-run` run
+
+---@class Host
+---@field name string the inventory name
+---@field address string what to connect to (defaults to the name)
+---@field port? integer set only when given for this host
+---@field user? string set only when given for this host
+---@field vars table the host's variables
+---@field groups string[] the groups the host belongs to
+---@field state table in a per-host step: saved with the host's result and handed to its undo
+local Host = {}
+
+---@class Service
+---@field host Host
+---@field name string the systemd unit
+local Service = {}
+
+---@class Ini
+---@field host Host
+---@field path string
+local Ini = {}
+
+---@class CommandResult
+---@field code integer exit status; -1 when killed by a signal
+---@field stdout string the last 16 KiB of standard output
+---@field stderr string the last 16 KiB of standard error
+---@field duration number seconds
+---@field signal? integer the signal that killed the command
+---@field dry_run? boolean true when nothing ran (dry run)
+
+---@class RunOptions
+---@field check? boolean raise on a non-zero exit (default true)
+---@field timeout? Duration kill the command after this long; always raises
+---@field stdin? string fed to standard input
+---@field env? table<string, string|number> environment variables
+---@field sudo? boolean run through `sudo -n /bin/sh -c` (default false)
+
+---@class PutOptions
+---@field mode? string|integer permissions; digits read as octal: "0640", 0640 and 640 are the same
+
+---@class SSHRunOptions
+---@field parallel? integer hosts at once (default: the region's ssh.parallel)
+---@field check? boolean raise after all hosts finished if any failed (default false)
+---@field timeout? Duration per host
+---@field sudo? boolean
+
+---@class SSHRunResult
+---@field code integer exit status; -1 when killed by a signal or when the command could not run
+---@field stdout? string
+---@field stderr? string
+---@field duration? number seconds
+---@field error? string why the command could not run (timeout, transport error)
+---@field dry_run? boolean
+
+---@class ParallelOptions
+---@field limit? integer calls at once (default 50)
+
+---@class WaitOptions
+---@field within? Duration give up after this long (default "1m")
+---@field every? Duration time between tries (default "5s")
+
+---@class RunbookSpec
+---@field name string required
+---@field from? string the release the region starts at
+---@field to? string the release it ends at
+---@field description? string
+
+---@class StepSpec
+---@field run StepFunction|HostStepFunction required; `run(host, ctx)` when `on` is set
+---@field undo? StepFunction|HostStepFunction the rollback action; without it the step is irreversible
+---@field desc? string
+---@field on? Selector run per host on these hosts; without it the step runs once
+---@field parallel? integer hosts at once (default: the region's ssh.parallel); per-host steps only
+---@field batch? HostAmount hosts per wave; per-host steps only
+---@field pause? Duration wait between waves; per-host steps only
+---@field gate? CheckRef must pass between waves; per-host steps only
+---@field adaptive? boolean grow waves while the gate passes, halve them when it fails; needs batch and gate
+---@field max_fail? HostAmount hosts allowed to fail (default 0); per-host steps only
+---@field timeout? Duration per attempt (per host in a per-host step)
+---@field retries? integer extra attempts (default 0)
+---@field retry_delay? Duration between attempts (default "5s")
+---@field before? CheckRef|CheckRef[] checks that must pass before the step runs
+---@field after? CheckRef|CheckRef[] checks that must pass once run() succeeded
+---@field confirm? string question asked before the step runs (unless --yes)
+---@field when? fun(ctx: Ctx): boolean false skips the step
+---@field tags? string|string[] for --tags / --skip-tags
+
+---@class CheckSpec
+---@field probe Probe|HostProbe required; returns true, or false and why
+---@field within? Duration keep probing until it passes or this much time has gone (default 0: one attempt)
+---@field every? Duration time between probes (default "5s")
+---@field on? Selector probe every one of these hosts; all must pass
+---@field desc? string
+
+-- Declarations ----------------------------------------------------------------
+
+---Declares the runbook. Call it exactly once.
+---@param spec RunbookSpec
+function runbook(spec) end
+
+---Declares a step: `step "name" { run = ..., undo = ..., ... }`.
+---@param name string
+---@return fun(spec: StepSpec)
+function step(name) end
+
+---Declares a named health check: `check "name" { probe = ..., within = ..., every = ..., on = ... }`.
+---@param name string
+---@return fun(spec: CheckSpec)
+function check(name) end
+
+-- Helpers ---------------------------------------------------------------------
+
+---Suspends the calling coroutine (run time only).
+---@param duration Duration
+function sleep(duration) end
+
+---Raises an error with `message` (default "failed"), prefixed by the caller's file:line.
+---@param message? any
+function fail(message) end
+
+---Resolves a secret reference and returns its value.
+---@param ref SecretRef
+---@return string
+function secret(ref) end
+
+---Calls `fn(item, index)` for every item, at most `opts.limit` at once, each in its own
+---coroutine; returns the first return value of each call, in order. Raises the first error.
+---@generic T
+---@param list T[]
+---@param fn fun(item: T, index: integer): any
+---@param opts? ParallelOptions
+---@return any[]
+function parallel(list, fn, opts) end
+
+---Calls `fn()` until its first result is truthy and returns it; raises
+---"wait_until: not true within …" after `opts.within`.
+---@param fn fun(): (any, string?)
+---@param opts? WaitOptions
+---@return any
+function wait_until(fn, opts) end
+
+-- inventory -------------------------------------------------------------------
+
+inventory = {}
+
+---The hosts a selector matches, in order, without duplicates.
+---@param selector string|string[]
+---@return Host[]
+function inventory.hosts(selector) end
+
+---The members of one group (an exact group name).
+---@param name string
+---@return Host[]
+function inventory.group(name) end
+
+---One host by name.
+---@param name string
+---@return Host
+function inventory.host(name) end
+
+-- ssh -------------------------------------------------------------------------
+
+ssh = {}
+
+---Runs `cmd` on every host of `selector` at once; returns results keyed by host name.
+---@param selector string
+---@param cmd string
+---@param opts? SSHRunOptions
+---@return table<string, SSHRunResult>
+function ssh.run(selector, cmd, opts) end
+
+-- log -------------------------------------------------------------------------
+
+log = {}
+
+---Logs the arguments (tostring'd, joined by spaces) at level info.
+---@param ... any
+function log.info(...) end
+
+---Logs the arguments (tostring'd, joined by spaces) at level warn.
+---@param ... any
+function log.warn(...) end
+
+---Logs the arguments (tostring'd, joined by spaces) at level error.
+---@param ... any
+function log.error(...) end
+
+-- Host methods ----------------------------------------------------------------
+
+---Runs a shell command on the host; raises on a non-zero exit unless `check = false`.
+---@param cmd string
+---@param opts? RunOptions
+---@return CommandResult
+function Host:run(cmd, opts) end
+
+---Copies a file of the runbook's directory to the host.
+---@param src string path inside the runbook's directory
+---@param dst string path on the host
+---@param opts? PutOptions
+function Host:put(src, dst, opts) end
+
+---A systemd unit on this host.
+---@param name string
+---@return Service
+function Host:service(name) end
+
+---An INI file on this host.
+---@param path string
+---@return Ini
+function Host:ini(path) end
+
+-- Service methods -------------------------------------------------------------
+
+---`systemctl start NAME`; raises on failure.
+---@return CommandResult
+function Service:start() end
+
+---`systemctl stop NAME`; raises on failure.
+---@return CommandResult
+function Service:stop() end
+
+---`systemctl restart NAME`; raises on failure.
+---@return CommandResult
+function Service:restart() end
+
+---`systemctl reload NAME`; raises on failure.
+---@return CommandResult
+function Service:reload() end
+
+---`systemctl enable NAME`; raises on failure.
+---@return CommandResult
+function Service:enable() end
+
+---`systemctl disable NAME`; raises on failure.
+---@return CommandResult
+function Service:disable() end
+
+---`systemctl is-active --quiet NAME`.
+---@return boolean
+function Service:active() end
+
+-- Ini methods -----------------------------------------------------------------
+
+---The value of `key` in `section` ("DEFAULT" before any header), or nil.
+---@param section string
+---@param key string
+---@return string?
+function Ini:get(section, key) end
+
+---Sets `key` (keeping a `.ferry-<time>` backup) and returns the previous value.
+---Returns no value in a dry run.
+---@param section string
+---@param key string
+---@param value string|number
+---@return string? previous
+function Ini:set(section, key, value) end
+
+---Removes `key` from `section` and returns the previous value.
+---@param section string
+---@param key string
+---@return string? previous
+function Ini:delete(section, key) end
