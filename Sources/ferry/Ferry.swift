@@ -9,7 +9,7 @@ struct Ferry: AsyncParsableCommand {
         abstract: "Carry an OpenStack region from one release to another with Lua runbooks.",
         subcommands: [
             ValidateCommand.self, PlanCommand.self, RunCommand.self, ResumeCommand.self, RollbackCommand.self,
-            StatusCommand.self, CheckCommand.self,
+            StatusCommand.self, CheckCommand.self, ExecCommand.self,
         ])
 }
 

@@ -330,3 +330,22 @@ func shellOutput(_ command: String) throws -> String {
     p.waitUntilExit()
     return String(decoding: data, as: UTF8.self)
 }
+
+@Suite struct AdHocExecIntegrationTests {
+    @Test func execFansOutAndGroupsRealResults() async throws {
+        let dir = try TestEnvironment.directory()
+        let region = try RegionLoader.load(path: try TestEnvironment.writeRegion(count: 20, directory: dir))
+        let transport = NIOSSHTransport(region: region, journalDirectory: dir)
+        let hosts = try HostSelector(region: region).hosts("computes")
+        let results = await AdHocExec.run(
+            HostCommand("case $(echo $SSH_CONNECTION | cut -d' ' -f3) in *.1|*.2) echo odd; exit 3;; *) echo same;; esac"),
+            on: hosts, transport: transport, parallel: 8)
+        await transport.shutdown()
+        let groups = AdHocExec.group(results)
+        #expect(groups.count == 2)
+        #expect(groups[0].hosts.count == 18)
+        #expect(groups[0].output == "same\n")
+        #expect(groups[1].status == "exit 3")
+        #expect(AdHocExec.compress(groups[1].hosts) == "cmp[001-002]")
+    }
+}
