@@ -9,6 +9,14 @@ public enum AdHocExec {
         public var stderr: String
         public var error: String?
         public var ok: Bool { error == nil && exitCode == 0 }
+
+        public init(host: String, exitCode: Int32?, stdout: String, stderr: String, error: String?) {
+            self.host = host
+            self.exitCode = exitCode
+            self.stdout = stdout
+            self.stderr = stderr
+            self.error = error
+        }
     }
 
     public struct Group: Sendable {
