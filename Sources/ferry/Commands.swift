@@ -148,9 +148,10 @@ struct CheckCommand: AsyncParsableCommand {
         try await guarded {
             let rb = try await Composition.loadRunbook(runbook)
             let r = try Composition.loadRegion(region)
+            let scratch = NSTemporaryDirectory() + "/ferry-check-\(getpid())"
+            defer { try? FileManager.default.removeItem(atPath: scratch) }
             let engine = Engine(runbook: rb, region: r, transport: try Composition.transport(for: r),
-                                journal: try RunJournal(path: NSTemporaryDirectory() + "/ferry-check-\(getpid()).db"),
-                                observer: NoObserver())
+                                journal: try RunJournal(path: scratch + "/journal.db"), observer: NoObserver())
             let results = try await engine.runChecks(names)
             await engine.transport.shutdown()
             var failed = 0

@@ -11,6 +11,26 @@ struct Ferry: AsyncParsableCommand {
             ValidateCommand.self, PlanCommand.self, RunCommand.self, ResumeCommand.self, RollbackCommand.self,
             StatusCommand.self, CheckCommand.self, ExecCommand.self,
         ])
+
+    /// DESIGN.md's exit codes: a command line that cannot be parsed is bad usage (2),
+    /// not ArgumentParser's 64.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var async = command as? any AsyncParsableCommand {
+                try await async.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure || (code != .success && !(error is ExitCode)) {
+                Console.error(fullMessage(for: error))
+                Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// Options every command takes.

@@ -30,8 +30,10 @@ struct StatusCommand: AsyncParsableCommand {
             let steps = try await journal.steps(record.id)
             var failedHosts: [String: [HostRecord]] = [:]
             var inFlight: [String: [HostRecord]] = [:]
+            var okCounts: [String: Int] = [:]
             for (index, phase, host) in try await journal.allHosts(record.id) {
                 let key = "\(index)/\(phase.rawValue)"
+                if host.status == .ok { okCounts[key, default: 0] += 1 }
                 if host.status == .failed { failedHosts[key, default: []].append(host) }
                 if host.status == .started { inFlight[key, default: []].append(host) }
             }
@@ -48,7 +50,8 @@ struct StatusCommand: AsyncParsableCommand {
                     var m: [String: LuaValue] = [
                         "index": .int(Int64(s.index)), "name": .string(s.name), "phase": .string(s.phase.rawValue),
                         "status": .string(s.status.rawValue), "hosts_total": .int(Int64(s.hostsTotal)),
-                        "hosts_ok": .int(Int64(s.hostsOK)), "hosts_failed": .int(Int64(s.hostsFailed)),
+                        "hosts_ok": .int(Int64(okCounts["\(s.index)/\(s.phase.rawValue)"] ?? 0)),
+                        "hosts_failed": .int(Int64(failedHosts["\(s.index)/\(s.phase.rawValue)"]?.count ?? 0)),
                     ]
                     if let d = s.duration { m["duration"] = .number(d) }
                     if let msg = s.message { m["message"] = .string(msg) }
@@ -70,10 +73,12 @@ struct StatusCommand: AsyncParsableCommand {
                 let what = s.phase == .undo ? "undo " : ""
                 var line = "  \(s.status == .done ? "✓" : s.status == .skipped ? "-" : s.status == .running ? "…" : "✗") \(s.index + 1). \(what)\(s.name): \(s.status.rawValue)"
                 if let d = s.duration { line += " in \(DurationText.format(d))" }
-                if s.hostsTotal > 0 { line += " (\(s.hostsOK)/\(s.hostsTotal) hosts ok, \(s.hostsFailed) failed)" }
+                let key = "\(s.index)/\(s.phase.rawValue)"
+                if s.hostsTotal > 0 {
+                    line += " (\(okCounts[key] ?? 0)/\(s.hostsTotal) hosts ok, \(failedHosts[key]?.count ?? 0) failed)"
+                }
                 if let m = s.message, s.status != .done { line += " — \(m)" }
                 Console.out(line)
-                let key = "\(s.index)/\(s.phase.rawValue)"
                 for h in (failedHosts[key] ?? []).prefix(20) { Console.out("      ✗ \(h.host): \(h.message ?? "failed")") }
                 if let flying = inFlight[key], !flying.isEmpty {
                     Console.out("      in flight when the run stopped (will run again on resume): \(flying.map(\.host).prefix(20).joined(separator: ", "))")

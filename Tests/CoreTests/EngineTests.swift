@@ -32,7 +32,7 @@ import Testing
               return function(host, ctx)
                 active = active + 1
                 if active > peak[kind] then peak[kind] = active end
-                sleep("20ms")
+                sleep("150ms")
                 active = active - 1
                 ctx.state.peak = peak
               end
@@ -192,7 +192,7 @@ import Testing
         #expect(again.status == .rolledBack)
     }
 
-    @Test func rollbackOfAHalfDoneStepUndoesOnlyItsCompletedHosts() async throws {
+    @Test func rollbackOfAHalfDoneStepUndoesEveryHostItTouchedAndNoOther() async throws {
         let f = try Fixture(runbook: """
             runbook { name = "half" }
             step "prepare" { run = function(ctx) end, undo = function(ctx)
@@ -212,7 +212,8 @@ import Testing
         let rolled = try await engine.rollback(outcome.runID, yes: true)
         #expect(rolled.status == .rolledBack)
         let undone = f.lines("undo")
-        #expect(Array(undone.dropLast()).sorted() == ["cmp001", "cmp002", "cmp003"])
+        // cmp001-003 finished, cmp004 failed part-way; cmp005-010 never started.
+        #expect(Array(undone.dropLast()).sorted() == ["cmp001", "cmp002", "cmp003", "cmp004"])
         #expect(undone.last == "undo-prepare")
     }
 
@@ -316,4 +317,71 @@ func processesMatching(_ text: String) throws -> Int {
         if cmd.contains(text) && !cmd.contains("swift-test") && !cmd.contains("xctest") { count += 1 }
     }
     return count
+}
+
+@Suite struct EngineEdgeTests {
+    @Test func rollbackToAStepThatNeverRanStopsThere() async throws {
+        let f = try Fixture(runbook: """
+            runbook { name = "to" }
+            local function record(ctx, what) inventory.host("ctl1"):run("echo " .. what .. " >> " .. ctx.vars.out .. "/undo") end
+            step "a" { run = function(ctx) end, undo = function(ctx) record(ctx, "a") end }
+            step "b" { run = function(ctx) end, undo = function(ctx) record(ctx, "b") end }
+            step "c" { when = function(ctx) return false end, run = function(ctx) end, undo = function(ctx) record(ctx, "c") end }
+            step "d" { run = function(ctx) end, undo = function(ctx) record(ctx, "d") end }
+            """)
+        let engine = try await f.engine()
+        let outcome = try await engine.run(RunOptions())
+        let partial = try await engine.rollback(outcome.runID, to: "c", yes: true)
+        #expect(partial.status == .rolledBack)
+        #expect(f.lines("undo") == ["d"])
+        let rest = try await engine.rollback(outcome.runID, yes: true)
+        #expect(rest.status == .rolledBack)
+        #expect(f.lines("undo") == ["d", "b", "a"])
+    }
+
+    @Test func aFailedOnceStepAndFailedHostsAreUndoneToo() async throws {
+        let f = try Fixture(runbook: """
+            runbook { name = "failed-undo" }
+            local function record(ctx, what) inventory.host("ctl1"):run("echo " .. what .. " >> " .. ctx.vars.out .. "/undo") end
+            check "never" { probe = function(ctx) return false, "no" end }
+            step "hosts" { on = "cmp001,cmp002", max_fail = 1,
+              run = function(host, ctx) if host.name == "cmp002" then fail("half done") end end,
+              undo = function(host, ctx) record(ctx, "undo-" .. host.name) end }
+            step "once" { run = function(ctx) ctx.state.made = true end, undo = function(ctx) record(ctx, "undo-once") end,
+              after = { "never" } }
+            """)
+        let engine = try await f.engine()
+        let outcome = try await engine.run(RunOptions())
+        #expect(outcome.status == .failed)
+        #expect(outcome.step == "once")
+        _ = try await engine.rollback(outcome.runID, yes: true)
+        let undone = f.lines("undo")
+        #expect(undone.first == "undo-once")
+        #expect(Set(undone.dropFirst()) == ["undo-cmp001", "undo-cmp002"])
+    }
+
+    @Test func anErrorInWhenFailsTheRunOnRecord() async throws {
+        let f = try Fixture(runbook: """
+            runbook { name = "when-error" }
+            step "a" { when = function(ctx) error("cannot decide") end, run = function(ctx) end }
+            """)
+        let engine = try await f.engine()
+        let outcome = try await engine.run(RunOptions())
+        #expect(outcome.status == .failed)
+        #expect(outcome.message?.contains("runbook.lua:2: cannot decide") == true, "\(outcome.message ?? "")")
+        #expect(try await engine.journal.run(outcome.runID).status == .failed)
+    }
+
+    @Test func aStepTimeoutKillsItsLocalCommandAndChildren() async throws {
+        let marker = "ferry-step-timeout-\(UInt32.random(in: 0..<UInt32.max))"
+        let f = try Fixture(runbook: """
+            runbook { name = "kill" }
+            step "slow" { on = "cmp001", timeout = "700ms",
+              run = function(host, ctx) host:run("sh -c 'sleep 30; echo \(marker)'; echo \(marker)") end }
+            """)
+        let outcome = try await f.engine().run(RunOptions())
+        #expect(outcome.status == .failed)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try processesMatching(marker) == 0)
+    }
 }

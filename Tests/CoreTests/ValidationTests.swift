@@ -108,6 +108,12 @@ import Testing
             step "bad-state" { run = function(ctx) ctx.state.fn = function() end end }
             """)
         let engine = try await f.engine()
-        await #expect(throws: FerryError.self) { _ = try await engine.run(RunOptions()) }
+        let outcome = try await engine.run(RunOptions())
+        #expect(outcome.status == .failed)
+        #expect(outcome.message?.contains("ctx.state cannot be saved") == true, "\(outcome.message ?? "")")
+        #expect(outcome.message?.contains("function value cannot be stored") == true)
+        #expect(outcome.message?.contains("(at fn)") == true)
+        let steps = try await engine.journal.steps(outcome.runID)
+        #expect(steps.first?.status == .failed)
     }
 }

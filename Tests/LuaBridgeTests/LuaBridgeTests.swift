@@ -4,10 +4,18 @@ import Synchronization
 import Testing
 
 /// Counts live instances so a test can prove Swift objects were released.
+final class LiveCounter: Sendable {
+    let live = Atomic<Int>(0)
+    var value: Int { live.load(ordering: .sequentiallyConsistent) }
+}
+
 final class Tracked: Sendable {
-    static let live = Atomic<Int>(0)
-    init() { Self.live.add(1, ordering: .sequentiallyConsistent) }
-    deinit { Self.live.subtract(1, ordering: .sequentiallyConsistent) }
+    let counter: LiveCounter
+    init(_ counter: LiveCounter) {
+        self.counter = counter
+        counter.live.add(1, ordering: .sequentiallyConsistent)
+    }
+    deinit { counter.live.subtract(1, ordering: .sequentiallyConsistent) }
 }
 
 struct Boom: Error, CustomStringConvertible { var description: String { "boom from Swift" } }
@@ -51,10 +59,10 @@ struct Boom: Error, CustomStringConvertible { var description: String { "boom fr
     }
 
     @Test func swiftErrorBecomesLuaErrorWithFileLineAndReleasesSwiftObjects() async throws {
-        let before = Tracked.live.load(ordering: .sequentiallyConsistent)
+        let counter = LiveCounter()
         let vm = try LuaVM()
         await vm.register(LuaFunction("explode") { _ in
-            let object = Tracked()
+            let object = Tracked(counter)
             _ = object
             throw Boom()
         })
@@ -77,14 +85,14 @@ struct Boom: Error, CustomStringConvertible { var description: String { "boom fr
             #expect(e.location?.line == 3)
             #expect(e.traceback?.contains("runbook.lua:3") == true)
         }
-        #expect(Tracked.live.load(ordering: .sequentiallyConsistent) == before)
+        #expect(counter.value == 0)
     }
 
     @Test func asyncErrorReleasesSwiftObjectsAndNamesTheLine() async throws {
-        let before = Tracked.live.load(ordering: .sequentiallyConsistent)
+        let counter = LiveCounter()
         let vm = try LuaVM()
         await vm.register(LuaFunction("fetch") { _ in
-            let object = Tracked()
+            let object = Tracked(counter)
             return .yield {
                 _ = object
                 try await Task.sleep(for: .milliseconds(1))
@@ -98,7 +106,7 @@ struct Boom: Error, CustomStringConvertible { var description: String { "boom fr
         } catch let e as LuaError {
             #expect(e.message == "step.lua:2: boom from Swift")
         }
-        #expect(Tracked.live.load(ordering: .sequentiallyConsistent) == before)
+        #expect(counter.value == 0)
     }
 
     @Test func thousandCoroutinesAwaitAsyncPrimitivesConcurrently() async throws {

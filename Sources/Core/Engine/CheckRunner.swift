@@ -42,7 +42,8 @@ struct CheckRunner {
             try await Task.sleep(for: .seconds(check.every))
         }
         let duration = (clock.now - start).seconds
-        var message = last.1
+        // A passing probe's "reason" is what it would have said on failure: drop it.
+        var message = last.0 ? nil : last.1
         if !last.0 && attempts > 1 {
             message = "\(message ?? "failed") (after \(attempts) attempts over \(DurationText.format(duration)))"
         }

@@ -164,6 +164,12 @@ public final class Engine: Sendable {
                 }
             } catch is CancellationError {
                 return try await stop(runID, .interrupted, step: step, message: "interrupted during step \(step.name)")
+            } catch {
+                // Anything else (a `when` that raised, a state that cannot be stored, a
+                // journal error) fails the step on the record, so resume and rollback work.
+                let message = "step \(step.name): \(StepRunner.describe(error))"
+                try? await journal.stepFinished(runID, step.index, .run, name: step.name, status: .failed, message: message, state: nil)
+                return try await stop(runID, .failed, step: step, message: message)
             }
         }
         let finalState = try await currentState(ctx)

@@ -33,24 +33,26 @@ extension Engine {
         var entries: [UndoEntry] = []
         var irreversible: [String] = []
         for step in runbook.steps.reversed() {
-            guard let ran = runSteps[step.index], ran.status == .done || ran.status == .failed || ran.status == .running else { continue }
-            if let u = undone[step.index], u.status == .done || u.status == .irreversible {
-                if let target, step.name == target { break }
-                continue
-            }
-            if step.isPerHost {
-                // Hosts that finished, and those in flight when the run stopped: their
-                // command may have run, so undo them too (undo must be idempotent).
-                let hosts = try await journal.hosts(record.id, step: step.index, phase: .run).filter { $0.status != .failed }
-                if !hosts.isEmpty {
-                    if step.undo == nil { irreversible.append(step.name) } else {
-                        entries.append(UndoEntry(step: step, hosts: Dictionary(hosts.map { ($0.host, $0) }, uniquingKeysWith: { $1 })))
+            let reachedTarget = target.map { step.name == $0 } ?? false
+            // Steps that ran, fully or in part: done, failed (their run may have done part
+            // of its work, or an `after` check failed), or in flight when the run stopped.
+            if let ran = runSteps[step.index], ran.status == .done || ran.status == .failed || ran.status == .running,
+                !(undone[step.index].map { $0.status == .done || $0.status == .irreversible } ?? false)
+            {
+                if step.isPerHost {
+                    // Every host the step touched: finished, failed, or in flight (their
+                    // command may have run). Undo must therefore be idempotent.
+                    let hosts = try await journal.hosts(record.id, step: step.index, phase: .run)
+                    if !hosts.isEmpty {
+                        if step.undo == nil { irreversible.append(step.name) } else {
+                            entries.append(UndoEntry(step: step, hosts: Dictionary(hosts.map { ($0.host, $0) }, uniquingKeysWith: { $1 })))
+                        }
                     }
+                } else {
+                    if step.undo == nil { irreversible.append(step.name) } else { entries.append(UndoEntry(step: step, hosts: nil)) }
                 }
-            } else if ran.status == .done {
-                if step.undo == nil { irreversible.append(step.name) } else { entries.append(UndoEntry(step: step, hosts: nil)) }
             }
-            if let target, step.name == target { break }
+            if reachedTarget { break }
         }
         return (entries, irreversible)
     }
@@ -127,9 +129,13 @@ extension Engine {
             }
         }
         let status: RunRecord.Status = .rolledBack
-        try await journal.setRunStatus(runID, status, message: irreversible.isEmpty ? nil : "irreversible steps left: \(irreversible.joined(separator: ", "))", ended: true)
+        var notes: [String] = []
+        if let target { notes.append("rolled back down to \(target) (inclusive); run rollback again without --to to undo older steps") }
+        if !irreversible.isEmpty { notes.append("irreversible steps left: \(irreversible.joined(separator: ", "))") }
+        try await journal.setRunStatus(runID, status, message: notes.isEmpty ? nil : notes.joined(separator: "; "), ended: true)
         try await journal.flush()
-        let outcome = RunOutcome(runID: runID, status: status, message: nil, step: nil, failedHosts: [], remaining: [], irreversible: irreversible, phase: .undo)
+        let outcome = RunOutcome(runID: runID, status: status, message: target.map { "rolled back down to \($0)" }, step: nil,
+                                 failedHosts: [], remaining: [], irreversible: irreversible, phase: .undo)
         observer.handle(.runFinished(outcome: outcome))
         return outcome
     }

@@ -93,6 +93,7 @@ struct StepRunner {
         while true {
             var current = invocation
             current.attempt = attempt
+            if let t = step.timeout { current.deadline = Monotonic.seconds() + t }
             do {
                 return try await body(current)
             } catch is CancellationError {

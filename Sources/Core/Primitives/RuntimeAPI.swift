@@ -25,6 +25,12 @@ enum RuntimeAPI {
                     hostCommand.timeout = t
                 }
                 let invocation = call.context as? Invocation
+                // Inside a step with a timeout, a command gets at most the time left, so the
+                // host kills it when the step gives up instead of leaving it running.
+                if let deadline = invocation?.deadline {
+                    let left = max(0.5, deadline - Monotonic.seconds())
+                    hostCommand.timeout = min(hostCommand.timeout ?? left, left)
+                }
                 if env.dryRun {
                     env.log(LogLine(level: .info, message: "[dry run] \(hostName): would run `\(command)`", invocation: invocation))
                     return .value(["code": 0, "stdout": "", "stderr": "", "duration": 0, "dry_run": true])
@@ -74,6 +80,11 @@ enum RuntimeAPI {
                 let path = try call.string(2)
                 let section = try call.string(3)
                 let key = try call.string(4)
+                if env.dryRun {
+                    env.log(LogLine(level: .info, message: "[dry run] \(host.name): would read [\(section)] \(key) from \(path)",
+                                    invocation: call.context as? Invocation))
+                    return .value(.nil)
+                }
                 return .yield {
                     let document = try await readIni(env, host, path)
                     return [document.get(section, key).map { .string($0) } ?? .nil]
@@ -89,16 +100,16 @@ enum RuntimeAPI {
                 if env.dryRun {
                     env.log(LogLine(level: .info, message: "[dry run] \(host.name): would set [\(section)] \(key) in \(path)",
                                     invocation: call.context as? Invocation))
-                    return .none
+                    return .value(.nil)
                 }
                 return .yield {
                     var document = try await readIni(env, host, path)
                     let previous = document.set(section, key, value)
                     if previous == value { return [previous.map { .string($0) } ?? .nil] }
                     let quoted = ShellQuote.quote(path)
-                    // Keep a timestamped backup beside the file, then replace it atomically.
-                    let stamp = Int(Date().timeIntervalSince1970)
-                    let script = "set -e; if [ -e \(quoted) ]; then cp -p \(quoted) \(quoted).ferry-\(stamp); fi; "
+                    // Keep a timestamped backup beside the file (to the nanosecond, so two edits
+                    // in one second keep both), then replace it atomically.
+                    let script = "set -e; if [ -e \(quoted) ]; then cp -p \(quoted) \(quoted).ferry-$(date +%Y%m%dT%H%M%S.%N); fi; "
                         + "cat > \(quoted).ferry-new; if [ -e \(quoted) ]; then chmod --reference=\(quoted) \(quoted).ferry-new 2>/dev/null || true; fi; "
                         + "mv \(quoted).ferry-new \(quoted)"
                     let result = try await env.transport.run(
@@ -136,10 +147,21 @@ enum RuntimeAPI {
             },
             LuaFunction("__native.ssh_run") { call in
                 let env = try box.require("ssh.run")
-                let selector = try call.string(1)
+                let selector: [String]
+                if call.isTable(1) {
+                    guard let list = try call.value(1).arrayValue?.compactMap(\.stringValue) else {
+                        throw LuaArgumentError("ssh.run: expected a selector or a list of selectors")
+                    }
+                    selector = list
+                } else {
+                    selector = [try call.string(1)]
+                }
                 let command = try call.string(2)
                 let opts = try call.table(3, optional: true)
                 let hosts = try env.selector.hosts(selector)
+                if !opts["timeout"].isNil && seconds(opts["timeout"]) == nil {
+                    throw LuaArgumentError("ssh.run: timeout must be a duration like \"30s\"")
+                }
                 let limit = opts["parallel"].intValue ?? env.region.ssh.parallel
                 let check = opts["check"].boolValue ?? false
                 var hostCommand = HostCommand(command, sudo: opts["sudo"].boolValue ?? false)

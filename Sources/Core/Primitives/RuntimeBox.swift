@@ -11,6 +11,8 @@ public struct Invocation: Sendable {
     public var host: String?
     public var phase: Phase
     public var attempt: Int
+    /// When the step's timeout runs out (monotonic seconds), if it has one.
+    public var deadline: Double?
 
     public init(stepIndex: Int, stepName: String, host: String? = nil, phase: Phase, attempt: Int = 1) {
         self.stepIndex = stepIndex

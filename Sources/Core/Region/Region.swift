@@ -51,6 +51,8 @@ public struct SSHSettings: Sendable {
     /// Hosts worked on at once when a step sets no `parallel`.
     public var parallel: Int = 50
     public var transport: TransportKind = .nio
+    /// Whether the region file set `port` (the openssh transport otherwise leaves it to ~/.ssh/config).
+    public var portIsExplicit = false
     /// `strict` (default) or `accept-new` (unknown keys recorded in ``recordKnownHosts``).
     public var hostKeyChecking: String = "strict"
     /// Ferry's own known-hosts file, where `accept-new` records keys.
@@ -167,5 +169,16 @@ extension Region {
         // A jump host does not jump through itself.
         if result.jump == host.name { result.jump = nil }
         return result
+    }
+}
+
+extension Region {
+    /// Whether the region names the user for this host (region, group or host level).
+    public func explicitSSHUser(for host: RegionHost) -> Bool {
+        host.user != nil || ssh.user != nil || host.groups.contains { ssh.byGroup[$0]?.user != nil }
+    }
+
+    public func explicitSSHPort(for host: RegionHost) -> Bool {
+        host.port != nil || ssh.portIsExplicit || host.groups.contains { ssh.byGroup[$0]?.port != nil }
     }
 }

@@ -101,7 +101,10 @@ public enum RegionLoader {
                 }
             }
             if let v = ssh["user"] { region.ssh.user = try v.requireString() }
-            if let v = ssh["port"] { region.ssh.port = try v.requireInt() }
+            if let v = ssh["port"] {
+                region.ssh.port = try v.requireInt()
+                region.ssh.portIsExplicit = true
+            }
             if let v = ssh["identity"] { region.ssh.identity = RegionPaths.expand(try v.requireString(), relativeTo: directory) }
             if let v = ssh["known_hosts"] { region.ssh.knownHosts = RegionPaths.expand(try v.requireString(), relativeTo: directory) }
             if let v = ssh["jump"] { region.ssh.jump = try v.requireString() }

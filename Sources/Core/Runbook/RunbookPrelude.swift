@@ -111,13 +111,18 @@ enum RunbookPrelude {
     local function systemctl(svc, verb, opts)
       return native.host_run(svc.host.name, "systemctl " .. verb .. " " .. native.shell_quote(svc.name), opts)
     end
-    function Service:start() return systemctl(self, "start") end
-    function Service:stop() return systemctl(self, "stop") end
-    function Service:restart() return systemctl(self, "restart") end
-    function Service:reload() return systemctl(self, "reload") end
-    function Service:enable() return systemctl(self, "enable") end
-    function Service:disable() return systemctl(self, "disable") end
-    function Service:active() return systemctl(self, "is-active --quiet", { check = false }).code == 0 end
+    function Service:start(opts) return systemctl(self, "start", opts) end
+    function Service:stop(opts) return systemctl(self, "stop", opts) end
+    function Service:restart(opts) return systemctl(self, "restart", opts) end
+    function Service:reload(opts) return systemctl(self, "reload", opts) end
+    function Service:enable(opts) return systemctl(self, "enable", opts) end
+    function Service:disable(opts) return systemctl(self, "disable", opts) end
+    function Service:active(opts)
+      local o = {}
+      for k, v in pairs(opts or {}) do o[k] = v end
+      o.check = false
+      return systemctl(self, "is-active --quiet", o).code == 0
+    end
 
     function Ini:get(section, key) return native.ini_get(self.host.name, self.path, section, key) end
     function Ini:set(section, key, value) return native.ini_set(self.host.name, self.path, section, key, value) end

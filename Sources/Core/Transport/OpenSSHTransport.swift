@@ -25,15 +25,17 @@ public final class OpenSSHTransport: Transport {
             "-o", "BatchMode=yes", "-o", "ControlMaster=auto", "-o", "ControlPath=\(controlDirectory)/%C",
             "-o", "ControlPersist=\(Int(region.ssh.idleTimeout))", "-o", "ConnectTimeout=\(Int(region.ssh.connectTimeout.rounded(.up)))",
             "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4", "-o", "LogLevel=ERROR",
-            "-p", String(s.port), "-l", s.user,
         ]
+        // Only what the region says: User/Port in ~/.ssh/config apply otherwise.
+        if region.explicitSSHUser(for: host) { args += ["-l", s.user] }
+        if region.explicitSSHPort(for: host) { args += ["-p", String(s.port)] }
         if region.ssh.hostKeyChecking == "accept-new" {
             args += ["-o", "StrictHostKeyChecking=accept-new"]
         } else {
             args += ["-o", "StrictHostKeyChecking=yes"]
         }
         var knownFiles = [recordKnownHosts]
-        if let k = region.ssh.knownHosts { knownFiles.insert(k, at: 0) }
+        knownFiles.insert(region.ssh.knownHosts ?? "~/.ssh/known_hosts", at: 0)
         args += ["-o", "UserKnownHostsFile=\(knownFiles.joined(separator: " "))"]
         if let identity = s.identity { args += ["-i", identity, "-o", "IdentitiesOnly=yes"] }
         var chain: [String] = []
@@ -41,7 +43,9 @@ public final class OpenSSHTransport: Transport {
         var seen = Set<String>()
         while let j = region.sshSettings(for: current).jump, let jumpHost = region.hosts[j], seen.insert(j).inserted {
             let js = region.sshSettings(for: jumpHost)
-            chain.insert("\(js.user)@\(jumpHost.address):\(js.port)", at: 0)
+            let user = region.explicitSSHUser(for: jumpHost) ? "\(js.user)@" : ""
+            let port = region.explicitSSHPort(for: jumpHost) ? ":\(js.port)" : ""
+            chain.insert("\(user)\(jumpHost.address)\(port)", at: 0)
             current = jumpHost
         }
         if !chain.isEmpty { args += ["-J", chain.joined(separator: ",")] }

@@ -24,6 +24,9 @@ enum ProcessRunner {
                 .path(.init(executable)), arguments: Arguments(arguments), environment: .inherit.updating(env),
                 platformOptions: options, input: .data(stdin ?? Data()), output: .sequence, error: .sequence
             ) { execution in
+                // A cancelled caller (a step timeout, Ctrl-C) kills the command's whole
+                // process group instead of leaving it running.
+                try await withTaskCancellationHandler {
                 try await withThrowingTaskGroup(of: Bool.self) { group in
                     group.addTask {
                         for try await chunk in execution.standardOutput { chunk.withUnsafeBytes { output.append(stdout: $0) } }
@@ -53,6 +56,9 @@ enum ProcessRunner {
                         }
                     }
                     return false
+                }
+                } onCancel: {
+                    try? execution.send(signal: .kill, toProcessGroup: true)
                 }
             }
         } catch is CancellationError {

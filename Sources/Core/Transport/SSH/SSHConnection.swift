@@ -294,12 +294,20 @@ final class SSHConnection: Sendable {
                 throw error
             }
         }
-        guard let deadline else { return try await done.futureResult.get() }
-        let timer = loop.scheduleTask(in: .milliseconds(Int64(deadline * 1000))) {
-            done.fail(SSHError(.timeout, host: host, "no answer within \(DurationText.format(deadline)); the session was closed"))
+        let finalDone = done
+        let timer = deadline.map { deadline in
+            loop.scheduleTask(in: .milliseconds(Int64(deadline * 1000))) {
+                finalDone.fail(SSHError(.timeout, host: host, "no answer within \(DurationText.format(deadline)); the session was closed"))
+                child.close(promise: nil)
+            }
+        }
+        defer { timer?.cancel() }
+        // A cancelled caller closes the session (sshd then hangs up on the command).
+        return try await withTaskCancellationHandler {
+            try await finalDone.futureResult.get()
+        } onCancel: {
+            finalDone.fail(CancellationError())
             child.close(promise: nil)
         }
-        defer { timer.cancel() }
-        return try await done.futureResult.get()
     }
 }
