@@ -252,33 +252,44 @@ function Host:ini(path) end
 
 -- Service methods -------------------------------------------------------------
 
+---@class ServiceOptions
+---@field timeout? Duration kill systemctl after this long
+---@field sudo? boolean run through `sudo -n`
+
 ---`systemctl start NAME`; raises on failure.
+---@param opts? ServiceOptions
 ---@return CommandResult
-function Service:start() end
+function Service:start(opts) end
 
 ---`systemctl stop NAME`; raises on failure.
+---@param opts? ServiceOptions
 ---@return CommandResult
-function Service:stop() end
+function Service:stop(opts) end
 
 ---`systemctl restart NAME`; raises on failure.
+---@param opts? ServiceOptions
 ---@return CommandResult
-function Service:restart() end
+function Service:restart(opts) end
 
 ---`systemctl reload NAME`; raises on failure.
+---@param opts? ServiceOptions
 ---@return CommandResult
-function Service:reload() end
+function Service:reload(opts) end
 
 ---`systemctl enable NAME`; raises on failure.
+---@param opts? ServiceOptions
 ---@return CommandResult
-function Service:enable() end
+function Service:enable(opts) end
 
 ---`systemctl disable NAME`; raises on failure.
+---@param opts? ServiceOptions
 ---@return CommandResult
-function Service:disable() end
+function Service:disable(opts) end
 
 ---`systemctl is-active --quiet NAME`.
+---@param opts? ServiceOptions
 ---@return boolean
-function Service:active() end
+function Service:active(opts) end
 
 -- Ini methods -----------------------------------------------------------------
 
