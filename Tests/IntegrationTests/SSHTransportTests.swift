@@ -349,3 +349,86 @@ func shellOutput(_ command: String) throws -> String {
         #expect(AdHocExec.compress(groups[1].hosts) == "cmp[001-002]")
     }
 }
+
+@Suite(.serialized) struct SSHConnectionTests {
+    @Test func aDroppedIdleConnectionIsReopenedOnce() async throws {
+        let r = try await RealRun(runbook: """
+            runbook { name = "reconnect" }
+            step "first" { on = "computes", run = function(host, ctx)
+              local session = host:run("echo $PPID").stdout:gsub("%s+", "")
+              host:run("echo " .. session .. " > " .. ctx.vars.out .. "/session-pid")
+              host.state.port = host:run("echo $SSH_CLIENT | cut -d' ' -f2").stdout
+            end }
+            step "wait" { run = function(ctx)
+              wait_until(function() return inventory.host("cmp001"):run("test -e " .. ctx.vars.out .. "/killed", { check = false }).code == 0 end,
+                { within = "20s", every = "100ms" })
+            end }
+            step "second" { on = "computes", run = function(host, ctx)
+              host.state.port = host:run("echo $SSH_CLIENT | cut -d' ' -f2").stdout
+            end }
+            """, count: 1)
+        _ = r
+        // "wait" runs on cmp001 too, over the same connection; so kill the session
+        // between "first" and "wait" by watching for the pid file.
+        let task = Task { try await r.run() }
+        var killed = false
+        for _ in 0..<200 where !killed {
+            try await Task.sleep(for: .milliseconds(50))
+            if let text = try? String(contentsOfFile: r.directory + "/out/session-pid", encoding: .utf8),
+                let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            {
+                try await Task.sleep(for: .milliseconds(200))
+                killed = kill(pid, SIGKILL) == 0
+                FileManager.default.createFile(atPath: r.directory + "/out/killed", contents: nil)
+            }
+        }
+        #expect(killed)
+        let outcome = try await task.value
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let first = try await r.engine.journal.hosts(outcome.runID, step: 0, phase: .run).first?.hostState?["port"]
+        let second = try await r.engine.journal.hosts(outcome.runID, step: 2, phase: .run).first?.hostState?["port"]
+        #expect(first != nil && second != nil && first != second, "a new connection (new client port) after the drop")
+        await r.shutdown()
+    }
+
+    @Test func aSilentServerTimesOutInsteadOfHanging() async throws {
+        // A TCP listener that accepts and never speaks SSH.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr(try TestEnvironment.addresses(1)[0].address)
+        address.sin_port = 0
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        listen(listener, 16)
+        var bound = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &bound) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+        let port = Int(UInt16(bigEndian: bound.sin_port))
+        defer { close(listener) }
+        let r = try await RealRun(runbook: """
+            runbook { name = "silent" }
+            step "probe" { on = "computes", run = function(host, ctx) host:run("true") end }
+            """, count: 1, ssh: "port: \(port)\nconnect_timeout: 1s")
+        let clock = ContinuousClock()
+        let start = clock.now
+        let outcome = try await r.run()
+        #expect(clock.now - start < .seconds(8))
+        #expect(outcome.failedHosts.first?.message.contains("no SSH handshake") == true, "\(outcome.failedHosts)")
+        await r.shutdown()
+    }
+
+    @Test func theConnectionCapClosesIdleConnectionsToMakeRoom() async throws {
+        let r = try await RealRun(runbook: """
+            runbook { name = "cap" }
+            for i = 1, 2 do
+              step("s" .. i) { on = "computes", parallel = 3, run = function(host, ctx) host:run("true") end }
+            end
+            """, count: 20, ssh: "max_connections: 4")
+        let outcome = try await r.run()
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        #expect(try await r.engine.journal.hosts(outcome.runID, step: 1, phase: .run).filter { $0.status == .ok }.count == 20)
+        let open = await (r.engine.transport as! NIOSSHTransport).openConnections
+        #expect(open <= 4)
+        await r.shutdown()
+    }
+}

@@ -151,6 +151,9 @@ public final class NIOSSHTransport: Transport {
         }
     }
 
+    /// Connections open now (for tests and diagnostics).
+    public var openConnections: Int { get async { await pool.openCount } }
+
     public func shutdown() async {
         await pool.closeAll()
         try? await group.shutdownGracefully()
