@@ -25,13 +25,20 @@ let package = Package(
             pkgConfig: "lua5.4",
             providers: [.apt(["liblua5.4-dev"])]
         ),
+        // MariaDB Connector/C through pkg-config (Debian libmariadb-dev).
+        .systemLibrary(
+            name: "CMariaDB",
+            path: "Sources/CMariaDB",
+            pkgConfig: "libmariadb",
+            providers: [.apt(["libmariadb-dev"])]
+        ),
         // The only code that calls Lua API that may longjmp (lua_error, lua_yieldk, hooks).
         .target(name: "CLuaShim", dependencies: ["CLua"], path: "Sources/CLuaShim"),
         .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim"], path: "Sources/LuaBridge"),
         .target(
             name: "FerryCore",
             dependencies: [
-                "LuaBridge",
+                "LuaBridge", "CMariaDB",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
