@@ -29,9 +29,7 @@ import Testing
                 end
               end
             end
-            local host = __ferry_make_host({ name = "h" })
-            local classes = { Host = getmetatable(host), Service = getmetatable(host:service("s")), Ini = getmetatable(host:ini("p")) }
-            for class, mt in next, classes do
+            for class, mt in next, __ferry_classes do
               for method, fn in next, mt do
                 if type(fn) == "function" and method:sub(1, 2) ~= "__" then out[#out + 1] = class .. ":" .. method end
               end

@@ -291,6 +291,54 @@ function Service:disable(opts) end
 ---@return boolean
 function Service:active(opts) end
 
+-- Databases -------------------------------------------------------------------
+
+---A connection to one of the region's databases (MariaDB/MySQL), from `db.connect`.
+---@class Connection
+---@field name string the database's name in the region
+local Connection = {}
+
+---Database primitives: connect by the names of the region's `databases:`.
+db = {}
+
+---Opens a connection to the region database `name` (its password resolved only now).
+---Raises with the database, the place and the cause when it cannot connect.
+---@param name string
+---@return Connection
+function db.connect(name) end
+
+---Rows of a query as tables column → value; `?` placeholders take the extra arguments
+---(bound as prepared-statement parameters, never spliced into the SQL).
+---@param sql string
+---@param ... any
+---@return table[]
+function Connection:query(sql, ...) end
+
+---Runs a statement; returns the number of affected rows.
+---@param sql string
+---@param ... any
+---@return integer
+function Connection:exec(sql, ...) end
+
+---The first column of the first row, or nil.
+---@param sql string
+---@param ... any
+---@return any
+function Connection:scalar(sql, ...) end
+
+---A global status variable (`SHOW GLOBAL STATUS`), e.g. `Threads_running`; numbers come back as numbers.
+---@param variable string
+---@return number|string|nil
+function Connection:status(variable) end
+
+---Runs `fn(conn)` in a transaction: committed when it returns, rolled back when it raises (the error is re-raised).
+---@param fn fun(conn: Connection): any
+---@return any
+function Connection:transaction(fn) end
+
+---Closes the connection (connections still open are closed when the run ends).
+function Connection:close() end
+
 -- Ini methods -----------------------------------------------------------------
 
 ---The value of `key` in `section` ("DEFAULT" before any header), or nil.

@@ -17,7 +17,7 @@
 # every wait loop is bounded; processes are stopped by the pid they recorded, never
 # by name; only loopback (127.x) or the testenv's own network namespaces are targeted.
 
-TESTENV_SERVICES=(hosts)
+TESTENV_SERVICES=(hosts mariadb haproxy keystone)
 
 TESTENV_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 TESTENV_ROOT="$(cd "$TESTENV_SCRIPTS/../.." && pwd -P)"
@@ -68,8 +68,10 @@ testenv_need_pkg() {
     [[ -x /usr/sbin/$cmd ]] && return 0
     testenv_log "installing $* (for $cmd)"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2 || testenv_die "apt-get update failed"
-    apt-get install -y -qq --no-install-recommends "$@" >&2 || testenv_die "apt-get install $* failed"
+    # Another install (scripts/setup, a second testenv) may hold the dpkg lock: wait for it.
+    apt-get -o DPkg::Lock::Timeout=300 update -qq >&2 || testenv_die "apt-get update failed"
+    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "$@" >&2 ||
+        testenv_die "apt-get install $* failed"
 }
 
 # Poll a command until it succeeds: testenv_wait_for SECONDS INTERVAL CMD...
@@ -136,8 +138,9 @@ testenv_kill_pids() {
 
 # ---- region file -------------------------------------------------------------
 # .testenv/region.yaml = a header with `region: lab` + every .testenv/region.d/*.yaml
-# in name order. Each fragment owns distinct top-level keys (hosts: 10-hosts.yaml
-# owns `inventory` and `ssh`); testenv_region_assemble refuses duplicates.
+# in name order. Each fragment owns distinct top-level keys (10-hosts.yaml owns
+# `inventory` and `ssh`, 20-mariadb.yaml `databases`, 30-haproxy.yaml `vips`);
+# testenv_region_assemble refuses duplicates.
 
 # testenv_region_put NAME   (content on stdin), e.g. testenv_region_put 10-hosts
 testenv_region_put() {

@@ -11,13 +11,16 @@ public final class Engine: Sendable {
     public let journal: RunJournal
     public let observer: any RunObserver
     public let approvals: any ApprovalProvider
+    public let databases: (any DatabaseDriver)?
 
     public init(runbook: Runbook, region: Region, transport: any Transport, journal: RunJournal,
-                observer: any RunObserver = NoObserver(), approvals: any ApprovalProvider = NobodyToAsk())
+                observer: any RunObserver = NoObserver(), approvals: any ApprovalProvider = NobodyToAsk(),
+                databases: (any DatabaseDriver)? = nil)
     {
         self.runbook = runbook
         self.region = region
         self.transport = transport
+        self.databases = databases ?? MariaDBDriver(region: region)
         self.journal = journal
         self.observer = observer
         self.approvals = approvals
@@ -78,6 +81,7 @@ public final class Engine: Sendable {
         let observer = self.observer
         return RunEnvironment(
             region: region, transport: transport, dryRun: dryRun, outputDirectory: journal.outputDirectory(for: runID),
+            databases: databases,
             log: { line in
                 observer.handle(.log(line))
                 journal.event(runID, kind: "log", stepIndex: line.invocation?.stepIndex, host: line.invocation?.host,
@@ -107,8 +111,12 @@ public final class Engine: Sendable {
     func execute(_ record: RunRecord, resumed: Bool) async throws -> RunOutcome {
         let runID = record.id
         let options = record.options
-        runbook.runtime.set(environment(runID: runID, dryRun: options.dryRun))
-        defer { runbook.runtime.set(nil) }
+        let env = environment(runID: runID, dryRun: options.dryRun)
+        runbook.runtime.set(env)
+        defer {
+            runbook.runtime.set(nil)
+            Task { await env.resources.closeAll() }
+        }
         let ctx = try await makeContext(runID: runID, dryRun: options.dryRun, state: record.state)
         defer { Task { [vm] in await vm.release(ctx) } }
         observer.handle(.runStarted(runID: runID, runbook: runbook.info.name, steps: runbook.steps.count, resumed: resumed, phase: .run))

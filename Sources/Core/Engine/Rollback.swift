@@ -91,8 +91,12 @@ extension Engine {
         }
         journal.event(runID, kind: "decision", message: "rollback approved: \(question)")
 
-        runbook.runtime.set(environment(runID: runID, dryRun: false))
-        defer { runbook.runtime.set(nil) }
+        let env = environment(runID: runID, dryRun: false)
+        runbook.runtime.set(env)
+        defer {
+            runbook.runtime.set(nil)
+            Task { await env.resources.closeAll() }
+        }
         try await journal.setRunStatus(runID, .rollingBack, pid: getpid())
         observer.handle(.runStarted(runID: runID, runbook: runbook.info.name, steps: entries.count, resumed: false, phase: .undo))
         let ctx = try await makeContext(runID: runID, dryRun: false, state: record.state)

@@ -15,8 +15,12 @@ extension Engine {
             throw FerryError.usage("no check named '\(n)' (checks: \(runbook.checkOrder.joined(separator: ", ")))")
         }
         let runID = "check-" + RunJournal.newRunID()
-        runbook.runtime.set(environment(runID: runID, dryRun: false))
-        defer { runbook.runtime.set(nil) }
+        let env = environment(runID: runID, dryRun: false)
+        runbook.runtime.set(env)
+        defer {
+            runbook.runtime.set(nil)
+            Task { await env.resources.closeAll() }
+        }
         let ctx = try await makeContext(runID: runID, dryRun: false, state: .map([:]))
         let runner = CheckRunner(engine: self, runID: runID, ctx: ctx)
         var results: [CheckResult] = []

@@ -39,14 +39,19 @@ public struct RunEnvironment: Sendable {
     /// Directory for full command output (`<dir>/<step>/<host>.out|.err`), if kept.
     public var outputDirectory: String?
     public var log: @Sendable (LogLine) -> Void
+    /// Database sessions, by name from the region (nil: none configured for this run).
+    public var databases: (any DatabaseDriver)?
+    /// What the run opened and must close when it ends.
+    public var resources = RunResources()
 
     public init(region: Region, transport: any Transport, dryRun: Bool = false, outputDirectory: String? = nil,
-                log: @escaping @Sendable (LogLine) -> Void = { _ in })
+                databases: (any DatabaseDriver)? = nil, log: @escaping @Sendable (LogLine) -> Void = { _ in })
     {
         self.region = region
         self.transport = transport
         self.dryRun = dryRun
         self.outputDirectory = outputDirectory
+        self.databases = databases
         self.log = log
     }
 

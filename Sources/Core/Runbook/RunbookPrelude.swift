@@ -6,7 +6,7 @@ enum RunbookPrelude {
     local getinfo = debug.getinfo
     local native = __native
     __native = nil
-    local type, pairs, ipairs, error, tostring, select, setmetatable = type, pairs, ipairs, error, tostring, select, setmetatable
+    local type, pairs, ipairs, error, tostring, select, setmetatable, getmetatable, pcall = type, pairs, ipairs, error, tostring, select, setmetatable, getmetatable, pcall
     local concat = table.concat
 
     local decl = { runbook = nil, steps = {}, checks = {}, pending = {} }
@@ -142,6 +142,45 @@ enum RunbookPrelude {
     ssh = {
       run = function(selector, cmd, opts) return native.ssh_run(selector, cmd, opts) end,
     }
+
+    -- Databases ----------------------------------------------------------------
+
+    local Connection = {}
+    Connection.__index = Connection
+    Connection.__tostring = function(c) return "db connection " .. c.name end
+    local function conn_id(c, method)
+      if type(c) ~= "table" or getmetatable(c) ~= Connection then
+        error("conn:" .. method .. "(...) must be called with ':' on a connection from db.connect", 3)
+      end
+      return c.id
+    end
+    function Connection:query(sql, ...) return native.db_query(conn_id(self, "query"), sql, ...) end
+    function Connection:exec(sql, ...) return native.db_exec(conn_id(self, "exec"), sql, ...) end
+    function Connection:scalar(sql, ...) return native.db_scalar(conn_id(self, "scalar"), sql, ...) end
+    function Connection:status(variable) return native.db_status(conn_id(self, "status"), variable) end
+    function Connection:close() return native.db_close(conn_id(self, "close")) end
+    --- Runs fn(conn) in a transaction: committed when fn returns, rolled back when it raises.
+    function Connection:transaction(fn)
+      local id = conn_id(self, "transaction")
+      native.db_command(id, "START TRANSACTION")
+      local ok, result = pcall(fn, self)
+      if ok then
+        native.db_command(id, "COMMIT")
+        return result
+      end
+      native.db_command(id, "ROLLBACK")
+      error(result, 0)
+    end
+
+    db = {
+      connect = function(name)
+        if type(name) ~= "string" then error("db.connect(name): expected a database name, got " .. type(name), 2) end
+        return setmetatable({ id = native.db_connect(name), name = name }, Connection)
+      end,
+    }
+
+    -- The method tables, for tests that compare them with scripts/meta/ferry.lua.
+    __ferry_classes = { Host = Host, Service = Service, Ini = Ini, Connection = Connection }
 
     -- Engine entry points (called by Swift) ------------------------------------
 

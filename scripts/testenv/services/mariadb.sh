@@ -28,6 +28,10 @@ mariadb__settings() {
     if ! [[ $M_PORT =~ ^[1-9][0-9]*$ ]] || ((M_PORT >= 32768)); then
         testenv_usage_error "MARIADB_PORT must be a port below 32768 (outside the ephemeral range), got '$M_PORT'"
     fi
+    mariadb__paths
+}
+
+mariadb__paths() { # no settings needed: `down` must work whatever the environment says
     M_CNF="$MARIADB_DIR/my.cnf"
     M_CLIENT_CNF="$MARIADB_DIR/client.cnf"
     M_FERRY_CNF="$MARIADB_DIR/ferry.cnf"
@@ -121,6 +125,8 @@ mariadb__our_pids() {
     done | sort -u
 }
 
+mariadb__all_gone() { local q; for q in "$@"; do testenv_alive "$q" && return 1; done; return 0; }
+
 mariadb__stop() {
     [[ -d $MARIADB_DIR ]] || return 0
     local pids=() p
@@ -129,7 +135,6 @@ mariadb__stop() {
         # SIGTERM is mariadbd's clean shutdown; give it up to 30 s before the
         # 5 s + SIGKILL of testenv_kill_pids.
         kill -TERM "${pids[@]}" 2>/dev/null || true
-        mariadb__all_gone() { local q; for q in "$@"; do testenv_alive "$q" && return 1; done; return 0; }
         testenv_wait_for 30 0.05 mariadb__all_gone "${pids[@]}" ||
             testenv_log "mariadb: mariadbd did not stop within 30 s after SIGTERM"
         testenv_kill_pids "${pids[@]}"
@@ -188,7 +193,7 @@ mariadb__start() {
 # The TCP port must be served by our mariadbd (not someone else's server).
 mariadb__check_listening() {
     local pid
-    pid=$(<"$M_PIDFILE") 2>/dev/null || mariadb__fail "mariadbd wrote no pid file $M_PIDFILE"
+    pid=$(cat "$M_PIDFILE" 2>/dev/null) || mariadb__fail "mariadbd wrote no pid file $M_PIDFILE"
     testenv_pid_is "$pid" "$M_CNF" || mariadb__fail "pid file $M_PIDFILE names pid $pid, which is not our mariadbd"
     ss -Hltnp "sport = :$M_PORT" | grep -q "127.0.0.1:$M_PORT .*pid=$pid," ||
         mariadb__fail "127.0.0.1:$M_PORT is not served by our mariadbd (pid $pid); see ss -ltnp"
@@ -211,8 +216,7 @@ mariadb__provision() {
 # The ferry user over TCP, as Ferry will connect.
 mariadb__probe_ferry() {
     local out
-    out=$(timeout 10 mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P "$M_PORT" -u "$MARIADB_USER" \
-        -p"$MARIADB_PASSWORD" --connect-timeout=5 --batch --skip-column-names \
+    out=$(timeout 10 mariadb --defaults-file="$M_FERRY_CNF" --connect-timeout=5 --batch --skip-column-names \
         -e "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ($(
             printf "'%s'," "${MARIADB_DATABASES[@]}" | sed 's/,$//'))" 2>&1) ||
         mariadb__fail "user $MARIADB_USER cannot log in over TCP 127.0.0.1:$M_PORT: $out"
@@ -224,8 +228,9 @@ mariadb__region_fragment() {
     local db
     {
         printf '# mariadb: mariadbd on 127.0.0.1:%s (scripts/testenv/services/mariadb.sh)\n' "$M_PORT"
-        printf '# user %s, password %s (also in %s; tests need not export\n' "$MARIADB_USER" "$MARIADB_PASSWORD" "$M_PWFILE"
-        printf '# anything; for an { env: } form use FERRY_TEST_DB_PASSWORD=%s).\n' "$MARIADB_PASSWORD"
+        printf '# user %s (ALL WITH GRANT OPTION); the password is read from %s,\n' "$MARIADB_USER" "$M_PWFILE"
+        # shellcheck disable=SC2016  # a command for the reader, not for us
+        printf '# so tests export nothing (for { env: FERRY_TEST_DB_PASSWORD }: export FERRY_TEST_DB_PASSWORD="$(cat %s)").\n' "$M_PWFILE"
         printf '# CLI: mariadb --defaults-file=%s (ferry over TCP), --defaults-file=%s (root, socket)\n' \
             "$M_FERRY_CNF" "$M_CLIENT_CNF"
         printf 'databases:\n'
@@ -249,7 +254,7 @@ mariadb__reusable() {
     [[ $saved == *" flush=O_DIRECT_NO_FSYNC "* ]] && M_FLUSH=O_DIRECT_NO_FSYNC
     [[ $saved == "$(mariadb__state)" ]] || return 1
     [[ ${MARIADB_FRESH:-0} == 1 ]] && return 1
-    pid=$(<"$M_PIDFILE") 2>/dev/null || return 1
+    pid=$(cat "$M_PIDFILE" 2>/dev/null) || return 1
     testenv_pid_is "$pid" "$M_CNF" || return 1
     mariadb__ping
 }
@@ -282,7 +287,7 @@ mariadb_up() {
 }
 
 mariadb_down() {
-    mariadb__settings
+    mariadb__paths
     mariadb__stop
     rm -f "$M_SOCK" "$M_SOCK.lock"
     testenv_region_drop "$MARIADB_FRAGMENT"

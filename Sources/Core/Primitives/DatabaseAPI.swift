@@ -1,0 +1,80 @@
+import Foundation
+import LuaBridge
+
+/// The natives behind `db.connect(name)` and its connection objects.
+enum DatabaseAPI {
+    static func natives(_ box: RuntimeBox) -> [LuaFunction] {
+        [
+            LuaFunction("__native.db_connect") { call in
+                let env = try box.require("db.connect")
+                let name = try call.string(1)
+                guard let driver = env.databases else { throw LuaArgumentError("db.connect: this region has no database driver") }
+                let resources = env.resources
+                return .yield {
+                    let session = try await driver.connect(name)
+                    return [.int(Int64(resources.add(session)))]
+                }
+            },
+            LuaFunction("__native.db_query") { call in
+                let (session, sql, parameters) = try statement(box, call)
+                return .yield {
+                    let result = try await session.query(sql, parameters)
+                    return [.array(result.rows.map { .map($0) })]
+                }
+            },
+            LuaFunction("__native.db_exec") { call in
+                let (session, sql, parameters) = try statement(box, call)
+                return .yield { [.int(Int64(try await session.query(sql, parameters).affected))] }
+            },
+            LuaFunction("__native.db_scalar") { call in
+                let (session, sql, parameters) = try statement(box, call)
+                return .yield {
+                    let result = try await session.query(sql, parameters)
+                    guard let first = result.rows.first, let column = result.columns.first else { return [.nil] }
+                    return [first[column] ?? .nil]
+                }
+            },
+            LuaFunction("__native.db_status") { call in
+                let env = try box.require("conn:status")
+                let session = try env.resources.session(try call.integer(1))
+                let variable = try call.string(2)
+                return .yield {
+                    let result = try await session.query("SHOW GLOBAL STATUS LIKE ?", [.string(variable)])
+                    guard let row = result.rows.first else { return [.nil] }
+                    let value = row["Value"] ?? row["VALUE"] ?? .nil
+                    if let s = value.stringValue, let n = Int64(s) { return [.int(n)] }
+                    if let s = value.stringValue, let d = Double(s) { return [.number(d)] }
+                    return [value]
+                }
+            },
+            LuaFunction("__native.db_command") { call in
+                let env = try box.require("db")
+                let session = try env.resources.session(try call.integer(1))
+                let sql = try call.string(2)
+                return .yield {
+                    try await session.command(sql)
+                    return []
+                }
+            },
+            LuaFunction("__native.db_close") { call in
+                let env = try box.require("conn:close")
+                guard let session = env.resources.remove(try call.integer(1)) else { return .none }
+                return .yield {
+                    await session.close()
+                    return []
+                }
+            },
+        ]
+    }
+
+    static func statement(_ box: RuntimeBox, _ call: LuaCall) throws -> (any DatabaseSession, String, [LuaValue]) {
+        let env = try box.require("db")
+        let session = try env.resources.session(try call.integer(1))
+        let sql = try call.string(2)
+        var parameters: [LuaValue] = []
+        if call.count >= 3 {
+            for i in 3...call.count { parameters.append(try call.value(i)) }
+        }
+        return (session, sql, parameters)
+    }
+}
