@@ -110,3 +110,105 @@ struct LabRun {
         #expect(error.contains("lost the connection") || error.contains("interrupted"), "\(error)")
     }
 }
+
+@Suite(.serialized) struct DatabaseBackupTests {
+    @Test func backupVerifyAndRestoreRoundTrip() async throws {
+        let table = "ferry_b_\(UInt32.random(in: 0..<UInt32.max))"
+        let r = try await LabRun(runbook: """
+            runbook { name = "backup" }
+            step "seed" { run = function(ctx)
+              local c = db.connect("cinder")
+              c:exec("CREATE TABLE \(table) (id INT PRIMARY KEY, v VARCHAR(20))")
+              c:exec("INSERT INTO \(table) VALUES (1, 'before')")
+              c:close()
+            end }
+            step "backup" {
+              run = function(ctx) ctx.state.dump = db.backup("cinder") end,
+              undo = function(ctx) db.restore(ctx.state.dump) end,
+            }
+            step "change" { run = function(ctx)
+              local c = db.connect("cinder")
+              c:exec("UPDATE \(table) SET v = 'after' WHERE id = 1")
+              ctx.state.verified = db.verify(ctx.state.dump)
+              c:close()
+            end }
+            """)
+        let outcome = try await r.run()
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let state = try await r.state(outcome)
+        #expect(state["verified"] == true)
+        let path = try #require(state["dump"]["path"].stringValue)
+        #expect(FileManager.default.fileExists(atPath: path))
+        #expect((state["dump"]["bytes"].intValue ?? 0) > 100)
+        #expect(state["dump"]["sha256"].stringValue?.count == 64)
+        let artifacts = try await r.engine.journal.artifacts(outcome.runID)
+        #expect(artifacts.first?.kind == "db-backup")
+        #expect(artifacts.first?.data["path"].stringValue == path)
+
+        // Rolling back restores the dump taken before the change.
+        let rolled = try await r.engine.rollback(outcome.runID, yes: true)
+        #expect(rolled.status == .rolledBack, "\(rolled.message ?? "")")
+        let check = try await LabRun(runbook: """
+            runbook { name = "read" }
+            step "read" { run = function(ctx)
+              local c = db.connect("cinder")
+              ctx.state.v = c:scalar("SELECT v FROM \(table) WHERE id = 1")
+              c:exec("DROP TABLE \(table)")
+            end }
+            """)
+        let read = try await check.run()
+        #expect(try await check.state(read)["v"] == "before")
+    }
+
+    @Test func restoreRefusesWhileAConnectionHoldsTheDatabase() async throws {
+        let r = try await LabRun(runbook: """
+            runbook { name = "refuse" }
+            step "try" { run = function(ctx)
+              local dump = db.backup("nova")
+              local holder = db.connect("nova")
+              holder:scalar("SELECT 1")
+              local ok, err = pcall(db.restore, dump)
+              ctx.state.refused = not ok
+              ctx.state.error = err
+              holder:close()
+              sleep("200ms")
+              db.restore(dump)
+              ctx.state.restored = true
+            end }
+            """)
+        let outcome = try await r.run()
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let s = try await r.state(outcome)
+        #expect(s["refused"] == true)
+        let error = s["error"].stringValue ?? ""
+        #expect(error.contains("db nova: refusing to restore while 1 connection(s) use it: id "), "\(error)")
+        #expect(error.contains("force = true"))
+        #expect(s["restored"] == true)
+    }
+
+    @Test func aPlantedSecretNeverReachesTheJournalOrLogs() async throws {
+        let secret = "planted-\(UUID().uuidString)"
+        let r = try await LabRun(runbook: """
+            runbook { name = "secret" }
+            step "use" { run = function(ctx)
+              local ok, err = pcall(db.connect, "glance")
+              ctx.state.failed = not ok
+              log.info("connect said: " .. tostring(err))
+              local dump_ok = pcall(db.backup, "glance")
+              ctx.state.backup_failed = not dump_ok
+            end }
+            """, regionEdit: { lab in
+                lab.replacingOccurrences(of: "\n  glance: {", with: "\n  glance: { password: { env: FERRY_PLANTED_SECRET },")
+                    .replacingOccurrences(of: "password: { file:", with: "_unused: { file:")
+            })
+        setenv("FERRY_PLANTED_SECRET", secret, 1)
+        defer { unsetenv("FERRY_PLANTED_SECRET") }
+        let outcome = try await r.run()
+        #expect(outcome.status == .succeeded)
+        #expect(try await r.state(outcome)["failed"] == true)
+        try await r.engine.journal.flush()
+        // Grep every file Ferry wrote: the journal (and its WAL) and the run's output.
+        let found = try shellOutput("grep -rl -- '\(secret)' \(r.directory) || true")
+        #expect(found.isEmpty, "the secret leaked into: \(found)")
+    }
+}

@@ -307,6 +307,41 @@ db = {}
 ---@return Connection
 function db.connect(name) end
 
+---@class Artifact
+---@field db string the region's name for the database
+---@field path string where the dump is, on the machine that runs Ferry
+---@field bytes integer
+---@field sha256 string
+---@field at string ISO 8601 time of the backup
+---@field source string where mysqldump ran
+
+---Dumps a database with `mysqldump --single-transaction --routines --triggers --events`,
+---on this machine or on `opts.via` (default: the database's `backup_via` host), into the
+---run's artifact store; the artifact is journaled. Keep it in `ctx.state` for `undo`.
+---@param name string
+---@param opts? {via?: string}
+---@return Artifact
+function db.backup(name, opts) end
+
+---Raises unless the dump is still there, unchanged (size, sha256) and complete.
+---@param artifact Artifact
+---@return true
+function db.verify(artifact) end
+
+---Restores a dump (after verifying it). Refuses, listing them, while other connections
+---use the database unless `force`; waits at most `lock_wait` (default 10s) for locks.
+---@param artifact Artifact
+---@param opts? {force?: boolean, lock_wait?: Duration}
+function db.restore(artifact, opts) end
+
+---The rows of `alembic_version` (several heads are possible).
+---@return string[]
+function Connection:alembic_versions() end
+
+---The version recorded by sqlalchemy-migrate (`migrate_version.version`).
+---@return integer
+function Connection:migrate_version() end
+
 ---Rows of a query as tables column → value; `?` placeholders take the extra arguments
 ---(bound as prepared-statement parameters, never spliced into the SQL).
 ---@param sql string

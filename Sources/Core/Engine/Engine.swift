@@ -79,7 +79,7 @@ public final class Engine: Sendable {
     func environment(runID: String, dryRun: Bool) -> RunEnvironment {
         let journal = self.journal
         let observer = self.observer
-        return RunEnvironment(
+        var env = RunEnvironment(
             region: region, transport: transport, dryRun: dryRun, outputDirectory: journal.outputDirectory(for: runID),
             databases: databases,
             log: { line in
@@ -87,6 +87,9 @@ public final class Engine: Sendable {
                 journal.event(runID, kind: "log", stepIndex: line.invocation?.stepIndex, host: line.invocation?.host,
                                         level: line.level.rawValue, message: line.message)
             })
+        env.artifactDirectory = URL(fileURLWithPath: journal.path).deletingLastPathComponent().appendingPathComponent("artifacts/\(runID)").path
+        env.artifact = { kind, data, invocation in journal.artifact(runID, stepIndex: invocation?.stepIndex, kind: kind, data: data) }
+        return env
     }
 
     func makeContext(runID: String, dryRun: Bool, state: LuaValue) async throws -> LuaRef {

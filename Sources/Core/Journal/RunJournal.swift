@@ -253,6 +253,24 @@ public actor RunJournal {
         Task { await self.post(op) }
     }
 
+    public nonisolated func artifact(_ runID: String, stepIndex: Int?, kind: String, data: LuaValue) {
+        let json = data.jsonString()
+        let now = Date().timeIntervalSince1970
+        let op: @Sendable (Database) throws -> Void = { db in
+            try db.execute(sql: "INSERT INTO artifacts (run_id, step_index, kind, data, at) VALUES (?,?,?,?,?)",
+                           arguments: [runID, stepIndex, kind, json, now])
+        }
+        Task { await self.post(op) }
+    }
+
+    public func artifacts(_ runID: String) async throws -> [(kind: String, data: LuaValue)] {
+        try await queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT kind, data FROM artifacts WHERE run_id = ? ORDER BY id", arguments: [runID]).map {
+                (kind: $0["kind"], data: (try? LuaValue.fromJSON($0["data"])) ?? .nil)
+            }
+        }
+    }
+
     public func check(_ runID: String, _ record: CheckRecord) {
         post { db in
             try db.execute(

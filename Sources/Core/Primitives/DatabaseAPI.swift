@@ -56,6 +56,49 @@ enum DatabaseAPI {
                     return []
                 }
             },
+            LuaFunction("__native.db_backup") { call in
+                let env = try box.require("db.backup")
+                let name = try call.string(1)
+                let opts = try call.table(2, optional: true)
+                let via = try opts["via"].stringValue.map { try RuntimeAPI.lookup(env, $0) }
+                    ?? env.databaseSetting(name, "backup_via").flatMap { env.region.hosts[$0] }
+                let backups = try env.backups()
+                let invocation = call.context as? Invocation
+                if env.dryRun {
+                    env.log(LogLine(level: .info, message: "[dry run] would back up database \(name)\(via.map { " on \($0.name)" } ?? "")", invocation: invocation))
+                    return .value(.nil)
+                }
+                return .yield {
+                    let artifact = try await backups.backup(name, via: via)
+                    env.artifact("db-backup", artifact.luaValue, invocation)
+                    env.log(LogLine(level: .info, message: "backed up \(name): \(artifact.bytes) bytes to \(artifact.path)", invocation: invocation))
+                    return [artifact.luaValue]
+                }
+            },
+            LuaFunction("__native.db_verify") { call in
+                let env = try box.require("db.verify")
+                let artifact = try DatabaseArtifact(try call.value(1))
+                try env.backups().verify(artifact)
+                return .value(true)
+            },
+            LuaFunction("__native.db_restore") { call in
+                let env = try box.require("db.restore")
+                let artifact = try DatabaseArtifact(try call.value(1))
+                let opts = try call.table(2, optional: true)
+                let force = opts["force"].boolValue ?? false
+                let lockWait = opts["lock_wait"].stringValue.flatMap(DurationText.seconds).map { Int($0) } ?? opts["lock_wait"].intValue ?? 10
+                let backups = try env.backups()
+                let invocation = call.context as? Invocation
+                if env.dryRun {
+                    env.log(LogLine(level: .info, message: "[dry run] would restore \(artifact.database) from \(artifact.path)", invocation: invocation))
+                    return .none
+                }
+                return .yield {
+                    try await backups.restore(artifact, force: force, lockWait: lockWait)
+                    env.log(LogLine(level: .info, message: "restored \(artifact.database) from \(artifact.path)", invocation: invocation))
+                    return []
+                }
+            },
             LuaFunction("__native.db_close") { call in
                 let env = try box.require("conn:close")
                 guard let session = env.resources.remove(try call.integer(1)) else { return .none }

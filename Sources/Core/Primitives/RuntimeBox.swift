@@ -43,6 +43,17 @@ public struct RunEnvironment: Sendable {
     public var databases: (any DatabaseDriver)?
     /// What the run opened and must close when it ends.
     public var resources = RunResources()
+    /// Where backups go.
+    public var artifactDirectory: String?
+    /// Records an artifact (a backup) in the journal.
+    public var artifact: @Sendable (String, LuaValue, Invocation?) -> Void = { _, _, _ in }
+
+    func backups() throws -> DatabaseBackups {
+        guard let driver = databases as? MariaDBDriver else { throw LuaArgumentError("db: this region has no MariaDB driver") }
+        return DatabaseBackups(driver: driver, artifactDirectory: artifactDirectory ?? ".ferry/artifacts", transport: transport)
+    }
+
+    func databaseSetting(_ name: String, _ key: String) -> String? { region.databases[name]?[key].stringValue }
 
     public init(region: Region, transport: any Transport, dryRun: Bool = false, outputDirectory: String? = nil,
                 databases: (any DatabaseDriver)? = nil, log: @escaping @Sendable (LogLine) -> Void = { _ in })

@@ -172,11 +172,25 @@ enum RunbookPrelude {
       error(result, 0)
     end
 
+    --- Schema versions of a component's database.
+    function Connection:alembic_versions()
+      local rows = self:query("SELECT version_num FROM alembic_version ORDER BY version_num")
+      local out = {}
+      for i, r in ipairs(rows) do out[i] = r.version_num end
+      return out
+    end
+    function Connection:migrate_version()
+      return self:scalar("SELECT version FROM migrate_version")
+    end
+
     db = {
       connect = function(name)
         if type(name) ~= "string" then error("db.connect(name): expected a database name, got " .. type(name), 2) end
         return setmetatable({ id = native.db_connect(name), name = name }, Connection)
       end,
+      backup = function(name, opts) return native.db_backup(name, opts) end,
+      verify = function(artifact) return native.db_verify(artifact) end,
+      restore = function(artifact, opts) return native.db_restore(artifact, opts) end,
     }
 
     -- The method tables, for tests that compare them with scripts/meta/ferry.lua.

@@ -1,0 +1,167 @@
+import Foundation
+import LuaBridge
+
+/// A database dump kept in the artifact store.
+public struct DatabaseArtifact: Sendable {
+    public var database: String
+    public var path: String
+    public var bytes: Int
+    public var sha256: String
+    public var at: Date
+    public var source: String
+
+    public var luaValue: LuaValue {
+        ["db": .string(database), "path": .string(path), "bytes": .int(Int64(bytes)), "sha256": .string(sha256),
+         "at": .string(ISO8601DateFormatter().string(from: at)), "source": .string(source)]
+    }
+
+    public init(_ value: LuaValue) throws {
+        guard let db = value["db"].stringValue, let path = value["path"].stringValue, let sha = value["sha256"].stringValue,
+            let bytes = value["bytes"].intValue
+        else {
+            throw LuaArgumentError("expected a backup artifact (the table db.backup returned: db, path, bytes, sha256)")
+        }
+        database = db
+        self.path = path
+        self.bytes = bytes
+        sha256 = sha
+        at = value["at"].stringValue.flatMap { ISO8601DateFormatter().date(from: $0) } ?? Date()
+        source = value["source"].stringValue ?? "?"
+    }
+
+    public init(database: String, path: String, bytes: Int, sha256: String, at: Date, source: String) {
+        self.database = database
+        self.path = path
+        self.bytes = bytes
+        self.sha256 = sha256
+        self.at = at
+        self.source = source
+    }
+}
+
+/// `mysqldump` backups, verification and restores. The password reaches the client
+/// tools through an option file on their standard input or in a private file,
+/// never on a command line, in a log or in the journal.
+public struct DatabaseBackups: Sendable {
+    public let driver: MariaDBDriver
+    public let artifactDirectory: String
+    public let transport: any Transport
+
+    static let footer = "-- Dump completed"
+
+    func clientOptions(_ e: DatabaseEndpoint) -> [String] {
+        var args = ["--user=\(e.user)"]
+        if let socket = e.socket { args.append("--socket=\(socket)") } else {
+            args += ["--host=\(e.host ?? "127.0.0.1")", "--port=\(e.port)", "--protocol=TCP"]
+        }
+        return args
+    }
+
+    func optionFile(_ e: DatabaseEndpoint) -> String {
+        "[client]\npassword=\(e.password ?? "")\n"
+    }
+
+    /// Dumps a database, on this machine or on `via` (streamed back over the transport).
+    public func backup(_ name: String, via: RegionHost?) async throws -> DatabaseArtifact {
+        let e = try driver.endpoint(name)
+        let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
+        try FileManager.default.createDirectory(atPath: artifactDirectory, withIntermediateDirectories: true)
+        let path = "\(artifactDirectory)/\(name)-\(stamp)-\(UInt16.random(in: 0..<UInt16.max)).sql"
+        let dumpArgs = ["--single-transaction", "--routines", "--triggers", "--events", "--hex-blob"]
+            + clientOptions(e) + ["--databases", e.database ?? name]
+        let capture = OutputCapture(stdoutPath: path, tailBytes: 4096)
+        let result: CommandResult
+        if let via {
+            // The option file goes in on stdin: the password never appears in a command line.
+            let command = "mysqldump --defaults-extra-file=/dev/stdin " + dumpArgs.map(ShellQuote.quote).joined(separator: " ")
+            result = try await transport.run(HostCommand(command, stdin: Data(optionFile(e).utf8)), on: via, output: capture)
+        } else {
+            do {
+                result = try await ProcessRunner.run(
+                    "/usr/bin/mysqldump", ["--defaults-extra-file=/dev/stdin"] + dumpArgs, stdin: Data(optionFile(e).utf8),
+                    output: capture, timeout: nil)
+            } catch ProcessRunner.Failure.launch(let m) {
+                throw DatabaseError(database: name, code: 0, message: "cannot run mysqldump here (install mariadb-client): \(m)")
+            }
+        }
+        guard result.exitCode == 0 else {
+            try? FileManager.default.removeItem(atPath: path)
+            throw DatabaseError(database: name, code: 0, message: "mysqldump failed on \(via?.name ?? "this machine"): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        let (bytes, sha) = try Self.measure(path)
+        guard try Self.hasFooter(path) else {
+            throw DatabaseError(database: name, code: 0, message: "the dump \(path) is incomplete (no '\(Self.footer)' line)")
+        }
+        return DatabaseArtifact(database: name, path: path, bytes: bytes, sha256: sha, at: Date(), source: via.map { "mysqldump on \($0.name)" } ?? "mysqldump on this machine")
+    }
+
+    static func measure(_ path: String) throws -> (Int, String) {
+        let bytes = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        return (bytes, try SHA256File.hex(path))
+    }
+
+    static func hasFooter(_ path: String) throws -> Bool {
+        guard let h = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? h.close() }
+        let end = try h.seekToEnd()
+        try h.seek(toOffset: end > 512 ? end - 512 : 0)
+        let tail = String(decoding: try h.readToEnd() ?? Data(), as: UTF8.self)
+        return tail.contains(footer)
+    }
+
+    /// Checks that an artifact is still what was written: size, checksum, complete dump.
+    public func verify(_ artifact: DatabaseArtifact) throws {
+        guard FileManager.default.fileExists(atPath: artifact.path) else {
+            throw DatabaseError(database: artifact.database, code: 0, message: "backup \(artifact.path) is missing")
+        }
+        let (bytes, sha) = try Self.measure(artifact.path)
+        guard bytes == artifact.bytes, sha == artifact.sha256 else {
+            throw DatabaseError(database: artifact.database, code: 0,
+                                message: "backup \(artifact.path) changed since it was taken (\(bytes) bytes, sha256 \(sha.prefix(12))…; expected \(artifact.bytes), \(artifact.sha256.prefix(12))…)")
+        }
+        guard try Self.hasFooter(artifact.path) else {
+            throw DatabaseError(database: artifact.database, code: 0, message: "backup \(artifact.path) is incomplete")
+        }
+    }
+
+    /// Restores a dump. Refuses while other sessions use the database (listing them)
+    /// unless `force`; waits at most `lockWait` seconds for metadata locks either way.
+    public func restore(_ artifact: DatabaseArtifact, force: Bool, lockWait: Int = 10) async throws {
+        try verify(artifact)
+        let e = try driver.endpoint(artifact.database)
+        let conn = try await MariaDBConnection.connect(e)
+        let holders = try await conn.query(
+            "SELECT ID, USER, HOST, COMMAND, TIME FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()",
+            [.string(e.database ?? artifact.database)])
+        await conn.close()
+        if !holders.rows.isEmpty && !force {
+            let list = holders.rows.prefix(8).map {
+                "id \($0["ID"]?.stringValue ?? "?") \($0["USER"]?.stringValue ?? "?")@\($0["HOST"]?.stringValue ?? "?") (\($0["COMMAND"]?.stringValue ?? "?") \($0["TIME"]?.stringValue ?? "?")s)"
+            }.joined(separator: ", ")
+            throw DatabaseError(
+                database: artifact.database, code: 0,
+                message: "refusing to restore while \(holders.rows.count) connection(s) use it: \(list). Stop the services that hold them, or restore with { force = true } (it still gives up after \(lockWait)s of lock waits)")
+        }
+        // The option file (password, lock timeout) is private to this restore.
+        let dir = NSTemporaryDirectory() + "ferry-restore-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let options = dir + "/client.cnf"
+        FileManager.default.createFile(atPath: options, contents: Data((optionFile(e) + "init-command=SET SESSION lock_wait_timeout=\(lockWait)\n").utf8),
+                                       attributes: [.posixPermissions: 0o600])
+        let capture = OutputCapture(tailBytes: 8192)
+        let result: CommandResult
+        do {
+            result = try await ProcessRunner.run(
+                "/bin/sh", ["-c", "f=$1; shift; exec \"$@\" < \"$f\"", "sh", artifact.path, "/usr/bin/mysql",
+                            "--defaults-extra-file=\(options)"] + clientOptions(e),
+                stdin: nil, output: capture, timeout: nil)
+        } catch ProcessRunner.Failure.launch(let m) {
+            throw DatabaseError(database: artifact.database, code: 0, message: "cannot run mysql here (install mariadb-client): \(m)")
+        }
+        guard result.exitCode == 0 else {
+            throw DatabaseError(database: artifact.database, code: 0,
+                                message: "restore of \(artifact.path) failed: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+    }
+}
