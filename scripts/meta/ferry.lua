@@ -374,6 +374,40 @@ function Connection:transaction(fn) end
 ---Closes the connection (connections still open are closed when the run ends).
 function Connection:close() end
 
+-- VIPs ------------------------------------------------------------------------
+
+---The VIP in front of each API (`vips:` in the region): HAProxy's runtime API, or
+---operator-supplied commands for hardware balancers.
+vip = {}
+
+---The VIP's URL (`url:` in the region).
+---@param name string
+---@return string
+function vip.url(name) end
+
+---The backend and each server's state (`ready`, `drain`, `maint`) and health.
+---@param name string
+---@return table
+function vip.get(name) end
+
+---Sends traffic to the servers of `selector` (a group listed under the VIP's `servers:`,
+---or server names): they go `ready` first, every other server then goes to `maint`.
+---Returns the previous state, for `vip.restore`.
+---@param name string
+---@param selector string|string[]
+---@return table
+function vip.switch(name, selector) end
+
+---Puts every server back in the state `vip.switch` found it in.
+---@param previous table
+function vip.restore(previous) end
+
+---Blocks user actions: "all" (every request gets 503 with Retry-After), "writes"
+---(GET/HEAD pass, others get 503), true (= "all") or false (off).
+---@param name string
+---@param mode "all"|"writes"|boolean
+function vip.maintenance(name, mode) end
+
 -- Ini methods -----------------------------------------------------------------
 
 ---The value of `key` in `section` ("DEFAULT" before any header), or nil.

@@ -193,6 +193,16 @@ enum RunbookPrelude {
       restore = function(artifact, opts) return native.db_restore(artifact, opts) end,
     }
 
+    -- VIPs ---------------------------------------------------------------------
+
+    vip = {
+      url = function(name) return native.vip_url(name) end,
+      get = function(name) return native.vip_get(name) end,
+      switch = function(name, selector) return native.vip_switch(name, selector) end,
+      restore = function(previous) return native.vip_restore(previous) end,
+      maintenance = function(name, mode) return native.vip_maintenance(name, mode) end,
+    }
+
     -- The method tables, for tests that compare them with scripts/meta/ferry.lua.
     __ferry_classes = { Host = Host, Service = Service, Ini = Ini, Connection = Connection }
 

@@ -1,0 +1,189 @@
+import Foundation
+import LuaBridge
+
+/// Moves an API's traffic between servers and blocks user actions during a window.
+/// `switch` returns what `restore` needs to put things back.
+public protocol VIPDriver: Sendable {
+    func get() async throws -> LuaValue
+    /// Makes `targets` take traffic (brought up first) and every other server stop.
+    func switchTo(_ targets: [String]) async throws -> LuaValue
+    func restore(_ previous: LuaValue) async throws
+    /// "off", "writes" or "all".
+    func maintenance(_ mode: String) async throws
+}
+
+/// The VIPs of a region, by name, with their drivers.
+public struct VIPDirectory: Sendable {
+    public let region: Region
+    public let transport: any Transport
+
+    public init(region: Region, transport: any Transport) {
+        self.region = region
+        self.transport = transport
+    }
+
+    func settings(_ name: String) throws -> [String: LuaValue] {
+        guard case .map(let s)? = region.vips[name] else {
+            let known = region.vips.keys.sorted().joined(separator: ", ")
+            throw VIPError(vip: name, message: "no VIP named '\(name)' in region \(region.name) (vips: \(known.isEmpty ? "none" : known))")
+        }
+        return s
+    }
+
+    public func url(_ name: String) throws -> String {
+        guard let url = try settings(name)["url"]?.stringValue else { throw VIPError(vip: name, message: "no url set for this VIP") }
+        return url
+    }
+
+    public func driver(_ name: String) throws -> any VIPDriver {
+        let s = try settings(name)
+        switch s["driver"]?.stringValue ?? "haproxy" {
+        case "haproxy": return try HAProxyVIP(name: name, settings: s, region: region, transport: transport)
+        case "command": return try CommandVIP(name: name, settings: s, region: region, transport: transport)
+        case let other: throw VIPError(vip: name, message: "unknown driver '\(other)' (haproxy, command)")
+        }
+    }
+
+    /// Server names for a selector: names listed under `servers:` for a group, or server names themselves.
+    static func serverNames(_ selector: [String], settings: [String: LuaValue]) -> [String] {
+        var out: [String] = []
+        for s in selector {
+            if let listed = settings["servers"]?[s].arrayValue?.compactMap(\.stringValue) { out += listed } else { out.append(s) }
+        }
+        return out
+    }
+}
+
+/// HAProxy through its runtime API.
+struct HAProxyVIP: VIPDriver {
+    let name: String
+    let backend: String
+    let runtime: HAProxyRuntime
+    let settings: [String: LuaValue]
+
+    init(name: String, settings: [String: LuaValue], region: Region, transport: any Transport) throws {
+        self.name = name
+        self.settings = settings
+        guard let backend = settings["backend"]?.stringValue else { throw VIPError(vip: name, message: "haproxy driver needs `backend`") }
+        self.backend = backend
+        let endpoint: HAProxyRuntime.Endpoint
+        if let via = settings["via"]?.stringValue {
+            guard let host = region.hosts[via] else { throw VIPError(vip: name, message: "via: no host named '\(via)'") }
+            guard let socket = settings["socket"]?.stringValue else { throw VIPError(vip: name, message: "via needs `socket` (its path on \(via))") }
+            endpoint = .remote(host: host, socket: socket, transport: transport)
+        } else if let socket = settings["socket"]?.stringValue {
+            endpoint = .unix(socket)
+        } else if let address = settings["address"]?.stringValue, let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) {
+            endpoint = .tcp(String(address[..<colon]), port)
+        } else {
+            throw VIPError(vip: name, message: "haproxy driver needs `socket` (unix socket path) or `address` (host:port of a TCP stats socket)")
+        }
+        runtime = HAProxyRuntime(vip: name, endpoint: endpoint)
+    }
+
+    func get() async throws -> LuaValue {
+        let servers = try await runtime.servers(backend)
+        var map: [String: LuaValue] = [:]
+        for s in servers {
+            map[s.name] = ["state": .string(s.state), "address": .string(s.address), "up": .bool(s.operational == 2)]
+        }
+        return ["vip": .string(name), "backend": .string(backend), "servers": .map(map)]
+    }
+
+    func switchTo(_ targets: [String]) async throws -> LuaValue {
+        let servers = try await runtime.servers(backend)
+        let known = Set(servers.map(\.name))
+        let missing = targets.filter { !known.contains($0) }
+        guard missing.isEmpty, !targets.isEmpty else {
+            throw VIPError(vip: name, message: "backend \(backend) has no server \(missing.joined(separator: ", ")) (servers: \(servers.map(\.name).joined(separator: ", ")))")
+        }
+        let previous: LuaValue = ["vip": .string(name), "backend": .string(backend),
+                                  "servers": .map(Dictionary(uniqueKeysWithValues: servers.map { ($0.name, LuaValue.string($0.state)) }))]
+        // New servers ready before old ones go to maintenance: never a moment with none.
+        let up = targets.map { "set server \(backend)/\($0) state ready" }.joined(separator: "; ")
+        _ = try await runtime.send(up)
+        let others = servers.map(\.name).filter { !targets.contains($0) }
+        if !others.isEmpty {
+            _ = try await runtime.send(others.map { "set server \(backend)/\($0) state maint" }.joined(separator: "; "))
+        }
+        return previous
+    }
+
+    func restore(_ previous: LuaValue) async throws {
+        guard case .map(let states) = previous["servers"] else { throw VIPError(vip: name, message: "restore: expected what vip.switch returned") }
+        let ready = states.filter { $0.value.stringValue != "maint" }.sorted { $0.key < $1.key }
+        let maint = states.filter { $0.value.stringValue == "maint" }.sorted { $0.key < $1.key }
+        if !ready.isEmpty {
+            _ = try await runtime.send(ready.map { "set server \(backend)/\($0.key) state \($0.value.stringValue ?? "ready")" }.joined(separator: "; "))
+        }
+        if !maint.isEmpty {
+            _ = try await runtime.send(maint.map { "set server \(backend)/\($0.key) state maint" }.joined(separator: "; "))
+        }
+    }
+
+    func maintenance(_ mode: String) async throws {
+        guard let map = settings["maintenance_map"]?.stringValue else {
+            throw VIPError(vip: name, message: "maintenance needs `maintenance_map` (the map file the HAProxy config consults; see docs/region-file.md)")
+        }
+        let key = settings["maintenance_key"]?.stringValue ?? name
+        _ = try await runtime.send("set map \(map) \(key) \(mode)")
+    }
+}
+
+/// Operator-supplied commands, for hardware balancers: `switch`, `restore` and
+/// `maintenance` command templates run on `via` (or this machine), with
+/// `{targets}`, `{mode}` and `{vip}` filled in.
+struct CommandVIP: VIPDriver {
+    let name: String
+    let settings: [String: LuaValue]
+    let host: RegionHost?
+    let transport: any Transport
+
+    init(name: String, settings: [String: LuaValue], region: Region, transport: any Transport) throws {
+        self.name = name
+        self.settings = settings
+        self.transport = transport
+        if let via = settings["via"]?.stringValue {
+            guard let h = region.hosts[via] else { throw VIPError(vip: name, message: "via: no host named '\(via)'") }
+            host = h
+        } else {
+            host = nil
+        }
+    }
+
+    func run(_ key: String, _ fill: [String: String]) async throws -> String {
+        guard var command = settings[key]?.stringValue else { throw VIPError(vip: name, message: "the command driver has no `\(key)` command") }
+        for (k, v) in fill.merging(["vip": name], uniquingKeysWith: { a, _ in a }) {
+            command = command.replacingOccurrences(of: "{\(k)}", with: ShellQuote.quote(v))
+        }
+        let capture = OutputCapture()
+        let result: CommandResult
+        if let host {
+            result = try await transport.run(HostCommand(command, timeout: 120), on: host, output: capture)
+        } else {
+            result = try await ProcessRunner.run("/bin/sh", ["-c", command], stdin: nil, output: capture, timeout: 120)
+        }
+        guard result.exitCode == 0 else {
+            throw VIPError(vip: name, message: "`\(command)` exited \(result.exitCode ?? -1): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        return result.stdout
+    }
+
+    func get() async throws -> LuaValue {
+        ["vip": .string(name), "output": .string(try await run("get", [:]))]
+    }
+
+    func switchTo(_ targets: [String]) async throws -> LuaValue {
+        let before = settings["get"] != nil ? try await run("get", [:]) : ""
+        _ = try await run("switch", ["targets": targets.joined(separator: " ")])
+        return ["vip": .string(name), "before": .string(before), "targets": .array(targets.map { .string($0) })]
+    }
+
+    func restore(_ previous: LuaValue) async throws {
+        _ = try await run("restore", ["before": previous["before"].stringValue ?? ""])
+    }
+
+    func maintenance(_ mode: String) async throws {
+        _ = try await run("maintenance", ["mode": mode])
+    }
+}
