@@ -8,17 +8,20 @@ struct LabRun {
     let directory: String
     let engine: Engine
 
-    init(runbook: String, regionEdit: (String) -> String = { $0 }) async throws {
+    init(runbook: String, requiring section: String = "\ndatabases:", transport: String = "local",
+         regionEdit: (String) -> String = { $0 }) async throws
+    {
         directory = try TestEnvironment.directory()
         try runbook.write(toFile: directory + "/runbook.lua", atomically: true, encoding: .utf8)
         let lab = try String(contentsOfFile: TestEnvironment.root + "/.testenv/region.yaml", encoding: .utf8)
-        guard lab.contains("\ndatabases:") else {
-            throw FerryError.failed("the lab region has no databases: run `scripts/testenv/up hosts mariadb` (scripts/test does)")
+        guard lab.contains(section) else {
+            throw FerryError.failed("the lab region has no \(section.trimmingCharacters(in: .whitespacesAndNewlines)) section: run `scripts/testenv/up` with its service (scripts/test does)")
         }
         try regionEdit(lab).write(toFile: directory + "/region.yaml", atomically: true, encoding: .utf8)
         let region = try RegionLoader.load(path: directory + "/region.yaml")
+        let chosen: any Transport = transport == "nio" ? NIOSSHTransport(region: region, journalDirectory: directory) : LocalTransport()
         engine = Engine(runbook: try await RunbookLoader.load(path: directory + "/runbook.lua"), region: region,
-                        transport: LocalTransport(), journal: try RunJournal(path: directory + "/journal.db"))
+                        transport: chosen, journal: try RunJournal(path: directory + "/journal.db"))
     }
 
     func run() async throws -> RunOutcome { try await engine.run(RunOptions()) }

@@ -408,6 +408,119 @@ function vip.restore(previous) end
 ---@param mode "all"|"writes"|boolean
 function vip.maintenance(name, mode) end
 
+-- HTTP ------------------------------------------------------------------------
+
+---@class HTTPResponse
+---@field status integer
+---@field headers table<string, string> lower-case names
+---@field body string
+---@field json? any the body parsed, when it is JSON
+---@field duration number seconds
+
+---HTTP client for checks. A transport failure raises; any HTTP status returns.
+http = {}
+
+---@param spec {method?: string, url: string, headers?: table<string,string>, body?: string, json?: table, timeout?: Duration, ca_file?: string, insecure?: boolean}
+---@return HTTPResponse
+function http.request(spec) end
+
+---`http.request` with method GET; `opts` takes the same fields.
+---@param url string
+---@param opts? table
+---@return HTTPResponse
+function http.get(url, opts) end
+
+-- Keystone catalog --------------------------------------------------------------
+
+---The Keystone v3 catalog of the region's `keystone:` (token cached and renewed).
+catalog = {}
+
+---@return table[] services {id, name, type, enabled, description}
+function catalog.services() end
+
+---Endpoints with their service's name and type, filtered by service (name, type or id), interface, region.
+---@param filter? {service?: string, interface?: string, region?: string}
+---@return table[]
+function catalog.endpoints(filter) end
+
+---Finds the service by name and type, or creates it.
+---@param spec {name: string, type: string, description?: string}
+---@return table
+function catalog.ensure_service(spec) end
+
+---Creates the endpoint, or updates its URL; `action` says which ("created", "updated", "unchanged").
+---@param spec {service: string, interface: string, region?: string, url: string}
+---@return table
+function catalog.ensure_endpoint(spec) end
+
+---@param id string
+---@param url string
+---@return table
+function catalog.update_endpoint(id, url) end
+
+---@param id string
+function catalog.delete_endpoint(id) end
+
+---Every service and endpoint, for `catalog.restore`.
+---@return table
+function catalog.snapshot() end
+
+---Puts the catalog back as the snapshot had it: deletes what was created since,
+---recreates what was deleted, reverts changed URLs. Returns counts.
+---@param snapshot table
+---@return {created: integer, deleted: integer, updated: integer}
+function catalog.restore(snapshot) end
+
+-- RabbitMQ broker ---------------------------------------------------------------
+
+---RabbitMQ through the management API of the region's `broker:`.
+broker = {}
+
+---@return table {rabbitmq_version, cluster_name, node, messages, queues, connections}
+function broker.overview() end
+
+---@return table[]
+function broker.vhosts() end
+
+---@param name string
+function broker.ensure_vhost(name) end
+
+---@param spec {name: string, password: string|table, tags?: string}
+function broker.ensure_user(spec) end
+
+---@param spec {vhost: string, user: string, configure?: string, write?: string, read?: string}
+function broker.ensure_permissions(spec) end
+
+---Creates or replaces a policy.
+---@param vhost string
+---@param name string
+---@param spec {pattern: string, definition: table, apply_to?: "all"|"queues"|"exchanges", priority?: integer}
+function broker.policy(vhost, name, spec) end
+
+---@param vhost string
+---@param name string
+function broker.delete_policy(vhost, name) end
+
+---@param filter? {vhost?: string}
+---@return table[]
+function broker.policies(filter) end
+
+---Queues with their policy and message counts (counts lag a few seconds).
+---@param filter? {vhost?: string}
+---@return table[]
+function broker.queues(filter) end
+
+---@param vhost string
+---@param name string
+---@return table
+function broker.queue(vhost, name) end
+
+---Waits until the queue holds no message.
+---@param vhost string
+---@param name string
+---@param opts? {within?: Duration, every?: Duration}
+function broker.wait_drained(vhost, name, opts) end
+
 -- Ini methods -----------------------------------------------------------------
 
 ---The value of `key` in `section` ("DEFAULT" before any header), or nil.

@@ -39,7 +39,8 @@ public enum RunbookLoader {
         let budget = ProcessInfo.processInfo.environment["FERRY_LUA_BUDGET"].flatMap(Int64.init) ?? instructionBudget
         let vm = try LuaVM(instructionBudget: budget)
         await vm.register(
-            RuntimeAPI.natives(runtime) + DatabaseAPI.natives(runtime) + VIPAPI.natives(runtime) + extensions.natives)
+            RuntimeAPI.natives(runtime) + DatabaseAPI.natives(runtime) + VIPAPI.natives(runtime) + ServiceAPI.natives(runtime)
+                + extensions.natives)
         try await vm.run(source: RunbookPrelude.source, chunkName: "=ferry-prelude")
         let scripts = scriptsDirectory(near: directory)
         var roots = [directory]

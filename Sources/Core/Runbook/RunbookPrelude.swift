@@ -203,6 +203,53 @@ enum RunbookPrelude {
       maintenance = function(name, mode) return native.vip_maintenance(name, mode) end,
     }
 
+    -- HTTP, the Keystone catalog, the RabbitMQ broker ---------------------------
+
+    http = {
+      request = function(spec)
+        if type(spec) ~= "table" then error("http.request{method=, url=, ...}: expected a table, got " .. type(spec), 2) end
+        return native.http_request(spec)
+      end,
+      get = function(url, opts)
+        local spec = {}
+        for k, v in pairs(opts or {}) do spec[k] = v end
+        spec.url, spec.method = url, "GET"
+        return native.http_request(spec)
+      end,
+    }
+
+    catalog = {
+      services = function() return native.catalog_services() end,
+      endpoints = function(filter) return native.catalog_endpoints(filter) end,
+      ensure_service = function(spec) return native.catalog_ensure_service(spec) end,
+      ensure_endpoint = function(spec) return native.catalog_ensure_endpoint(spec) end,
+      update_endpoint = function(id, url) return native.catalog_update_endpoint(id, url) end,
+      delete_endpoint = function(id) return native.catalog_delete_endpoint(id) end,
+      snapshot = function() return native.catalog_snapshot() end,
+      restore = function(snapshot) return native.catalog_restore(snapshot) end,
+    }
+
+    broker = {
+      overview = function() return native.broker_overview() end,
+      vhosts = function() return native.broker_vhosts() end,
+      ensure_vhost = function(name) return native.broker_ensure_vhost(name) end,
+      ensure_user = function(spec) return native.broker_ensure_user(spec) end,
+      ensure_permissions = function(spec) return native.broker_ensure_permissions(spec) end,
+      policy = function(vhost, name, spec) return native.broker_policy(vhost, name, spec) end,
+      delete_policy = function(vhost, name) return native.broker_delete_policy(vhost, name) end,
+      policies = function(filter) return native.broker_policies(filter) end,
+      queues = function(filter) return native.broker_queues(filter) end,
+      queue = function(vhost, name) return native.broker_queue(vhost, name) end,
+      --- Waits until a queue holds no message (message counts lag a few seconds).
+      wait_drained = function(vhost, name, opts)
+        opts = opts or {}
+        return wait_until(function()
+          local q = native.broker_queue(vhost, name)
+          return q.messages == 0, q.messages .. " message(s) left in " .. name
+        end, { within = opts.within or "5m", every = opts.every or "5s" })
+      end,
+    }
+
     -- The method tables, for tests that compare them with scripts/meta/ferry.lua.
     __ferry_classes = { Host = Host, Service = Service, Ini = Ini, Connection = Connection }
 

@@ -52,6 +52,17 @@ public struct MariaDBDriver: DatabaseDriver {
 /// Sessions a run opened, closed when it ends.
 public final class RunResources: Sendable {
     private let sessions = Mutex<[Int: any DatabaseSession]>([:])
+    private let keystone = Mutex<KeystoneCatalog?>(nil)
+
+    /// The run's Keystone client (its token is reused across calls).
+    func catalog(_ make: () throws -> KeystoneCatalog) throws -> KeystoneCatalog {
+        try keystone.withLock { k in
+            if let k { return k }
+            let made = try make()
+            k = made
+            return made
+        }
+    }
     private let next = Mutex(1)
 
     public init() {}

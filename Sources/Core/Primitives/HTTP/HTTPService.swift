@@ -1,0 +1,85 @@
+import AsyncHTTPClient
+import Foundation
+import LuaBridge
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import Synchronization
+
+/// An HTTP response as primitives and runbooks see it.
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    public var headers: [String: String]
+    public var body: String
+    public var duration: Double
+
+    public var luaValue: LuaValue {
+        ["status": .int(Int64(status)), "headers": .map(headers.mapValues { .string($0) }), "body": .string(body),
+         "duration": .number(duration)]
+    }
+
+    /// The body parsed as JSON (nil if it is not).
+    public var json: LuaValue? { try? LuaValue.fromJSON(body) }
+}
+
+public struct HTTPFailure: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}
+
+/// HTTP clients by TLS setting (default trust, a custom CA file, or insecure), shared by a process.
+public final class HTTPService: Sendable {
+    public static let shared = HTTPService()
+
+    private let clients = Mutex<[String: HTTPClient]>([:])
+
+    func client(caFile: String?, insecure: Bool) throws -> HTTPClient {
+        if caFile == nil && !insecure { return HTTPClient.shared }
+        let key = "\(caFile ?? "")|\(insecure)"
+        if let c = clients.withLock({ $0[key] }) { return c }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if insecure { tls.certificateVerification = .none }
+        if let caFile {
+            guard FileManager.default.fileExists(atPath: caFile) else { throw HTTPFailure(description: "CA file \(caFile) does not exist") }
+            tls.trustRoots = .file(caFile)
+        }
+        var config = HTTPClient.Configuration(tlsConfiguration: tls)
+        config.timeout = .init(connect: .seconds(10))
+        let c = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+        clients.withLock { $0[key] = c }
+        return c
+    }
+
+    /// Sends a request; a transport failure raises, any HTTP status returns.
+    public func request(method: String, url: String, headers: [String: String] = [:], body: Data? = nil, timeout: Double = 30,
+                        caFile: String? = nil, insecure: Bool = false) async throws -> HTTPResponse
+    {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var request = HTTPClientRequest(url: url)
+        request.method = HTTPMethod(rawValue: method.uppercased())
+        for (k, v) in headers { request.headers.add(name: k, value: v) }
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let client = try client(caFile: caFile, insecure: insecure)
+        do {
+            let response = try await client.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))
+            let bytes = try await response.body.collect(upTo: 64 << 20)
+            var h: [String: String] = [:]
+            for (name, value) in response.headers { h[name.lowercased()] = h[name.lowercased()].map { $0 + ", " + value } ?? value }
+            return HTTPResponse(status: Int(response.status.code), headers: h, body: String(buffer: bytes),
+                                duration: (clock.now - start).seconds)
+        } catch let e as HTTPClientError where e == .deadlineExceeded || e == .readTimeout || e == .connectTimeout {
+            throw HTTPFailure(description: "\(method) \(url): no answer within \(DurationText.format(timeout))")
+        } catch {
+            throw HTTPFailure(description: "\(method) \(url): \(Self.describe(error))")
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        let text = String(describing: error)
+        if text.contains("connectionRefused") || text.contains("Connection refused") || text.contains("ECONNREFUSED") {
+            return "connection refused (is the service running?)"
+        }
+        if text.contains("NIOSSL") || text.contains("certificate") { return "TLS failed: \(text)" }
+        return text
+    }
+}

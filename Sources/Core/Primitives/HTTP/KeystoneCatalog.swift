@@ -1,0 +1,247 @@
+import Foundation
+import LuaBridge
+import Synchronization
+
+/// The Keystone v3 catalog: services and endpoints, with a token obtained by
+/// password and renewed before it expires (or when Keystone says it has).
+public final class KeystoneCatalog: Sendable {
+    public struct Settings: Sendable {
+        var authURL: String
+        var username: String
+        var password: String
+        var project: String
+        var userDomain: String
+        var projectDomain: String
+        var region: String?
+        var caFile: String?
+        var insecure: Bool
+    }
+
+    let settings: Settings
+    private let token = Mutex<(value: String, expires: Date)?>(nil)
+    let http = HTTPService.shared
+
+    public init(region: Region) throws {
+        let k = region.keystone
+        guard case .map = k, let authURL = k["auth_url"].stringValue else {
+            throw HTTPFailure(description: "catalog: region \(region.name) has no keystone: { auth_url: … } section")
+        }
+        let password: String
+        if let ref = SecretReference(k["password"]) {
+            password = try ref.resolve(relativeTo: region.directory)
+        } else {
+            password = k["password"].stringValue ?? ""
+        }
+        settings = Settings(
+            authURL: authURL.hasSuffix("/") ? String(authURL.dropLast()) : authURL, username: k["username"].stringValue ?? "admin",
+            password: password, project: k["project"].stringValue ?? "admin",
+            userDomain: k["user_domain"].stringValue ?? "Default", projectDomain: k["project_domain"].stringValue ?? "Default",
+            region: k["region_name"].stringValue, caFile: k["ca_file"].stringValue, insecure: k["insecure"].boolValue ?? false)
+    }
+
+    func fail(_ message: String) -> HTTPFailure { HTTPFailure(description: "catalog: Keystone at \(settings.authURL): \(message)") }
+
+    func authenticate() async throws -> String {
+        if let t = token.withLock({ $0 }), t.expires.timeIntervalSinceNow > 60 { return t.value }
+        let body: LuaValue = ["auth": [
+            "identity": ["methods": ["password"], "password": ["user": [
+                "name": .string(settings.username), "domain": ["name": .string(settings.userDomain)],
+                "password": .string(settings.password),
+            ]]],
+            "scope": ["project": ["name": .string(settings.project), "domain": ["name": .string(settings.projectDomain)]]],
+        ]]
+        let response: HTTPResponse
+        do {
+            response = try await http.request(method: "POST", url: settings.authURL + "/auth/tokens",
+                                              headers: ["Content-Type": "application/json"], body: Data(body.jsonString().utf8),
+                                              caFile: settings.caFile, insecure: settings.insecure)
+        } catch let e as HTTPFailure {
+            throw fail("cannot authenticate: \(e.description)")
+        }
+        guard response.status == 201, let value = response.headers["x-subject-token"] else {
+            throw fail(response.status == 401 ? "authentication as \(settings.username) rejected (wrong password?)" : "authentication failed: HTTP \(response.status) \(response.body.prefix(200))")
+        }
+        let expiresText = response.json?["token"]["expires_at"].stringValue ?? ""
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let expires = formatter.date(from: expiresText) ?? ISO8601DateFormatter().date(from: expiresText) ?? Date().addingTimeInterval(3000)
+        token.withLock { $0 = (value, expires) }
+        return value
+    }
+
+    /// Forgets the token (tests; and after Keystone rejects it).
+    public func invalidateToken() { token.withLock { $0 = nil } }
+
+    /// Calls the API; a 401 renews the token once.
+    func call(_ method: String, _ path: String, body: LuaValue? = nil, expect: Set<Int>) async throws -> LuaValue {
+        for attempt in 0..<2 {
+            let t = try await authenticate()
+            let response: HTTPResponse
+            do {
+                response = try await http.request(
+                    method: method, url: settings.authURL + path,
+                    headers: ["X-Auth-Token": t, "Content-Type": "application/json", "Accept": "application/json"],
+                    body: body.map { Data($0.jsonString().utf8) }, caFile: settings.caFile, insecure: settings.insecure)
+            } catch let e as HTTPFailure {
+                throw fail(e.description)
+            }
+            if response.status == 401 && attempt == 0 {
+                invalidateToken()
+                continue
+            }
+            guard expect.contains(response.status) else {
+                let detail = response.json?["error"]["message"].stringValue ?? String(response.body.prefix(200))
+                let what = response.status == 409 ? "conflict" : "HTTP \(response.status)"
+                throw fail("\(method) \(path): \(what): \(detail)")
+            }
+            return response.json ?? .nil
+        }
+        throw fail("\(method) \(path): the renewed token was rejected too")
+    }
+
+    // MARK: Services and endpoints
+
+    public func services() async throws -> [LuaValue] {
+        try await call("GET", "/services", expect: [200])["services"].arrayValue?.map(Self.service) ?? []
+    }
+
+    static func service(_ s: LuaValue) -> LuaValue {
+        ["id": s["id"], "name": s["name"], "type": s["type"], "enabled": s["enabled"].isNil ? true : s["enabled"],
+         "description": s["description"]]
+    }
+
+    static func endpoint(_ e: LuaValue) -> LuaValue {
+        ["id": e["id"], "service_id": e["service_id"], "interface": e["interface"], "region": e["region_id"].isNil ? e["region"] : e["region_id"],
+         "url": e["url"], "enabled": e["enabled"].isNil ? true : e["enabled"]]
+    }
+
+    /// Endpoints, each with its service's name and type, filtered as asked.
+    public func endpoints(service: String? = nil, interface: String? = nil, region: String? = nil) async throws -> [LuaValue] {
+        let services = try await self.services()
+        let byID = Dictionary(uniqueKeysWithValues: services.compactMap { s in s["id"].stringValue.map { ($0, s) } })
+        var list = try await call("GET", "/endpoints", expect: [200])["endpoints"].arrayValue?.map(Self.endpoint) ?? []
+        list = list.map { e in
+            var m = e.mapValue ?? [:]
+            let s = byID[e["service_id"].stringValue ?? ""]
+            m["service"] = s?["name"] ?? .nil
+            m["type"] = s?["type"] ?? .nil
+            return .map(m)
+        }
+        return list.filter { e in
+            (service == nil || e["service"].stringValue == service || e["type"].stringValue == service || e["service_id"].stringValue == service)
+                && (interface == nil || e["interface"].stringValue == interface)
+                && (region == nil || e["region"].stringValue == region)
+        }
+    }
+
+    func findService(_ nameOrType: String) async throws -> LuaValue? {
+        let all = try await services()
+        return all.first { $0["name"].stringValue == nameOrType } ?? all.first { $0["type"].stringValue == nameOrType }
+    }
+
+    public func ensureService(name: String, type: String, description: String?) async throws -> (LuaValue, created: Bool) {
+        if let existing = try await services().first(where: { $0["name"].stringValue == name && $0["type"].stringValue == type }) {
+            return (existing, false)
+        }
+        var body: [String: LuaValue] = ["name": .string(name), "type": .string(type), "enabled": true]
+        if let description { body["description"] = .string(description) }
+        let created = try await call("POST", "/services", body: ["service": .map(body)], expect: [201])
+        return (Self.service(created["service"]), true)
+    }
+
+    /// Creates the endpoint, or updates its URL if one exists for the service, interface and region.
+    public func ensureEndpoint(service: String, interface: String, region: String, url: String) async throws -> (LuaValue, action: String) {
+        guard let svc = try await findService(service), let serviceID = svc["id"].stringValue else {
+            throw fail("no service named or typed '\(service)' (ensure_service it first)")
+        }
+        let existing = try await endpoints(interface: interface, region: region).filter { $0["service_id"].stringValue == serviceID }
+        if let e = existing.first, let id = e["id"].stringValue {
+            if e["url"].stringValue == url { return (e, "unchanged") }
+            let updated = try await call("PATCH", "/endpoints/\(id)", body: ["endpoint": ["url": .string(url)]], expect: [200])
+            return (Self.endpoint(updated["endpoint"]), "updated")
+        }
+        let created = try await call("POST", "/endpoints", body: ["endpoint": [
+            "service_id": .string(serviceID), "interface": .string(interface), "region_id": .string(region), "url": .string(url),
+            "enabled": true,
+        ]], expect: [201])
+        return (Self.endpoint(created["endpoint"]), "created")
+    }
+
+    public func updateEndpoint(id: String, url: String) async throws -> LuaValue {
+        Self.endpoint(try await call("PATCH", "/endpoints/\(id)", body: ["endpoint": ["url": .string(url)]], expect: [200])["endpoint"])
+    }
+
+    public func deleteEndpoint(id: String) async throws {
+        _ = try await call("DELETE", "/endpoints/\(id)", expect: [204])
+    }
+
+    public func deleteService(id: String) async throws {
+        _ = try await call("DELETE", "/services/\(id)", expect: [204])
+    }
+
+    // MARK: Snapshot and restore
+
+    public func snapshot() async throws -> LuaValue {
+        ["services": .array(try await services()), "endpoints": .array(try await endpoints())]
+    }
+
+    /// Puts the catalog back as the snapshot had it: what was created since is
+    /// deleted, what was deleted is recreated (with new ids), changed URLs revert.
+    public func restore(_ snapshot: LuaValue) async throws -> LuaValue {
+        guard let wantServices = snapshot["services"].arrayValue, let wantEndpoints = snapshot["endpoints"].arrayValue else {
+            throw fail("restore: expected what catalog.snapshot() returned")
+        }
+        var created = 0, deleted = 0, updated = 0
+        let nowServices = try await services()
+        // Services: keep by id; recreate missing ones; remember id changes.
+        var serviceIDs: [String: String] = [:]
+        for s in wantServices {
+            guard let id = s["id"].stringValue else { continue }
+            if nowServices.contains(where: { $0["id"].stringValue == id }) {
+                serviceIDs[id] = id
+            } else if let match = nowServices.first(where: { n in n["name"] == s["name"] && n["type"] == s["type"] && !wantServices.contains(where: { w in w["id"] == n["id"] }) }) {
+                serviceIDs[id] = match["id"].stringValue
+            } else {
+                let (made, _) = try await ensureService(name: s["name"].stringValue ?? "", type: s["type"].stringValue ?? "", description: s["description"].stringValue)
+                serviceIDs[id] = made["id"].stringValue
+                created += 1
+            }
+        }
+        let keepServiceIDs = Set(serviceIDs.values)
+        let nowEndpoints = try await endpoints()
+        func key(_ e: LuaValue, serviceID: String?) -> String {
+            "\(serviceID ?? "")|\(e["interface"].stringValue ?? "")|\(e["region"].stringValue ?? "")"
+        }
+        let wantByKey = Dictionary(wantEndpoints.map { (key($0, serviceID: serviceIDs[$0["service_id"].stringValue ?? ""]), $0) }, uniquingKeysWith: { a, _ in a })
+        var seen = Set<String>()
+        for e in nowEndpoints {
+            let k = key(e, serviceID: e["service_id"].stringValue)
+            guard let id = e["id"].stringValue else { continue }
+            if let want = wantByKey[k], !seen.contains(k) {
+                seen.insert(k)
+                if want["url"] != e["url"], let url = want["url"].stringValue {
+                    _ = try await updateEndpoint(id: id, url: url)
+                    updated += 1
+                }
+            } else {
+                try await deleteEndpoint(id: id)
+                deleted += 1
+            }
+        }
+        for (k, e) in wantByKey where !seen.contains(k) {
+            guard let serviceID = serviceIDs[e["service_id"].stringValue ?? ""] else { continue }
+            _ = try await call("POST", "/endpoints", body: ["endpoint": [
+                "service_id": .string(serviceID), "interface": e["interface"], "region_id": e["region"], "url": e["url"],
+                "enabled": e["enabled"].isNil ? true : e["enabled"],
+            ]], expect: [201])
+            created += 1
+        }
+        for s in nowServices where !keepServiceIDs.contains(s["id"].stringValue ?? "") {
+            if let id = s["id"].stringValue {
+                try await deleteService(id: id)
+                deleted += 1
+            }
+        }
+        return ["created": .int(Int64(created)), "deleted": .int(Int64(deleted)), "updated": .int(Int64(updated))]
+    }
+}
