@@ -69,6 +69,9 @@ public final class KeystoneCatalog: Sendable {
         return value
     }
 
+    /// The token in use (authenticating if needed); for tests of renewal.
+    public func currentTokenForTests() async throws -> String { try await authenticate() }
+
     /// Forgets the token (tests; and after Keystone rejects it).
     public func invalidateToken() { token.withLock { $0 = nil } }
 
