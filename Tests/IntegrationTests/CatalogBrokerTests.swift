@@ -46,7 +46,7 @@ import Testing
     }
 
     @Test func anExpiredTokenIsRenewedAndAWrongPasswordIsClear() async throws {
-        let region = try RegionLoader.load(path: TestEnvironment.root + "/.testenv/region.yaml")
+        let region = try RegionLoader.load(path: TestEnvironment.testenv + "/region.yaml")
         let catalog = try KeystoneCatalog(region: region)
         let before = try await catalog.services()
         #expect(!before.isEmpty)
@@ -65,7 +65,7 @@ import Testing
             step "list" { run = function(ctx) catalog.services() end }
             """, requiring: "\nkeystone:", regionEdit: { lab in
                 lab.replacingOccurrences(of: "\nkeystone: {", with: "\nkeystone: { password: not-the-password,")
-                    .replacingOccurrences(of: "password: { file: \(TestEnvironment.root)/.testenv/keystone/password }", with: "_unused: 1")
+                    .replacingOccurrences(of: "password: { file: \(TestEnvironment.testenv)/keystone/password }", with: "_unused: 1")
             })
         let failed = try await r.run()
         #expect(failed.message?.contains("authentication as admin rejected") == true, "\(failed.message ?? "")")
@@ -103,7 +103,7 @@ import Testing
             }
             """, requiring: "\nbroker:", regionEdit: { lab in
                 let url = Self.setting(lab, "url") ?? "?"
-                let password = (try? String(contentsOfFile: TestEnvironment.root + "/.testenv/rabbitmq/password", encoding: .utf8))?
+                let password = (try? String(contentsOfFile: TestEnvironment.testenv + "/rabbitmq/password", encoding: .utf8))?
                     .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
                 let auth = "Basic " + Data("ferry:\(password)".utf8).base64EncodedString()
                 return lab + "\nvars: { rabbit: \"\(url)\", rabbit_auth: \"\(auth)\" }\n"

@@ -13,7 +13,7 @@ struct LabRun {
     {
         directory = try TestEnvironment.directory()
         try runbook.write(toFile: directory + "/runbook.lua", atomically: true, encoding: .utf8)
-        let lab = try String(contentsOfFile: TestEnvironment.root + "/.testenv/region.yaml", encoding: .utf8)
+        let lab = try String(contentsOfFile: TestEnvironment.testenv + "/region.yaml", encoding: .utf8)
         guard lab.contains(section) else {
             throw FerryError.failed("the lab region has no \(section.trimmingCharacters(in: .whitespacesAndNewlines)) section: run `scripts/testenv/up` with its service (scripts/test does)")
         }

@@ -7,11 +7,13 @@ import Synchronization
 enum TestEnvironment {
     static let root: String = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
-    static var ssh: String { root + "/.testenv/ssh" }
+    /// The test environment's folder (`.testenv`, or TESTENV_DIR as scripts/testenv takes it).
+    static var testenv: String { ProcessInfo.processInfo.environment["TESTENV_DIR"] ?? root + "/.testenv" }
+    static var ssh: String { testenv + "/ssh" }
 
     /// The testenv region; fails loudly when the services are not up.
     static func region() throws -> Region {
-        let path = root + "/.testenv/region.yaml"
+        let path = testenv + "/region.yaml"
         guard FileManager.default.fileExists(atPath: path) else {
             throw FerryError.failed("the test environment is not up: run `scripts/testenv/up hosts` (scripts/test does)")
         }

@@ -14,6 +14,7 @@ func curl(_ args: String) throws -> String { try shellOutput("curl -s -m 5 \(arg
     @Test func switchSendsTrafficToTheNewServersAndRestorePutsItBack() async throws {
         let r = try await lab("""
             runbook { name = "vip" }
+            step "start-on-old" { run = function(ctx) vip.switch("glance", "glance_old"); vip.maintenance("glance", false) end }
             step "switch" {
               run = function(ctx)
                 ctx.state.url = vip.url("glance")

@@ -39,9 +39,11 @@ enum DatabaseAPI {
                 let session = try env.resources.session(try call.integer(1))
                 let variable = try call.string(2)
                 return .yield {
-                    let result = try await session.query("SHOW GLOBAL STATUS LIKE ?", [.string(variable)])
+                    // SHOW STATUS cannot take a bound parameter; the information schema can.
+                    let result = try await session.query(
+                        "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = UPPER(?)", [.string(variable)])
                     guard let row = result.rows.first else { return [.nil] }
-                    let value = row["Value"] ?? row["VALUE"] ?? .nil
+                    let value = row["VARIABLE_VALUE"] ?? .nil
                     if let s = value.stringValue, let n = Int64(s) { return [.int(n)] }
                     if let s = value.stringValue, let d = Double(s) { return [.number(d)] }
                     return [value]
