@@ -385,3 +385,41 @@ func processesMatching(_ text: String) throws -> Int {
         #expect(try processesMatching(marker) == 0)
     }
 }
+
+@Suite struct IniEditTests {
+    @Test func iniEditsKeepBackupsAndAreRevertedByRollbackWhenTheStepHasNoUndo() async throws {
+        let f = try Fixture(runbook: """
+            runbook { name = "ini" }
+            step "edit" { on = "cmp001,cmp002", run = function(host, ctx)
+              local conf = host:ini(ctx.vars.out .. "/" .. host.name .. ".conf")
+              host.state.previous = conf:set("DEFAULT", "transport_url", "rabbit://new:5672/")
+              conf:set("oslo_messaging_notifications", "driver", "messagingv2")
+              conf:delete("DEFAULT", "debug")
+              host.state.now = conf:get("DEFAULT", "transport_url")
+            end }
+            """)
+        for host in ["cmp001", "cmp002"] {
+            try "[DEFAULT]\n# keep me\ndebug = true\ntransport_url = rabbit://old:5672/\n".write(
+                toFile: f.out + "/\(host).conf", atomically: true, encoding: .utf8)
+        }
+        let engine = try await f.engine()
+        let outcome = try await engine.run(RunOptions())
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let edited = try String(contentsOfFile: f.out + "/cmp001.conf", encoding: .utf8)
+        #expect(edited == "[DEFAULT]\n# keep me\ntransport_url = rabbit://new:5672/\n\n[oslo_messaging_notifications]\ndriver = messagingv2\n")
+        let hosts = try await engine.journal.hosts(outcome.runID, step: 0, phase: .run)
+        #expect(hosts.first?.hostState?["previous"] == "rabbit://old:5672/")
+        let backups = try FileManager.default.contentsOfDirectory(atPath: f.out).filter { $0.hasPrefix("cmp001.conf.ferry-") }
+        #expect(backups.count == 3)
+        let changes = try await engine.journal.artifacts(outcome.runID).filter { $0.kind == "ini-change" }
+        #expect(changes.count == 6)
+        // The step has no undo, but its journaled edits put the files back.
+        let rolled = try await engine.rollback(outcome.runID, yes: true)
+        #expect(rolled.status == .rolledBack, "\(rolled.message ?? "")")
+        #expect(rolled.irreversible.isEmpty)
+        let restored = try String(contentsOfFile: f.out + "/cmp002.conf", encoding: .utf8)
+        #expect(restored.contains("debug = true"))
+        #expect(restored.contains("transport_url = rabbit://old:5672/"))
+        #expect(!restored.contains("messagingv2"))
+    }
+}

@@ -88,7 +88,9 @@ public final class Engine: Sendable {
                                         level: line.level.rawValue, message: line.message)
             })
         env.artifactDirectory = URL(fileURLWithPath: journal.path).deletingLastPathComponent().appendingPathComponent("artifacts/\(runID)").path
-        env.artifact = { kind, data, invocation in journal.artifact(runID, stepIndex: invocation?.stepIndex, kind: kind, data: data) }
+        env.artifact = { kind, data, invocation in
+            try await journal.artifact(runID, stepIndex: invocation?.stepIndex, kind: kind, data: data)
+        }
         return env
     }
 

@@ -20,6 +20,8 @@ extension Engine {
         var step: StepDefinition
         /// For a per-host step: the hosts to undo, with what their run left.
         var hosts: [String: HostRecord]?
+        /// For a step without `undo`: the INI edits it journaled, to put back newest first.
+        var iniChanges: [LuaValue] = []
     }
 
     func undoEntries(_ record: RunRecord, to target: String?) async throws -> ([UndoEntry], [String]) {
@@ -30,6 +32,10 @@ extension Engine {
         let journaled = try await journal.steps(record.id)
         let runSteps = Dictionary(journaled.filter { $0.phase == .run }.map { ($0.index, $0) }, uniquingKeysWith: { $1 })
         let undone = Dictionary(journaled.filter { $0.phase == .undo }.map { ($0.index, $0) }, uniquingKeysWith: { $1 })
+        var iniChanges: [Int: [LuaValue]] = [:]
+        for a in try await journal.artifacts(record.id, withSteps: true) where a.kind == "ini-change" && a.data["phase"] == "run" {
+            if let index = a.stepIndex { iniChanges[index, default: []].append(a.data) }
+        }
         var entries: [UndoEntry] = []
         var irreversible: [String] = []
         for step in runbook.steps.reversed() {
@@ -39,7 +45,10 @@ extension Engine {
             if let ran = runSteps[step.index], ran.status == .done || ran.status == .failed || ran.status == .running,
                 !(undone[step.index].map { $0.status == .done || $0.status == .irreversible } ?? false)
             {
-                if step.isPerHost {
+                if step.undo == nil, let changes = iniChanges[step.index], !changes.isEmpty {
+                    // No undo, but its config edits were journaled with what reverts them.
+                    entries.append(UndoEntry(step: step, hosts: nil, iniChanges: changes.reversed()))
+                } else if step.isPerHost {
                     // Every host the step touched: finished, failed, or in flight (their
                     // command may have run). Undo must therefore be idempotent.
                     let hosts = try await journal.hosts(record.id, step: step.index, phase: .run)
@@ -55,6 +64,34 @@ extension Engine {
             if reachedTarget { break }
         }
         return (entries, irreversible)
+    }
+
+    /// Puts back the INI keys a step without `undo` changed, newest first.
+    func revertIniChanges(_ entry: UndoEntry, runID: String, env: RunEnvironment) async throws -> String? {
+        let step = entry.step
+        try await journal.stepStarted(runID, step.index, .undo, name: step.name, hostsTotal: 0)
+        observer.handle(.stepStarted(index: step.index, name: step.name, phase: .undo, hosts: 0))
+        let clock = ContinuousClock()
+        let start = clock.now
+        for change in entry.iniChanges {
+            guard let hostName = change["host"].stringValue, let host = region.hosts[hostName], let path = change["path"].stringValue,
+                let section = change["section"].stringValue, let key = change["key"].stringValue
+            else { continue }
+            do {
+                _ = try await IniEdit.set(env, host, path, section, key, change["previous"].stringValue)
+            } catch {
+                let message = "reverting [\(section)] \(key) in \(path) on \(hostName) failed: \(error)"
+                try await journal.stepFinished(runID, step.index, .undo, name: step.name, status: .failed, message: message, state: nil)
+                observer.handle(.stepFinished(index: step.index, name: step.name, phase: .undo, status: .failed,
+                                              duration: (clock.now - start).seconds, ok: 0, failed: 1, message: message))
+                return message
+            }
+        }
+        let message = "reverted \(entry.iniChanges.count) journaled config edit(s)"
+        try await journal.stepFinished(runID, step.index, .undo, name: step.name, status: .done, message: message, state: nil)
+        observer.handle(.stepFinished(index: step.index, name: step.name, phase: .undo, status: .done,
+                                      duration: (clock.now - start).seconds, ok: 0, failed: 0, message: message))
+        return nil
     }
 
     /// Runs the `undo` of every completed step of a run — and of the completed hosts
@@ -110,6 +147,17 @@ extension Engine {
             }
         }
         for (position, entry) in entries.enumerated() {
+            if !entry.iniChanges.isEmpty {
+                if let failure = try await revertIniChanges(entry, runID: runID, env: env) {
+                    try await journal.setRunStatus(runID, .rollbackFailed, message: failure, ended: true)
+                    try await journal.flush()
+                    let outcome = RunOutcome(runID: runID, status: .rollbackFailed, message: failure, step: entry.step.name, failedHosts: [],
+                                             remaining: entries[position...].map(\.step.name), irreversible: irreversible, phase: .undo)
+                    observer.handle(.runFinished(outcome: outcome))
+                    return outcome
+                }
+                continue
+            }
             do {
                 let runner = StepRunner(engine: self, runID: runID, step: entry.step, ctx: ctx, phase: .undo)
                 let result = try await runner.execute(previous: nil, hostsFilter: entry.hosts)

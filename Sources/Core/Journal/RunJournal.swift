@@ -253,14 +253,23 @@ public actor RunJournal {
         Task { await self.post(op) }
     }
 
-    public nonisolated func artifact(_ runID: String, stepIndex: Int?, kind: String, data: LuaValue) {
+    /// Records an artifact (a backup, a config edit) and waits until it is durable:
+    /// rollbacks depend on it.
+    public func artifact(_ runID: String, stepIndex: Int?, kind: String, data: LuaValue) async throws {
         let json = data.jsonString()
         let now = Date().timeIntervalSince1970
-        let op: @Sendable (Database) throws -> Void = { db in
+        try await write { db in
             try db.execute(sql: "INSERT INTO artifacts (run_id, step_index, kind, data, at) VALUES (?,?,?,?,?)",
                            arguments: [runID, stepIndex, kind, json, now])
         }
-        Task { await self.post(op) }
+    }
+
+    public func artifacts(_ runID: String, withSteps: Bool) async throws -> [(stepIndex: Int?, kind: String, data: LuaValue)] {
+        try await queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT step_index, kind, data FROM artifacts WHERE run_id = ? ORDER BY id", arguments: [runID]).map {
+                (stepIndex: $0["step_index"], kind: $0["kind"], data: (try? LuaValue.fromJSON($0["data"])) ?? .nil)
+            }
+        }
     }
 
     public func artifacts(_ runID: String) async throws -> [(kind: String, data: LuaValue)] {

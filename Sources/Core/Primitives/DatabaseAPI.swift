@@ -72,7 +72,7 @@ enum DatabaseAPI {
                 }
                 return .yield {
                     let artifact = try await backups.backup(name, via: via)
-                    env.artifact("db-backup", artifact.luaValue, invocation)
+                    try await env.artifact("db-backup", artifact.luaValue, invocation)
                     env.log(LogLine(level: .info, message: "backed up \(name): \(artifact.bytes) bytes to \(artifact.path)", invocation: invocation))
                     return [artifact.luaValue]
                 }

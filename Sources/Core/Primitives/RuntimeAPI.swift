@@ -97,25 +97,24 @@ enum RuntimeAPI {
                 let section = try call.string(3)
                 let key = try call.string(4)
                 let value = call.isNil(5) ? nil : try call.string(5)
+                let invocation = call.context as? Invocation
                 if env.dryRun {
                     env.log(LogLine(level: .info, message: "[dry run] \(host.name): would set [\(section)] \(key) in \(path)",
-                                    invocation: call.context as? Invocation))
+                                    invocation: invocation))
                     return .value(.nil)
                 }
                 return .yield {
-                    var document = try await readIni(env, host, path)
-                    let previous = document.set(section, key, value)
-                    if previous == value { return [previous.map { .string($0) } ?? .nil] }
-                    let quoted = ShellQuote.quote(path)
-                    // Keep a timestamped backup beside the file (to the nanosecond, so two edits
-                    // in one second keep both), then replace it atomically.
-                    let script = "set -e; if [ -e \(quoted) ]; then cp -p \(quoted) \(quoted).ferry-$(date +%Y%m%dT%H%M%S.%N); fi; "
-                        + "cat > \(quoted).ferry-new; if [ -e \(quoted) ]; then chmod --reference=\(quoted) \(quoted).ferry-new 2>/dev/null || true; fi; "
-                        + "mv \(quoted).ferry-new \(quoted)"
-                    let result = try await env.transport.run(
-                        HostCommand(script, stdin: Data(document.text.utf8)), on: host, output: OutputCapture())
-                    guard result.succeeded else {
-                        throw CommandFailed(host: host.name, command: "write \(path)", result: result)
+                    let (previous, backup) = try await IniEdit.set(env, host, path, section, key, value)
+                    if let backup {
+                        // Journaled with what undoes it: a rollback of a step without `undo`
+                        // puts these keys back, newest first.
+                        var change: [String: LuaValue] = [
+                            "host": .string(host.name), "path": .string(path), "section": .string(section), "key": .string(key),
+                            "backup": .string(backup), "phase": .string(invocation?.phase.rawValue ?? "run"),
+                        ]
+                        if let previous { change["previous"] = .string(previous) }
+                        if let value { change["value"] = .string(value) }
+                        try await env.artifact("ini-change", .map(change), invocation)
                     }
                     return [previous.map { .string($0) } ?? .nil]
                 }
@@ -285,11 +284,39 @@ enum RuntimeAPI {
     }
 
     static func readIni(_ env: RunEnvironment, _ host: RegionHost, _ path: String) async throws -> IniDocument {
+        try await IniEdit.read(env.transport, host, path)
+    }
+}
+
+/// Reads and rewrites INI files on hosts, keeping a timestamped backup of each version.
+enum IniEdit {
+    static func read(_ transport: any Transport, _ host: RegionHost, _ path: String) async throws -> IniDocument {
         let quoted = ShellQuote.quote(path)
-        let result = try await env.transport.run(
+        let result = try await transport.run(
             HostCommand("if [ -e \(quoted) ]; then cat \(quoted); fi"), on: host, output: OutputCapture(tailBytes: 4 << 20))
         guard result.succeeded else { throw CommandFailed(host: host.name, command: "read \(path)", result: result) }
         return IniDocument(result.stdout)
+    }
+
+    /// Sets (or with nil removes) a key. Returns the previous value and the backup's
+    /// path (nil when nothing changed).
+    static func set(_ env: RunEnvironment, _ host: RegionHost, _ path: String, _ section: String, _ key: String,
+                    _ value: String?) async throws -> (String?, String?)
+    {
+        var document = try await read(env.transport, host, path)
+        let previous = document.set(section, key, value)
+        if previous == value { return (previous, nil) }
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss.SSS"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        let backup = "\(path).ferry-\(formatter.string(from: Date()))-\(String(UInt16.random(in: 0..<UInt16.max), radix: 16))"
+        let quoted = ShellQuote.quote(path)
+        let script = "set -e; if [ -e \(quoted) ]; then cp -p \(quoted) \(ShellQuote.quote(backup)); else : > \(ShellQuote.quote(backup)); fi; "
+            + "cat > \(quoted).ferry-new; if [ -e \(quoted) ]; then chmod --reference=\(quoted) \(quoted).ferry-new 2>/dev/null || true; fi; "
+            + "mv \(quoted).ferry-new \(quoted)"
+        let result = try await env.transport.run(HostCommand(script, stdin: Data(document.text.utf8)), on: host, output: OutputCapture())
+        guard result.succeeded else { throw CommandFailed(host: host.name, command: "write \(path)", result: result) }
+        return (previous, backup)
     }
 }
 

@@ -46,7 +46,7 @@ public struct RunEnvironment: Sendable {
     /// Where backups go.
     public var artifactDirectory: String?
     /// Records an artifact (a backup) in the journal.
-    public var artifact: @Sendable (String, LuaValue, Invocation?) -> Void = { _, _, _ in }
+    public var artifact: @Sendable (String, LuaValue, Invocation?) async throws -> Void = { _, _, _ in }
 
     func backups() throws -> DatabaseBackups {
         guard let driver = databases as? MariaDBDriver else { throw LuaArgumentError("db: this region has no MariaDB driver") }

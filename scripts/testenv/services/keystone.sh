@@ -258,6 +258,8 @@ keystone__spawn() {
     : >"$K_LOG/gunicorn.log"
     # The --name (process title, if python3-setproctitle is installed) and --chdir
     # both carry $KEYSTONE_DIR: that is what keystone__our_pids checks before killing.
+    # 9>&-: fd 9 holds the testenv lock (lib.sh); a daemon that inherits it keeps
+    # every later `up`/`down` waiting for as long as it runs.
     # shellcheck disable=SC2094
     OS_KEYSTONE_CONFIG_DIR=$KEYSTONE_DIR OS_KEYSTONE_CONFIG_FILES=keystone.conf \
         setsid -w "$KEYSTONE_PY" -m gunicorn \
@@ -268,7 +270,7 @@ keystone__spawn() {
         --timeout 60 --graceful-timeout 3 \
         --pid "$K_RUN/gunicorn.pid" \
         --error-logfile "$K_LOG/gunicorn.log" \
-        keystone_wsgi:application </dev/null >>"$K_LOG/gunicorn.log" 2>&1 &
+        keystone_wsgi:application </dev/null >>"$K_LOG/gunicorn.log" 2>&1 9>&- &
     echo $! >"$K_RUN/gunicorn.spawn"
 }
 
