@@ -73,14 +73,15 @@ extension Engine {
         observer.handle(.stepStarted(index: step.index, name: step.name, phase: .undo, hosts: 0))
         let clock = ContinuousClock()
         let start = clock.now
+        // Newest first, so each file ends as its oldest backup: as before the step.
         for change in entry.iniChanges {
             guard let hostName = change["host"].stringValue, let host = region.hosts[hostName], let path = change["path"].stringValue,
-                let section = change["section"].stringValue, let key = change["key"].stringValue
+                let backup = change["backup"].stringValue
             else { continue }
             do {
-                _ = try await IniEdit.set(env, host, path, section, key, change["previous"].stringValue)
+                try await IniEdit.revert(env.transport, host, path, backup: backup, existed: change["existed"].boolValue ?? true)
             } catch {
-                let message = "reverting [\(section)] \(key) in \(path) on \(hostName) failed: \(error)"
+                let message = "putting back \(path) on \(hostName) from \(backup) failed: \(error)"
                 try await journal.stepFinished(runID, step.index, .undo, name: step.name, status: .failed, message: message, state: nil)
                 observer.handle(.stepFinished(index: step.index, name: step.name, phase: .undo, status: .failed,
                                               duration: (clock.now - start).seconds, ok: 0, failed: 1, message: message))

@@ -104,17 +104,16 @@ enum RuntimeAPI {
                     return .value(.nil)
                 }
                 return .yield {
-                    let (previous, backup) = try await IniEdit.set(env, host, path, section, key, value)
+                    let (previous, backup, existed) = try await IniEdit.set(env, host, path, section, key, value)
                     if let backup {
-                        // Journaled with what undoes it: a rollback of a step without `undo`
-                        // puts these keys back, newest first.
-                        var change: [String: LuaValue] = [
+                        // Journaled with what undoes it (the backup on the host, never the
+                        // values, which may be secrets): a rollback of a step without `undo`
+                        // puts each file back as it was before the step's first edit.
+                        let change: LuaValue = [
                             "host": .string(host.name), "path": .string(path), "section": .string(section), "key": .string(key),
-                            "backup": .string(backup), "phase": .string(invocation?.phase.rawValue ?? "run"),
+                            "backup": .string(backup), "existed": .bool(existed), "phase": .string(invocation?.phase.rawValue ?? "run"),
                         ]
-                        if let previous { change["previous"] = .string(previous) }
-                        if let value { change["value"] = .string(value) }
-                        try await env.artifact("ini-change", .map(change), invocation)
+                        try await env.artifact("ini-change", change, invocation)
                     }
                     return [previous.map { .string($0) } ?? .nil]
                 }
@@ -298,14 +297,17 @@ enum IniEdit {
         return IniDocument(result.stdout)
     }
 
-    /// Sets (or with nil removes) a key. Returns the previous value and the backup's
-    /// path (nil when nothing changed).
+    /// Sets (or with nil removes) a key. Returns the previous value, the backup's path
+    /// (nil when nothing changed) and whether the file existed.
     static func set(_ env: RunEnvironment, _ host: RegionHost, _ path: String, _ section: String, _ key: String,
-                    _ value: String?) async throws -> (String?, String?)
+                    _ value: String?) async throws -> (String?, String?, Bool)
     {
+        let quotedPath = ShellQuote.quote(path)
+        let probe = try await env.transport.run(HostCommand("test -e \(quotedPath)"), on: host, output: OutputCapture())
+        let existed = probe.exitCode == 0
         var document = try await read(env.transport, host, path)
         let previous = document.set(section, key, value)
-        if previous == value { return (previous, nil) }
+        if previous == value { return (previous, nil, existed) }
         let formatter = DateFormatter()
         formatter.dateFormat = "yyyyMMdd'T'HHmmss.SSS"
         formatter.timeZone = TimeZone(identifier: "UTC")
@@ -316,7 +318,16 @@ enum IniEdit {
             + "mv \(quoted).ferry-new \(quoted)"
         let result = try await env.transport.run(HostCommand(script, stdin: Data(document.text.utf8)), on: host, output: OutputCapture())
         guard result.succeeded else { throw CommandFailed(host: host.name, command: "write \(path)", result: result) }
-        return (previous, backup)
+        return (previous, backup, existed)
+    }
+
+    /// Puts a file back from its backup (or removes it if the step created it).
+    static func revert(_ transport: any Transport, _ host: RegionHost, _ path: String, backup: String, existed: Bool) async throws {
+        let command = existed
+            ? "cp -p \(ShellQuote.quote(backup)) \(ShellQuote.quote(path))"
+            : "rm -f \(ShellQuote.quote(path))"
+        let result = try await transport.run(HostCommand(command), on: host, output: OutputCapture())
+        guard result.succeeded else { throw CommandFailed(host: host.name, command: command, result: result) }
     }
 }
 

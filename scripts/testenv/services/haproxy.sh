@@ -63,7 +63,7 @@ haproxy__paths() { # no settings needed: `down` must work whatever the environme
 # ---- tools and files -------------------------------------------------------------
 
 haproxy__tools() {
-    testenv_need_pkg haproxy haproxy
+    testenv_need_pkg haproxy haproxy socat # one apt-get update for both
     testenv_need_pkg socat socat
     testenv_need_pkg curl curl
     HAPROXY_BIN=$(command -v haproxy || echo /usr/sbin/haproxy)
@@ -120,6 +120,14 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128
+
+    def handle_error(self, request, client_address):
+        # HAProxy ends its health checks (and clients their keep-alive connections)
+        # with a reset; that is not worth a traceback in the log.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 if __name__ == "__main__":
@@ -212,7 +220,8 @@ haproxy__spawn_backend() { # INDEX
     local log="$HAPROXY_DIR/log/$u.log"
     : >"$log"
     # setsid -w execs (or waits), so $! is the python process for as long as it lives.
-    setsid -w /usr/bin/python3 "$P_PY" "$u" "$port" </dev/null >>"$log" 2>&1 &
+    # 9>&-: fd 9 holds the testenv lock (lib.sh); daemons must not keep it.
+    setsid -w /usr/bin/python3 "$P_PY" "$u" "$port" </dev/null >>"$log" 2>&1 9>&- &
     echo $! >"$HAPROXY_DIR/run/$u.pid"
 }
 
@@ -220,7 +229,7 @@ haproxy__spawn() {
     : >"$P_LOG"
     # -db: stay in the foreground (no daemon, no master), so the pid setsid leaves is
     # haproxy's. -p still writes the pid file.
-    setsid -w "$HAPROXY_BIN" -db -f "$P_CFG" -p "$P_PIDFILE" </dev/null >>"$P_LOG" 2>&1 &
+    setsid -w "$HAPROXY_BIN" -db -f "$P_CFG" -p "$P_PIDFILE" </dev/null >>"$P_LOG" 2>&1 9>&- &
     echo $! >"$P_SPAWN"
 }
 
@@ -306,6 +315,9 @@ haproxy__reusable() {
         haproxy__listens "$(<"$HAPROXY_DIR/run/${HAPROXY_UNITS[k]}.pid")" "${P_UNIT_PORT[k]}" || return 1
     done
     haproxy__listens "$(<"$P_PIDFILE")" "$P_PORT" || return 1
+    # Servers added at run time (add server) cannot be reset away: restart then.
+    [[ $(haproxy_cmd "show servers state $HAPROXY_BACKEND" | awk '!/^#/ && NF >= 7 { print $4 }' | sort | tr '\n' ' ') == \
+        "$(printf '%s\n' "${HAPROXY_UNITS[@]}" | sort | tr '\n' ' ')" ]] || return 1
     haproxy__reset || return 1
     testenv_wait_for 5 0.1 haproxy__check_state || return 1
     haproxy__probe

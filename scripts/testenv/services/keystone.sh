@@ -284,12 +284,19 @@ keystone__our_pids() {
     done | sort -u
 }
 
+keystone__all_gone() { local q; for q in "$@"; do testenv_alive "$q" && return 1; done; return 0; }
+
 keystone__stop() {
     local pids=() p
     [[ -d $KEYSTONE_DIR ]] || return 0
     while read -r p; do [[ -n $p ]] && pids+=("$p"); done < <(keystone__our_pids)
     if ((${#pids[@]})); then
+        local masters=("${pids[@]}")
         while read -r p; do [[ -n $p ]] && pids+=("$p"); done < <(testenv_descendants "${pids[@]}")
+        # SIGINT to the master is gunicorn's quick shutdown (SIGTERM, the graceful one,
+        # costs ~1 s: the gthread worker notices it only on its next 1 s poll).
+        kill -INT "${masters[@]}" 2>/dev/null || true
+        testenv_wait_for 3 0.05 keystone__all_gone "${pids[@]}" || true
         testenv_kill_pids "${pids[@]}"
     fi
     rm -f "$K_RUN/gunicorn.pid" "$K_RUN/gunicorn.spawn" "$KEYSTONE_DIR/state"

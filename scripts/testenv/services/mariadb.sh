@@ -158,8 +158,10 @@ mariadb__spawn() {
     rm -f "$M_PIDFILE" "$M_SPAWN"
     : >"$M_LOG"
     # setsid: own session; -w: if setsid has to fork it waits, so the recorded pid
-    # lives exactly as long as mariadbd. --defaults-file must come first.
-    setsid -w "$MARIADBD" --defaults-file="$M_CNF" --user=root </dev/null >>"$M_LOG" 2>&1 &
+    # lives exactly as long as mariadbd. --defaults-file must come first. 9>&-: fd 9
+    # holds the testenv lock (lib.sh); a daemon inheriting it would block every later
+    # up/down for 600 s.
+    setsid -w "$MARIADBD" --defaults-file="$M_CNF" --user=root </dev/null >>"$M_LOG" 2>&1 9>&- &
     echo $! >"$M_SPAWN"
 }
 

@@ -67,7 +67,8 @@ public struct DatabaseBackups: Sendable {
         let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
         try FileManager.default.createDirectory(atPath: artifactDirectory, withIntermediateDirectories: true)
         let path = "\(artifactDirectory)/\(name)-\(stamp)-\(UInt16.random(in: 0..<UInt16.max)).sql"
-        let dumpArgs = ["--single-transaction", "--routines", "--triggers", "--events", "--hex-blob"]
+        // --add-drop-database: a restore puts the database back exactly, dropping what came after.
+        let dumpArgs = ["--single-transaction", "--routines", "--triggers", "--events", "--hex-blob", "--add-drop-database"]
             + clientOptions(e) + ["--databases", e.database ?? name]
         let capture = OutputCapture(stdoutPath: path, tailBytes: 4096)
         let result: CommandResult
