@@ -183,22 +183,22 @@ public actor LuaVM {
 
     /// Calls a pinned function synchronously on the main thread (it must not yield).
     public func callSync(_ function: LuaRef, _ args: [LuaArg]) throws -> [LuaValue] {
-        let top = lua_gettop(L)
-        defer { lua_settop(L, top) }
-        lua_rawgeti(L, ferry_registryindex(), lua_Integer(function.id))
-        for a in args { push(a, onto: L) }
-        header.pointee.ticks = 0
-        let status = ferry_pcall_traceback(L, Int32(args.count), ferry_lua_multret())
-        if status != ferry_lua_ok() {
-            throw errorFromTracebackMessage(luaString(L, -1) ?? "error", status: status)
-        }
-        let n = lua_gettop(L) - top
-        return try (0..<n).map { try luaValue(L, top + 1 + $0) }
+        try callOnMain(function, args) { top, n in try (0..<n).map { try luaValue(L, top + 1 + $0) } }
     }
 
     /// Calls a pinned function on the main thread and pins its results (tables with
     /// metatables, functions) instead of converting them.
     public func callSyncPinned(_ function: LuaRef, _ args: [LuaArg]) throws -> [LuaRef] {
+        try callOnMain(function, args) { top, n in
+            (0..<n).map { i in
+                lua_pushvalue(L, top + 1 + i)
+                return LuaRef(id: luaL_ref(L, ferry_registryindex()))
+            }
+        }
+    }
+
+    /// Protected call on the main thread; `results` reads the `n` results above `top`.
+    private func callOnMain<T>(_ function: LuaRef, _ args: [LuaArg], results: (Int32, Int32) throws -> T) throws -> T {
         let top = lua_gettop(L)
         defer { lua_settop(L, top) }
         lua_rawgeti(L, ferry_registryindex(), lua_Integer(function.id))
@@ -208,13 +208,7 @@ public actor LuaVM {
         if status != ferry_lua_ok() {
             throw errorFromTracebackMessage(luaString(L, -1) ?? "error", status: status)
         }
-        let n = lua_gettop(L) - top
-        var refs: [LuaRef] = []
-        for i in 0..<n {
-            lua_pushvalue(L, top + 1 + i)
-            refs.append(LuaRef(id: luaL_ref(L, ferry_registryindex())))
-        }
-        return refs
+        return try results(top, lua_gettop(L) - top)
     }
 
     /// Pins element `index` of the global table `name` (nil if absent).

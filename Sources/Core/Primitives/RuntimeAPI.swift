@@ -120,16 +120,7 @@ enum RuntimeAPI {
             },
             LuaFunction("__native.inventory_hosts") { call in
                 let env = try box.require("inventory.hosts")
-                let selectors: [String]
-                if call.isTable(1) {
-                    guard let list = try call.value(1).arrayValue?.compactMap(\.stringValue) else {
-                        throw LuaArgumentError("inventory.hosts: expected a selector or a list of selectors")
-                    }
-                    selectors = list
-                } else {
-                    selectors = [try call.string(1)]
-                }
-                return .value(.array(try env.selector.hosts(selectors).map(\.luaValue)))
+                return .value(.array(try env.selector.hosts(try selectors(call, 1, "inventory.hosts")).map(\.luaValue)))
             },
             LuaFunction("__native.inventory_group") { call in
                 let env = try box.require("inventory.group")
@@ -145,15 +136,7 @@ enum RuntimeAPI {
             },
             LuaFunction("__native.ssh_run") { call in
                 let env = try box.require("ssh.run")
-                let selector: [String]
-                if call.isTable(1) {
-                    guard let list = try call.value(1).arrayValue?.compactMap(\.stringValue) else {
-                        throw LuaArgumentError("ssh.run: expected a selector or a list of selectors")
-                    }
-                    selector = list
-                } else {
-                    selector = [try call.string(1)]
-                }
+                let selector = try selectors(call, 1, "ssh.run")
                 let command = try call.string(2)
                 let opts = try call.table(3, optional: true)
                 let hosts = try env.selector.hosts(selector)
@@ -257,6 +240,15 @@ enum RuntimeAPI {
                 }
             },
         ]
+    }
+
+    /// A selector argument: one string or a list of them.
+    static func selectors(_ call: LuaCall, _ index: Int, _ what: String) throws -> [String] {
+        guard call.isTable(index) else { return [try call.string(index)] }
+        guard let list = try call.value(index).arrayValue?.compactMap(\.stringValue) else {
+            throw LuaArgumentError("\(what): expected a selector or a list of selectors")
+        }
+        return list
     }
 
     static func lookup(_ env: RunEnvironment, _ name: String) throws -> RegionHost {

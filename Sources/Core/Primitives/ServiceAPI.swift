@@ -131,10 +131,7 @@ enum ServiceAPI {
                 let b = try broker("broker.ensure_user")
                 let u = try call.table(1)
                 guard let name = u["name"].stringValue else { throw LuaArgumentError("broker.ensure_user{name=, password=, tags=}: name is required") }
-                let password: String
-                if let ref = SecretReference(u["password"]) { password = try ref.resolve(relativeTo: box.current?.region.directory) } else {
-                    password = u["password"].stringValue ?? ""
-                }
+                let password = try box.require("broker.ensure_user").region.secretValue(u["password"]) ?? ""
                 let tags = u["tags"].stringValue ?? ""
                 if dry("ensure user \(name)", call) { return .none }
                 return .yield {

@@ -22,12 +22,7 @@ enum VIPAPI {
             LuaFunction("__native.vip_switch") { call in
                 let name = try call.string(1)
                 let dir = try directory("vip.switch")
-                let selector: [String]
-                if call.isTable(2) {
-                    selector = try call.value(2).arrayValue?.compactMap(\.stringValue) ?? []
-                } else {
-                    selector = [try call.string(2)]
-                }
+                let selector = try RuntimeAPI.selectors(call, 2, "vip.switch")
                 let targets = VIPDirectory.serverNames(selector, settings: try dir.settings(name))
                 let driver = try dir.driver(name)
                 if dry("switch VIP \(name) to \(targets.joined(separator: ", "))", call) {

@@ -54,3 +54,11 @@ enum RegionPaths {
         return URL(fileURLWithPath: directory).appendingPathComponent(path).standardizedFileURL.path
     }
 }
+
+extension Region {
+    /// A setting that may be a secret reference, resolved now (at use); plain text as is.
+    public func secretValue(_ value: LuaValue) throws -> String? {
+        if let ref = SecretReference(value) { return try ref.resolve(relativeTo: directory) }
+        return value.stringValue
+    }
+}

@@ -27,15 +27,9 @@ public struct MariaDBDriver: DatabaseDriver {
             let known = region.databases.keys.sorted().joined(separator: ", ")
             throw DatabaseError(database: name, code: 0, message: "no database named '\(name)' in region \(region.name) (databases: \(known.isEmpty ? "none" : known))")
         }
-        var password: String?
-        if let value = settings["password"] {
-            if let ref = SecretReference(value) {
-                do { password = try ref.resolve(relativeTo: region.directory) } catch {
-                    throw DatabaseError(database: name, code: 0, message: "\(error)")
-                }
-            } else {
-                password = value.stringValue
-            }
+        let password: String?
+        do { password = try settings["password"].flatMap { try region.secretValue($0) } } catch {
+            throw DatabaseError(database: name, code: 0, message: "\(error)")
         }
         return DatabaseEndpoint(
             name: name, host: settings["host"]?.stringValue, port: settings["port"]?.intValue ?? 3306,

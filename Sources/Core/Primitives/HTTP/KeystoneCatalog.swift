@@ -26,12 +26,7 @@ public final class KeystoneCatalog: Sendable {
         guard case .map = k, let authURL = k["auth_url"].stringValue else {
             throw HTTPFailure(description: "catalog: region \(region.name) has no keystone: { auth_url: … } section")
         }
-        let password: String
-        if let ref = SecretReference(k["password"]) {
-            password = try ref.resolve(relativeTo: region.directory)
-        } else {
-            password = k["password"].stringValue ?? ""
-        }
+        let password = try region.secretValue(k["password"]) ?? ""
         settings = Settings(
             authURL: authURL.hasSuffix("/") ? String(authURL.dropLast()) : authURL, username: k["username"].stringValue ?? "admin",
             password: password, project: k["project"].stringValue ?? "admin",

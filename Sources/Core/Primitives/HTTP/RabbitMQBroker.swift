@@ -14,10 +14,7 @@ public struct RabbitMQBroker: Sendable {
         guard case .map = b, let url = b["url"].stringValue else {
             throw HTTPFailure(description: "broker: region \(region.name) has no broker: { url: … } section")
         }
-        let password: String
-        if let ref = SecretReference(b["password"]) { password = try ref.resolve(relativeTo: region.directory) } else {
-            password = b["password"].stringValue ?? ""
-        }
+        let password = try region.secretValue(b["password"]) ?? ""
         let user = b["username"].stringValue ?? "guest"
         self.url = url.hasSuffix("/") ? String(url.dropLast()) : url
         authorization = "Basic " + Data("\(user):\(password)".utf8).base64EncodedString()
