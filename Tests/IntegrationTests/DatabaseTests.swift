@@ -4,6 +4,15 @@ import LuaBridge
 import Testing
 
 /// A runbook run against the lab region (scripts/testenv/up … mariadb).
+/// Replaces text only inside one top-level section of a region file (e.g. `databases:`).
+func editSection(_ lab: String, _ section: String, _ of: String, _ with: String) -> String {
+    guard let start = lab.range(of: "\n\(section):") else { return lab }
+    let rest = lab[start.upperBound...]
+    let end = rest.range(of: "\n[a-z_]+:", options: .regularExpression)?.lowerBound ?? lab.endIndex
+    let body = String(lab[start.upperBound..<end]).replacingOccurrences(of: of, with: with)
+    return String(lab[..<start.upperBound]) + body + String(lab[end...])
+}
+
 struct LabRun {
     let directory: String
     let engine: Engine
@@ -70,8 +79,8 @@ struct LabRun {
             runbook { name = "db-errors" }
             step "connect" { run = function(ctx) db.connect("glance") end }
             """, regionEdit: { lab in
-                lab.replacingOccurrences(of: "\n  glance: {", with: "\n  glance: { password: wrong-password,")
-                    .replacingOccurrences(of: "password: { file:", with: "_unused: { file:")
+                editSection(editSection(lab, "databases", "\n  glance: {", "\n  glance: { password: wrong-password,"),
+                            "databases", "password: { file:", "_unused: { file:")
             })
         let outcome = try await r.run()
         let message = outcome.message ?? ""
@@ -81,7 +90,7 @@ struct LabRun {
         let down = try await LabRun(runbook: """
             runbook { name = "db-down" }
             step "connect" { run = function(ctx) db.connect("glance") end }
-            """, regionEdit: { $0.replacingOccurrences(of: "port: 23306", with: "port: 1") })
+            """, regionEdit: { editSection($0, "databases", "port: 23306", "port: 1") })
         let failed = try await down.run()
         #expect(failed.message?.contains("db glance: cannot connect to 127.0.0.1:1 (is the server running?)") == true,
                 "\(failed.message ?? "")")
@@ -201,8 +210,8 @@ struct LabRun {
               ctx.state.backup_failed = not dump_ok
             end }
             """, regionEdit: { lab in
-                lab.replacingOccurrences(of: "\n  glance: {", with: "\n  glance: { password: { env: FERRY_PLANTED_SECRET },")
-                    .replacingOccurrences(of: "password: { file:", with: "_unused: { file:")
+                editSection(editSection(lab, "databases", "\n  glance: {", "\n  glance: { password: { env: FERRY_PLANTED_SECRET },"),
+                            "databases", "password: { file:", "_unused: { file:")
             })
         setenv("FERRY_PLANTED_SECRET", secret, 1)
         defer { unsetenv("FERRY_PLANTED_SECRET") }

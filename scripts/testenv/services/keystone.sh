@@ -17,8 +17,8 @@
 #
 # First start: keystone-manage db_sync, fernet_setup, credential_setup, bootstrap
 # (admin / RegionOne, endpoints http://127.0.0.1:P/v3), ~10-14 s. After it, a
-# snapshot (database dump + fernet and credential keys) is saved in keystone/snapshot/
-# and every later start restores it (a fresh, just-bootstrapped Keystone each time)
+# snapshot (database dump + fernet and credential keys) is saved in
+# keystone/snapshot-{sqlite,mariadb}/ and every later start restores it (a fresh, just-bootstrapped Keystone each time)
 # instead of bootstrapping again. The snapshot is rebuilt when the package version,
 # backend, port, password or this script changes.
 #
@@ -27,8 +27,8 @@
 # parse gunicorn's arguments and the worker would die in a loop).
 #
 # State: .testenv/keystone/ (keystone.conf, password, fernet-keys/, credential-keys/,
-# keystone.db, snapshot/, run/gunicorn.pid, log/). `down` keeps the password and the
-# snapshot so the next `up` is fast.
+# keystone.db, snapshot-*/, run/gunicorn.pid, log/). `down` keeps the password and
+# the snapshots so the next `up` is fast.
 # Region fragment: .testenv/region.d/40-keystone.yaml (owns `keystone`).
 
 KEYSTONE_DIR="$TESTENV_DIR/keystone"
@@ -56,7 +56,6 @@ keystone__paths() { # no settings needed: `down` must work whatever the environm
     K_PWFILE="$KEYSTONE_DIR/password"
     K_RUN="$KEYSTONE_DIR/run"
     K_LOG="$KEYSTONE_DIR/log"
-    K_SNAP="$KEYSTONE_DIR/snapshot"
     K_SQLITE="$KEYSTONE_DIR/keystone.db"
     K_MYCNF="$KEYSTONE_DIR/mariadb-client.cnf"
 }
@@ -88,6 +87,7 @@ keystone__backend() {
     else
         K_DB_URL="sqlite:///$K_SQLITE"
     fi
+    K_SNAP="$KEYSTONE_DIR/snapshot-$K_BACKEND"   # one per backend: switching back is fast too
 }
 
 # ---- packages ------------------------------------------------------------------
