@@ -224,3 +224,25 @@ struct LabRun {
         #expect(found.isEmpty, "the secret leaked into: \(found)")
     }
 }
+
+@Suite(.serialized) struct DatabaseBackupViaHostTests {
+    @Test func backupRunsOnTheBackupViaHostAndStreamsBack() async throws {
+        let host = try TestEnvironment.addresses(1)[0].name
+        let r = try await LabRun(runbook: """
+            runbook { name = "via" }
+            step "dump" { run = function(ctx)
+              ctx.state.dump = db.backup("keystone", { via = "\(host)" })
+              ctx.state.ok = db.verify(ctx.state.dump)
+            end }
+            """, transport: "nio")
+        let outcome = try await r.run()
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let s = try await r.state(outcome)
+        #expect(s["ok"] == true)
+        #expect(s["dump"]["source"] == .string("mysqldump on \(host)"))
+        let text = try String(contentsOfFile: s["dump"]["path"].stringValue ?? "", encoding: .utf8)
+        #expect(text.contains("CREATE DATABASE"))
+        #expect(text.contains("-- Dump completed"))
+        await r.engine.transport.shutdown()
+    }
+}

@@ -96,3 +96,34 @@ func curl(_ args: String) throws -> String { try shellOutput("curl -s -m 5 \(arg
         await r.engine.transport.shutdown()
     }
 }
+
+@Suite(.serialized) struct VIPDriverVariantTests {
+    @Test func theTCPStatsSocketAndTheCommandDriver() async throws {
+        let r = try await LabRun(runbook: """
+            runbook { name = "variants" }
+            step "tcp" { run = function(ctx) ctx.state.tcp = vip.get("glance").backend end }
+            step "command" {
+              run = function(ctx) ctx.state.previous = vip.switch("hw", { "pool-b" }) end,
+              undo = function(ctx) vip.restore(ctx.state.previous) end,
+            }
+            """, requiring: "\nvips:", regionEdit: { lab in
+                var edited = lab.replacingOccurrences(of: #"socket: [^,]*admin\.sock,"#, with: "address: 127.0.0.1:29999,", options: .regularExpression)
+                let log = NSTemporaryDirectory() + "ferry-hw-\(UUID().uuidString)"
+                edited = editSection(edited, "vips", "\nvips:\n", "\nvips:\n")
+                edited = edited.replacingOccurrences(of: "\nvips:\n", with: """
+
+                    vips:
+                      hw: { driver: command, get: "cat \(log) 2>/dev/null || echo pool-a", switch: "echo {targets} > \(log)", restore: "echo {before} > \(log)", maintenance: "true" }
+
+                    """)
+                return edited
+            })
+        let outcome = try await r.run()
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let s = try await r.state(outcome)
+        #expect(s["tcp"] == "glance_api")
+        #expect(s["previous"]["before"] == "pool-a\n")
+        let rolled = try await r.engine.rollback(outcome.runID, yes: true)
+        #expect(rolled.status == .rolledBack, "\(rolled.message ?? "")")
+    }
+}
