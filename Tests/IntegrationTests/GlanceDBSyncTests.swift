@@ -17,18 +17,19 @@ import Testing
         let r = try await LabRun(runbook: """
             runbook { name = "glance-db-sync", from = "kilo", to = "zed" }
             step "empty-db" { run = function(ctx)
-              local c = db.connect("glance")
-              c:exec("DROP DATABASE IF EXISTS glance")
-              c:exec("CREATE DATABASE glance")
+              -- Its own database, so other tests that use `glance` run undisturbed.
+              local c = db.connect("keystone")
+              c:exec("DROP DATABASE IF EXISTS glance_sync")
+              c:exec("CREATE DATABASE glance_sync")
               c:close()
             end }
             step "backup-db" {
-              run = function(ctx) ctx.state.dump = db.backup("glance") end,
+              run = function(ctx) ctx.state.dump = db.backup("glance_sync") end,
               undo = function(ctx) db.restore(ctx.state.dump) end,
             }
             step "glance-config" { on = "\(host)", run = function(host, ctx)
               host:ini(ctx.vars.conf):set("database", "connection",
-                "mysql+pymysql://ferry:" .. secret(ctx.vars.db_password) .. "@127.0.0.1:23306/glance")
+                "mysql+pymysql://ferry:" .. secret(ctx.vars.db_password) .. "@127.0.0.1:23306/glance_sync")
             end }
             step "db-sync" {
               on = "\(host)", timeout = "5m",
@@ -36,13 +37,14 @@ import Testing
               undo = function(host, ctx) log.info("the schema goes back with the database restore") end,
             }
             step "record-version" { run = function(ctx)
-              local c = db.connect("glance")
+              local c = db.connect("glance_sync")
               ctx.state.versions = c:alembic_versions()
-              ctx.state.tables = c:scalar("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'glance'")
+              ctx.state.tables = c:scalar("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'glance_sync'")
               c:close()
             end, undo = function(ctx) end }
             """, transport: "nio", regionEdit: { lab in
-                lab + "\nvars: { conf: \"\(TestEnvironment.root)/.testenv/glance-api-\(UInt32.random(in: 0..<UInt32.max)).conf\", db_password: { file: \(passwordFile) } }\n"
+                editSection(lab, "databases", "\n  glance: {", "\n  glance_sync: { host: 127.0.0.1, port: 23306, user: ferry, password: { file: \(passwordFile) }, database: glance_sync }\n  glance: {")
+                    + "\nvars: { conf: \"\(TestEnvironment.root)/.testenv/glance-api-\(UInt32.random(in: 0..<UInt32.max)).conf\", db_password: { file: \(passwordFile) } }\n"
             })
         let outcome = try await r.run()
         #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
@@ -60,8 +62,8 @@ import Testing
         let check = try await LabRun(runbook: """
             runbook { name = "check" }
             step "count" { run = function(ctx)
-              local c = db.connect("glance")
-              ctx.state.tables = c:scalar("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'glance'")
+              local c = db.connect("keystone")
+              ctx.state.tables = c:scalar("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'glance_sync'")
             end }
             """)
         let checked = try await check.run()
