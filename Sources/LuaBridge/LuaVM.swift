@@ -351,6 +351,14 @@ public actor LuaVM {
         co.continuation = nil
     }
 
+    /// `__native.http_request` as runbooks know it: `http.request`.
+    static func publicName(_ name: String) -> String {
+        guard name.hasPrefix("__native.") else { return name }
+        let bare = name.dropFirst("__native.".count)
+        guard let underscore = bare.firstIndex(of: "_") else { return String(bare) }
+        return bare[..<underscore] + "." + bare[bare.index(after: underscore)...]
+    }
+
     static func message(of error: any Error) -> String {
         if let e = error as? LuaError { return e.message }
         return String(describing: error)
@@ -378,7 +386,7 @@ public actor LuaVM {
                 return n
             case .yield(let operation):
                 guard let id = running, coroutines[id]?.thread == state else {
-                    luaPushString(state, "\(function.name) waits on I/O and can only be called inside a step, a check or an undo")
+                    luaPushString(state, "\(Self.publicName(function.name)) waits on I/O and can only be called inside a step, a check or an undo")
                     return FERRY_CALL_ERROR
                 }
                 pendingOperation = operation

@@ -63,10 +63,7 @@ import Testing
         let r = try await LabRun(runbook: """
             runbook { name = "wrong" }
             step "list" { run = function(ctx) catalog.services() end }
-            """, requiring: "\nkeystone:", regionEdit: { lab in
-                lab.replacingOccurrences(of: "\nkeystone: {", with: "\nkeystone: { password: not-the-password,")
-                    .replacingOccurrences(of: "password: { file: \(TestEnvironment.testenv)/keystone/password }", with: "_unused: 1")
-            })
+            """, requiring: "\nkeystone:", regionEdit: { replacePassword($0, entry: "keystone", topLevel: true, with: "not-the-password") })
         let failed = try await r.run()
         #expect(failed.message?.contains("authentication as admin rejected") == true, "\(failed.message ?? "")")
     }

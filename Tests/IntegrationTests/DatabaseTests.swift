@@ -13,6 +13,18 @@ func editSection(_ lab: String, _ section: String, _ of: String, _ with: String)
     return String(lab[..<start.upperBound]) + body + String(lab[end...])
 }
 
+/// Replaces the `password:` of one entry: a line `  NAME: { … }` inside a section, or
+/// with `topLevel` a top-level `NAME: { … }`.
+func replacePassword(_ lab: String, entry: String, topLevel: Bool = false, with value: String) -> String {
+    let pattern = "(\\n\(topLevel ? "" : "  ")\(entry): \\{[^\\n]*?)password: (?:\\{ [a-z]+: [^}]* \\}|[^,}]+)"
+    guard let regex = try? NSRegularExpression(pattern: pattern) else { return lab }
+    let range = NSRange(lab.startIndex..., in: lab)
+    guard let match = regex.firstMatch(in: lab, range: range), let r = Range(match.range, in: lab),
+        let prefix = Range(match.range(at: 1), in: lab)
+    else { return lab }
+    return lab.replacingCharacters(in: r, with: String(lab[prefix]) + "password: " + value)
+}
+
 struct LabRun {
     let directory: String
     let engine: Engine
@@ -78,10 +90,7 @@ struct LabRun {
         let r = try await LabRun(runbook: """
             runbook { name = "db-errors" }
             step "connect" { run = function(ctx) db.connect("glance") end }
-            """, regionEdit: { lab in
-                editSection(editSection(lab, "databases", "\n  glance: {", "\n  glance: { password: wrong-password,"),
-                            "databases", "password: { file:", "_unused: { file:")
-            })
+            """, regionEdit: { replacePassword($0, entry: "glance", with: "wrong-password") })
         let outcome = try await r.run()
         let message = outcome.message ?? ""
         #expect(message.contains("db glance: access denied for ferry"), "\(message)")
@@ -209,10 +218,7 @@ struct LabRun {
               local dump_ok = pcall(db.backup, "glance")
               ctx.state.backup_failed = not dump_ok
             end }
-            """, regionEdit: { lab in
-                editSection(editSection(lab, "databases", "\n  glance: {", "\n  glance: { password: { env: FERRY_PLANTED_SECRET },"),
-                            "databases", "password: { file:", "_unused: { file:")
-            })
+            """, regionEdit: { replacePassword($0, entry: "glance", with: "{ env: FERRY_PLANTED_SECRET }") })
         setenv("FERRY_PLANTED_SECRET", secret, 1)
         defer { unsetenv("FERRY_PLANTED_SECRET") }
         let outcome = try await r.run()

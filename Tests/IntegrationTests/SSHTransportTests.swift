@@ -432,3 +432,22 @@ func shellOutput(_ command: String) throws -> String {
         await r.shutdown()
     }
 }
+
+@Suite struct HashedKnownHostsTests {
+    @Test func hashedKnownHostsEntriesAreVerified() async throws {
+        let dir = try TestEnvironment.directory()
+        let hashed = dir + "/known_hosts"
+        try FileManager.default.copyItem(atPath: TestEnvironment.ssh + "/known_hosts", toPath: hashed)
+        _ = try shellOutput("ssh-keygen -q -H -f \(hashed) 2>&1; rm -f \(hashed).old")
+        let text = try String(contentsOfFile: hashed, encoding: .utf8)
+        #expect(text.hasPrefix("|1|"))
+        #expect(!text.contains("127.0.1.1"))
+        let r = try await RealRun(runbook: """
+            runbook { name = "hashed" }
+            step "probe" { on = "computes", run = function(host, ctx) host:run("true") end }
+            """, count: 2, knownHosts: hashed)
+        let outcome = try await r.run()
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        await r.shutdown()
+    }
+}

@@ -320,7 +320,7 @@ function db.connect(name) end
 ---run's artifact store; the artifact is journaled. Keep it in `ctx.state` for `undo`.
 ---@param name string
 ---@param opts? {via?: string}
----@return Artifact
+---@return Artifact? nil in a dry run
 function db.backup(name, opts) end
 
 ---Raises unless the dump is still there, unchanged (size, sha256) and complete.
@@ -338,8 +338,8 @@ function db.restore(artifact, opts) end
 ---@return string[]
 function Connection:alembic_versions() end
 
----The version recorded by sqlalchemy-migrate (`migrate_version.version`).
----@return integer
+---The version recorded by sqlalchemy-migrate (`migrate_version.version`), nil if none.
+---@return integer?
 function Connection:migrate_version() end
 
 ---Rows of a query as tables column → value; `?` placeholders take the extra arguments
@@ -361,7 +361,8 @@ function Connection:exec(sql, ...) end
 ---@return any
 function Connection:scalar(sql, ...) end
 
----A global status variable (`SHOW GLOBAL STATUS`), e.g. `Threads_running`; numbers come back as numbers.
+---A global status variable (`information_schema.GLOBAL_STATUS`, or `performance_schema.global_status`
+---on MySQL), e.g. `Threads_running`; numbers come back as numbers.
 ---@param variable string
 ---@return number|string|nil
 function Connection:status(variable) end

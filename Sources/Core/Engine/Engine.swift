@@ -113,15 +113,31 @@ public final class Engine: Sendable {
 
     // MARK: The run loop
 
+    /// Runs `body` with the run's environment installed for the primitives, and
+    /// closes what they opened (database sessions) before returning.
+    func withRunEnvironment<T: Sendable>(runID: String, dryRun: Bool, _ body: () async throws -> T) async throws -> T {
+        let env = environment(runID: runID, dryRun: dryRun)
+        runbook.runtime.set(env)
+        defer { runbook.runtime.set(nil) }
+        do {
+            let result = try await body()
+            await env.resources.closeAll()
+            return result
+        } catch {
+            await env.resources.closeAll()
+            throw error
+        }
+    }
+
     func execute(_ record: RunRecord, resumed: Bool) async throws -> RunOutcome {
+        try await withRunEnvironment(runID: record.id, dryRun: record.options.dryRun) {
+            try await executeSteps(record, resumed: resumed)
+        }
+    }
+
+    func executeSteps(_ record: RunRecord, resumed: Bool) async throws -> RunOutcome {
         let runID = record.id
         let options = record.options
-        let env = environment(runID: runID, dryRun: options.dryRun)
-        runbook.runtime.set(env)
-        defer {
-            runbook.runtime.set(nil)
-            Task { await env.resources.closeAll() }
-        }
         let ctx = try await makeContext(runID: runID, dryRun: options.dryRun, state: record.state)
         defer { Task { [vm] in await vm.release(ctx) } }
         observer.handle(.runStarted(runID: runID, runbook: runbook.info.name, steps: runbook.steps.count, resumed: resumed, phase: .run))

@@ -129,12 +129,14 @@ extension Engine {
         }
         journal.event(runID, kind: "decision", message: "rollback approved: \(question)")
 
-        let env = environment(runID: runID, dryRun: false)
-        runbook.runtime.set(env)
-        defer {
-            runbook.runtime.set(nil)
-            Task { await env.resources.closeAll() }
+        return try await withRunEnvironment(runID: runID, dryRun: false) {
+            try await undo(record, entries: entries, irreversible: irreversible, target: target)
         }
+    }
+
+    func undo(_ record: RunRecord, entries: [UndoEntry], irreversible: [String], target: String?) async throws -> RunOutcome {
+        let runID = record.id
+        guard let env = runbook.runtime.current else { throw FerryError.failed("internal: no run environment for the rollback") }
         try await journal.setRunStatus(runID, .rollingBack, pid: getpid())
         observer.handle(.runStarted(runID: runID, runbook: runbook.info.name, steps: entries.count, resumed: false, phase: .undo))
         let ctx = try await makeContext(runID: runID, dryRun: false, state: record.state)

@@ -15,12 +15,10 @@ extension Engine {
             throw FerryError.usage("no check named '\(n)' (checks: \(runbook.checkOrder.joined(separator: ", ")))")
         }
         let runID = "check-" + RunJournal.newRunID()
-        let env = environment(runID: runID, dryRun: false)
-        runbook.runtime.set(env)
-        defer {
-            runbook.runtime.set(nil)
-            Task { await env.resources.closeAll() }
-        }
+        return try await withRunEnvironment(runID: runID, dryRun: false) { try await checks(names, runID: runID) }
+    }
+
+    func checks(_ names: [String], runID: String) async throws -> [CheckResult] {
         let ctx = try await makeContext(runID: runID, dryRun: false, state: .map([:]))
         let runner = CheckRunner(engine: self, runID: runID, ctx: ctx)
         var results: [CheckResult] = []

@@ -17,6 +17,7 @@ enum DatabaseAPI {
             },
             LuaFunction("__native.db_query") { call in
                 let (session, sql, parameters) = try statement(box, call)
+                if dryRunSkips(box, call, sql) { return .value(.array([])) }
                 return .yield {
                     let result = try await session.query(sql, parameters)
                     return [.array(result.rows.map { .map($0) })]
@@ -24,10 +25,12 @@ enum DatabaseAPI {
             },
             LuaFunction("__native.db_exec") { call in
                 let (session, sql, parameters) = try statement(box, call)
+                if dryRunSkips(box, call, sql, always: true) { return .value(0) }
                 return .yield { [.int(Int64(try await session.query(sql, parameters).affected))] }
             },
             LuaFunction("__native.db_scalar") { call in
                 let (session, sql, parameters) = try statement(box, call)
+                if dryRunSkips(box, call, sql) { return .value(.nil) }
                 return .yield {
                     let result = try await session.query(sql, parameters)
                     guard let first = result.rows.first, let column = result.columns.first else { return [.nil] }
@@ -40,8 +43,15 @@ enum DatabaseAPI {
                 let variable = try call.string(2)
                 return .yield {
                     // SHOW STATUS cannot take a bound parameter; the information schema can.
-                    let result = try await session.query(
-                        "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = UPPER(?)", [.string(variable)])
+                    let result: (rows: [[String: LuaValue]], columns: [String], affected: Int)
+                    do {
+                        result = try await session.query(
+                            "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = UPPER(?)", [.string(variable)])
+                    } catch let e as DatabaseError where e.code == 1109 || e.code == 3167 {
+                        // MySQL 5.7+/8.0 keep it in performance_schema.
+                        result = try await session.query(
+                            "SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME = ?", [.string(variable)])
+                    }
                     guard let row = result.rows.first else { return [.nil] }
                     let value = row["VARIABLE_VALUE"] ?? .nil
                     if let s = value.stringValue, let n = Int64(s) { return [.int(n)] }
@@ -53,6 +63,7 @@ enum DatabaseAPI {
                 let env = try box.require("db")
                 let session = try env.resources.session(try call.integer(1))
                 let sql = try call.string(2)
+                if env.dryRun { return .none }
                 return .yield {
                     try await session.command(sql)
                     return []
@@ -62,8 +73,7 @@ enum DatabaseAPI {
                 let env = try box.require("db.backup")
                 let name = try call.string(1)
                 let opts = try call.table(2, optional: true)
-                let via = try opts["via"].stringValue.map { try RuntimeAPI.lookup(env, $0) }
-                    ?? env.databaseSetting(name, "backup_via").flatMap { env.region.hosts[$0] }
+                let via = try (opts["via"].stringValue ?? env.databaseSetting(name, "backup_via")).map { try RuntimeAPI.lookup(env, $0) }
                 let backups = try env.backups()
                 let invocation = call.context as? Invocation
                 if env.dryRun {
@@ -80,8 +90,12 @@ enum DatabaseAPI {
             LuaFunction("__native.db_verify") { call in
                 let env = try box.require("db.verify")
                 let artifact = try DatabaseArtifact(try call.value(1))
-                try env.backups().verify(artifact)
-                return .value(true)
+                let backups = try env.backups()
+                // Hashing a large dump takes a while: off the Lua executor.
+                return .yield {
+                    try await Task.detached { try backups.verify(artifact) }.value
+                    return [true]
+                }
             },
             LuaFunction("__native.db_restore") { call in
                 let env = try box.require("db.restore")
@@ -110,6 +124,15 @@ enum DatabaseAPI {
                 }
             },
         ]
+    }
+
+    /// In a dry run only reading statements run; the others are logged and skipped.
+    static func dryRunSkips(_ box: RuntimeBox, _ call: LuaCall, _ sql: String, always: Bool = false) -> Bool {
+        guard let env = box.current, env.dryRun else { return false }
+        let verb = sql.trimmingCharacters(in: .whitespacesAndNewlines).prefix { !$0.isWhitespace }.uppercased()
+        if !always && ["SELECT", "SHOW", "DESCRIBE", "DESC", "EXPLAIN"].contains(verb) { return false }
+        env.log(LogLine(level: .info, message: "[dry run] would execute: \(sql.prefix(160))", invocation: call.context as? Invocation))
+        return true
     }
 
     static func statement(_ box: RuntimeBox, _ call: LuaCall) throws -> (any DatabaseSession, String, [LuaValue]) {

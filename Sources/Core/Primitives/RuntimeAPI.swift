@@ -306,7 +306,8 @@ enum IniEdit {
         let backup = "\(path).ferry-\(formatter.string(from: Date()))-\(String(UInt16.random(in: 0..<UInt16.max), radix: 16))"
         let quoted = ShellQuote.quote(path)
         let script = "set -e; if [ -e \(quoted) ]; then cp -p \(quoted) \(ShellQuote.quote(backup)); else : > \(ShellQuote.quote(backup)); fi; "
-            + "cat > \(quoted).ferry-new; if [ -e \(quoted) ]; then chmod --reference=\(quoted) \(quoted).ferry-new 2>/dev/null || true; fi; "
+            + "cat > \(quoted).ferry-new; if [ -e \(quoted) ]; then chmod --reference=\(quoted) \(quoted).ferry-new 2>/dev/null || true; "
+            + "chown --reference=\(quoted) \(quoted).ferry-new 2>/dev/null || true; fi; "
             + "mv \(quoted).ferry-new \(quoted)"
         let result = try await env.transport.run(HostCommand(script, stdin: Data(document.text.utf8)), on: host, output: OutputCapture())
         guard result.succeeded else { throw CommandFailed(host: host.name, command: "write \(path)", result: result) }

@@ -27,7 +27,11 @@ enum ServiceAPI {
                 if let text = spec["body"].stringValue { body = Data(text.utf8) }
                 if !spec["json"].isNil {
                     body = Data(spec["json"].jsonString().utf8)
-                    headers["Content-Type"] = headers["Content-Type"] ?? "application/json"
+                    if !headers.keys.contains(where: { $0.lowercased() == "content-type" }) { headers["Content-Type"] = "application/json" }
+                }
+                if let env = box.current, env.dryRun, !["GET", "HEAD"].contains(method.uppercased()) {
+                    env.log(LogLine(level: .info, message: "[dry run] would send \(method.uppercased()) \(url)", invocation: call.context as? Invocation))
+                    return .value(["status": 0, "headers": [:], "body": "", "duration": 0, "dry_run": true])
                 }
                 let timeout = spec["timeout"].stringValue.flatMap(DurationText.seconds) ?? spec["timeout"].doubleValue ?? 30
                 let insecure = spec["insecure"].boolValue ?? false
@@ -132,7 +136,7 @@ enum ServiceAPI {
                 let u = try call.table(1)
                 guard let name = u["name"].stringValue else { throw LuaArgumentError("broker.ensure_user{name=, password=, tags=}: name is required") }
                 let password = try box.require("broker.ensure_user").region.secretValue(u["password"]) ?? ""
-                let tags = u["tags"].stringValue ?? ""
+                let tags = u["tags"].stringValue
                 if dry("ensure user \(name)", call) { return .none }
                 return .yield {
                     try await b.ensureUser(name, password: password, tags: tags)

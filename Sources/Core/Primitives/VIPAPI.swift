@@ -26,7 +26,7 @@ enum VIPAPI {
                 let targets = VIPDirectory.serverNames(selector, settings: try dir.settings(name))
                 let driver = try dir.driver(name)
                 if dry("switch VIP \(name) to \(targets.joined(separator: ", "))", call) {
-                    return .yield { [try await driver.get()] }
+                    return .yield { [(try? await driver.get()) ?? .nil] }
                 }
                 return .yield { [try await driver.switchTo(targets)] }
             },

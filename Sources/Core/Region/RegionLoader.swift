@@ -121,25 +121,35 @@ public enum RegionLoader {
             }
         }
 
-        func named(_ key: String) throws -> [String: LuaValue] {
+        func named(_ key: String, known: [String]? = nil) throws -> [String: LuaValue] {
             guard let node = root[key] else { return [:] }
             var out: [String: LuaValue] = [:]
             for (name, value) in try node.requireMapping() {
                 guard value.mapping != nil else { throw value.error("expected the settings of '\(name)' as a mapping") }
+                if let known { try value.checkKeys(known) }
                 let data = try value.value()
                 try checkSecrets(data, at: value)
                 out[name] = data
             }
             return out
         }
-        region.databases = try named("databases")
-        region.vips = try named("vips")
+        region.databases = try named("databases", known: [
+            "host", "port", "socket", "user", "password", "database", "backup_via", "connect_timeout",
+        ])
+        region.vips = try named("vips", known: [
+            "driver", "socket", "address", "via", "backend", "url", "maintenance_map", "maintenance_key", "servers",
+            "get", "switch", "restore", "maintenance",
+        ])
         region.releases = try named("releases")
         if let k = root["keystone"] {
+            try k.checkKeys([
+                "auth_url", "username", "password", "project", "user_domain", "project_domain", "region_name", "ca_file", "insecure",
+            ])
             region.keystone = try k.value()
             try checkSecrets(region.keystone, at: k)
         }
         if let b = root["broker"] {
+            try b.checkKeys(["url", "username", "password", "ca_file", "insecure", "amqp_port"])
             region.broker = try b.value()
             try checkSecrets(region.broker, at: b)
         }

@@ -323,7 +323,14 @@ enum RunbookPrelude {
         if native.now() + every > deadline then break end
         native.sleep(every)
       end
-      error("wait_until: not true within " .. tostring(opts.within or "1m") .. (why and (" (last: " .. tostring(why) .. ")") or ""), 2)
+      -- Point at the runbook line that waited, past Ferry's own wrappers.
+      local level = 2
+      while true do
+        local info = getinfo(level + 1, "S")
+        if not info or info.source:sub(1, 7) ~= "=ferry-" then break end
+        level = level + 1
+      end
+      error("wait_until: not true within " .. tostring(opts.within or "1m") .. (why and (" (last: " .. tostring(why) .. ")") or ""), level)
     end
     """#
 }

@@ -70,6 +70,9 @@ public struct DatabaseBackups: Sendable {
         // --add-drop-database: a restore puts the database back exactly, dropping what came after.
         let dumpArgs = ["--single-transaction", "--routines", "--triggers", "--events", "--hex-blob", "--add-drop-database"]
             + clientOptions(e) + ["--databases", e.database ?? name]
+        let started = Date()
+        // Dumps hold data: readable by their owner only.
+        FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
         let capture = OutputCapture(stdoutPath: path, tailBytes: 4096)
         let result: CommandResult
         if let via {
@@ -91,9 +94,10 @@ public struct DatabaseBackups: Sendable {
         }
         let (bytes, sha) = try Self.measure(path)
         guard try Self.hasFooter(path) else {
-            throw DatabaseError(database: name, code: 0, message: "the dump \(path) is incomplete (no '\(Self.footer)' line)")
+            try? FileManager.default.removeItem(atPath: path)
+            throw DatabaseError(database: name, code: 0, message: "the dump was incomplete (no '\(Self.footer)' line); removed it")
         }
-        return DatabaseArtifact(database: name, path: path, bytes: bytes, sha256: sha, at: Date(), source: via.map { "mysqldump on \($0.name)" } ?? "mysqldump on this machine")
+        return DatabaseArtifact(database: name, path: path, bytes: bytes, sha256: sha, at: started, source: via.map { "mysqldump on \($0.name)" } ?? "mysqldump on this machine")
     }
 
     static func measure(_ path: String) throws -> (Int, String) {
@@ -150,6 +154,9 @@ public struct DatabaseBackups: Sendable {
         let options = dir + "/client.cnf"
         FileManager.default.createFile(atPath: options, contents: Data((optionFile(e) + "init-command=SET SESSION lock_wait_timeout=\(lockWait)\n").utf8),
                                        attributes: [.posixPermissions: 0o600])
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/mysql") else {
+            throw DatabaseError(database: artifact.database, code: 0, message: "cannot restore: no /usr/bin/mysql on this machine (install mariadb-client)")
+        }
         let capture = OutputCapture(tailBytes: 8192)
         let result: CommandResult
         do {

@@ -14,7 +14,7 @@ public struct DatabaseEndpoint: Sendable {
     public var database: String?
     public var connectTimeout: Int = 10
 
-    public var place: String { socket ?? "\(host ?? "localhost"):\(port)" }
+    public var place: String { socket ?? "\(host ?? "127.0.0.1"):\(port)" }
 }
 
 /// A failure of the database primitive, naming the database and the cause.

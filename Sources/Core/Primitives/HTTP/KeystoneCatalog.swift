@@ -31,7 +31,8 @@ public final class KeystoneCatalog: Sendable {
             authURL: authURL.hasSuffix("/") ? String(authURL.dropLast()) : authURL, username: k["username"].stringValue ?? "admin",
             password: password, project: k["project"].stringValue ?? "admin",
             userDomain: k["user_domain"].stringValue ?? "Default", projectDomain: k["project_domain"].stringValue ?? "Default",
-            region: k["region_name"].stringValue, caFile: k["ca_file"].stringValue, insecure: k["insecure"].boolValue ?? false)
+            region: k["region_name"].stringValue,
+            caFile: k["ca_file"].stringValue.map { RegionPaths.expand($0, relativeTo: region.directory) }, insecure: k["insecure"].boolValue ?? false)
     }
 
     func fail(_ message: String) -> HTTPFailure { HTTPFailure(description: "catalog: Keystone at \(settings.authURL): \(message)") }

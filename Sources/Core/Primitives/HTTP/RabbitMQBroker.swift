@@ -18,7 +18,7 @@ public struct RabbitMQBroker: Sendable {
         let user = b["username"].stringValue ?? "guest"
         self.url = url.hasSuffix("/") ? String(url.dropLast()) : url
         authorization = "Basic " + Data("\(user):\(password)".utf8).base64EncodedString()
-        caFile = b["ca_file"].stringValue
+        caFile = b["ca_file"].stringValue.map { RegionPaths.expand($0, relativeTo: region.directory) }
         insecure = b["insecure"].boolValue ?? false
     }
 
@@ -55,8 +55,14 @@ public struct RabbitMQBroker: Sendable {
 
     public func ensureVhost(_ name: String) async throws { _ = try await call("PUT", "/vhosts/\(Self.segment(name))", body: [:]) }
 
-    public func ensureUser(_ name: String, password: String, tags: String) async throws {
-        _ = try await call("PUT", "/users/\(Self.segment(name))", body: ["password": .string(password), "tags": .string(tags)])
+    /// Creates the user or sets its password; its tags change only when given.
+    public func ensureUser(_ name: String, password: String, tags: String?) async throws {
+        var keep = tags
+        if keep == nil {
+            let existing = try await call("GET", "/users/\(Self.segment(name))", expect: [200, 404])
+            keep = existing["tags"].stringValue ?? existing["tags"].arrayValue?.compactMap(\.stringValue).joined(separator: ",") ?? ""
+        }
+        _ = try await call("PUT", "/users/\(Self.segment(name))", body: ["password": .string(password), "tags": .string(keep ?? "")])
     }
 
     public func ensurePermissions(vhost: String, user: String, configure: String, write: String, read: String) async throws {

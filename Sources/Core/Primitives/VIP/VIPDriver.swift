@@ -94,7 +94,8 @@ struct HAProxyVIP: VIPDriver {
         let servers = try await runtime.servers(backend)
         let known = Set(servers.map(\.name))
         let missing = targets.filter { !known.contains($0) }
-        guard missing.isEmpty, !targets.isEmpty else {
+        guard !targets.isEmpty else { throw VIPError(vip: name, message: "switch: no target server given") }
+        guard missing.isEmpty else {
             throw VIPError(vip: name, message: "backend \(backend) has no server \(missing.joined(separator: ", ")) (servers: \(servers.map(\.name).joined(separator: ", ")))")
         }
         let previous: LuaValue = ["vip": .string(name), "backend": .string(backend),
@@ -153,9 +154,22 @@ struct CommandVIP: VIPDriver {
 
     func run(_ key: String, _ fill: [String: String]) async throws -> String {
         guard var command = settings[key]?.stringValue else { throw VIPError(vip: name, message: "the command driver has no `\(key)` command") }
-        for (k, v) in fill.merging(["vip": name], uniquingKeysWith: { a, _ in a }) {
-            command = command.replacingOccurrences(of: "{\(k)}", with: ShellQuote.quote(v))
+        // One pass over the template, so a value that contains "{vip}" is not filled again.
+        var filled = ""
+        var rest = Substring(command)
+        let values = fill.merging(["vip": name], uniquingKeysWith: { a, _ in a })
+        while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+            filled += rest[..<open]
+            let key = String(rest[rest.index(after: open)..<close])
+            if let v = values[key] {
+                // {targets} becomes one shell word per server.
+                filled += key == "targets" ? v.split(separator: " ").map { ShellQuote.quote(String($0)) }.joined(separator: " ") : ShellQuote.quote(v)
+            } else {
+                filled += rest[open...close]
+            }
+            rest = rest[rest.index(after: close)...]
         }
+        command = filled + rest
         let capture = OutputCapture()
         let result: CommandResult
         if let host {
