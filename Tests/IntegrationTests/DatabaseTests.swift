@@ -252,3 +252,38 @@ struct LabRun {
         await r.engine.transport.shutdown()
     }
 }
+
+@Suite(.serialized) struct DatabaseThroughSSHTests {
+    @Test func aDatabaseReachedThroughAnSSHHost() async throws {
+        let host = try TestEnvironment.addresses(1)[0].name
+        let r = try await LabRun(runbook: """
+            runbook { name = "tunnel" }
+            step "query" { run = function(ctx)
+              local c = db.connect("glance")
+              ctx.state.one = c:scalar("SELECT 1 + 1")
+              ctx.state.db = c:scalar("SELECT DATABASE()")
+            end }
+            """, transport: "nio", regionEdit: { editSection($0, "databases", "\n  glance: {", "\n  glance: { via: \(host),") })
+        let outcome = try await r.run()
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let s = try await r.state(outcome)
+        #expect(s["one"] == 2)
+        #expect(s["db"] == "glance")
+        await r.engine.transport.shutdown()
+
+        // The path really goes through SSH: a host that refuses us fails the connect.
+        let dir = try TestEnvironment.directory()
+        _ = try shellOutput("ssh-keygen -q -t ed25519 -N '' -f \(dir)/stranger")
+        let bad = try await LabRun(runbook: """
+            runbook { name = "tunnel-refused" }
+            step "query" { run = function(ctx) db.connect("glance") end }
+            """, transport: "nio", regionEdit: { lab in
+                editSection(lab, "databases", "\n  glance: {", "\n  glance: { via: \(host),")
+                    .replacingOccurrences(of: "identity: \(TestEnvironment.ssh)/id_ed25519", with: "identity: \(dir)/stranger")
+            })
+        let failed = try await bad.run()
+        #expect(failed.message?.contains("cannot reach 127.0.0.1:23306 through \(host)") == true, "\(failed.message ?? "")")
+        #expect(failed.message?.contains("rejected") == true)
+        await bad.engine.transport.shutdown()
+    }
+}

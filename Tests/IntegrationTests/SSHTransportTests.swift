@@ -360,16 +360,15 @@ func shellOutput(_ command: String) throws -> String {
               host.state.port = host:run("echo $SSH_CLIENT | cut -d' ' -f2").stdout
             end }
             step "wait" { run = function(ctx)
-              wait_until(function() return inventory.host("cmp001"):run("test -e " .. ctx.vars.out .. "/killed", { check = false }).code == 0 end,
-                { within = "20s", every = "100ms" })
+              -- Waits on a local file, so the connection stays idle while the test kills it.
+              wait_until(function() return io.open("out/killed") ~= nil end, { within = "20s", every = "100ms" })
             end }
             step "second" { on = "computes", run = function(host, ctx)
               host.state.port = host:run("echo $SSH_CLIENT | cut -d' ' -f2").stdout
             end }
             """, count: 1)
         _ = r
-        // "wait" runs on cmp001 too, over the same connection; so kill the session
-        // between "first" and "wait" by watching for the pid file.
+        // Kill the session while "wait" polls a local file (the connection is idle).
         let task = Task { try await r.run() }
         var killed = false
         for _ in 0..<200 where !killed {

@@ -20,7 +20,7 @@ public final class Engine: Sendable {
         self.runbook = runbook
         self.region = region
         self.transport = transport
-        self.databases = databases ?? MariaDBDriver(region: region)
+        self.databases = databases ?? MariaDBDriver(region: region, transport: transport)
         self.journal = journal
         self.observer = observer
         self.approvals = approvals
@@ -122,9 +122,11 @@ public final class Engine: Sendable {
         do {
             let result = try await body()
             await env.resources.closeAll()
+            await (databases as? MariaDBDriver)?.close()
             return result
         } catch {
             await env.resources.closeAll()
+            await (databases as? MariaDBDriver)?.close()
             throw error
         }
     }

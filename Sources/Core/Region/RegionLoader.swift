@@ -134,7 +134,7 @@ public enum RegionLoader {
             return out
         }
         region.databases = try named("databases", known: [
-            "host", "port", "socket", "user", "password", "database", "backup_via", "connect_timeout",
+            "host", "port", "socket", "user", "password", "database", "backup_via", "connect_timeout", "via",
         ])
         region.vips = try named("vips", known: [
             "driver", "socket", "address", "via", "backend", "url", "maintenance_map", "maintenance_key", "servers",

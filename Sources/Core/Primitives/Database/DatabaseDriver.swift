@@ -17,10 +17,18 @@ public protocol DatabaseDriver: Sendable {
 }
 
 /// The real driver: MariaDB Connector/C, settings from the region's `databases:`.
+/// A database with `via: HOST` is reached through that SSH host (a local port
+/// forwarded over direct-tcpip), as OpenStack databases often only answer controllers.
 public struct MariaDBDriver: DatabaseDriver {
     public let region: Region
+    public let transport: (any Transport)?
+    let forwards: ForwardTable
 
-    public init(region: Region) { self.region = region }
+    public init(region: Region, transport: (any Transport)? = nil) {
+        self.region = region
+        self.transport = transport
+        forwards = ForwardTable()
+    }
 
     public func endpoint(_ name: String) throws -> DatabaseEndpoint {
         guard case .map(let settings)? = region.databases[name] else {
@@ -39,7 +47,44 @@ public struct MariaDBDriver: DatabaseDriver {
     }
 
     public func connect(_ name: String) async throws -> any DatabaseSession {
-        try await MariaDBConnection.connect(try endpoint(name))
+        var e = try endpoint(name)
+        if case .map(let settings)? = region.databases[name], let via = settings["via"]?.stringValue {
+            guard let host = region.hosts[via] else {
+                throw DatabaseError(database: name, code: 0, message: "via: no host named '\(via)' in region \(region.name)")
+            }
+            guard let ssh = transport as? NIOSSHTransport else {
+                throw DatabaseError(database: name, code: 0, message: "via \(via) needs the nio SSH transport (ssh: { transport: nio })")
+            }
+            let target = e.host ?? "127.0.0.1"
+            let port = e.port
+            let forward: SSHLocalForward
+            do { forward = try await forwards.forward(key: "\(via)|\(target)|\(port)") { try await ssh.forward(to: target, port: port, via: host) } } catch {
+                throw DatabaseError(database: name, code: 0, message: "cannot reach \(target):\(port) through \(via): \(error)")
+            }
+            e.host = "127.0.0.1"
+            e.port = forward.port
+            e.socket = nil
+        }
+        return try await MariaDBConnection.connect(e)
+    }
+
+    public func close() async { await forwards.closeAll() }
+}
+
+/// Forwarded ports, one per (SSH host, target), shared by a run's connections.
+actor ForwardTable {
+    private var forwards: [String: SSHLocalForward] = [:]
+
+    func forward(key: String, open: () async throws -> SSHLocalForward) async throws -> SSHLocalForward {
+        if let f = forwards[key] { return f }
+        let f = try await open()
+        forwards[key] = f
+        return f
+    }
+
+    func closeAll() async {
+        for f in forwards.values { await f.close() }
+        forwards = [:]
     }
 }
 

@@ -25,7 +25,28 @@ public final class KnownHosts: Sendable {
         var line: Int
     }
 
-    private let entries: Mutex<[Entry]>
+    private struct Index {
+        /// Entries whose patterns are plain names, by lower-cased name: most of a large file.
+        var exact: [String: [Entry]] = [:]
+        /// Hashed entries and entries with wildcards or negations: checked one by one.
+        var scanned: [Entry] = []
+
+        mutating func add(_ entries: [Entry]) {
+            for e in entries {
+                if e.hashed == nil, e.patterns.allSatisfy({ !$0.contains("*") && !$0.contains("?") && !$0.hasPrefix("!") }) {
+                    for p in e.patterns { exact[p.lowercased(), default: []].append(e) }
+                } else {
+                    scanned.append(e)
+                }
+            }
+        }
+
+        func candidates(_ names: [String]) -> [Entry] {
+            names.flatMap { exact[$0.lowercased()] ?? [] } + scanned
+        }
+    }
+
+    private let entries: Mutex<Index>
     /// Where `accept-new` records keys (Ferry's own file).
     public let recordFile: String?
     public let files: [String]
@@ -36,7 +57,9 @@ public final class KnownHosts: Sendable {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
             all += Self.parse(text, file: file)
         }
-        entries = Mutex(all)
+        var index = Index()
+        index.add(all)
+        entries = Mutex(index)
         self.recordFile = recordFile
         self.files = files
     }
@@ -113,9 +136,9 @@ public final class KnownHosts: Sendable {
         let presented = String(openSSHPublicKey: key).split(separator: " ").map(String.init)
         let type = presented[0]
         let base64 = presented[1]
-        return entries.withLock { entries in
+        return entries.withLock { index in
             var mismatch: [Entry] = []
-            for entry in entries where names.contains(where: { matches(entry, $0) }) {
+            for entry in index.candidates(names) where names.contains(where: { matches(entry, $0) }) {
                 if entry.keyBase64 == base64 {
                     if entry.revoked { return .revoked }
                     return .known
@@ -145,6 +168,6 @@ public final class KnownHosts: Sendable {
         defer { try? handle.close() }
         handle.seekToEndOfFile()
         handle.write(Data(text.utf8))
-        entries.withLock { $0 += Self.parse(text, file: recordFile) }
+        entries.withLock { $0.add(Self.parse(text, file: recordFile)) }
     }
 }
