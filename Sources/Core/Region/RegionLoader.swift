@@ -138,7 +138,7 @@ public enum RegionLoader {
         ])
         region.vips = try named("vips", known: [
             "driver", "socket", "address", "via", "backend", "url", "maintenance_map", "maintenance_key", "servers",
-            "get", "switch", "restore", "maintenance",
+            "get", "switch", "restore", "maintenance", "address", "balancers", "settle",
         ])
         region.releases = try named("releases")
         if let k = root["keystone"] {

@@ -40,7 +40,8 @@ public struct VIPDirectory: Sendable {
         switch s["driver"]?.stringValue ?? "haproxy" {
         case "haproxy": return try HAProxyVIP(name: name, settings: s, region: region, transport: transport)
         case "command": return try CommandVIP(name: name, settings: s, region: region, transport: transport)
-        case let other: throw VIPError(vip: name, message: "unknown driver '\(other)' (haproxy, command)")
+        case "keepalived": return try KeepalivedVIP(name: name, settings: s, region: region, transport: transport)
+        case let other: throw VIPError(vip: name, message: "unknown driver '\(other)' (haproxy, keepalived, command)")
         }
     }
 
