@@ -45,6 +45,27 @@ import Testing
         #expect((s["restored"]["deleted"].intValue ?? 0) >= 2)
     }
 
+    @Test func aConflictIsReportedNamingKeystoneTheCallAndTheReason() async throws {
+        let id = "ferry-region-\(UInt32.random(in: 0..<UInt32.max))"
+        let r = try await LabRun(runbook: """
+            runbook { name = "conflict" }
+            step "regions" { run = function(ctx)
+              catalog.create_region { id = "\(id)" }
+              ctx.state.ensured = catalog.ensure_region { id = "\(id)" }.id
+              local ok, err = pcall(catalog.create_region, { id = "\(id)" })
+              ctx.state.error = err
+              catalog.delete_region("\(id)")
+            end }
+            """, requiring: "\nkeystone:")
+        let outcome = try await r.run()
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let s = try await r.state(outcome)
+        #expect(s["ensured"] == .string(id))
+        let error = s["error"].stringValue ?? ""
+        #expect(error.contains("catalog: Keystone at http://127.0.0.1:25000/v3: POST /regions: conflict:"), "\(error)")
+        #expect(error.contains("runbook.lua:5:"))
+    }
+
     @Test func anExpiredTokenIsRenewedAndAWrongPasswordIsClear() async throws {
         let region = try RegionLoader.load(path: TestEnvironment.testenv + "/region.yaml")
         let catalog = try KeystoneCatalog(region: region)

@@ -462,6 +462,22 @@ function catalog.update_endpoint(id, url) end
 ---@param id string
 function catalog.delete_endpoint(id) end
 
+---@return table[] regions {id, description, parent_region_id}
+function catalog.regions() end
+
+---Creates a region; an id that exists already raises Keystone's conflict.
+---@param spec {id: string, description?: string}
+---@return table
+function catalog.create_region(spec) end
+
+---Finds the region by id, or creates it (endpoints need their region to exist).
+---@param spec {id: string, description?: string}
+---@return table
+function catalog.ensure_region(spec) end
+
+---@param id string
+function catalog.delete_region(id) end
+
 ---Every service and endpoint, for `catalog.restore`.
 ---@return table
 function catalog.snapshot() end

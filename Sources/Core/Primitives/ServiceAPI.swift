@@ -88,6 +88,33 @@ enum ServiceAPI {
                     return [.map(m)]
                 }
             },
+            LuaFunction("__native.catalog_regions") { call in
+                let c = try catalog("catalog.regions")
+                return .yield { [.array(try await c.regions())] }
+            },
+            LuaFunction("__native.catalog_create_region") { call in
+                let c = try catalog("catalog.create_region")
+                let spec = try call.table(1)
+                guard let id = spec["id"].stringValue else { throw LuaArgumentError("catalog.create_region{id=}: id is required") }
+                if dry("create region \(id)", call) { return .value(.nil) }
+                return .yield { [try await c.createRegion(id: id, description: spec["description"].stringValue)] }
+            },
+            LuaFunction("__native.catalog_ensure_region") { call in
+                let c = try catalog("catalog.ensure_region")
+                let spec = try call.table(1)
+                guard let id = spec["id"].stringValue else { throw LuaArgumentError("catalog.ensure_region{id=}: id is required") }
+                if dry("ensure region \(id)", call) { return .value(.nil) }
+                return .yield { [try await c.ensureRegion(id: id, description: spec["description"].stringValue).0] }
+            },
+            LuaFunction("__native.catalog_delete_region") { call in
+                let c = try catalog("catalog.delete_region")
+                let id = try call.string(1)
+                if dry("delete region \(id)", call) { return .none }
+                return .yield {
+                    try await c.deleteRegion(id: id)
+                    return []
+                }
+            },
             LuaFunction("__native.catalog_update_endpoint") { call in
                 let c = try catalog("catalog.update_endpoint")
                 let id = try call.string(1)

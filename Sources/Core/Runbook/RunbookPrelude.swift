@@ -225,6 +225,10 @@ enum RunbookPrelude {
       ensure_endpoint = function(spec) return native.catalog_ensure_endpoint(spec) end,
       update_endpoint = function(id, url) return native.catalog_update_endpoint(id, url) end,
       delete_endpoint = function(id) return native.catalog_delete_endpoint(id) end,
+      regions = function() return native.catalog_regions() end,
+      create_region = function(spec) return native.catalog_create_region(spec) end,
+      ensure_region = function(spec) return native.catalog_ensure_region(spec) end,
+      delete_region = function(id) return native.catalog_delete_region(id) end,
       snapshot = function() return native.catalog_snapshot() end,
       restore = function(snapshot) return native.catalog_restore(snapshot) end,
     }

@@ -166,6 +166,31 @@ public final class KeystoneCatalog: Sendable {
         return (Self.endpoint(created["endpoint"]), "created")
     }
 
+    // MARK: Regions
+
+    public func regions() async throws -> [LuaValue] {
+        try await call("GET", "/regions", expect: [200])["regions"].arrayValue?.map {
+            ["id": $0["id"], "description": $0["description"], "parent_region_id": $0["parent_region_id"]]
+        } ?? []
+    }
+
+    /// Creates a region; an existing id is a conflict (Keystone answers 409).
+    public func createRegion(id: String, description: String?) async throws -> LuaValue {
+        var body: [String: LuaValue] = ["id": .string(id)]
+        if let description { body["description"] = .string(description) }
+        let r = try await call("POST", "/regions", body: ["region": .map(body)], expect: [201])
+        return ["id": r["region"]["id"], "description": r["region"]["description"]]
+    }
+
+    public func ensureRegion(id: String, description: String?) async throws -> (LuaValue, created: Bool) {
+        if let existing = try await regions().first(where: { $0["id"].stringValue == id }) { return (existing, false) }
+        return (try await createRegion(id: id, description: description), true)
+    }
+
+    public func deleteRegion(id: String) async throws {
+        _ = try await call("DELETE", "/regions/\(id)", expect: [204])
+    }
+
     public func updateEndpoint(id: String, url: String) async throws -> LuaValue {
         Self.endpoint(try await call("PATCH", "/endpoints/\(id)", body: ["endpoint": ["url": .string(url)]], expect: [200])["endpoint"])
     }
