@@ -17,7 +17,7 @@
 # every wait loop is bounded; processes are stopped by the pid they recorded, never
 # by name; only loopback (127.x) or the testenv's own network namespaces are targeted.
 
-TESTENV_SERVICES=(hosts mariadb haproxy keystone rabbitmq)
+TESTENV_SERVICES=(hosts mariadb haproxy keystone rabbitmq keepalived)
 
 TESTENV_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 TESTENV_ROOT="$(cd "$TESTENV_SCRIPTS/../.." && pwd -P)"
@@ -164,7 +164,7 @@ testenv_region_assemble() {
     fi
     local dup
     dup=$(for f in "${frags[@]}"; do
-              grep -oE '^[A-Za-z_][A-Za-z0-9_-]*:' "$f" | sed "s|\$| $(basename "$f")|"
+              { grep -oE '^[A-Za-z_][A-Za-z0-9_-]*:' "$f" || true; } | sed "s|\$| $(basename "$f")|"
           done | awk '$1 == "region:" { print "region: (reserved, written by lib.sh) in " $2; next }
                       { if ($1 in seen) print $1 " in " seen[$1] " and " $2; else seen[$1] = $2 }')
     [[ -z $dup ]] || testenv_die "region fragments clash on top-level keys: $dup"
