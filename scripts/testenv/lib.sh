@@ -179,3 +179,38 @@ testenv_region_assemble() {
     } >"$tmp"
     mv -f "$tmp" "$TESTENV_REGION"
 }
+
+# ---- shared by the services that run sshd hosts in namespaces (hosts, keepalived) ----
+
+# An SSH key pair, made once and kept: TYPE FILE [BITS].
+testenv_keygen() {
+    local type=$1 file=$2 bits=${3:-}
+    [[ -s $file && -s $file.pub ]] && return 0
+    rm -f "$file" "$file.pub"
+    ssh-keygen -q -t "$type" ${bits:+-b "$bits"} -N '' -C "ferry-testenv-$type" -f "$file" </dev/null >/dev/null ||
+        testenv_die "ssh-keygen -t $type failed"
+}
+
+# `ip` that says what failed (callers run under `||`, where set -e is off).
+testenv_ip() { ip "$@" || { testenv_log "failed: ip $*"; return 1; }; }
+
+# Removes what a service recorded in LIST ("netns NAME", "link NAME", "bridge NAME"
+# lines, written before each thing was made), newest first, after ending every
+# process still running inside its namespaces.
+testenv_netns_teardown() {
+    local list=$1 kind name pids
+    [[ -f $list ]] || return 0
+    while read -r kind name; do
+        [[ $kind == netns && -e /run/netns/$name ]] || continue
+        pids=$(ip netns pids "$name" 2>/dev/null || true)
+        # shellcheck disable=SC2086
+        [[ -z $pids ]] || testenv_kill_pids $pids
+    done <"$list"
+    while read -r kind name; do
+        case $kind in
+            netns) [[ -e /run/netns/$name ]] && ip netns del "$name" ;;
+            link | bridge) ip link show "$name" >/dev/null 2>&1 && ip link del "$name" ;;
+        esac
+    done < <(tac "$list")
+    rm -f "$list"
+}

@@ -73,23 +73,16 @@ hosts__tools() {
     fi
 }
 
-hosts__keygen() { # TYPE FILE [BITS]
-    local type=$1 file=$2 bits=${3:-}
-    [[ -s $file && -s $file.pub ]] && return 0
-    rm -f "$file" "$file.pub"
-    ssh-keygen -q -t "$type" ${bits:+-b "$bits"} -N '' -C "ferry-testenv-$type" -f "$file" </dev/null >/dev/null ||
-        testenv_die "ssh-keygen -t $type failed"
-}
 
 # Generated once per testenv and kept by `down`. All hosts share these host keys.
 hosts__keys() {
     mkdir -p "$HOSTS_SSH_DIR"
     chmod 700 "$HOSTS_SSH_DIR"
-    hosts__keygen ed25519 "$HOSTS_SSH_DIR/ssh_host_ed25519_key"
-    hosts__keygen ecdsa "$HOSTS_SSH_DIR/ssh_host_ecdsa_key" 256
-    hosts__keygen ed25519 "$HOSTS_SSH_DIR/id_ed25519"
-    hosts__keygen ecdsa "$HOSTS_SSH_DIR/id_ecdsa" 256
-    hosts__keygen rsa "$HOSTS_SSH_DIR/id_rsa" 3072
+    testenv_keygen ed25519 "$HOSTS_SSH_DIR/ssh_host_ed25519_key"
+    testenv_keygen ecdsa "$HOSTS_SSH_DIR/ssh_host_ecdsa_key" 256
+    testenv_keygen ed25519 "$HOSTS_SSH_DIR/id_ed25519"
+    testenv_keygen ecdsa "$HOSTS_SSH_DIR/id_ecdsa" 256
+    testenv_keygen rsa "$HOSTS_SSH_DIR/id_rsa" 3072
     cat "$HOSTS_SSH_DIR"/id_ed25519.pub "$HOSTS_SSH_DIR"/id_ecdsa.pub "$HOSTS_SSH_DIR"/id_rsa.pub \
         >"$HOSTS_SSH_DIR/.authorized_keys.tmp"
     chmod 600 "$HOSTS_SSH_DIR/.authorized_keys.tmp"
@@ -233,9 +226,9 @@ hosts__netns_setup() {
         testenv_die "bridge $HOSTS_BRIDGE exists but was not made by this testenv (not in $list); remove it by hand"
     fi
     echo "bridge $HOSTS_BRIDGE" >>"$list"
-    hosts__ip link add "$HOSTS_BRIDGE" type bridge || return 1
-    hosts__ip addr add "$HOSTS_BRIDGE_ADDR/24" dev "$HOSTS_BRIDGE" || return 1
-    hosts__ip link set "$HOSTS_BRIDGE" up || return 1
+    testenv_ip link add "$HOSTS_BRIDGE" type bridge || return 1
+    testenv_ip addr add "$HOSTS_BRIDGE_ADDR/24" dev "$HOSTS_BRIDGE" || return 1
+    testenv_ip link set "$HOSTS_BRIDGE" up || return 1
     for ((i = 1; i <= H_N; i++)); do
         hosts__name "$i"; host=$REPLY
         hosts__addr "$i"
@@ -245,37 +238,17 @@ hosts__netns_setup() {
             return 1
         fi
         printf 'netns %s\nlink %s\n' "$ns" "$veth" >>"$list"
-        hosts__ip netns add "$ns" || return 1
-        hosts__ip link add "$veth" type veth peer name eth0 netns "$ns" || return 1
-        hosts__ip link set "$veth" master "$HOSTS_BRIDGE" up || return 1
-        hosts__ip -n "$ns" addr add "$REPLY/24" dev eth0 || return 1
-        hosts__ip -n "$ns" link set eth0 up || return 1
-        hosts__ip -n "$ns" link set lo up || return 1
+        testenv_ip netns add "$ns" || return 1
+        testenv_ip link add "$veth" type veth peer name eth0 netns "$ns" || return 1
+        testenv_ip link set "$veth" master "$HOSTS_BRIDGE" up || return 1
+        testenv_ip -n "$ns" addr add "$REPLY/24" dev eth0 || return 1
+        testenv_ip -n "$ns" link set eth0 up || return 1
+        testenv_ip -n "$ns" link set lo up || return 1
     done
 }
 
 # `ip` that says what failed (the callers run under `||`, where set -e is off).
-hosts__ip() { ip "$@" || { testenv_log "failed: ip $*"; return 1; }; }
 
-hosts__netns_teardown() {
-    local list="$HOSTS_DIR/netns.list" kind name pids
-    [[ -f $list ]] || return 0
-    # Anything still running inside our namespaces (sessions, commands) is ours.
-    while read -r kind name; do
-        [[ $kind == netns && -e /run/netns/$name ]] || continue
-        pids=$(ip netns pids "$name" 2>/dev/null || true)
-        # shellcheck disable=SC2086
-        [[ -z $pids ]] || testenv_kill_pids $pids
-    done <"$list"
-    while read -r kind name; do
-        case $kind in
-            netns) [[ -e /run/netns/$name ]] && ip netns del "$name" ;;
-            link) ip link show "$name" >/dev/null 2>&1 && ip link del "$name" ;;
-            bridge) ip link show "$name" >/dev/null 2>&1 && ip link del "$name" ;;
-        esac
-    done < <(tac "$list")
-    rm -f "$list"
-}
 
 # ---- processes -------------------------------------------------------------------
 
@@ -319,7 +292,7 @@ hosts__stop() {
         while read -r p; do [[ -n $p ]] && pids+=("$p"); done < <(testenv_descendants "${pids[@]}")
         testenv_kill_pids "${pids[@]}"
     fi
-    hosts__netns_teardown
+    testenv_netns_teardown "$HOSTS_DIR/netns.list"
     rm -f "$HOSTS_DIR"/run/*.pid "$HOSTS_DIR"/run/*.spawn "$HOSTS_DIR/state"
 }
 

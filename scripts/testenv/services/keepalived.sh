@@ -85,13 +85,6 @@ keepalived__tools() {
 
 # ---- keys and client files -------------------------------------------------------
 
-keepalived__keygen() { # TYPE FILE [BITS]  (as in hosts.sh: kept once made)
-    local type=$1 file=$2 bits=${3:-}
-    [[ -s $file && -s $file.pub ]] && return 0
-    rm -f "$file" "$file.pub"
-    ssh-keygen -q -t "$type" ${bits:+-b "$bits"} -N '' -C "ferry-testenv-$type" -f "$file" </dev/null >/dev/null ||
-        testenv_die "ssh-keygen -t $type failed"
-}
 
 keepalived__keys() {
     mkdir -p "$K_SSH_DIR" "$K_HOSTKEYS"
@@ -99,9 +92,9 @@ keepalived__keys() {
     # The client key the hosts service uses (same file, same way), so one identity
     # reaches every testenv host. Both balancers share the host keys, so the VIP's
     # known_hosts entry holds wherever the address lives.
-    keepalived__keygen ed25519 "$K_IDENTITY"
-    keepalived__keygen ed25519 "$K_HOSTKEYS/ssh_host_ed25519_key"
-    keepalived__keygen ecdsa "$K_HOSTKEYS/ssh_host_ecdsa_key" 256
+    testenv_keygen ed25519 "$K_IDENTITY"
+    testenv_keygen ed25519 "$K_HOSTKEYS/ssh_host_ed25519_key"
+    testenv_keygen ecdsa "$K_HOSTKEYS/ssh_host_ecdsa_key" 256
     local f
     for f in "$K_SSH_DIR"/id_ed25519.pub "$K_SSH_DIR"/id_ecdsa.pub "$K_SSH_DIR"/id_rsa.pub; do
         [[ -s $f ]] && cat "$f"
@@ -265,7 +258,6 @@ keepalived__write_if_changed() { # FILE
 # As in hosts.sh: each name is recorded in keepalived/netns.list *before* it is made,
 # and `down` removes only what is recorded there.
 
-keepalived__ip() { ip "$@" || { testenv_log "failed: ip $*"; return 1; }; }
 
 keepalived__netns_setup() {
     local k
@@ -274,9 +266,9 @@ keepalived__netns_setup() {
         return 1
     fi
     echo "bridge $KEEPALIVED_BRIDGE" >>"$K_LIST"
-    keepalived__ip link add "$KEEPALIVED_BRIDGE" type bridge || return 1
-    keepalived__ip addr add "$KEEPALIVED_BRIDGE_ADDR/24" dev "$KEEPALIVED_BRIDGE" || return 1
-    keepalived__ip link set "$KEEPALIVED_BRIDGE" up || return 1
+    testenv_ip link add "$KEEPALIVED_BRIDGE" type bridge || return 1
+    testenv_ip addr add "$KEEPALIVED_BRIDGE_ADDR/24" dev "$KEEPALIVED_BRIDGE" || return 1
+    testenv_ip link set "$KEEPALIVED_BRIDGE" up || return 1
     for k in "${!KEEPALIVED_UNITS[@]}"; do
         keepalived__unit "$k"
         if [[ -e /run/netns/$K_NS ]] || ip link show "$K_VETH" >/dev/null 2>&1; then
@@ -284,36 +276,18 @@ keepalived__netns_setup() {
             return 1
         fi
         printf 'netns %s\nlink %s\n' "$K_NS" "$K_VETH" >>"$K_LIST"
-        keepalived__ip netns add "$K_NS" || return 1
-        keepalived__ip link add "$K_VETH" type veth peer name eth0 netns "$K_NS" || return 1
-        keepalived__ip link set "$K_VETH" master "$KEEPALIVED_BRIDGE" up || return 1
-        keepalived__ip -n "$K_NS" addr add "$K_ADDR/24" dev eth0 || return 1
-        keepalived__ip -n "$K_NS" link set eth0 up || return 1
-        keepalived__ip -n "$K_NS" link set lo up || return 1
+        testenv_ip netns add "$K_NS" || return 1
+        testenv_ip link add "$K_VETH" type veth peer name eth0 netns "$K_NS" || return 1
+        testenv_ip link set "$K_VETH" master "$KEEPALIVED_BRIDGE" up || return 1
+        testenv_ip -n "$K_NS" addr add "$K_ADDR/24" dev eth0 || return 1
+        testenv_ip -n "$K_NS" link set eth0 up || return 1
+        testenv_ip -n "$K_NS" link set lo up || return 1
         # sshd listens on the VIP too, also while another balancer holds it.
         ip netns exec "$K_NS" sh -c 'echo 1 >/proc/sys/net/ipv4/ip_nonlocal_bind' ||
             { testenv_log "cannot set net.ipv4.ip_nonlocal_bind in $K_NS"; return 1; }
     done
 }
 
-keepalived__netns_teardown() {
-    local kind name pids
-    [[ -f $K_LIST ]] || return 0
-    # Anything still running inside our namespaces (sessions, commands) is ours.
-    while read -r kind name; do
-        [[ $kind == netns && -e /run/netns/$name ]] || continue
-        pids=$(ip netns pids "$name" 2>/dev/null || true)
-        # shellcheck disable=SC2086
-        [[ -z $pids ]] || testenv_kill_pids $pids
-    done <"$K_LIST"
-    while read -r kind name; do
-        case $kind in
-            netns) [[ -e /run/netns/$name ]] && ip netns del "$name" ;;
-            link | bridge) ip link show "$name" >/dev/null 2>&1 && ip link del "$name" ;;
-        esac
-    done < <(tac "$K_LIST")
-    rm -f "$K_LIST"
-}
 
 # ---- processes -------------------------------------------------------------------
 
@@ -367,7 +341,7 @@ keepalived__stop() {
         while read -r p; do [[ -n $p ]] && pids+=("$p"); done < <(testenv_descendants "${pids[@]}")
         testenv_kill_pids "${pids[@]}"
     fi
-    keepalived__netns_teardown
+    testenv_netns_teardown "$K_LIST"
     for k in "${!KEEPALIVED_UNITS[@]}"; do
         keepalived__unit "$k"
         rm -f "$K_PID" "$K_VRRP_PID" "$K_SSHD_PID" "$K_UDIR/keepalived.spawn" "$K_UDIR/sshd.spawn"
