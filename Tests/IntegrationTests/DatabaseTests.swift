@@ -251,6 +251,49 @@ struct LabRun {
         #expect(text.contains("-- Dump completed"))
         await r.engine.transport.shutdown()
     }
+
+    @Test func restoreRunsOnTheBackupViaHost() async throws {
+        let host = try TestEnvironment.addresses(1)[0].name
+        let lab = try String(contentsOfFile: TestEnvironment.testenv + "/region.yaml", encoding: .utf8)
+        guard let range = lab.range(of: "password: { file: "), let end = lab[range.upperBound...].firstIndex(of: " ") else {
+            throw FerryError.failed("the lab region has no database password file: run scripts/testenv/up hosts mariadb")
+        }
+        let passwordFile = String(lab[range.upperBound..<end])
+        let name = "ferry_via_\(UInt32.random(in: 0..<UInt32.max))"
+        let r = try await LabRun(runbook: """
+            runbook { name = "restore-via" }
+            step "round-trip" { run = function(ctx)
+              local admin = db.connect("glance")
+              admin:exec("CREATE DATABASE \(name)")
+              admin:close()
+              local c = db.connect("scratch")
+              c:exec("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(16))")
+              c:exec("INSERT INTO t VALUES (1, 'before')")
+              c:close()
+              local dump = db.backup("scratch")
+              c = db.connect("scratch")
+              c:exec("UPDATE t SET v = 'after' WHERE id = 1")
+              c:exec("CREATE TABLE later (id INT)")
+              c:close()
+              db.restore(dump)
+              c = db.connect("scratch")
+              ctx.state.v = c:scalar("SELECT v FROM t WHERE id = 1")
+              ctx.state.later = c:scalar("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'later'", "\(name)")
+              c:exec("DROP DATABASE \(name)")
+              c:close()
+            end }
+            """, transport: "nio", regionEdit: { lab in
+                editSection(lab, "databases", "\n  glance: {", "\n  scratch: { host: 127.0.0.1, port: 23306, user: ferry, password: { file: \(passwordFile) }, database: \(name), backup_via: \(host) }\n  glance: {")
+            })
+        let outcome = try await r.run()
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let s = try await r.state(outcome)
+        #expect(s["v"] == "before")
+        #expect(s["later"] == 0)
+        let logs = try await r.engine.journal.events(outcome.runID).filter { $0.kind == "log" }.map(\.message)
+        #expect(logs.contains { $0.hasPrefix("restored scratch") && $0.contains("on \(host)") }, "\(logs)")
+        await r.engine.transport.shutdown()
+    }
 }
 
 @Suite(.serialized) struct DatabaseThroughSSHTests {

@@ -330,8 +330,9 @@ function db.verify(artifact) end
 
 ---Restores a dump (after verifying it). Refuses, listing them, while other connections
 ---use the database unless `force`; waits at most `lock_wait` (default 10s) for locks.
+---Runs `mysql` on `via` (default: the database's `backup_via`) when given.
 ---@param artifact Artifact
----@param opts? {force?: boolean, lock_wait?: Duration}
+---@param opts? {force?: boolean, lock_wait?: Duration, via?: string}
 function db.restore(artifact, opts) end
 
 ---The rows of `alembic_version` (several heads are possible).

@@ -103,15 +103,16 @@ enum DatabaseAPI {
                 let opts = try call.table(2, optional: true)
                 let force = opts["force"].boolValue ?? false
                 let lockWait = opts["lock_wait"].stringValue.flatMap(DurationText.seconds).map { Int($0) } ?? opts["lock_wait"].intValue ?? 10
+                let via = try (opts["via"].stringValue ?? env.databaseSetting(artifact.database, "backup_via")).map { try RuntimeAPI.lookup(env, $0) }
                 let backups = try env.backups()
                 let invocation = call.context as? Invocation
                 if env.dryRun {
-                    env.log(LogLine(level: .info, message: "[dry run] would restore \(artifact.database) from \(artifact.path)", invocation: invocation))
+                    env.log(LogLine(level: .info, message: "[dry run] would restore \(artifact.database) from \(artifact.path)\(via.map { " on \($0.name)" } ?? "")", invocation: invocation))
                     return .none
                 }
                 return .yield {
-                    try await backups.restore(artifact, force: force, lockWait: lockWait)
-                    env.log(LogLine(level: .info, message: "restored \(artifact.database) from \(artifact.path)", invocation: invocation))
+                    try await backups.restore(artifact, force: force, lockWait: lockWait, via: via)
+                    env.log(LogLine(level: .info, message: "restored \(artifact.database) from \(artifact.path)\(via.map { " on \($0.name)" } ?? "")", invocation: invocation))
                     return []
                 }
             },

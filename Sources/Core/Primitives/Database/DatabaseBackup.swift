@@ -129,12 +129,14 @@ public struct DatabaseBackups: Sendable {
         }
     }
 
-    /// Restores a dump. Refuses while other sessions use the database (listing them)
-    /// unless `force`; waits at most `lockWait` seconds for metadata locks either way.
-    public func restore(_ artifact: DatabaseArtifact, force: Bool, lockWait: Int = 10) async throws {
+    /// Restores a dump, on this machine or on `via` (the dump is uploaded there, checked, fed to
+    /// `mysql` and removed). Refuses while other sessions use the database (listing them) unless
+    /// `force`; waits at most `lockWait` seconds for metadata locks either way.
+    public func restore(_ artifact: DatabaseArtifact, force: Bool, lockWait: Int = 10, via: RegionHost? = nil) async throws {
         try verify(artifact)
         let e = try driver.endpoint(artifact.database)
-        let conn = try await MariaDBConnection.connect(e)
+        // Through the driver: a database reached through an SSH host is asked the same way.
+        let conn = try await driver.connect(artifact.database)
         let holders = try await conn.query(
             "SELECT ID, USER, HOST, COMMAND, TIME FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()",
             [.string(e.database ?? artifact.database)])
@@ -147,29 +149,39 @@ public struct DatabaseBackups: Sendable {
                 database: artifact.database, code: 0,
                 message: "refusing to restore while \(holders.rows.count) connection(s) use it: \(list). Stop the services that hold them, or restore with { force = true } (it still gives up after \(lockWait)s of lock waits)")
         }
-        // The option file (password, lock timeout) is private to this restore.
-        let dir = NSTemporaryDirectory() + "ferry-restore-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let options = dir + "/client.cnf"
-        FileManager.default.createFile(atPath: options, contents: Data((optionFile(e) + "init-command=SET SESSION lock_wait_timeout=\(lockWait)\n").utf8),
-                                       attributes: [.posixPermissions: 0o600])
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/mysql") else {
-            throw DatabaseError(database: artifact.database, code: 0, message: "cannot restore: no /usr/bin/mysql on this machine (install mariadb-client)")
-        }
+        let options = optionFile(e) + "init-command=SET SESSION lock_wait_timeout=\(lockWait)\n"
         let capture = OutputCapture(tailBytes: 8192)
         let result: CommandResult
-        do {
-            result = try await ProcessRunner.run(
-                "/bin/sh", ["-c", "f=$1; shift; exec \"$@\" < \"$f\"", "sh", artifact.path, "/usr/bin/mysql",
-                            "--defaults-extra-file=\(options)"] + clientOptions(e),
-                stdin: nil, output: capture, timeout: nil)
-        } catch ProcessRunner.Failure.launch(let m) {
-            throw DatabaseError(database: artifact.database, code: 0, message: "cannot run mysql here (install mariadb-client): \(m)")
+        if let via {
+            // The dump travels by the transport's checked upload; the option file (password) goes
+            // in on stdin, so it is never written on the host nor seen on a command line.
+            let remote = "/tmp/ferry-restore-\(UUID().uuidString).sql"
+            try await transport.put(file: artifact.path, to: remote, mode: 0o600, on: via)
+            let args = (["--defaults-extra-file=/dev/stdin"] + clientOptions(e)).map(ShellQuote.quote).joined(separator: " ")
+            let command = "mysql \(args) -e \(ShellQuote.quote("source \(remote)")); rc=$?; rm -f \(ShellQuote.quote(remote)); exit $rc"
+            result = try await transport.run(HostCommand(command, stdin: Data(options.utf8)), on: via, output: capture)
+        } else {
+            guard FileManager.default.isExecutableFile(atPath: "/usr/bin/mysql") else {
+                throw DatabaseError(database: artifact.database, code: 0, message: "cannot restore: no /usr/bin/mysql on this machine (install mariadb-client)")
+            }
+            // The option file (password, lock timeout) is private to this restore.
+            let dir = NSTemporaryDirectory() + "ferry-restore-\(UUID().uuidString)"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let optionPath = dir + "/client.cnf"
+            FileManager.default.createFile(atPath: optionPath, contents: Data(options.utf8), attributes: [.posixPermissions: 0o600])
+            do {
+                result = try await ProcessRunner.run(
+                    "/bin/sh", ["-c", "f=$1; shift; exec \"$@\" < \"$f\"", "sh", artifact.path, "/usr/bin/mysql",
+                                "--defaults-extra-file=\(optionPath)"] + clientOptions(e),
+                    stdin: nil, output: capture, timeout: nil)
+            } catch ProcessRunner.Failure.launch(let m) {
+                throw DatabaseError(database: artifact.database, code: 0, message: "cannot run mysql here (install mariadb-client): \(m)")
+            }
         }
         guard result.exitCode == 0 else {
             throw DatabaseError(database: artifact.database, code: 0,
-                                message: "restore of \(artifact.path) failed: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+                                message: "restore of \(artifact.path) failed on \(via?.name ?? "this machine"): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
     }
 }

@@ -27,13 +27,17 @@ public struct HTTPFailure: Error, CustomStringConvertible, Sendable {
 }
 
 /// HTTP clients by TLS setting (default trust, a custom CA file, or insecure), shared by a process.
+///
+/// Every client is Ferry's own, with `retryConnectionEstablishment` off: AsyncHTTPClient's pool
+/// otherwise retries a refused connection or a failed TLS handshake until the request's deadline,
+/// so an untrusted certificate would surface as "no answer within 30s" instead of its cause.
+/// Callers that want retries say so (`within`/`every` in checks, `wait_until`).
 public final class HTTPService: Sendable {
     public static let shared = HTTPService()
 
     private let clients = Mutex<[String: HTTPClient]>([:])
 
     func client(caFile: String?, insecure: Bool) throws -> HTTPClient {
-        if caFile == nil && !insecure { return HTTPClient.shared }
         let key = "\(caFile ?? "")|\(insecure)"
         if let c = clients.withLock({ $0[key] }) { return c }
         var tls = TLSConfiguration.makeClientConfiguration()
@@ -44,6 +48,7 @@ public final class HTTPService: Sendable {
         }
         var config = HTTPClient.Configuration(tlsConfiguration: tls)
         config.timeout = .init(connect: .seconds(10))
+        config.connectionPool.retryConnectionEstablishment = false
         let c = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
         clients.withLock { $0[key] = c }
         return c
@@ -79,7 +84,12 @@ public final class HTTPService: Sendable {
         if text.contains("connectionRefused") || text.contains("Connection refused") || text.contains("ECONNREFUSED") {
             return "connection refused (is the service running?)"
         }
-        if text.contains("NIOSSL") || text.contains("certificate") { return "TLS failed: \(text)" }
+        if text.contains("NIOSSL") || text.contains("certificate") || text.contains("handshake") {
+            if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed") {
+                return "TLS failed: the server's certificate is not trusted (give ca_file = the CA that signed it; insecure = true skips the check): \(text)"
+            }
+            return "TLS failed: \(text)"
+        }
         return text
     }
 }

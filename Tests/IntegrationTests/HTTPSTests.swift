@@ -1,0 +1,98 @@
+import FerryCore
+import Foundation
+import Testing
+
+/// `http.request` over TLS against a real HTTPS server on loopback (Python's ssl module) whose
+/// certificate is signed by a CA made for the test: untrusted by default, trusted through
+/// `ca_file`, and accepted with `insecure = true`, which is logged loudly.
+@Suite(.serialized) struct HTTPSTests {
+    /// A CA, a server certificate for 127.0.0.1 signed by it, and a server answering on a free port.
+    struct Server {
+        let directory: String
+        let pid: String
+        let port: Int
+
+        init() throws {
+            directory = try TestEnvironment.directory()
+            let server = """
+                import http.server, os, ssl
+                os.closerange(3, 65536)  # let the test's output pipe close: the server must not hold it
+                class H(http.server.BaseHTTPRequestHandler):
+                    def do_GET(self):
+                        body = b'{"ok": true}'
+                        self.send_response(200); self.send_header('Content-Type', 'application/json')
+                        self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)
+                    def log_message(self, *a): pass
+                s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
+                c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain('server.pem', 'server.key')
+                s.socket = c.wrap_socket(s.socket, server_side=True)
+                open('port.tmp', 'w').write(str(s.server_address[1])); os.rename('port.tmp', 'port')
+                s.serve_forever()
+                """
+            try server.write(toFile: directory + "/server.py", atomically: true, encoding: .utf8)
+            pid = try shellOutput("""
+                set -e
+                cd '\(directory)'
+                openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=Ferry Test CA' 2>/dev/null
+                openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=127.0.0.1' 2>/dev/null
+                printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext
+                openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext 2>/dev/null
+                python3 server.py </dev/null >server.log 2>&1 &
+                echo $!
+                """).trimmingCharacters(in: .whitespacesAndNewlines)
+            var found = 0
+            for _ in 0..<100 {
+                if let text = try? String(contentsOfFile: directory + "/port", encoding: .utf8), let p = Int(text) { found = p; break }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            port = found
+            guard found > 0 else {
+                throw FerryError.failed("the HTTPS test server did not start: " + ((try? String(contentsOfFile: directory + "/server.log", encoding: .utf8)) ?? ""))
+            }
+        }
+
+        func stop() { _ = try? shellOutput("kill \(pid)") }
+    }
+
+    @Test func untrustedCertificateFailsAtOnceCAFileAndInsecureSucceed() async throws {
+        let server = try Server()
+        defer { server.stop() }
+        let url = "https://127.0.0.1:\(server.port)/health"
+        let directory = try TestEnvironment.directory()
+        try """
+            runbook { name = "https" }
+            step "tls" { run = function(ctx)
+              local t0 = os.time()
+              local ok, err = pcall(http.request, { url = "\(url)", timeout = "20s" })
+              ctx.state.untrusted_ok = ok
+              ctx.state.untrusted_error = tostring(err)
+              ctx.state.untrusted_seconds = os.time() - t0
+              local r = http.request { url = "\(url)", ca_file = "\(server.directory)/ca.pem" }
+              ctx.state.ca_status = r.status
+              ctx.state.ca_json_ok = r.json.ok
+              local missing_ok, missing_err = pcall(http.request, { url = "\(url)", ca_file = "\(server.directory)/nope.pem" })
+              ctx.state.missing_error = tostring(missing_err)
+              local i = http.request { url = "\(url)", insecure = true }
+              ctx.state.insecure_status = i.status
+            end }
+            """.write(toFile: directory + "/runbook.lua", atomically: true, encoding: .utf8)
+        try "region: https\ninventory: { groups: { one: [one] } }\nssh: { transport: local }\n".write(toFile: directory + "/region.yaml", atomically: true, encoding: .utf8)
+        let engine = Engine(runbook: try await RunbookLoader.load(path: directory + "/runbook.lua"),
+                            region: try RegionLoader.load(path: directory + "/region.yaml"),
+                            transport: LocalTransport(), journal: try RunJournal(path: directory + "/journal.db"))
+        let outcome = try await engine.run(RunOptions())
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let s = try await engine.journal.run(outcome.runID).state
+        #expect(s["untrusted_ok"] == false)
+        let message = s["untrusted_error"].stringValue ?? ""
+        #expect(message.contains("not trusted") && message.contains("127.0.0.1:\(server.port)"), "\(message)")
+        // It fails on the handshake, not by waiting for the 20 s deadline.
+        #expect((s["untrusted_seconds"].doubleValue ?? 99) < 5)
+        #expect(s["ca_status"] == 200)
+        #expect(s["ca_json_ok"] == true)
+        #expect((s["missing_error"].stringValue ?? "").contains("nope.pem does not exist"))
+        #expect(s["insecure_status"] == 200)
+        let logs = try await engine.journal.events(outcome.runID).filter { $0.kind == "log" }.map(\.message)
+        #expect(logs.contains { $0.contains("INSECURE") && $0.contains(url) }, "\(logs)")
+    }
+}
