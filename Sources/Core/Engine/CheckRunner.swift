@@ -29,26 +29,26 @@ struct CheckRunner {
     }
 
     func run(_ check: CheckDefinition, phase: String, step: StepDefinition?, once: Bool = false) async throws -> Outcome {
-        let clock = ContinuousClock()
-        let start = clock.now
-        let deadline = start + .seconds(once ? 0 : check.within)
+        let clock = engine.clock
+        let start = clock.now()
+        let deadline = start.addingTimeInterval(once ? 0 : check.within)
         var attempts = 0
         var last: (Bool, String?) = (false, nil)
         let invocation = Invocation(stepIndex: step?.index ?? -1, stepName: step?.name ?? check.name, phase: .check)
         while true {
             attempts += 1
             last = try await probe(check, invocation)
-            if last.0 || clock.now + .seconds(check.every) > deadline { break }
-            try await Task.sleep(for: .seconds(check.every))
+            if last.0 || clock.now().addingTimeInterval(check.every) > deadline { break }
+            try await clock.sleep(check.every, host: nil)
         }
-        let duration = (clock.now - start).seconds
+        let duration = clock.now().timeIntervalSince(start)
         // A passing probe's "reason" is what it would have said on failure: drop it.
         var message = last.0 ? nil : last.1
         if !last.0 && attempts > 1 {
             message = "\(message ?? "failed") (after \(attempts) attempts over \(DurationText.format(duration)))"
         }
         await engine.journal.check(runID, CheckRecord(
-            stepIndex: step?.index, name: check.name, phase: phase, passed: last.0, message: message, at: Date(),
+            stepIndex: step?.index, name: check.name, phase: phase, passed: last.0, message: message, at: clock.now(),
             duration: duration, attempts: attempts))
         engine.observer.handle(.checkFinished(name: check.name, phase: phase, passed: last.0, message: message))
         return Outcome(passed: last.0, message: message, attempts: attempts, duration: duration)
@@ -70,6 +70,8 @@ struct CheckRunner {
                 hosts = try HostSelector(region: engine.region).hosts(names.first?.arrayValue?.compactMap(\.stringValue) ?? [])
             }
             let ctx = self.ctx
+            engine.clock.begin(hosts: hosts.map(\.name))
+            defer { engine.clock.join(hosts: hosts.map(\.name)) }
             let results = await FanOut.run(hosts, limit: engine.region.ssh.parallel) { host in
                 var hostInvocation = invocation
                 hostInvocation.host = host.name

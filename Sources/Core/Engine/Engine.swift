@@ -12,11 +12,18 @@ public final class Engine: Sendable {
     public let observer: any RunObserver
     public let approvals: any ApprovalProvider
     public let databases: (any DatabaseDriver)?
+    /// The wall clock, or a simulated region's virtual clock.
+    public let clock: any RunClock
+    /// Drivers other than the real ones (the simulated region's).
+    public let drivers: RunDrivers?
 
     public init(runbook: Runbook, region: Region, transport: any Transport, journal: RunJournal,
                 observer: any RunObserver = NoObserver(), approvals: any ApprovalProvider = NobodyToAsk(),
-                databases: (any DatabaseDriver)? = nil)
+                databases: (any DatabaseDriver)? = nil, clock: any RunClock = WallClock(), drivers: RunDrivers? = nil)
     {
+        self.clock = clock
+        self.drivers = drivers
+        journal.clock = clock
         self.runbook = runbook
         self.region = region
         self.transport = transport
@@ -34,7 +41,7 @@ public final class Engine: Sendable {
     public func run(_ options: RunOptions) async throws -> RunOutcome {
         try validateOptions(options)
         let id = RunJournal.newRunID()
-        let now = Date()
+        let now = clock.now()
         let record = RunRecord(
             id: id, runbook: runbook.path, runbookName: runbook.info.name, fingerprint: runbook.fingerprint,
             regionFile: region.file.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, regionName: region.name,
@@ -87,6 +94,8 @@ public final class Engine: Sendable {
                 journal.event(runID, kind: "log", stepIndex: line.invocation?.stepIndex, host: line.invocation?.host,
                                         level: line.level.rawValue, message: line.message)
             })
+        env.clock = clock
+        if let drivers { env.drivers = drivers }
         env.artifactDirectory = URL(fileURLWithPath: journal.path).deletingLastPathComponent().appendingPathComponent("artifacts/\(runID)").path
         env.artifact = { kind, data, invocation in
             try await journal.artifact(runID, stepIndex: invocation?.stepIndex, kind: kind, data: data)

@@ -87,7 +87,7 @@ struct HostStepRunner {
                               earlier: earlier, hostsFilter: hostsFilter)
             let stopped = tally.state.withLock { $0.failed > maxFail }
             if stopped || position >= hosts.count { break }
-            if let pause = step.pause { try await Task.sleep(for: .seconds(pause)) }
+            if let pause = step.pause { try await engine.clock.sleep(pause, host: nil) }
             if let gate = step.gate, phase == .run {
                 if step.adaptive {
                     let first = try await checks.run(gate, phase: "gate", step: step, once: true)
@@ -146,8 +146,8 @@ struct HostStepRunner {
                 group.addTask {
                     // Stop scheduling new hosts once too many failed; those in flight finish.
                     if tally.state.withLock({ $0.stopped }) { return }
-                    let clock = ContinuousClock()
-                    let start = clock.now
+                    let clock = engine.clock
+                    let start = clock.now(host: host.name)
                     // The host's state from its run (for undo) or from an earlier attempt (resume).
                     let hostState = (hostsFilter?[host.name]?.hostState) ?? earlier[host.name]?.hostState ?? .map([:])
                     let previousAttempts = earlier[host.name]?.attempts ?? 0
@@ -165,7 +165,7 @@ struct HostStepRunner {
                                     context: invocation)
                             }
                         }
-                        let duration = (clock.now - start).seconds
+                        let duration = clock.now(host: host.name).timeIntervalSince(start)
                         try await engine.journal.hostFinished(
                             runID, step.index, phase, host: host.name, ok: true, attempts: previousAttempts + lastAttempt,
                             duration: duration, message: nil, exitCode: nil, stdout: nil, stderr: nil,
@@ -175,7 +175,7 @@ struct HostStepRunner {
                     } catch is CancellationError {
                         throw CancellationError()
                     } catch {
-                        let duration = (clock.now - start).seconds
+                        let duration = clock.now(host: host.name).timeIntervalSince(start)
                         let message = StepRunner.describe(error)
                         let failed = error as? CommandFailed
                         try await engine.journal.hostFinished(
@@ -191,12 +191,28 @@ struct HostStepRunner {
                     }
                 }
             }
-            for _ in 0..<parallel {
-                guard let h = iterator.next() else { break }
-                add(h)
-            }
-            while try await group.next() != nil {
-                if let h = iterator.next() { add(h) }
+            if engine.clock.isVirtual {
+                // Simulated time: hosts go in groups of `parallel` that start together; the
+                // next group starts when the slowest of this one ends (a slightly pessimistic
+                // schedule, but the same every time, whatever order the tasks really run in).
+                var chunk: [RegionHost] = []
+                repeat {
+                    chunk.removeAll(keepingCapacity: true)
+                    while chunk.count < parallel, let h = iterator.next() { chunk.append(h) }
+                    if chunk.isEmpty { break }
+                    engine.clock.begin(hosts: chunk.map(\.name))
+                    for h in chunk { add(h) }
+                    while try await group.next() != nil {}
+                    engine.clock.join(hosts: chunk.map(\.name))
+                } while true
+            } else {
+                for _ in 0..<parallel {
+                    guard let h = iterator.next() else { break }
+                    add(h)
+                }
+                while try await group.next() != nil {
+                    if let h = iterator.next() { add(h) }
+                }
             }
         }
     }

@@ -71,8 +71,7 @@ extension Engine {
         let step = entry.step
         try await journal.stepStarted(runID, step.index, .undo, name: step.name, hostsTotal: 0)
         observer.handle(.stepStarted(index: step.index, name: step.name, phase: .undo, hosts: 0))
-        let clock = ContinuousClock()
-        let start = clock.now
+        let start = clock.now()
         // Newest first, so each file ends as its oldest backup: as before the step.
         for change in entry.iniChanges {
             guard let hostName = change["host"].stringValue, let host = region.hosts[hostName], let path = change["path"].stringValue,
@@ -84,14 +83,14 @@ extension Engine {
                 let message = "putting back \(path) on \(hostName) from \(backup) failed: \(error)"
                 try await journal.stepFinished(runID, step.index, .undo, name: step.name, status: .failed, message: message, state: nil)
                 observer.handle(.stepFinished(index: step.index, name: step.name, phase: .undo, status: .failed,
-                                              duration: (clock.now - start).seconds, ok: 0, failed: 1, message: message))
+                                              duration: clock.now().timeIntervalSince(start), ok: 0, failed: 1, message: message))
                 return message
             }
         }
         let message = "reverted \(entry.iniChanges.count) journaled config edit(s)"
         try await journal.stepFinished(runID, step.index, .undo, name: step.name, status: .done, message: message, state: nil)
         observer.handle(.stepFinished(index: step.index, name: step.name, phase: .undo, status: .done,
-                                      duration: (clock.now - start).seconds, ok: 0, failed: 0, message: message))
+                                      duration: clock.now().timeIntervalSince(start), ok: 0, failed: 0, message: message))
         return nil
     }
 

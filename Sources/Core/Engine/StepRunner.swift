@@ -24,8 +24,9 @@ struct StepRunner {
     var function: LuaRef { phase == .undo ? step.undo! : step.run }
 
     func execute(previous: StepRecord?, hostsFilter: [String: HostRecord]? = nil) async throws -> Result {
-        let clock = ContinuousClock()
-        let started = clock.now
+        let clock = engine.clock
+        clock.enter(step: step.name)
+        let started = clock.now()
         let checks = CheckRunner(engine: engine, runID: runID, ctx: ctx)
 
         if phase == .run {
@@ -35,7 +36,7 @@ struct StepRunner {
                     let message = "check \(reference.label) before \(step.name) failed: \(outcome.message ?? "no reason given")"
                     try await journal.stepFinished(runID, step.index, phase, name: step.name, status: .failed, message: message, state: nil)
                     observer.handle(.stepFinished(index: step.index, name: step.name, phase: phase, status: .failed,
-                                                  duration: (clock.now - started).seconds, ok: 0, failed: 0, message: message))
+                                                  duration: clock.now().timeIntervalSince(started), ok: 0, failed: 0, message: message))
                     return Result(succeeded: false, message: message)
                 }
             }
@@ -82,7 +83,7 @@ struct StepRunner {
         try await journal.stepFinished(runID, step.index, phase, name: step.name, status: status, message: result.message,
                                        state: state, hostsOK: counts.ok, hostsFailed: counts.failed)
         observer.handle(.stepFinished(index: step.index, name: step.name, phase: phase, status: status,
-                                      duration: (clock.now - started).seconds, ok: counts.ok, failed: counts.failed,
+                                      duration: clock.now().timeIntervalSince(started), ok: counts.ok, failed: counts.failed,
                                       message: result.message))
         return result
     }
@@ -105,7 +106,7 @@ struct StepRunner {
                 journal.event(runID, kind: "retry", stepIndex: step.index, host: invocation.host, level: "warn",
                               message: "attempt \(attempt) failed: \(Self.describe(error))")
                 attempt += 1
-                try await Task.sleep(for: .seconds(step.retryDelay))
+                try await engine.clock.sleep(step.retryDelay, host: invocation.host)
             }
         }
     }

@@ -33,6 +33,11 @@ public struct RunOptions: Sendable, Codable, Equatable {
     public var tags: [String] = []
     public var skipTags: [String] = []
     public var yes = false
+    /// The drill this run is a repetition of (`ferry drill`), and which one (1-based).
+    public var drill: String?
+    public var repetition: Int?
+    /// The run's times are the simulated region's virtual clock, not the wall clock.
+    public var virtualTime: Bool?
     public init() {}
 }
 

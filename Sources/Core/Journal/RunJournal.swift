@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import LuaBridge
+import Synchronization
 
 /// The journal: SQLite (WAL) holding runs, steps, per-host results, `ctx.state`
 /// after every step, check results, events and operator decisions.
@@ -11,6 +12,13 @@ import LuaBridge
 /// promise of a kill -9 at any instant without one fsync per host.
 public actor RunJournal {
     public nonisolated let path: String
+    private nonisolated let clockBox = Mutex<any RunClock>(WallClock())
+    /// Where the journal's timestamps come from (the simulated region's virtual clock in a simulated run).
+    public nonisolated var clock: any RunClock {
+        get { clockBox.withLock { $0 } }
+        set { clockBox.withLock { $0 = newValue } }
+    }
+    nonisolated func stamp(_ host: String? = nil) -> Double { clock.now(host: host).timeIntervalSince1970 }
     let queue: DatabaseQueue
     private var pending: [@Sendable (Database) throws -> Void] = []
     private var waiters: [CheckedContinuation<Void, any Error>] = []
@@ -150,7 +158,7 @@ public actor RunJournal {
     public func setRunStatus(_ id: String, _ status: RunRecord.Status, message: String? = nil, ended: Bool = false,
                              pid: Int32? = nil) async throws
     {
-        let now = Date().timeIntervalSince1970
+        let now = stamp()
         try await write { db in
             try db.execute(
                 sql: "UPDATE runs SET status = ?, message = ?, updated_at = ?, ended_at = CASE WHEN ? THEN ? ELSE NULL END, pid = COALESCE(?, pid) WHERE id = ?",
@@ -160,9 +168,10 @@ public actor RunJournal {
 
     public func setRunState(_ id: String, _ state: LuaValue) async throws {
         let json = state.jsonString()
+        let now = stamp()
         try await write { db in
             try db.execute(sql: "UPDATE runs SET state = ?, updated_at = ? WHERE id = ?",
-                           arguments: [json, Date().timeIntervalSince1970, id])
+                           arguments: [json, now, id])
         }
     }
 
@@ -171,6 +180,7 @@ public actor RunJournal {
     public func stepStarted(_ runID: String, _ index: Int, _ phase: Invocation.Phase, name: String, hostsTotal: Int)
         async throws
     {
+        let now = stamp()
         try await write { db in
             try db.execute(
                 sql: """
@@ -180,7 +190,7 @@ public actor RunJournal {
                       hosts_total = excluded.hosts_total, message = NULL, ended_at = NULL
                     """,
                 arguments: [runID, index, phase.rawValue, name, StepRecord.Status.running.rawValue,
-                            Date().timeIntervalSince1970, hostsTotal])
+                            now, hostsTotal])
         }
     }
 
@@ -189,7 +199,7 @@ public actor RunJournal {
                              hostsFailed: Int = 0) async throws
     {
         let json = state?.jsonString()
-        let now = Date().timeIntervalSince1970
+        let now = stamp()
         try await write { db in
             try db.execute(
                 sql: """
@@ -210,7 +220,7 @@ public actor RunJournal {
     public func hostStarted(_ runID: String, _ index: Int, _ phase: Invocation.Phase, host: String, attempt: Int, wave: Int?)
         async throws
     {
-        let now = Date().timeIntervalSince1970
+        let now = stamp(host)
         try await write { db in
             try db.execute(
                 sql: """
@@ -228,7 +238,7 @@ public actor RunJournal {
                              stderr: String?, hostState: LuaValue?) async throws
     {
         let json = hostState?.jsonString()
-        let now = Date().timeIntervalSince1970
+        let now = stamp(host)
         try await write { db in
             try db.execute(
                 sql: """
@@ -244,7 +254,7 @@ public actor RunJournal {
     public nonisolated func event(_ runID: String, kind: String, stepIndex: Int? = nil, host: String? = nil,
                                   level: String? = nil, message: String)
     {
-        let now = Date().timeIntervalSince1970
+        let now = stamp(host)
         let op: @Sendable (Database) throws -> Void = { db in
             try db.execute(
                 sql: "INSERT INTO events (run_id, at, kind, step_index, host, level, message) VALUES (?,?,?,?,?,?,?)",
@@ -257,7 +267,7 @@ public actor RunJournal {
     /// rollbacks depend on it.
     public func artifact(_ runID: String, stepIndex: Int?, kind: String, data: LuaValue) async throws {
         let json = data.jsonString()
-        let now = Date().timeIntervalSince1970
+        let now = stamp()
         try await write { db in
             try db.execute(sql: "INSERT INTO artifacts (run_id, step_index, kind, data, at) VALUES (?,?,?,?,?)",
                            arguments: [runID, stepIndex, kind, json, now])

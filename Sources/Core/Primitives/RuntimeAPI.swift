@@ -188,8 +188,10 @@ enum RuntimeAPI {
             },
             LuaFunction("__native.sleep") { call in
                 guard let s = seconds(try call.value(1)) else { throw LuaArgumentError("sleep: expected a duration like \"5s\"") }
+                let clock = box.current?.clock ?? WallClock()
+                let host = (call.context as? Invocation)?.host
                 return .yield {
-                    try await Task.sleep(for: .seconds(s))
+                    try await clock.sleep(s, host: host)
                     return []
                 }
             },
@@ -199,7 +201,11 @@ enum RuntimeAPI {
                 }
                 return .value(.number(s))
             },
-            LuaFunction("__native.now") { _ in .value(.number(Monotonic.seconds())) },
+            LuaFunction("__native.now") { call in
+                // Virtual in a simulated region, so `wait_until` deadlines follow simulated time.
+                guard let env = box.current, env.clock.isVirtual else { return .value(.number(Monotonic.seconds())) }
+                return .value(.number(env.clock.now(host: (call.context as? Invocation)?.host).timeIntervalSince1970))
+            },
             LuaFunction("__native.secret") { call in
                 let value = try call.value(1)
                 guard let ref = SecretReference(value) else {

@@ -47,8 +47,13 @@ public struct RunEnvironment: Sendable {
     public var artifactDirectory: String?
     /// Records an artifact (a backup) in the journal.
     public var artifact: @Sendable (String, LuaValue, Invocation?) async throws -> Void = { _, _, _ in }
+    /// The run's clock (virtual in a simulated region).
+    public var clock: any RunClock = WallClock()
+    /// Drivers replacing the real ones (the simulated region's).
+    public var drivers = RunDrivers()
 
-    func backups() throws -> DatabaseBackups {
+    func backups() throws -> any BackupDriver {
+        if let sim = drivers.backups { return sim }
         guard let driver = databases as? MariaDBDriver else { throw LuaArgumentError("db: this region has no MariaDB driver") }
         return DatabaseBackups(driver: driver, artifactDirectory: artifactDirectory ?? ".ferry/artifacts", transport: transport)
     }

@@ -4,12 +4,15 @@ import LuaBridge
 /// The natives behind `http.*`, `catalog.*` and `broker.*`.
 enum ServiceAPI {
     static func natives(_ box: RuntimeBox) -> [LuaFunction] {
-        @Sendable func catalog(_ what: String) throws -> KeystoneCatalog {
+        @Sendable func catalog(_ what: String) throws -> any CatalogDriver {
             let env = try box.require(what)
+            if let sim = env.drivers.catalog { return sim }
             return try env.resources.catalog { try KeystoneCatalog(region: env.region) }
         }
-        @Sendable func broker(_ what: String) throws -> RabbitMQBroker {
-            try RabbitMQBroker(region: try box.require(what).region)
+        @Sendable func broker(_ what: String) throws -> any BrokerDriver {
+            let env = try box.require(what)
+            if let sim = env.drivers.broker { return sim }
+            return try RabbitMQBroker(region: env.region)
         }
         @Sendable func dry(_ what: String, _ call: LuaCall) -> Bool {
             guard let env = box.current, env.dryRun else { return false }
@@ -41,8 +44,9 @@ enum ServiceAPI {
                 let caFile = spec["ca_file"].stringValue
                 let finalHeaders = headers
                 let finalBody = body
+                let requester: any HTTPRequester = box.current?.drivers.http ?? HTTPService.shared
                 return .yield {
-                    let r = try await HTTPService.shared.request(method: method, url: url, headers: finalHeaders, body: finalBody, timeout: timeout,
+                    let r = try await requester.request(method: method, url: url, headers: finalHeaders, body: finalBody, timeout: timeout,
                                                                  caFile: caFile, insecure: insecure)
                     var value = r.luaValue
                     if let json = r.json, case .map(var m) = value {
@@ -79,7 +83,7 @@ enum ServiceAPI {
                 guard let service = e["service"].stringValue, let interface = e["interface"].stringValue,
                     let url = e["url"].stringValue
                 else { throw LuaArgumentError("catalog.ensure_endpoint{service=, interface=, region=, url=}: service, interface and url are required") }
-                let region = e["region"].stringValue ?? c.settings.region ?? "RegionOne"
+                let region = e["region"].stringValue ?? c.defaultRegion
                 if dry("ensure \(interface) endpoint of \(service) in \(region): \(url)", call) { return .value(.nil) }
                 return .yield {
                     let (endpoint, action) = try await c.ensureEndpoint(service: service, interface: interface, region: region, url: url)

@@ -6,7 +6,7 @@ enum VIPAPI {
     static func natives(_ box: RuntimeBox) -> [LuaFunction] {
         @Sendable func directory(_ what: String) throws -> VIPDirectory {
             let env = try box.require(what)
-            return VIPDirectory(region: env.region, transport: env.transport)
+            return VIPDirectory(region: env.region, transport: env.transport, simulated: env.drivers.vip)
         }
         @Sendable func dry(_ what: String, _ call: LuaCall) -> Bool {
             guard let env = box.current, env.dryRun else { return false }

@@ -16,10 +16,12 @@ public protocol VIPDriver: Sendable {
 public struct VIPDirectory: Sendable {
     public let region: Region
     public let transport: any Transport
+    let simulated: (@Sendable (String) throws -> any VIPDriver)?
 
-    public init(region: Region, transport: any Transport) {
+    public init(region: Region, transport: any Transport, simulated: (@Sendable (String) throws -> any VIPDriver)? = nil) {
         self.region = region
         self.transport = transport
+        self.simulated = simulated
     }
 
     func settings(_ name: String) throws -> [String: LuaValue] {
@@ -37,6 +39,7 @@ public struct VIPDirectory: Sendable {
 
     public func driver(_ name: String) throws -> any VIPDriver {
         let s = try settings(name)
+        if let simulated { return try simulated(name) }
         switch s["driver"]?.stringValue ?? "haproxy" {
         case "haproxy": return try HAProxyVIP(name: name, settings: s, region: region, transport: transport)
         case "command": return try CommandVIP(name: name, settings: s, region: region, transport: transport)

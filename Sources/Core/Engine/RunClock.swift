@@ -1,0 +1,96 @@
+import Foundation
+import Synchronization
+
+/// Where a run's times come from. The wall clock for real regions; a virtual clock
+/// for the simulated region, so hours of simulated work replay in seconds and are
+/// journaled (and reported) as the simulated times.
+///
+/// Virtual time has one timeline for the engine's coordinator (steps, checks, waves)
+/// and one lane per host while a per-host step runs: hosts that start together begin
+/// at the coordinator's time, each advances by what its commands take, and the
+/// coordinator moves to the latest of them when it waits for them.
+public protocol RunClock: Sendable {
+    var isVirtual: Bool { get }
+    /// Now, on the host's lane (nil: the coordinator's).
+    func now(host: String?) -> Date
+    /// Waits: for real on the wall clock, by moving the lane forward on a virtual one.
+    func sleep(_ seconds: Double, host: String?) async throws
+    /// These hosts start now, together (their lanes begin at the coordinator's time).
+    func begin(hosts: [String])
+    /// The coordinator has waited for these hosts: it moves to the latest of their lanes.
+    func join(hosts: [String])
+    /// Time a simulated action took on the host's lane (nil: the coordinator's).
+    func advance(_ seconds: Double, host: String?)
+    /// The step the engine is running now (the simulation's faults can name steps).
+    func enter(step: String?)
+}
+
+extension RunClock {
+    public func now() -> Date { now(host: nil) }
+}
+
+/// The real clock.
+public struct WallClock: RunClock {
+    public init() {}
+    public var isVirtual: Bool { false }
+    public func now(host: String?) -> Date { Date() }
+    public func sleep(_ seconds: Double, host: String?) async throws {
+        if seconds > 0 { try await Task.sleep(for: .seconds(seconds)) }
+    }
+    public func begin(hosts: [String]) {}
+    public func join(hosts: [String]) {}
+    public func advance(_ seconds: Double, host: String?) {}
+    public func enter(step: String?) {}
+}
+
+/// Simulated time: nothing waits for real; every wait and every simulated command
+/// moves a timeline forward.
+public final class VirtualClock: RunClock {
+    struct State {
+        var coordinator: Double
+        var lanes: [String: Double] = [:]
+        var step: String?
+    }
+    private let state: Mutex<State>
+
+    /// - Parameter start: seconds since 1970 where the timeline begins.
+    public init(start: Double) { state = Mutex(State(coordinator: start)) }
+
+    public var isVirtual: Bool { true }
+
+    /// The coordinator's time, in seconds since 1970 (saved with the simulated region).
+    public var seconds: Double { state.withLock { $0.coordinator } }
+    public var step: String? { state.withLock { $0.step } }
+
+    public func now(host: String?) -> Date {
+        Date(timeIntervalSince1970: state.withLock { s in host.flatMap { s.lanes[$0] } ?? s.coordinator })
+    }
+
+    public func sleep(_ seconds: Double, host: String?) async throws {
+        try Task.checkCancellation()
+        advance(seconds, host: host)
+    }
+
+    public func begin(hosts: [String]) {
+        state.withLock { s in
+            for h in hosts { s.lanes[h] = s.coordinator }
+        }
+    }
+
+    public func join(hosts: [String]) {
+        state.withLock { s in
+            for h in hosts {
+                if let t = s.lanes.removeValue(forKey: h) { s.coordinator = max(s.coordinator, t) }
+            }
+        }
+    }
+
+    public func advance(_ seconds: Double, host: String?) {
+        guard seconds > 0 else { return }
+        state.withLock { s in
+            if let host, let t = s.lanes[host] { s.lanes[host] = t + seconds } else { s.coordinator += seconds }
+        }
+    }
+
+    public func enter(step: String?) { state.withLock { $0.step = step } }
+}

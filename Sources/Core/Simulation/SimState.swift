@@ -1,0 +1,166 @@
+import Foundation
+import LuaBridge
+
+/// Everything the simulated region knows, as plain data: saved beside the journal
+/// between commands (so `ferry rollback` in a new process sees what `ferry run` left)
+/// and compared before and after a drill. Transient things (load, the clock) live elsewhere.
+public struct SimState: Codable, Sendable, Equatable {
+    public var hosts: [String: SimHost] = [:]
+    public var databases: [String: SimDatabase] = [:]
+    public var catalog = SimCatalog()
+    public var vips: [String: SimVIP] = [:]
+    /// Broker clusters by name (`rabbit_old`, `rabbit_new`): policies and queues.
+    public var brokers: [String: SimBroker] = [:]
+    public init() {}
+}
+
+public struct SimHost: Codable, Sendable, Equatable {
+    /// Groups it belongs to (`glance_old`, `computes`, …).
+    public var groups: [String]
+    /// Release of each component's code installed on the host (`nova` → `kilo`).
+    public var code: [String: String] = [:]
+    /// Services by unit name (`neutron-openvswitch-agent`).
+    public var services: [String: SimService] = [:]
+    /// Files written on the host (`host:put`, `host:ini`, redirections): path → content.
+    public var files: [String: String] = [:]
+    /// Symbolic links (`ln -sfn TARGET LINK`): link → target.
+    public var links: [String: String] = [:]
+    public init(groups: [String]) { self.groups = groups }
+}
+
+public struct SimService: Codable, Sendable, Equatable {
+    /// The component whose code it runs (`nova`, `neutron`).
+    public var component: String
+    public var running: Bool
+    public var enabled: Bool = true
+    /// The release of the code it runs: the host's `code[component]` when it last started.
+    public var release: String
+    public init(component: String, running: Bool, release: String) {
+        self.component = component
+        self.running = running
+        self.release = release
+    }
+}
+
+/// A component's database: schema versions (by part: `main`, `api`, `cell0`, `expand`,
+/// `contract`), counters the manage commands and preflight queries read (`odm_pending`,
+/// `busy_volumes`, `cell_mappings`, …) and free-form flags.
+public struct SimDatabase: Codable, Sendable, Equatable {
+    public var component: String
+    /// Part → the release whose sync last ran on it (`main` → `mitaka`).
+    public var schema: [String: String] = [:]
+    public var counters: [String: Int] = [:]
+    public var flags: [String: String] = [:]
+    public init(component: String) { self.component = component }
+}
+
+public struct SimCatalog: Codable, Sendable, Equatable {
+    public struct Service: Codable, Sendable, Equatable { public var id, name, type: String; public var description: String? }
+    public struct Endpoint: Codable, Sendable, Equatable { public var id, serviceID, interface, region, url: String }
+    public var services: [Service] = []
+    public var endpoints: [Endpoint] = []
+    public var regions: [String] = []
+    public var nextID = 1
+    public init() {}
+}
+
+public struct SimVIP: Codable, Sendable, Equatable {
+    /// Backend server → `ready` | `maint` | `drain`.
+    public var servers: [String: String] = [:]
+    /// `false`, `all`, `writes`.
+    public var maintenance: String = "false"
+    public init() {}
+}
+
+public struct SimBroker: Codable, Sendable, Equatable {
+    public struct Policy: Codable, Sendable, Equatable {
+        public var vhost, name, pattern, applyTo: String
+        public var definition: LuaValue
+        public var priority: Int
+    }
+    public struct Queue: Codable, Sendable, Equatable {
+        public var vhost, name: String
+        public var messages: Int
+        public var durable: Bool
+    }
+    public var vhosts: [String] = ["/"]
+    public var users: [String: String] = [:]
+    public var permissions: [String: String] = [:]
+    public var policies: [Policy] = []
+    public var queues: [Queue] = []
+    public init() {}
+}
+
+/// One command sent to a simulated host, split into words.
+public struct SimCommand: Sendable {
+    public let host: String
+    public let text: String
+    public let argv: [String]
+    /// The release of the tool that runs it: from a virtualenv path in the command
+    /// (`/opt/venvs/liberty/bin/glance-manage`, or a venv the region's `releases:`
+    /// names), else the host's installed code for the component.
+    public let toolRelease: String?
+    /// Base name of the program (`glance-manage`).
+    public var program: String { argv.first.map { ($0 as NSString).lastPathComponent } ?? "" }
+
+    public init(host: String, text: String, argv: [String], toolRelease: String?) {
+        self.host = host
+        self.text = text
+        self.argv = argv
+        self.toolRelease = toolRelease
+    }
+}
+
+/// What a simulated command did.
+public struct SimOutcome: Sendable {
+    public var exitCode: Int32
+    public var stdout: String
+    public var stderr: String
+    /// Simulated seconds it took (before the region's scaling and faults).
+    public var duration: Double
+
+    public init(exitCode: Int32 = 0, stdout: String = "", stderr: String = "", duration: Double) {
+        self.exitCode = exitCode
+        self.stdout = stdout
+        self.stderr = stderr
+        self.duration = duration
+    }
+
+    public static func fail(_ message: String, code: Int32 = 1, duration: Double = 2) -> SimOutcome {
+        SimOutcome(exitCode: code, stderr: message + "\n", duration: duration)
+    }
+}
+
+/// What an interpreter may ask of the simulation besides the state.
+public protocol SimContext: Sendable {
+    /// The estimate for `key` (e.g. `"nova-manage db sync"`), after the region's
+    /// `durations:` overrides; `fallback` when neither knows it.
+    func duration(_ key: String, _ fallback: Double) -> Double
+    /// A repeatable number in 0..<1 for this key (seeded by the region's `seed`).
+    func random(_ key: String) -> Double
+    /// Number of compute nodes in the region.
+    var computes: Int { get }
+    /// Releases in order, oldest first (`kilo` … `2026.1`).
+    var releases: [String] { get }
+}
+
+/// Teaches the simulation one family of commands (a component's `*-manage`, `*-status`).
+/// Component plugins provide them; adding a component adds its interpreter.
+public protocol SimCommandInterpreter: Sendable {
+    /// Program base names handled (`["glance-manage"]`).
+    var programs: Set<String> { get }
+    /// Runs the command against the state; nil leaves it to the next interpreter
+    /// (and finally to the recorder, which accepts it and changes nothing).
+    func run(_ command: SimCommand, state: inout SimState, context: any SimContext) -> SimOutcome?
+}
+
+/// A component as the simulated region knows it: its commands, and what a region
+/// running it looks like before anything is done (databases, services, catalog).
+public protocol SimComponent: SimCommandInterpreter {
+    /// `glance`, `nova`, …
+    var component: String { get }
+    /// Fills `state` for a region whose component runs `release` everywhere, except the
+    /// hosts of `<component>_new`, which come prebuilt with `newRelease` (services stopped)
+    /// when it is given. Hosts and their groups already exist in `state.hosts`.
+    func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext)
+}
