@@ -88,7 +88,7 @@ struct HostStepRunner {
             let stopped = tally.state.withLock { $0.failed > maxFail }
             if stopped || position >= hosts.count { break }
             if let pause = step.pause { try await engine.clock.sleep(pause, host: nil) }
-            if let gate = step.gate, phase == .run {
+            if let gate = step.gate, phase != .check {
                 if step.adaptive {
                     let first = try await checks.run(gate, phase: "gate", step: step, once: true)
                     if first.passed {

@@ -61,6 +61,11 @@ public final class VirtualClock: RunClock {
     /// The coordinator's time, in seconds since 1970 (saved with the simulated region).
     public var seconds: Double { state.withLock { $0.coordinator } }
     public var step: String? { state.withLock { $0.step } }
+    /// Hosts running together now (lanes open).
+    public var cohort: Int { state.withLock { $0.lanes.count } }
+    /// Called after the coordinator joined a group of hosts (the simulation commits their load).
+    let joined = Mutex<(@Sendable () -> Void)?>(nil)
+    public func onJoin(_ body: @escaping @Sendable () -> Void) { joined.withLock { $0 = body } }
 
     public func now(host: String?) -> Date {
         Date(timeIntervalSince1970: state.withLock { s in host.flatMap { s.lanes[$0] } ?? s.coordinator })
@@ -83,6 +88,7 @@ public final class VirtualClock: RunClock {
                 if let t = s.lanes.removeValue(forKey: h) { s.coordinator = max(s.coordinator, t) }
             }
         }
+        joined.withLock { $0 }?()
     }
 
     public func advance(_ seconds: Double, host: String?) {

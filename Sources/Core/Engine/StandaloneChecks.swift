@@ -10,11 +10,12 @@ extension Engine {
     }
 
     /// Runs health checks on their own (`ferry check`), all of them or those named.
-    public func runChecks(_ names: [String]) async throws -> [CheckResult] {
+    /// - Parameter runID: journal the results under this run (a drill's repetition); nil: a throwaway id.
+    public func runChecks(_ names: [String], runID given: String? = nil) async throws -> [CheckResult] {
         for n in names where runbook.checks[n] == nil {
             throw FerryError.usage("no check named '\(n)' (checks: \(runbook.checkOrder.joined(separator: ", ")))")
         }
-        let runID = "check-" + RunJournal.newRunID()
+        let runID = given ?? "check-" + RunJournal.newRunID()
         return try await withRunEnvironment(runID: runID, dryRun: false) { try await checks(names, runID: runID) }
     }
 

@@ -38,6 +38,8 @@ public struct RunOptions: Sendable, Codable, Equatable {
     public var repetition: Int?
     /// The run's times are the simulated region's virtual clock, not the wall clock.
     public var virtualTime: Bool?
+    /// `--computes N` of a simulated region.
+    public var computes: Int?
     public init() {}
 }
 

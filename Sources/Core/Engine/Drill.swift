@@ -1,0 +1,86 @@
+import Foundation
+
+/// `ferry drill`: run → checks → rollback → checks, N times, each repetition a journaled
+/// run; stops at the first repetition that leaves the region different from where it
+/// began (on a simulated region, compared state by state), and says how.
+public struct Drill: Sendable {
+    public let engine: Engine
+    /// The simulated region, whose state is compared before and after each repetition.
+    public let sim: SimRegion?
+    public let times: Int
+    public var options = RunOptions()
+    /// Called after each repetition (for progress lines).
+    public var progress: @Sendable (Repetition) -> Void = { _ in }
+
+    public init(engine: Engine, sim: SimRegion?, times: Int) {
+        self.engine = engine
+        self.sim = sim
+        self.times = times
+    }
+
+    public struct Repetition: Sendable {
+        public var number: Int
+        public var runID: String
+        public var upgrade: RunOutcome
+        public var rollback: RunOutcome?
+        public var checksAfterRun: [Engine.CheckResult]
+        public var checksAfterRollback: [Engine.CheckResult]
+        /// How the region differs from where the repetition began (empty: identical).
+        public var differences: [String]
+        public var upgradeSeconds: Double
+        public var rollbackSeconds: Double
+    }
+
+    public struct Outcome: Sendable {
+        public var id: String
+        public var repetitions: [Repetition]
+        /// Why the drill stopped early, if it did.
+        public var stoppedBecause: String?
+        public var succeeded: Bool { stoppedBecause == nil }
+    }
+
+    public static func newID() -> String { "drill-" + RunJournal.newRunID() }
+
+    public func run(id: String = Drill.newID()) async throws -> Outcome {
+        var repetitions: [Repetition] = []
+        for n in 1...max(1, times) {
+            let before = sim?.state
+            var opts = options
+            opts.drill = id
+            opts.repetition = n
+            opts.yes = true
+            if sim != nil { opts.virtualTime = true }
+            let upgrade = try await engine.run(opts)
+            let afterRun = try await engine.runChecks([], runID: upgrade.runID)
+            let rollback: RunOutcome? = try await engine.rollback(upgrade.runID, yes: true)
+            let afterRollback = try await engine.runChecks([], runID: upgrade.runID)
+            try sim?.save()
+            var differences: [String] = []
+            if let before, let now = sim?.state { differences = SimRegion.differences(before, now) }
+            let steps = try await engine.journal.steps(upgrade.runID)
+            func span(_ phase: Invocation.Phase) -> Double {
+                let s = steps.filter { $0.phase == phase }
+                guard let start = s.compactMap(\.startedAt).min(), let end = s.compactMap(\.endedAt).max() else { return 0 }
+                return end.timeIntervalSince(start)
+            }
+            let repetition = Repetition(
+                number: n, runID: upgrade.runID, upgrade: upgrade, rollback: rollback, checksAfterRun: afterRun,
+                checksAfterRollback: afterRollback, differences: differences, upgradeSeconds: span(.run), rollbackSeconds: span(.undo))
+            repetitions.append(repetition)
+            progress(repetition)
+            if let rollback, rollback.status != .rolledBack {
+                return Outcome(id: id, repetitions: repetitions,
+                               stoppedBecause: "repetition \(n): the rollback did not finish (\(rollback.status.rawValue)): \(rollback.message ?? "")")
+            }
+            if !differences.isEmpty {
+                return Outcome(id: id, repetitions: repetitions,
+                               stoppedBecause: "repetition \(n) left the region different from where it began:\n  " + differences.joined(separator: "\n  "))
+            }
+            if let failed = afterRollback.first(where: { !$0.passed }) {
+                return Outcome(id: id, repetitions: repetitions,
+                               stoppedBecause: "repetition \(n): check \(failed.name) fails after the rollback: \(failed.message ?? "")")
+            }
+        }
+        return Outcome(id: id, repetitions: repetitions, stoppedBecause: nil)
+    }
+}

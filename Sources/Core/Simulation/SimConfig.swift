@@ -1,0 +1,119 @@
+import Foundation
+import LuaBridge
+
+/// The `simulate:` section of a region file.
+public struct SimConfig: Sendable {
+    public var computes = 2000
+    public var controllers = 3
+    public var networkNodes = 4
+    public var release = "kilo"
+    /// The release the `<component>_new` controllers come prebuilt with (nil: same as `release`).
+    public var target: String?
+    public var seed: UInt64 = 42
+    /// 0: virtual clock only; otherwise simulated commands also take duration × scale of real time.
+    public var timeScale = 0.0
+    /// Multiplies every built-in duration estimate.
+    public var durationScale = 1.0
+    public var durations: [String: Double] = [:]
+    public var components = ["keystone", "glance", "cinder", "nova", "neutron"]
+    public var load = Load()
+    public var faults: [SimFault] = []
+
+    /// The Neutron database under agent restarts.
+    public struct Load: Sendable {
+        /// Threads_running past which restarts slow down and fail.
+        public var threshold = 64.0
+        /// Threads_running with nothing happening.
+        public var base = 6.0
+        /// Threads each restarting agent adds while it resyncs.
+        public var perAgent = 0.16
+        /// How long an agent resyncs after it restarts (its load fades over this time).
+        public var resync = 120.0
+    }
+
+    public init() {}
+
+    public init(_ value: LuaValue, file: String) throws {
+        guard case .map(let m) = value else {
+            throw FerryError.failed("\(file): simulate: expected a mapping (computes:, controllers:, release:, …)")
+        }
+        let known: Set<String> = ["computes", "controllers", "network_nodes", "release", "target", "seed", "time_scale",
+                                  "duration_scale", "durations", "components", "load", "faults"]
+        for key in m.keys where !known.contains(key) {
+            throw FerryError.failed("\(file): simulate: unknown key '\(key)'; known: \(known.sorted().joined(separator: ", "))")
+        }
+        func int(_ k: String) throws -> Int? {
+            guard let v = m[k] else { return nil }
+            guard let i = v.intValue, i >= 0 else { throw FerryError.failed("\(file): simulate.\(k): expected a whole number, got \(v.jsonString())") }
+            return i
+        }
+        computes = try int("computes") ?? computes
+        controllers = max(1, try int("controllers") ?? controllers)
+        networkNodes = try int("network_nodes") ?? networkNodes
+        release = m["release"]?.stringValue ?? release
+        target = m["target"]?.stringValue
+        seed = UInt64(try int("seed") ?? Int(seed))
+        timeScale = m["time_scale"]?.doubleValue ?? timeScale
+        durationScale = m["duration_scale"]?.doubleValue ?? durationScale
+        if case .map(let d)? = m["durations"] {
+            for (k, v) in d {
+                guard let s = v.stringValue.flatMap(DurationText.seconds) ?? v.doubleValue else {
+                    throw FerryError.failed("\(file): simulate.durations.\(k): '\(v.jsonString())' is not a duration (\"40m\", \"90s\")")
+                }
+                durations[k] = s
+            }
+        }
+        if case .array(let c)? = m["components"] { components = c.compactMap(\.stringValue) }
+        if case .map(let l)? = m["load"] {
+            load.threshold = l["threshold"]?.doubleValue ?? load.threshold
+            load.base = l["base"]?.doubleValue ?? load.base
+            load.perAgent = l["per_agent"]?.doubleValue ?? load.perAgent
+            load.resync = l["resync"]?.stringValue.flatMap(DurationText.seconds) ?? l["resync"]?.doubleValue ?? load.resync
+        }
+        if case .array(let f)? = m["faults"] {
+            faults = try f.enumerated().map { try SimFault($0.element, where: "\(file): simulate.faults[\($0.offset + 1)]") }
+        }
+    }
+}
+
+/// A failure the simulated region injects.
+public struct SimFault: Sendable {
+    public enum Kind: String, Sendable { case unreachable, fail, slow }
+    public var kind: Kind
+    public var host: String?
+    public var group: String?
+    public var step: String?
+    /// Matches commands containing this text.
+    public var command: String?
+    /// Matches commands whose tool is this release.
+    public var release: String?
+    /// Matches a primitive (`db.restore`, `db.backup`, `vip.switch`, `catalog.ensure_endpoint`, …).
+    public var primitive: String?
+    public var probability = 1.0
+    public var factor = 3.0
+    public var message: String?
+
+    init(_ value: LuaValue, where location: String) throws {
+        guard case .map(let m) = value else { throw FerryError.failed("\(location): expected a mapping like { host: cmp0042, kind: unreachable }") }
+        let known: Set<String> = ["kind", "host", "group", "step", "command", "release", "primitive", "probability", "factor", "message"]
+        for key in m.keys where !known.contains(key) {
+            throw FerryError.failed("\(location): unknown key '\(key)'; known: \(known.sorted().joined(separator: ", "))")
+        }
+        guard let k = m["kind"]?.stringValue, let kind = Kind(rawValue: k) else {
+            throw FerryError.failed("\(location): kind must be unreachable, fail or slow")
+        }
+        self.kind = kind
+        host = m["host"]?.stringValue
+        group = m["group"]?.stringValue
+        step = m["step"]?.stringValue
+        command = m["command"]?.stringValue
+        release = m["release"]?.stringValue
+        primitive = m["primitive"]?.stringValue
+        probability = m["probability"]?.doubleValue ?? 1
+        factor = m["factor"]?.doubleValue ?? 3
+        message = m["message"]?.stringValue
+        if primitive == nil && kind == .unreachable && host == nil && group == nil && probability >= 1 {
+            throw FerryError.failed("\(location): an unreachable fault needs host:, group: or a probability below 1 (otherwise no host could be reached)")
+        }
+    }
+}

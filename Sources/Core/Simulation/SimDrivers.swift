@@ -1,0 +1,426 @@
+import Foundation
+import LuaBridge
+
+// The simulated region's drivers: the same protocols as the real ones, on the model.
+
+// MARK: Database
+
+struct SimDatabaseDriver: DatabaseDriver {
+    let sim: SimRegion
+    func connect(_ name: String) async throws -> any DatabaseSession {
+        for f in sim.faults(host: nil, command: nil, release: nil, primitive: "db.connect") where f.kind != .slow {
+            throw DatabaseError(database: name, code: 2003, message: f.message ?? "Can't connect to MySQL server (simulated fault)")
+        }
+        guard sim.state.databases[name] != nil else {
+            throw DatabaseError(database: name, code: 1049, message: "Unknown database '\(name)' (simulated region: \(sim.state.databases.keys.sorted().joined(separator: ", ")))")
+        }
+        return SimSession(sim: sim, name: name)
+    }
+}
+
+/// Answers the queries runbooks and plugins ask of OpenStack databases from the model;
+/// other statements are accepted and change nothing.
+struct SimSession: DatabaseSession {
+    let sim: SimRegion
+    let name: String
+
+    func query(_ sql: String, _ parameters: [LuaValue]) async throws -> (rows: [[String: LuaValue]], columns: [String], affected: Int) {
+        let text = sql.trimmingCharacters(in: .whitespacesAndNewlines)
+        let upper = text.uppercased()
+        guard let db = sim.state.databases[name] else {
+            throw DatabaseError(database: name, code: 1049, message: "Unknown database '\(name)'")
+        }
+        sim.clock.advance(0.002, host: nil)
+        func one(_ column: String, _ value: LuaValue) -> ([[String: LuaValue]], [String], Int) { ([[column: value]], [column], 0) }
+        if upper.contains("GLOBAL_STATUS") || upper.hasPrefix("SHOW GLOBAL STATUS") || upper.hasPrefix("SHOW STATUS") {
+            let variable = parameters.first?.stringValue ?? SimTransport.match(text, #"LIKE '([^']+)'"#) ?? ""
+            let value: LuaValue
+            switch variable.lowercased() {
+            case "threads_running":
+                let load = name == "neutron" ? sim.threadsRunning(at: sim.clock.seconds, cohort: sim.clock.cohort) : sim.config.load.base
+                value = .string(String(Int(load.rounded())))
+            case "threads_connected": value = "40"
+            case "uptime": value = "864000"
+            default: value = .string(db.flags["status:\(variable)"] ?? "0")
+            }
+            return one("VARIABLE_VALUE", value)
+        }
+        if upper.contains("FROM ALEMBIC_VERSION") {
+            let heads = (db.flags["alembic_version"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard !heads.isEmpty else { throw DatabaseError(database: name, code: 1146, message: "Table '\(name).alembic_version' doesn't exist") }
+            return (heads.map { ["version_num": .string($0)] }, ["version_num"], 0)
+        }
+        if upper.contains("FROM MIGRATE_VERSION") {
+            guard let v = db.flags["migrate_version"] else {
+                throw DatabaseError(database: name, code: 1146, message: "Table '\(name).migrate_version' doesn't exist")
+            }
+            return ([["repository_id": .string(db.component), "repository_path": .string("/usr/lib/python2.7/\(db.component)/db/sqlalchemy/migrate_repo"),
+                      "version": Int64(v).map { .int($0) } ?? .string(v)]], ["repository_id", "repository_path", "version"], 0)
+        }
+        if upper.hasPrefix("SELECT") && upper.contains("COUNT(") {
+            let table = SimTransport.match(upper, #"FROM\s+`?([A-Z_0-9]+)`?"#)?.lowercased() ?? ""
+            let key: String
+            switch table {
+            case "volumes": key = upper.contains("STATUS") ? "busy_volumes" : "volumes"
+            case "instances": key = upper.contains("STATE") ? "busy_instances" : "instances"
+            default: key = "rows:\(table)"
+            }
+            return one("COUNT(*)", .int(Int64(db.counters[key] ?? 0)))
+        }
+        if upper.hasPrefix("SELECT DATABASE()") { return one("DATABASE()", .string(name)) }
+        if upper.hasPrefix("SELECT") && !upper.contains(" FROM ") {
+            // SELECT 1, SELECT 1 + 1, SELECT NOW(): a liveness probe.
+            let expr = text.dropFirst(6).trimmingCharacters(in: .whitespaces)
+            if let n = Int64(expr) { return one(expr, .int(n)) }
+            return one(expr, .int(1))
+        }
+        if upper.hasPrefix("SELECT") || upper.hasPrefix("SHOW") { return ([], [], 0) }
+        return ([], [], 0)
+    }
+
+    func command(_ sql: String) async throws { _ = try await query(sql, []) }
+    func close() async {}
+}
+
+struct SimBackups: BackupDriver {
+    let sim: SimRegion
+
+    func backup(_ name: String, via: RegionHost?) async throws -> DatabaseArtifact {
+        for f in sim.faults(host: via?.name, command: nil, release: nil, primitive: "db.backup") where f.kind != .slow {
+            throw DatabaseError(database: name, code: 0, message: f.message ?? "mysqldump failed (simulated fault)")
+        }
+        guard let db = sim.state.databases[name] else {
+            throw DatabaseError(database: name, code: 0, message: "no database named '\(name)' in the simulated region")
+        }
+        let directory = NSTemporaryDirectory() + "ferry-sim-artifacts"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = "\(directory)/\(sim.region.name)-\(name)-\(Int(sim.clock.seconds))-\(UInt32.random(in: 0..<UInt32.max)).json"
+        let data = try JSONEncoder().encode(db)
+        // The footer real dumps end with, so `db.verify` checks simulated dumps the same way.
+        try (String(decoding: data, as: UTF8.self) + "\n\(DatabaseBackups.footer)\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let (bytes, sha) = try DatabaseBackups.measure(path)
+        // A dump of a large cloud's database takes minutes: scaled with the region.
+        let seconds = sim.duration("db.backup \(name)", 60 + Double(sim.config.computes) * (name.hasPrefix("nova") || name == "neutron" ? 0.3 : 0.05))
+        sim.clock.advance(seconds, host: nil)
+        return DatabaseArtifact(database: name, path: path, bytes: bytes, sha256: sha, at: sim.clock.now(), source: "simulated mysqldump")
+    }
+
+    func verify(_ artifact: DatabaseArtifact) throws {
+        let (bytes, sha) = try DatabaseBackups.measure(artifact.path)
+        guard bytes == artifact.bytes, sha == artifact.sha256 else {
+            throw DatabaseError(database: artifact.database, code: 0, message: "backup \(artifact.path) changed since it was taken")
+        }
+    }
+
+    func restore(_ artifact: DatabaseArtifact, force: Bool, lockWait: Int, via: RegionHost?) async throws {
+        try verify(artifact)
+        for f in sim.faults(host: via?.name, command: nil, release: nil, primitive: "db.restore") where f.kind != .slow {
+            throw DatabaseError(database: artifact.database, code: 0,
+                                message: "restore of \(artifact.path) failed: \(f.message ?? "ERROR 2013 (HY000): Lost connection to MySQL server during query (simulated fault)")")
+        }
+        let text = try String(contentsOfFile: artifact.path, encoding: .utf8)
+        guard let json = text.components(separatedBy: "\n\(DatabaseBackups.footer)").first,
+            let db = try? JSONDecoder().decode(SimDatabase.self, from: Data(json.utf8))
+        else { throw DatabaseError(database: artifact.database, code: 0, message: "\(artifact.path) is not a simulated dump") }
+        if !force {
+            // Services of the component still running hold connections, as on a real database.
+            let holders = sim.state.hosts.filter { h in h.value.services.values.contains { $0.component == db.component && $0.running } }
+                .keys.sorted()
+            if !holders.isEmpty, !["computes", "network_nodes"].contains(where: { g in holders.allSatisfy { sim.region.hosts[$0]?.groups.contains(g) == true } }) {
+                let controllers = holders.filter { h in sim.region.hosts[h]?.groups.contains { $0.hasPrefix(db.component) } == true }
+                if !controllers.isEmpty {
+                    throw DatabaseError(database: artifact.database, code: 0,
+                                        message: "refusing to restore while \(controllers.count * 4) connection(s) use it: \(db.component) services still run on \(controllers.prefix(4).joined(separator: ", ")). Stop the services that hold them, or restore with { force = true }")
+                }
+            }
+        }
+        sim.mutate { $0.databases[artifact.database] = db }
+        sim.clock.advance(sim.duration("db.restore \(artifact.database)", 120 + Double(sim.config.computes) * 0.2), host: nil)
+    }
+}
+
+// MARK: VIP
+
+struct SimVIPDriver: VIPDriver {
+    let sim: SimRegion
+    let name: String
+
+    func get() async throws -> LuaValue {
+        let vip = sim.state.vips[name] ?? SimVIP()
+        var servers: [String: LuaValue] = [:]
+        for (server, state) in vip.servers {
+            let up = sim.state.hosts[server]?.services.values.contains { $0.running } ?? false
+            servers[server] = ["state": .string(state), "address": .string("\(server):\(SimRegion.apiPorts[name] ?? 8000)"), "up": .bool(up)]
+        }
+        return ["vip": .string(name), "backend": .string(name), "servers": .map(servers), "maintenance": .string(vip.maintenance)]
+    }
+
+    func switchTo(_ targets: [String]) async throws -> LuaValue {
+        for f in sim.faults(host: nil, command: nil, release: nil, primitive: "vip.switch") where f.kind != .slow {
+            throw VIPError(vip: name, message: f.message ?? "runtime API did not answer (simulated fault)")
+        }
+        let vip = sim.state.vips[name] ?? SimVIP()
+        guard !targets.isEmpty else { throw VIPError(vip: name, message: "switch: no target server given") }
+        let missing = targets.filter { vip.servers[$0] == nil }
+        guard missing.isEmpty else {
+            throw VIPError(vip: name, message: "backend \(name) has no server \(missing.joined(separator: ", ")) (servers: \(vip.servers.keys.sorted().joined(separator: ", ")))")
+        }
+        let previous: LuaValue = ["vip": .string(name), "backend": .string(name), "servers": .map(vip.servers.mapValues { .string($0) })]
+        sim.mutate { s in
+            for server in s.vips[name]?.servers.keys.map({ $0 }) ?? [] { s.vips[name]?.servers[server] = targets.contains(server) ? "ready" : "maint" }
+        }
+        sim.clock.advance(1, host: nil)
+        return previous
+    }
+
+    func restore(_ previous: LuaValue) async throws {
+        guard case .map(let states) = previous["servers"] else { throw VIPError(vip: name, message: "restore: expected what vip.switch returned") }
+        sim.mutate { s in for (server, state) in states { s.vips[name]?.servers[server] = state.stringValue ?? "ready" } }
+        sim.clock.advance(1, host: nil)
+    }
+
+    func maintenance(_ mode: String) async throws {
+        sim.mutate { $0.vips[name]?.maintenance = mode == "off" ? "false" : mode }
+        sim.clock.advance(0.5, host: nil)
+    }
+}
+
+// MARK: Catalog
+
+struct SimCatalogDriver: CatalogDriver {
+    let sim: SimRegion
+    var defaultRegion: String { sim.region.keystone["region_name"].stringValue ?? "RegionOne" }
+
+    func fault(_ primitive: String) throws {
+        for f in sim.faults(host: nil, command: nil, release: nil, primitive: primitive) where f.kind != .slow {
+            throw HTTPFailure(description: "catalog: Keystone at http://keystone.sim:5000/v3: \(f.message ?? "503 Service Unavailable (simulated fault)")")
+        }
+        sim.clock.advance(0.05, host: nil)
+    }
+
+    static func service(_ s: SimCatalog.Service) -> LuaValue {
+        ["id": .string(s.id), "name": .string(s.name), "type": .string(s.type), "enabled": true, "description": s.description.map { .string($0) } ?? .nil]
+    }
+
+    func endpointValue(_ e: SimCatalog.Endpoint, _ c: SimCatalog) -> LuaValue {
+        let s = c.services.first { $0.id == e.serviceID }
+        return ["id": .string(e.id), "service_id": .string(e.serviceID), "interface": .string(e.interface), "region": .string(e.region),
+                "url": .string(e.url), "enabled": true, "service": s.map { .string($0.name) } ?? .nil, "type": s.map { .string($0.type) } ?? .nil]
+    }
+
+    func services() async throws -> [LuaValue] {
+        try fault("catalog.services")
+        return sim.state.catalog.services.map(Self.service)
+    }
+
+    func endpoints(service: String?, interface: String?, region: String?) async throws -> [LuaValue] {
+        try fault("catalog.endpoints")
+        let c = sim.state.catalog
+        return c.endpoints.map { endpointValue($0, c) }.filter { e in
+            (service == nil || e["service"].stringValue == service || e["type"].stringValue == service || e["service_id"].stringValue == service)
+                && (interface == nil || e["interface"].stringValue == interface) && (region == nil || e["region"].stringValue == region)
+        }
+    }
+
+    func findService(_ c: SimCatalog, _ nameOrType: String) -> SimCatalog.Service? {
+        c.services.first { $0.name == nameOrType } ?? c.services.first { $0.type == nameOrType } ?? c.services.first { $0.id == nameOrType }
+    }
+
+    func ensureService(name: String, type: String, description: String?) async throws -> (LuaValue, created: Bool) {
+        try fault("catalog.ensure_service")
+        return sim.mutate { s in
+            if let existing = s.catalog.services.first(where: { $0.name == name && $0.type == type }) { return (Self.service(existing), false) }
+            let svc = SimCatalog.Service(id: "svc-\(s.catalog.nextID)", name: name, type: type, description: description)
+            s.catalog.nextID += 1
+            s.catalog.services.append(svc)
+            return (Self.service(svc), true)
+        }
+    }
+
+    func ensureEndpoint(service: String, interface: String, region: String, url: String) async throws -> (LuaValue, action: String) {
+        try fault("catalog.ensure_endpoint")
+        return try sim.mutate { s in
+            guard let svc = findService(s.catalog, service) else {
+                throw HTTPFailure(description: "catalog: no service '\(service)' (ensure_service first)")
+            }
+            if let i = s.catalog.endpoints.firstIndex(where: { $0.serviceID == svc.id && $0.interface == interface && $0.region == region }) {
+                if s.catalog.endpoints[i].url == url { return (endpointValue(s.catalog.endpoints[i], s.catalog), "unchanged") }
+                s.catalog.endpoints[i].url = url
+                return (endpointValue(s.catalog.endpoints[i], s.catalog), "updated")
+            }
+            let e = SimCatalog.Endpoint(id: "ep-\(s.catalog.nextID)", serviceID: svc.id, interface: interface, region: region, url: url)
+            s.catalog.nextID += 1
+            s.catalog.endpoints.append(e)
+            if !s.catalog.regions.contains(region) { s.catalog.regions.append(region) }
+            return (endpointValue(e, s.catalog), "created")
+        }
+    }
+
+    func regions() async throws -> [LuaValue] {
+        try fault("catalog.regions")
+        return sim.state.catalog.regions.map { ["id": .string($0)] }
+    }
+
+    func createRegion(id: String, description: String?) async throws -> LuaValue {
+        try fault("catalog.create_region")
+        return try sim.mutate { s in
+            if s.catalog.regions.contains(id) { throw HTTPFailure(description: "catalog: region \(id) already exists (409 Conflict)") }
+            s.catalog.regions.append(id)
+            return ["id": .string(id)]
+        }
+    }
+
+    func ensureRegion(id: String, description: String?) async throws -> (LuaValue, created: Bool) {
+        try fault("catalog.ensure_region")
+        return sim.mutate { s in
+            if s.catalog.regions.contains(id) { return (["id": .string(id)], false) }
+            s.catalog.regions.append(id)
+            return (["id": .string(id)], true)
+        }
+    }
+
+    func deleteRegion(id: String) async throws {
+        try fault("catalog.delete_region")
+        sim.mutate { $0.catalog.regions.removeAll { $0 == id } }
+    }
+
+    func updateEndpoint(id: String, url: String) async throws -> LuaValue {
+        try fault("catalog.update_endpoint")
+        return try sim.mutate { s in
+            guard let i = s.catalog.endpoints.firstIndex(where: { $0.id == id }) else { throw HTTPFailure(description: "catalog: no endpoint \(id) (404)") }
+            s.catalog.endpoints[i].url = url
+            return endpointValue(s.catalog.endpoints[i], s.catalog)
+        }
+    }
+
+    func deleteEndpoint(id: String) async throws {
+        try fault("catalog.delete_endpoint")
+        sim.mutate { $0.catalog.endpoints.removeAll { $0.id == id } }
+    }
+
+    func snapshot() async throws -> LuaValue {
+        try fault("catalog.snapshot")
+        let data = try JSONEncoder().encode(sim.state.catalog)
+        return ["simulated": .string(String(decoding: data, as: UTF8.self))]
+    }
+
+    func restore(_ snapshot: LuaValue) async throws -> LuaValue {
+        try fault("catalog.restore")
+        guard let text = snapshot["simulated"].stringValue, let c = try? JSONDecoder().decode(SimCatalog.self, from: Data(text.utf8)) else {
+            throw HTTPFailure(description: "catalog.restore: expected what catalog.snapshot() returned")
+        }
+        let before = sim.state.catalog
+        sim.mutate { $0.catalog = c }
+        let created = Set(before.endpoints.map(\.id)).subtracting(c.endpoints.map(\.id)).count
+        let recreated = Set(c.endpoints.map(\.id)).subtracting(before.endpoints.map(\.id)).count
+        let changed = c.endpoints.filter { e in before.endpoints.contains { $0.id == e.id && $0.url != e.url } }.count
+        return ["deleted": .int(Int64(created)), "created": .int(Int64(recreated)), "updated": .int(Int64(changed))]
+    }
+}
+
+// MARK: Broker
+
+struct SimBrokerDriver: BrokerDriver {
+    let sim: SimRegion
+    var key: String { "default" }
+
+    func touch() { sim.clock.advance(0.05, host: nil) }
+
+    func overview() async throws -> LuaValue {
+        touch()
+        let b = sim.state.brokers[key] ?? SimBroker()
+        return ["rabbitmq_version": "3.6.16", "cluster_name": "rabbit@sim", "node": "rabbit@rabbit-old-1",
+                "messages": .int(Int64(b.queues.reduce(0) { $0 + $1.messages })), "queues": .int(Int64(b.queues.count)), "connections": 120]
+    }
+    func vhosts() async throws -> [LuaValue] { touch(); return (sim.state.brokers[key]?.vhosts ?? []).map { ["name": .string($0)] } }
+    func ensureVhost(_ name: String) async throws {
+        touch()
+        sim.mutate { s in if s.brokers[key]?.vhosts.contains(name) == false { s.brokers[key]?.vhosts.append(name) } }
+    }
+    func ensureUser(_ name: String, password: String, tags: String?) async throws {
+        touch()
+        sim.mutate { s in
+            let old = s.brokers[key]?.users[name]
+            s.brokers[key]?.users[name] = tags ?? old ?? ""
+        }
+    }
+    func ensurePermissions(vhost: String, user: String, configure: String, write: String, read: String) async throws {
+        touch()
+        sim.mutate { $0.brokers[key]?.permissions["\(vhost)|\(user)"] = "\(configure)|\(write)|\(read)" }
+    }
+    func putPolicy(vhost: String, name: String, pattern: String, definition: LuaValue, applyTo: String, priority: Int) async throws {
+        touch()
+        sim.mutate { s in
+            s.brokers[key]?.policies.removeAll { $0.vhost == vhost && $0.name == name }
+            s.brokers[key]?.policies.append(.init(vhost: vhost, name: name, pattern: pattern, applyTo: applyTo, definition: definition, priority: priority))
+        }
+    }
+    func deletePolicy(vhost: String, name: String) async throws {
+        touch()
+        sim.mutate { $0.brokers[key]?.policies.removeAll { $0.vhost == vhost && $0.name == name } }
+    }
+    func policies(vhost: String?) async throws -> [LuaValue] {
+        touch()
+        return (sim.state.brokers[key]?.policies ?? []).filter { vhost == nil || $0.vhost == vhost }.map {
+            ["vhost": .string($0.vhost), "name": .string($0.name), "pattern": .string($0.pattern), "definition": $0.definition,
+             "apply_to": .string($0.applyTo), "priority": .int(Int64($0.priority))]
+        }
+    }
+    func policyFor(_ q: SimBroker.Queue, _ b: SimBroker) -> LuaValue {
+        let matching = b.policies.filter { p in
+            p.vhost == q.vhost && (try? NSRegularExpression(pattern: p.pattern))?.firstMatch(in: q.name, range: NSRange(q.name.startIndex..., in: q.name)) != nil
+        }.max { $0.priority < $1.priority }
+        return matching.map { .string($0.name) } ?? .nil
+    }
+    func queues(vhost: String?) async throws -> [LuaValue] {
+        touch()
+        let b = sim.state.brokers[key] ?? SimBroker()
+        return b.queues.filter { vhost == nil || $0.vhost == vhost }.map {
+            ["vhost": .string($0.vhost), "name": .string($0.name), "policy": policyFor($0, b), "messages": .int(Int64($0.messages)),
+             "consumers": 1, "durable": .bool($0.durable)]
+        }
+    }
+    func queue(vhost: String, name: String) async throws -> LuaValue {
+        touch()
+        let b = sim.state.brokers[key] ?? SimBroker()
+        guard let q = b.queues.first(where: { $0.vhost == vhost && $0.name == name }) else {
+            throw HTTPFailure(description: "broker: RabbitMQ at http://rabbit.sim:15672: GET /queues/\(vhost)/\(name): 404 Object Not Found")
+        }
+        return ["vhost": .string(q.vhost), "name": .string(q.name), "policy": policyFor(q, b), "messages": .int(Int64(q.messages)), "consumers": 1]
+    }
+}
+
+// MARK: HTTP
+
+/// Answers for the simulated APIs behind their VIPs: 200 while a server in `ready`
+/// runs the component's services, 503 in maintenance (GETs pass in `writes` mode).
+struct SimHTTP: HTTPRequester {
+    let sim: SimRegion
+
+    func request(method: String, url: String, headers: [String: String], body: Data?, timeout: Double, caFile: String?,
+                 insecure: Bool) async throws -> HTTPResponse
+    {
+        sim.clock.advance(0.05, host: nil)
+        guard let u = URL(string: url), let host = u.host else { throw HTTPFailure(description: "\(method) \(url): not a URL") }
+        let state = sim.state
+        let name = sim.region.vips.first { (_, v) in v["url"].stringValue.flatMap { URL(string: $0)?.host } == host }?.key
+            ?? (host.hasSuffix(".sim") ? String(host.dropLast(4)) : nil)
+        guard let name, let vip = state.vips[name] else {
+            throw HTTPFailure(description: "\(method) \(url): connection refused (no simulated service answers at \(host))")
+        }
+        let component = name == "placement" ? "nova" : name
+        if vip.maintenance == "all" || (vip.maintenance == "writes" && !["GET", "HEAD"].contains(method.uppercased())) {
+            return HTTPResponse(status: 503, headers: ["retry-after": "120"], body: "{\"error\": \"maintenance\"}", duration: 0.01)
+        }
+        let live = vip.servers.filter { $0.value == "ready" }.keys.sorted().filter { server in
+            state.hosts[server]?.services.values.contains { $0.component == component && $0.running } ?? false
+        }
+        guard let first = live.first else {
+            return HTTPResponse(status: 503, headers: [:], body: "<html><body><h1>503 Service Unavailable</h1>No server is available to handle this request.</body></html>", duration: 0.01)
+        }
+        let release = state.hosts[first]?.services.values.first { $0.component == component }?.release ?? "?"
+        return HTTPResponse(status: 200, headers: ["content-type": "application/json", "x-served-by": first],
+                            body: "{\"status\": \"ok\", \"component\": \"\(component)\", \"release\": \"\(release)\", \"server\": \"\(first)\"}",
+                            duration: 0.02)
+    }
+}

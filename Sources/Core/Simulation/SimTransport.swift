@@ -1,0 +1,341 @@
+import Foundation
+import LuaBridge
+
+/// Runs commands on simulated hosts: interprets what the model knows (`systemctl`,
+/// the components' manage commands, file edits, links) and records the rest, each
+/// taking its simulated time on the host's lane of the virtual clock.
+struct SimTransport: Transport {
+    let sim: SimRegion
+
+    func run(_ command: HostCommand, on host: RegionHost, output: OutputCapture) async throws -> CommandResult {
+        guard sim.state.hosts[host.name] != nil else {
+            throw TransportError(.unreachable, host: host.name, "no such host in the simulated region")
+        }
+        let text = command.command
+        for f in sim.faults(host: host.name, command: text, release: nil, primitive: nil) where f.kind == .unreachable {
+            sim.clock.advance(sim.duration("ssh connect timeout", 10), host: host.name)
+            throw TransportError(.unreachable, host: host.name,
+                                 f.message ?? "cannot connect to \(host.address):22: no route to host (simulated fault)")
+        }
+        var outcome = execute(text, stdin: command.stdin, host: host.name)
+        if outcome.exitCode == 0 {
+            for f in sim.faults(host: host.name, command: text, release: nil, primitive: nil) {
+                switch f.kind {
+                case .fail:
+                    outcome = .fail(f.message ?? "simulated failure of `\(text.prefix(60))`", duration: outcome.duration)
+                case .slow:
+                    outcome.duration *= f.factor
+                case .unreachable: break
+                }
+            }
+        }
+        var result: CommandResult
+        if let limit = command.timeout, outcome.duration > limit {
+            sim.clock.advance(limit, host: host.name)
+            throw TransportError(.timeout, host: host.name,
+                                 "`\(command.command)` did not finish within \(DurationText.format(limit)); it was killed")
+        }
+        sim.clock.advance(outcome.duration, host: host.name)
+        if sim.config.timeScale > 0 { try await Task.sleep(for: .seconds(outcome.duration * sim.config.timeScale)) }
+        outcome.stdout.utf8CString.withUnsafeBytes { _ in }
+        Data(outcome.stdout.utf8).withUnsafeBytes { output.append(stdout: $0) }
+        Data(outcome.stderr.utf8).withUnsafeBytes { output.append(stderr: $0) }
+        output.finish()
+        result = CommandResult(exitCode: outcome.exitCode, stdout: output.stdout, stderr: output.stderr,
+                               stdoutBytes: outcome.stdout.utf8.count, stderrBytes: outcome.stderr.utf8.count, duration: outcome.duration)
+        return result
+    }
+
+    func put(file localPath: String, to remotePath: String, mode: Int?, on host: RegionHost) async throws {
+        guard FileManager.default.fileExists(atPath: localPath) else {
+            throw TransportError(.transfer, host: host.name, "put: no local file \(localPath)")
+        }
+        for f in sim.faults(host: host.name, command: "put \(remotePath)", release: nil, primitive: nil) where f.kind != .slow {
+            throw TransportError(f.kind == .unreachable ? .unreachable : .transfer, host: host.name, f.message ?? "put \(remotePath): simulated fault")
+        }
+        let size = (try? FileManager.default.attributesOfItem(atPath: localPath)[.size] as? Int) ?? 0
+        let sha = (try? SHA256File.hex(localPath)) ?? "?"
+        sim.mutate { $0.hosts[host.name]?.files[remotePath] = "uploaded \(size) bytes sha256 \(sha)" }
+        // A region's compute nodes share the uplink: about 50 MB/s each.
+        sim.clock.advance(max(0.2, Double(size) / 50e6), host: host.name)
+    }
+
+    func shutdown() async {}
+
+    // MARK: Interpreting
+
+    func execute(_ text: String, stdin: Data?, host: String) -> SimOutcome {
+        var body = text
+        // The forms host:ini uses.
+        if let path = Self.match(body, #"^if \[ -e (\S+) \]; then cat \S+; fi$"#) {
+            let p = Self.unquote(path)
+            return SimOutcome(stdout: sim.state.hosts[host]?.files[p] ?? "", duration: 0.05)
+        }
+        if body.contains(".ferry-new") && body.contains("cat > "), let path = Self.match(body, #"cat > (\S+)\.ferry-new"#) {
+            let p = Self.unquote(path)
+            let content = stdin.map { String(decoding: $0, as: UTF8.self) } ?? ""
+            sim.mutate { s in
+                if let backup = Self.match(body, #"cp -p \S+ (\S+)"#), let old = s.hosts[host]?.files[p] {
+                    s.hosts[host]?.files[Self.unquote(backup)] = old
+                }
+                s.hosts[host]?.files[p] = content
+            }
+            return SimOutcome(duration: 0.1)
+        }
+        if body.hasPrefix("sudo -n /bin/sh -c ") { body = Self.unquote(String(body.dropFirst("sudo -n /bin/sh -c ".count))) }
+        if body.hasPrefix("export "), let semi = body.firstIndex(of: ";") { body = String(body[body.index(after: semi)...]) }
+        var total = SimOutcome(duration: 0)
+        var last: Int32 = 0
+        for (op, piece) in Self.split(body) {
+            if op == "&&" && last != 0 { continue }
+            if op == "||" && last == 0 { continue }
+            let words = Self.words(piece)
+            guard !words.isEmpty else { continue }
+            let r = simple(words, text: piece, stdin: stdin, host: host)
+            total.stdout += r.stdout
+            total.stderr += r.stderr
+            total.duration += r.duration
+            last = r.exitCode
+        }
+        total.exitCode = last
+        return total
+    }
+
+    func simple(_ input: [String], text: String, stdin: Data?, host: String) -> SimOutcome {
+        var words = input
+        while let first = words.first, first == "sudo" || first == "-n" || first == "env" || first.contains("=") && !first.hasPrefix("-") && words.count > 1 {
+            words.removeFirst()
+        }
+        if words.first == "timeout" {
+            words.removeFirst()
+            while let w = words.first, w.hasPrefix("-") || Double(w.trimmingCharacters(in: CharacterSet(charactersIn: "smhd"))) != nil {
+                words.removeFirst()
+                if w == "-k" || w == "-s", !words.isEmpty { words.removeFirst() }
+            }
+        }
+        guard let program = words.first.map({ ($0 as NSString).lastPathComponent }) else { return SimOutcome(duration: 0) }
+        switch program {
+        case "systemctl", "service": return systemctl(program == "service" ? Array(words.dropFirst()).reversed() : Array(words.dropFirst()), host: host)
+        case "true", ":": return SimOutcome(duration: 0.01)
+        case "false": return SimOutcome(exitCode: 1, duration: 0.01)
+        case "exit": return SimOutcome(exitCode: Int32(words.dropFirst().first ?? "0") ?? 0, duration: 0)
+        case "echo": return SimOutcome(stdout: words.dropFirst().joined(separator: " ") + "\n", duration: 0.01)
+        case "hostname": return SimOutcome(stdout: host + "\n", duration: 0.01)
+        case "sleep":
+            return SimOutcome(duration: words.dropFirst().first.flatMap { DurationText.seconds($0) ?? Double($0) } ?? 0)
+        case "test", "[":
+            if words.count >= 3, ["-e", "-f", "-d", "-L"].contains(words[1]) {
+                let p = words[2]
+                let exists = sim.state.hosts[host].map { $0.files[p] != nil || $0.links[p] != nil } ?? false
+                return SimOutcome(exitCode: exists ? 0 : 1, duration: 0.01)
+            }
+            return SimOutcome(duration: 0.01)
+        case "cat":
+            if words.count == 2 {
+                guard let content = sim.state.hosts[host]?.files[words[1]] else {
+                    return .fail("cat: \(words[1]): No such file or directory", duration: 0.01)
+                }
+                return SimOutcome(stdout: content, duration: 0.01)
+            }
+            if words.count == 3, words[1] == ">" {
+                sim.mutate { $0.hosts[host]?.files[words[2]] = stdin.map { String(decoding: $0, as: UTF8.self) } ?? "" }
+            }
+            return SimOutcome(duration: 0.05)
+        case "ln":
+            let args = Array(words.dropFirst().filter { !$0.hasPrefix("-") })
+            if args.count == 2 {
+                let (target, link) = (args[0], args[1])
+                sim.mutate { s in
+                    s.hosts[host]?.links[link] = target
+                    // Switching a component's code to another release's virtualenv
+                    // (`ln -sfn /opt/venvs/queens /opt/openstack/neutron`): services started
+                    // from now on run that release.
+                    let component = (link as NSString).lastPathComponent
+                    if let release = target.split(separator: "/").map(String.init).first(where: { sim.releases.contains($0) }),
+                        s.hosts[host]?.code[component] != nil
+                    {
+                        s.hosts[host]?.code[component] = release
+                    }
+                }
+            }
+            return SimOutcome(duration: 0.02)
+        case "rm":
+            let paths = words.dropFirst().filter { !$0.hasPrefix("-") }
+            sim.mutate { s in for p in paths { s.hosts[host]?.files[p] = nil; s.hosts[host]?.links[p] = nil } }
+            return SimOutcome(duration: 0.05)
+        case "mv", "cp":
+            let args = words.dropFirst().filter { !$0.hasPrefix("-") }
+            if args.count == 2 {
+                let from = args[args.startIndex], to = args[args.startIndex + 1]
+                sim.mutate { s in
+                    if let content = s.hosts[host]?.files[from] {
+                        s.hosts[host]?.files[to] = content
+                        if program == "mv" { s.hosts[host]?.files[from] = nil }
+                    }
+                }
+            }
+            return SimOutcome(duration: 0.05)
+        case "tar":
+            // Unpacking a shipped virtualenv: the directory appears.
+            if let dir = words.firstIndex(of: "-C").flatMap({ words.indices.contains($0 + 1) ? words[$0 + 1] : nil }) {
+                sim.mutate { $0.hosts[host]?.files[dir] = "directory" }
+            }
+            return SimOutcome(duration: sim.duration("tar -x virtualenv", 20))
+        default:
+            break
+        }
+        let toolRelease = releaseOf(words, host: host)
+        let command = SimCommand(host: host, text: text, argv: words, toolRelease: toolRelease)
+        for f in sim.faults(host: host, command: text, release: toolRelease, primitive: nil) where f.kind == .fail && f.release != nil {
+            return .fail(f.message ?? "simulated failure of \(program) (\(toolRelease ?? "?"))", duration: 30)
+        }
+        let context = SimRegion.Context(sim: sim)
+        for interpreter in sim.interpreters where interpreter.programs.contains(program) {
+            if let r = sim.mutate({ interpreter.run(command, state: &$0, context: context) }) { return r }
+        }
+        // Unknown to the model: recorded (journaled as the host's output), succeeds.
+        return SimOutcome(duration: sim.duration(program, 1))
+    }
+
+    /// The release a tool belongs to: a release name in its path (`/opt/venvs/liberty/bin/…`),
+    /// a virtualenv the region's `releases:` names, or the host's code for the component.
+    func releaseOf(_ words: [String], host: String) -> String? {
+        let path = words[0]
+        for (release, spec) in sim.region.releases {
+            if let venv = spec["venv"].stringValue, path.hasPrefix(venv) { return release }
+        }
+        let parts = path.split(separator: "/").map(String.init)
+        if let r = parts.first(where: { sim.releases.contains($0) }) { return r }
+        let program = (path as NSString).lastPathComponent
+        let component = String(program.split(separator: "-").first ?? "")
+        return sim.state.hosts[host]?.code[component] ?? sim.state.hosts[host]?.code.values.first
+    }
+
+    func systemctl(_ args: [String], host: String) -> SimOutcome {
+        let verbs: Set<String> = ["start", "stop", "restart", "reload", "is-active", "status", "enable", "disable", "try-restart", "daemon-reload"]
+        guard let verb = args.first(where: { verbs.contains($0) }) else { return SimOutcome(duration: 0.1) }
+        let units = args.filter { !$0.hasPrefix("-") && $0 != verb }.map { $0.hasSuffix(".service") ? String($0.dropLast(8)) : $0 }
+        if verb == "daemon-reload" { return SimOutcome(duration: 0.5) }
+        var out = SimOutcome(duration: 0)
+        for unit in units {
+            guard sim.state.hosts[host]?.services[unit] != nil else {
+                if verb == "is-active" { return SimOutcome(exitCode: 4, stdout: "inactive\n", duration: 0.05) }
+                return .fail("Failed to \(verb) \(unit).service: Unit \(unit).service not found.", code: 5, duration: 0.1)
+            }
+            let isAgent = unit.hasPrefix("neutron-") && unit.hasSuffix("-agent")
+            switch verb {
+            case "is-active", "status":
+                let running = sim.state.hosts[host]?.services[unit]?.running ?? false
+                if !running { return SimOutcome(exitCode: verb == "status" ? 3 : 3, stdout: "inactive\n", duration: 0.05) }
+                out.stdout += "active\n"
+                out.duration += 0.05
+            case "stop":
+                sim.mutate { $0.hosts[host]?.services[unit]?.running = false }
+                out.duration += sim.duration("\(unit) stop", 3)
+            case "enable", "disable":
+                sim.mutate { $0.hosts[host]?.services[unit]?.enabled = verb == "enable" }
+                out.duration += 0.3
+            default: // start, restart, reload, try-restart
+                if verb == "try-restart", sim.state.hosts[host]?.services[unit]?.running != true { continue }
+                var seconds = sim.duration("\(unit) restart", isAgent ? 8 : 5)
+                if isAgent {
+                    // The restarts of the hosts running together, plus those still resyncing.
+                    let now = sim.clock.now(host: host).timeIntervalSince1970
+                    let load = sim.threadsRunning(at: now, cohort: sim.clock.cohort)
+                    let over = load / sim.config.load.threshold
+                    if over > 1 {
+                        seconds *= 1 + (over - 1) * 4
+                        let chance = min(0.9, (over - 1) * 1.5)
+                        let key = "overload|\(host)|\(unit)|\(sim.clock.step ?? "")|\(Int(now))"
+                        if sim.random(key) < chance {
+                            sim.addPulse(at: now)
+                            return .fail(
+                                "Job for \(unit).service failed: the agent timed out syncing with neutron-server (Neutron database overloaded: Threads_running \(Int(load)), threshold \(Int(sim.config.load.threshold)))",
+                                duration: out.duration + seconds)
+                        }
+                    }
+                    sim.addPulse(at: now)
+                }
+                sim.mutate { s in
+                    guard var svc = s.hosts[host]?.services[unit] else { return }
+                    svc.running = true
+                    if let code = s.hosts[host]?.code[svc.component] { svc.release = code }
+                    s.hosts[host]?.services[unit] = svc
+                }
+                out.duration += seconds
+            }
+        }
+        return out
+    }
+
+    // MARK: Shell words
+
+    static func match(_ text: String, _ pattern: String) -> String? {
+        guard let re = try? NSRegularExpression(pattern: pattern),
+            let m = re.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)), m.numberOfRanges > 1,
+            let r = Range(m.range(at: 1), in: text)
+        else { return nil }
+        return String(text[r])
+    }
+
+    static func unquote(_ s: String) -> String { words(s).joined(separator: " ") }
+
+    /// Splits on `&&`, `||`, `;` and newlines outside quotes; each piece with the operator before it.
+    static func split(_ text: String) -> [(String, String)] {
+        var out: [(String, String)] = []
+        var current = ""
+        var op = ";"
+        var quote: Character?
+        var chars = Array(text)[...]
+        while let c = chars.first {
+            chars = chars.dropFirst()
+            if let q = quote {
+                current.append(c)
+                if c == q { quote = nil }
+                continue
+            }
+            if c == "'" || c == "\"" { quote = c; current.append(c); continue }
+            if (c == "&" || c == "|"), chars.first == c {
+                chars = chars.dropFirst()
+                out.append((op, current))
+                current = ""
+                op = String([c, c])
+                continue
+            }
+            if c == ";" || c == "\n" {
+                out.append((op, current))
+                current = ""
+                op = ";"
+                continue
+            }
+            current.append(c)
+        }
+        out.append((op, current))
+        return out.filter { !$0.1.trimmingCharacters(in: .whitespaces).isEmpty }
+    }
+
+    /// Shell words with single and double quotes and backslashes; redirections kept as words.
+    static func words(_ text: String) -> [String] {
+        var out: [String] = []
+        var current = ""
+        var has = false
+        var quote: Character?
+        var escape = false
+        for c in text {
+            if escape { current.append(c); escape = false; continue }
+            if let q = quote {
+                if c == q { quote = nil } else if c == "\\" && q == "\"" { escape = true } else { current.append(c) }
+                continue
+            }
+            switch c {
+            case "'", "\"": quote = c; has = true
+            case "\\": escape = true
+            case " ", "\t":
+                if has || !current.isEmpty { out.append(current); current = ""; has = false }
+            default: current.append(c)
+            }
+        }
+        if has || !current.isEmpty { out.append(current) }
+        return out
+    }
+}
