@@ -67,6 +67,7 @@ let package = Package(
         // Against real services started by scripts/testenv (scripts/test starts them).
         .testTarget(name: "IntegrationTests", dependencies: ["FerryCore", "LuaBridge"], path: "Tests/IntegrationTests"),
         .testTarget(name: "FerryCLITests", dependencies: ["ferry", "FerryCore"], path: "Tests/FerryCLITests"),
+        .testTarget(name: "PluginTests", dependencies: ["FerryPlugins", "FerryCore", "LuaBridge"], path: "Tests/PluginTests"),
     ],
     swiftLanguageModes: [.v6]
 )

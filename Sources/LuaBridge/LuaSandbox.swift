@@ -131,7 +131,11 @@ extension LuaVM {
         os = { time = os.time, clock = os.clock, date = os.date, difftime = os.difftime }
         dofile, loadfile = nil, nil
         local raw_load = load
-        load = function(chunk, name, _, env) return raw_load(chunk, name, "t", env) end
+        -- An env passed as nil would give the chunk a nil _ENV: pass it only when given.
+        load = function(chunk, name, _, ...)
+          if select("#", ...) == 0 then return raw_load(chunk, name, "t") end
+          return raw_load(chunk, name, "t", (...))
+        end
         string.dump = nil
         local raw_collectgarbage = collectgarbage
         collectgarbage = function(opt) if opt == "count" then return raw_collectgarbage("count") end return 0 end

@@ -14,7 +14,7 @@ struct ValidateCommand: AsyncParsableCommand {
             let rb = try await Composition.loadRunbook(runbook)
             var extra = ""
             if let region {
-                let r = try Composition.loadRegion(region)
+                let r = try Composition.target(region, journal: NSTemporaryDirectory() + "ferry-validate-\(getpid())/journal.db").region
                 let plan = try Plan.build(rb, region: r)
                 extra = ", selectors resolved on \(r.name) (\(r.hostOrder.count) hosts)"
                 _ = plan
@@ -48,11 +48,12 @@ struct PlanCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "A region file (or a name under scripts/regions).") var region: String
     @OptionGroup var selection: StepSelection
     @Flag(name: .long, help: "Print the plan as JSON.") var json = false
+    @Option(name: .long, help: "Compute nodes of the simulated region (overrides simulate.computes).") var computes: Int?
 
     func run() async throws {
         try await guarded {
             let rb = try await Composition.loadRunbook(runbook)
-            let r = try Composition.loadRegion(region)
+            let r = try Composition.target(region, computes: computes, journal: NSTemporaryDirectory() + "ferry-plan-\(getpid())/journal.db").region
             var options = RunOptions()
             selection.apply(to: &options)
             let plan = try Plan.build(rb, region: r, options: options)
@@ -75,34 +76,41 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var selection: StepSelection
     @Flag(name: .long, help: "Approve every confirm without asking.") var yes = false
     @Flag(name: .customLong("dry-run"), help: "Run the steps' logic but send no command to any host.") var dryRun = false
+    @Option(name: .long, help: "Compute nodes of the simulated region (overrides simulate.computes).") var computes: Int?
     @OptionGroup var journalOptions: JournalOptions
 
     func run() async throws {
         try await guarded {
             let rb = try await Composition.loadRunbook(runbook)
-            let r = try Composition.loadRegion(region)
+            let target = try Composition.target(region, computes: computes, journal: journalOptions.journal)
             var options = RunOptions()
             selection.apply(to: &options)
             options.yes = yes
             options.dryRun = dryRun
-            _ = try Plan.build(rb, region: r, options: options)
+            if target.sim != nil {
+                options.virtualTime = true
+                options.computes = target.sim?.config.computes
+            }
+            _ = try Plan.build(rb, region: target.region, options: options)
             let journal = try journalOptions.open()
-            let engine = try Composition.engine(runbook: rb, region: r, journal: journal, yes: yes)
+            let engine = try Composition.engine(runbook: rb, target: target, journal: journal, yes: yes)
             let chosen = options
             let outcome = try await Composition.interruptible(closing: engine.transport) { try await engine.run(chosen) }
+            try target.sim?.save()
             return Composition.report(outcome, journal: journalOptions.journal)
         }
     }
 }
 
 /// Loads the runbook and region a journaled run was started with.
-func engineForRun(_ reference: String, journalOptions: JournalOptions, yes: Bool) async throws -> (Engine, RunRecord) {
+func engineForRun(_ reference: String, journalOptions: JournalOptions, yes: Bool) async throws -> (Engine, RunRecord, SimRegion?) {
     let journal = try journalOptions.open()
     let record = try await journal.run(reference)
     let rb = try await Composition.loadRunbook(record.runbook)
-    guard let regionFile = record.regionFile else { throw FerryError.usage("run \(record.id) has no region file recorded") }
-    let r = try Composition.loadRegion(regionFile)
-    return (try Composition.engine(runbook: rb, region: r, journal: journal, yes: yes), record)
+    let regionReference = record.regionFile ?? (record.regionName == "sim" ? "sim" : nil)
+    guard let regionReference else { throw FerryError.usage("run \(record.id) has no region file recorded") }
+    let target = try Composition.target(regionReference, computes: record.options.computes, journal: journalOptions.journal)
+    return (try Composition.engine(runbook: rb, target: target, journal: journal, yes: yes), record, target.sim)
 }
 
 struct ResumeCommand: AsyncParsableCommand {
@@ -114,8 +122,9 @@ struct ResumeCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let (engine, record) = try await engineForRun(run, journalOptions: journalOptions, yes: yes)
+            let (engine, record, sim) = try await engineForRun(run, journalOptions: journalOptions, yes: yes)
             let outcome = try await Composition.interruptible(closing: engine.transport) { try await engine.resume(record.id, yes: yes) }
+            try sim?.save()
             return Composition.report(outcome, journal: journalOptions.journal)
         }
     }
@@ -131,8 +140,9 @@ struct RollbackCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let (engine, record) = try await engineForRun(run, journalOptions: journalOptions, yes: yes)
+            let (engine, record, sim) = try await engineForRun(run, journalOptions: journalOptions, yes: yes)
             let outcome = try await Composition.interruptible(closing: engine.transport) { try await engine.rollback(record.id, to: to, yes: yes) }
+            try sim?.save()
             return Composition.report(outcome, journal: journalOptions.journal)
         }
     }
@@ -147,11 +157,11 @@ struct CheckCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let rb = try await Composition.loadRunbook(runbook)
-            let r = try Composition.loadRegion(region)
+            let target = try Composition.target(region)
             let scratch = NSTemporaryDirectory() + "/ferry-check-\(getpid())"
             defer { try? FileManager.default.removeItem(atPath: scratch) }
-            let engine = Engine(runbook: rb, region: r, transport: try Composition.transport(for: r),
-                                journal: try RunJournal(path: scratch + "/journal.db"), observer: NoObserver())
+            let engine = try Composition.engine(runbook: rb, target: target, journal: try RunJournal(path: scratch + "/journal.db"),
+                                                yes: true, observer: NoObserver())
             let results = try await engine.runChecks(names)
             await engine.transport.shutdown()
             var failed = 0

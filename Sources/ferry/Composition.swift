@@ -4,6 +4,25 @@ import Foundation
 
 /// The composition root: picks drivers from the region and wires the engine.
 enum Composition {
+    /// A region ready to drive: the region (with its simulated hosts when simulated) and the simulation.
+    struct Target {
+        var region: Region
+        var sim: SimRegion?
+    }
+
+    /// Loads a region; a region file with `simulate:` (or `sim`) becomes a simulated region,
+    /// whose model is kept beside the journal between commands.
+    static func target(_ reference: String, computes: Int? = nil, journal: String = ".ferry/journal.db") throws -> Target {
+        let base = try loadRegion(reference)
+        guard base.simulate != nil else {
+            if computes != nil { throw FerryError.usage("--computes applies to a simulated region (-r sim, or a region file with simulate:)") }
+            return Target(region: base, sim: nil)
+        }
+        let stateDirectory = URL(fileURLWithPath: journal).deletingLastPathComponent().appendingPathComponent("sim").path
+        let sim = try SimRegion(region: base, computes: computes, components: PluginRegistry.simComponents, stateDirectory: stateDirectory)
+        return Target(region: sim.region, sim: sim)
+    }
+
     static func loadRegion(_ reference: String) throws -> Region {
         var path = reference
         if !FileManager.default.fileExists(atPath: path) {
@@ -13,6 +32,12 @@ enum Composition {
                 path = candidate
                 break
             }
+        }
+        if reference == "sim" && !FileManager.default.fileExists(atPath: path) {
+            // The built-in simulated region, when scripts/regions/sim.yaml is not at hand.
+            var r = Region(name: "sim")
+            r.simulate = .map([:])
+            return r
         }
         return try RegionLoader.load(path: path)
     }
@@ -32,17 +57,21 @@ enum Composition {
         }
     }
 
-    static func engine(runbook: Runbook, region: Region, journal: RunJournal, yes: Bool, json: Bool = false) throws -> Engine {
+    static func engine(runbook: Runbook, target: Target, journal: RunJournal, yes: Bool, observer: any RunObserver = TerminalProgress()) throws -> Engine {
         let approvals: any ApprovalProvider = yes ? ApproveAll() : TerminalApprovals()
-        return Engine(runbook: runbook, region: region, transport: try transport(for: region, journal: journal.path), journal: journal,
-                      observer: TerminalProgress(), approvals: approvals)
+        if let sim = target.sim {
+            return Engine(runbook: runbook, region: target.region, transport: sim.transport, journal: journal, observer: observer,
+                          approvals: approvals, databases: sim.databaseDriver, clock: sim.clock, drivers: sim.drivers)
+        }
+        return Engine(runbook: runbook, region: target.region, transport: try transport(for: target.region, journal: journal.path),
+                      journal: journal, observer: observer, approvals: approvals)
     }
 
     /// Runs an engine operation, turning SIGINT/SIGTERM into a clean, resumable stop.
-    static func interruptible(closing transport: (any Transport)? = nil,
-                              _ body: @escaping @Sendable () async throws -> RunOutcome) async throws -> RunOutcome
+    static func interruptible<T: Sendable>(closing transport: (any Transport)? = nil,
+                                           _ body: @escaping @Sendable () async throws -> T) async throws -> T
     {
-        let task = Task { () async throws -> RunOutcome in
+        let task = Task { () async throws -> T in
             do {
                 let outcome = try await body()
                 await transport?.shutdown()

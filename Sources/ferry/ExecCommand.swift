@@ -18,14 +18,15 @@ struct ExecCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             guard !command.isEmpty else { throw FerryError.usage("give the command after --, e.g. ferry exec computes -r lab -- uptime") }
-            let r = try Composition.loadRegion(region)
+            let target = try Composition.target(region)
+            let r = target.region
             let hosts = try HostSelector(region: r).hosts(selector)
             var hostCommand = HostCommand(command.joined(separator: " "), sudo: sudo)
             if let timeout {
                 guard let t = DurationText.seconds(timeout) else { throw FerryError.usage("--timeout: '\(timeout)' is not a duration") }
                 hostCommand.timeout = t
             }
-            let transport = try Composition.transport(for: r)
+            let transport = try target.sim?.transport ?? Composition.transport(for: r)
             let counter = Mutex((done: 0, failed: 0))
             let total = hosts.count
             let live = Console.isTerminal && !json

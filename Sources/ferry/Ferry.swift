@@ -9,7 +9,7 @@ struct Ferry: AsyncParsableCommand {
         abstract: "Carry an OpenStack region from one release to another with Lua runbooks.",
         subcommands: [
             ValidateCommand.self, PlanCommand.self, RunCommand.self, ResumeCommand.self, RollbackCommand.self,
-            StatusCommand.self, CheckCommand.self, ExecCommand.self,
+            StatusCommand.self, CheckCommand.self, ExecCommand.self, ReleasesCommand.self, ReportCommand.self, DrillCommand.self,
         ])
 
     /// DESIGN.md's exit codes: a command line that cannot be parsed is bad usage (2),

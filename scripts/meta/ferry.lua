@@ -560,3 +560,299 @@ function Ini:set(section, key, value) end
 ---@param key string
 ---@return string? previous
 function Ini:delete(section, key) end
+
+-- Plugin modules ----------------------------------------------------------------
+-- `require "ferry.release"`, `"ferry.glance"`, `"ferry.cinder"`, `"ferry.nova"`,
+-- `"ferry.neutron"`, `"ferry.keystone"`, `"ferry.rabbitmq"` (docs/plugins.md).
+-- They are modules, not globals; tell the editor which one a local holds:
+--   local glance = require "ferry.glance" ---@type ferry.glance
+-- Module functions are written `m.f = function() end` below on purpose: the
+-- `function name(` lines of this file are the globals the bridge registers.
+
+---@class ReleaseInfo
+---@field name string Ferry's name: "kilo" … "zed", then "2023.1" …
+---@field series string "Kilo", "Antelope", …
+---@field id? string "2015.1", "2023.1", …
+---@field number integer nova's major version for the series
+---@field released string initial release date
+---@field slurp boolean a SLURP ("tick") release
+
+---@class ReleaseCommand
+---@field argv string[] program first, without a virtualenv
+---@field text string the command as printed
+---@field purpose string
+---@field tool? string run with this release's tools instead of the step's
+---@field options {flag: string, parameter: string}[] added only when the parameter is given
+---@field online_migrations? {max_count_flag: string, default_max_count: integer, exit_codes: table<string, string>, required_before?: string}
+
+---@class ReleaseStep
+---@field component string
+---@field release string the release the component moves to
+---@field commands ReleaseCommand[] in order
+---@field required_stop boolean
+---@field why_stop? string
+---@field api_removals string[]
+---@field endpoints {service: string, type: string, port: integer, path: string, why: string, guide_url: string}[]
+---@field notes string[]
+
+---Where a release's manage commands run.
+---@class ReleaseTools
+---@field host Host
+---@field venv? string
+---@field release string
+
+---The release order, chains, each component's steps, and the helpers the component modules use.
+---@class ferry.release
+local release = {}
+
+---Every release Ferry knows, oldest first.
+---@return ReleaseInfo[]
+release.list = function() end
+
+---The release names, oldest first.
+---@return string[]
+release.names = function() end
+
+---The releases after `from`, up to and including `to` (`kilo`, `queens` → liberty … queens).
+---Raises `unknown release 'x' (Ferry knows kilo, liberty, …)`.
+---@param from string
+---@param to string
+---@return string[]
+release.chain = function(from, to) end
+
+---Position of a release; kilo is 1.
+---@param name string
+---@return integer
+release.index = function(name) end
+
+---@param name string
+---@return ReleaseInfo
+release.info = function(name) end
+
+---@param name string
+---@return boolean
+release.is_slurp = function(name) end
+
+---A component's steps for the walk from → to.
+---@param component string
+---@param from string
+---@param to string
+---@return ReleaseStep[]
+release.steps = function(component, from, to) end
+
+---Where `name`'s tools live: opts.releases, the region's releases (ctx.releases, ctx.vars.releases),
+---else the first host of opts.on with opts.venv ("/opt/venvs/{release}").
+---@param ctx Ctx
+---@param name string
+---@param opts? {releases?: table<string, {host: string, venv?: string}>, on?: Selector, venv?: string}
+---@return ReleaseTools
+release.tools = function(ctx, name, opts) end
+
+---A word quoted for the remote shell when it needs it.
+---@param word string|number
+---@return string
+release.quote = function(word) end
+
+---The shell line of a step command, with the release's virtualenv in front.
+---@param where ReleaseTools
+---@param cmd ReleaseCommand
+---@param opts? table parameters (transport_url, config_files)
+---@param ctx? Ctx
+---@return string
+release.command_line = function(where, cmd, opts, ctx) end
+
+---Runs an online data migration command with --max-count until its exit code says done.
+---@param where ReleaseTools
+---@param cmd ReleaseCommand
+---@param opts? {max_count?: integer, max_rounds?: integer, timeout?: Duration}
+---@param ctx? Ctx
+---@return integer calls
+release.run_online_migrations = function(where, cmd, opts, ctx) end
+
+---Runs every command of one release step, in order.
+---@param data ReleaseStep
+---@param ctx Ctx
+---@param opts table
+---@param where ReleaseTools
+release.run_release = function(data, ctx, opts, where) end
+
+---The functions every component module has (for plugin modules).
+---@param name string
+---@return ferry.component
+release.component = function(name) end
+
+---A probe: the API behind vip `vipname` answers `path` below HTTP 400.
+---@param vipname string
+---@param path? string
+---@return Probe
+release.http_health = function(vipname, path) end
+
+---A probe: `sql` counts zero rows in database `dbname`.
+---@param dbname string
+---@param sql string
+---@param what string what the rows are, for the failure message
+---@return Probe
+release.zero_rows = function(dbname, sql, what) end
+
+---@class DbSyncSpec
+---@field from? string declaration time: the release the region is at
+---@field to? string declaration time: the release to reach
+---@field release? string inside a step: run this one release's commands now
+---@field ctx? Ctx inside a step: the step's ctx
+---@field host? Host inside a step: run here (with venv)
+---@field releases? table<string, {host: string, venv?: string}> where each release's tools live (else the region's)
+---@field on? Selector fallback: the first host of this selector
+---@field venv? string fallback virtualenv, "{release}" replaced: "/opt/venvs/{release}"
+---@field prefix? string step names: prefix .. release (default "<component>-db-sync-")
+---@field online_migrations? boolean false: leave them to a later step
+---@field max_count? integer batch size of the online migrations
+---@field config_files? string[] replaces the commands' --config-file options
+---@field transport_url? string|SecretRef for nova's cell_v2 simple_cell_setup
+---@field timeout? Duration per command and per declared step
+
+---What every component module has.
+---@class ferry.component
+---@field name string
+---@field preflight table<string, Probe|HostProbe> checks to use as probes
+local component = {}
+
+---@param from string
+---@param to string
+---@return ReleaseStep[]
+component.steps = function(from, to) end
+
+---@param release string
+---@return ReleaseStep?
+component.step = function(release) end
+
+---Declaration time ({from, to}): declares one irreversible step per release of the chain,
+---"<component>-db-sync-<release>", each run where the release's tools live; returns their names.
+---Inside a step ({release, ctx}): runs that release's commands now.
+---@param spec DbSyncSpec
+---@return string[]|string
+component.db_sync = function(spec) end
+
+---Inside a step: runs `release`'s online data migrations until done; returns the number of calls.
+---@param spec DbSyncSpec
+---@return integer
+component.online_migrations = function(spec) end
+
+---systemd units for a package family ("rpm", "deb", or a distribution name), of one role or
+---placement ("controller", "compute", "network"), shipped by `release`.
+---@param family string
+---@param role? string
+---@param release? string
+---@return string[]
+component.services = function(family, role, release) end
+
+---@param family string
+---@return string[]
+component.packages = function(family) end
+
+---Inside a step: registers the endpoints `release` needs at base_url (e.g. vip.url("cinder")).
+---@param spec {release: string, base_url: string, region?: string, interfaces?: string[]}
+---@return table[]
+component.ensure_endpoints = function(spec) end
+
+---A host probe: `<component>-status upgrade check` (0 pass, 1 pass with a warning, 2 fail).
+---@param host Host
+---@param ctx Ctx
+---@return boolean, string?
+component.status_check = function(host, ctx) end
+
+---@class ferry.glance: ferry.component
+local glance = {}
+---@type Probe
+glance.health = function(ctx) end
+---Legacy migrate_version (Kilo…Newton) or the Alembic heads (Ocata on).
+---@param name? string database name, default "glance"
+---@return integer|string[]
+glance.schema_version = function(name) end
+---@type Probe
+glance.preflight.uploads_in_progress = function(ctx) end
+
+---@class ferry.cinder: ferry.component
+local cinder = {}
+---@type Probe
+cinder.health = function(ctx) end
+---Inside a step: `cinder-manage volume update_host --currenthost A --newhost B` on spec.host.
+---@param spec {host: Host, currenthost: string, newhost: string}
+---@return CommandResult
+cinder.update_host = function(spec) end
+---Inside a step: `cinder-manage service remove BINARY HOST` on spec.host.
+---@param spec {host: Host, binary: string, service_host: string}
+---@return CommandResult
+cinder.service_remove = function(spec) end
+---@type Probe
+cinder.preflight.busy_volumes = function(ctx) end
+---@type Probe
+cinder.preflight.ocata_migrations_done = function(ctx) end
+
+---@class ferry.nova: ferry.component
+---@field placement ferry.component Placement's steps (Stein on)
+local nova = {}
+---@type Probe
+nova.health = function(ctx) end
+---Inside a step: `nova-manage cell_v2 discover_hosts` on host.
+---@param host Host
+---@return CommandResult
+nova.discover_hosts = function(host) end
+---@type Probe
+nova.preflight.instances_in_flight = function(ctx) end
+---@type Probe
+nova.preflight.volumev3_endpoint = function(ctx) end
+---@type Probe
+nova.preflight.cells_mapped = function(ctx) end
+---@type HostProbe
+nova.preflight.null_instance_uuids = function(host, ctx) end
+
+---@class ferry.neutron: ferry.component
+local neutron = {}
+---@type Probe
+neutron.health = function(ctx) end
+---Inside a step: whether contract (offline) migrations are pending.
+---@param host Host
+---@return boolean
+neutron.has_offline_migrations = function(host) end
+---@type HostProbe
+neutron.preflight.server_stopped = function(host, ctx) end
+
+---@class ferry.keystone: ferry.component
+local keystone = {}
+---@type Probe
+keystone.health = function(ctx) end
+---@type HostProbe
+keystone.preflight.fernet_tokens = function(host, ctx) end
+---@type Probe
+keystone.preflight.no_v2_endpoints = function(ctx) end
+
+---@class PolicySnapshot
+---@field vhost string
+---@field name string
+---@field policies table[]
+
+---@class ferry.rabbitmq: ferry.component
+local rabbitmq = {}
+---@type Probe
+rabbitmq.health = function(ctx) end
+---One policy definition (a queue gets only one policy).
+---@param spec {lazy?: boolean, locator?: string, leader_locator?: string}
+---@return table
+rabbitmq.definition = function(spec) end
+---Inside a step: notification queues lazy; returns what restore_policies needs.
+---@param spec? {vhost?: string, name?: string, pattern?: string, locator?: string, priority?: integer}
+---@return PolicySnapshot
+rabbitmq.lazy_notifications = function(spec) end
+---Inside a step: where classic queue masters go.
+---@param spec? {vhost?: string, name?: string, pattern?: string, locator?: string, priority?: integer}
+---@return PolicySnapshot
+rabbitmq.queue_master_locator = function(spec) end
+---Undo of lazy_notifications / queue_master_locator.
+---@param saved PolicySnapshot
+rabbitmq.restore_policies = function(saved) end
+---A probe: the queues of `vhost` matching `pattern` hold at most `max` messages each.
+---@param vhost string
+---@param pattern string a Lua pattern
+---@param max integer
+---@return Probe
+rabbitmq.queues_below = function(vhost, pattern, max) end

@@ -84,7 +84,7 @@ public struct Plan: Sendable, Encodable {
             }
         }
         return Plan(runbook: runbook.info.name, from: runbook.info.from, to: runbook.info.to, region: region.name,
-                    transport: region.ssh.transport.rawValue, steps: steps, checks: runbook.checkOrder)
+                    transport: region.simulate != nil ? "the simulation (\(region.groups["computes"]?.count ?? 0) compute nodes, virtual clock)" : region.ssh.transport.rawValue, steps: steps, checks: runbook.checkOrder)
     }
 
     /// The plan as an operator reads it.

@@ -181,7 +181,7 @@ public final class SimRegion: Sendable {
         if c == "nova" {
             for h in region.groups["computes"] ?? [] {
                 s.hosts[h]?.code["nova"] = release
-                s.hosts[h]?.services["nova-compute"] = SimService(component: "nova", running: true, release: release)
+                s.hosts[h]?.services["openstack-nova-compute"] = SimService(component: "nova", running: true, release: release)
             }
         }
         if c == "neutron" {

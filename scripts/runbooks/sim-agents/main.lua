@@ -48,13 +48,13 @@ step "ship-venv" {
 }
 
 step "switch-compute" {
-  desc = "Point nova-compute at the Queens code and restart it",
+  desc = "Point openstack-nova-compute at the Queens code and restart it",
   on = "computes", batch = "25%", parallel = 500, max_fail = "1%",
   run = function(host, ctx)
-    host:run("ln -sfn /opt/venvs/queens /opt/openstack/nova && systemctl restart nova-compute")
+    host:run("ln -sfn /opt/venvs/queens /opt/openstack/nova && systemctl restart openstack-nova-compute")
   end,
   undo = function(host, ctx)
-    host:run("ln -sfn /opt/venvs/kilo /opt/openstack/nova && systemctl restart nova-compute")
+    host:run("ln -sfn /opt/venvs/kilo /opt/openstack/nova && systemctl restart openstack-nova-compute")
   end,
 }
 

@@ -1,0 +1,166 @@
+import Foundation
+
+extension RunJournal {
+    /// The runs of a drill (those whose options name it), in repetition order.
+    public func runs(drill id: String) async throws -> [RunRecord] {
+        try await runs(limit: 1_000_000).filter { $0.options.drill == id }.sorted {
+            ($0.options.repetition ?? Int.max, $0.startedAt) < ($1.options.repetition ?? Int.max, $1.startedAt)
+        }
+    }
+}
+
+extension Report {
+    /// A drill id starts with this; anything else names a run (or `last`).
+    public static let drillPrefix = "drill-"
+
+    /// The report of a run (its id, a unique prefix, or `last`) or of a drill (its id).
+    public static func load(_ reference: String, from journal: RunJournal, now: Date = Date()) async throws -> Report {
+        if reference.hasPrefix(drillPrefix) {
+            let runs = try await journal.runs(drill: reference)
+            guard !runs.isEmpty else {
+                throw FerryError.usage("no run of drill '\(reference)' in the journal \(journal.path)")
+            }
+            var timelines: [RunTimeline] = []
+            for run in runs { timelines.append(try await timeline(run, journal: journal)) }
+            return Report(kind: .drill, generatedAt: now, runs: timelines, drill: DrillSummary(id: reference, timelines))
+        }
+        let run = try await journal.run(reference)
+        return Report(kind: .run, generatedAt: now, runs: [try await timeline(run, journal: journal)])
+    }
+
+    static func timeline(_ run: RunRecord, journal: RunJournal) async throws -> RunTimeline {
+        let records = try await journal.steps(run.id)
+        var hostsByStep: [StepKey: [HostRecord]] = [:]
+        for (index, phase, host) in try await journal.allHosts(run.id) {
+            hostsByStep[StepKey(index: index, phase: phase.rawValue), default: []].append(host)
+        }
+        let origin = min(run.startedAt, records.compactMap(\.startedAt).min() ?? run.startedAt)
+        let clock = OffsetClock(origin: origin)
+        let live = (run.status == .running || run.status == .rollingBack) && ProcessProbe.isAlive(run.pid)
+        let interrupted = (run.status == .running || run.status == .rollingBack) && !live
+
+        let steps = records.map { record in
+            step(record, hosts: hostsByStep[StepKey(index: record.index, phase: record.phase.rawValue)] ?? [],
+                 clock: clock, interrupted: interrupted)
+        }.sorted { ($0.phase == "undo" ? 1 : 0, $0.start, $0.index) < ($1.phase == "undo" ? 1 : 0, $1.start, $1.index) }
+        let names = Dictionary(records.map { ($0.index, $0.name) }, uniquingKeysWith: { first, _ in first })
+
+        let checks = try await journal.checks(run.id).map { c in
+            RunTimeline.Check(name: c.name, phase: c.phase, stepIndex: c.stepIndex, stepName: c.stepIndex.flatMap { names[$0] },
+                        passed: c.passed, message: c.message, at: clock.offset(c.at), duration: c.duration,
+                        attempts: c.attempts)
+        }
+        let notable = try await journal.events(run.id).filter { $0.kind != "log" || $0.level == "warn" || $0.level == "error" }
+        let events = notable.prefix(RunTimeline.Event.limit).map {
+            RunTimeline.Event(at: clock.offset($0.at), kind: $0.kind, level: $0.level, stepIndex: $0.stepIndex, host: $0.host,
+                         message: $0.message)
+        }
+        // The run's own end time is the wall clock even when steps ran on a simulated
+        // clock, so the extent comes from what the steps and checks recorded.
+        var duration = steps.map(\.end).max() ?? 0
+        duration = max(duration, checks.map(\.at).max() ?? 0)
+        if steps.isEmpty, let ended = run.endedAt { duration = clock.offset(ended) }
+
+        return RunTimeline(
+            id: run.id, runbook: run.runbookName, runbookPath: run.runbook, region: run.regionName,
+            status: interrupted ? "interrupted" : run.status.rawValue, message: run.message, kind: run.kind,
+            drill: run.options.drill, repetition: run.options.repetition, simulatedTime: run.options.virtualTime == true,
+            startedAt: origin, endedAt: run.endedAt, duration: duration,
+            upgrade: span(steps.filter { $0.phase == "run" }), rollback: span(steps.filter { $0.phase == "undo" }),
+            steps: steps, checks: checks, events: Array(events), omittedEvents: max(0, notable.count - RunTimeline.Event.limit))
+    }
+
+    struct StepKey: Hashable {
+        var index: Int
+        var phase: String
+    }
+
+    struct OffsetClock {
+        var origin: Date
+        /// Seconds since the run's start, to the millisecond.
+        func offset(_ date: Date) -> Double { (date.timeIntervalSince(origin) * 1000).rounded() / 1000 }
+    }
+
+    static func step(_ record: StepRecord, hosts: [HostRecord], clock: OffsetClock, interrupted: Bool) -> StepTimeline {
+        let start = record.startedAt.map(clock.offset) ?? 0
+        // An unfinished step lasts as far as the journal saw its hosts get.
+        let lastSeen = hosts.compactMap { $0.endedAt ?? $0.startedAt }.max().map(clock.offset) ?? start
+        let end = record.endedAt.map(clock.offset) ?? max(start, lastSeen)
+        var status = record.status.rawValue
+        if record.status == .running && interrupted { status = "interrupted" }
+        let failed = hosts.filter { $0.status == .failed }
+        return StepTimeline(
+            index: record.index, name: record.name, phase: record.phase.rawValue, status: status, start: start, end: end,
+            duration: max(0, end - start), finished: record.endedAt != nil && record.status != .running,
+            hostsTotal: max(record.hostsTotal, hosts.count),
+            hostsOK: hosts.isEmpty ? record.hostsOK : hosts.filter { $0.status == .ok }.count,
+            hostsFailed: hosts.isEmpty ? record.hostsFailed : failed.count,
+            hostsRetried: hosts.filter { $0.attempts > 1 }.count, message: record.message,
+            waves: waves(hosts, clock: clock),
+            failedHosts: failed.prefix(StepTimeline.failedHostLimit).map {
+                StepTimeline.FailedHost(host: $0.host, wave: $0.wave, attempts: $0.attempts, exitCode: $0.exitCode, message: $0.message)
+            })
+    }
+
+    /// Hosts folded into their waves: a step of thousands of hosts is a handful of bars.
+    static func waves(_ hosts: [HostRecord], clock: OffsetClock) -> [WaveSpan] {
+        let grouped = Dictionary(grouping: hosts.filter { $0.startedAt != nil }, by: \.wave)
+        return grouped.keys.sorted { ($0 ?? 0) < ($1 ?? 0) }.map { number in
+            let members = grouped[number] ?? []
+            let start = members.compactMap(\.startedAt).min().map(clock.offset) ?? 0
+            let end = members.compactMap { $0.endedAt ?? $0.startedAt }.max().map(clock.offset) ?? start
+            let timed = members.compactMap { h in h.duration.map { (h.host, $0) } }
+            let slowest = timed.max { $0.1 < $1.1 }
+            return WaveSpan(
+                number: number, hosts: members.count, ok: members.filter { $0.status == .ok }.count,
+                failed: members.filter { $0.status == .failed }.count,
+                unfinished: members.filter { $0.status == .started }.count, start: start, end: end,
+                duration: max(0, end - start),
+                meanHostSeconds: timed.isEmpty ? nil : timed.map(\.1).reduce(0, +) / Double(timed.count),
+                slowestHost: slowest?.0, slowestHostSeconds: slowest?.1)
+        }
+    }
+
+    static func span(_ steps: [StepTimeline]) -> PhaseSpan? {
+        guard let start = steps.map(\.start).min(), let end = steps.map(\.end).max() else { return nil }
+        return PhaseSpan(start: start, end: end, duration: end - start, steps: steps.count,
+                         failedSteps: steps.filter(\.isFailure).count, failedHosts: steps.map(\.hostsFailed).reduce(0, +))
+    }
+}
+
+extension DrillSummary {
+    /// Compares the repetitions: a phase counts in the statistics only where it finished
+    /// without a failed step, so an aborted repetition does not pass for a fast one.
+    init(id: String, _ runs: [RunTimeline]) {
+        self.id = id
+        runbook = runs.first?.runbook ?? ""
+        region = runs.first?.region ?? ""
+        simulatedTime = runs.contains { $0.simulatedTime }
+        repetitions = runs.enumerated().map { position, run in
+            Repetition(
+                number: run.repetition ?? position + 1, runID: run.id, status: run.status, startedAt: run.startedAt,
+                upgradeSeconds: run.upgrade?.duration, rollbackSeconds: run.rollback?.duration,
+                failedStep: run.steps.first(where: \.isFailure).map { ($0.phase == "undo" ? "undo " : "") + $0.name },
+                message: run.message)
+        }
+        upgrade = DurationStatistics(runs.compactMap { run in run.upgrade.flatMap { $0.failedSteps == 0 ? $0.duration : nil } })
+        rollback = DurationStatistics(runs.compactMap { run in run.rollback.flatMap { $0.failedSteps == 0 ? $0.duration : nil } })
+
+        var names: [Int: String] = [:]
+        var times: [Int: (run: [Double], undo: [Double])] = [:]
+        for run in runs {
+            for step in run.steps where step.finished && step.status == "done" {
+                names[step.index] = names[step.index] ?? step.name
+                if step.phase == "undo" {
+                    times[step.index, default: ([], [])].undo.append(step.duration)
+                } else {
+                    times[step.index, default: ([], [])].run.append(step.duration)
+                }
+            }
+        }
+        steps = names.keys.sorted().map { index in
+            StepStatistics(index: index, name: names[index] ?? "", upgrade: DurationStatistics(times[index]?.run ?? []),
+                           rollback: DurationStatistics(times[index]?.undo ?? []))
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+
+/// The tables under a run's timeline: what failed, every step, checks, events.
+struct RunSections {
+    let run: RunTimeline
+
+    func render() -> String {
+        failures() + steps() + checks() + events()
+    }
+
+    func stepName(_ index: Int?) -> String {
+        guard let index, let step = run.steps.first(where: { $0.index == index }) else { return "" }
+        return "\(index + 1). \(step.name)"
+    }
+
+    func failures() -> String {
+        let failed = run.steps.filter { $0.isFailure || $0.hostsFailed > 0 }
+        guard !failed.isEmpty else { return "" }
+        var html = "<section><h2>What failed</h2>"
+        for step in failed {
+            html += "<div class=\"failure\"><h3>\(step.index + 1). \(step.phase == "undo" ? "undo " : "")\(Markup.escape(step.name)) "
+            html += HTMLReport.statusPill(step.status) + " <span class=\"muted\">at \(Markup.offset(step.start))</span></h3>"
+            if let message = step.message, !message.isEmpty {
+                html += "<p class=\"message\">\(Markup.escape(message))</p>"
+            } else if step.status == "interrupted" {
+                let unfinished = step.waves.map(\.unfinished).reduce(0, +)
+                html += "<p class=\"message\">Running when the run stopped"
+                if step.hostsTotal > 0 {
+                    html += ": \(Markup.count(step.hostsOK)) of \(Markup.count(step.hostsTotal)) hosts done, \(Markup.count(unfinished)) in flight"
+                    html += " (they run again on resume)"
+                }
+                html += ".</p>"
+            }
+            if !step.failedHosts.isEmpty {
+                html += "<table class=\"compact\"><thead><tr><th>Host</th><th>Wave</th><th class=\"num\">Attempts</th><th class=\"num\">Exit</th><th>Why</th></tr></thead><tbody>"
+                for host in step.failedHosts {
+                    html += "<tr><td><code>\(Markup.escape(host.host))</code></td><td>\(host.wave.map(String.init) ?? "—")</td>"
+                    html += "<td class=\"num\">\(host.attempts)</td><td class=\"num\">\(host.exitCode.map(String.init) ?? "—")</td>"
+                    html += "<td class=\"message\">\(Markup.escape(Markup.truncate(host.message ?? "failed", 400)))</td></tr>"
+                }
+                html += "</tbody></table>"
+                if step.hostsFailed > step.failedHosts.count {
+                    html += "<p class=\"muted\">and \(Markup.count(step.hostsFailed - step.failedHosts.count)) more; <code>ferry status \(Markup.escape(run.id))</code> lists them.</p>"
+                }
+            }
+            html += "</div>"
+        }
+        return html + "</section>"
+    }
+
+    func steps() -> String {
+        var html = "<section><h2>Steps</h2><table><thead><tr><th class=\"num\">#</th><th>Step</th><th>Phase</th><th>Status</th>"
+        html += "<th class=\"num\">Start</th><th class=\"num\">Duration</th><th class=\"num\">Hosts ok</th><th class=\"num\">Failed</th>"
+        html += "<th class=\"num\">Waves</th><th>Note</th></tr></thead><tbody>"
+        for step in run.steps {
+            let rowClass = step.isFailure ? " class=\"row-failed\"" : step.phase == "undo" ? " class=\"row-undo\"" : ""
+            html += "<tr\(rowClass)><td class=\"num\">\(step.index + 1)</td><td>\(Markup.escape(step.name))</td>"
+            html += "<td>\(step.phase == "undo" ? "rollback" : "upgrade")</td><td>\(HTMLReport.statusPill(step.status))</td>"
+            html += "<td class=\"num\">\(Markup.offset(step.start))</td><td class=\"num\">\(DurationText.format(step.duration))</td>"
+            if step.hostsTotal > 0 {
+                html += "<td class=\"num\">\(Markup.count(step.hostsOK))/\(Markup.count(step.hostsTotal))</td>"
+                html += "<td class=\"num\(step.hostsFailed > 0 ? " fail-text" : "")\">\(Markup.count(step.hostsFailed))</td>"
+            } else {
+                html += "<td class=\"num muted\">—</td><td class=\"num muted\">—</td>"
+            }
+            let numbered = step.waves.filter { $0.number != nil }.count
+            html += "<td class=\"num\">\(numbered > 0 ? String(numbered) : "—")</td>"
+            html += "<td class=\"message\">\(Markup.escape(Markup.truncate(step.message ?? "", 200)))</td></tr>"
+        }
+        return html + "</tbody></table></section>"
+    }
+
+    /// Checks folded by name, phase and step: a gate checked after each of twenty
+    /// waves is one line that says 20 runs.
+    func checks() -> String {
+        guard !run.checks.isEmpty else { return "" }
+        struct Key: Hashable {
+            var name: String
+            var phase: String
+            var step: Int?
+        }
+        var order: [Key] = []
+        var groups: [Key: [RunTimeline.Check]] = [:]
+        for check in run.checks {
+            let key = Key(name: check.name, phase: check.phase, step: check.stepIndex)
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append(check)
+        }
+        var html = "<section><h2>Checks</h2><table><thead><tr><th>Check</th><th>When</th><th>Step</th><th class=\"num\">Runs</th>"
+        html += "<th class=\"num\">Failed</th><th class=\"num\">Time</th><th>Last failure</th></tr></thead><tbody>"
+        for key in order {
+            let results = groups[key] ?? []
+            let failed = results.filter { !$0.passed }
+            // Red only when the check ended failed; a gate that failed and passed again did its job.
+            let endedFailed = results.last.map { !$0.passed } ?? false
+            html += "<tr\(endedFailed ? " class=\"row-failed\"" : "")><td>\(Markup.escape(key.name))</td><td>\(Markup.escape(key.phase))</td>"
+            html += "<td>\(Markup.escape(stepName(key.step)))</td><td class=\"num\">\(results.count)</td>"
+            html += "<td class=\"num\(failed.isEmpty ? "" : endedFailed ? " fail-text" : " warn-text")\">\(failed.count)</td>"
+            html += "<td class=\"num\">\(DurationText.format(results.map(\.duration).reduce(0, +)))</td>"
+            let last = failed.last.map { "\(Markup.offset($0.at)): \($0.message ?? "failed")" } ?? ""
+            html += "<td class=\"message\">\(Markup.escape(Markup.truncate(last, 200)))</td></tr>"
+        }
+        return html + "</tbody></table></section>"
+    }
+
+    func events() -> String {
+        guard !run.events.isEmpty else { return "" }
+        let shown = run.events.prefix(150)
+        var html = "<section><h2>Decisions, retries and warnings</h2><table class=\"compact\"><thead><tr><th class=\"num\">At</th>"
+        html += "<th>Kind</th><th>Step</th><th>Host</th><th>Message</th></tr></thead><tbody>"
+        for event in shown {
+            let bad = event.level == "error" || event.level == "warn"
+            html += "<tr\(event.level == "error" ? " class=\"row-failed\"" : "")><td class=\"num\">\(Markup.offset(event.at))</td>"
+            html += "<td><span class=\"kind\(bad ? " kind-warn" : "")\">\(Markup.escape(event.kind))</span></td>"
+            html += "<td>\(Markup.escape(stepName(event.stepIndex)))</td><td>\(Markup.escape(event.host ?? ""))</td>"
+            html += "<td class=\"message\">\(Markup.escape(Markup.truncate(event.message, 300)))</td></tr>"
+        }
+        html += "</tbody></table>"
+        let hidden = run.events.count - shown.count + run.omittedEvents
+        if hidden > 0 { html += "<p class=\"muted\">\(Markup.count(hidden)) more in the journal.</p>" }
+        return html + "</section>"
+    }
+}

@@ -1,0 +1,143 @@
+import FerryCore
+
+/// Cinder in the simulated region: `cinder-manage` against the `cinder` database.
+/// Volumes per backend host are counters `volumes_host:<host>@<backend>`; service
+/// records are counters `service:<binary>:<host>`.
+struct CinderSimulation: SimComponent {
+    let component = "cinder"
+    let programs: Set<String> = ["cinder-manage", "cinder-status"]
+
+    func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {
+        Sim.installOldAndNew(&state, component: "cinder", release: release, newRelease: newRelease) { r in
+            ["api", "scheduler", "volume"].flatMap { CinderKnowledge.knowledge.units(.rpm, role: $0, release: r) }
+        }
+        var db = SimDatabase(component: "cinder")
+        Self.synced(&db, to: release)
+        let hosts = Sim.hosts(state, in: "cinder_old")
+        let volumes = context.computes * 2
+        db.counters["volumes"] = volumes
+        db.counters["busy_volumes"] = 0
+        for (i, host) in hosts.enumerated() {
+            db.counters["volumes_host:\(host)@lvm"] = volumes / max(hosts.count, 1) + (i < volumes % max(hosts.count, 1) ? 1 : 0)
+            db.counters["service:cinder-scheduler:\(host)"] = 1
+            db.counters["service:cinder-volume:\(host)@lvm"] = 1
+        }
+        state.databases["cinder"] = db
+        if Sim.before(release, "queens") {
+            Sim.addCatalog(&state, name: "cinder", type: "volume", url: "http://controller:8776/v1/%(tenant_id)s")
+        }
+        if Sim.before(release, "xena") {
+            Sim.addCatalog(&state, name: "cinderv2", type: "volumev2", url: "http://controller:8776/v2/%(tenant_id)s")
+        }
+        if Sim.atLeast(release, "queens") {
+            Sim.addCatalog(&state, name: "cinderv3", type: "volumev3", url: "http://controller:8776/v3/%(project_id)s")
+        }
+    }
+
+    static func synced(_ db: inout SimDatabase, to release: String) {
+        db.schema["main"] = release
+        if let v = CinderKnowledge.lastVersion[release] {
+            db.flags["migrate_version"] = String(v)
+        } else {
+            db.flags["migrate_version"] = nil
+        }
+    }
+
+    func run(_ command: SimCommand, state: inout SimState, context: any SimContext) -> SimOutcome? {
+        guard let tool = Sim.tool(command, state, component: "cinder") else { return Sim.notInstalled(command) }
+        var db = state.databases["cinder"] ?? SimDatabase(component: "cinder")
+        if command.program == "cinder-status" {
+            var findings: [StatusCheckSimulation.Finding] = []
+            if Sim.atLeast(tool, "train"), db.pending(upTo: tool) > 0 {
+                findings.append(.init(check: "Online data migrations", code: 2,
+                                      details: "\(db.pending(upTo: tool)) rows wait for cinder-manage db online_data_migrations"))
+            }
+            return StatusCheckSimulation.run(command, tool: tool, component: "cinder", state: state, context: context, findings: findings)
+        }
+        let args = ManageArguments(command.argv, valued: ["--max_count", "--currenthost", "--newhost"])
+        let words = args.words
+        switch (words.first, words.dropFirst().first) {
+        case ("db", "version"):
+            return Sim.ok(db.flags["migrate_version"] ?? "None", duration: 2)
+        case ("db", "sync"):
+            let outcome = sync(&db, tool: tool, command: command, context: context)
+            state.databases["cinder"] = db
+            return outcome
+        case ("db", "online_data_migrations"):
+            guard Sim.atLeast(tool, "ocata") else { return Sim.unrecognized(command, Array(words.dropFirst())) }
+            let max = args.int("--max_count")
+            let moved = db.migrate(upTo: tool, max: max)
+            let left = db.pending(upTo: tool)
+            Self.mirrorRows(&db)
+            state.databases["cinder"] = db
+            let text = "Running batches of \(max ?? 50) until complete\n\(moved) rows matched query, \(moved) migrated, \(left) remaining"
+            return SimOutcome(exitCode: left > 0 ? 1 : 0, stdout: text + "\n",
+                              duration: context.duration("cinder-manage db online_data_migrations", 20))
+        case ("volume", "update_host"):
+            guard let from = args.options["--currenthost"], let to = args.options["--newhost"] else {
+                return .fail("cinder-manage volume update_host: error: the following arguments are required: --currenthost, --newhost", code: 2)
+            }
+            var moved = 0
+            for (key, count) in db.counters where key.hasPrefix("volumes_host:") {
+                let host = String(key.dropFirst("volumes_host:".count))
+                guard host == from || host.hasPrefix(from + "#") else { continue }
+                let suffix = host.dropFirst(from.count)
+                db.counters[key] = nil
+                db.counters["volumes_host:\(to)\(suffix)", default: 0] += count
+                moved += count
+            }
+            state.databases["cinder"] = db
+            return Sim.ok("", duration: context.duration("cinder-manage volume update_host", 5 + Double(moved) * 0.01))
+        case ("service", "remove"):
+            guard words.count >= 4 else {
+                return .fail("cinder-manage service remove: error: the following arguments are required: binary, host_name", code: 2)
+            }
+            let key = "service:\(words[2]):\(words[3])"
+            guard db.counters[key] != nil else {
+                return .fail("Host not found. Failed to remove \(words[2]) on \(words[3]).", code: 2)
+            }
+            db.counters[key] = nil
+            state.databases["cinder"] = db
+            return Sim.ok("Service \(words[2]) on host \(words[3]) removed.", duration: 2)
+        case ("service", "list"):
+            let rows = db.counters.keys.filter { $0.hasPrefix("service:") }.sorted().map { key -> String in
+                let parts = key.split(separator: ":", maxSplits: 2)
+                return "\(parts[1])  \(parts[2])  nova  enabled  :-)"
+            }
+            return Sim.ok((["Binary  Host  Zone  Status  State"] + rows).joined(separator: "\n"), duration: 2)
+        default:
+            return nil
+        }
+    }
+
+    /// Ocata's pending online migrations are consistency groups not yet moved to groups:
+    /// the simulated database answers `SELECT COUNT(*) FROM consistencygroups` from `rows:consistencygroups`.
+    static func mirrorRows(_ db: inout SimDatabase) {
+        db.counters["rows:consistencygroups"] = db.pending("ocata")
+    }
+
+    private func sync(_ db: inout SimDatabase, tool: String, command: SimCommand, context: any SimContext) -> SimOutcome {
+        let current = db.schema["main"]
+        if let c = Sim.index(current), let t = Sim.index(tool), c > t {
+            return .fail("ERROR: the cinder database is at \(current!), newer than this cinder-manage (\(tool)); "
+                + "schema migrations cannot go back (restore a backup instead)", duration: 3)
+        }
+        // Ferry's wording: the real tool fails inside sqlalchemy-migrate when the
+        // database is older than the first migration its tree still has.
+        if let needed = CinderKnowledge.initVersion[tool], let c = current, let version = CinderKnowledge.lastVersion[c], version < needed {
+            let fix = CinderKnowledge.lastVersion.filter { $0.value >= needed }.min { $0.value < $1.value }?.key
+            return .fail("ERROR: the cinder database is at version \(version) (\(c)), but \(tool)'s cinder-manage upgrades only from "
+                + "version \(needed) on (older migrations were compacted)."
+                + (fix.map { " Run the \($0) release's cinder-manage db sync first." } ?? ""), duration: 5)
+        }
+        if tool == "pike", db.pending("ocata") > 0 {
+            return .fail("ERROR: Migration cannot continue until all consistency groups and cgsnapshots have been migrated to "
+                + "groups (\(db.pending("ocata")) rows left; 097_enforce_ocata_online_migrations). "
+                + "Run the Ocata release's `cinder-manage db online_data_migrations` first.", duration: 5)
+        }
+        Self.synced(&db, to: tool)
+        if current != tool, tool == "ocata" { db.addPending("ocata", context.computes * 2) }
+        Self.mirrorRows(&db)
+        return Sim.ok("", duration: context.duration("cinder-manage db sync", 120))
+    }
+}

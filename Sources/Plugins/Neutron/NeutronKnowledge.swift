@@ -1,0 +1,43 @@
+/// Neutron across releases (OPENSTACK.md §2.5; neutron admin/migration-database.rst).
+enum NeutronKnowledge {
+    static let configFiles = ["--config-file", "/etc/neutron/neutron.conf", "--config-file", "/etc/neutron/plugins/ml2/ml2_conf.ini"]
+
+    static let expand = ManageCommand(["neutron-db-manage"] + configFiles + ["upgrade", "--expand"],
+                                      "expand branch: additive, safe while neutron-server runs")
+    static let contract = ManageCommand(["neutron-db-manage"] + configFiles + ["upgrade", "--contract"],
+                                        "contract branch: every neutron-server must be stopped")
+
+    static let steps: [ReleaseStep] = Releases.all.filter { Releases.atLeast($0.name, "liberty") }.map { r in
+        var step = ReleaseStep("neutron", r.name, commands: [expand, contract])
+        switch r.name {
+        case "liberty":
+            step.notes = ["migrations split into the expand and contract branches (upgrade --expand / --contract)"]
+        case "mitaka":
+            step.notes = ["neutron-db-manage has_offline_migrations tells whether contract migrations are pending"]
+        default: break
+        }
+        return step
+    }
+
+    static let knowledge = ComponentKnowledge(
+        component: "neutron", steps: steps,
+        services: [
+            ServiceUnit(role: "server", rpm: "neutron-server", deb: "neutron-server"),
+            ServiceUnit(role: "openvswitch-agent", placement: "compute", rpm: "neutron-openvswitch-agent", deb: "neutron-openvswitch-agent"),
+            ServiceUnit(role: "l3-agent", placement: "network", rpm: "neutron-l3-agent", deb: "neutron-l3-agent"),
+            ServiceUnit(role: "dhcp-agent", placement: "network", rpm: "neutron-dhcp-agent", deb: "neutron-dhcp-agent"),
+            ServiceUnit(role: "metadata-agent", placement: "network", rpm: "neutron-metadata-agent", deb: "neutron-metadata-agent"),
+        ],
+        packages: [
+            .rpm: ["openstack-neutron", "openstack-neutron-ml2", "openstack-neutron-openvswitch"],
+            .deb: ["neutron-server", "neutron-plugin-ml2", "neutron-openvswitch-agent", "neutron-l3-agent", "neutron-dhcp-agent",
+                   "neutron-metadata-agent"],
+        ],
+        firstRelease: "kilo",
+        notes: [
+            "the migration chain starts at kilo_initial: newer code upgrades a Kilo schema directly (no compaction stop)",
+            "upgrade every neutron-server first, then the agents (the server keeps RPC compatibility with older agents)",
+            "restarting many agents at once loads the server and database: OVS agents past agent_boot_time lose tunnel flows, "
+                + "L3 agents' sync_routers timeouts cause endless resyncs (LP#1516260); restart in waves behind a gate",
+        ])
+}

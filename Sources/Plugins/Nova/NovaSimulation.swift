@@ -1,0 +1,297 @@
+import FerryCore
+
+/// Nova and Placement in the simulated region: `nova-manage` against the `nova`,
+/// `nova_api` and `nova_cell0` databases, `placement-manage` against `placement`.
+struct NovaSimulation: SimComponent {
+    let component = "nova"
+    let programs: Set<String> = ["nova-manage", "nova-status", "placement-manage", "placement-status"]
+
+    static let controllerRoles = ["api", "conductor", "scheduler", "novncproxy", "consoleauth"]
+
+    func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {
+        Sim.installOldAndNew(&state, component: "nova", release: release, newRelease: newRelease) { r in
+            Self.controllerRoles.flatMap { NovaKnowledge.knowledge.units(.rpm, role: $0, release: r) }
+        }
+        Sim.install(&state, group: "computes", component: "nova", release: release,
+                    units: NovaKnowledge.knowledge.units(.rpm, role: "compute"), running: true)
+
+        var nova = SimDatabase(component: "nova")
+        nova.schema["main"] = release
+        nova.flags["migrate_version"] = NovaKnowledge.lastVersion[release].map(String.init)
+        nova.counters["instances"] = context.computes * 10
+        nova.counters["compute_nodes"] = context.computes
+        nova.counters["building_instances"] = 0
+        nova.counters["migrating_instances"] = 0
+        // What the simulated database answers for a COUNT over instances by state.
+        nova.counters["busy_instances"] = 0
+        nova.counters["null_instance_uuids"] = 0
+        // Kilo keeps flavors of older instances in system_metadata until migrate_flavor_data runs.
+        nova.counters["flavor_migration_pending"] = release == "kilo" ? context.computes * 3 : 0
+        nova.counters["odm_pending"] = 0
+        state.databases["nova"] = nova
+
+        if Sim.atLeast(release, "mitaka") {
+            var api = SimDatabase(component: "nova")
+            api.schema["main"] = release
+            let cells = Sim.atLeast(release, "ocata")
+            api.counters["cell_mappings"] = cells ? 2 : 0
+            api.counters["host_mappings"] = cells ? context.computes : 0
+            api.counters["resource_providers"] = cells ? context.computes : 0
+            Self.mirrorRows(&api)
+            state.databases["nova_api"] = api
+        }
+        if Sim.atLeast(release, "ocata") {
+            var cell0 = SimDatabase(component: "nova")
+            cell0.schema["main"] = release
+            state.databases["nova_cell0"] = cell0
+        }
+        if Sim.atLeast(release, "train") {
+            var placement = SimDatabase(component: "placement")
+            placement.schema["main"] = release
+            state.databases["placement"] = placement
+        }
+
+        let computeURL =
+            Sim.before(release, "mitaka") ? "http://controller:8774/v2/%(tenant_id)s"
+            : Sim.before(release, "queens") ? "http://controller:8774/v2.1/%(tenant_id)s" : "http://controller:8774/v2.1"
+        Sim.addCatalog(&state, name: "nova", type: "compute", url: computeURL, description: "OpenStack Compute")
+        if Sim.atLeast(release, "ocata") {
+            Sim.addCatalog(&state, name: "placement", type: "placement", url: "http://controller:8778", description: "Placement API")
+        }
+    }
+
+    func run(_ command: SimCommand, state: inout SimState, context: any SimContext) -> SimOutcome? {
+        let isPlacement = command.program.hasPrefix("placement-")
+        let component = isPlacement ? "placement" : "nova"
+        guard let tool = Sim.tool(command, state, component: component) ?? Sim.tool(command, state, component: "nova") else {
+            return Sim.notInstalled(command)
+        }
+        switch command.program {
+        case "nova-status": return status(command, tool: tool, state: state, context: context)
+        case "placement-status":
+            return StatusCheckSimulation.run(command, tool: tool, component: "placement", state: state, context: context)
+        case "placement-manage": return placement(command, tool: tool, state: &state, context: context)
+        default: break
+        }
+        let args = ManageArguments(command.argv, valued: ["--max-count", "--max_count", "--max-number", "--transport-url", "--name",
+                                                         "--database_connection", "--cell_uuid"])
+        let words = args.words
+        switch (words.first, words.dropFirst().first) {
+        case ("db", "version"):
+            return Sim.ok(state.databases["nova"]?.flags["migrate_version"] ?? "None", duration: 2)
+        case ("api_db", "version"):
+            return Sim.ok(state.databases["nova_api"]?.schema["main"] ?? "None", duration: 2)
+        case ("api_db", "sync"):
+            guard Sim.atLeast(tool, "liberty") else { return invalidCategory(command, "api_db") }
+            return apiSync(tool: tool, state: &state, context: context)
+        case ("db", "sync"):
+            return dbSync(tool: tool, state: &state, context: context)
+        case ("db", "online_data_migrations"):
+            guard Sim.atLeast(tool, "mitaka") else { return Sim.invalidChoice(command, category: "db", choice: "online_data_migrations") }
+            var db = state.databases["nova"]!
+            let max = args.int("--max-count") ?? args.int("--max_count")
+            let moved = db.migrate(upTo: tool, max: max)
+            let left = db.pending(upTo: tool)
+            let errors = db.counters["odm_errors"] ?? 0
+            state.databases["nova"] = db
+            let text = "Running batches of \(max ?? 50) until complete\n\(moved) rows matched query, \(moved) completed"
+                + (errors > 0 ? "\nSome migrations failed unexpectedly. Check log for details." : "")
+            let code: Int32 = errors > 0 ? 2 : left > 0 ? 1 : 0
+            return SimOutcome(exitCode: code, stdout: text + "\n", duration: context.duration("nova-manage db online_data_migrations", 30))
+        case ("db", "migrate_flavor_data"):
+            guard !Sim.atLeast(tool, "mitaka") else { return Sim.invalidChoice(command, category: "db", choice: "migrate_flavor_data") }
+            var db = state.databases["nova"]!
+            let pending = db.counters["flavor_migration_pending"] ?? 0
+            let done = min(pending, args.int("--max-number") ?? pending)
+            db.counters["flavor_migration_pending"] = pending - done
+            state.databases["nova"] = db
+            return Sim.ok("\(pending) instances matched query, \(done) completed",
+                          duration: context.duration("nova-manage db migrate_flavor_data", 60 + Double(done) * 0.05))
+        case ("db", "null_instance_uuid_scan"):
+            var db = state.databases["nova"]!
+            let n = db.counters["null_instance_uuids"] ?? 0
+            if n == 0 { return Sim.ok("There were no records found where instance_uuid was NULL.", duration: 10) }
+            if args.flags.contains("--delete") {
+                db.counters["null_instance_uuids"] = 0
+                state.databases["nova"] = db
+                return Sim.ok("Deleted \(n) records from table 'instances'.", duration: 10)
+            }
+            return Sim.ok("There are \(n) records in the 'instances' table where the uuid or instance_uuid column is NULL. "
+                + "Run this command again with the --delete option after you have backed up any necessary data.", duration: 10)
+        case ("cell_v2", let action?):
+            guard Sim.atLeast(tool, "newton") else { return invalidCategory(command, "cell_v2") }
+            return cells(action, tool: tool, state: &state, context: context)
+        default:
+            return nil
+        }
+    }
+
+    /// The simulated database answers `SELECT COUNT(*) FROM <table>` from `rows:<table>`.
+    static func mirrorRows(_ api: inout SimDatabase) {
+        for table in ["cell_mappings", "host_mappings", "resource_providers"] {
+            api.counters["rows:\(table)"] = api.counters[table] ?? 0
+        }
+    }
+
+    private func invalidCategory(_ command: SimCommand, _ category: String) -> SimOutcome {
+        .fail("usage: nova-manage [-h] [--config-dir DIR] [--config-file PATH] [--debug] [--version] {…} ...\n"
+            + "nova-manage: error: argument category: invalid choice: '\(category)'", code: 2, duration: 1)
+    }
+
+    private func newer(_ db: String, _ current: String, _ tool: String) -> SimOutcome {
+        .fail("ERROR: the \(db) database is at \(current), newer than this nova-manage (\(tool)); "
+            + "nova never downgrades a database (restore a backup instead)", duration: 3)
+    }
+
+    private func apiSync(tool: String, state: inout SimState, context: any SimContext) -> SimOutcome {
+        // The sim has no [api_database]/connection to check: the database exists once synced.
+        var api = state.databases["nova_api"] ?? SimDatabase(component: "nova")
+        let current = api.schema["main"]
+        if let c = Sim.index(current), let t = Sim.index(tool), c > t { return newer("nova_api", current!, tool) }
+        if Sim.atLeast(tool, "wallaby"), current == nil || Sim.before(current, "train") {
+            return .fail("ERROR: the nova_api database is older than Train: \(tool)'s migrations start at 067_train. "
+                + "Run the Train release's nova-manage api_db sync first.", duration: 5)
+        }
+        if Sim.atLeast(tool, "ocata"), Sim.before(current, "ocata") || current == nil, (api.counters["cell_mappings"] ?? 0) < 2 {
+            return .fail("ERROR: Cell mappings are not created, but required for Ocata. Please run nova-manage cell_v2 "
+                + "simple_cell_setup before continuing. (030_require_cell_setup)", duration: 5)
+        }
+        api.schema["main"] = tool
+        state.databases["nova_api"] = api
+        return Sim.ok("", duration: context.duration("nova-manage api_db sync", 60))
+    }
+
+    private func dbSync(tool: String, state: inout SimState, context: any SimContext) -> SimOutcome {
+        var db = state.databases["nova"]!
+        let current = db.schema["main"]
+        if let c = Sim.index(current), let t = Sim.index(tool), c > t { return newer("nova", current!, tool) }
+        let flavors = db.counters["flavor_migration_pending"] ?? 0
+        if tool == "liberty", flavors > 0 {
+            return .fail("ERROR: There are still \(flavors) unmigrated flavor records. Migration cannot continue until all instance "
+                + "flavor records have been migrated to the new format. Please run `nova-manage db migrate_flavor_data' first. "
+                + "(291_enforce_flavors_migrated)", duration: 5)
+        }
+        let blockers: [(tool: String, pending: String, migration: String)] = [
+            ("newton", "mitaka", "330_enforce_mitaka_online_migrations"),
+            ("ocata", "newton", "345_require_online_migration_completion"),
+        ]
+        for b in blockers where tool == b.tool && db.pending(b.pending) > 0 {
+            return .fail("ERROR: There are still \(db.pending(b.pending)) unmigrated records from \(b.pending)'s online data "
+                + "migrations. Migration cannot continue until all records have been migrated. Run the \(b.pending) release's "
+                + "`nova-manage db online_data_migrations` until it exits 0. (\(b.migration))", duration: 5)
+        }
+        if tool == "train", db.pending(upTo: "stein") > 0 {
+            return .fail("ERROR: Some services have no uuid yet (\(db.pending(upTo: "stein")) rows). Run `nova-manage db "
+                + "online_data_migrations` first. (400_enforce_service_uuid)", duration: 5)
+        }
+        if Sim.atLeast(tool, "wallaby"), Sim.before(current, "train") {
+            return .fail("ERROR: the nova database is older than Train: \(tool)'s migrations start at 402_train. "
+                + "Run the Train release's nova-manage db sync first.", duration: 5)
+        }
+        if Sim.atLeast(tool, "2023.2"), Sim.before(current, "xena") {
+            return .fail("ERROR: the nova database was never synced by Alembic (Xena or later): \(tool) no longer carries the "
+                + "sqlalchemy-migrate migrations. Run a Xena…2023.1 release's nova-manage db sync first.", duration: 5)
+        }
+        db.schema["main"] = tool
+        db.flags["migrate_version"] = NovaKnowledge.lastVersion[tool].map(String.init)
+        if current != tool {
+            let computes = context.computes
+            let rows: Int
+            switch tool {
+            case "mitaka", "ocata", "pike", "queens", "rocky", "stein", "train": rows = computes * 2
+            case "newton": rows = computes * 4
+            case "victoria", "2023.2": rows = computes
+            default: rows = 0
+            }
+            if rows > 0 { db.addPending(tool, rows) }
+        }
+        state.databases["nova"] = db
+        if Sim.atLeast(tool, "ocata"), var cell0 = state.databases["nova_cell0"], (state.databases["nova_api"]?.counters["cell_mappings"] ?? 0) >= 1 {
+            cell0.schema["main"] = tool
+            state.databases["nova_cell0"] = cell0
+        }
+        return Sim.ok("", duration: context.duration("nova-manage db sync", 40 * 60))
+    }
+
+    private func cells(_ action: String, tool: String, state: inout SimState, context: any SimContext) -> SimOutcome? {
+        guard var api = state.databases["nova_api"] else {
+            return .fail("ERROR: [api_database]/connection is not set: create the nova_api database and run nova-manage api_db sync first",
+                         duration: 3)
+        }
+        defer {
+            Self.mirrorRows(&api)
+            state.databases["nova_api"] = api
+        }
+        let mappings = api.counters["cell_mappings"] ?? 0
+        switch action {
+        case "simple_cell_setup":
+            if mappings >= 2 { return Sim.ok("Cell0 is already setup", duration: 3) }
+            if context.computes == 0 { return .fail("No hosts found to map to cell, exiting.", duration: 3) }
+            if state.databases["nova_cell0"] == nil { state.databases["nova_cell0"] = SimDatabase(component: "nova") }
+            api.counters["cell_mappings"] = 2
+            api.counters["cell0_mapped"] = 1
+            api.counters["host_mappings"] = context.computes
+            return Sim.ok("", duration: context.duration("nova-manage cell_v2 simple_cell_setup", 30 + Double(context.computes) * 0.05))
+        case "map_cell0":
+            if (api.counters["cell0_mapped"] ?? 0) == 0 {
+                api.counters["cell0_mapped"] = 1
+                api.counters["cell_mappings"] = mappings + 1
+                if state.databases["nova_cell0"] == nil { state.databases["nova_cell0"] = SimDatabase(component: "nova") }
+            }
+            return Sim.ok("", duration: 3)
+        case "create_cell":
+            api.counters["cell_mappings"] = mappings + 1
+            return Sim.ok("", duration: 3)
+        case "discover_hosts":
+            api.counters["host_mappings"] = context.computes
+            return Sim.ok("", duration: context.duration("nova-manage cell_v2 discover_hosts", 10 + Double(context.computes) * 0.02))
+        case "list_cells":
+            var rows = ["+-------+------+", "|  Name | UUID |", "+-------+------+"]
+            if (api.counters["cell0_mapped"] ?? (mappings >= 2 ? 1 : 0)) > 0 { rows.append("| cell0 | 00000000-0000-0000-0000-000000000000 |") }
+            for i in 0..<max(0, mappings - 1) { rows.append("| cell\(i + 1) | … |") }
+            return Sim.ok(rows.joined(separator: "\n"), duration: 2)
+        default:
+            return nil
+        }
+    }
+
+    private func status(_ command: SimCommand, tool: String, state: SimState, context: any SimContext) -> SimOutcome {
+        var findings: [StatusCheckSimulation.Finding] = []
+        let api = state.databases["nova_api"]
+        if (api?.counters["cell_mappings"] ?? 0) < 2 {
+            findings.append(.init(check: "Cells v2", code: 2, details: "There needs to be at least two cell mappings, one for cell0 "
+                + "and one for your first cell. Run command 'nova-manage cell_v2 simple_cell_setup' and then retry."))
+        }
+        if !Sim.hasEndpoint(state, type: "placement") {
+            findings.append(.init(check: "Placement API", code: 2, details: "Placement API endpoint not found."))
+        }
+        if (api?.counters["host_mappings"] ?? 0) < context.computes {
+            findings.append(.init(check: "Resource Providers", code: 1,
+                                  details: "There are fewer hosts mapped to cells than compute nodes: run nova-manage cell_v2 discover_hosts."))
+        }
+        return StatusCheckSimulation.run(command, tool: tool, component: "nova", state: state, context: context, findings: findings)
+    }
+
+    private func placement(_ command: SimCommand, tool: String, state: inout SimState, context: any SimContext) -> SimOutcome? {
+        guard Sim.atLeast(tool, "stein") else { return Sim.notInstalled(command) }
+        let words = ManageArguments(command.argv).words
+        var db = state.databases["placement"] ?? SimDatabase(component: "placement")
+        switch (words.first, words.dropFirst().first) {
+        case ("db", "sync"):
+            if let c = Sim.index(db.schema["main"]), let t = Sim.index(tool), c > t { return newer("placement", db.schema["main"]!, tool) }
+            db.schema["main"] = tool
+            state.databases["placement"] = db
+            return Sim.ok("", duration: context.duration("placement-manage db sync", 30))
+        case ("db", "stamp"):
+            guard words.count >= 3 else { return Sim.unrecognized(command, words) }
+            db.flags["alembic_version"] = words[2]
+            if db.schema["main"] == nil { db.schema["main"] = "stein" }
+            state.databases["placement"] = db
+            return Sim.ok("", duration: 2)
+        case ("db", "version"):
+            return Sim.ok(db.flags["alembic_version"] ?? db.schema["main"] ?? "None", duration: 2)
+        default:
+            return nil
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import FerryCore
+
+/// RabbitMQ: `require "ferry.rabbitmq"`. No release chain of its own: policies and
+/// checks for the broker the OpenStack services share (OPENSTACK.md §2.6).
+public struct RabbitMQPlugin: ComponentPlugin {
+    public init() {}
+    public let name = "rabbitmq"
+
+    public var knowledge: [ComponentKnowledge] {
+        [ComponentKnowledge(
+            component: "rabbitmq", steps: [],
+            services: [ServiceUnit(role: "server", rpm: "rabbitmq-server", deb: "rabbitmq-server")],
+            packages: [.rpm: ["rabbitmq-server"], .deb: ["rabbitmq-server"]],
+            notes: [
+                "oslo.messaging notifications may use their own broker: [oslo_messaging_notifications] transport_url "
+                    + "(without it they share the RPC transport)",
+                "lazy queues (queue-mode lazy, RabbitMQ 3.6.0 on) page messages to disk early: fit for unconsumed notification "
+                    + "queues; RabbitMQ 3.12 ignores the setting",
+                "queue-master-locator (e.g. min-masters) places classic queue masters; quorum queues and streams use "
+                    + "queue-leader-locator",
+                "one policy applies to a queue (the highest priority match): put lazy mode and the locator in one definition",
+                "RabbitMQ 4.0 removes classic mirrored queues: openstack-ansible 2024.2 needs RabbitMQ 3.13 and quorum queues "
+                    + "before the upgrade",
+            ])]
+    }
+
+    public var simulation: (any SimComponent)? { RabbitMQSimulation() }
+
+    public let luaModule = #"""
+    local release = require "ferry.release"
+    local M = release.component("rabbitmq")
+
+    --- The definition of one policy (a queue gets only one): { lazy = true, locator = "min-masters" }.
+    function M.definition(spec)
+      spec = spec or {}
+      local d = {}
+      if spec.lazy then d["queue-mode"] = "lazy" end
+      if spec.locator then d["queue-master-locator"] = spec.locator end
+      if spec.leader_locator then d["queue-leader-locator"] = spec.leader_locator end
+      return d
+    end
+
+    --- Inside a step: notification queues lazy (and, with locator, masters placed by it).
+    --- Returns the policies as they were, for an undo to put back with M.restore_policies.
+    function M.lazy_notifications(spec)
+      spec = spec or {}
+      local vhost = spec.vhost or "/"
+      local name = spec.name or "notifications-lazy"
+      local before = broker.policies { vhost = vhost }
+      broker.policy(vhost, name, {
+        pattern = spec.pattern or "^notifications\\.",
+        definition = M.definition { lazy = true, locator = spec.locator },
+        apply_to = "queues",
+        priority = spec.priority or 1,
+      })
+      return { vhost = vhost, name = name, policies = before }
+    end
+
+    --- Inside a step: where classic queue masters go (`min-masters`, `client-local`, `random`).
+    function M.queue_master_locator(spec)
+      spec = spec or {}
+      local vhost = spec.vhost or "/"
+      local name = spec.name or "queue-master-locator"
+      local before = broker.policies { vhost = vhost }
+      broker.policy(vhost, name, {
+        pattern = spec.pattern or ".*",
+        definition = M.definition { locator = spec.locator or "min-masters" },
+        apply_to = "queues",
+        priority = spec.priority or 0,
+      })
+      return { vhost = vhost, name = name, policies = before }
+    end
+
+    --- Undo for lazy_notifications / queue_master_locator: the policy goes back to how it was.
+    function M.restore_policies(saved)
+      if type(saved) ~= "table" then return end
+      for _, p in ipairs(saved.policies or {}) do
+        if p.name == saved.name then
+          broker.policy(p.vhost, p.name, { pattern = p.pattern, definition = p.definition, apply_to = p.apply_to, priority = p.priority })
+          return
+        end
+      end
+      broker.delete_policy(saved.vhost, saved.name)
+    end
+
+    --- A probe: every queue of `vhost` matching `pattern` holds at most `max` messages.
+    function M.queues_below(vhost, pattern, max)
+      return function(ctx)
+        local over = {}
+        for _, q in ipairs(broker.queues { vhost = vhost }) do
+          if q.name:match(pattern) and q.messages > max then over[#over + 1] = q.name .. " (" .. q.messages .. ")" end
+        end
+        if #over == 0 then return true end
+        return false, #over .. " queue(s) above " .. max .. " messages: " .. table.concat(over, ", ", 1, math.min(#over, 5))
+      end
+    end
+
+    --- The management API answers.
+    function M.health(ctx)
+      local ok, r = pcall(broker.overview)
+      if not ok then return false, tostring(r) end
+      return true
+    end
+
+    return M
+    """#
+}

@@ -1,0 +1,53 @@
+import FerryCore
+import Foundation
+
+/// RabbitMQ in the simulated region: the servers of `rabbit_old` / `rabbit_new`, and
+/// the queues OpenStack leaves on the old cluster (unconsumed notifications among them).
+struct RabbitMQSimulation: SimComponent {
+    let component = "rabbitmq"
+    let programs: Set<String> = ["rabbitmqctl"]
+
+    func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {
+        Sim.install(&state, group: "rabbit_old", component: "rabbitmq", release: release, units: ["rabbitmq-server"], running: true)
+        if let newRelease {
+            Sim.install(&state, group: "rabbit_new", component: "rabbitmq", release: newRelease, units: ["rabbitmq-server"], running: false)
+        }
+        // The broker the region's `broker:` reaches (`default`) when the simulation made one;
+        // else the clusters by group, as SimState describes them.
+        if var broker = state.brokers["default"] {
+            if broker.queues.isEmpty { broker.queues = Self.queues(computes: context.computes) }
+            state.brokers["default"] = broker
+            return
+        }
+        if state.brokers["rabbit_old"] == nil, !Sim.hosts(state, in: "rabbit_old").isEmpty {
+            var broker = SimBroker()
+            broker.queues = Self.queues(computes: context.computes)
+            state.brokers["rabbit_old"] = broker
+        }
+        if state.brokers["rabbit_new"] == nil, !Sim.hosts(state, in: "rabbit_new").isEmpty {
+            state.brokers["rabbit_new"] = SimBroker()
+        }
+    }
+
+    /// SimBroker.Queue has no public memberwise initialiser; it is Codable.
+    static func queues(computes: Int) -> [SimBroker.Queue] {
+        let specs: [(String, Int, Bool)] = [
+            ("notifications.info", computes * 5, true), ("notifications.error", computes / 10, true),
+            ("conductor", 0, false), ("scheduler", 0, false), ("q-plugin", 0, false),
+        ]
+        return specs.compactMap { name, messages, durable in
+            let json = #"{"vhost":"/","name":"\#(name)","messages":\#(messages),"durable":\#(durable)}"#
+            return try? JSONDecoder().decode(SimBroker.Queue.self, from: Data(json.utf8))
+        }
+    }
+
+    func run(_ command: SimCommand, state: inout SimState, context: any SimContext) -> SimOutcome? {
+        let words = ManageArguments(command.argv).words
+        guard words.first == "status" || words.first == "cluster_status" else { return nil }
+        guard state.hosts[command.host]?.services["rabbitmq-server"]?.running == true else {
+            return .fail("Error: unable to perform an operation on node 'rabbit@\(command.host)'. Please see diagnostics information "
+                + "and suggestions below.", code: 69, duration: 3)
+        }
+        return Sim.ok("Status of node rabbit@\(command.host) ...", duration: 2)
+    }
+}

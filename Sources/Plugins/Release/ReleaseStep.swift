@@ -1,0 +1,202 @@
+import LuaBridge
+
+/// What moving one component to one release takes: the manage commands in order,
+/// whether the release is a stop that cannot be skipped, and what changes for
+/// clients. Plugins keep these as data; `ferry releases` prints them and the Lua
+/// modules run them, so both read one source.
+public struct ReleaseStep: Sendable {
+    public var component: String
+    /// The release the component moves to.
+    public var release: String
+    /// Run in order. A command may use an earlier release's tools (`tool`), as
+    /// Nova's Kilo flavor migration before Liberty's sync does.
+    public var commands: [ManageCommand]
+    /// Why this release cannot be skipped on the way to a later one; nil when it can.
+    public var requiredStop: String?
+    /// APIs (or API versions) this release removes.
+    public var apiRemovals: [String]
+    /// Catalog endpoints this release needs registered.
+    public var endpoints: [EndpointSpec]
+    /// Other things an operator must know (not commands).
+    public var notes: [String]
+
+    public init(_ component: String, _ release: String, commands: [ManageCommand], requiredStop: String? = nil,
+                apiRemovals: [String] = [], endpoints: [EndpointSpec] = [], notes: [String] = [])
+    {
+        self.component = component
+        self.release = release
+        self.commands = commands
+        self.requiredStop = requiredStop
+        self.apiRemovals = apiRemovals
+        self.endpoints = endpoints
+        self.notes = notes
+    }
+
+    /// The online data migrations of this release, if it has some to run.
+    public var onlineMigrations: ManageCommand? { commands.first { $0.onlineMigrations != nil } }
+}
+
+/// One command of a release step, as argv (program first, no virtualenv path: the
+/// runner prefixes the release's virtualenv).
+public struct ManageCommand: Sendable {
+    public var argv: [String]
+    /// What it does or why it is needed.
+    public var purpose: String
+    /// Run with this release's tools instead of the step's release.
+    public var tool: String?
+    /// Options added only when the runbook gives the named parameter
+    /// (`--transport-url` ← `transport_url`).
+    public var options: [(flag: String, parameter: String)]
+    /// Set for an online data migration command: how to loop it.
+    public var onlineMigrations: OnlineMigrationContract?
+
+    public init(_ argv: [String], _ purpose: String, tool: String? = nil, options: [(flag: String, parameter: String)] = [],
+                onlineMigrations: OnlineMigrationContract? = nil)
+    {
+        self.argv = argv
+        self.purpose = purpose
+        self.tool = tool
+        self.options = options
+        self.onlineMigrations = onlineMigrations
+    }
+
+    public var text: String {
+        (argv + options.flatMap { [$0.flag, "<\($0.parameter)>"] }).joined(separator: " ")
+    }
+}
+
+/// How an online data migration command is run until done: batches of
+/// `--max-count N`, and what each exit code means.
+public struct OnlineMigrationContract: Sendable {
+    /// `--max-count` (Nova) or `--max_count` (Cinder).
+    public var maxCountFlag: String
+    /// Exit code → `done`, `more` or `errors`.
+    public var exitCodes: [Int32: String]
+    /// A batch size that keeps each call short.
+    public var defaultMaxCount: Int
+    /// Which later release refuses to sync while these are not done, and why.
+    public var requiredBefore: String?
+
+    public init(maxCountFlag: String, exitCodes: [Int32: String], defaultMaxCount: Int = 1000, requiredBefore: String? = nil) {
+        self.maxCountFlag = maxCountFlag
+        self.exitCodes = exitCodes
+        self.defaultMaxCount = defaultMaxCount
+        self.requiredBefore = requiredBefore
+    }
+
+    public var exitCodeText: String {
+        exitCodes.keys.sorted().map { "\($0) \(exitCodes[$0]!)" }.joined(separator: ", ")
+    }
+}
+
+/// A Keystone catalog entry a release needs (install-guide shape; the host part is the region's).
+public struct EndpointSpec: Sendable {
+    public var serviceName: String
+    public var serviceType: String
+    /// The port the install guide uses, and the path after it (`/v3/%(project_id)s`).
+    public var port: Int
+    public var path: String
+    public var why: String
+
+    public init(serviceName: String, serviceType: String, port: Int, path: String, why: String) {
+        self.serviceName = serviceName
+        self.serviceType = serviceType
+        self.port = port
+        self.path = path
+        self.why = why
+    }
+
+    /// As the install guide registers it, on its `controller` host.
+    public var guideURL: String { "http://controller:\(port)\(path)" }
+}
+
+/// A systemd unit of a component, per package family, for the releases that ship it.
+public struct ServiceUnit: Sendable {
+    /// `api`, `scheduler`, `volume`, `compute`, `l3`, …
+    public var role: String
+    /// Where it runs: the region group of the runbook library (`controller`, `compute`, `network`).
+    public var placement: String
+    public var rpm: String?
+    public var deb: String?
+    /// First release that ships it, and the first that no longer does.
+    public var from: String?
+    public var until: String?
+
+    public init(role: String, placement: String = "controller", rpm: String?, deb: String?, from: String? = nil, until: String? = nil) {
+        self.role = role
+        self.placement = placement
+        self.rpm = rpm
+        self.deb = deb
+        self.from = from
+        self.until = until
+    }
+
+    public func unit(_ family: PackageFamily) -> String? { family == .rpm ? rpm : deb }
+
+    /// Whether `release` ships it.
+    public func exists(in release: String) -> Bool {
+        guard let i = Releases.index(release) else { return true }
+        if let from, let f = Releases.index(from), i < f { return false }
+        if let until, let u = Releases.index(until), i >= u { return false }
+        return true
+    }
+}
+
+/// How a distribution packages OpenStack.
+public enum PackageFamily: String, Sendable, CaseIterable {
+    /// CentOS / RHEL with RDO packages.
+    case rpm
+    /// Ubuntu / Debian (Ubuntu Cloud Archive).
+    case deb
+
+    /// `rpm`, `deb`, or a distribution name (`centos`, `rhel`, `rocky`, `ubuntu`, `debian`).
+    public init?(name: String) {
+        switch name.lowercased() {
+        case "rpm", "centos", "rhel", "redhat", "rocky", "almalinux", "fedora": self = .rpm
+        case "deb", "ubuntu", "debian": self = .deb
+        default: return nil
+        }
+    }
+}
+
+/// What Ferry knows of one component across releases.
+public struct ComponentKnowledge: Sendable {
+    public var component: String
+    /// Steps keyed by the release they move to; a release without an entry has no
+    /// known step (the component did not exist yet, or nothing is recorded).
+    public var steps: [ReleaseStep]
+    public var services: [ServiceUnit]
+    public var packages: [PackageFamily: [String]]
+    /// The first release Ferry has steps for (placement: Stein, when it leaves nova_api).
+    public var firstRelease: String
+    /// What holds across releases (order of upgrades, scale lessons, broker facts).
+    public var notes: [String]
+
+    public init(component: String, steps: [ReleaseStep], services: [ServiceUnit], packages: [PackageFamily: [String]],
+                firstRelease: String = "kilo", notes: [String] = [])
+    {
+        self.component = component
+        self.steps = steps
+        self.services = services
+        self.packages = packages
+        self.firstRelease = firstRelease
+        self.notes = notes
+    }
+
+    public func step(for release: String) -> ReleaseStep? {
+        guard let r = Releases.find(release) else { return nil }
+        return steps.first { $0.release == r.name }
+    }
+
+    /// The steps of the walk `from` → `to`, one per release of the chain that has one.
+    public func steps(from: String, to: String) throws -> [ReleaseStep] {
+        try Releases.chain(from: from, to: to).compactMap { step(for: $0.name) }
+    }
+
+    /// Unit names for a family, optionally only those of one role or placement, in `release`.
+    public func units(_ family: PackageFamily, role: String? = nil, release: String? = nil) -> [String] {
+        services.filter { s in
+            (role == nil || s.role == role || s.placement == role) && (release.map { s.exists(in: $0) } ?? true)
+        }.compactMap { $0.unit(family) }
+    }
+}

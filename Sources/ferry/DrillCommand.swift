@@ -1,0 +1,70 @@
+import ArgumentParser
+import FerryCore
+import Foundation
+
+struct DrillCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "drill",
+        abstract: "Rehearse a runbook: run → checks → rollback → checks, N times, with timing statistics.",
+        discussion: """
+            Each repetition is a journaled run (upgrade and rollback). On a simulated region the drill \
+            compares the region before and after each repetition and stops at the first one that leaves \
+            it different, saying how. --html writes the drill report (ferry report DRILL-ID --html).
+            """)
+    @Argument(help: "A runbook file or directory.") var runbook: String
+    @Option(name: .shortAndLong, help: "A region file (or a name under scripts/regions).") var region: String
+    @Option(name: .long, help: "Repetitions.") var times: Int = 3
+    @Option(name: .long, help: "Compute nodes of the simulated region (overrides simulate.computes).") var computes: Int?
+    @Option(name: .long, help: "Write the drill's HTML report here.") var html: String?
+    @Flag(name: .long, help: "Start from a fresh simulated region (forget what earlier runs left).") var fresh = false
+    @OptionGroup var journalOptions: JournalOptions
+
+    func run() async throws {
+        try await guarded {
+            guard times >= 1 else { throw FerryError.usage("--times must be at least 1") }
+            let rb = try await Composition.loadRunbook(runbook)
+            let target = try Composition.target(region, computes: computes, journal: journalOptions.journal)
+            if fresh { try target.sim?.reset() }
+            var options = RunOptions()
+            options.computes = target.sim?.config.computes
+            _ = try Plan.build(rb, region: target.region, options: options)
+            let journal = try journalOptions.open()
+            let engine = try Composition.engine(runbook: rb, target: target, journal: journal, yes: true, observer: QuietProgress())
+            var drill = Drill(engine: engine, sim: target.sim, times: times)
+            drill.options = options
+            let id = Drill.newID()
+            Console.out("Drill \(id): \(rb.info.name) on \(target.region.name)\(target.sim.map { " (simulated, \($0.config.computes) compute nodes)" } ?? ""), \(times) repetition(s)")
+            drill.progress = { r in
+                let up = r.upgrade.status == .succeeded ? "upgrade \(DurationText.format(r.upgradeSeconds))" : "upgrade FAILED at \(r.upgrade.step ?? "?") after \(DurationText.format(r.upgradeSeconds))"
+                let back = r.rollback.map { $0.status == .rolledBack ? "rollback \(DurationText.format(r.rollbackSeconds))" : "rollback \($0.status.rawValue)" } ?? "no rollback"
+                let checks = (r.checksAfterRun + r.checksAfterRollback).filter { !$0.passed }.count
+                Console.out("  \(r.number). \(r.runID): \(up), \(back)\(checks > 0 ? ", \(checks) check(s) failed" : "")\(r.differences.isEmpty ? "" : ", region changed")")
+            }
+            let chosen = drill
+            let outcome = try await Composition.interruptible(closing: engine.transport) { try await chosen.run(id: id) }
+            try target.sim?.save()
+            let report = try await Report.load(id, from: journal)
+            if let summary = report.drill {
+                Console.out(ReportCommand.drillSummary(report).split(separator: "\n").dropFirst().joined(separator: "\n"))
+                _ = summary
+            }
+            if let html {
+                try HTMLReport.render(report).write(toFile: html, atomically: true, encoding: .utf8)
+                Console.out("report: \(html)")
+            }
+            if let why = outcome.stoppedBecause {
+                Console.error("Drill \(id) stopped: \(why)")
+                return 1
+            }
+            Console.out("Drill \(id): \(times) repetition(s), region back where it began each time.")
+            return 0
+        }
+    }
+}
+
+/// Progress for drills: only warnings and errors (each repetition prints one line).
+struct QuietProgress: RunObserver {
+    func handle(_ event: EngineEvent) {
+        if case .log(let line) = event, line.level == .error { Console.error("  [\(line.level.rawValue)] \(line.message)") }
+    }
+}

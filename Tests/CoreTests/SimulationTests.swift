@@ -1,0 +1,163 @@
+import FerryCore
+import Foundation
+import LuaBridge
+import Testing
+
+/// The simulated region: rollback identity, injected faults, the load model with
+/// adaptive waves, drills. Runs the repository's own sim runbook where it can.
+struct SimulationTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    struct Sim {
+        let sim: SimRegion
+        let engine: Engine
+        let directory: String
+    }
+
+    /// A simulated region from `simulate` settings, and an engine for `runbook` on it.
+    static func make(runbook: String? = nil, simulate: String, computes: Int) async throws -> Sim {
+        let dir = NSTemporaryDirectory() + "ferry-sim-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir + "/rb", withIntermediateDirectories: true)
+        let rbPath: String
+        if let runbook {
+            rbPath = dir + "/rb/main.lua"
+            try runbook.write(toFile: rbPath, atomically: true, encoding: .utf8)
+        } else {
+            rbPath = root + "/scripts/runbooks/sim-agents"
+        }
+        try """
+            region: simtest
+            simulate:
+            \(simulate.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+            vars: { venv_cache: /var/cache/ferry }
+            """.write(toFile: dir + "/region.yaml", atomically: true, encoding: .utf8)
+        let sim = try SimRegion(region: try RegionLoader.load(path: dir + "/region.yaml"), computes: computes, stateDirectory: dir + "/sim")
+        let engine = Engine(runbook: try await RunbookLoader.load(path: rbPath), region: sim.region, transport: sim.transport,
+                            journal: try RunJournal(path: dir + "/journal.db"), databases: sim.databaseDriver, clock: sim.clock,
+                            drivers: sim.drivers)
+        return Sim(sim: sim, engine: engine, directory: dir)
+    }
+
+    @Test func rollbackAfterAFullRunLeavesTheRegionAsItBegan() async throws {
+        let s = try await Self.make(simulate: "seed: 7", computes: 300)
+        let before = s.sim.state
+        var options = RunOptions()
+        options.virtualTime = true
+        let run = try await s.engine.run(options)
+        #expect(run.status == .succeeded, "\(run.message ?? "")")
+        let changed = SimRegion.differences(before, s.sim.state, limit: 5000)
+        // Every compute node runs the new code, and the databases were dumped.
+        #expect(changed.contains { $0.contains("cmp0001: service neutron-openvswitch-agent running queens (was running kilo)") }, "\(changed.prefix(5))")
+        #expect(s.sim.state.hosts["cmp0300"]?.services["openstack-nova-compute"]?.release == "queens")
+        let back = try await s.engine.rollback(run.runID, yes: true)
+        #expect(back.status == .rolledBack, "\(back.message ?? "")")
+        #expect(SimRegion.differences(before, s.sim.state).isEmpty, "\(SimRegion.differences(before, s.sim.state))")
+        #expect(before == s.sim.state)
+        // Simulated time: the journal holds minutes of work although the test took about a second.
+        let steps = try await s.engine.journal.steps(run.runID)
+        let total = (steps.compactMap(\.endedAt).max() ?? Date()).timeIntervalSince(steps.compactMap(\.startedAt).min() ?? Date())
+        #expect(total > 600, "simulated total \(total)s")
+        // The model outlives the process: saved, then read back by a new simulation.
+        try s.sim.save()
+        let again = try SimRegion(region: try RegionLoader.load(path: s.directory + "/region.yaml"), computes: 300, stateDirectory: s.directory + "/sim")
+        #expect(again.state == s.sim.state)
+    }
+
+    @Test func injectedFaultsHitTheNamedHostsRepeatably() async throws {
+        let runbook = """
+            runbook { name = "faults" }
+            step "ship" { on = "computes", max_fail = "50%", run = function(host, ctx) host:run("tar -xzf /x.tgz -C /opt/venvs/queens") end }
+            step "restart" { on = "computes", max_fail = "50%", run = function(host, ctx) host:run("systemctl restart openstack-nova-compute") end }
+            """
+        let faults = """
+            seed: 11
+            faults:
+              - { host: cmp0007, step: ship, kind: unreachable }
+              - { group: computes, step: restart, kind: fail, probability: 0.1, message: "nova-compute: cannot reach the conductor" }
+            """
+        var failedSets: [[String]] = []
+        for _ in 0..<2 {
+            let s = try await Self.make(runbook: runbook, simulate: faults, computes: 100)
+            let run = try await s.engine.run(RunOptions())
+            #expect(run.status == .succeeded, "\(run.message ?? "")")
+            let ship = try await s.engine.journal.hosts(run.runID, step: 0, phase: .run).filter { $0.status == .failed }
+            #expect(ship.map(\.host) == ["cmp0007"])
+            #expect(ship.first?.message?.contains("no route to host") == true, "\(ship.first?.message ?? "")")
+            let restart = try await s.engine.journal.hosts(run.runID, step: 1, phase: .run).filter { $0.status == .failed }
+            #expect(restart.count > 2 && restart.count < 25, "\(restart.count) failed")
+            #expect(restart.allSatisfy { $0.stderrTail?.contains("cannot reach the conductor") == true || $0.message?.contains("cannot reach the conductor") == true })
+            failedSets.append(restart.map(\.host).sorted())
+        }
+        // Seeded: the same hosts fail every time.
+        #expect(failedSets[0] == failedSets[1])
+    }
+
+    static func agents(batch: String, adaptive: Bool) -> String {
+        """
+        runbook { name = "agents" }
+        check "load" { within = "15m", every = "30s", probe = function(ctx)
+          local t = tonumber(db.connect("neutron"):status("Threads_running"))
+          return t < 28, "Threads_running " .. t
+        end }
+        step "restart-agents" {
+          on = "computes", batch = \(batch), gate = "load", adaptive = \(adaptive), parallel = 1000, max_fail = "1%",
+          run = function(host, ctx) host:run("systemctl restart neutron-openvswitch-agent") end,
+        }
+        """
+    }
+
+    @Test func aFixedWaveOf500OverloadsTheDatabaseAndAdaptiveWavesDoNot() async throws {
+        let fixed = try await Self.make(runbook: Self.agents(batch: "500", adaptive: false), simulate: "seed: 3", computes: 2000)
+        let breach = try await fixed.engine.run(RunOptions())
+        #expect(breach.status == .failed)
+        #expect(breach.message?.contains("host(s) failed") == true, "\(breach.message ?? "")")
+        let failedFixed = try await fixed.engine.journal.hosts(breach.runID, step: 0, phase: .run).filter { $0.status == .failed }
+        #expect(failedFixed.count > 20)
+        let reasons = failedFixed.map { ($0.stderrTail ?? "") + ($0.message ?? "") }
+        #expect(reasons.allSatisfy { $0.contains("Neutron database overloaded") }, "\(reasons.filter { !$0.contains("overloaded") }.prefix(2))")
+
+        let adaptive = try await Self.make(runbook: Self.agents(batch: "50", adaptive: true), simulate: "seed: 3", computes: 2000)
+        let run = try await adaptive.engine.run(RunOptions())
+        #expect(run.status == .succeeded, "\(run.message ?? "")")
+        let hosts = try await adaptive.engine.journal.hosts(run.runID, step: 0, phase: .run)
+        #expect(hosts.count == 2000)
+        #expect(hosts.allSatisfy { $0.status == .ok })
+        // The waves really adapted: more than one size was used, and every agent runs.
+        let events = try await adaptive.engine.journal.events(run.runID).filter { $0.kind == "adaptive" }
+        #expect(events.contains { $0.message.contains("wave size now") })
+        #expect(adaptive.sim.state.hosts.values.filter { $0.services["neutron-openvswitch-agent"]?.running == true }.count >= 2000)
+    }
+
+    @Test func aDrillOfThreeRepetitionsGivesThreeTimedPairsAndAReport() async throws {
+        let s = try await Self.make(simulate: "seed: 5", computes: 200)
+        let outcome = try await Drill(engine: s.engine, sim: s.sim, times: 3).run()
+        #expect(outcome.succeeded, "\(outcome.stoppedBecause ?? "")")
+        #expect(outcome.repetitions.count == 3)
+        for r in outcome.repetitions {
+            #expect(r.upgrade.status == .succeeded)
+            #expect(r.rollback?.status == .rolledBack)
+            #expect(r.upgradeSeconds > 60 && r.rollbackSeconds > 60, "\(r.upgradeSeconds) \(r.rollbackSeconds)")
+            #expect(r.differences.isEmpty)
+        }
+        let report = try await Report.load(outcome.id, from: s.engine.journal)
+        #expect(report.drill?.repetitions.count == 3)
+        let html = HTMLReport.render(report)
+        for step in s.engine.runbook.steps { #expect(html.contains(step.name), "report lacks \(step.name)") }
+        #expect(!html.contains("src=\"http") && !html.contains("href=\"http"))
+    }
+
+    @Test func aDrillStopsWhenARepetitionLeavesTheRegionChanged() async throws {
+        // The undo forgets to switch the link back: the region keeps the new code.
+        let runbook = """
+            runbook { name = "leaky" }
+            step "switch" { on = "computes",
+              run = function(host, ctx) host:run("ln -sfn /opt/venvs/queens /opt/openstack/nova && systemctl restart openstack-nova-compute") end,
+              undo = function(host, ctx) host:run("systemctl restart openstack-nova-compute") end }
+            """
+        let s = try await Self.make(runbook: runbook, simulate: "seed: 1", computes: 20)
+        let outcome = try await Drill(engine: s.engine, sim: s.sim, times: 3).run()
+        #expect(!outcome.succeeded)
+        #expect(outcome.repetitions.count == 1)
+        #expect(outcome.stoppedBecause?.contains("cmp0001: nova code queens (was kilo)") == true, "\(outcome.stoppedBecause ?? "")")
+    }
+}

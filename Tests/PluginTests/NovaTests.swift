@@ -1,0 +1,87 @@
+import FerryCore
+import FerryPlugins
+import Testing
+
+@Suite struct NovaTests {
+    let nova = PluginRegistry.knowledge["nova"]!
+
+    @Test func novaKiloToQueensSteps() throws {
+        let steps = try nova.steps(from: "kilo", to: "queens")
+        #expect(steps.map(\.release) == ["liberty", "mitaka", "newton", "ocata", "pike", "queens"])
+        #expect(steps[0].commands.first?.text == "nova-manage db migrate_flavor_data")
+        #expect(steps[0].commands.first?.tool == "kilo")
+        #expect(steps[1].commands.map(\.text) == ["nova-manage api_db sync", "nova-manage db sync", "nova-manage db online_data_migrations"])
+        #expect(steps[2].commands.last?.text == "nova-manage cell_v2 simple_cell_setup --transport-url <transport_url>")
+        #expect(steps.filter { $0.requiredStop != nil }.map(\.release) == ["mitaka", "newton"])
+        #expect(steps[3].endpoints.map(\.serviceType) == ["placement"])
+        #expect(steps[5].endpoints.first?.guideURL == "http://controller:8774/v2.1")
+        #expect(steps[1].onlineMigrations?.onlineMigrations?.exitCodes == [0: "done", 1: "more", 2: "errors"])
+        #expect(PluginRegistry.knowledge["placement"]?.steps.first?.release == "stein")
+    }
+
+    @Test func libertySyncWaitsForKiloFlavorMigration() {
+        var sim = SimSandbox(release: "kilo")
+        let refused = sim.run("nova-manage db sync", tool: "liberty")
+        #expect(refused.exitCode == 1)
+        #expect(refused.stderr.contains("migrate_flavor_data") && refused.stderr.contains("291"))
+        #expect(sim.run("nova-manage db migrate_flavor_data", tool: "kilo").exitCode == 0)
+        #expect(sim.run("nova-manage db sync", tool: "liberty").exitCode == 0)
+        #expect(sim.state.databases["nova"]?.flags["migrate_version"] == "302")
+    }
+
+    @Test func newtonSyncWaitsForMitakaOnlineMigrationsWhichExitOneThenZero() {
+        var sim = SimSandbox(release: "liberty")
+        #expect(sim.run("nova-manage db online_data_migrations", tool: "liberty").exitCode == 2)
+        #expect(sim.run("nova-manage api_db sync", tool: "mitaka").exitCode == 0)
+        #expect(sim.run("nova-manage db sync", tool: "mitaka").exitCode == 0)
+        #expect(sim.state.databases["nova"]?.counters["odm_pending"] == 20)
+        let refused = sim.run("nova-manage db sync", tool: "newton")
+        #expect(refused.exitCode == 1)
+        #expect(refused.stderr.contains("330"))
+        #expect(sim.run("nova-manage db online_data_migrations --max-count 15", tool: "mitaka").exitCode == 1)
+        #expect(sim.run("nova-manage db online_data_migrations --max-count 15", tool: "mitaka").exitCode == 0)
+        #expect(sim.run("nova-manage db sync", tool: "newton").exitCode == 0)
+    }
+
+    @Test func ocataNeedsCellsAndNewtonOnlineMigrations() {
+        var sim = SimSandbox(release: "mitaka")
+        #expect(sim.run("nova-manage api_db sync", tool: "newton").exitCode == 0)
+        #expect(sim.run("nova-manage db sync", tool: "newton").exitCode == 0)
+        let noCells = sim.run("nova-manage api_db sync", tool: "ocata")
+        #expect(noCells.exitCode == 1)
+        #expect(noCells.stderr.contains("Cell mappings are not created, but required for Ocata"))
+        #expect(sim.run("nova-manage cell_v2 simple_cell_setup --transport-url rabbit://r", tool: "newton").exitCode == 0)
+        #expect(sim.run("nova-manage api_db sync", tool: "ocata").exitCode == 0)
+        let blocked = sim.run("nova-manage db sync", tool: "ocata")
+        #expect(blocked.exitCode == 1)
+        #expect(blocked.stderr.contains("345"))
+        #expect(sim.run("nova-manage db online_data_migrations", tool: "newton").exitCode == 0)
+        #expect(sim.run("nova-manage db sync", tool: "ocata").exitCode == 0)
+        #expect(sim.state.databases["nova_cell0"]?.schema["main"] == "ocata")
+    }
+
+    @Test func onlineMigrationErrorsExitTwo() {
+        var sim = SimSandbox(release: "mitaka")
+        sim.state.databases["nova"]!.counters["odm_errors"] = 1
+        #expect(sim.run("nova-manage db online_data_migrations --max-count 50", tool: "mitaka").exitCode == 2)
+    }
+
+    @Test func novaStatusFailsWithoutPlacementEndpoint() {
+        var sim = SimSandbox(release: "ocata")
+        #expect(sim.run("nova-status upgrade check", tool: "ocata").exitCode == 0)
+        #expect(sim.run("nova-status upgrade check", tool: "newton").exitCode == 127)
+        sim.state.catalog.endpoints.removeAll { e in sim.state.catalog.services.contains { $0.id == e.serviceID && $0.type == "placement" } }
+        #expect(sim.run("nova-status upgrade check", tool: "ocata").exitCode == 2)
+    }
+
+    @Test func seedsComputesCellsAndPlacementPerRelease() {
+        let kilo = SimSandbox(release: "kilo").state
+        #expect(kilo.hosts["cmp001"]?.services["openstack-nova-compute"]?.running == true)
+        #expect(kilo.hosts["cmp001"]?.services["neutron-openvswitch-agent"]?.running == true)
+        #expect(kilo.databases["nova_api"] == nil)
+        let ocata = SimSandbox(release: "ocata").state
+        #expect(ocata.databases["nova_api"]?.counters["cell_mappings"] == 2)
+        #expect(ocata.catalog.services.contains { $0.type == "placement" })
+        #expect(SimSandbox(release: "train").state.databases["placement"]?.schema["main"] == "train")
+    }
+}

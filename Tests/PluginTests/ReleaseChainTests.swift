@@ -1,0 +1,42 @@
+import FerryCore
+import FerryPlugins
+import Testing
+
+@Suite struct ReleaseChainTests {
+    @Test func kiloToQueensWalksLibertyThroughQueens() throws {
+        let chain = try Releases.chain(from: "kilo", to: "queens").map(\.name)
+        #expect(chain == ["liberty", "mitaka", "newton", "ocata", "pike", "queens"])
+    }
+
+    @Test func releasesRunFromKiloTo2026_1WithSLURPMarks() {
+        #expect(Releases.names.first == "kilo")
+        #expect(Releases.names.last == "2026.1")
+        #expect(Releases.all.filter(\.slurp).map(\.name) == ["2023.1", "2024.1", "2025.1", "2026.1"])
+    }
+
+    @Test func seriesNamesAndIdsFindTheRelease() throws {
+        #expect(Releases.find("Antelope")?.name == "2023.1")
+        #expect(Releases.find("2015.1")?.name == "kilo")
+        #expect(try Releases.chain(from: "zed", to: "caracal").map(\.name) == ["2023.1", "2023.2", "2024.1"])
+    }
+
+    @Test func anUnknownReleaseIsNamedAndTheKnownOnesListed() {
+        #expect {
+            try Releases.chain(from: "kilo", to: "quens")
+        } throws: { error in
+            let message = "\(error)"
+            return message.contains("unknown release 'quens'") && message.contains("kilo, liberty") && message.contains("2026.1")
+        }
+    }
+
+    @Test func aBackwardChainIsRefused() {
+        #expect(throws: FerryError.self) { try Releases.chain(from: "queens", to: "kilo") }
+        #expect(throws: FerryError.self) { try Releases.chain(from: "queens", to: "queens") }
+    }
+
+    @Test func onlySLURPToNextSLURPMaySkip() {
+        #expect(Releases.skipSupported(from: "2023.1", to: "2024.1"))
+        #expect(!Releases.skipSupported(from: "2023.1", to: "2025.1"))
+        #expect(!Releases.skipSupported(from: "kilo", to: "mitaka"))
+    }
+}
