@@ -29,6 +29,9 @@ struct SimTransport: Transport {
                 }
             }
         }
+        // Real commands never take the same time twice: ±15%, seeded, different at each moment.
+        let now = sim.clock.now(host: host.name).timeIntervalSince1970
+        outcome.duration *= 0.85 + 0.3 * sim.random("jitter|\(host.name)|\(text)|\(Int(now))")
         var result: CommandResult
         if let limit = command.timeout, outcome.duration > limit {
             sim.clock.advance(limit, host: host.name)
@@ -37,7 +40,6 @@ struct SimTransport: Transport {
         }
         sim.clock.advance(outcome.duration, host: host.name)
         if sim.config.timeScale > 0 { try await Task.sleep(for: .seconds(outcome.duration * sim.config.timeScale)) }
-        outcome.stdout.utf8CString.withUnsafeBytes { _ in }
         Data(outcome.stdout.utf8).withUnsafeBytes { output.append(stdout: $0) }
         Data(outcome.stderr.utf8).withUnsafeBytes { output.append(stderr: $0) }
         output.finish()
