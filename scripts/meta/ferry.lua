@@ -38,6 +38,7 @@
 ---@field state table persisted in the journal after every step (storable data only); restored on resume and rollback
 ---@field vars table the region file's `vars:` (secret references stay `{ env = ... }` tables)
 ---@field region string the region's name
+---@field releases table<string, {host?: string, venv?: string}> the region file's `releases:` (where each release's tools live)
 ---@field run_id string the run id, e.g. "20261125-120633-d35d"
 ---@field dry_run boolean true in a `--dry-run` run
 
@@ -632,6 +633,12 @@ release.info = function(name) end
 ---@param name string
 ---@return boolean
 release.is_slurp = function(name) end
+
+---The releases of the walk from → to that a component cannot skip.
+---@param from string
+---@param to string
+---@return {release: string, component: string, why: string}[]
+release.required_stops = function(from, to) end
 
 ---A component's steps for the walk from → to.
 ---@param component string

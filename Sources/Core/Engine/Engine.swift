@@ -106,7 +106,8 @@ public final class Engine: Sendable {
     func makeContext(runID: String, dryRun: Bool, state: LuaValue) async throws -> LuaRef {
         let refs = try await vm.callSyncPinned(
             runbook.entry.makeContext,
-            [.value(.string(runID)), .value(.map(region.vars)), .value(.bool(dryRun)), .value(.string(region.name)), .value(state)])
+            [.value(.string(runID)), .value(.map(region.vars)), .value(.bool(dryRun)), .value(.string(region.name)), .value(state),
+             .value(.map(region.releases))])
         return refs[0]
     }
 

@@ -285,8 +285,8 @@ enum RunbookPrelude {
       return names
     end
 
-    function __ferry_make_ctx(run_id, vars, dry_run, region, state)
-      return { run_id = run_id, vars = vars, dry_run = dry_run, region = region, state = state or {} }
+    function __ferry_make_ctx(run_id, vars, dry_run, region, state, releases)
+      return { run_id = run_id, vars = vars, dry_run = dry_run, region = region, state = state or {}, releases = releases or {} }
     end
 
     function __ferry_state(ctx) return ctx.state end
