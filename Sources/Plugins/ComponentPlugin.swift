@@ -41,6 +41,19 @@ public enum PluginRegistry {
     /// Component names with release knowledge, in the order of ``all``.
     public static var components: [String] { all.flatMap { $0.knowledge.map(\.component) } }
 
+    /// The releases of the walk `from` → `to` that some component cannot skip, in
+    /// release order: `(release, component, why)`.
+    public static func requiredStops(from: String, to: String) throws -> [(release: String, component: String, why: String)] {
+        let chain = try Releases.chain(from: from, to: to)
+        var out: [(release: String, component: String, why: String)] = []
+        for r in chain {
+            for name in components {
+                if let why = knowledge[name]?.step(for: r.name)?.requiredStop { out.append((r.name, name, why)) }
+            }
+        }
+        return out
+    }
+
     /// What the simulated region needs to know each component.
     public static var simComponents: [any SimComponent] { all.compactMap(\.simulation) }
 

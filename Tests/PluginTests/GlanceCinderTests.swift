@@ -18,7 +18,7 @@ import Testing
     @Test func cinderKiloToQueensStepsStopsAndODM() throws {
         let steps = try cinder.steps(from: "kilo", to: "queens")
         #expect(steps.map(\.release) == ["liberty", "mitaka", "newton", "ocata", "pike", "queens"])
-        #expect(steps.filter { $0.requiredStop != nil }.map(\.release) == ["liberty", "mitaka", "ocata"])
+        #expect(steps.filter { $0.requiredStop != nil }.map(\.release) == ["liberty", "ocata"])
         #expect(steps.filter { $0.onlineMigrations != nil }.map(\.release) == ["ocata", "pike", "queens"])
         #expect(steps[3].onlineMigrations?.onlineMigrations?.maxCountFlag == "--max_count")
         #expect(steps[5].endpoints.map(\.serviceType) == ["volumev3"])

@@ -35,6 +35,7 @@ import Testing
             assert(#chain == 6 and chain[1] == "liberty" and chain[6] == "queens", table.concat(chain, ","))
             assert(release.is_slurp("2024.1") and not release.is_slurp("queens"))
             assert(release.index("kilo") == 1)
+            assert(#release.required_stops("kilo", "queens") == 5)
             local ok, err = pcall(release.chain, "kilo", "quens")
             assert(not ok and err:find("unknown release 'quens'"), err)
             local glance = require "ferry.glance"

@@ -39,4 +39,11 @@ import Testing
         #expect(!Releases.skipSupported(from: "2023.1", to: "2025.1"))
         #expect(!Releases.skipSupported(from: "kilo", to: "mitaka"))
     }
+
+    @Test func requiredStopsOfKiloToQueens() throws {
+        let stops = try PluginRegistry.requiredStops(from: "kilo", to: "queens").map { "\($0.release) \($0.component)" }
+        #expect(stops == ["liberty glance", "liberty cinder", "mitaka nova", "newton nova", "ocata cinder"])
+        let text = try ReleaseListing.text(from: "kilo", to: "queens")
+        #expect(text.contains("Required stops from kilo to queens:\n  liberty   glance:"))
+    }
 }

@@ -76,4 +76,34 @@ import Testing
         #expect(outcome.message?.contains("Please upgrade to Liberty release first.") == true, "\(outcome.message ?? "")")
         #expect(sim.state.databases["glance"]?.schema["main"] == "kilo")
     }
+
+    @Test func preflightProbesSeeAKiloRegion() async throws {
+        let (_, engine) = try await make("""
+            local cinder = require "ferry.cinder"
+            local nova = require "ferry.nova"
+            local keystone = require "ferry.keystone"
+            local glance = require "ferry.glance"
+            runbook { name = "probes" }
+            step "cluster-probes" { run = function(ctx)
+              local ok, why = nova.preflight.volumev3_endpoint(ctx)
+              assert(not ok and why:find("volumev3"), tostring(why))
+              assert(cinder.preflight.busy_volumes(ctx))
+              assert(cinder.preflight.ocata_migrations_done(ctx))
+              assert(nova.preflight.instances_in_flight(ctx))
+              ok, why = keystone.preflight.no_v2_endpoints(ctx)
+              assert(not ok and why:find("v2.0"), tostring(why))
+              assert(glance.schema_version() == 41, tostring(glance.schema_version()))
+            end }
+            step "host-probes" { on = "keystone_old", run = function(host, ctx)
+              local ok, why = keystone.preflight.fernet_tokens(host, ctx)
+              assert(not ok and why:find("uuid"), tostring(why))
+            end }
+            step "status" { on = "nova_new", run = function(host, ctx)
+              local ok, why = nova.status_check(host, ctx)
+              assert(not ok and why:find("exited 2"), tostring(why))
+            end }
+            """)
+        let outcome = try await engine.run(RunOptions())
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+    }
 }

@@ -54,6 +54,8 @@ struct SimSession: DatabaseSession {
             guard let v = db.flags["migrate_version"] else {
                 throw DatabaseError(database: name, code: 1146, message: "Table '\(name).migrate_version' doesn't exist")
             }
+            let version: LuaValue = Int64(v).map { .int($0) } ?? .string(v)
+            if upper.hasPrefix("SELECT VERSION FROM") { return one("version", version) }
             return ([["repository_id": .string(db.component), "repository_path": .string("/usr/lib/python2.7/\(db.component)/db/sqlalchemy/migrate_repo"),
                       "version": Int64(v).map { .int($0) } ?? .string(v)]], ["repository_id", "repository_path", "version"], 0)
         }

@@ -55,8 +55,19 @@ public struct SimDatabase: Codable, Sendable, Equatable {
 }
 
 public struct SimCatalog: Codable, Sendable, Equatable {
-    public struct Service: Codable, Sendable, Equatable { public var id, name, type: String; public var description: String? }
-    public struct Endpoint: Codable, Sendable, Equatable { public var id, serviceID, interface, region, url: String }
+    public struct Service: Codable, Sendable, Equatable {
+        public var id, name, type: String
+        public var description: String?
+        public init(id: String, name: String, type: String, description: String?) {
+            (self.id, self.name, self.type, self.description) = (id, name, type, description)
+        }
+    }
+    public struct Endpoint: Codable, Sendable, Equatable {
+        public var id, serviceID, interface, region, url: String
+        public init(id: String, serviceID: String, interface: String, region: String, url: String) {
+            (self.id, self.serviceID, self.interface, self.region, self.url) = (id, serviceID, interface, region, url)
+        }
+    }
     public var services: [Service] = []
     public var endpoints: [Endpoint] = []
     public var regions: [String] = []
@@ -82,6 +93,9 @@ public struct SimBroker: Codable, Sendable, Equatable {
         public var vhost, name: String
         public var messages: Int
         public var durable: Bool
+        public init(vhost: String, name: String, messages: Int, durable: Bool) {
+            (self.vhost, self.name, self.messages, self.durable) = (vhost, name, messages, durable)
+        }
     }
     public var vhosts: [String] = ["/"]
     public var users: [String: String] = [:]

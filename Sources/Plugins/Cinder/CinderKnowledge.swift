@@ -33,8 +33,10 @@ enum CinderKnowledge {
             ReleaseStep("cinder", "liberty", commands: [.init(sync, "schema to version 060")],
                         requiredStop: "Newton's cinder-manage upgrades only from version 045 and Ocata's from 060; Kilo ends at 041"),
             ReleaseStep("cinder", "mitaka", commands: [.init(sync, "schema to version 072")],
-                        requiredStop: "Pike's cinder-manage upgrades only from version 072",
-                        notes: ["Block Storage API v3 with microversions appears"]),
+                        notes: [
+                            "Block Storage API v3 with microversions appears",
+                            "Pike's cinder-manage upgrades only from version 072 (this release or later; Ocata, a required stop, is later)",
+                        ]),
             ReleaseStep("cinder", "newton", commands: [.init(sync, "schema to version 079")],
                         notes: [
                             "cinder-manage db online_data_migrations does not exist yet (Ocata adds it)",

@@ -20,9 +20,9 @@ public struct GlancePlugin: ComponentPlugin {
       local c = db.connect(name or "glance")
       local ok, versions = pcall(c.alembic_versions, c)
       if ok and #versions > 0 then c:close(); return versions end
-      local v = c:migrate_version()
+      local rows = c:query("SELECT version FROM migrate_version")
       c:close()
-      return v
+      return rows[1] and rows[1].version
     end
 
     --- The Images API answers its version document (HTTP 300) behind the glance VIP.

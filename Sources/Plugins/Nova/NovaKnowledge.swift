@@ -70,10 +70,7 @@ enum NovaKnowledge {
             ReleaseStep("nova", "stein", commands: [apiSync, dbSync, odm()], notes: [
                 "placement is extracted to openstack/placement: move it to its own database here (placement's stein step)",
             ]),
-            ReleaseStep("nova", "train", commands: [
-                apiSync, dbSync, odm(),
-            ], requiredStop: "Wallaby's nova upgrades only from a Train database (migrations compacted to 402_train and API 067_train)",
-            notes: [
+            ReleaseStep("nova", "train", commands: [apiSync, dbSync, odm()], notes: [
                 "migration 400_enforce_service_uuid needs services.uuid filled by online data migrations",
                 "placement code, nova-consoleauth and cells v1 are removed",
             ]),
@@ -82,6 +79,8 @@ enum NovaKnowledge {
             var step = ReleaseStep("nova", r.name, commands: [apiSync, dbSync, odm()])
             switch r.name {
             case "victoria": step.notes = ["online data migration PciDevice.populate_dev_uuids"]
+            case "wallaby":
+                step.notes = ["migrations compacted to 402_train and API 067_train: the databases must be at Train level or later"]
             case "xena": step.notes = ["migrations move to Alembic"]
             case "2023.1": step.notes = ["SLURP: conductor refuses computes older than N-2"]
             case "2023.2":

@@ -16,6 +16,11 @@ public enum ReleaseListing {
                 out += "  \(r.name.padding(toLength: 9, withPad: " ", startingAt: 0)) \(r.series.padding(toLength: 10, withPad: " ", startingAt: 0)) "
                     + "\(r.released)\(r.slurp ? "  SLURP" : "")\n"
             }
+            if let from, let to {
+                let stops = try PluginRegistry.requiredStops(from: from, to: to)
+                out += "\nRequired stops from \(from) to \(to)\(stops.isEmpty ? ": none" : ":")\n"
+                for s in stops { out += "  \(s.release.padding(toLength: 9, withPad: " ", startingAt: 0)) \(s.component): \(s.why)\n" }
+            }
             out += "\n"
         }
         for k in components {

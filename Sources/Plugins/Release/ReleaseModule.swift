@@ -20,6 +20,10 @@ enum ReleaseModule {
             let k = try knowledge(try call.string(1))
             return .value(.array(try k.steps(from: try call.string(2), to: try call.string(3)).map(\.luaValue)))
         },
+        LuaFunction("__ferry_plugins.required_stops") { call in
+            let stops = try PluginRegistry.requiredStops(from: try call.string(1), to: try call.string(2))
+            return .value(.array(stops.map { .map(["release": .string($0.release), "component": .string($0.component), "why": .string($0.why)]) }))
+        },
         LuaFunction("__ferry_plugins.step") { call in
             let k = try knowledge(try call.string(1))
             let release = try Releases.named(try call.string(2))

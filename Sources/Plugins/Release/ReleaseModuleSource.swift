@@ -63,6 +63,13 @@ extension ReleaseModule {
       return checked(2, native.steps, component, from, to)
     end
 
+    --- The releases of the walk from → to that a component cannot skip: { release, component, why }.
+    function M.required_stops(from, to)
+      need(from, "release.required_stops(from, to)", 2)
+      need(to, "release.required_stops(from, to)", 2)
+      return checked(2, native.required_stops, from, to)
+    end
+
     -- Where a release's tools live ---------------------------------------------
 
     local function entry_for(ctx, opts, name)
