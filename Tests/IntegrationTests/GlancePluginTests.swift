@@ -1,0 +1,78 @@
+import FerryCore
+import FerryPlugins
+import Foundation
+import LuaBridge
+import Testing
+
+/// The Glance plugin against the lab's real services: its `db_sync` chain step runs the
+/// real `glance-manage` (Debian's, Zed) where the region's `releases:` says Zed's tools
+/// live, on a real MariaDB database, and ends at the schema the plugin's data says Zed
+/// reaches; its health probe asks the real HAProxy VIP; the backup step's undo puts
+/// the database back.
+@Suite(.serialized) struct GlancePluginTests {
+    @Test func glanceModuleSyncsARealDatabaseToThePluginsExpectedVersion() async throws {
+        let host = try TestEnvironment.addresses(1)[0].name
+        let lab = try String(contentsOfFile: TestEnvironment.testenv + "/region.yaml", encoding: .utf8)
+        guard lab.contains("\nvips:"), let range = lab.range(of: "password: { file: "), let end = lab[range.upperBound...].firstIndex(of: " ") else {
+            throw FerryError.failed("the lab region needs mariadb and haproxy: run scripts/testenv/up hosts mariadb haproxy")
+        }
+        let passwordFile = String(lab[range.upperBound..<end])
+        let database = "glance_plugin_\(UInt32.random(in: 0..<UInt32.max))"
+        let conf = "\(TestEnvironment.root)/.testenv/glance-plugin-\(UInt32.random(in: 0..<UInt32.max)).conf"
+        let directory = try TestEnvironment.directory()
+        try """
+            local glance = require "ferry.glance"
+            runbook { name = "glance-plugin", from = "yoga", to = "zed" }
+            check "glance-api" { probe = glance.health }
+            step "empty-db" { run = function(ctx)
+              local c = db.connect("keystone")
+              c:exec("CREATE DATABASE \(database)")
+              c:close()
+            end, undo = function(ctx)
+              local c = db.connect("keystone")
+              c:exec("DROP DATABASE IF EXISTS \(database)")
+              c:close()
+            end }
+            step "glance-config" { on = "\(host)", run = function(host, ctx)
+              host:ini(ctx.vars.conf):set("database", "connection",
+                "mysql+pymysql://ferry:" .. secret(ctx.vars.db_password) .. "@127.0.0.1:23306/\(database)")
+            end }
+            step "backup-glance-db" {
+              before = { "glance-api" },
+              run = function(ctx) ctx.state.dump = db.backup("glance_plugin") end,
+              undo = function(ctx) db.restore(ctx.state.dump) end,
+            }
+            glance.db_sync { from = "yoga", to = "zed", config_files = { "\(conf)" }, timeout = "5m" }
+            step "record" { run = function(ctx)
+              ctx.state.versions = glance.schema_version("glance_plugin")
+            end }
+            """.write(toFile: directory + "/runbook.lua", atomically: true, encoding: .utf8)
+        let region = editSection(lab, "databases", "\n  glance: {",
+                                 "\n  glance_plugin: { host: 127.0.0.1, port: 23306, user: ferry, password: { file: \(passwordFile) }, database: \(database) }\n  glance: {")
+            + "\nreleases: { zed: { host: \(host), venv: /usr } }\nvars: { conf: \"\(conf)\", db_password: { file: \(passwordFile) } }\n"
+        try region.write(toFile: directory + "/region.yaml", atomically: true, encoding: .utf8)
+        let r = try RegionLoader.load(path: directory + "/region.yaml")
+        let engine = Engine(runbook: try await RunbookLoader.load(path: directory + "/runbook.lua", extensions: PluginRegistry.extensions),
+                            region: r, transport: NIOSSHTransport(region: r, journalDirectory: directory),
+                            journal: try RunJournal(path: directory + "/journal.db"))
+        // The chain step is named after the release and planned as irreversible (schema migrations are one-way).
+        let plan = try Plan.build(engine.runbook, region: r).render()
+        #expect(plan.contains("glance-db-sync-zed"), "\(plan)")
+        let outcome = try await engine.run(RunOptions())
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let state = try await engine.journal.run(outcome.runID).state
+        // The real glance-manage ends where the plugin's data says Zed ends.
+        #expect(state["versions"] == .array(["wallaby_contract01"]), "\(state["versions"])")
+        let commands = try await engine.journal.allHosts(outcome.runID).filter { $0.record.host == host }
+        #expect(!commands.isEmpty)
+        let checks = try await engine.journal.checks(outcome.runID)
+        #expect(checks.contains { $0.name == "glance-api" && $0.passed })
+
+        let back = try await engine.rollback(outcome.runID, yes: true)
+        #expect(back.status == .rolledBack, "\(back.message ?? "")")
+        #expect(back.irreversible.contains("glance-db-sync-zed"))
+        let probe = try shellOutput("mysql --defaults-extra-file=\(TestEnvironment.testenv)/mariadb/client.cnf -N -e \"SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '\(database)'\" 2>&1")
+        #expect(probe.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(probe)")
+        await engine.transport.shutdown()
+    }
+}
