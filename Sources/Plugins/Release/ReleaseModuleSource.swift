@@ -88,6 +88,13 @@ extension ReleaseModule {
       return (pattern:gsub("{release}", name))
     end
 
+    --- Where a call made inside a step runs a release's tools: the `host` (and `venv`) it
+    --- names, or the places M.tools looks at.
+    local function place(spec, release)
+      if spec.host ~= nil then return { host = spec.host, venv = venv_for(spec.venv, release), release = release } end
+      return M.tools(spec.ctx, release, spec)
+    end
+
     --- Where `name`'s manage commands run: { host = Host, venv = path or nil, release = name }.
     --- Looks in opts.releases, then the region's releases (ctx.releases, or ctx.vars.releases),
     --- then falls back to the first host of opts.on with opts.venv ("/opt/venvs/{release}").
@@ -246,13 +253,7 @@ extension ReleaseModule {
           need(spec.release, name .. ".db_sync { release = ... }", 2)
           local data = checked(2, native.step, name, spec.release)
           if data == nil then error(name .. " has no step for " .. spec.release, 2) end
-          local where
-          if spec.host ~= nil then
-            where = { host = spec.host, venv = venv_for(spec.venv, data.release), release = data.release }
-          else
-            where = M.tools(spec.ctx, data.release, spec)
-          end
-          M.run_release(data, spec.ctx, spec, where)
+          M.run_release(data, spec.ctx, spec, place(spec, data.release))
           return data.release
         end
         need(spec.from, name .. ".db_sync { from = ..., to = ... }", 2)
@@ -291,13 +292,7 @@ extension ReleaseModule {
           if c.online_migrations then cmd = c end
         end
         if cmd == nil then error(name .. " " .. spec.release .. " has no online data migrations", 2) end
-        local where
-        if spec.host ~= nil then
-          where = { host = spec.host, venv = venv_for(spec.venv, data.release), release = data.release }
-        else
-          where = M.tools(spec.ctx, data.release, spec)
-        end
-        return M.run_online_migrations(where, cmd, spec, spec.ctx)
+        return M.run_online_migrations(place(spec, data.release), cmd, spec, spec.ctx)
       end
 
       --- systemd units for a package family (rpm, deb), of one role or placement, in a release.
