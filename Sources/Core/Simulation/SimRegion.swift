@@ -59,7 +59,10 @@ public final class SimRegion: Sendable {
             let seeded = seed()
             model.withLock { $0.state = seeded }
         }
-        clock.onJoin { [weak self] in self?.commitPulses() }
+        clock.onJoin { [weak self] in
+            self?.commitPulses()
+            self?.checkpoint()
+        }
     }
 
     public static let defaultReleases = [
@@ -233,6 +236,18 @@ public final class SimRegion: Sendable {
         try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: statePath).deletingLastPathComponent().path,
                                                 withIntermediateDirectories: true)
         try data.write(to: URL(fileURLWithPath: statePath), options: .atomic)
+    }
+
+    /// Saves after a group of hosts, at most every 2 s of real time, so a killed process
+    /// loses little of the model (a resumed run repeats the hosts that were in flight).
+    func checkpoint() {
+        let now = Date().timeIntervalSince1970
+        let due = model.withLock { m -> Bool in
+            guard now - m.lastSave >= 2 else { return false }
+            m.lastSave = now
+            return true
+        }
+        if due { try? save() }
     }
 
     /// Forgets the saved model: the next command starts from a fresh region.
