@@ -12,20 +12,22 @@ enum Composition {
 
     /// Loads a region; a region file with `simulate:` (or `sim`) becomes a simulated region,
     /// whose model is kept beside the journal between commands.
-    static func target(_ reference: String, computes: Int? = nil, journal: String = ".ferry/journal.db") throws -> Target {
+    static func target(_ reference: String, computes: Int? = nil, journal: String = ".ferry/journal.db", fresh: Bool = false) throws -> Target {
         let base = try loadRegion(reference)
         guard base.simulate != nil else {
             if computes != nil { throw FerryError.usage("--computes applies to a simulated region (-r sim, or a region file with simulate:)") }
             return Target(region: base, sim: nil)
         }
         let stateDirectory = URL(fileURLWithPath: journal).deletingLastPathComponent().appendingPathComponent("sim").path
-        let sim = try SimRegion(region: base, computes: computes, components: PluginRegistry.simComponents, stateDirectory: stateDirectory)
+        let sim = try SimRegion(region: base, computes: computes, components: PluginRegistry.simComponents, stateDirectory: stateDirectory,
+                                fresh: fresh)
         return Target(region: sim.region, sim: sim)
     }
 
     static func loadRegion(_ reference: String) throws -> Region {
         var path = reference
-        if !FileManager.default.fileExists(atPath: path) {
+        var isDirectory: ObjCBool = false
+        if !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) || isDirectory.boolValue {
             // A bare name finds scripts/regions/NAME.yaml.
             for candidate in ["scripts/regions/\(reference).yaml", "scripts/regions/\(reference).yml"]
             where FileManager.default.fileExists(atPath: candidate) {
@@ -33,7 +35,7 @@ enum Composition {
                 break
             }
         }
-        if reference == "sim" && !FileManager.default.fileExists(atPath: path) {
+        if reference == "sim" && (!FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) || isDirectory.boolValue) {
             // The built-in simulated region, when scripts/regions/sim.yaml is not at hand.
             var r = Region(name: "sim")
             r.simulate = .map([:])

@@ -17,14 +17,18 @@ struct DrillCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Compute nodes of the simulated region (overrides simulate.computes).") var computes: Int?
     @Option(name: .long, help: "Write the drill's HTML report here.") var html: String?
     @Flag(name: .long, help: "Start from a fresh simulated region (forget what earlier runs left).") var fresh = false
+    @Flag(name: .long, help: "Approve every confirm; required for a drill on a real region (it upgrades and rolls back for real).") var yes = false
     @OptionGroup var journalOptions: JournalOptions
 
     func run() async throws {
         try await guarded {
             guard times >= 1 else { throw FerryError.usage("--times must be at least 1") }
             let rb = try await Composition.loadRunbook(runbook)
-            let target = try Composition.target(region, computes: computes, journal: journalOptions.journal)
-            if fresh { try target.sim?.reset() }
+            let target = try Composition.target(region, computes: computes, journal: journalOptions.journal, fresh: fresh)
+            if target.sim == nil && !yes {
+                throw FerryError.usage("\(target.region.name) is a real region: a drill upgrades it and rolls it back for real, approving every confirm. Add --yes if that is what you want")
+            }
+            defer { try? target.sim?.save() }
             var options = RunOptions()
             options.computes = target.sim?.config.computes
             _ = try Plan.build(rb, region: target.region, options: options)
@@ -54,6 +58,10 @@ struct DrillCommand: AsyncParsableCommand {
             }
             if let why = outcome.stoppedBecause {
                 Console.error("Drill \(id) stopped: \(why)")
+                return 1
+            }
+            if !outcome.failedUpgrades.isEmpty {
+                Console.error("Drill \(id): the upgrade failed in repetition(s) \(outcome.failedUpgrades.map(String.init).joined(separator: ", ")) of \(times); each rollback put the region back.")
                 return 1
             }
             Console.out("Drill \(id): \(times) repetition(s), region back where it began each time.")

@@ -160,4 +160,52 @@ struct SimulationTests {
         #expect(outcome.repetitions.count == 1)
         #expect(outcome.stoppedBecause?.contains("cmp0001: nova code queens (was kilo)") == true, "\(outcome.stoppedBecause ?? "")")
     }
+
+    @Test func configEditsUndoAndFanOutRunsSideBySideInSimulatedTime() async throws {
+        let runbook = """
+            runbook { name = "conf" }
+            step "conf" { on = "computes",
+              run = function(host, ctx)
+                host:ini("/etc/nova/nova.conf"):set("DEFAULT", "debug", "true")
+                host:ini("/etc/nova/nova.conf"):set("DEFAULT", "transport_url", "rabbit://new")
+              end }
+            step "fan" { run = function(ctx)
+              ssh.run("computes", "systemctl restart neutron-openvswitch-agent", { parallel = 50, check = true })
+            end }
+            """
+        let s = try await Self.make(runbook: runbook, simulate: "seed: 2", computes: 100)
+        let outcome = try await Drill(engine: s.engine, sim: s.sim, times: 1).run()
+        // The config edits are put back from their backups: the drill finds the region as it began.
+        #expect(outcome.succeeded, "\(outcome.stoppedBecause ?? "")")
+        let steps = try await s.engine.journal.steps(outcome.repetitions[0].runID).filter { $0.phase == .run }
+        let fan = try #require(steps.first { $0.name == "fan" }?.duration)
+        // 100 restarts, 50 at a time: two groups of about 8 s, not 100 one after another.
+        #expect(fan > 10 && fan < 60, "fan-out took \(fan)s of simulated time")
+        // The file did not exist before the run: the rollback removed it again.
+        #expect(s.sim.state.hosts["cmp0042"]?.files["/etc/nova/nova.conf"] == nil, "\(s.sim.state.hosts["cmp0042"]?.files ?? [:])")
+        let arts = try await s.engine.journal.artifacts(outcome.repetitions[0].runID)
+        #expect(arts.filter { $0.kind == "ini-change" }.count == 200, "\(arts.count) artifacts")
+    }
+
+    @Test func stepTimeoutsCountSimulatedTime() async throws {
+        let slow = """
+            runbook { name = "slow" }
+            step "slow" { on = "cmp0001", timeout = "30s",
+              run = function(host, ctx) host:run("sleep 20"); host:run("sleep 20") end }
+            """
+        let s = try await Self.make(runbook: slow, simulate: "seed: 4", computes: 5)
+        let outcome = try await s.engine.run(RunOptions())
+        #expect(outcome.status == .failed)
+        #expect(outcome.failedHosts.first?.message.contains("did not finish within") == true, "\(outcome.failedHosts)")
+
+        // Many quick commands on many hosts: no real-time timer may cut them off.
+        let quick = """
+            runbook { name = "quick" }
+            step "quick" { on = "computes", parallel = 500, timeout = "2s",
+              run = function(host, ctx) for i = 1, 20 do host:run("true") end end }
+            """
+        let q = try await Self.make(runbook: quick, simulate: "seed: 4", computes: 500)
+        let fine = try await q.engine.run(RunOptions())
+        #expect(fine.status == .succeeded, "\(fine.message ?? "")")
+    }
 }

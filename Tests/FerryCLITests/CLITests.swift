@@ -128,12 +128,12 @@ func workspace(runbook: String, hosts: Int = 10) throws -> String {
             step "hosts" {
               on = "computes", parallel = 3,
               run = function(host, ctx)
-                host:run("sleep 0.15; echo " .. host.name .. " >> " .. ctx.vars.out .. "/ran")
+                host:run("sleep 0.3; echo " .. host.name .. " >> " .. ctx.vars.out .. "/ran")
                 host.state.done = host.name
               end,
               undo = function(host, ctx) host:run("echo " .. host.state.done .. " >> " .. ctx.vars.out .. "/undone") end,
             }
-            """, hosts: 30)
+            """, hosts: 60)
         let (process, _, _) = try FerryProcess.start(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir)
         let journal = try RunJournal(path: dir + "/j.db")
         var okAtKill: [String] = []
@@ -151,7 +151,7 @@ func workspace(runbook: String, hosts: Int = 10) throws -> String {
         #expect(process.terminationReason == .uncaughtSignal)
         let run = try #require(try await journal.runs().first)
         okAtKill = try await journal.hosts(run.id, step: 1, phase: .run).filter { $0.status == .ok }.map(\.host)
-        #expect(okAtKill.count >= 6 && okAtKill.count < 30)
+        #expect(okAtKill.count >= 6 && okAtKill.count < 60)
         #expect(run.state["marker"] == "keep-me")
 
         let status = try FerryProcess.run(["status", "last", "--journal", "j.db"], in: dir)
@@ -161,14 +161,14 @@ func workspace(runbook: String, hosts: Int = 10) throws -> String {
         #expect(resumed.code == 0, "\(resumed.stderr)")
         let ran = try String(contentsOfFile: dir + "/out/ran", encoding: .utf8).split(separator: "\n").map(String.init)
         let counts = Dictionary(ran.map { ($0, 1) }, uniquingKeysWith: +)
-        #expect(counts.count == 30)
+        #expect(counts.count == 60)
         for host in okAtKill { #expect(counts[host] == 1, "\(host) completed before the kill and ran again") }
 
         let rolled = try FerryProcess.run(["rollback", "last", "--yes", "--journal", "j.db"], in: dir)
         #expect(rolled.code == 0, "\(rolled.stderr)")
         #expect(try String(contentsOfFile: dir + "/out/undo-marker", encoding: .utf8) == "keep-me\n")
         let undone = try String(contentsOfFile: dir + "/out/undone", encoding: .utf8).split(separator: "\n")
-        #expect(Set(undone).count == 30)
+        #expect(Set(undone).count == 60)
     }
 
     @Test func interruptStopsTheRunResumably() async throws {

@@ -36,7 +36,10 @@ public struct Drill: Sendable {
         public var repetitions: [Repetition]
         /// Why the drill stopped early, if it did.
         public var stoppedBecause: String?
-        public var succeeded: Bool { stoppedBecause == nil }
+        /// Every repetition ran both ways and put the region back, and no upgrade failed.
+        public var succeeded: Bool { stoppedBecause == nil && failedUpgrades.isEmpty }
+        /// Repetitions whose upgrade failed (their rollback still ran and was checked).
+        public var failedUpgrades: [Int] { repetitions.filter { $0.upgrade.status != .succeeded }.map(\.number) }
     }
 
     public static func newID() -> String { "drill-" + RunJournal.newRunID() }
@@ -51,8 +54,22 @@ public struct Drill: Sendable {
             opts.yes = true
             if sim != nil { opts.virtualTime = true }
             let upgrade = try await engine.run(opts)
+            if upgrade.status == .interrupted || upgrade.status == .waiting || Task.isCancelled {
+                return Outcome(id: id, repetitions: repetitions,
+                               stoppedBecause: "repetition \(n) was interrupted (\(upgrade.status.rawValue)): ferry rollback \(upgrade.runID) puts it back")
+            }
             let afterRun = try await engine.runChecks([], runID: upgrade.runID)
-            let rollback: RunOutcome? = try await engine.rollback(upgrade.runID, yes: true)
+            let rollback: RunOutcome
+            do {
+                rollback = try await engine.rollback(upgrade.runID, yes: true)
+            } catch {
+                return Outcome(id: id, repetitions: repetitions,
+                               stoppedBecause: "repetition \(n): the rollback of \(upgrade.runID) could not run: \(error)")
+            }
+            if rollback.status == .interrupted || Task.isCancelled {
+                return Outcome(id: id, repetitions: repetitions,
+                               stoppedBecause: "repetition \(n): the rollback was interrupted: ferry rollback \(upgrade.runID) continues it")
+            }
             let afterRollback = try await engine.runChecks([], runID: upgrade.runID)
             try sim?.save()
             var differences: [String] = []
@@ -68,7 +85,7 @@ public struct Drill: Sendable {
                 checksAfterRollback: afterRollback, differences: differences, upgradeSeconds: span(.run), rollbackSeconds: span(.undo))
             repetitions.append(repetition)
             progress(repetition)
-            if let rollback, rollback.status != .rolledBack {
+            if rollback.status != .rolledBack {
                 return Outcome(id: id, repetitions: repetitions,
                                stoppedBecause: "repetition \(n): the rollback did not finish (\(rollback.status.rawValue)): \(rollback.message ?? "")")
             }

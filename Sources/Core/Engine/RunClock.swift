@@ -66,6 +66,9 @@ public final class VirtualClock: RunClock {
     /// Called after the coordinator joined a group of hosts (the simulation commits their load).
     let joined = Mutex<(@Sendable () -> Void)?>(nil)
     public func onJoin(_ body: @escaping @Sendable () -> Void) { joined.withLock { $0 = body } }
+    /// Called when a step ends (`enter(step: nil)`): the simulation saves its model.
+    let stepEnded = Mutex<(@Sendable () -> Void)?>(nil)
+    public func onStepEnd(_ body: @escaping @Sendable () -> Void) { stepEnded.withLock { $0 = body } }
 
     public func now(host: String?) -> Date {
         Date(timeIntervalSince1970: state.withLock { s in host.flatMap { s.lanes[$0] } ?? s.coordinator })
@@ -98,5 +101,8 @@ public final class VirtualClock: RunClock {
         }
     }
 
-    public func enter(step: String?) { state.withLock { $0.step = step } }
+    public func enter(step: String?) {
+        state.withLock { $0.step = step }
+        if step == nil { stepEnded.withLock { $0 }?() }
+    }
 }

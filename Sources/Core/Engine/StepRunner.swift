@@ -26,6 +26,7 @@ struct StepRunner {
     func execute(previous: StepRecord?, hostsFilter: [String: HostRecord]? = nil) async throws -> Result {
         let clock = engine.clock
         clock.enter(step: step.name)
+        defer { clock.enter(step: nil) }
         let started = clock.now()
         let checks = CheckRunner(engine: engine, runID: runID, ctx: ctx)
 
@@ -54,7 +55,7 @@ struct StepRunner {
             let invocation = Invocation(stepIndex: step.index, stepName: step.name, phase: phase)
             do {
                 try await withRetries(invocation) { invocation in
-                    _ = try await withTimeout(step.timeout, what: "step \(step.name)") {
+                    _ = try await withTimeout(engine.clock.isVirtual ? nil : step.timeout, what: "step \(step.name)") {
                         try await vm.call(function, [.ref(ctx)], context: invocation)
                     }
                 }
@@ -94,7 +95,9 @@ struct StepRunner {
         while true {
             var current = invocation
             current.attempt = attempt
-            if let t = step.timeout { current.deadline = Monotonic.seconds() + t }
+            if let t = step.timeout {
+                current.deadline = engine.clock.isVirtual ? engine.clock.now(host: invocation.host).timeIntervalSince1970 + t : Monotonic.seconds() + t
+            }
             do {
                 return try await body(current)
             } catch is CancellationError {

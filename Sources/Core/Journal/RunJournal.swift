@@ -312,7 +312,7 @@ public actor RunJournal {
     public func run(_ reference: String) async throws -> RunRecord {
         let found = try await queue.read { db -> Row? in
             if reference == "last" {
-                return try Row.fetchOne(db, sql: "SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1")
+                return try Row.fetchOne(db, sql: "SELECT * FROM runs ORDER BY rowid DESC LIMIT 1")
             }
             if let exact = try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE id = ?", arguments: [reference]) { return exact }
             let prefixed = try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE id LIKE ? LIMIT 2", arguments: [reference + "%"])

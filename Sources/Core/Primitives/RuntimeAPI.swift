@@ -28,9 +28,14 @@ enum RuntimeAPI {
                 // Inside a step with a timeout, a command gets at most the time left, so the
                 // host kills it when the step gives up instead of leaving it running.
                 if let deadline = invocation?.deadline {
-                    let left = max(0.5, deadline - Monotonic.seconds())
+                    // On a virtual clock the deadline is simulated time, on the caller's lane.
+                    let now = env.clock.isVirtual ? env.clock.now(host: invocation?.host).timeIntervalSince1970 : Monotonic.seconds()
+                    let left = max(0.5, deadline - now)
                     hostCommand.timeout = min(hostCommand.timeout ?? left, left)
                 }
+                // Time a command takes counts on the caller's lane (a per-host step's host),
+                // even when it runs on another host.
+                hostCommand.lane = invocation?.host
                 if env.dryRun {
                     env.log(LogLine(level: .info, message: "[dry run] \(hostName): would run `\(command)`", invocation: invocation))
                     return .value(["code": 0, "stdout": "", "stderr": "", "duration": 0, "dry_run": true])
@@ -156,8 +161,25 @@ enum RuntimeAPI {
                 }
                 let prepared = hostCommand
                 return .yield {
-                    let results = await FanOut.run(hosts, limit: limit) { host in
-                        try await env.transport.run(prepared, on: host, output: captures[host.name]!)
+                    let results: [(String, Result<CommandResult, any Error>)]
+                    if env.clock.isVirtual {
+                        // Simulated time: groups of `parallel` hosts start together, as a step's waves do.
+                        var all: [(String, Result<CommandResult, any Error>)] = []
+                        var start = 0
+                        while start < hosts.count {
+                            let group = Array(hosts[start..<min(hosts.count, start + max(1, limit))])
+                            start += group.count
+                            env.clock.begin(hosts: group.map(\.name))
+                            all += await FanOut.run(group, limit: group.count) { host in
+                                try await env.transport.run(prepared, on: host, output: captures[host.name]!)
+                            }
+                            env.clock.join(hosts: group.map(\.name))
+                        }
+                        results = all
+                    } else {
+                        results = await FanOut.run(hosts, limit: limit) { host in
+                            try await env.transport.run(prepared, on: host, output: captures[host.name]!)
+                        }
                     }
                     var out: [String: LuaValue] = [:]
                     var failures: [String] = []

@@ -15,7 +15,7 @@ public struct SimConfig: Sendable {
     /// Multiplies every built-in duration estimate.
     public var durationScale = 1.0
     public var durations: [String: Double] = [:]
-    public var components = ["keystone", "glance", "cinder", "nova", "neutron"]
+    public var components = ["keystone", "glance", "cinder", "nova", "neutron", "rabbitmq"]
     public var load = Load()
     public var faults: [SimFault] = []
 
@@ -65,6 +65,9 @@ public struct SimConfig: Sendable {
         }
         if case .array(let c)? = m["components"] { components = c.compactMap(\.stringValue) }
         if case .map(let l)? = m["load"] {
+            for key in l.keys where !["threshold", "base", "per_agent", "resync"].contains(key) {
+                throw FerryError.failed("\(file): simulate.load: unknown key '\(key)'; known: base, per_agent, resync, threshold")
+            }
             load.threshold = l["threshold"]?.doubleValue ?? load.threshold
             load.base = l["base"]?.doubleValue ?? load.base
             load.perAgent = l["per_agent"]?.doubleValue ?? load.perAgent

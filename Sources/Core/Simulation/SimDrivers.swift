@@ -32,6 +32,27 @@ struct SimSession: DatabaseSession {
         }
         sim.clock.advance(0.002, host: nil)
         func one(_ column: String, _ value: LuaValue) -> ([[String: LuaValue]], [String], Int) { ([[column: value]], [column], 0) }
+        // CREATE / DROP DATABASE [IF [NOT] EXISTS] name: a runbook creates the databases a later
+        // release needs (nova_api, nova_cell0) and its undo drops them again.
+        if upper.hasPrefix("CREATE DATABASE") || upper.hasPrefix("DROP DATABASE") {
+            // The name follows DATABASE and an optional IF [NOT] EXISTS; options may follow it.
+            let words = text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == ";" }).map(String.init)
+            var i = 2
+            if words.indices.contains(i), words[i].uppercased() == "IF" { i += words.indices.contains(i + 1) && words[i + 1].uppercased() == "NOT" ? 3 : 2 }
+            let target = words.indices.contains(i) ? words[i].trimmingCharacters(in: CharacterSet(charactersIn: "`\"'")) : ""
+            let create = upper.hasPrefix("CREATE")
+            let affected: Int = sim.mutate { s in
+                if create {
+                    guard s.databases[target] == nil else { return 0 }
+                    s.databases[target] = SimDatabase(component: db.component)
+                    return 1
+                }
+                // MariaDB reports 0 rows for DROP DATABASE.
+                s.databases.removeValue(forKey: target)
+                return 0
+            }
+            return ([], [], affected)
+        }
         if upper.contains("GLOBAL_STATUS") || upper.hasPrefix("SHOW GLOBAL STATUS") || upper.hasPrefix("SHOW STATUS") {
             let variable = parameters.first?.stringValue ?? SimTransport.match(text, #"LIKE '([^']+)'"#) ?? ""
             let value: LuaValue

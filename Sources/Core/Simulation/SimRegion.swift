@@ -16,6 +16,11 @@ public final class SimRegion: Sendable {
     public let statePath: String?
     let model: Mutex<Model>
     public let releases: [String]
+    /// Where the region's own timeline began: random choices are keyed on time since then,
+    /// so the same seed and the same history give the same results.
+    let origin: Mutex<Double>
+    /// What the saved model was built from; a model saved with other settings is refused.
+    let fingerprint: String
 
     struct Pulse { var start: Double; var weight: Double }
     struct Model {
@@ -33,8 +38,9 @@ public final class SimRegion: Sendable {
     ///   - computes: overrides `simulate.computes` (`--computes N`).
     ///   - components: what the plugins teach the simulation (databases, services, manage commands).
     ///   - stateDirectory: where the model is kept between commands; nil keeps it in memory only.
+    /// - Parameter fresh: ignore (and later overwrite) a saved model.
     public init(region base: Region, computes: Int? = nil, components: [any SimComponent] = [],
-                releases: [String] = SimRegion.defaultReleases, stateDirectory: String?) throws
+                releases: [String] = SimRegion.defaultReleases, stateDirectory: String?, fresh: Bool = false) throws
     {
         var config = try SimConfig(base.simulate ?? .map([:]), file: base.file ?? base.name)
         if let computes { config.computes = computes }
@@ -50,11 +56,21 @@ public final class SimRegion: Sendable {
         region = Self.expand(base, config)
         let file = "\(region.name)-\(config.computes).json"
         statePath = stateDirectory.map { URL(fileURLWithPath: $0).appendingPathComponent(file).path }
-        if let statePath, let saved = try Self.load(statePath) {
+        fingerprint = [String(config.computes), String(config.controllers), String(config.networkNodes), config.release,
+                       config.target ?? "-", config.components.joined(separator: ","), String(region.hostOrder.count),
+                       byName.keys.sorted().joined(separator: ",")].joined(separator: "|")
+        if !fresh, let statePath, let saved = try Self.load(statePath) {
+            if let f = saved.fingerprint, f != fingerprint {
+                throw FerryError.failed(
+                    "the simulated region saved in \(statePath) was built with other settings (\(f.replacingOccurrences(of: "|", with: " "))); delete that file to start from a fresh region (ferry drill --fresh does)")
+            }
             clock = VirtualClock(start: saved.clock)
+            origin = Mutex(saved.origin ?? saved.clock)
             model = Mutex(Model(state: saved.state))
         } else {
-            clock = VirtualClock(start: (Date().timeIntervalSince1970 / 60).rounded(.down) * 60)
+            let start = (Date().timeIntervalSince1970 / 60).rounded(.down) * 60
+            clock = VirtualClock(start: start)
+            origin = Mutex(start)
             model = Mutex(Model(state: SimState()))
             let seeded = seed()
             model.withLock { $0.state = seeded }
@@ -63,6 +79,8 @@ public final class SimRegion: Sendable {
             self?.commitPulses()
             self?.checkpoint()
         }
+        // At the end of every step the model is saved, beside the journal's record of it.
+        clock.onStepEnd { [weak self] in try? self?.save() }
     }
 
     public static let defaultReleases = [
@@ -71,6 +89,9 @@ public final class SimRegion: Sendable {
     ]
 
     // MARK: The region's hosts, groups and drivers settings
+
+    /// Components that are a message broker rather than an API.
+    static let brokerComponents: Set<String> = ["rabbitmq"]
 
     static let apiPorts = ["keystone": 5000, "glance": 9292, "cinder": 8776, "nova": 8774, "neutron": 9696, "placement": 8778]
 
@@ -96,7 +117,8 @@ public final class SimRegion: Sendable {
         }
         var vips = r.vips
         var databases = r.databases
-        for c in config.components {
+        // RabbitMQ lives on rabbit_old / rabbit_new, behind the region's broker: no API VIP or database.
+        for c in config.components where !brokerComponents.contains(c) {
             for side in ["old", "new"] where r.groups["\(c)_\(side)"] == nil {
                 add("\(c)_\(side)", (1...config.controllers).map { "\(c)-\(side)-\($0)" })
             }
@@ -126,7 +148,7 @@ public final class SimRegion: Sendable {
 
     static func databaseNames(_ components: [String]) -> [String] {
         var out: [String] = []
-        for c in components {
+        for c in components where !brokerComponents.contains(c) {
             switch c {
             case "nova": out += ["nova", "nova_api", "nova_cell0"]
             default: out.append(c)
@@ -147,16 +169,17 @@ public final class SimRegion: Sendable {
         for c in config.components {
             if let component = components[c] {
                 component.seed(&s, release: config.release, newRelease: config.target, context: context)
-            } else {
+            } else if !Self.brokerComponents.contains(c) {
                 Self.genericSeed(&s, component: c, release: config.release, target: config.target, region: region)
             }
-            if s.vips[c] == nil {
-                var vip = SimVIP()
-                vip.servers = [:]
-                for h in region.groups["\(c)_old"] ?? [] { vip.servers[h] = "ready" }
-                for h in region.groups["\(c)_new"] ?? [] { vip.servers[h] = "maint" }
-                s.vips[c] = vip
+        }
+        // Every simulated VIP: its `_old` servers ready, its `_new` ones in maintenance.
+        for (name, settings) in region.vips where settings["driver"].stringValue == "sim" && s.vips[name] == nil {
+            var vip = SimVIP()
+            for (group, servers) in settings["servers"].mapValue ?? [:] {
+                for h in servers.arrayValue?.compactMap(\.stringValue) ?? [] { vip.servers[h] = group.hasSuffix("_new") ? "maint" : "ready" }
             }
+            s.vips[name] = vip
         }
         // Each component's code is a virtualenv per release behind a link, as the reference
         // team shipped it: `/opt/openstack/<component>` → `/opt/venvs/<release>`.
@@ -219,7 +242,12 @@ public final class SimRegion: Sendable {
     struct Saved: Codable {
         var clock: Double
         var state: SimState
+        var origin: Double?
+        var fingerprint: String?
     }
+
+    /// Whole seconds since the region's timeline began (for repeatable random keys).
+    func elapsed(_ t: Double) -> Int { Int(t - origin.withLock { $0 }) }
 
     static func load(_ path: String) throws -> Saved? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
@@ -231,7 +259,7 @@ public final class SimRegion: Sendable {
     /// Writes the model beside the journal (atomically), so the next command continues from it.
     public func save() throws {
         guard let statePath else { return }
-        let saved = Saved(clock: clock.seconds, state: state)
+        let saved = Saved(clock: clock.seconds, state: state, origin: origin.withLock { $0 }, fingerprint: fingerprint)
         let data = try JSONEncoder().encode(saved)
         try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: statePath).deletingLastPathComponent().path,
                                                 withIntermediateDirectories: true)
@@ -252,6 +280,7 @@ public final class SimRegion: Sendable {
 
     /// Forgets the saved model: the next command starts from a fresh region.
     public func reset() throws {
+        origin.withLock { $0 = clock.seconds }
         model.withLock { $0 = Model(state: SimState()) }
         let seeded = seed()
         model.withLock { $0.state = seeded }
@@ -364,10 +393,13 @@ public final class SimRegion: Sendable {
             for (c, r) in x.code where y.code[c] != r { note("host \(name): \(c) code \(y.code[c] ?? "none") (was \(r))") }
             for c in y.code.keys where x.code[c] == nil { note("host \(name): \(c) code \(y.code[c]!) (was none)") }
             for svc in Set(x.services.keys).union(y.services.keys).sorted() where x.services[svc] != y.services[svc] {
-                let describe = { (s: SimService?) in s.map { "\($0.running ? "running" : "stopped") \($0.release)" } ?? "absent" }
+                let describe = { (s: SimService?) in
+                    s.map { "\($0.running ? "running" : "stopped") \($0.release)\($0.enabled ? "" : " disabled")" } ?? "absent"
+                }
                 note("host \(name): service \(svc) \(describe(y.services[svc])) (was \(describe(x.services[svc])))")
             }
-            for path in Set(x.files.keys).union(y.files.keys).sorted() where x.files[path] != y.files[path] {
+            // Ferry's own timestamped backups (host:ini) stay on hosts, as on real ones.
+            for path in Set(x.files.keys).union(y.files.keys).sorted() where x.files[path] != y.files[path] && !isFerryBackup(path) {
                 note("host \(name): file \(path) \(y.files[path] == nil ? "removed" : x.files[path] == nil ? "created" : "changed")")
             }
             for link in Set(x.links.keys).union(y.links.keys).sorted() where x.links[link] != y.links[link] {
@@ -390,7 +422,7 @@ public final class SimRegion: Sendable {
                 note("database \(db): \(x == nil ? "created" : "dropped")")
             }
         }
-        if a.catalog != b.catalog {
+        if !a.catalog.sameEntries(b.catalog) {
             let ex = Set(a.catalog.endpoints.map { "\($0.interface) \($0.url)" }), ey = Set(b.catalog.endpoints.map { "\($0.interface) \($0.url)" })
             for e in ey.subtracting(ex).sorted() { note("catalog: endpoint \(e) added") }
             for e in ex.subtracting(ey).sorted() { note("catalog: endpoint \(e) removed") }
@@ -411,8 +443,19 @@ public final class SimRegion: Sendable {
             let px = Set(x.policies.map { "\($0.vhost)/\($0.name)" }), py = Set(y.policies.map { "\($0.vhost)/\($0.name)" })
             for p in py.subtracting(px).sorted() { note("broker: policy \(p) added") }
             for p in px.subtracting(py).sorted() { note("broker: policy \(p) removed") }
-            if px == py { note("broker: vhosts, users, queues or policy definitions changed") }
+            for v in Set(y.vhosts).subtracting(x.vhosts).sorted() { note("broker: vhost \(v) added") }
+            for v in Set(x.vhosts).subtracting(y.vhosts).sorted() { note("broker: vhost \(v) removed") }
+            for u in Set(y.users.keys).subtracting(x.users.keys).sorted() { note("broker: user \(u) added") }
+            for (k, v) in y.permissions where x.permissions[k] != v { note("broker: permissions \(k) \(v) (were \(x.permissions[k] ?? "none"))") }
+            for p in y.policies where px.contains("\(p.vhost)/\(p.name)") && !x.policies.contains(p) { note("broker: policy \(p.vhost)/\(p.name) changed") }
+            let qx = Set(x.queues.map { "\($0.vhost)/\($0.name)" }), qy = Set(y.queues.map { "\($0.vhost)/\($0.name)" })
+            for q in qy.subtracting(qx).sorted() { note("broker: queue \(q) added") }
+            for q in qx.subtracting(qy).sorted() { note("broker: queue \(q) removed") }
         }
         return out
+    }
+
+    static func isFerryBackup(_ path: String) -> Bool {
+        path.range(of: #"\.ferry-\d{8}T\d{6}"#, options: .regularExpression) != nil
     }
 }

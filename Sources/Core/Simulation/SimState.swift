@@ -73,6 +73,11 @@ public struct SimCatalog: Codable, Sendable, Equatable {
     public var regions: [String] = []
     public var nextID = 1
     public init() {}
+
+    /// The same services, endpoints and regions (identifiers handed out later do not count).
+    public func sameEntries(_ other: SimCatalog) -> Bool {
+        services == other.services && endpoints == other.endpoints && regions == other.regions
+    }
 }
 
 public struct SimVIP: Codable, Sendable, Equatable {

@@ -12,33 +12,32 @@ struct SimTransport: Transport {
             throw TransportError(.unreachable, host: host.name, "no such host in the simulated region")
         }
         let text = command.command
-        for f in sim.faults(host: host.name, command: text, release: nil, primitive: nil) where f.kind == .unreachable {
-            sim.clock.advance(sim.duration("ssh connect timeout", 10), host: host.name)
+        // Whose time it takes: the per-host step's host that sent it, else the target.
+        let lane = command.lane ?? host.name
+        let faults = sim.faults(host: host.name, command: text, release: nil, primitive: nil)
+        for f in faults where f.kind == .unreachable {
+            sim.clock.advance(sim.duration("ssh connect timeout", 10), host: lane)
             throw TransportError(.unreachable, host: host.name,
                                  f.message ?? "cannot connect to \(host.address):22: no route to host (simulated fault)")
         }
-        var outcome = execute(text, stdin: command.stdin, host: host.name)
-        if outcome.exitCode == 0 {
-            for f in sim.faults(host: host.name, command: text, release: nil, primitive: nil) {
-                switch f.kind {
-                case .fail:
-                    outcome = .fail(f.message ?? "simulated failure of `\(text.prefix(60))`", duration: outcome.duration)
-                case .slow:
-                    outcome.duration *= f.factor
-                case .unreachable: break
-                }
-            }
+        var outcome: SimOutcome
+        if let f = faults.first(where: { $0.kind == .fail }) {
+            // A failing command changes nothing.
+            outcome = .fail(f.message ?? "simulated failure of `\(text.prefix(60))`", duration: 2)
+        } else {
+            outcome = execute(text, stdin: command.stdin, host: host.name)
         }
+        for f in faults where f.kind == .slow { outcome.duration *= f.factor }
         // Real commands never take the same time twice: ±15%, seeded, different at each moment.
-        let now = sim.clock.now(host: host.name).timeIntervalSince1970
-        outcome.duration *= 0.85 + 0.3 * sim.random("jitter|\(host.name)|\(text)|\(Int(now))")
+        let now = sim.clock.now(host: lane).timeIntervalSince1970
+        outcome.duration *= 0.85 + 0.3 * sim.random("jitter|\(host.name)|\(text)|\(sim.elapsed(now))")
         var result: CommandResult
         if let limit = command.timeout, outcome.duration > limit {
-            sim.clock.advance(limit, host: host.name)
+            sim.clock.advance(limit, host: lane)
             throw TransportError(.timeout, host: host.name,
                                  "`\(command.command)` did not finish within \(DurationText.format(limit)); it was killed")
         }
-        sim.clock.advance(outcome.duration, host: host.name)
+        sim.clock.advance(outcome.duration, host: lane)
         if sim.config.timeScale > 0 { try await Task.sleep(for: .seconds(outcome.duration * sim.config.timeScale)) }
         Data(outcome.stdout.utf8).withUnsafeBytes { output.append(stdout: $0) }
         Data(outcome.stderr.utf8).withUnsafeBytes { output.append(stderr: $0) }
@@ -73,18 +72,22 @@ struct SimTransport: Transport {
             let p = Self.unquote(path)
             return SimOutcome(stdout: sim.state.hosts[host]?.files[p] ?? "", duration: 0.05)
         }
-        if body.contains(".ferry-new") && body.contains("cat > "), let path = Self.match(body, #"cat > (\S+)\.ferry-new"#) {
+        if body.contains(".ferry-new") && body.contains("cat > "), let path = Self.match(body, #"cat > ([^\s;]+)\.ferry-new"#) {
+            // IniEdit's write: back up the file (or an empty one), then replace it.
             let p = Self.unquote(path)
             let content = stdin.map { String(decoding: $0, as: UTF8.self) } ?? ""
+            let backup = (Self.match(body, #"cp -p [^\s;]+ ([^\s;]+)"#) ?? Self.match(body, #": > ([^\s;]+)"#)).map(Self.unquote)
             sim.mutate { s in
-                if let backup = Self.match(body, #"cp -p \S+ (\S+)"#), let old = s.hosts[host]?.files[p] {
-                    s.hosts[host]?.files[Self.unquote(backup)] = old
+                if let backup {
+                    let old = s.hosts[host]?.files[p] ?? ""
+                    s.hosts[host]?.files[backup] = old
                 }
                 s.hosts[host]?.files[p] = content
             }
             return SimOutcome(duration: 0.1)
         }
         if body.hasPrefix("sudo -n /bin/sh -c ") { body = Self.unquote(String(body.dropFirst("sudo -n /bin/sh -c ".count))) }
+        body = body.replacingOccurrences(of: "\\\n", with: " ")
         if body.hasPrefix("export "), let semi = body.firstIndex(of: ";") { body = String(body[body.index(after: semi)...]) }
         var total = SimOutcome(duration: 0)
         var last: Int32 = 0
@@ -107,6 +110,26 @@ struct SimTransport: Transport {
         var words = input
         while let first = words.first, first == "sudo" || first == "-n" || first == "env" || first.contains("=") && !first.hasPrefix("-") && words.count > 1 {
             words.removeFirst()
+            // sudo -u USER / -g GROUP: the option's value goes too.
+            if first == "sudo" {
+                while let o = words.first, o.hasPrefix("-") {
+                    words.removeFirst()
+                    if ["-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U"].contains(o), !words.isEmpty { words.removeFirst() }
+                }
+            }
+        }
+        // Output redirected to a file: the file gets what the command prints.
+        if let r = words.firstIndex(where: { $0 == ">" || $0 == ">>" }), words.indices.contains(r + 1) {
+            let path = words[r + 1]
+            let append = words[r] == ">>"
+            var rest = words
+            rest.removeSubrange(r...(r + 1))
+            let inner = simple(rest, text: text, stdin: stdin, host: host)
+            sim.mutate { s in
+                let before = append ? (s.hosts[host]?.files[path] ?? "") : ""
+                s.hosts[host]?.files[path] = before + inner.stdout
+            }
+            return SimOutcome(exitCode: inner.exitCode, stderr: inner.stderr, duration: inner.duration)
         }
         if words.first == "timeout" {
             words.removeFirst()
@@ -169,12 +192,13 @@ struct SimTransport: Transport {
             let args = words.dropFirst().filter { !$0.hasPrefix("-") }
             if args.count == 2 {
                 let from = args[args.startIndex], to = args[args.startIndex + 1]
-                sim.mutate { s in
-                    if let content = s.hosts[host]?.files[from] {
-                        s.hosts[host]?.files[to] = content
-                        if program == "mv" { s.hosts[host]?.files[from] = nil }
-                    }
+                let found = sim.mutate { s -> Bool in
+                    guard let content = s.hosts[host]?.files[from] else { return false }
+                    s.hosts[host]?.files[to] = content
+                    if program == "mv" { s.hosts[host]?.files[from] = nil }
+                    return true
                 }
+                if !found { return .fail("\(program): cannot stat '\(from)': No such file or directory", duration: 0.02) }
             }
             return SimOutcome(duration: 0.05)
         case "tar":
@@ -248,7 +272,7 @@ struct SimTransport: Transport {
                     if over > 1 {
                         seconds *= 1 + (over - 1) * 4
                         let chance = min(0.9, (over - 1) * 1.5)
-                        let key = "overload|\(host)|\(unit)|\(sim.clock.step ?? "")|\(Int(now))"
+                        let key = "overload|\(host)|\(unit)|\(sim.clock.step ?? "")|\(sim.elapsed(now))"
                         if sim.random(key) < chance {
                             sim.addPulse(at: now)
                             return .fail(

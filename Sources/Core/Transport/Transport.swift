@@ -10,6 +10,9 @@ public struct HostCommand: Sendable {
     public var sudo: Bool
     /// Seconds after which the command is killed.
     public var timeout: Double?
+    /// Whose time the command takes when time is simulated: the host a per-host step
+    /// runs for (nil: the host it runs on). Real transports ignore it.
+    public var lane: String?
 
     public init(_ command: String, stdin: Data? = nil, environment: [String: String] = [:], sudo: Bool = false,
                 timeout: Double? = nil)

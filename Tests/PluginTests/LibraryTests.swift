@@ -1,0 +1,230 @@
+import FerryCore
+import FerryPlugins
+import Foundation
+import Testing
+
+/// The runbook library (scripts/lib) and the runbooks built from it
+/// (scripts/runbooks/kilo-to-queens, queens-to-rocky) on the simulated region.
+@Suite struct LibraryTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    struct Sim {
+        let sim: SimRegion
+        let engine: Engine
+        let directory: String
+    }
+
+    /// The saved form of a simulated region (SimRegion reads it back from its state directory).
+    struct Saved: Codable {
+        var clock: Double
+        var state: SimState
+    }
+
+    /// A simulated region starting at `release` (the new controllers prebuilt with `target`),
+    /// with the repository's `runbook`; `adjust` edits the region's model before the run.
+    static func make(runbook: String, release: String, target: String, computes: Int, faults: String = "[]",
+                     adjust: ((inout SimState) -> Void)? = nil) async throws -> Sim
+    {
+        let dir = NSTemporaryDirectory() + "ferry-library-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try """
+            region: simlib
+            simulate:
+              release: \(release)
+              target: \(target)
+              components: [keystone, glance, cinder, nova, neutron, rabbitmq]
+              seed: 42
+              faults: \(faults)
+            inventory:
+              groups:
+                tools: [tools1]
+            releases:
+            \(["kilo", "liberty", "mitaka", "newton", "ocata", "pike", "queens", "rocky"]
+                .map { "  \($0): { host: tools1, venv: /opt/venvs/\($0) }" }.joined(separator: "\n"))
+            vars: { family: rpm, venv_cache: /var/cache/ferry, rabbit_start_new: true }
+            """.write(toFile: dir + "/region.yaml", atomically: true, encoding: .utf8)
+        let region = try RegionLoader.load(path: dir + "/region.yaml")
+        if let adjust {
+            let first = try SimRegion(region: region, computes: computes, components: PluginRegistry.simComponents,
+                                      stateDirectory: dir + "/sim")
+            var state = first.state
+            adjust(&state)
+            let path = try #require(first.statePath)
+            try FileManager.default.createDirectory(atPath: dir + "/sim", withIntermediateDirectories: true)
+            try JSONEncoder().encode(Saved(clock: first.clock.seconds, state: state)).write(to: URL(fileURLWithPath: path))
+        }
+        let sim = try SimRegion(region: region, computes: computes, components: PluginRegistry.simComponents,
+                                stateDirectory: dir + "/sim")
+        let engine = Engine(
+            runbook: try await RunbookLoader.load(path: root + "/scripts/runbooks/" + runbook, extensions: PluginRegistry.extensions),
+            region: sim.region, transport: sim.transport, journal: try RunJournal(path: dir + "/journal.db"),
+            databases: sim.databaseDriver, clock: sim.clock, drivers: sim.drivers)
+        return Sim(sim: sim, engine: engine, directory: dir)
+    }
+
+    static let components = ["glance", "cinder", "nova", "neutron"]
+    static let kiloToQueens = ["liberty", "mitaka", "newton", "ocata", "pike", "queens"]
+
+    @Test func kiloToQueensDrillOn2000ComputesPassesBothWaysWithSchemaStepsInReleaseOrder() async throws {
+        let s = try await Self.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 2000)
+        let before = s.sim.state
+        let started = Date()
+        let outcome = try await Drill(engine: s.engine, sim: s.sim, times: 1).run()
+        let wall = Date().timeIntervalSince(started)
+        #expect(outcome.succeeded, "\(outcome.stoppedBecause ?? "")")
+        let rep = try #require(outcome.repetitions.first)
+        #expect(rep.upgrade.status == .succeeded, "\(rep.upgrade.message ?? "")")
+        #expect(rep.rollback?.status == .rolledBack, "\(rep.rollback?.message ?? "")")
+        #expect(rep.differences.isEmpty, "\(rep.differences)")
+        #expect(SimRegion.differences(before, s.sim.state).isEmpty)
+        // Simulated hours of upgrade, and a rollback that restores instead of replaying.
+        #expect(rep.upgradeSeconds > 3 * 3600, "upgrade \(rep.upgradeSeconds)s")
+        #expect(rep.rollbackSeconds > 600 && rep.rollbackSeconds < rep.upgradeSeconds, "rollback \(rep.rollbackSeconds)s")
+        print("kilo-to-queens drill on 2000 computes: wall \(Int(wall))s, upgrade \(Int(rep.upgradeSeconds))s, rollback \(Int(rep.rollbackSeconds))s (simulated)")
+
+        // The journal: each component's schema steps ran, in release order, each on its release's tools,
+        // components in the runbook's order (Glance, Cinder, then Nova and Neutron).
+        let steps = try await s.engine.journal.steps(rep.runID).filter { $0.phase == .run }
+        func order(_ c: String) -> [String] {
+            steps.filter { $0.name.hasPrefix("\(c)-db-sync-") && $0.status == .done }.sorted { $0.index < $1.index }
+                .map { String($0.name.dropFirst("\(c)-db-sync-".count)) }
+        }
+        for c in Self.components { #expect(order(c) == Self.kiloToQueens, "\(c): \(order(c))") }
+        let startedAt = { (name: String) in steps.first { $0.name == name }?.startedAt ?? .distantFuture }
+        #expect(startedAt("glance-db-sync-queens") < startedAt("cinder-db-sync-liberty"))
+        #expect(startedAt("cinder-db-sync-queens") < startedAt("nova-db-sync-liberty"))
+        for (a, b) in zip(Self.kiloToQueens, Self.kiloToQueens.dropFirst()) {
+            #expect(startedAt("nova-db-sync-\(a)") < startedAt("nova-db-sync-\(b)"))
+        }
+        // Every step that ran has been undone, except the one-way schema steps.
+        let undone = Set(try await s.engine.journal.steps(rep.runID).filter { $0.phase == .undo && $0.status == .done }.map(\.name))
+        let irreversible = steps.filter { $0.name.contains("-db-sync-") }.map(\.name)
+        for st in steps where st.status == .done && !irreversible.contains(st.name) {
+            #expect(undone.contains(st.name), "\(st.name) was not undone")
+        }
+        // The agents restarted in adaptive waves, and the 2000 compute nodes all ran the switch.
+        let switched = try await s.engine.journal.hosts(rep.runID, step: try #require(steps.first { $0.name == "switch-ovs-agents" }).index, phase: .run)
+        #expect(switched.filter { $0.status == .ok }.count == 2000)
+        let events = try await s.engine.journal.events(rep.runID)
+        #expect(events.contains { $0.kind == "adaptive" })
+    }
+
+    @Test func theUpgradeLeavesQueensEverywhere() async throws {
+        let s = try await Self.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 40)
+        var options = RunOptions()
+        options.yes = true
+        options.virtualTime = true
+        let run = try await s.engine.run(options)
+        #expect(run.status == .succeeded, "\(run.message ?? "")")
+        let state = s.sim.state
+        for name in ["glance", "cinder", "nova", "nova_api", "nova_cell0", "neutron"] {
+            #expect(state.databases[name]?.schema["main"] == "queens", "\(name): \(state.databases[name]?.schema ?? [:])")
+        }
+        #expect(state.hosts["cmp0040"]?.services["openstack-nova-compute"]?.release == "queens")
+        #expect(state.hosts["cmp0040"]?.services["neutron-openvswitch-agent"]?.release == "queens")
+        #expect(state.hosts["net01"]?.services["neutron-l3-agent"]?.release == "queens")
+        #expect(state.hosts["cmp0001"]?.files["/etc/nova/nova.conf"]?.contains("transport_url = rabbit://nova@rabbit-new-1:5672") == true)
+        #expect(state.vips["glance"]?.servers["glance-new-1"] == "ready" && state.vips["glance"]?.servers["glance-old-1"] == "maint")
+        #expect(state.vips["nova"]?.maintenance == "false")
+        // volumev3 and placement registered, Cinder v1 gone, volumev2 behind the cinder VIP.
+        func endpoints(_ type: String) -> [SimCatalog.Endpoint] {
+            let ids = Set(state.catalog.services.filter { $0.type == type }.map(\.id))
+            return state.catalog.endpoints.filter { ids.contains($0.serviceID) }
+        }
+        #expect(endpoints("volumev3").count == 3)
+        #expect(endpoints("volumev3").allSatisfy { $0.url == "http://cinder.sim:8776/v3/%(project_id)s" })
+        #expect(endpoints("placement").count == 3)
+        #expect(endpoints("volume").isEmpty)
+        #expect(endpoints("volumev2").allSatisfy { $0.url == "http://cinder.sim:8776/v2/%(project_id)s" })
+        #expect(state.catalog.endpoints.contains { $0.url == "http://nova.sim:8774/v2.1" })
+        #expect(state.databases["cinder"]?.counters["volumes_host:cinder-new-1@lvm"] ?? 0 > 0)
+        #expect(state.databases["cinder"]?.counters["volumes_host:cinder-old-1@lvm"] == nil)
+        let policies = state.brokers["default"]?.policies.map(\.name).sorted()
+        #expect(policies == ["notifications-lazy", "rpc-queues"], "\(policies ?? [])")
+    }
+
+    @Test func preflightBlocksOnABusyVolume() async throws {
+        let s = try await Self.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 20) {
+            $0.databases["cinder"]?.counters["busy_volumes"] = 3
+        }
+        let run = try await s.engine.run(RunOptions())
+        #expect(run.status == .failed)
+        #expect(run.step == "preflight", "\(run.step ?? "")")
+        #expect(run.message?.contains("3 volume(s) attaching, creating, deleting, detaching or migrating") == true, "\(run.message ?? "")")
+        #expect(s.sim.state.databases["glance"]?.schema["main"] == "kilo")
+    }
+
+    @Test func preflightBlocksOnUnfinishedOnlineMigrations() async throws {
+        let s = try await Self.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 20) {
+            $0.databases["cinder"]?.counters["rows:consistencygroups"] = 12
+        }
+        let run = try await s.engine.run(RunOptions())
+        #expect(run.status == .failed)
+        #expect(run.step == "preflight", "\(run.step ?? "")")
+        #expect(run.message?.contains("online-migrations-done") == true || run.message?.contains("not yet migrated") == true,
+                "\(run.message ?? "")")
+        #expect(run.message?.contains("12 consistency group") == true, "\(run.message ?? "")")
+    }
+
+    @Test func novaRefusesToStartWithoutAVolumev3Endpoint() async throws {
+        let s = try await Self.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 20)
+        var options = RunOptions()
+        options.yes = true
+        options.skipTags = ["catalog"]   // the operator left out the endpoint registrations
+        let run = try await s.engine.run(options)
+        #expect(run.status == .failed)
+        #expect(run.step == "block-nova-writes", "\(run.step ?? "")")
+        #expect(run.message?.contains("no volumev3 endpoint") == true, "\(run.message ?? "")")
+        // Glance and Cinder moved; Nova was not touched.
+        #expect(s.sim.state.databases["cinder"]?.schema["main"] == "queens")
+        #expect(s.sim.state.databases["nova"]?.schema["main"] == "kilo")
+        #expect(s.sim.state.hosts["nova-old-1"]?.services["openstack-nova-api"]?.running == true)
+        // And the rollback of what did run leaves the region as it was.
+        let back = try await s.engine.rollback(run.runID, yes: true)
+        #expect(back.status == .rolledBack, "\(back.message ?? "")")
+    }
+
+    @Test func aRunThatFailsMidwayRollsBackToTheKiloRegion() async throws {
+        let s = try await Self.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 30,
+                                    faults: #"[{ command: "cinder-manage db sync", release: newton, kind: fail, message: "OperationalError: (1205, Lock wait timeout exceeded)" }]"#)
+        let before = s.sim.state
+        var options = RunOptions()
+        options.yes = true
+        options.virtualTime = true
+        let run = try await s.engine.run(options)
+        #expect(run.status == .failed)
+        #expect(run.step == "cinder-db-sync-newton", "\(run.step ?? "")")
+        #expect(s.sim.state.databases["glance"]?.schema["main"] == "queens")
+        #expect(s.sim.state.databases["cinder"]?.schema["main"] == "mitaka")
+        let back = try await s.engine.rollback(run.runID, yes: true)
+        #expect(back.status == .rolledBack, "\(back.message ?? "")")
+        #expect(SimRegion.differences(before, s.sim.state).isEmpty, "\(SimRegion.differences(before, s.sim.state))")
+    }
+
+    @Test func theExampleRegionsPlanTheKiloToQueensRunbook() async throws {
+        let runbook = try await RunbookLoader.load(path: Self.root + "/scripts/runbooks/kilo-to-queens", extensions: PluginRegistry.extensions)
+        for (file, computes) in [("kr1.example.yaml", "computes (1880 hosts)"), ("kr2.example.yaml", "computes (480 hosts)")] {
+            let region = try RegionLoader.load(path: Self.root + "/scripts/regions/" + file)
+            let plan = try Plan.build(runbook, region: region).render()
+            #expect(plan.contains("switch-ovs-agents  on " + computes), "\(file)")
+            #expect(plan.contains("glance-db-sync-liberty"), "\(file)")
+        }
+    }
+
+    @Test func queensToRockyPlansAndDrillsFromTheSameLibrary() async throws {
+        let s = try await Self.make(runbook: "queens-to-rocky", release: "queens", target: "rocky", computes: 200)
+        let plan = try Plan.build(s.engine.runbook, region: s.sim.region).render()
+        for expected in ["glance-db-sync-rocky", "cinder-db-sync-rocky", "nova-db-sync-rocky", "neutron-db-sync-rocky",
+                         "backup-nova", "switch-ovs-agents", "adaptive", "switch-vip-glance", "keystone-fernet"] {
+            #expect(plan.contains(expected), "plan lacks \(expected)")
+        }
+        #expect(!plan.contains("db-sync-queens"))
+        let outcome = try await Drill(engine: s.engine, sim: s.sim, times: 1).run()
+        #expect(outcome.succeeded, "\(outcome.stoppedBecause ?? "")")
+        let rep = try #require(outcome.repetitions.first)
+        let steps = try await s.engine.journal.steps(rep.runID).filter { $0.phase == .run && $0.status == .done }
+        for c in Self.components { #expect(steps.contains { $0.name == "\(c)-db-sync-rocky" }, "\(c)") }
+        #expect(rep.differences.isEmpty, "\(rep.differences)")
+    }
+}

@@ -1,0 +1,140 @@
+-- Preflight checks for an upgrade, and the step that holds the run until they pass.
+-- Each function declares one check (named as returned); `preflight.step` declares the
+-- step that runs them all before anything changes.
+local M = {}
+
+--- No volume attaching, creating, deleting, detaching or migrating.
+function M.no_busy_volumes(spec)
+  spec = spec or {}
+  local cinder = require "ferry.cinder"
+  check "no-busy-volumes" {
+    desc = "no volume in a transitional state (attaching, creating, deleting, detaching, migrating)",
+    within = spec.within or "0s", every = spec.every or "30s",
+    probe = cinder.preflight.busy_volumes,
+  }
+  return "no-busy-volumes"
+end
+
+--- No instance building, migrating or resizing.
+function M.no_instances_in_flight(spec)
+  spec = spec or {}
+  local nova = require "ferry.nova"
+  check "no-instances-in-flight" {
+    desc = "no instance building, migrating or resizing",
+    within = spec.within or "0s", every = spec.every or "30s",
+    probe = nova.preflight.instances_in_flight,
+  }
+  return "no-instances-in-flight"
+end
+
+--- The online data migrations of the release the region runs are complete: Cinder's
+--- (consistency groups moved to groups, which Pike's 097 enforces) and, from Mitaka on,
+--- Nova's (`nova-manage db online_data_migrations` with the running release's tools,
+--- which only reports when nothing is left: exit 0).
+function M.online_migrations_done(spec)
+  local from = spec.from
+  local cinder = require "ferry.cinder"
+  local release = require "ferry.release"
+  local nova_has_odm = release.index(from) >= release.index("mitaka")
+  check "online-migrations-done" {
+    desc = "the online data migrations of " .. from .. " are complete (cinder"
+      .. (nova_has_odm and ", nova" or "") .. ")",
+    probe = function(ctx)
+      local ok, why = cinder.preflight.ocata_migrations_done(ctx)
+      if not ok then return false, "cinder: " .. why end
+      if nova_has_odm then
+        local host = inventory.group(spec.nova_group or "nova_old")[1]
+        local r = host:run("nova-manage db online_data_migrations --max-count 1", { check = false })
+        if r.code ~= 0 then
+          return false, "nova: online data migrations of " .. from .. " not complete (nova-manage exited " .. r.code
+            .. "): run them until they exit 0"
+        end
+      end
+      return true
+    end,
+  }
+  return "online-migrations-done"
+end
+
+--- Every database the runbook touches answers (SELECT 1).
+function M.databases_reachable(spec)
+  local names = spec.names
+  check "databases-reachable" {
+    desc = "the databases answer: " .. table.concat(names, ", "),
+    probe = function(ctx)
+      local bad = {}
+      for _, n in ipairs(names) do
+        local ok, err = pcall(function()
+          local c = db.connect(n)
+          c:scalar("SELECT 1")
+          c:close()
+        end)
+        if not ok then bad[#bad + 1] = tostring(err) end
+      end
+      if #bad == 0 then return true end
+      return false, table.concat(bad, "; ")
+    end,
+  }
+  return "databases-reachable"
+end
+
+--- Enough free space where the dumps go: ctx.vars.backup_space = { host =, path =, min_free_gb = }
+--- (the host that writes them: the machine that runs Ferry, reached as a host of the region).
+--- Without that setting the check warns and passes.
+function M.backup_space(spec)
+  spec = spec or {}
+  check "backup-space" {
+    desc = "the backup disk has room for the dumps (vars.backup_space)",
+    probe = function(ctx)
+      local b = ctx.vars and ctx.vars.backup_space
+      if type(b) ~= "table" then
+        log.warn("vars.backup_space is not set: the free space for database dumps is not checked")
+        return true
+      end
+      local r = inventory.host(b.host):run("df -Pk " .. (b.path or ".ferry") .. " | awk 'NR==2 {print $4}'", { check = false })
+      local free_kb = tonumber((r.stdout or ""):match("%d+"))
+      if not free_kb then return false, "cannot read the free space of " .. tostring(b.path) .. " on " .. b.host end
+      local need = (b.min_free_gb or 100) * 1024 * 1024
+      if free_kb >= need then return true end
+      return false, string.format("%.1f GB free in %s on %s, %d GB needed", free_kb / 1048576, b.path, b.host, b.min_free_gb or 100)
+    end,
+  }
+  return "backup-space"
+end
+
+--- The new controllers answer (a command runs on each), and the venv of `to` is there.
+function M.new_controllers(spec)
+  local groups = spec.groups
+  check "new-controllers-answer" {
+    desc = "the new controllers answer: " .. table.concat(groups, ", "),
+    on = groups,
+    probe = function(host, ctx)
+      local r = host:run("true", { check = false, timeout = "30s" })
+      return r.code == 0, "exit " .. tostring(r.code)
+    end,
+  }
+  return "new-controllers-answer"
+end
+
+--- Before Nova moves to Queens or later: a volumev3 endpoint is registered. Returns an
+--- inline check (a function) for a step's `before`: a named check would also run after the
+--- drill's rollback, where a Kilo catalog rightly has no volumev3.
+function M.volumev3_endpoint()
+  local nova = require "ferry.nova"
+  return nova.preflight.volumev3_endpoint
+end
+
+--- The step that runs the checks `names` before anything changes (nothing to undo).
+function M.step(names, spec)
+  spec = spec or {}
+  step(spec.name or "preflight") {
+    desc = "preflight: " .. table.concat(names, ", "),
+    tags = { "preflight" },
+    before = names,
+    run = function(ctx) ctx.state.preflight_passed = true end,
+    undo = function(ctx) ctx.state.preflight_passed = nil end,
+  }
+  return spec.name or "preflight"
+end
+
+return M
