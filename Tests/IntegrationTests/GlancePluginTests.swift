@@ -75,4 +75,80 @@ import Testing
         #expect(probe.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(probe)")
         await engine.transport.shutdown()
     }
+
+    /// The Glance part of the Kilo → Queens runbook, built from the same library steps, on
+    /// the lab: block writes at the real HAProxy, back up the real database, run the real
+    /// glance-manage where `releases:` says, switch the real VIP to the new server, let
+    /// users back in; then roll it all back. (The lab has no Glance systemd units and only
+    /// Zed's tools, so the services' stop/start and the Kilo chain are left to the
+    /// simulated drill.)
+    @Test func theGlancePartOfTheLibraryRunsAndRollsBackOnRealServices() async throws {
+        let host = try TestEnvironment.addresses(1)[0].name
+        let lab = try String(contentsOfFile: TestEnvironment.testenv + "/region.yaml", encoding: .utf8)
+        guard lab.contains("maintenance_map"), let range = lab.range(of: "password: { file: "), let end = lab[range.upperBound...].firstIndex(of: " ") else {
+            throw FerryError.failed("the lab region needs mariadb and haproxy: run scripts/testenv/up hosts mariadb haproxy")
+        }
+        let passwordFile = String(lab[range.upperBound..<end])
+        let database = "glance_part_\(UInt32.random(in: 0..<UInt32.max))"
+        let conf = "\(TestEnvironment.root)/.testenv/glance-part-\(UInt32.random(in: 0..<UInt32.max)).conf"
+        // Beside the repository's scripts/, so `require "lib.upgrade"` finds the library.
+        let directory = "\(TestEnvironment.root)/.testenv/rb-glance-part-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try """
+            local lib = require "lib.upgrade"
+            runbook { name = "glance-part", from = "yoga", to = "zed" }
+            local api = lib.api_check { component = "glance" }
+            step "empty-db" { run = function(ctx)
+              local c = db.connect("keystone"); c:exec("CREATE DATABASE \(database)"); c:close()
+            end, undo = function(ctx)
+              local c = db.connect("keystone"); c:exec("DROP DATABASE IF EXISTS \(database)"); c:close()
+            end }
+            step "glance-config" { on = "\(host)", run = function(host, ctx)
+              host:ini(ctx.vars.conf):set("database", "connection",
+                "mysql+pymysql://ferry:" .. secret(ctx.vars.db_password) .. "@127.0.0.1:23306/\(database)")
+            end }
+            lib.maintenance { component = "glance", mode = "writes" }
+            lib.backup_databases { names = { "glance" }, name = "backup-glance" }
+            lib.db_sync { component = "glance", from = "yoga", to = "zed", config_files = { "\(conf)" }, timeout = "5m" }
+            lib.switch_vip { component = "glance", after = { api } }
+            lib.end_maintenance { component = "glance", mode = "writes" }
+            step "record" { run = function(ctx)
+              local c = db.connect("glance"); ctx.state.versions = c:alembic_versions(); c:close()
+              ctx.state.vip = vip.get("glance")
+            end, undo = function(ctx) end }
+            """.write(toFile: directory + "/runbook.lua", atomically: true, encoding: .utf8)
+        // This region's `glance` database is the scratch one.
+        let region = editSection(lab, "databases", "\n  glance: {", "\n  glance: { host: 127.0.0.1, port: 23306, user: ferry, password: { file: \(passwordFile) }, database: \(database) }\n  glance_lab: {")
+            + "\nreleases: { zed: { host: \(host), venv: /usr } }\nvars: { conf: \"\(conf)\", db_password: { file: \(passwordFile) } }\n"
+        try region.write(toFile: directory + "/region.yaml", atomically: true, encoding: .utf8)
+        let r = try RegionLoader.load(path: directory + "/region.yaml")
+        let engine = Engine(runbook: try await RunbookLoader.load(path: directory + "/runbook.lua", extensions: PluginRegistry.extensions),
+                            region: r, transport: NIOSSHTransport(region: r, journalDirectory: directory),
+                            journal: try RunJournal(path: directory + "/journal.db"))
+        let outcome = try await engine.run(RunOptions())
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let state = try await engine.journal.run(outcome.runID).state
+        #expect(state["versions"] == .array(["wallaby_contract01"]), "\(state["versions"])")
+        #expect(state["vip"]["servers"]["glance-new"]["state"] == "ready", "\(state["vip"])")
+        #expect(state["vip"]["servers"]["glance-old"]["state"] == "maint", "\(state["vip"])")
+
+        let back = try await engine.rollback(outcome.runID, yes: true)
+        #expect(back.status == .rolledBack, "\(back.message ?? "")")
+        #expect(back.irreversible == ["glance-db-sync-zed"])
+        let check = try await RunbookLoader.load(path: { () -> String in
+            let path = directory + "/after.lua"
+            try? "runbook { name = \"after\" }\nstep \"look\" { run = function(ctx) ctx.state.vip = vip.get(\"glance\") end }\n"
+                .write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }())
+        let after = Engine(runbook: check, region: r, transport: LocalTransport(), journal: try RunJournal(path: directory + "/after.db"))
+        let looked = try await after.run(RunOptions())
+        let vipAfter = try await after.journal.run(looked.runID).state["vip"]
+        #expect(vipAfter["servers"]["glance-old"]["state"] == "ready", "\(vipAfter)")
+        #expect(vipAfter["servers"]["glance-new"]["state"] == "maint", "\(vipAfter)")
+        let probe = try shellOutput("mysql --defaults-extra-file=\(TestEnvironment.testenv)/mariadb/client.cnf -N -e \"SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '\(database)'\" 2>&1")
+        #expect(probe.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(probe)")
+        await engine.transport.shutdown()
+    }
 }
