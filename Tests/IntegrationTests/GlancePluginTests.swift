@@ -10,13 +10,20 @@ import Testing
 /// reaches; its health probe asks the real HAProxy VIP; the backup step's undo puts
 /// the database back.
 @Suite(.serialized) struct GlancePluginTests {
-    @Test func glanceModuleSyncsARealDatabaseToThePluginsExpectedVersion() async throws {
+    /// A host of the lab, the lab's region file, and its database password file.
+    static func lab() throws -> (host: String, region: String, passwordFile: String) {
         let host = try TestEnvironment.addresses(1)[0].name
         let lab = try String(contentsOfFile: TestEnvironment.testenv + "/region.yaml", encoding: .utf8)
-        guard lab.contains("\nvips:"), let range = lab.range(of: "password: { file: "), let end = lab[range.upperBound...].firstIndex(of: " ") else {
+        guard lab.contains("maintenance_map"), let range = lab.range(of: "password: { file: "),
+            let end = lab[range.upperBound...].firstIndex(of: " ")
+        else {
             throw FerryError.failed("the lab region needs mariadb and haproxy: run scripts/testenv/up hosts mariadb haproxy")
         }
-        let passwordFile = String(lab[range.upperBound..<end])
+        return (host, lab, String(lab[range.upperBound..<end]))
+    }
+
+    @Test func glanceModuleSyncsARealDatabaseToThePluginsExpectedVersion() async throws {
+        let (host, lab, passwordFile) = try Self.lab()
         let database = "glance_plugin_\(UInt32.random(in: 0..<UInt32.max))"
         let conf = "\(TestEnvironment.root)/.testenv/glance-plugin-\(UInt32.random(in: 0..<UInt32.max)).conf"
         let directory = try TestEnvironment.directory()
@@ -83,12 +90,7 @@ import Testing
     /// Zed's tools, so the services' stop/start and the Kilo chain are left to the
     /// simulated drill.)
     @Test func theGlancePartOfTheLibraryRunsAndRollsBackOnRealServices() async throws {
-        let host = try TestEnvironment.addresses(1)[0].name
-        let lab = try String(contentsOfFile: TestEnvironment.testenv + "/region.yaml", encoding: .utf8)
-        guard lab.contains("maintenance_map"), let range = lab.range(of: "password: { file: "), let end = lab[range.upperBound...].firstIndex(of: " ") else {
-            throw FerryError.failed("the lab region needs mariadb and haproxy: run scripts/testenv/up hosts mariadb haproxy")
-        }
-        let passwordFile = String(lab[range.upperBound..<end])
+        let (host, lab, passwordFile) = try Self.lab()
         let database = "glance_part_\(UInt32.random(in: 0..<UInt32.max))"
         let conf = "\(TestEnvironment.root)/.testenv/glance-part-\(UInt32.random(in: 0..<UInt32.max)).conf"
         // Beside the repository's scripts/, so `require "lib.upgrade"` finds the library.

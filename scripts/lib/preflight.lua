@@ -15,6 +15,18 @@ function M.no_busy_volumes(spec)
   return "no-busy-volumes"
 end
 
+--- No image upload in progress (Glance images in status `saving`).
+function M.no_image_uploads(spec)
+  spec = spec or {}
+  local glance = require "ferry.glance"
+  check "no-image-uploads" {
+    desc = "no image upload in progress (status saving)",
+    within = spec.within or "30m", every = spec.every or "1m",
+    probe = glance.preflight.uploads_in_progress,
+  }
+  return "no-image-uploads"
+end
+
 --- No instance building, migrating or resizing.
 function M.no_instances_in_flight(spec)
   spec = spec or {}

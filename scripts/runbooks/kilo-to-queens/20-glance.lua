@@ -4,11 +4,7 @@ local lib = require "lib.upgrade"
 local phases = require "lib.phases"
 local glance = require "ferry.glance"
 
-check "no-image-uploads" {
-  desc = "no image upload in progress (status saving)",
-  within = "30m", every = "1m",
-  probe = glance.preflight.uploads_in_progress,
-}
+require("lib.preflight").no_image_uploads()
 
 step "warn-glance-v1-users" {
   desc = "Images API v1 is deprecated in Queens and removed in Rocky: tell its users",

@@ -3,11 +3,7 @@
 local phases = require "lib.phases"
 local glance = require "ferry.glance"
 
-check "no-image-uploads" {
-  desc = "no image upload in progress (status saving)",
-  within = "30m", every = "1m",
-  probe = glance.preflight.uploads_in_progress,
-}
+require("lib.preflight").no_image_uploads()
 
 step "confirm-glance-v1-gone" {
   desc = "Rocky removes the Images API v1: every client must use v2 (Cinder ≥ Pike and Nova ≥ Newton do)",
