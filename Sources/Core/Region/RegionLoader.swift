@@ -4,7 +4,7 @@ import LuaBridge
 /// Reads and validates region files.
 public enum RegionLoader {
     static let topLevelKeys = [
-        "region", "inventory", "ssh", "databases", "vips", "keystone", "broker", "releases", "vars", "simulate",
+        "region", "extends", "inventory", "ssh", "databases", "vips", "keystone", "broker", "releases", "vars", "simulate",
     ]
 
     public static func load(path: String) throws -> Region {
@@ -14,25 +14,37 @@ public enum RegionLoader {
         return try parse(String(decoding: data, as: UTF8.self), file: path)
     }
 
-    public static func parse(_ text: String, file: String) throws -> Region {
+    /// A region file's tree with the files it `extends:` underneath it (a chain, at most 8 deep).
+    static func tree(_ text: String, file: String, depth: Int = 0) throws -> YAMLNode {
         guard let root = try YAMLNode.parse(text, file: file) else {
             throw FerryError.invalid("\(file): the region file is empty")
         }
         guard root.mapping != nil else { throw root.error("a region file is a mapping with 'region:' at its top") }
+        guard let ext = root["extends"] else { return root }
+        let basePath = RegionPaths.expand(try ext.requireString(), relativeTo: root.directory)
+        guard depth < 8 else { throw ext.error("extends: more than 8 files deep (a loop?)") }
+        guard let data = FileManager.default.contents(atPath: basePath) else {
+            throw ext.error("cannot read \(basePath) (does it exist?)")
+        }
+        let base = try tree(String(decoding: data, as: UTF8.self), file: basePath, depth: depth + 1)
+        return YAMLNode.merge(base: base, overlay: root)
+    }
+
+    public static func parse(_ text: String, file: String) throws -> Region {
+        let root = try tree(text, file: file)
         try root.checkKeys(topLevelKeys)
         guard let nameNode = root["region"] else {
             throw root.error("missing 'region:' (the region's name)")
         }
         var region = Region(name: try nameNode.requireString())
         region.file = file
-        let directory = URL(fileURLWithPath: file).deletingLastPathComponent().path
 
         if let inventory = root["inventory"] {
             try inventory.checkKeys(["ansible", "groups", "hosts"])
             if let ansible = inventory["ansible"] {
                 let paths = try ansible.sequence?.map { try $0.requireString() } ?? [ansible.requireString()]
                 for p in paths {
-                    let full = RegionPaths.expand(p, relativeTo: directory)
+                    let full = RegionPaths.expand(p, relativeTo: ansible.directory)
                     do { try AnsibleInventory.load(path: full, into: &region) } catch let e as FerryError {
                         throw ansible.error(e.message)
                     }
@@ -73,7 +85,7 @@ public enum RegionLoader {
                 guard ["strict", "accept-new"].contains(text) else { throw v.error("must be strict or accept-new") }
                 region.ssh.hostKeyChecking = text
             }
-            if let v = ssh["record_known_hosts"] { region.ssh.recordKnownHosts = RegionPaths.expand(try v.requireString(), relativeTo: directory) }
+            if let v = ssh["record_known_hosts"] { region.ssh.recordKnownHosts = RegionPaths.expand(try v.requireString(), relativeTo: v.directory) }
             if let v = ssh["max_connections"] { region.ssh.maxConnections = max(1, try v.requireInt()) }
             if let v = ssh["max_sessions"] { region.ssh.maxSessions = max(1, try v.requireInt()) }
             if let v = ssh["connect_rate"] {
@@ -97,7 +109,7 @@ public enum RegionLoader {
                     region.ssh.byGroup[group] = GroupSSH(
                         user: try node["user"]?.requireString(), port: try node["port"]?.requireInt(),
                         jump: try node["jump"]?.requireString(),
-                        identity: try node["identity"].map { RegionPaths.expand(try $0.requireString(), relativeTo: directory) })
+                        identity: try node["identity"].map { RegionPaths.expand(try $0.requireString(), relativeTo: $0.directory) })
                 }
             }
             if let v = ssh["user"] { region.ssh.user = try v.requireString() }
@@ -105,8 +117,8 @@ public enum RegionLoader {
                 region.ssh.port = try v.requireInt()
                 region.ssh.portIsExplicit = true
             }
-            if let v = ssh["identity"] { region.ssh.identity = RegionPaths.expand(try v.requireString(), relativeTo: directory) }
-            if let v = ssh["known_hosts"] { region.ssh.knownHosts = RegionPaths.expand(try v.requireString(), relativeTo: directory) }
+            if let v = ssh["identity"] { region.ssh.identity = RegionPaths.expand(try v.requireString(), relativeTo: v.directory) }
+            if let v = ssh["known_hosts"] { region.ssh.knownHosts = RegionPaths.expand(try v.requireString(), relativeTo: v.directory) }
             if let v = ssh["jump"] { region.ssh.jump = try v.requireString() }
             if let v = ssh["parallel"] {
                 region.ssh.parallel = try v.requireInt()

@@ -1,3 +1,4 @@
+import Foundation
 import LuaBridge
 import Yams
 
@@ -7,6 +8,19 @@ struct YAMLNode {
     let node: Node
     let file: String
     let path: String
+    /// For a region that `extends:` another: the paths whose value came from a base file,
+    /// and which file (so errors and relative paths name the right file).
+    var origins: [String: String] = [:]
+
+    init(node: Node, file: String, path: String, origins: [String: String] = [:]) {
+        self.node = node
+        self.file = file
+        self.path = path
+        self.origins = origins
+    }
+
+    /// The directory relative paths written at this node are relative to.
+    var directory: String { URL(fileURLWithPath: file).deletingLastPathComponent().path }
 
     static func parse(_ text: String, file: String) throws -> YAMLNode? {
         do {
@@ -25,7 +39,34 @@ struct YAMLNode {
     }
 
     func child(_ key: String, _ node: Node) -> YAMLNode {
-        YAMLNode(node: node, file: file, path: path.isEmpty ? key : "\(path).\(key)")
+        let p = path.isEmpty ? key : "\(path).\(key)"
+        return YAMLNode(node: node, file: origins[p] ?? file, path: p, origins: origins)
+    }
+
+    /// `overlay` on top of `base`: mappings merge key by key (recursively), anything else
+    /// in the overlay replaces the base's value. Paths taken from the base are recorded.
+    static func merge(base: YAMLNode, overlay: YAMLNode) -> YAMLNode {
+        var origins = base.origins.merging(overlay.origins) { _, o in o }
+        func walk(_ b: Node, _ o: Node, _ path: String) -> Node {
+            guard let bm = b.mapping, let om = o.mapping else { return o }
+            // A secret reference ({ env: } or { file: }) replaces whatever the base had.
+            if om.count == 1, let k = om.keys.first?.string, k == "env" || k == "file" { return o }
+            var pairs: [(Node, Node)] = []
+            for (k, v) in om {
+                let key = k.string ?? "\(k)"
+                let p = path.isEmpty ? key : "\(path).\(key)"
+                if let bv = bm[k] { pairs.append((k, walk(bv, v, p))) } else { pairs.append((k, v)) }
+            }
+            for (k, v) in bm where om[k] == nil {
+                let key = k.string ?? "\(k)"
+                let p = path.isEmpty ? key : "\(path).\(key)"
+                if origins[p] == nil { origins[p] = base.file }
+                pairs.append((k, v))
+            }
+            return .mapping(Node.Mapping(pairs, om.tag, om.style, om.mark))
+        }
+        let merged = walk(base.node, overlay.node, "")
+        return YAMLNode(node: merged, file: overlay.file, path: "", origins: origins)
     }
 
     var isNull: Bool { node.null != nil && node.scalar?.style == .plain }
@@ -48,7 +89,7 @@ struct YAMLNode {
 
     var sequence: [YAMLNode]? {
         guard let s = node.sequence else { return nil }
-        return s.enumerated().map { YAMLNode(node: $1, file: file, path: "\(path)[\($0)]") }
+        return s.enumerated().map { YAMLNode(node: $1, file: file, path: "\(path)[\($0)]", origins: origins) }
     }
 
     var string: String? {
@@ -72,7 +113,7 @@ struct YAMLNode {
         for (key, value) in m where !known.contains(key) {
             let hint = known.min(by: { editDistance($0, key) < editDistance($1, key) })
             let suggestion = hint.map { editDistance($0, key) <= 3 ? " (did you mean '\($0)'?)" : "" } ?? ""
-            let at = YAMLNode(node: value.node, file: file, path: path)
+            let at = YAMLNode(node: value.node, file: value.file, path: path)
             throw at.error("unknown key '\(key)'\(suggestion); known: \(known.joined(separator: ", "))")
         }
     }
@@ -90,9 +131,14 @@ struct YAMLNode {
         case .mapping(let m):
             var out: [String: LuaValue] = [:]
             for (k, v) in m { out[k.string ?? "\(k)"] = try child(k.string ?? "?", v).value() }
+            // A secret file written relative to its region file stays relative to that file,
+            // also when another region extends it.
+            if out.count == 1, let f = out["file"]?.stringValue, !f.hasPrefix("/"), !f.hasPrefix("~") {
+                out["file"] = .string(RegionPaths.expand(f, relativeTo: directory))
+            }
             return .map(out)
         case .sequence(let s):
-            return .array(try s.enumerated().map { try YAMLNode(node: $1, file: file, path: "\(path)[\($0)]").value() })
+            return .array(try s.enumerated().map { try YAMLNode(node: $1, file: file, path: "\(path)[\($0)]", origins: origins).value() })
         case .alias:
             throw error("YAML aliases are not supported")
         }
