@@ -208,4 +208,22 @@ struct SimulationTests {
         let fine = try await q.engine.run(RunOptions())
         #expect(fine.status == .succeeded, "\(fine.message ?? "")")
     }
+
+    @Test func driverCallsInsideAHostStepCountOnThatHostsLane() async throws {
+        // Each host asks the database 500 times (2 ms each): 1 s per host, all hosts at once.
+        let runbook = """
+            runbook { name = "queries" }
+            step "ask" { on = "computes", parallel = 100,
+              run = function(host, ctx)
+                local c = db.connect("nova")
+                for i = 1, 500 do c:scalar("SELECT 1") end
+                c:close()
+              end }
+            """
+        let s = try await Self.make(runbook: runbook, simulate: "seed: 6", computes: 100)
+        let outcome = try await s.engine.run(RunOptions())
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let step = try #require(try await s.engine.journal.steps(outcome.runID).first?.duration)
+        #expect(step > 0.9 && step < 5, "the step took \(step)s of simulated time")
+    }
 }

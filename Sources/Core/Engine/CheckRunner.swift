@@ -75,7 +75,9 @@ struct CheckRunner {
             let results = await FanOut.run(hosts, limit: engine.region.ssh.parallel) { host in
                 var hostInvocation = invocation
                 hostInvocation.host = host.name
-                return try await vm.call(entry, [.ref(check.probe), .ref(ctx), .value(host.luaValue)], context: hostInvocation)
+                return try await RunLane.$current.withValue(host.name) {
+                    try await vm.call(entry, [.ref(check.probe), .ref(ctx), .value(host.luaValue)], context: hostInvocation)
+                }
             }
             let failures = results.compactMap { (host, r) -> String? in
                 switch r {

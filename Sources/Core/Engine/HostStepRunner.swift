@@ -159,10 +159,12 @@ struct HostStepRunner {
                         let values = try await runner.withRetries(invocation) { invocation in
                             lastAttempt = invocation.attempt
                             return try await withTimeout(engine.clock.isVirtual ? nil : step.timeout, what: "step \(step.name) on \(host.name)") {
-                                try await engine.vm.call(
+                                try await RunLane.$current.withValue(host.name) {
+                                    try await engine.vm.call(
                                     engine.runbook.entry.invokeHost,
                                     [.ref(function), .value(host.luaValue), .ref(runner.ctx), .value(hostState)],
                                     context: invocation)
+                                }
                             }
                         }
                         let duration = clock.now(host: host.name).timeIntervalSince(start)

@@ -29,6 +29,12 @@ extension RunClock {
     public func now() -> Date { now(host: nil) }
 }
 
+/// The host lane the current task works for (a per-host step's host, a check's host):
+/// time a driver spends without naming a host (a query, an HTTP call) counts there.
+public enum RunLane {
+    @TaskLocal public static var current: String?
+}
+
 /// The real clock.
 public struct WallClock: RunClock {
     public init() {}
@@ -71,7 +77,8 @@ public final class VirtualClock: RunClock {
     public func onStepEnd(_ body: @escaping @Sendable () -> Void) { stepEnded.withLock { $0 = body } }
 
     public func now(host: String?) -> Date {
-        Date(timeIntervalSince1970: state.withLock { s in host.flatMap { s.lanes[$0] } ?? s.coordinator })
+        let lane = host ?? RunLane.current
+        return Date(timeIntervalSince1970: state.withLock { s in lane.flatMap { s.lanes[$0] } ?? s.coordinator })
     }
 
     public func sleep(_ seconds: Double, host: String?) async throws {
@@ -96,8 +103,9 @@ public final class VirtualClock: RunClock {
 
     public func advance(_ seconds: Double, host: String?) {
         guard seconds > 0 else { return }
+        let lane = host ?? RunLane.current
         state.withLock { s in
-            if let host, let t = s.lanes[host] { s.lanes[host] = t + seconds } else { s.coordinator += seconds }
+            if let lane, let t = s.lanes[lane] { s.lanes[lane] = t + seconds } else { s.coordinator += seconds }
         }
     }
 
