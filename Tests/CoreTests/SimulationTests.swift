@@ -226,4 +226,22 @@ struct SimulationTests {
         let step = try #require(try await s.engine.journal.steps(outcome.runID).first?.duration)
         #expect(step > 0.9 && step < 5, "the step took \(step)s of simulated time")
     }
+
+    @Test func parallelItemsOverlapInSimulatedTime() async throws {
+        let runbook = """
+            runbook { name = "par" }
+            step "par" { run = function(ctx)
+              parallel({ "cmp0001", "cmp0002", "cmp0003", "cmp0004" }, function(name)
+                inventory.host(name):run("sleep 60")
+                sleep("30s")
+              end, { limit = 2 })
+            end }
+            """
+        let s = try await Self.make(runbook: runbook, simulate: "seed: 8", computes: 10)
+        let outcome = try await s.engine.run(RunOptions())
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let step = try #require(try await s.engine.journal.steps(outcome.runID).first?.duration)
+        // Two groups of two, each about 90 s (commands ±15 %): not four items one after another (360 s).
+        #expect(step > 150 && step < 230, "the step took \(step)s of simulated time")
+    }
 }

@@ -19,6 +19,10 @@ public protocol RunClock: Sendable {
     func begin(hosts: [String])
     /// The coordinator has waited for these hosts: it moves to the latest of their lanes.
     func join(hosts: [String])
+    /// Lanes that start on `parent`'s timeline (nil: the coordinator's) and, when joined,
+    /// move it to the latest of them: concurrent work inside one host's or the run's time.
+    func fork(_ lanes: [String], from parent: String?)
+    func merge(_ lanes: [String], into parent: String?)
     /// Time a simulated action took on the host's lane (nil: the coordinator's).
     func advance(_ seconds: Double, host: String?)
     /// The step the engine is running now (the simulation's faults can name steps).
@@ -45,6 +49,8 @@ public struct WallClock: RunClock {
     }
     public func begin(hosts: [String]) {}
     public func join(hosts: [String]) {}
+    public func fork(_ lanes: [String], from parent: String?) {}
+    public func merge(_ lanes: [String], into parent: String?) {}
     public func advance(_ seconds: Double, host: String?) {}
     public func enter(step: String?) {}
 }
@@ -99,6 +105,21 @@ public final class VirtualClock: RunClock {
             }
         }
         joined.withLock { $0 }?()
+    }
+
+    public func fork(_ lanes: [String], from parent: String?) {
+        state.withLock { s in
+            let start = parent.flatMap { s.lanes[$0] } ?? s.coordinator
+            for l in lanes { s.lanes[l] = start }
+        }
+    }
+
+    public func merge(_ lanes: [String], into parent: String?) {
+        state.withLock { s in
+            var end = parent.flatMap { s.lanes[$0] } ?? s.coordinator
+            for l in lanes { if let t = s.lanes.removeValue(forKey: l) { end = max(end, t) } }
+            if let parent, s.lanes[parent] != nil { s.lanes[parent] = end } else { s.coordinator = end }
+        }
     }
 
     public func advance(_ seconds: Double, host: String?) {

@@ -35,7 +35,7 @@ enum RuntimeAPI {
                 }
                 // Time a command takes counts on the caller's lane (a per-host step's host),
                 // even when it runs on another host.
-                hostCommand.lane = invocation?.host
+                hostCommand.lane = RunLane.current ?? invocation?.host
                 if env.dryRun {
                     env.log(LogLine(level: .info, message: "[dry run] \(hostName): would run `\(command)`", invocation: invocation))
                     return .value(["code": 0, "stdout": "", "stderr": "", "duration": 0, "dry_run": true])
@@ -211,7 +211,8 @@ enum RuntimeAPI {
             LuaFunction("__native.sleep") { call in
                 guard let s = seconds(try call.value(1)) else { throw LuaArgumentError("sleep: expected a duration like \"5s\"") }
                 let clock = box.current?.clock ?? WallClock()
-                let host = (call.context as? Invocation)?.host
+                // The caller's lane (a host, a parallel item) comes with the task.
+                let host = RunLane.current ?? (call.context as? Invocation)?.host
                 return .yield {
                     try await clock.sleep(s, host: host)
                     return []
@@ -226,7 +227,7 @@ enum RuntimeAPI {
             LuaFunction("__native.now") { call in
                 // Virtual in a simulated region, so `wait_until` deadlines follow simulated time.
                 guard let env = box.current, env.clock.isVirtual else { return .value(.number(Monotonic.seconds())) }
-                return .value(.number(env.clock.now(host: (call.context as? Invocation)?.host).timeIntervalSince1970))
+                return .value(.number(env.clock.now(host: RunLane.current ?? (call.context as? Invocation)?.host).timeIntervalSince1970))
             },
             LuaFunction("__native.secret") { call in
                 let value = try call.value(1)
@@ -244,18 +245,37 @@ enum RuntimeAPI {
                 let vm = call.vm
                 let context = call.context
                 guard let item = box.parallelItem else { throw LuaArgumentError("parallel is not ready") }
+                let clock = box.current?.clock ?? WallClock()
                 return .yield {
                     defer { Task { await vm.release(list); await vm.release(fn) } }
+                    // Simulated time: each item has its own lane, starting where the caller is;
+                    // groups of `limit` run side by side and the caller waits for the slowest.
+                    let parent = RunLane.current ?? (context as? Invocation)?.host
+                    let tag = "parallel-\(UUID().uuidString)-"
                     let results = try await withThrowingTaskGroup(of: (Int, LuaValue).self) { group in
                         var next = 1
                         var out = [LuaValue](repeating: .nil, count: count)
                         func add() {
                             let i = next
                             next += 1
+                            let lane = clock.isVirtual ? tag + String(i) : RunLane.current
                             group.addTask {
-                                let r = try await vm.call(item, [.ref(list), .ref(fn), .value(.int(Int64(i)))], context: context)
+                                let r = try await RunLane.$current.withValue(lane) {
+                                    try await vm.call(item, [.ref(list), .ref(fn), .value(.int(Int64(i)))], context: context)
+                                }
                                 return (i, r.first ?? .nil)
                             }
+                        }
+                        if clock.isVirtual {
+                            while next <= count {
+                                let first = next
+                                let lanes = (first..<min(count + 1, first + limit)).map { tag + String($0) }
+                                clock.fork(lanes, from: parent)
+                                for _ in lanes { add() }
+                                while let (i, value) = try await group.next() { out[i - 1] = value }
+                                clock.merge(lanes, into: parent)
+                            }
+                            return out
                         }
                         while next <= min(count, limit) { add() }
                         while let (i, value) = try await group.next() {

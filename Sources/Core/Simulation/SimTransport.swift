@@ -13,7 +13,7 @@ struct SimTransport: Transport {
         }
         let text = command.command
         // Whose time it takes: the per-host step's host that sent it, else the target.
-        let lane = command.lane ?? host.name
+        let lane = command.lane ?? RunLane.current ?? host.name
         let faults = sim.faults(host: host.name, command: text, release: nil, primitive: nil)
         for f in faults where f.kind == .unreachable {
             sim.clock.advance(sim.duration("ssh connect timeout", 10), host: lane)
