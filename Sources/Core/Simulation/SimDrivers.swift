@@ -115,7 +115,9 @@ struct SimBackups: BackupDriver {
         guard let db = sim.state.databases[name] else {
             throw DatabaseError(database: name, code: 0, message: "no database named '\(name)' in the simulated region")
         }
-        let directory = NSTemporaryDirectory() + "ferry-sim-artifacts"
+        // Beside the saved model (and the journal), else in the temporary directory.
+        let directory = sim.statePath.map { URL(fileURLWithPath: $0).deletingLastPathComponent().appendingPathComponent("artifacts").path }
+            ?? NSTemporaryDirectory() + "ferry-sim-artifacts"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = "\(directory)/\(sim.region.name)-\(name)-\(Int(sim.clock.seconds))-\(UInt32.random(in: 0..<UInt32.max)).json"
         let data = try JSONEncoder().encode(db)
