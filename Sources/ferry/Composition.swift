@@ -1,6 +1,7 @@
 import FerryCore
 import FerryPlugins
 import Foundation
+import Synchronization
 
 /// The composition root: picks drivers from the region and wires the engine.
 enum Composition {
@@ -73,6 +74,22 @@ enum Composition {
     static func interruptible<T: Sendable>(closing transport: (any Transport)? = nil,
                                            _ body: @escaping @Sendable () async throws -> T) async throws -> T
     {
+        // The handlers are in place before the work starts: an early Ctrl-C is never lost.
+        let running = Mutex<Task<T, any Error>?>(nil)
+        let interrupted = Mutex(false)
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                Console.error("\nferry: interrupted; stopping (hosts in flight finish or are stopped; the run can be resumed)")
+                interrupted.withLock { $0 = true }
+                running.withLock { $0 }?.cancel()
+            }
+            source.resume()
+            return source
+        }
+        defer { sources.forEach { $0.cancel() } }
         let task = Task { () async throws -> T in
             do {
                 let outcome = try await body()
@@ -83,18 +100,8 @@ enum Composition {
                 throw error
             }
         }
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
-        let sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler {
-                Console.error("\nferry: interrupted; stopping (hosts in flight finish or are stopped; the run can be resumed)")
-                task.cancel()
-            }
-            source.resume()
-            return source
-        }
-        defer { sources.forEach { $0.cancel() } }
+        running.withLock { $0 = task }
+        if interrupted.withLock({ $0 }) { task.cancel() }
         return try await task.value
     }
 

@@ -180,7 +180,14 @@ func workspace(runbook: String, hosts: Int = 10) throws -> String {
             }
             """, hosts: 20)
         let (process, _, errPipe) = try FerryProcess.start(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir)
-        try await Task.sleep(for: .milliseconds(900))
+        // Interrupt once the run is under way (a host done), however slow the machine is.
+        let journal = try RunJournal(path: dir + "/j.db")
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            guard let run = try? await journal.runs().first else { continue }
+            if ((try? await journal.hosts(run.id, step: 0, phase: .run).filter { $0.status == .ok }.count) ?? 0) >= 1 { break }
+        }
         kill(process.processIdentifier, SIGINT)
         let err = String(decoding: errPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()

@@ -129,8 +129,9 @@ struct Boom: Error, CustomStringConvertible { var description: String { "boom fr
         }
         let elapsed = clock.now - start
         #expect(total == 1000 * 200 + (0..<1000).reduce(0, +))
-        // Sequentially this would take 200 s; concurrently about the time of one wait.
-        #expect(elapsed < .seconds(20))
+        // Sequentially this would take 200 s; concurrently about the time of one wait. The
+        // bound only separates the two (a loaded machine may take many seconds).
+        #expect(elapsed < .seconds(50))
         #expect(await vm.liveCoroutines == 0)
     }
 
