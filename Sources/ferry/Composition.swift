@@ -79,8 +79,11 @@ enum Composition {
         let interrupted = Mutex(false)
         signal(SIGINT, SIG_IGN)
         signal(SIGTERM, SIG_IGN)
+        // Its own queue (a thread of its own): the global queues share their threads with
+        // Swift's cooperative pool, which a busy run can keep occupied past the Ctrl-C.
+        let queue = DispatchQueue(label: "ferry.signals")
         let sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
             source.setEventHandler {
                 Console.error("\nferry: interrupted; stopping (hosts in flight finish or are stopped; the run can be resumed)")
                 interrupted.withLock { $0 = true }
