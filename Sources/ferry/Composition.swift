@@ -74,25 +74,14 @@ enum Composition {
     static func interruptible<T: Sendable>(closing transport: (any Transport)? = nil,
                                            _ body: @escaping @Sendable () async throws -> T) async throws -> T
     {
-        // The handlers are in place before the work starts: an early Ctrl-C is never lost.
+        // The handler is in place before the work starts: an early Ctrl-C is never lost.
         let running = Mutex<Task<T, any Error>?>(nil)
         let interrupted = Mutex(false)
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
-        // Its own queue (a thread of its own): the global queues share their threads with
-        // Swift's cooperative pool, which a busy run can keep occupied past the Ctrl-C.
-        let queue = DispatchQueue(label: "ferry.signals")
-        let sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            source.setEventHandler {
-                Console.error("\nferry: interrupted; stopping (hosts in flight finish or are stopped; the run can be resumed)")
-                interrupted.withLock { $0 = true }
-                running.withLock { $0 }?.cancel()
-            }
-            source.resume()
-            return source
-        }
-        defer { sources.forEach { $0.cancel() } }
+        return try await Signals.whileRunning({
+            Console.error("\nferry: interrupted; stopping (hosts in flight finish or are stopped; the run can be resumed)")
+            interrupted.withLock { $0 = true }
+            running.withLock { $0 }?.cancel()
+        }) {
         let task = Task { () async throws -> T in
             do {
                 let outcome = try await body()
@@ -106,6 +95,7 @@ enum Composition {
         running.withLock { $0 = task }
         if interrupted.withLock({ $0 }) { task.cancel() }
         return try await task.value
+        }
     }
 
     /// What to tell the operator after a run or rollback.

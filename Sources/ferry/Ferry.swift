@@ -15,6 +15,7 @@ struct Ferry: AsyncParsableCommand {
     /// DESIGN.md's exit codes: a command line that cannot be parsed is bad usage (2),
     /// not ArgumentParser's 64.
     static func main() async {
+        Signals.install()
         do {
             var command = try parseAsRoot()
             if var async = command as? any AsyncParsableCommand {
