@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "CoreTests", dependencies: ["FerryCore", "FerryPlugins", "LuaBridge"], path: "Tests/CoreTests"),
         // Against real services started by scripts/testenv (scripts/test starts them).
         .testTarget(name: "IntegrationTests", dependencies: ["FerryCore", "FerryPlugins", "LuaBridge"], path: "Tests/IntegrationTests"),
-        .testTarget(name: "FerryCLITests", dependencies: ["ferry", "FerryCore"], path: "Tests/FerryCLITests"),
+        .testTarget(name: "FerryCLITests", dependencies: ["ferry", "FerryCore", "FerryPlugins"], path: "Tests/FerryCLITests"),
         .testTarget(name: "PluginTests", dependencies: ["FerryPlugins", "FerryCore", "LuaBridge"], path: "Tests/PluginTests"),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 import FerryCore
+import FerryPlugins
 import Foundation
 import Testing
 
@@ -44,5 +45,42 @@ import Testing
         let bad = try FerryProcess.run(["run", "noop.lua", "-r", "local", "--computes", "5"], in: dir)
         #expect(bad.code == 2)
         #expect(bad.stderr.contains("--computes applies to a simulated region"), "\(bad.stderr)")
+    }
+
+    /// kill -9 in the middle of a per-host step: every host the journal calls done has its
+    /// change in the model the next process reads, and resuming finishes the rest.
+    @Test func aKilledSimulatedRunResumesOnAModelThatAgreesWithTheJournal() async throws {
+        let dir = NSTemporaryDirectory() + "ferry-cli-sim-kill-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // Commands also take 1% of their simulated time for real, so the kill lands mid-step.
+        try "region: simkill\nsimulate: { computes: 300, time_scale: 0.01, seed: 9 }\n"
+            .write(toFile: dir + "/region.yaml", atomically: true, encoding: .utf8)
+        try """
+            runbook { name = "switch" }
+            step "switch" { on = "computes", parallel = 10,
+              run = function(host, ctx) host:run("ln -sfn /opt/venvs/queens /opt/openstack/neutron && systemctl restart neutron-openvswitch-agent") end,
+              undo = function(host, ctx) host:run("ln -sfn /opt/venvs/kilo /opt/openstack/neutron && systemctl restart neutron-openvswitch-agent") end }
+            """.write(toFile: dir + "/switch.lua", atomically: true, encoding: .utf8)
+        let (process, _, _) = try FerryProcess.start(["run", "switch.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir)
+        let journal = try RunJournal(path: dir + "/j.db")
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            guard let run = try? await journal.runs().first else { continue }
+            if ((try? await journal.hosts(run.id, step: 0, phase: .run).filter { $0.status == .ok }.count) ?? 0) >= 40 { break }
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let run = try #require(try await journal.runs().first)
+        let done = try await journal.hosts(run.id, step: 0, phase: .run).filter { $0.status == .ok }.map(\.host)
+        #expect(done.count >= 40 && done.count < 300, "\(done.count) done at the kill")
+        let model = try SimRegion(region: try RegionLoader.load(path: dir + "/region.yaml"), components: PluginRegistry.simComponents, stateDirectory: dir + "/sim")
+        for host in done {
+            #expect(model.state.hosts[host]?.services["neutron-openvswitch-agent"]?.release == "queens", "\(host) is done in the journal, not in the model")
+        }
+        let resumed = try FerryProcess.run(["resume", "last", "--journal", "j.db"], in: dir)
+        #expect(resumed.code == 0, "\(resumed.stderr)")
+        let after = try SimRegion(region: try RegionLoader.load(path: dir + "/region.yaml"), components: PluginRegistry.simComponents, stateDirectory: dir + "/sim")
+        #expect(after.state.hosts.values.filter { $0.services["neutron-openvswitch-agent"]?.release == "queens" }.count == 300)
     }
 }

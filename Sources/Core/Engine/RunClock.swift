@@ -27,6 +27,8 @@ public protocol RunClock: Sendable {
     func advance(_ seconds: Double, host: String?)
     /// The step the engine is running now (the simulation's faults can name steps).
     func enter(step: String?)
+    /// A host of a per-host step is done (called before the journal records it).
+    func hostDone(_ host: String)
 }
 
 extension RunClock {
@@ -51,6 +53,7 @@ public struct WallClock: RunClock {
     public func join(hosts: [String]) {}
     public func fork(_ lanes: [String], from parent: String?) {}
     public func merge(_ lanes: [String], into parent: String?) {}
+    public func hostDone(_ host: String) {}
     public func advance(_ seconds: Double, host: String?) {}
     public func enter(step: String?) {}
 }
@@ -81,6 +84,13 @@ public final class VirtualClock: RunClock {
     /// Called when a step ends (`enter(step: nil)`): the simulation saves its model.
     let stepEnded = Mutex<(@Sendable () -> Void)?>(nil)
     public func onStepEnd(_ body: @escaping @Sendable () -> Void) { stepEnded.withLock { $0 = body } }
+    /// Called when a host is done, before the journal says so (the simulation records the host).
+    let hostFinished = Mutex<(@Sendable (String, Double) -> Void)?>(nil)
+    public func onHostDone(_ body: @escaping @Sendable (String, Double) -> Void) { hostFinished.withLock { $0 = body } }
+    public func hostDone(_ host: String) {
+        let t = state.withLock { $0.lanes[host] ?? $0.coordinator }
+        hostFinished.withLock { $0 }?(host, t)
+    }
 
     public func now(host: String?) -> Date {
         let lane = host ?? RunLane.current

@@ -59,7 +59,8 @@ public final class SimRegion: Sendable {
         fingerprint = [String(config.computes), String(config.controllers), String(config.networkNodes), config.release,
                        config.target ?? "-", config.components.joined(separator: ","), String(region.hostOrder.count),
                        byName.keys.sorted().joined(separator: ",")].joined(separator: "|")
-        if !fresh, let statePath, let saved = try Self.load(statePath) {
+        if !fresh, let statePath, var saved = try Self.load(statePath) {
+            Self.replayLog(statePath + ".log", into: &saved)
             if let f = saved.fingerprint, f != fingerprint {
                 throw FerryError.failed(
                     "the simulated region saved in \(statePath) was built with other settings (\(f.replacingOccurrences(of: "|", with: " "))); delete that file to start from a fresh region (ferry drill --fresh does)")
@@ -68,6 +69,7 @@ public final class SimRegion: Sendable {
             origin = Mutex(saved.origin ?? saved.clock)
             model = Mutex(Model(state: saved.state))
         } else {
+            if let statePath { try? FileManager.default.removeItem(atPath: statePath + ".log") }
             let start = (Date().timeIntervalSince1970 / 60).rounded(.down) * 60
             clock = VirtualClock(start: start)
             origin = Mutex(start)
@@ -81,6 +83,9 @@ public final class SimRegion: Sendable {
         }
         // At the end of every step the model is saved, beside the journal's record of it.
         clock.onStepEnd { [weak self] in try? self?.save() }
+        // Each host done is appended to a log before the journal records it, so a killed
+        // process leaves no host the journal calls done whose change the model lost.
+        clock.onHostDone { [weak self] host, t in self?.logHost(host, at: t) }
     }
 
     public static let defaultReleases = [
@@ -246,6 +251,42 @@ public final class SimRegion: Sendable {
         var fingerprint: String?
     }
 
+    struct LoggedHost: Codable {
+        var host: String
+        var at: Double
+        var state: SimHost
+    }
+
+    private let logHandle = Mutex<FileHandle?>(nil)
+
+    /// Appends one host's model to `<state>.log` (a write per host: the page cache keeps it
+    /// through a kill -9; `save` folds the log into the model and empties it).
+    func logHost(_ host: String, at t: Double) {
+        guard let statePath, let h = state.hosts[host],
+            let line = try? JSONEncoder().encode(LoggedHost(host: host, at: t, state: h))
+        else { return }
+        logHandle.withLock { handle in
+            if handle == nil {
+                let path = statePath + ".log"
+                try? FileManager.default.createDirectory(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path,
+                                                         withIntermediateDirectories: true)
+                if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+                handle = FileHandle(forWritingAtPath: path)
+                handle?.seekToEndOfFile()
+            }
+            handle?.write(line + Data("\n".utf8))
+        }
+    }
+
+    static func replayLog(_ path: String, into saved: inout Saved) {
+        guard let data = FileManager.default.contents(atPath: path), !data.isEmpty else { return }
+        for line in data.split(separator: UInt8(ascii: "\n")) {
+            guard let entry = try? JSONDecoder().decode(LoggedHost.self, from: Data(line)) else { continue }
+            saved.state.hosts[entry.host] = entry.state
+            saved.clock = max(saved.clock, entry.at)
+        }
+    }
+
     /// Whole seconds since the region's timeline began (for repeatable random keys).
     func elapsed(_ t: Double) -> Int { Int(t - origin.withLock { $0 }) }
 
@@ -259,11 +300,17 @@ public final class SimRegion: Sendable {
     /// Writes the model beside the journal (atomically), so the next command continues from it.
     public func save() throws {
         guard let statePath else { return }
-        let saved = Saved(clock: clock.seconds, state: state, origin: origin.withLock { $0 }, fingerprint: fingerprint)
-        let data = try JSONEncoder().encode(saved)
         try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: statePath).deletingLastPathComponent().path,
                                                 withIntermediateDirectories: true)
-        try data.write(to: URL(fileURLWithPath: statePath), options: .atomic)
+        // Under the log's lock: no host is logged between the snapshot and emptying the log.
+        try logHandle.withLock { handle in
+            let saved = Saved(clock: clock.seconds, state: state, origin: origin.withLock { $0 }, fingerprint: fingerprint)
+            try JSONEncoder().encode(saved).write(to: URL(fileURLWithPath: statePath), options: .atomic)
+            // The saved model holds every logged host now.
+            try? handle?.truncate(atOffset: 0)
+            try? handle?.seek(toOffset: 0)
+            if handle == nil { try? FileManager.default.removeItem(atPath: statePath + ".log") }
+        }
     }
 
     /// Saves after a group of hosts, at most every 2 s of real time, so a killed process
