@@ -194,6 +194,24 @@ testenv_keygen() {
 # `ip` that says what failed (callers run under `||`, where set -e is off).
 testenv_ip() { ip "$@" || { testenv_log "failed: ip $*"; return 1; }; }
 
+# Makes network namespace NS with one interface, eth0 at ADDR/24, whose peer VETH is
+# on BRIDGE; records both in LIST first (for testenv_netns_teardown). Refuses a
+# namespace or link that exists but is not in the list: it is not this testenv's.
+testenv_netns_add() { # NS VETH BRIDGE ADDR LIST
+    local ns=$1 veth=$2 bridge=$3 addr=$4 list=$5
+    if [[ -e /run/netns/$ns ]] || ip link show "$veth" >/dev/null 2>&1; then
+        testenv_log "network namespace $ns or link $veth exists but was not made by this testenv; remove it by hand"
+        return 1
+    fi
+    printf 'netns %s\nlink %s\n' "$ns" "$veth" >>"$list"
+    testenv_ip netns add "$ns" || return 1
+    testenv_ip link add "$veth" type veth peer name eth0 netns "$ns" || return 1
+    testenv_ip link set "$veth" master "$bridge" up || return 1
+    testenv_ip -n "$ns" addr add "$addr/24" dev eth0 || return 1
+    testenv_ip -n "$ns" link set eth0 up || return 1
+    testenv_ip -n "$ns" link set lo up || return 1
+}
+
 # Removes what a service recorded in LIST ("netns NAME", "link NAME", "bridge NAME"
 # lines, written before each thing was made), newest first, after ending every
 # process still running inside its namespaces.

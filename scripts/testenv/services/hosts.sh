@@ -233,17 +233,7 @@ hosts__netns_setup() {
         hosts__name "$i"; host=$REPLY
         hosts__addr "$i"
         ns="ferry-$host" veth="fv$host"
-        if [[ -e /run/netns/$ns ]]; then
-            testenv_log "network namespace $ns exists but was not made by this testenv; remove it by hand"
-            return 1
-        fi
-        printf 'netns %s\nlink %s\n' "$ns" "$veth" >>"$list"
-        testenv_ip netns add "$ns" || return 1
-        testenv_ip link add "$veth" type veth peer name eth0 netns "$ns" || return 1
-        testenv_ip link set "$veth" master "$HOSTS_BRIDGE" up || return 1
-        testenv_ip -n "$ns" addr add "$REPLY/24" dev eth0 || return 1
-        testenv_ip -n "$ns" link set eth0 up || return 1
-        testenv_ip -n "$ns" link set lo up || return 1
+        testenv_netns_add "$ns" "$veth" "$HOSTS_BRIDGE" "$REPLY" "$list" || return 1
     done
 }
 

@@ -271,17 +271,7 @@ keepalived__netns_setup() {
     testenv_ip link set "$KEEPALIVED_BRIDGE" up || return 1
     for k in "${!KEEPALIVED_UNITS[@]}"; do
         keepalived__unit "$k"
-        if [[ -e /run/netns/$K_NS ]] || ip link show "$K_VETH" >/dev/null 2>&1; then
-            testenv_log "network namespace $K_NS or link $K_VETH exists but was not made by this testenv; remove it by hand"
-            return 1
-        fi
-        printf 'netns %s\nlink %s\n' "$K_NS" "$K_VETH" >>"$K_LIST"
-        testenv_ip netns add "$K_NS" || return 1
-        testenv_ip link add "$K_VETH" type veth peer name eth0 netns "$K_NS" || return 1
-        testenv_ip link set "$K_VETH" master "$KEEPALIVED_BRIDGE" up || return 1
-        testenv_ip -n "$K_NS" addr add "$K_ADDR/24" dev eth0 || return 1
-        testenv_ip -n "$K_NS" link set eth0 up || return 1
-        testenv_ip -n "$K_NS" link set lo up || return 1
+        testenv_netns_add "$K_NS" "$K_VETH" "$KEEPALIVED_BRIDGE" "$K_ADDR" "$K_LIST" || return 1
         # sshd listens on the VIP too, also while another balancer holds it.
         ip netns exec "$K_NS" sh -c 'echo 1 >/proc/sys/net/ipv4/ip_nonlocal_bind' ||
             { testenv_log "cannot set net.ipv4.ip_nonlocal_bind in $K_NS"; return 1; }

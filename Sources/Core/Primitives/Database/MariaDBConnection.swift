@@ -130,29 +130,25 @@ public final class MariaDBConnection: Sendable {
         let paramBinds = UnsafeMutablePointer<MYSQL_BIND>.allocate(capacity: max(1, expected))
         paramBinds.initialize(repeating: MYSQL_BIND(), count: max(1, expected))
         defer { paramBinds.deallocate() }
+        /// An 8-byte value in its own allocation, bound as `type`.
+        func scalar<T>(_ value: T, _ type: enum_field_types, into bind: inout MYSQL_BIND) {
+            let p = UnsafeMutableRawPointer.allocate(byteCount: 8, alignment: 8)
+            p.storeBytes(of: value, as: T.self)
+            allocations.append(p)
+            bind.buffer_type = type
+            bind.buffer = p
+        }
         for (i, value) in parameters.enumerated() {
             var bind = MYSQL_BIND()
             switch value {
             case .nil:
                 bind.buffer_type = MYSQL_TYPE_NULL
             case .int(let n):
-                let p = UnsafeMutableRawPointer.allocate(byteCount: 8, alignment: 8)
-                p.storeBytes(of: n, as: Int64.self)
-                allocations.append(p)
-                bind.buffer_type = MYSQL_TYPE_LONGLONG
-                bind.buffer = p
+                scalar(n, MYSQL_TYPE_LONGLONG, into: &bind)
             case .number(let d):
-                let p = UnsafeMutableRawPointer.allocate(byteCount: 8, alignment: 8)
-                p.storeBytes(of: d, as: Double.self)
-                allocations.append(p)
-                bind.buffer_type = MYSQL_TYPE_DOUBLE
-                bind.buffer = p
+                scalar(d, MYSQL_TYPE_DOUBLE, into: &bind)
             case .bool(let b):
-                let p = UnsafeMutableRawPointer.allocate(byteCount: 8, alignment: 8)
-                p.storeBytes(of: Int64(b ? 1 : 0), as: Int64.self)
-                allocations.append(p)
-                bind.buffer_type = MYSQL_TYPE_LONGLONG
-                bind.buffer = p
+                scalar(Int64(b ? 1 : 0), MYSQL_TYPE_LONGLONG, into: &bind)
             case .string, .array, .map:
                 let text = value.stringValue ?? value.jsonString()
                 let bytes = Array(text.utf8)
