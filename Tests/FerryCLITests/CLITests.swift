@@ -127,8 +127,12 @@ func workspace(runbook: String, hosts: Int = 10) throws -> String {
             }
             step "hosts" {
               on = "computes", parallel = 3,
+              -- Six hosts or so finish at once; the rest wait (up to a minute) until the
+              -- test releases them, so the kill lands mid-step however loaded the machine.
               run = function(host, ctx)
-                host:run("sleep 0.3; echo " .. host.name .. " >> " .. ctx.vars.out .. "/ran")
+                local out = ctx.vars.out
+                host:run("n=$(cat " .. out .. "/ran 2>/dev/null | wc -l); echo " .. host.name .. " >> " .. out .. "/ran; " ..
+                  "if [ -e " .. out .. "/release ]; then :; elif [ $n -ge 6 ]; then sleep 60; fi")
                 host.state.done = host.name
               end,
               undo = function(host, ctx) host:run("echo " .. host.state.done .. " >> " .. ctx.vars.out .. "/undone") end,
@@ -157,6 +161,7 @@ func workspace(runbook: String, hosts: Int = 10) throws -> String {
         let status = try FerryProcess.run(["status", "last", "--journal", "j.db"], in: dir)
         #expect(status.stdout.contains("interrupted"))
 
+        FileManager.default.createFile(atPath: dir + "/out/release", contents: nil)
         let resumed = try FerryProcess.run(["resume", "last", "--yes", "--journal", "j.db"], in: dir)
         #expect(resumed.code == 0, "\(resumed.stderr)")
         let ran = try String(contentsOfFile: dir + "/out/ran", encoding: .utf8).split(separator: "\n").map(String.init)
@@ -176,7 +181,15 @@ func workspace(runbook: String, hosts: Int = 10) throws -> String {
             runbook { name = "int" }
             step "hosts" {
               on = "computes", parallel = 2,
-              run = function(host, ctx) host:run("sleep 0.2; echo " .. host.name .. " >> " .. ctx.vars.out .. "/ran") end,
+              -- The first hosts finish at once; the rest wait (up to a minute) until the
+              -- test releases them, so the run is certainly under way when it is
+              -- interrupted, however loaded the machine.
+              run = function(host, ctx)
+                local out = ctx.vars.out
+                host:run("echo " .. host.name .. " >> " .. out .. "/ran; " ..
+                  "if [ -e " .. out .. "/release ]; then :; elif [ -e " .. out .. "/first ]; then sleep 60; " ..
+                  "else touch " .. out .. "/first; fi")
+              end,
             }
             """, hosts: 20)
         let (process, _, errPipe) = try FerryProcess.start(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir)
@@ -196,6 +209,7 @@ func workspace(runbook: String, hosts: Int = 10) throws -> String {
         #expect(err.contains("to continue: ferry resume "))
         let status = try FerryProcess.run(["status", "last", "--json", "--journal", "j.db"], in: dir)
         #expect(try LuaValue.fromJSON(status.stdout)["status"] == "interrupted")
+        FileManager.default.createFile(atPath: dir + "/out/release", contents: nil)
         let resumed = try FerryProcess.run(["resume", "last", "--journal", "j.db"], in: dir)
         #expect(resumed.code == 0, "\(resumed.stderr)")
         let ran = try String(contentsOfFile: dir + "/out/ran", encoding: .utf8).split(separator: "\n")
