@@ -117,8 +117,7 @@ import Testing
         #expect(outcome.status == .failed)
         #expect(outcome.failedHosts.first?.message.contains("did not finish within 400ms") == true)
         // The remote command was killed, not left running.
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(try processesMatching(marker) == 0)
+        #expect(await processesEnd(matching: marker))
 
         let g = try Fixture(runbook: """
             runbook { name = "cmd-timeout" }
@@ -129,7 +128,7 @@ import Testing
             """)
         let second = try await g.engine().run(RunOptions())
         #expect(second.failedHosts.first?.message.contains("did not finish within 300ms; it was killed") == true)
-        #expect(try processesMatching(marker + "-b") == 0)
+        #expect(await processesEnd(matching: marker + "-b"))
     }
 
     @Test func whenFalseSkipsTheStep() async throws {
@@ -309,6 +308,18 @@ import Testing
     }
 }
 
+/// Whether every process whose command line contains `text` is gone within `seconds`
+/// (a killed process takes a moment to be reaped on a loaded machine; one left running
+/// for the whole wait is a real leak).
+func processesEnd(matching text: String, within seconds: Double = 10) async -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while (try? processesMatching(text)) != 0 {
+        if Date() > deadline { return false }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return true
+}
+
 func processesMatching(_ text: String) throws -> Int {
     var count = 0
     for pid in try FileManager.default.contentsOfDirectory(atPath: "/proc") where Int(pid) != nil {
@@ -381,8 +392,7 @@ func processesMatching(_ text: String) throws -> Int {
             """)
         let outcome = try await f.engine().run(RunOptions())
         #expect(outcome.status == .failed)
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(try processesMatching(marker) == 0)
+        #expect(await processesEnd(matching: marker))
     }
 }
 

@@ -63,7 +63,7 @@ import Testing
             runbook { name = "https" }
             step "tls" { run = function(ctx)
               local t0 = os.time()
-              local ok, err = pcall(http.request, { url = "\(url)", timeout = "20s" })
+              local ok, err = pcall(http.request, { url = "\(url)", timeout = "60s" })
               ctx.state.untrusted_ok = ok
               ctx.state.untrusted_error = tostring(err)
               ctx.state.untrusted_seconds = os.time() - t0
@@ -86,8 +86,9 @@ import Testing
         #expect(s["untrusted_ok"] == false)
         let message = s["untrusted_error"].stringValue ?? ""
         #expect(message.contains("not trusted") && message.contains("127.0.0.1:\(server.port)"), "\(message)")
-        // It fails on the handshake, not by waiting for the 20 s deadline.
-        #expect((s["untrusted_seconds"].doubleValue ?? 99) < 5)
+        // It fails on the handshake, not by waiting for the 60 s deadline (the margin is
+        // wide so a loaded machine cannot make this flake).
+        #expect((s["untrusted_seconds"].doubleValue ?? 99) < 20)
         #expect(s["ca_status"] == 200)
         #expect(s["ca_json_ok"] == true)
         #expect((s["missing_error"].stringValue ?? "").contains("nope.pem does not exist"))

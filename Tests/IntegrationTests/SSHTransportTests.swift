@@ -179,8 +179,7 @@ import Testing
         let outcome = try await r.run()
         #expect(outcome.status == .failed)
         #expect(outcome.failedHosts.first?.message.contains("did not finish within 1.0s") == true, "\(outcome.failedHosts)")
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(processCount(matching: marker) == 0)
+        #expect(await processesEnd(matching: marker))
         await r.shutdown()
     }
 
@@ -290,7 +289,7 @@ import Testing
         }
         await r.shutdown()
         // Masters are closed when the run ends.
-        #expect(processCount(matching: "ferry-ssh-\(getuid())") == 0)
+        #expect(await processesEnd(matching: "ferry-ssh-\(getuid())"))
 
         let refused = try await RealRun(runbook: """
             runbook { name = "openssh-refused" }

@@ -90,6 +90,16 @@ struct RealRun {
     func shutdown() async { await engine.transport.shutdown() }
 }
 
+/// Whether every process whose command line contains `text` is gone within `seconds`.
+func processesEnd(matching text: String, within seconds: Double = 10) async -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while processCount(matching: text) != 0 {
+        if Date() > deadline { return false }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return true
+}
+
 func processCount(matching text: String) -> Int {
     var count = 0
     for pid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int(pid) != nil {
