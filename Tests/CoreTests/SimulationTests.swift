@@ -227,6 +227,27 @@ struct SimulationTests {
         #expect(step > 0.9 && step < 5, "the step took \(step)s of simulated time")
     }
 
+    @Test func sshRunFromAHostStepOverlapsOnTheCallersLane() async throws {
+        // Each compute asks the four network nodes to sleep 60 s at once: about a minute per
+        // compute, not four minutes, and the computes run side by side.
+        let runbook = """
+            runbook { name = "fan" }
+            step "fan" { on = "computes", parallel = 3,
+              run = function(host, ctx)
+                ssh.run("network_nodes", "sleep 60", { check = true })
+              end }
+            """
+        let s = try await Self.make(runbook: runbook, simulate: "seed: 12", computes: 3)
+        let outcome = try await s.engine.run(RunOptions())
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let step = try #require(try await s.engine.journal.steps(outcome.runID).first?.duration)
+        #expect(step > 50 && step < 75, "the step took \(step)s of simulated time")
+        for h in try await s.engine.journal.hosts(outcome.runID, step: 0, phase: .run) {
+            let d = h.duration ?? 0
+            #expect(d > 50 && d < 75, "\(h.host) took \(d)s")
+        }
+    }
+
     @Test func parallelItemsOverlapInSimulatedTime() async throws {
         let runbook = """
             runbook { name = "par" }

@@ -164,16 +164,24 @@ enum RuntimeAPI {
                     let results: [(String, Result<CommandResult, any Error>)]
                     if env.clock.isVirtual {
                         // Simulated time: groups of `parallel` hosts start together, as a step's waves do.
+                        // Called from a host's lane (a per-host step), each target gets a lane of its
+                        // own forked from the caller's, so the commands overlap there too and the
+                        // lanes of hosts running the step are left alone.
+                        let parent = RunLane.current ?? invocation?.host
+                        let tag = "ssh-\(UUID().uuidString)-"
                         var all: [(String, Result<CommandResult, any Error>)] = []
                         var start = 0
                         while start < hosts.count {
                             let group = Array(hosts[start..<min(hosts.count, start + max(1, limit))])
                             start += group.count
-                            env.clock.begin(hosts: group.map(\.name))
+                            let lanes = group.map { parent == nil ? $0.name : tag + $0.name }
+                            if parent == nil { env.clock.begin(hosts: lanes) } else { env.clock.fork(lanes, from: parent) }
                             all += await FanOut.run(group, limit: group.count) { host in
-                                try await env.transport.run(prepared, on: host, output: captures[host.name]!)
+                                var command = prepared
+                                command.lane = parent == nil ? host.name : tag + host.name
+                                return try await env.transport.run(command, on: host, output: captures[host.name]!)
                             }
-                            env.clock.join(hosts: group.map(\.name))
+                            if parent == nil { env.clock.join(hosts: lanes) } else { env.clock.merge(lanes, into: parent) }
                         }
                         results = all
                     } else {
