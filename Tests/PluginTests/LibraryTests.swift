@@ -156,15 +156,41 @@ import Testing
     }
 
     @Test func preflightBlocksOnUnfinishedOnlineMigrations() async throws {
-        let s = try await Self.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 20) {
-            $0.databases["cinder"]?.counters["rows:consistencygroups"] = 12
+        // Queens → Rocky: Nova's online migrations of Queens left rows behind.
+        let nova = try await Self.make(runbook: "queens-to-rocky", release: "queens", target: "rocky", computes: 20) {
+            $0.databases["nova"]?.addPending("queens", 500)
         }
-        let run = try await s.engine.run(RunOptions())
+        let run = try await nova.engine.run(RunOptions())
         #expect(run.status == .failed)
         #expect(run.step == "preflight", "\(run.step ?? "")")
-        #expect(run.message?.contains("online-migrations-done") == true || run.message?.contains("not yet migrated") == true,
+        #expect(run.message?.contains("nova: online data migrations of queens not complete (nova-manage exited 1)") == true,
                 "\(run.message ?? "")")
-        #expect(run.message?.contains("12 consistency group") == true, "\(run.message ?? "")")
+        #expect(nova.sim.state.databases["nova"]?.schema["main"] == "queens")
+
+        // Consistency groups left by Ocata's migrations (possible only from Ocata on).
+        let cinder = try await Self.make(runbook: "queens-to-rocky", release: "queens", target: "rocky", computes: 20) {
+            $0.databases["cinder"]?.counters["rows:consistencygroups"] = 12
+        }
+        let second = try await cinder.engine.run(RunOptions())
+        #expect(second.status == .failed)
+        #expect(second.step == "preflight", "\(second.step ?? "")")
+        #expect(second.message?.contains("cinder: 12 consistency group") == true, "\(second.message ?? "")")
+    }
+
+    @Test func kiloConsistencyGroupsDoNotBlockAndAreMovedOnTheWay() async throws {
+        // On Kilo, consistency groups are ordinary data: preflight lets them be, and
+        // Ocata's online migrations in the chain move them before Pike's 097 needs it.
+        let s = try await Self.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 20) {
+            $0.databases["cinder"]?.addPending("ocata", 12)
+            $0.databases["cinder"]?.counters["rows:consistencygroups"] = 12
+        }
+        var options = RunOptions()
+        options.yes = true
+        options.virtualTime = true
+        let run = try await s.engine.run(options)
+        #expect(run.status == .succeeded, "\(run.step ?? ""): \(run.message ?? "")")
+        #expect(s.sim.state.databases["cinder"]?.schema["main"] == "queens")
+        #expect(s.sim.state.databases["cinder"]?.counters["rows:consistencygroups"] == 0)
     }
 
     @Test func novaRefusesToStartWithoutAVolumev3Endpoint() async throws {

@@ -147,7 +147,7 @@ enum Sim {
 extension SimDatabase {
     func pending(_ release: String) -> Int { counters["odm_pending:\(release)"] ?? 0 }
 
-    mutating func addPending(_ release: String, _ rows: Int) {
+    public mutating func addPending(_ release: String, _ rows: Int) {
         counters["odm_pending:\(release)", default: 0] += rows
         recount()
     }
