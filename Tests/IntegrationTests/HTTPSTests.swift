@@ -96,4 +96,37 @@ import Testing
         let logs = try await engine.journal.events(outcome.runID).filter { $0.kind == "log" }.map(\.message)
         #expect(logs.contains { $0.contains("INSECURE") && $0.contains(url) }, "\(logs)")
     }
+
+    /// `insecure: true` in the region's keystone: and broker: sections is as loud as
+    /// http.request's: one journaled warning per section per run, naming the target.
+    @Test func insecureKeystoneAndBrokerSectionsAreLoud() async throws {
+        let server = try Server()
+        defer { server.stop() }
+        let base = "https://127.0.0.1:\(server.port)"
+        let directory = try TestEnvironment.directory()
+        try """
+            runbook { name = "insecure-sections" }
+            step "calls" { run = function(ctx)
+              for i = 1, 3 do
+                pcall(catalog.services)
+                pcall(broker.overview)
+              end
+            end }
+            """.write(toFile: directory + "/runbook.lua", atomically: true, encoding: .utf8)
+        try """
+            region: insecure
+            inventory: { groups: { one: [one] } }
+            ssh: { transport: local }
+            keystone: { auth_url: \(base)/v3, username: admin, password: x, insecure: true }
+            broker: { url: \(base), username: guest, password: x, insecure: true }
+            """.write(toFile: directory + "/region.yaml", atomically: true, encoding: .utf8)
+        let engine = Engine(runbook: try await RunbookLoader.load(path: directory + "/runbook.lua"),
+                            region: try RegionLoader.load(path: directory + "/region.yaml"),
+                            transport: LocalTransport(), journal: try RunJournal(path: directory + "/journal.db"))
+        let outcome = try await engine.run(RunOptions())
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let warnings = try await engine.journal.events(outcome.runID).filter { $0.kind == "log" && $0.message.contains("INSECURE") }.map(\.message)
+        #expect(warnings.filter { $0.contains("keystone at \(base)/v3") }.count == 1, "\(warnings)")
+        #expect(warnings.filter { $0.contains("broker at \(base)") }.count == 1, "\(warnings)")
+    }
 }

@@ -103,8 +103,12 @@ public final class RunResources: Sendable {
         }
     }
     private let next = Mutex(1)
+    private let said = Mutex<Set<String>>([])
 
     public init() {}
+
+    /// True the first time `key` is given in this run (for warnings given once).
+    func firstTime(_ key: String) -> Bool { said.withLock { $0.insert(key).inserted } }
 
     func add(_ session: any DatabaseSession) -> Int {
         let id = next.withLock { n -> Int in
