@@ -27,6 +27,30 @@ import Testing
         #expect(liberty.tags == ["glance", "db-sync", "liberty"])
     }
 
+    @Test func aSlurpHopSkipsTheReleaseBetweenUnlessAskedToWalk() async throws {
+        let runbook = try await loadRunbook("""
+            local nova = require "ferry.nova"
+            local cinder = require "ferry.cinder"
+            runbook { name = "t", from = "2023.1", to = "2024.1" }
+            nova.db_sync { from = "2023.1", to = "2024.1" }
+            cinder.db_sync { from = "2023.1", to = "2024.1", slurp = false }
+            nova.db_sync { from = "2023.1", to = "2025.1", prefix = "nova-two-" }
+            """)
+        // 2023.1 → 2024.1 is one SLURP hop; 2023.1 → 2025.1 is not, and walks every release.
+        #expect(runbook.steps.map(\.name) == [
+            "nova-db-sync-2024.1",
+            "cinder-db-sync-2023.2", "cinder-db-sync-2024.1",
+            "nova-two-2023.2", "nova-two-2024.1", "nova-two-2024.2", "nova-two-2025.1",
+        ])
+        await #expect {
+            _ = try await loadRunbook("""
+                local nova = require "ferry.nova"
+                runbook { name = "t" }
+                nova.db_sync { from = "2023.1", to = "2024.1", slurp = "yes" }
+                """)
+        } throws: { "\($0)".contains("runbook.lua:3:") && "\($0)".contains("nova.db_sync { slurp = ... }: expected true or false") }
+    }
+
     @Test func releaseModuleAnswersChainsAndNamesUnknownReleases() async throws {
         let runbook = try await loadRunbook("""
             local release = require "ferry.release"

@@ -46,4 +46,16 @@ import Testing
         let text = try ReleaseListing.text(from: "kilo", to: "queens")
         #expect(text.contains("Required stops from kilo to queens:\n  liberty   glance:"))
     }
+
+    /// The compaction stops after Queens (OPENSTACK.md 2.3, 2.4): Cinder's Train needs a
+    /// database past 122, Nova's Wallaby a Train one, Nova's 2023.2 one synced by Xena…2023.1;
+    /// placement leaves nova_api at Stein.
+    @Test func requiredStopsAfterQueens() throws {
+        let stops = try PluginRegistry.requiredStops(from: "queens", to: "2024.1").map { "\($0.release) \($0.component)" }
+        #expect(stops.contains("stein cinder") && stops.contains("train nova") && stops.contains("2023.1 nova"), "\(stops)")
+        #expect(stops.contains { $0.hasPrefix("stein ") && $0.contains("placement") }, "\(stops)")
+        let hop = try ReleaseListing.text(from: "2023.1", to: "2024.1")
+        #expect(hop.contains("2023.1 → 2024.1 is a SLURP hop"))
+        #expect(!(try ReleaseListing.text(from: "queens", to: "rocky")).contains("SLURP hop"))
+    }
 }

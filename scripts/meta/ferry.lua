@@ -711,6 +711,7 @@ release.zero_rows = function(dbname, sql, what) end
 ---@field on? Selector fallback: the first host of this selector
 ---@field venv? string fallback virtualenv, "{release}" replaced: "/opt/venvs/{release}"
 ---@field prefix? string step names: prefix .. release (default "<component>-db-sync-")
+---@field slurp? boolean false: walk every release even on a SLURP-to-SLURP hop (default: skip the release between)
 ---@field online_migrations? boolean false: leave them to a later step
 ---@field max_count? integer batch size of the online migrations
 ---@field config_files? string[] replaces the commands' --config-file options

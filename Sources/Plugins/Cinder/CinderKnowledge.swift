@@ -54,6 +54,8 @@ enum CinderKnowledge {
                         endpoints: [volumev3]),
             ReleaseStep("cinder", "rocky", commands: [.init(sync, "schema sync"), odm()]),
             ReleaseStep("cinder", "stein", commands: [.init(sync, "schema sync"), odm()],
+                        requiredStop: "Train's cinder-manage upgrades only from version 122, past Queens' 117: the database must "
+                            + "be synced by a release after Queens (Stein, the last before Train, certainly reaches it)",
                         notes: ["upgrades only from version 096 (Ocata)"]),
             ReleaseStep("cinder", "train", commands: [.init(sync, "schema sync"), odm()],
                         notes: [

@@ -70,7 +70,10 @@ enum NovaKnowledge {
             ReleaseStep("nova", "stein", commands: [apiSync, dbSync, odm()], notes: [
                 "placement is extracted to openstack/placement: move it to its own database here (placement's stein step)",
             ]),
-            ReleaseStep("nova", "train", commands: [apiSync, dbSync, odm()], notes: [
+            ReleaseStep("nova", "train", commands: [apiSync, dbSync, odm()],
+                        requiredStop: "Wallaby's migrations start from 402_train / API 067_train: the databases must be synced "
+                            + "by Train (and its online migrations done, for 400_enforce_service_uuid) before Wallaby",
+                        notes: [
                 "migration 400_enforce_service_uuid needs services.uuid filled by online data migrations",
                 "placement code, nova-consoleauth and cells v1 are removed",
             ]),
@@ -82,7 +85,10 @@ enum NovaKnowledge {
             case "wallaby":
                 step.notes = ["migrations compacted to 402_train and API 067_train: the databases must be at Train level or later"]
             case "xena": step.notes = ["migrations move to Alembic"]
-            case "2023.1": step.notes = ["SLURP: conductor refuses computes older than N-2"]
+            case "2023.1":
+                step.notes = ["SLURP: conductor refuses computes older than N-2"]
+                step.requiredStop = "2023.2 drops the sqlalchemy-migrate migrations: the databases must have been synced by a "
+                    + "Xena…2023.1 release (2023.1 is the last of them)"
             case "2023.2":
                 step.notes = [
                     "the sqlalchemy-migrate migrations are gone: the database must have been synced by a Xena…2023.1 release",

@@ -18,6 +18,10 @@ public enum ReleaseListing {
             }
             if let from, let to {
                 let stops = try PluginRegistry.requiredStops(from: from, to: to)
+                if Releases.skipSupported(from: from, to: to) {
+                    out += "\n\(from) → \(to) is a SLURP hop: <component>.db_sync runs only \(to)'s step (and any required stop); "
+                        + "slurp = false walks every release\n"
+                }
                 out += "\nRequired stops from \(from) to \(to)\(stops.isEmpty ? ": none" : ":")\n"
                 for s in stops { out += "  \(s.release.padding(toLength: 9, withPad: " ", startingAt: 0)) \(s.component): \(s.why)\n" }
             }

@@ -18,7 +18,8 @@ enum ReleaseModule {
         },
         LuaFunction("__ferry_plugins.steps") { call in
             let k = try knowledge(try call.string(1))
-            return .value(.array(try k.steps(from: try call.string(2), to: try call.string(3)).map(\.luaValue)))
+            let slurp = call.count >= 4 ? (try call.value(4)).boolValue ?? false : false
+            return .value(.array(try k.steps(from: try call.string(2), to: try call.string(3), slurp: slurp).map(\.luaValue)))
         },
         LuaFunction("__ferry_plugins.required_stops") { call in
             let stops = try PluginRegistry.requiredStops(from: try call.string(1), to: try call.string(2))

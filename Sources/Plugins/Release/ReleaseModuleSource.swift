@@ -258,7 +258,11 @@ extension ReleaseModule {
         end
         need(spec.from, name .. ".db_sync { from = ..., to = ... }", 2)
         need(spec.to, name .. ".db_sync { from = ..., to = ... }", 2)
-        local steps = checked(2, native.steps, name, spec.from, spec.to)
+        if spec.slurp ~= nil and type(spec.slurp) ~= "boolean" then
+          error(name .. ".db_sync { slurp = ... }: expected true or false, got " .. type(spec.slurp), 2)
+        end
+        -- A SLURP-to-SLURP hop (2023.1 → 2024.1) skips the release between unless slurp = false.
+        local steps = checked(2, native.steps, name, spec.from, spec.to, spec.slurp ~= false)
         local prefix = spec.prefix or (name .. "-db-sync-")
         local names = {}
         for _, data in ipairs(steps) do

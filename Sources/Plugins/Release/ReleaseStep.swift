@@ -189,8 +189,16 @@ public struct ComponentKnowledge: Sendable {
     }
 
     /// The steps of the walk `from` → `to`, one per release of the chain that has one.
-    public func steps(from: String, to: String) throws -> [ReleaseStep] {
-        try Releases.chain(from: from, to: to).compactMap { step(for: $0.name) }
+    /// The steps from `from` to `to`, one per release. With `slurp` and a SLURP-to-SLURP
+    /// hop (2023.1 → 2024.1), the release between is skipped, as that path supports,
+    /// keeping only `to` and any required stop of this component.
+    public func steps(from: String, to: String, slurp: Bool = false) throws -> [ReleaseStep] {
+        let chain = try Releases.chain(from: from, to: to)
+        let skip = slurp && Releases.skipSupported(from: from, to: to)
+        return chain.compactMap { r in
+            guard let s = step(for: r.name) else { return nil }
+            return !skip || r.name == chain.last?.name || s.requiredStop != nil ? s : nil
+        }
     }
 
     /// Unit names for a family, optionally only those of one role or placement, in `release`.
