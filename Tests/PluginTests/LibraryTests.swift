@@ -121,6 +121,9 @@ import Testing
         for name in ["glance", "cinder", "nova", "nova_api", "nova_cell0", "neutron"] {
             #expect(state.databases[name]?.schema["main"] == "queens", "\(name): \(state.databases[name]?.schema ?? [:])")
         }
+        // Placement (nova's, under httpd until Stein) moved with Nova to the new controllers.
+        #expect(state.hosts["nova-new-1"]?.services["httpd"]?.running == true && state.hosts["nova-new-1"]?.services["httpd"]?.release == "queens")
+        #expect(state.hosts["nova-old-1"]?.services["httpd"] == nil)   // Kilo had no placement
         #expect(state.hosts["cmp0040"]?.services["openstack-nova-compute"]?.release == "queens")
         #expect(state.hosts["cmp0040"]?.services["neutron-openvswitch-agent"]?.release == "queens")
         #expect(state.hosts["net01"]?.services["neutron-l3-agent"]?.release == "queens")

@@ -74,6 +74,17 @@ import Testing
         #expect(sim.run("nova-status upgrade check", tool: "ocata").exitCode == 2)
     }
 
+    @Test func novaStatusFailsWhenNoPlacementAPIRuns() {
+        var sim = SimSandbox(release: "ocata")
+        #expect(sim.run("nova-status upgrade check", tool: "ocata").exitCode == 0)
+        for name in sim.state.hosts.keys where sim.state.hosts[name]?.services["httpd"]?.component == "nova" {
+            sim.state.hosts[name]?.services["httpd"]?.running = false
+        }
+        let r = sim.run("nova-status upgrade check", tool: "ocata")
+        #expect(r.exitCode == 2)
+        #expect(r.stdout.contains("no placement-api is running"), "\(r.stdout)")
+    }
+
     @Test func seedsComputesCellsAndPlacementPerRelease() {
         let kilo = SimSandbox(release: "kilo").state
         #expect(kilo.hosts["cmp001"]?.services["openstack-nova-compute"]?.running == true)

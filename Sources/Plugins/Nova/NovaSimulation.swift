@@ -6,7 +6,7 @@ struct NovaSimulation: SimComponent {
     let component = "nova"
     let programs: Set<String> = ["nova-manage", "nova-status", "placement-manage", "placement-status"]
 
-    static let controllerRoles = ["api", "conductor", "scheduler", "novncproxy", "consoleauth"]
+    static let controllerRoles = ["api", "conductor", "scheduler", "novncproxy", "consoleauth", "placement-api"]
 
     func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {
         Sim.installOldAndNew(&state, component: "nova", release: release, newRelease: newRelease) { r in
@@ -255,6 +255,15 @@ struct NovaSimulation: SimComponent {
         }
     }
 
+    /// Whether a controller runs nova's placement API (its httpd/apache2 unit, started with nova's code).
+    static func placementRunning(_ state: SimState, release: String) -> Bool {
+        let units = Set(NovaKnowledge.knowledge.units(.rpm, role: "placement-api", release: release)
+            + NovaKnowledge.knowledge.units(.deb, role: "placement-api", release: release))
+        return state.hosts.values.contains { h in
+            h.services.contains { units.contains($0.key) && $0.value.component == "nova" && $0.value.running }
+        }
+    }
+
     private func status(_ command: SimCommand, tool: String, state: SimState, context: any SimContext) -> SimOutcome {
         var findings: [StatusCheckSimulation.Finding] = []
         let api = state.databases["nova_api"]
@@ -264,6 +273,10 @@ struct NovaSimulation: SimComponent {
         }
         if !Sim.hasEndpoint(state, type: "placement") {
             findings.append(.init(check: "Placement API", code: 2, details: "Placement API endpoint not found."))
+        } else if Sim.atLeast(tool, "ocata") && Sim.before(tool, "stein") && !Self.placementRunning(state, release: tool) {
+            // Until Stein placement ships in nova's packages, served by httpd/apache2 on the controllers.
+            findings.append(.init(check: "Placement API", code: 2,
+                                  details: "Unable to establish connection to http://controller:8778/: no placement-api is running."))
         }
         if (api?.counters["host_mappings"] ?? 0) < context.computes {
             findings.append(.init(check: "Resource Providers", code: 1,
