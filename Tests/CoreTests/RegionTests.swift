@@ -183,4 +183,21 @@ import Testing
 
             """)
     }
+
+    /// oslo.config refuses keys outside a section: a DEFAULT key written to a new file, or
+    /// to one without a [DEFAULT] header, gets the header; headerless keys stay as they are.
+    @Test func defaultKeysGetTheirHeader() {
+        var empty = IniDocument("")
+        empty.set("DEFAULT", "transport_url", "rabbit://new")
+        #expect(empty.text == "[DEFAULT]\ntransport_url = rabbit://new\n")
+        #expect(IniDocument(empty.text).get("DEFAULT", "transport_url") == "rabbit://new")
+
+        var sections = IniDocument("[database]\nconnection = mysql://x\n")
+        sections.set("DEFAULT", "debug", "true")
+        #expect(sections.text == "[DEFAULT]\ndebug = true\n\n[database]\nconnection = mysql://x\n")
+
+        var headerless = IniDocument("debug = false\n[database]\nconnection = mysql://x\n")
+        headerless.set("DEFAULT", "verbose", "true")
+        #expect(headerless.text == "debug = false\nverbose = true\n[database]\nconnection = mysql://x\n")
+    }
 }

@@ -72,6 +72,15 @@ function M.nova_neutron(spec)
   if spec.transport ~= false then
     lib.set_transport_url { component = "nova", group = "nova_new" }
     lib.set_transport_url { component = "neutron", group = "neutron_new" }
+    local release = require "ferry.release"
+    if release.index(to) >= release.index("pike") then
+      step "nova-cells-transport" {
+        desc = "point the cell mappings at the new broker (nova-manage cell_v2 update_cell, from nova_new's nova.conf)",
+        tags = { "nova", "rabbitmq" },
+        run = function(ctx) ctx.state.cells_updated = nova.update_cells(inventory.group("nova_new")[1]) end,
+        undo = function(ctx) end, -- the mappings go back with the nova_api database (restored, or dropped when created here)
+      }
+    end
   end
   -- On the nodes the new broker's URL goes in with the code switch (one restart each way).
   local function transport(component, file)

@@ -805,6 +805,11 @@ nova.health = function(ctx) end
 ---@param host Host
 ---@return CommandResult
 nova.discover_hosts = function(host) end
+---Inside a step (Pike on): `nova-manage cell_v2 update_cell --cell_uuid U` on host for every
+---cell but cell0, so the mappings take the broker (and database) of host's nova.conf.
+---@param host Host
+---@return string[] uuids the cells updated
+nova.update_cells = function(host) end
 ---@type Probe
 nova.preflight.instances_in_flight = function(ctx) end
 ---@type Probe

@@ -54,8 +54,10 @@ public struct IniDocument: Sendable {
     public mutating func set(_ section: String, _ key: String, _ value: String?) -> String? {
         let previous = get(section, key)
         var current = "DEFAULT"
-        var sectionSeen = section == "DEFAULT"
-        var lastLineOfSection: Int? = section == "DEFAULT" ? -1 : nil
+        // Entries above the first header belong to DEFAULT as the file has them; otherwise
+        // DEFAULT needs its `[DEFAULT]` header (oslo.config refuses keys outside a section).
+        var sectionSeen = false
+        var lastLineOfSection: Int?
         var replaced = false
         var out: [Line] = []
         for line in lines {
@@ -70,16 +72,25 @@ public struct IniDocument: Sendable {
                     out.append(.entry(key: key, value: value, raw: "\(key) = \(value)"))
                     lastLineOfSection = out.count - 1
                 }
+                sectionSeen = true
                 replaced = true
             default:
                 out.append(line)
-                if current == section, case .entry = line { lastLineOfSection = out.count - 1 }
+                if current == section, case .entry = line {
+                    sectionSeen = true
+                    lastLineOfSection = out.count - 1
+                }
             }
         }
         if !replaced, let value {
             let entry = Line.entry(key: key, value: value, raw: "\(key) = \(value)")
             if sectionSeen, let at = lastLineOfSection {
                 out.insert(entry, at: at + 1)
+            } else if section == "DEFAULT" {
+                // A new [DEFAULT] goes first, where oslo.config and readers expect it.
+                var head: [Line] = [.section("DEFAULT", raw: "[DEFAULT]"), entry]
+                if !out.isEmpty { head.append(.other("")) }
+                out.insert(contentsOf: head, at: 0)
             } else {
                 if let last = out.last, case .other(let t) = last, t.isEmpty {} else if !out.isEmpty { out.append(.other("")) }
                 out.append(.section(section, raw: "[\(section)]"))

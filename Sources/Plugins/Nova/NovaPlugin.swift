@@ -52,6 +52,26 @@ public struct NovaPlugin: ComponentPlugin {
       return host:run("nova-manage cell_v2 discover_hosts")
     end
 
+    --- Inside a step (Pike on): points every cell but cell0 at the broker (and database) in
+    --- the nova.conf of `host` — `nova-manage cell_v2 update_cell --cell_uuid U` without
+    --- --transport-url reads [DEFAULT]/transport_url there, so no password reaches the command
+    --- line. Needed after the services move to a new RabbitMQ cluster: nova-api reaches the
+    --- cell through the URL in its mapping. Returns the UUIDs updated.
+    function M.update_cells(host)
+      if type(host) ~= "table" then error("nova.update_cells(host): expected the host to run nova-manage on", 2) end
+      local listed = host:run("nova-manage cell_v2 list_cells")
+      local uuids = {}
+      for line in listed.stdout:gmatch("[^\n]+") do
+        local uuid = line:match("^|%s*[^|]-%s*|%s*(%x+%-%x+%-%x+%-%x+%-%x+)%s*|")
+        if uuid and uuid ~= "00000000-0000-0000-0000-000000000000" then uuids[#uuids + 1] = uuid end
+      end
+      if #uuids == 0 then
+        error("nova.update_cells: `nova-manage cell_v2 list_cells` on " .. host.name .. " lists no cell besides cell0", 2)
+      end
+      for _, uuid in ipairs(uuids) do host:run("nova-manage cell_v2 update_cell --cell_uuid " .. uuid) end
+      return uuids
+    end
+
     --- The Compute API answers its version document behind the nova VIP.
     M.health = release.http_health("nova", "/")
 

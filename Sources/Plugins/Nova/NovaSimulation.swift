@@ -37,6 +37,7 @@ struct NovaSimulation: SimComponent {
             api.counters["cell_mappings"] = cells ? 2 : 0
             api.counters["host_mappings"] = cells ? context.computes : 0
             api.counters["resource_providers"] = cells ? context.computes : 0
+            if cells { api.flags["cell1_transport_url"] = Self.oldTransportURL(state) }
             Self.mirrorRows(&api)
             state.databases["nova_api"] = api
         }
@@ -120,7 +121,7 @@ struct NovaSimulation: SimComponent {
                 + "Run this command again with the --delete option after you have backed up any necessary data.", duration: 10)
         case ("cell_v2", let action?):
             guard Sim.atLeast(tool, "newton") else { return invalidCategory(command, "cell_v2") }
-            return cells(action, tool: tool, state: &state, context: context)
+            return cells(action, command: command, args: args, tool: tool, state: &state, context: context)
         default:
             return nil
         }
@@ -213,7 +214,32 @@ struct NovaSimulation: SimComponent {
         return Sim.ok("", duration: context.duration("nova-manage db sync", 40 * 60))
     }
 
-    private func cells(_ action: String, tool: String, state: inout SimState, context: any SimContext) -> SimOutcome? {
+    /// The first cell's identity, fixed so runbooks can find it in `list_cells`.
+    static let cell1UUID = "5f3b8c2e-1d4a-4e6b-9c7d-2a8e0f1b3c4d"
+
+    /// `[DEFAULT]/transport_url` of a host's nova.conf, as nova-manage reads it when the
+    /// command gives none.
+    static func configuredTransportURL(_ state: SimState, host: String) -> String? {
+        guard let text = state.hosts[host]?.files["/etc/nova/nova.conf"] else { return nil }
+        var section = ""
+        for raw in text.split(separator: "\n") {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix("[") { section = line; continue }
+            if section == "[DEFAULT]", line.hasPrefix("transport_url"), let eq = line.firstIndex(of: "=") {
+                return line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return nil
+    }
+
+    /// The broker a Kilo-era nova.conf names: the first host of `rabbit_old`.
+    static func oldTransportURL(_ state: SimState) -> String {
+        "rabbit://nova@\(Sim.hosts(state, in: "rabbit_old").first ?? "controller"):5672/"
+    }
+
+    private func cells(_ action: String, command: SimCommand, args: ManageArguments, tool: String, state: inout SimState,
+                       context: any SimContext) -> SimOutcome? {
+        let host = command.host
         guard var api = state.databases["nova_api"] else {
             return .fail("ERROR: [api_database]/connection is not set: create the nova_api database and run nova-manage api_db sync first",
                          duration: 3)
@@ -231,6 +257,8 @@ struct NovaSimulation: SimComponent {
             api.counters["cell_mappings"] = 2
             api.counters["cell0_mapped"] = 1
             api.counters["host_mappings"] = context.computes
+            api.flags["cell1_transport_url"] = args.options["--transport-url"]
+                ?? Self.configuredTransportURL(state, host: host) ?? Self.oldTransportURL(state)
             return Sim.ok("", duration: context.duration("nova-manage cell_v2 simple_cell_setup", 30 + Double(context.computes) * 0.05))
         case "map_cell0":
             if (api.counters["cell0_mapped"] ?? 0) == 0 {
@@ -246,10 +274,26 @@ struct NovaSimulation: SimComponent {
             api.counters["host_mappings"] = context.computes
             return Sim.ok("", duration: context.duration("nova-manage cell_v2 discover_hosts", 10 + Double(context.computes) * 0.02))
         case "list_cells":
-            var rows = ["+-------+------+", "|  Name | UUID |", "+-------+------+"]
-            if (api.counters["cell0_mapped"] ?? (mappings >= 2 ? 1 : 0)) > 0 { rows.append("| cell0 | 00000000-0000-0000-0000-000000000000 |") }
-            for i in 0..<max(0, mappings - 1) { rows.append("| cell\(i + 1) | … |") }
+            var rows = ["+-------+--------------------------------------+----------------+", "|  Name |                 UUID                 |  Transport URL |",
+                        "+-------+--------------------------------------+----------------+"]
+            if (api.counters["cell0_mapped"] ?? (mappings >= 2 ? 1 : 0)) > 0 {
+                rows.append("| cell0 | 00000000-0000-0000-0000-000000000000 |     none:/     |")
+            }
+            for i in 0..<max(0, mappings - 1) {
+                let uuid = i == 0 ? Self.cell1UUID : String(Self.cell1UUID.dropLast(2)) + String(format: "%02d", i)
+                rows.append("| cell\(i + 1) | \(uuid) | \(i == 0 ? api.flags["cell1_transport_url"] ?? Self.oldTransportURL(state) : "…") |")
+            }
             return Sim.ok(rows.joined(separator: "\n"), duration: 2)
+        case "update_cell":
+            guard Sim.atLeast(tool, "pike") else { return Sim.invalidChoice(command, category: "cell_v2", choice: "update_cell") }
+            guard let uuid = args.options["--cell_uuid"], mappings >= 2, uuid == Self.cell1UUID else {
+                return SimOutcome(exitCode: 1, stderr: "Cell with uuid \(args.options["--cell_uuid"] ?? "") was not found.\n", duration: 3)
+            }
+            guard let url = args.options["--transport-url"] ?? Self.configuredTransportURL(state, host: host) else {
+                return SimOutcome(exitCode: 2, stderr: "Must specify --transport-url if [DEFAULT]/transport_url is not set in the configuration file.\n", duration: 3)
+            }
+            api.flags["cell1_transport_url"] = url
+            return Sim.ok("", duration: 3)
         default:
             return nil
         }
