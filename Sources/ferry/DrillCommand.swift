@@ -60,8 +60,16 @@ struct DrillCommand: AsyncParsableCommand {
                 Console.error("Drill \(id) stopped: \(why)")
                 return 1
             }
+            let unhealthy = outcome.failedChecksAfterUpgrade
+            for (n, check) in unhealthy {
+                Console.error("Drill \(id): repetition \(n): check \(check.name) failed after the upgrade: \(check.message ?? "failed")")
+            }
             if !outcome.failedUpgrades.isEmpty {
                 Console.error("Drill \(id): the upgrade failed in repetition(s) \(outcome.failedUpgrades.map(String.init).joined(separator: ", ")) of \(times); each rollback put the region back.")
+                return 1
+            }
+            if !unhealthy.isEmpty {
+                Console.error("Drill \(id): checks failed after the upgrade in repetition(s) \(unhealthy.map { String($0.repetition) }.joined(separator: ", ")) of \(times); each rollback put the region back.")
                 return 1
             }
             Console.out("Drill \(id): \(times) repetition(s), region back where it began each time.")

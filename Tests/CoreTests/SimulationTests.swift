@@ -146,6 +146,31 @@ struct SimulationTests {
         #expect(!html.contains("src=\"http") && !html.contains("href=\"http"))
     }
 
+    @Test func aCheckFailingAfterTheUpgradeFailsTheDrillButTheRollbackIsStillRehearsed() async throws {
+        // The upgrade leaves a marker the check refuses; the rollback removes it.
+        let runbook = """
+            runbook { name = "unhealthy" }
+            check "no-marker" { probe = function(ctx)
+              local r = inventory.host("cmp0001"):run("test -e /etc/marker", { check = false })
+              return r.code ~= 0, "/etc/marker is there"
+            end }
+            step "mark" { on = "cmp0001",
+              run = function(host, ctx) host:run("echo x > /etc/marker") end,
+              undo = function(host, ctx) host:run("rm -f /etc/marker") end }
+            """
+        let s = try await Self.make(runbook: runbook, simulate: "seed: 2", computes: 5)
+        let outcome = try await Drill(engine: s.engine, sim: s.sim, times: 2).run()
+        #expect(!outcome.succeeded)
+        #expect(outcome.stoppedBecause == nil, "\(outcome.stoppedBecause ?? "")")
+        #expect(outcome.failedUpgrades.isEmpty)
+        #expect(outcome.failedChecksAfterUpgrade.map(\.repetition) == [1, 2])
+        #expect(outcome.failedChecksAfterUpgrade.first?.check.message?.contains("/etc/marker is there") == true)
+        for r in outcome.repetitions {
+            #expect(r.rollback?.status == .rolledBack)
+            #expect(r.checksAfterRollback.allSatisfy { $0.passed })
+        }
+    }
+
     @Test func aDrillStopsWhenARepetitionLeavesTheRegionChanged() async throws {
         // The undo forgets to switch the link back: the region keeps the new code.
         let runbook = """

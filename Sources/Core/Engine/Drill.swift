@@ -36,10 +36,18 @@ public struct Drill: Sendable {
         public var repetitions: [Repetition]
         /// Why the drill stopped early, if it did.
         public var stoppedBecause: String?
-        /// Every repetition ran both ways and put the region back, and no upgrade failed.
-        public var succeeded: Bool { stoppedBecause == nil && failedUpgrades.isEmpty }
+        /// Every repetition ran both ways and put the region back, no upgrade failed, and
+        /// every check passed after each upgrade.
+        public var succeeded: Bool { stoppedBecause == nil && failedUpgrades.isEmpty && failedChecksAfterUpgrade.isEmpty }
         /// Repetitions whose upgrade failed (their rollback still ran and was checked).
         public var failedUpgrades: [Int] { repetitions.filter { $0.upgrade.status != .succeeded }.map(\.number) }
+        /// Repetitions whose upgrade finished but a check failed after it: the upgraded
+        /// region is not healthy (the drill goes on: the rollback is rehearsed all the same).
+        public var failedChecksAfterUpgrade: [(repetition: Int, check: Engine.CheckResult)] {
+            repetitions.filter { $0.upgrade.status == .succeeded }.compactMap { r in
+                r.checksAfterRun.first { !$0.passed }.map { (r.number, $0) }
+            }
+        }
     }
 
     public static func newID() -> String { "drill-" + RunJournal.newRunID() }
