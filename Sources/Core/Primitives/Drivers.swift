@@ -4,7 +4,7 @@ import LuaBridge
 /// `db.backup` / `db.verify` / `db.restore`, whatever holds the data.
 public protocol BackupDriver: Sendable {
     func backup(_ name: String, via: RegionHost?) async throws -> DatabaseArtifact
-    func verify(_ artifact: DatabaseArtifact) throws
+    func verify(_ artifact: DatabaseArtifact) async throws
     func restore(_ artifact: DatabaseArtifact, force: Bool, lockWait: Int, via: RegionHost?) async throws
 }
 

@@ -98,7 +98,7 @@ public final class OpenSSHTransport: Transport {
         guard let size = (try? FileManager.default.attributesOfItem(atPath: localPath))?[.size] as? Int else {
             throw TransportError(.transfer, host: host.name, "put: cannot read \(localPath)")
         }
-        let digest = try SHA256File.hex(localPath)
+        let digest = try await SHA256File.digest(localPath)
         let dest = ShellQuote.quote(remotePath)
         let modeText = mode.map { String($0, radix: 8) } ?? "644"
         let script = """

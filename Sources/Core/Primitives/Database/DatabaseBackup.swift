@@ -92,8 +92,8 @@ public struct DatabaseBackups: Sendable {
             try? FileManager.default.removeItem(atPath: path)
             throw DatabaseError(database: name, code: 0, message: "mysqldump failed on \(via?.name ?? "this machine"): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
-        let (bytes, sha) = try Self.measure(path)
-        guard try Self.hasFooter(path) else {
+        let (bytes, sha) = try await Blocking.run { try Self.measure(path) }
+        guard try await Blocking.run({ try Self.hasFooter(path) }) else {
             try? FileManager.default.removeItem(atPath: path)
             throw DatabaseError(database: name, code: 0, message: "the dump was incomplete (no '\(Self.footer)' line); removed it")
         }
@@ -114,8 +114,13 @@ public struct DatabaseBackups: Sendable {
         return tail.contains(footer)
     }
 
-    /// Checks that an artifact is still what was written: size, checksum, complete dump.
-    public func verify(_ artifact: DatabaseArtifact) throws {
+    /// Checks that an artifact is still what was written: size, checksum, complete dump
+    /// (read off the cooperative pool: a dump can be gigabytes).
+    public func verify(_ artifact: DatabaseArtifact) async throws {
+        try await Blocking.run { try Self.check(artifact) }
+    }
+
+    static func check(_ artifact: DatabaseArtifact) throws {
         guard FileManager.default.fileExists(atPath: artifact.path) else {
             throw DatabaseError(database: artifact.database, code: 0, message: "backup \(artifact.path) is missing")
         }
@@ -133,7 +138,7 @@ public struct DatabaseBackups: Sendable {
     /// `mysql` and removed). Refuses while other sessions use the database (listing them) unless
     /// `force`; waits at most `lockWait` seconds for metadata locks either way.
     public func restore(_ artifact: DatabaseArtifact, force: Bool, lockWait: Int = 10, via: RegionHost? = nil) async throws {
-        try verify(artifact)
+        try await verify(artifact)
         let e = try driver.endpoint(artifact.database)
         // Through the driver: a database reached through an SSH host is asked the same way.
         let conn = try await driver.connect(artifact.database)

@@ -123,7 +123,7 @@ public final class NIOSSHTransport: Transport {
         }
         defer { try? handle.close() }
         // First pass: size and checksum, so the host can verify what it received.
-        let digest = try SHA256File.hex(localPath)
+        let digest = try await SHA256File.digest(localPath)
         let size = Int((try? FileManager.default.attributesOfItem(atPath: localPath))?[.size] as? Int ?? 0)
         try handle.seek(toOffset: 0)
         let dest = ShellQuote.quote(remotePath)
