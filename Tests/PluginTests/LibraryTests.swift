@@ -161,6 +161,25 @@ import Testing
         #expect(s.sim.state.databases["glance"]?.schema["main"] == "kilo")
     }
 
+    @Test func glanceWaitsForUploadsAndItsVisibilityCheckIsReal() async throws {
+        let s = try await Self.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 20) {
+            $0.databases["glance"]?.counters["images_saving"] = 2
+        }
+        // Before ocata01 there is no visibility column: the check's query would fail, as on MariaDB.
+        let kilo = try await s.sim.databaseDriver.connect("glance")
+        await #expect { _ = try await kilo.query("SELECT COUNT(*) FROM images WHERE visibility IS NULL AND deleted = 0", []) } throws: {
+            "\($0)".contains("Unknown column 'visibility'")
+        }
+        await kilo.close()
+        var options = RunOptions()
+        options.yes = true
+        let run = try await s.engine.run(options)
+        #expect(run.status == .failed)
+        #expect(run.message?.contains("2 image upload(s) in progress") == true, "\(run.step ?? ""): \(run.message ?? "")")
+        #expect(s.sim.state.databases["glance"]?.schema["main"] == "kilo")
+        #expect(s.sim.state.hosts["glance-old-1"]?.services.values.allSatisfy(\.running) == true)
+    }
+
     @Test func preflightBlocksOnUnfinishedOnlineMigrations() async throws {
         // Queens → Rocky: Nova's online migrations of Queens left rows behind.
         let nova = try await Self.make(runbook: "queens-to-rocky", release: "queens", target: "rocky", computes: 20) {

@@ -13,6 +13,8 @@ struct GlanceSimulation: SimComponent {
         Self.synced(&db, to: release)
         db.counters["images"] = context.computes * 5
         db.counters["images_saving"] = 0
+        // images.visibility arrives with ocata01 (is_public before it).
+        db.flags["column-from:images.visibility"] = "ocata"
         state.databases["glance"] = db
         Sim.addCatalog(&state, name: "glance", type: "image", url: "http://controller:9292", description: "OpenStack Image")
     }
@@ -25,6 +27,9 @@ struct GlanceSimulation: SimComponent {
             db.schema["migrate"] = release
             db.schema["contract"] = release
             db.flags["alembic_version"] = GlanceKnowledge.alembicVersion[release]
+            // ocata01 gives every image a visibility from is_public (members: 'shared').
+            db.flags["column:images.visibility"] = "1"
+            db.counters["images_without_visibility"] = 0
         } else if let v = GlanceKnowledge.migrateVersion[release] {
             db.flags["migrate_version"] = String(v)
         }
