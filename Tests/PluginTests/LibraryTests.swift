@@ -57,7 +57,8 @@ import Testing
         let sim = try SimRegion(region: region, computes: computes, components: PluginRegistry.simComponents,
                                 stateDirectory: dir + "/sim")
         let engine = Engine(
-            runbook: try await RunbookLoader.load(path: root + "/scripts/runbooks/" + runbook, extensions: PluginRegistry.extensions),
+            runbook: try await RunbookLoader.load(path: runbook.hasPrefix("/") ? runbook : root + "/scripts/runbooks/" + runbook,
+                                                  extensions: PluginRegistry.extensions),
             region: sim.region, transport: sim.transport, journal: try RunJournal(path: dir + "/journal.db"),
             databases: sim.databaseDriver, clock: sim.clock, drivers: sim.drivers)
         return Sim(sim: sim, engine: engine, directory: dir)
@@ -178,6 +179,48 @@ import Testing
         #expect(run.message?.contains("2 image upload(s) in progress") == true, "\(run.step ?? ""): \(run.message ?? "")")
         #expect(s.sim.state.databases["glance"]?.schema["main"] == "kilo")
         #expect(s.sim.state.hosts["glance-old-1"]?.services.values.allSatisfy(\.running) == true)
+    }
+
+    @Test func theBrokerIsReshapedMirroringRemovedAndPutBackByTheRollback() async throws {
+        let s = try await Self.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 20) {
+            $0.brokers["default"]?.policies.append(.init(vhost: "/", name: "ha-all", pattern: "^(?!amq\\.).*", applyTo: "all",
+                                                         definition: ["ha-mode": "all", "ha-sync-mode": "automatic"], priority: 0))
+        }
+        let before = s.sim.state
+        var options = RunOptions()
+        options.yes = true
+        options.virtualTime = true
+        let run = try await s.engine.run(options)
+        #expect(run.status == .succeeded, "\(run.step ?? ""): \(run.message ?? "")")
+        let policies = s.sim.state.brokers["default"]?.policies ?? []
+        #expect(!policies.contains { $0.definition["ha-mode"] != .nil }, "\(policies)")
+        let rpc = try #require(policies.first { $0.name == "rpc-queues" })
+        #expect(rpc.definition["queue-master-locator"] == "min-masters" && rpc.pattern == ".*" && rpc.priority == 0)
+        let lazy = try #require(policies.first { $0.name == "notifications-lazy" })
+        #expect(lazy.definition["queue-mode"] == "lazy" && lazy.definition["queue-master-locator"] == "min-masters" && lazy.priority == 1)
+        let back = try await s.engine.rollback(run.runID, yes: true)
+        #expect(back.status == .rolledBack, "\(back.message ?? "")")
+        #expect(s.sim.state.brokers["default"]?.policies == before.brokers["default"]?.policies)
+        #expect(SimRegion.differences(before, s.sim.state).isEmpty, "\(SimRegion.differences(before, s.sim.state))")
+    }
+
+    @Test func mirroredQueuesAreFoundBeforeTheyBlockAnUpgrade() async throws {
+        let runbook = try writeRunbook("""
+            local rabbitmq = require "ferry.rabbitmq"
+            runbook { name = "mirrors" }
+            check "no-mirrored-queues" { probe = rabbitmq.preflight.no_mirrored_queues }
+            step "x" { run = function(ctx) end }
+            """)
+        let mirrored = try await Self.make(runbook: runbook, release: "2024.1", target: "2024.2", computes: 5) {
+            $0.brokers["default"]?.policies.append(.init(vhost: "/", name: "ha-all", pattern: ".*", applyTo: "all",
+                                                         definition: ["ha-mode": "all"], priority: 0))
+        }
+        let found = try await mirrored.engine.runChecks(["no-mirrored-queues"], runID: nil)
+        #expect(found.first?.passed == false)
+        #expect(found.first?.message?.contains("1 policy(ies) still mirror classic queues: / ha-all (ha-mode all)") == true,
+                "\(found.first?.message ?? "")")
+        let clean = try await Self.make(runbook: runbook, release: "2024.1", target: "2024.2", computes: 5)
+        #expect(try await clean.engine.runChecks(["no-mirrored-queues"], runID: nil).first?.passed == true)
     }
 
     @Test func preflightBlocksOnUnfinishedOnlineMigrations() async throws {

@@ -869,3 +869,6 @@ rabbitmq.restore_policies = function(saved) end
 ---@param max integer
 ---@return Probe
 rabbitmq.queues_below = function(vhost, pattern, max) end
+---A probe: no broker policy mirrors classic queues (ha-mode); RabbitMQ 4.0 removes them.
+---@type Probe
+rabbitmq.preflight.no_mirrored_queues = function(ctx) end

@@ -93,6 +93,9 @@ public struct SimBroker: Codable, Sendable, Equatable {
         public var vhost, name, pattern, applyTo: String
         public var definition: LuaValue
         public var priority: Int
+        public init(vhost: String, name: String, pattern: String, applyTo: String, definition: LuaValue, priority: Int) {
+            (self.vhost, self.name, self.pattern, self.applyTo, self.definition, self.priority) = (vhost, name, pattern, applyTo, definition, priority)
+        }
     }
     public struct Queue: Codable, Sendable, Equatable {
         public var vhost, name: String

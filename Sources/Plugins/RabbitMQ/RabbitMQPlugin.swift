@@ -1,14 +1,27 @@
 import FerryCore
 
-/// RabbitMQ: `require "ferry.rabbitmq"`. No release chain of its own: policies and
-/// checks for the broker the OpenStack services share (OPENSTACK.md §2.6).
+/// RabbitMQ: `require "ferry.rabbitmq"`. No schema chain of its own: policies and
+/// checks for the broker the OpenStack services share, and the OpenStack releases that
+/// change what they need of it (OPENSTACK.md §2.6).
 public struct RabbitMQPlugin: ComponentPlugin {
     public init() {}
     public let name = "rabbitmq"
 
     public var knowledge: [ComponentKnowledge] {
         [ComponentKnowledge(
-            component: "rabbitmq", steps: [],
+            component: "rabbitmq",
+            // The broker has no schema of its own: a step only where an OpenStack release
+            // changes what it needs of RabbitMQ (OPENSTACK.md §2.6).
+            steps: [
+                ReleaseStep("rabbitmq", "2023.2", commands: [], notes: [
+                    "kolla-ansible defaults to quorum queues from Bobcat; a SLURP hop with kolla needs an intermediate "
+                        + "RabbitMQ step",
+                ]),
+                ReleaseStep("rabbitmq", "2024.2", commands: [], notes: [
+                    "openstack-ansible 2024.2 requires RabbitMQ 3.13 or later and the queues migrated to quorum queues "
+                        + "before the upgrade (RabbitMQ 4.0 removes classic mirrored queues: drop ha-mode policies)",
+                ]),
+            ],
             services: [ServiceUnit(role: "server", rpm: "rabbitmq-server", deb: "rabbitmq-server")],
             packages: [.rpm: ["rabbitmq-server"], .deb: ["rabbitmq-server"]],
             notes: [
@@ -93,6 +106,19 @@ public struct RabbitMQPlugin: ComponentPlugin {
         if #over == 0 then return true end
         return false, #over .. " queue(s) above " .. max .. " messages: " .. table.concat(over, ", ", 1, math.min(#over, 5))
       end
+    end
+
+    --- A probe: no policy mirrors classic queues (ha-mode). RabbitMQ 4.0 removes mirrored
+    --- queues, and openstack-ansible 2024.2 wants quorum queues before its upgrade.
+    function M.preflight.no_mirrored_queues(ctx)
+      local bad = {}
+      for _, p in ipairs(broker.policies()) do
+        if type(p.definition) == "table" and p.definition["ha-mode"] ~= nil then
+          bad[#bad + 1] = (p.vhost or "/") .. " " .. p.name .. " (ha-mode " .. tostring(p.definition["ha-mode"]) .. ")"
+        end
+      end
+      if #bad == 0 then return true end
+      return false, #bad .. " policy(ies) still mirror classic queues: " .. table.concat(bad, ", ", 1, math.min(#bad, 5))
     end
 
     --- The management API answers.
