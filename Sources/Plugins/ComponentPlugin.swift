@@ -65,6 +65,7 @@ public enum PluginRegistry {
             modules["ferry.\(plugin.name)"] = plugin.luaModule
             natives += plugin.natives
         }
-        return RunbookLoader.Extensions(natives: natives, modules: modules)
+        // DESIGN.md has `release.chain(from, to)` among the globals; `require "ferry.release"` gives the same table.
+        return RunbookLoader.Extensions(natives: natives, modules: modules, globals: ["release": "ferry.release"])
     }
 }

@@ -53,9 +53,10 @@ import Testing
 
     @Test func releaseModuleAnswersChainsAndNamesUnknownReleases() async throws {
         let runbook = try await loadRunbook("""
-            local release = require "ferry.release"
-            runbook { name = "t" }
+            assert(release ~= nil and release.chain ~= nil, "release is a global")
+            assert(require("ferry.release") == release, "the global is the module")
             local chain = release.chain("kilo", "queens")
+            runbook { name = "t" }
             assert(#chain == 6 and chain[1] == "liberty" and chain[6] == "queens", table.concat(chain, ","))
             assert(release.is_slurp("2024.1") and not release.is_slurp("queens"))
             assert(release.index("kilo") == 1)

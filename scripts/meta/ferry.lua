@@ -640,6 +640,10 @@ release.is_slurp = function(name) end
 ---@return {release: string, component: string, why: string}[]
 release.required_stops = function(from, to) end
 
+---The same table as `require "ferry.release"`: a global in every runbook (DESIGN.md's `release.chain`).
+---@type ferry.release
+_G.release = release
+
 ---A component's steps for the walk from → to.
 ---@param component string
 ---@param from string

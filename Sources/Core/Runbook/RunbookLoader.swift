@@ -9,9 +9,12 @@ public enum RunbookLoader {
         public var natives: [LuaFunction]
         /// Lua sources for `require` names (e.g. `ferry.glance`), preloaded.
         public var modules: [String: String]
-        public init(natives: [LuaFunction] = [], modules: [String: String] = [:]) {
+        /// Globals bound to a module at load (`release` → `ferry.release`).
+        public var globals: [String: String]
+        public init(natives: [LuaFunction] = [], modules: [String: String] = [:], globals: [String: String] = [:]) {
             self.natives = natives
             self.modules = modules
+            self.globals = globals
         }
     }
 
@@ -54,6 +57,10 @@ public enum RunbookLoader {
             try await vm.run(
                 source: "local name, src = ...; package.preload[name] = function(...) return assert(load(src, '=' .. name))(...) end",
                 chunkName: "=preload", args: [.value(.string(name)), .value(.string(source))])
+        }
+        for (global, module) in extensions.globals.sorted(by: { $0.key < $1.key }) {
+            try await vm.run(source: "local g, m = ...; rawset(_G, g, require(m))", chunkName: "=globals",
+                             args: [.value(.string(global)), .value(.string(module))])
         }
 
         try await vm.strictGlobalReads()
