@@ -125,6 +125,9 @@ import Testing
         // Placement (nova's, under httpd until Stein) moved with Nova to the new controllers.
         #expect(state.hosts["nova-new-1"]?.services["httpd"]?.running == true && state.hosts["nova-new-1"]?.services["httpd"]?.release == "queens")
         #expect(state.hosts["nova-old-1"]?.services["httpd"] == nil)   // Kilo had no placement
+        // Kilo's nova-cert (gone in Pike) stopped with the old controllers; Queens has none.
+        #expect(state.hosts["nova-old-1"]?.services["openstack-nova-cert"]?.running == false)
+        #expect(state.hosts["nova-new-1"]?.services["openstack-nova-cert"] == nil)
         #expect(state.hosts["cmp0040"]?.services["openstack-nova-compute"]?.release == "queens")
         #expect(state.hosts["cmp0040"]?.services["neutron-openvswitch-agent"]?.release == "queens")
         #expect(state.hosts["net01"]?.services["neutron-l3-agent"]?.release == "queens")

@@ -59,7 +59,7 @@ function M.nova_neutron(spec)
   -- Conductor last on the way down, first on the way up; the API first down, last up.
   -- Placement (Ocata…Train in nova's packages, under httpd/apache2) before the rest of
   -- Nova on the way up: the scheduler and computes need it.
-  local nova_roles = spec.nova_roles or { "api", "novncproxy", "consoleauth", "scheduler", "conductor", "placement-api" }
+  local nova_roles = spec.nova_roles or { "api", "novncproxy", "consoleauth", "cert", "scheduler", "conductor", "placement-api" }
   lib.stop_services { component = "nova", group = "nova_old", release = from, roles = nova_roles, name = "stop-nova-" .. from }
   lib.stop_services { component = "neutron", group = "neutron_old", release = from, roles = { "server" }, name = "stop-neutron-" .. from }
   lib.backup_databases { names = spec.nova_databases or { "nova" }, name = "backup-nova", tags = { "nova", "backup" } }

@@ -109,6 +109,8 @@ enum NovaKnowledge {
             ServiceUnit(role: "scheduler", rpm: "openstack-nova-scheduler", deb: "nova-scheduler"),
             ServiceUnit(role: "novncproxy", rpm: "openstack-nova-novncproxy", deb: "nova-novncproxy"),
             ServiceUnit(role: "consoleauth", rpm: "openstack-nova-consoleauth", deb: "nova-consoleauth", until: "train"),
+            // Deprecated in Newton, removed in Pike (with the os-certificates API).
+            ServiceUnit(role: "cert", rpm: "openstack-nova-cert", deb: "nova-cert", until: "pike"),
             ServiceUnit(role: "compute", placement: "compute", rpm: "openstack-nova-compute", deb: "nova-compute"),
             ServiceUnit(role: "placement-api", rpm: "httpd", deb: "apache2", from: "ocata", until: "train"),
         ],

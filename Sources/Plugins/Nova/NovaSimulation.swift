@@ -6,7 +6,7 @@ struct NovaSimulation: SimComponent {
     let component = "nova"
     let programs: Set<String> = ["nova-manage", "nova-status", "placement-manage", "placement-status"]
 
-    static let controllerRoles = ["api", "conductor", "scheduler", "novncproxy", "consoleauth", "placement-api"]
+    static let controllerRoles = ["api", "conductor", "scheduler", "novncproxy", "consoleauth", "cert", "placement-api"]
 
     func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {
         Sim.installOldAndNew(&state, component: "nova", release: release, newRelease: newRelease) { r in
