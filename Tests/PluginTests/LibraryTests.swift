@@ -207,6 +207,27 @@ import Testing
         #expect(SimRegion.differences(before, s.sim.state).isEmpty, "\(SimRegion.differences(before, s.sim.state))")
     }
 
+    @Test func simulatedAPIsAnswerTheirVersionDocumentsAsTheRealOnesDo() async throws {
+        let runbook = try writeRunbook("""
+            runbook { name = "versions" }
+            step "ask" { run = function(ctx)
+              ctx.state.glance = http.get(vip.url("glance") .. "/versions").status
+              ctx.state.cinder = http.get(vip.url("cinder") .. "/").status
+              ctx.state.nova = http.get(vip.url("nova") .. "/").status
+              ctx.state.image = http.get(vip.url("glance") .. "/v2/images").status
+              vip.maintenance("glance", "all")
+              ctx.state.blocked = http.get(vip.url("glance") .. "/versions").status
+              vip.maintenance("glance", false)
+            end }
+            """)
+        let s = try await Self.make(runbook: runbook, release: "queens", target: "rocky", computes: 5)
+        let run = try await s.engine.run(RunOptions())
+        #expect(run.status == .succeeded, "\(run.message ?? "")")
+        let state = try await s.engine.journal.run(run.runID).state
+        #expect(state["glance"] == 300 && state["cinder"] == 300 && state["nova"] == 200 && state["image"] == 200, "\(state)")
+        #expect(state["blocked"] == 503)
+    }
+
     @Test func mirroredQueuesAreFoundBeforeTheyBlockAnUpgrade() async throws {
         let runbook = try writeRunbook("""
             local rabbitmq = require "ferry.rabbitmq"

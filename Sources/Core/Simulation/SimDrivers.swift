@@ -456,6 +456,15 @@ struct SimHTTP: HTTPRequester {
             return HTTPResponse(status: 503, headers: [:], body: "<html><body><h1>503 Service Unavailable</h1>No server is available to handle this request.</body></html>", duration: 0.01)
         }
         let release = state.hosts[first]?.services.values.first { $0.component == component }?.release ?? "?"
+        // The version document at the root: Glance, Cinder and Keystone answer it with
+        // 300 Multiple Choices, as the real APIs do; Nova, Neutron and Placement with 200.
+        let path = u.path.isEmpty ? "/" : u.path
+        if ["/", "/versions"].contains(path) {
+            let status = ["glance", "cinder", "keystone"].contains(name) ? 300 : 200
+            return HTTPResponse(status: status, headers: ["content-type": "application/json", "x-served-by": first],
+                                body: "{\"versions\": [{\"id\": \"current\", \"status\": \"CURRENT\", \"release\": \"\(release)\"}]}",
+                                duration: 0.02)
+        }
         return HTTPResponse(status: 200, headers: ["content-type": "application/json", "x-served-by": first],
                             body: "{\"status\": \"ok\", \"component\": \"\(component)\", \"release\": \"\(release)\", \"server\": \"\(first)\"}",
                             duration: 0.02)
