@@ -228,6 +228,36 @@ import Testing
         #expect(state["blocked"] == 503)
     }
 
+    @Test func simulatedRPCQueuesDrainWhileUnreadNotificationsStay() async throws {
+        let runbook = try writeRunbook("""
+            runbook { name = "drain" }
+            step "drain" { run = function(ctx)
+              broker.wait_drained("/", "conductor", { within = "5m", every = "5s" })
+            end }
+            step "notifications" { run = function(ctx)
+              local ok, err = pcall(broker.wait_drained, "/", "notifications.info", { within = "1m", every = "10s" })
+              ctx.state.notifications_ok = ok
+              ctx.state.notifications_error = tostring(err)
+            end }
+            """)
+        let s = try await Self.make(runbook: runbook, release: "queens", target: "rocky", computes: 10) {
+            if let i = $0.brokers["default"]?.queues.firstIndex(where: { $0.name == "conductor" }) {
+                $0.brokers["default"]?.queues[i].messages = 10_000
+            }
+        }
+        var options = RunOptions()
+        options.virtualTime = true
+        let run = try await s.engine.run(options)
+        #expect(run.status == .succeeded, "\(run.message ?? "")")
+        let state = try await s.engine.journal.run(run.runID).state
+        // 10,000 messages at 200 a second: about 50 simulated seconds, seen every 5.
+        let after = try await s.engine.journal.steps(run.runID).first { $0.name == "drain" }?.duration ?? -1
+        #expect(after >= 45 && after <= 60, "\(after)")
+        #expect(state["notifications_ok"] == false)
+        #expect(state["notifications_error"].stringValue?.contains("message(s) left in notifications.info") == true, "\(state)")
+        #expect(state["notifications_error"].stringValue?.contains("runbook.lua:") == true, "\(state)")
+    }
+
     @Test func mirroredQueuesAreFoundBeforeTheyBlockAnUpgrade() async throws {
         let runbook = try writeRunbook("""
             local rabbitmq = require "ferry.rabbitmq"

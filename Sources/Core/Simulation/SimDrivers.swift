@@ -409,21 +409,39 @@ struct SimBrokerDriver: BrokerDriver {
         }.max { $0.priority < $1.priority }
         return matching.map { .string($0.name) } ?? .nil
     }
+    /// The broker with its queues' consumers having taken what they could since last asked.
+    func drained() -> SimBroker {
+        let now = sim.clock.now(host: RunLane.current).timeIntervalSince1970
+        return sim.mutate { s -> SimBroker in
+            guard var b = s.brokers[key] else { return SimBroker() }
+            for i in b.queues.indices {
+                let q = b.queues[i]
+                let elapsed = max(0, now - (q.at ?? now))
+                if q.consumers > 0, q.messages > 0 {
+                    b.queues[i].messages = max(0, q.messages - Int(elapsed * SimBroker.Queue.drainRate * Double(q.consumers)))
+                }
+                b.queues[i].at = max(q.at ?? now, now)
+            }
+            s.brokers[key] = b
+            return b
+        }
+    }
     func queues(vhost: String?) async throws -> [LuaValue] {
         touch()
-        let b = sim.state.brokers[key] ?? SimBroker()
+        let b = drained()
         return b.queues.filter { vhost == nil || $0.vhost == vhost }.map {
             ["vhost": .string($0.vhost), "name": .string($0.name), "policy": policyFor($0, b), "messages": .int(Int64($0.messages)),
-             "consumers": 1, "durable": .bool($0.durable)]
+             "consumers": .int(Int64($0.consumers)), "durable": .bool($0.durable)]
         }
     }
     func queue(vhost: String, name: String) async throws -> LuaValue {
         touch()
-        let b = sim.state.brokers[key] ?? SimBroker()
+        let b = drained()
         guard let q = b.queues.first(where: { $0.vhost == vhost && $0.name == name }) else {
             throw HTTPFailure(description: "broker: RabbitMQ at http://rabbit.sim:15672: GET /queues/\(vhost)/\(name): 404 Object Not Found")
         }
-        return ["vhost": .string(q.vhost), "name": .string(q.name), "policy": policyFor(q, b), "messages": .int(Int64(q.messages)), "consumers": 1]
+        return ["vhost": .string(q.vhost), "name": .string(q.name), "policy": policyFor(q, b), "messages": .int(Int64(q.messages)),
+                "consumers": .int(Int64(q.consumers))]
     }
 }
 

@@ -101,6 +101,14 @@ public struct SimBroker: Codable, Sendable, Equatable {
         public var vhost, name: String
         public var messages: Int
         public var durable: Bool
+        /// When `messages` was last brought up to date (simulated seconds since 1970).
+        public var at: Double?
+
+        /// RPC queues have consumers (the services); notification queues are left for
+        /// whoever reads them, often nobody.
+        public var consumers: Int { name.hasPrefix("notifications") || name.hasPrefix("versioned_notifications") ? 0 : 1 }
+        /// Messages a consumer takes per simulated second.
+        public static let drainRate = 200.0
         public init(vhost: String, name: String, messages: Int, durable: Bool) {
             (self.vhost, self.name, self.messages, self.durable) = (vhost, name, messages, durable)
         }
