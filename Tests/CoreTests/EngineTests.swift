@@ -131,6 +131,29 @@ import Testing
         #expect(await processesEnd(matching: marker + "-b"))
     }
 
+    /// wait_until's error names the runbook line that waited: called directly, under
+    /// pcall (a C frame between), and through a wrapper that tail-calls it.
+    @Test func waitUntilErrorsNameTheRunbookLine() async throws {
+        let f = try Fixture(runbook: """
+            runbook { name = "w" }
+            local function wrapped(opts) return wait_until(function() return false, "wrapped" end, opts) end
+            step "a" { run = function(ctx)
+              local ok, err = pcall(wait_until, function() return false, "nope" end, { within = "300ms", every = "100ms" })
+              ctx.state.pcall_err = tostring(err)
+              local ok2, err2 = pcall(function() wait_until(function() return false end, { within = "300ms", every = "100ms" }) end)
+              ctx.state.inner_err = tostring(err2)
+              wait_until(function() return false, "never" end, { within = "300ms", every = "100ms" })
+            end }
+            """)
+        let engine = try await f.engine()
+        let outcome = try await engine.run(RunOptions())
+        #expect(outcome.status == .failed)
+        #expect(outcome.message?.contains("runbook.lua:8: wait_until: not true within 300ms (last: never)") == true, "\(outcome.message ?? "")")
+        let state = try await engine.journal.run(outcome.runID).state
+        #expect(state["pcall_err"].stringValue?.contains("runbook.lua:4: wait_until: not true within 300ms (last: nope)") == true, "\(state)")
+        #expect(state["inner_err"].stringValue?.contains("runbook.lua:6: wait_until") == true, "\(state)")
+    }
+
     @Test func whenFalseSkipsTheStep() async throws {
         let f = try Fixture(runbook: """
             runbook { name = "when" }

@@ -45,6 +45,142 @@ import Testing
         #expect((s["restored"]["deleted"].intValue ?? 0) >= 2)
     }
 
+    /// Lua: `keystone_token(ctx)`, an admin token for calls Ferry's catalog API does not make
+    /// (deleting a whole service), from `ctx.vars.keystone` and `ctx.vars.keystone_password`.
+    static let keystoneToken = """
+        local function keystone_token(ctx)
+          local r = http.request { method = "POST", url = ctx.vars.keystone .. "/auth/tokens", json = { auth = {
+            identity = { methods = { "password" }, password = { user = { name = "admin", domain = { name = "Default" },
+              password = secret(ctx.vars.keystone_password) } } },
+            scope = { project = { name = "admin", domain = { name = "Default" } } } } } }
+          if r.status ~= 201 then error("keystone token: HTTP " .. r.status .. ": " .. r.body) end
+          return r.headers["x-subject-token"]
+        end
+        """
+
+    /// The lab region with `vars.keystone` (auth URL) and `vars.keystone_password` (a file reference).
+    static func withKeystoneVars(_ lab: String) -> String {
+        lab + "\nvars: { keystone: \"http://127.0.0.1:25000/v3\", keystone_password: { file: \(TestEnvironment.testenv)/keystone/password } }\n"
+    }
+
+    @Test func restoreAfterDeletingAWholeServiceBringsItAndItsEndpointsBack() async throws {
+        let n = UInt32.random(in: 0..<UInt32.max)
+        let name = "ferry-svc-\(n)", type = "ferry-type-\(n)"
+        let r = try await LabRun(runbook: """
+            runbook { name = "catalog-service" }
+            \(Self.keystoneToken)
+            step "delete-service" { run = function(ctx)
+              catalog.ensure_service { name = "\(name)", type = "\(type)", description = "Ferry test service \(n)" }
+              for _, i in ipairs({ "public", "internal", "admin" }) do
+                catalog.ensure_endpoint { service = "\(name)", interface = i, url = "http://" .. i .. ".ferry-\(n):9999/v1" }
+              end
+              ctx.state.before = catalog.snapshot()
+              local old
+              for _, s in ipairs(catalog.services()) do if s.name == "\(name)" then old = s end end
+              ctx.state.old_id = old.id
+              -- Delete the whole service behind Ferry's back (Keystone takes its endpoints with it).
+              local token = keystone_token(ctx)
+              ctx.state.delete_status = http.request { method = "DELETE", url = ctx.vars.keystone .. "/services/" .. old.id,
+                headers = { ["X-Auth-Token"] = token } }.status
+              ctx.state.during = catalog.snapshot()
+              ctx.state.restored = catalog.restore(ctx.state.before)
+              ctx.state.after = catalog.snapshot()
+              -- A second restore finds nothing to do.
+              ctx.state.again = catalog.restore(ctx.state.before)
+              -- Leave Keystone as it was before the test.
+              for _, s in ipairs(catalog.services()) do
+                if s.name == "\(name)" then
+                  http.request { method = "DELETE", url = ctx.vars.keystone .. "/services/" .. s.id, headers = { ["X-Auth-Token"] = token } }
+                end
+              end
+              ctx.state.cleaned = #catalog.endpoints { service = "\(name)" }
+            end }
+            """, requiring: "\nkeystone:", regionEdit: Self.withKeystoneVars)
+        let outcome = try await r.run()
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let s = try await r.state(outcome)
+        let oldID = try #require(s["old_id"].stringValue)
+        func service(_ snapshot: LuaValue) -> LuaValue? {
+            snapshot["services"].arrayValue?.first { $0["name"].stringValue == name }
+        }
+        func endpoints(_ snapshot: LuaValue, of id: String?) -> [LuaValue] {
+            (snapshot["endpoints"].arrayValue ?? []).filter { $0["service_id"].stringValue == id }
+        }
+        let before = try #require(service(s["before"]))
+        #expect(endpoints(s["before"], of: oldID).count == 3)
+        // The service and its endpoints were really gone.
+        #expect(s["delete_status"] == 204)
+        #expect(service(s["during"]) == nil)
+        #expect(endpoints(s["during"], of: oldID).isEmpty)
+        #expect(!Self.normalized(s["during"]["endpoints"]).contains { $0.hasPrefix("\(name)|") })
+
+        // Back exactly: the same service (a new id: Keystone picks ids) with the same endpoints.
+        let after = try #require(service(s["after"]))
+        let newID = after["id"].stringValue
+        #expect(newID != nil && newID != oldID)
+        for key in ["name", "type", "description", "enabled"] {
+            #expect(after[key] == before[key], "\(key): \(after[key]) != \(before[key])")
+        }
+        func shape(_ list: [LuaValue]) -> Set<String> {
+            Set(list.map { "\($0["interface"].stringValue ?? "?")|\($0["region"].stringValue ?? "?")|\($0["url"].stringValue ?? "?")|\($0["enabled"].boolValue.map(String.init) ?? "?")" })
+        }
+        #expect(shape(endpoints(s["after"], of: newID)) == shape(endpoints(s["before"], of: oldID)))
+        #expect(shape(endpoints(s["after"], of: newID)) == [
+            "public|RegionOne|http://public.ferry-\(n):9999/v1|true", "internal|RegionOne|http://internal.ferry-\(n):9999/v1|true",
+            "admin|RegionOne|http://admin.ferry-\(n):9999/v1|true",
+        ])
+        // The whole catalog is as it was.
+        #expect(Self.normalized(s["after"]["endpoints"]) == Self.normalized(s["before"]["endpoints"]))
+        let names = { (v: LuaValue) in Set((v.arrayValue ?? []).map { "\($0["name"].stringValue ?? "")|\($0["type"].stringValue ?? "")|\($0["enabled"].boolValue.map(String.init) ?? "?")" }) }
+        #expect(names(s["after"]["services"]) == names(s["before"]["services"]))
+        // One service and three endpoints recreated, nothing else touched; a second restore is a no-op.
+        #expect(s["restored"]["created"] == 4, "\(s["restored"])")
+        #expect(s["restored"]["deleted"] == 0, "\(s["restored"])")
+        #expect(s["restored"]["updated"] == 0, "\(s["restored"])")
+        #expect(s["again"] == ["created": 0, "deleted": 0, "updated": 0], "\(s["again"])")
+        #expect(s["cleaned"] == 0)
+    }
+
+    /// "Exactly" includes a service's enabled flag and description: a deleted disabled
+    /// service comes back disabled, and a kept one whose flag and description changed
+    /// gets them back.
+    @Test func restoreBringsBackADeletedDisabledServiceDisabled() async throws {
+        let n = UInt32.random(in: 0..<UInt32.max)
+        let name = "ferry-off-\(n)", type = "ferry-offtype-\(n)"
+        let r = try await LabRun(runbook: """
+            runbook { name = "catalog-disabled" }
+            \(Self.keystoneToken)
+            step "disabled" { run = function(ctx)
+              local token = keystone_token(ctx)
+              local made = catalog.ensure_service { name = "\(name)", type = "\(type)" }
+              http.request { method = "PATCH", url = ctx.vars.keystone .. "/services/" .. made.id,
+                headers = { ["X-Auth-Token"] = token }, json = { service = { enabled = false } } }
+              local kept = catalog.ensure_service { name = "\(name)-kept", type = "\(type)-kept", description = "one" }
+              ctx.state.before = catalog.snapshot()
+              http.request { method = "DELETE", url = ctx.vars.keystone .. "/services/" .. made.id, headers = { ["X-Auth-Token"] = token } }
+              http.request { method = "PATCH", url = ctx.vars.keystone .. "/services/" .. kept.id,
+                headers = { ["X-Auth-Token"] = token }, json = { service = { enabled = false, description = "two" } } }
+              ctx.state.restored = catalog.restore(ctx.state.before)
+              ctx.state.after = catalog.snapshot()
+              for _, s in ipairs(catalog.services()) do
+                if s.name == "\(name)" or s.name == "\(name)-kept" then
+                  http.request { method = "DELETE", url = ctx.vars.keystone .. "/services/" .. s.id, headers = { ["X-Auth-Token"] = token } }
+                end
+              end
+            end }
+            """, requiring: "\nkeystone:", regionEdit: Self.withKeystoneVars)
+        let outcome = try await r.run()
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let s = try await r.state(outcome)
+        func service(_ snapshot: LuaValue) -> LuaValue? { snapshot["services"].arrayValue?.first { $0["name"].stringValue == name } }
+        #expect(service(s["before"])?["enabled"] == false, "\(String(describing: service(s["before"])))")
+        let after = try #require(service(s["after"]))
+        #expect(after["enabled"] == false, "restored as \(after)")
+        let kept = try #require(s["after"]["services"].arrayValue?.first { $0["name"].stringValue == "\(name)-kept" })
+        #expect(kept["enabled"] == true && kept["description"] == "one", "\(kept)")
+        #expect(s["restored"]["created"] == 1 && s["restored"]["updated"] == 1, "\(s["restored"])")
+    }
+
     @Test func aConflictIsReportedNamingKeystoneTheCallAndTheReason() async throws {
         let id = "ferry-region-\(UInt32.random(in: 0..<UInt32.max))"
         let r = try await LabRun(runbook: """
@@ -92,10 +228,20 @@ import Testing
 
 /// broker.* against the lab's RabbitMQ (scripts/testenv/up rabbitmq).
 @Suite(.serialized) struct BrokerTests {
+    /// Lua helpers for the management API itself (what the tests do behind Ferry's back):
+    /// `api(method, path, json)` with the lab's admin credentials from `ctx.vars`.
+    static let api = """
+        local function api(ctx, method, path, json)
+          return http.request { method = method, url = ctx.vars.rabbit .. "/api" .. path,
+            headers = { Authorization = ctx.vars.rabbit_auth }, json = json }
+        end
+        """
+
     @Test func policiesQueuesAndOverview() async throws {
         let name = "ferry-test-\(UInt32.random(in: 0..<UInt32.max))"
         let r = try await LabRun(runbook: """
             runbook { name = "broker" }
+            \(Self.api)
             step "policies" {
               run = function(ctx)
                 ctx.state.version = broker.overview().rabbitmq_version
@@ -106,31 +252,35 @@ import Testing
                   if p.name == "\(name)" then found = p.definition["queue-mode"] == "lazy" end
                 end
                 ctx.state.found = found
-                http.request { method = "PUT", url = ctx.vars.rabbit .. "/api/queues/%2F/notifications.\(name)",
-                  headers = { Authorization = ctx.vars.rabbit_auth }, json = { durable = true } }
+                api(ctx, "PUT", "/queues/%2F/notifications.\(name)", { durable = true })
+                -- A queue's policy shows once the management API has its first statistics (~5s).
+                wait_until(function()
+                  local p = broker.queue("/", "notifications.\(name)").policy
+                  return p ~= nil, tostring(p)
+                end, { within = "30s", every = "1s" })
+                ctx.state.policy = broker.queue("/", "notifications.\(name)").policy
+                for _, q in ipairs(broker.queues { vhost = "/" }) do
+                  if q.name == "notifications.\(name)" then ctx.state.listed_policy = q.policy end
+                end
                 broker.wait_drained("/", "notifications.\(name)", { within = "20s", every = "1s" })
                 local q = broker.queue("/", "notifications.\(name)")
                 ctx.state.messages = q.messages
                 broker.delete_policy("/", "\(name)")
-                http.request { method = "DELETE", url = ctx.vars.rabbit .. "/api/queues/%2F/notifications.\(name)",
-                  headers = { Authorization = ctx.vars.rabbit_auth } }
+                api(ctx, "DELETE", "/queues/%2F/notifications.\(name)")
                 for _, p in ipairs(broker.policies { vhost = "/" }) do
                   if p.name == "\(name)" then ctx.state.left = true end
                 end
               end,
             }
-            """, requiring: "\nbroker:", regionEdit: { lab in
-                let url = Self.setting(lab, "url") ?? "?"
-                let password = (try? String(contentsOfFile: TestEnvironment.testenv + "/rabbitmq/password", encoding: .utf8))?
-                    .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
-                let auth = "Basic " + Data("ferry:\(password)".utf8).base64EncodedString()
-                return lab + "\nvars: { rabbit: \"\(url)\", rabbit_auth: \"\(auth)\" }\n"
-            })
+            """, requiring: "\nbroker:", regionEdit: Self.withAPIVars)
         let outcome = try await r.run()
         #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
         let s = try await r.state(outcome)
         #expect(s["version"].stringValue?.isEmpty == false)
         #expect(s["found"] == true)
+        // The policy put above is the one RabbitMQ applies to the matching queue.
+        #expect(s["policy"] == .string(name), "\(s["policy"])")
+        #expect(s["listed_policy"] == .string(name), "\(s["listed_policy"])")
         #expect(s["messages"] == 0)
         #expect(s["left"].isNil)
     }
@@ -144,7 +294,186 @@ import Testing
                 return lab.replacingOccurrences(of: url, with: "http://127.0.0.1:1")
             })
         let failed = try await down.run()
+        #expect(failed.status == .failed)
         #expect(failed.message?.contains("broker: RabbitMQ management API at http://127.0.0.1:1 unreachable") == true, "\(failed.message ?? "")")
+
+        // A wrong password: the error names the broker, the call and the cause (RabbitMQ's 401).
+        let lab = try String(contentsOfFile: TestEnvironment.testenv + "/region.yaml", encoding: .utf8)
+        let url = try #require(Self.setting(lab, "url"))
+        let wrong = try await LabRun(runbook: """
+            runbook { name = "wrong" }
+            step "o" { run = function(ctx) broker.overview() end }
+            """, requiring: "\nbroker:", regionEdit: { replacePassword($0, entry: "broker", topLevel: true, with: "not-the-password") })
+        let rejected = try await wrong.run()
+        #expect(rejected.status == .failed)
+        let message = rejected.message ?? ""
+        #expect(message.contains("broker: RabbitMQ at \(url): GET /overview: authentication rejected (wrong user or password?)"), "\(message)")
+        #expect(message.contains("runbook.lua:2:"), "\(message)")
+        #expect(!message.contains("not-the-password"), "\(message)")
+    }
+
+    @Test func waitDrainedTimesOutWhileMessagesSitAndReturnsOnceTheyAreGone() async throws {
+        let queue = "ferry-drain-\(UInt32.random(in: 0..<UInt32.max))"
+        let r = try await LabRun(runbook: """
+            runbook { name = "drain" }
+            \(Self.api)
+            step "drain" { run = function(ctx)
+              local q = "\(queue)"
+              api(ctx, "PUT", "/queues/%2F/" .. q, { durable = false })
+              local routed = 0
+              for i = 1, 3 do
+                local p = api(ctx, "POST", "/exchanges/%2F/amq.default/publish",
+                  { properties = {}, routing_key = q, payload = "message " .. i, payload_encoding = "string" })
+                if p.json and p.json.routed then routed = routed + 1 end
+              end
+              ctx.state.routed = routed
+              -- Message counts lag (~5s): wait until the management API shows the three.
+              wait_until(function()
+                local n = broker.queue("/", q).messages
+                return n == 3, tostring(n)
+              end, { within = "30s", every = "1s" })
+              ctx.state.sitting = broker.queue("/", q).messages
+              local ok, err = pcall(broker.wait_drained, "/", q, { within = "4s", every = "1s" })
+              ctx.state.timed_out = not ok
+              ctx.state.timeout_error = tostring(err)
+              -- Now empty the queue behind wait_drained's back while it waits.
+              local results = parallel({ "purge", "wait" }, function(what)
+                if what == "purge" then
+                  sleep("2s")
+                  ctx.state.purge_status = api(ctx, "DELETE", "/queues/%2F/" .. q .. "/contents").status
+                  ctx.state.purged = true
+                  return "purged"
+                end
+                ctx.state.purged_when_waiting_began = ctx.state.purged == true
+                local drained = broker.wait_drained("/", q, { within = "40s", every = "1s" })
+                ctx.state.purged_when_drained = ctx.state.purged == true
+                return drained
+              end)
+              ctx.state.drained = results[2]
+              ctx.state.after = broker.queue("/", q).messages
+              api(ctx, "DELETE", "/queues/%2F/" .. q)
+            end }
+            """, requiring: "\nbroker:", regionEdit: Self.withAPIVars)
+        let outcome = try await r.run()
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let s = try await r.state(outcome)
+        #expect(s["routed"] == 3)
+        #expect(s["sitting"] == 3)
+        // While the messages sit there, wait_drained gives up at its deadline and says why.
+        #expect(s["timed_out"] == true)
+        let error = s["timeout_error"].stringValue ?? ""
+        #expect(error.contains("wait_until: not true within 4s (last: 3 message(s) left in \(queue))"), "\(error)")
+        // Even under pcall, the error points at the runbook line that waited.
+        #expect(error.contains("runbook.lua:") && !error.contains("ferry-sandbox"), "\(error)")
+        // Once they are gone it returns, and not before.
+        #expect(s["purge_status"] == 204)
+        #expect(s["purged_when_waiting_began"] == false)
+        #expect(s["purged_when_drained"] == true)
+        #expect(s["drained"] == true)
+        #expect(s["after"] == 0)
+    }
+
+    @Test func usersPermissionsAndVhosts() async throws {
+        let n = UInt32.random(in: 0..<UInt32.max)
+        let vhost = "ferry-vh-\(n)", user = "ferry-user-\(n)"
+        let admin = try await LabRun(runbook: """
+            runbook { name = "users" }
+            \(Self.api)
+            step "users" { run = function(ctx)
+              broker.ensure_vhost("\(vhost)")
+              broker.ensure_vhost("\(vhost)")
+              broker.ensure_user { name = "\(user)", password = "pw-one", tags = "management" }
+              ctx.state.first = api(ctx, "GET", "/users/\(user)").json
+              -- Ensuring it again changes nothing.
+              broker.ensure_user { name = "\(user)", password = "pw-one", tags = "management" }
+              ctx.state.second = api(ctx, "GET", "/users/\(user)").json
+              broker.ensure_permissions { vhost = "\(vhost)", user = "\(user)", configure = "^ferry-", write = ".*", read = "^amq\\\\." }
+              broker.ensure_permissions { vhost = "\(vhost)", user = "\(user)", configure = "^ferry-", write = ".*", read = "^amq\\\\." }
+              ctx.state.permissions = api(ctx, "GET", "/permissions/\(vhost)/\(user)").json
+              ctx.state.all_permissions = #(api(ctx, "GET", "/users/\(user)/permissions").json)
+              local names = {}
+              for _, v in ipairs(broker.vhosts()) do names[#names + 1] = v.name end
+              ctx.state.vhosts = names
+            end }
+            """, requiring: "\nbroker:", regionEdit: Self.withAPIVars)
+        let outcome = try await admin.run()
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let s = try await admin.state(outcome)
+        #expect(s["first"]["name"] == .string(user))
+        #expect(s["first"]["tags"] == ["management"], "\(s["first"]["tags"])")
+        #expect(s["second"]["tags"] == ["management"])
+        #expect(s["permissions"]["configure"] == "^ferry-")
+        #expect(s["permissions"]["write"] == ".*")
+        #expect(s["permissions"]["read"] == "^amq\\.")
+        #expect(s["all_permissions"] == 1)
+        let vhosts = Set((s["vhosts"].arrayValue ?? []).compactMap(\.stringValue))
+        #expect(vhosts.contains(vhost) && vhosts.contains("/"), "\(vhosts)")
+
+        // Authenticating as that user works, and it sees only the vhost it was granted.
+        let asUser = try await Self.runAs(user, password: "pw-one")
+        #expect(asUser.outcome.status == .succeeded, "\(asUser.outcome.message ?? "")")
+        #expect(asUser.state["vhosts"] == [.string(vhost)], "\(asUser.state["vhosts"])")
+
+        // ensure_user with a new password and no tags: the password changes, the tags stay.
+        let change = try await LabRun(runbook: """
+            runbook { name = "change" }
+            \(Self.api)
+            step "change" { run = function(ctx)
+              broker.ensure_user { name = "\(user)", password = "pw-two" }
+              ctx.state.tags = api(ctx, "GET", "/users/\(user)").json.tags
+            end }
+            """, requiring: "\nbroker:", regionEdit: Self.withAPIVars)
+        let changed = try await change.run()
+        #expect(changed.status == .succeeded, "\(changed.message ?? "")")
+        #expect(try await change.state(changed)["tags"] == ["management"])
+        let old = try await Self.runAs(user, password: "pw-one")
+        #expect(old.outcome.status == .failed)
+        #expect(old.outcome.message?.contains("authentication rejected") == true, "\(old.outcome.message ?? "")")
+        let new = try await Self.runAs(user, password: "pw-two")
+        #expect(new.outcome.status == .succeeded, "\(new.outcome.message ?? "")")
+        #expect(new.state["vhosts"] == [.string(vhost)])
+
+        // Leave the broker as it was.
+        let cleanup = try await LabRun(runbook: """
+            runbook { name = "cleanup" }
+            \(Self.api)
+            step "cleanup" { run = function(ctx)
+              ctx.state.user = api(ctx, "DELETE", "/users/\(user)").status
+              ctx.state.vhost = api(ctx, "DELETE", "/vhosts/\(vhost)").status
+            end }
+            """, requiring: "\nbroker:", regionEdit: Self.withAPIVars)
+        let cleaned = try await cleanup.run()
+        #expect(try await cleanup.state(cleaned)["user"] == 204)
+        #expect(try await cleanup.state(cleaned)["vhost"] == 204)
+    }
+
+    /// broker.vhosts() and broker.overview() with the region's broker credentials replaced.
+    static func runAs(_ user: String, password: String) async throws -> (outcome: RunOutcome, state: LuaValue) {
+        let r = try await LabRun(runbook: """
+            runbook { name = "as-user" }
+            step "look" { run = function(ctx)
+              ctx.state.overview = broker.overview().rabbitmq_version
+              local names = {}
+              for _, v in ipairs(broker.vhosts()) do names[#names + 1] = v.name end
+              ctx.state.vhosts = names
+            end }
+            """, requiring: "\nbroker:", regionEdit: { lab in
+                let edited = lab.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+                    line.hasPrefix("broker:") ? line.replacingOccurrences(of: "username: ferry,", with: "username: \(user),") : String(line)
+                }.joined(separator: "\n")
+                return replacePassword(edited, entry: "broker", topLevel: true, with: password)
+            })
+        let outcome = try await r.run()
+        return (outcome, try await r.state(outcome))
+    }
+
+    /// The lab region with `vars.rabbit` (management URL) and `vars.rabbit_auth` (admin Basic auth).
+    static func withAPIVars(_ lab: String) -> String {
+        let url = setting(lab, "url") ?? "?"
+        let password = (try? String(contentsOfFile: TestEnvironment.testenv + "/rabbitmq/password", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        let auth = "Basic " + Data("ferry:\(password)".utf8).base64EncodedString()
+        return lab + "\nvars: { rabbit: \"\(url)\", rabbit_auth: \"\(auth)\" }\n"
     }
 
     /// A value of the `broker:` section (written as a flow mapping by scripts/testenv).

@@ -207,6 +207,92 @@ struct LabRun {
         #expect(s["restored"] == true)
     }
 
+    /// `force = true` skips the refusal; the restore then runs with the bounded
+    /// `lock_wait` (DatabaseBackups.restore): past idle connections it succeeds, and
+    /// against a transaction holding a metadata lock it gives up within that bound,
+    /// clearly, and leaves the database as it was.
+    @Test(.timeLimit(.minutes(2))) func aForcedRestoreSucceedsPastIdleHoldersAndGivesUpWithinLockWaitOnALock() async throws {
+        let database = "ferry_force_\(UInt32.random(in: 0..<UInt32.max))"
+        let lab = try String(contentsOfFile: TestEnvironment.testenv + "/region.yaml", encoding: .utf8)
+        guard let range = lab.range(of: "password: { file: "), let end = lab[range.upperBound...].firstIndex(of: " ") else {
+            throw FerryError.failed("the lab region has no database password file: run scripts/testenv/up mariadb")
+        }
+        let passwordFile = String(lab[range.upperBound..<end])
+        let r = try await LabRun(runbook: """
+            runbook { name = "force" }
+            step "force" { run = function(ctx)
+              local admin = db.connect("keystone")
+              admin:exec("CREATE DATABASE \(database)")
+              local function tables()
+                return admin:scalar("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '\(database)'")
+              end
+              local c = db.connect("scratch")
+              c:exec("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))")
+              c:exec("INSERT INTO t VALUES (1, 'backed-up')")
+              local dump = db.backup("scratch")
+              c:exec("UPDATE t SET v = 'changed' WHERE id = 1")
+              c:exec("CREATE TABLE later (id INT)")
+
+              -- 1. Another connection holds the database, idle: refused without force, done with it.
+              local holder = db.connect("scratch")
+              holder:scalar("SELECT COUNT(*) FROM t")
+              local ok, err = pcall(db.restore, dump)
+              ctx.state.unforced_refused = not ok
+              ctx.state.unforced_error = tostring(err)
+              ctx.state.v_after_refusal = c:scalar("SELECT v FROM t WHERE id = 1")
+              local started = os.time()
+              db.restore(dump, { force = true, lock_wait = "3s" })
+              ctx.state.forced_seconds = os.time() - started
+              ctx.state.v_after_forced = holder:scalar("SELECT v FROM t WHERE id = 1")
+              ctx.state.tables_after_forced = tables()
+
+              -- 2. A transaction that read the table holds its metadata lock: the forced
+              --    restore waits at most lock_wait, fails clearly, and changes nothing.
+              c:exec("UPDATE t SET v = 'changed-again' WHERE id = 1")
+              c:exec("CREATE TABLE later2 (id INT)")
+              holder:transaction(function(h)
+                h:scalar("SELECT v FROM t WHERE id = 1")
+                local t0 = os.time()
+                local ok2, err2 = pcall(db.restore, dump, { force = true, lock_wait = "3s" })
+                ctx.state.locked_seconds = os.time() - t0
+                ctx.state.locked_failed = not ok2
+                ctx.state.locked_error = tostring(err2)
+              end)
+              ctx.state.v_after_locked = c:scalar("SELECT v FROM t WHERE id = 1")
+              ctx.state.tables_after_locked = tables()
+              ctx.state.dump_path = dump.path
+              holder:close()
+              c:close()
+              admin:exec("DROP DATABASE \(database)")
+              admin:close()
+            end }
+            """, regionEdit: { lab in
+                editSection(lab, "databases", "\n  glance: {",
+                            "\n  scratch: { host: 127.0.0.1, port: 23306, user: ferry, password: { file: \(passwordFile) }, database: \(database) }\n  glance: {")
+            })
+        let outcome = try await r.run()
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let s = try await r.state(outcome)
+        #expect(s["unforced_refused"] == true, "\(s["unforced_error"])")
+        #expect(s["unforced_error"].stringValue?.contains("db scratch: refusing to restore while") == true, "\(s["unforced_error"])")
+        #expect(s["v_after_refusal"] == "changed")
+        // Forced past an idle holder: the data and the tables are those of the dump, at once.
+        #expect(s["v_after_forced"] == "backed-up", "\(s["v_after_forced"])")
+        #expect(s["tables_after_forced"] == 1, "the table created after the backup is gone")
+        #expect((s["forced_seconds"].intValue ?? 99) < 3, "\(s["forced_seconds"])")
+        // Forced against a metadata lock: fails within lock_wait (3s) plus slack, naming the database,
+        // the dump and MariaDB's lock wait timeout, and the database is untouched.
+        let path = try #require(s["dump_path"].stringValue)
+        #expect(s["locked_failed"] == true)
+        let error = s["locked_error"].stringValue ?? ""
+        #expect(error.contains("db scratch: restore of \(path) failed on this machine:"), "\(error)")
+        #expect(error.contains("Lock wait timeout exceeded"), "\(error)")
+        let seconds = s["locked_seconds"].intValue ?? -1
+        #expect(seconds >= 2 && seconds <= 8, "gave up after \(seconds)s")
+        #expect(s["v_after_locked"] == "changed-again")
+        #expect(s["tables_after_locked"] == 2)
+    }
+
     @Test func aPlantedSecretNeverReachesTheJournalOrLogs() async throws {
         let secret = "planted-\(UUID().uuidString)"
         let r = try await LabRun(runbook: """

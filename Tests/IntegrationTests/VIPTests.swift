@@ -82,6 +82,38 @@ func curl(_ args: String) throws -> String { try shellOutput("curl -s -m 5 \(arg
         #expect(failed.message?.contains("no such socket") == true)
     }
 
+    @Test func aSwitchToABackendThatDoesNotExistNamesIt() async throws {
+        let r = try await lab("""
+            runbook { name = "no-backend" }
+            step "look" { run = function(ctx) ctx.state.before = vip.get("glance") end }
+            step "switch" { run = function(ctx) vip.switch("ghost", "glance_new") end }
+            """, edit: { lab in
+                // A second VIP on the same HAProxy whose backend HAProxy does not have.
+                lab.replacingOccurrences(of: "\nvips:\n", with: """
+
+                    vips:
+                      ghost: { driver: haproxy, socket: \(TestEnvironment.testenv)/haproxy/admin.sock, backend: ghost_api,
+                               servers: { glance_old: [glance-old], glance_new: [glance-new] } }
+
+                    """)
+            })
+        let outcome = try await r.run()
+        #expect(outcome.status == .failed)
+        let message = outcome.message ?? ""
+        #expect(message.contains("vip ghost: HAProxy at \(TestEnvironment.testenv)/haproxy/admin.sock has no backend 'ghost_api'"), "\(message)")
+        #expect(message.contains("runbook.lua:3:"), "\(message)")
+        // Nothing changed on the real backend.
+        let s = try await r.state(outcome)
+        #expect(s["before"]["servers"]["glance-old"]["state"].stringValue != nil, "\(s["before"])")
+        let look = try await lab("""
+            runbook { name = "look" }
+            step "look" { run = function(ctx) ctx.state.vip = vip.get("glance") end }
+            """)
+        let looked = try await look.run()
+        let after = try await look.state(looked)["vip"]
+        #expect(after["servers"] == s["before"]["servers"], "\(after)")
+    }
+
     @Test func theRuntimeAPIOverSSHOnTheBalancerHost() async throws {
         let host = try TestEnvironment.addresses(1)[0].name
         let r = try await LabRun(runbook: """
@@ -99,16 +131,24 @@ func curl(_ args: String) throws -> String { try shellOutput("curl -s -m 5 \(arg
 
 @Suite(.serialized) struct VIPDriverVariantTests {
     @Test func theTCPStatsSocketAndTheCommandDriver() async throws {
+        // The command driver's "balancer": a file its commands write and read.
+        let log = NSTemporaryDirectory() + "ferry-hw-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        func pool() -> String? {
+            (try? String(contentsOfFile: log, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
         let r = try await LabRun(runbook: """
             runbook { name = "variants" }
             step "tcp" { run = function(ctx) ctx.state.tcp = vip.get("glance").backend end }
             step "command" {
-              run = function(ctx) ctx.state.previous = vip.switch("hw", { "pool-b" }) end,
+              run = function(ctx)
+                ctx.state.previous = vip.switch("hw", { "pool-b" })
+                ctx.state.now = vip.get("hw").output
+              end,
               undo = function(ctx) vip.restore(ctx.state.previous) end,
             }
             """, requiring: "\nvips:", regionEdit: { lab in
                 var edited = lab.replacingOccurrences(of: #"socket: [^,]*admin\.sock,"#, with: "address: 127.0.0.1:29999,", options: .regularExpression)
-                let log = NSTemporaryDirectory() + "ferry-hw-\(UUID().uuidString)"
                 edited = editSection(edited, "vips", "\nvips:\n", "\nvips:\n")
                 edited = edited.replacingOccurrences(of: "\nvips:\n", with: """
 
@@ -118,12 +158,19 @@ func curl(_ args: String) throws -> String { try shellOutput("curl -s -m 5 \(arg
                     """)
                 return edited
             })
+        #expect(pool() == nil, "the balancer starts on its default pool (no file yet)")
         let outcome = try await r.run()
         #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
         let s = try await r.state(outcome)
         #expect(s["tcp"] == "glance_api")
         #expect(s["previous"]["before"] == "pool-a\n")
+        #expect(s["previous"]["targets"] == ["pool-b"])
+        // The switch command really ran: the balancer is on pool-b.
+        #expect(s["now"] == "pool-b\n")
+        #expect(pool() == "pool-b")
         let rolled = try await r.engine.rollback(outcome.runID, yes: true)
         #expect(rolled.status == .rolledBack, "\(rolled.message ?? "")")
+        // The restore command really ran with the state from before the switch.
+        #expect(pool() == "pool-a", "\(pool() ?? "(no file)")")
     }
 }

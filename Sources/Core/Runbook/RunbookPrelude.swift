@@ -249,6 +249,8 @@ enum RunbookPrelude {
         opts = opts or {}
         return wait_until(function()
           local q = native.broker_queue(vhost, name)
+          -- A queue RabbitMQ has no statistics for yet (its first seconds) is not drained.
+          if q.messages == nil then return false, "no message count for " .. name .. " yet" end
           return q.messages == 0, q.messages .. " message(s) left in " .. name
         end, { within = opts.within or "5m", every = opts.every or "5s" })
       end,
@@ -327,11 +329,12 @@ enum RunbookPrelude {
         if native.now() + every > deadline then break end
         native.sleep(every)
       end
-      -- Point at the runbook line that waited, past Ferry's own wrappers.
+      -- Point at the runbook line that waited, past Ferry's own wrappers and C frames
+      -- (pcall): level L of error() is getinfo(L), the caller of this function at 2.
       local level = 2
       while true do
-        local info = getinfo(level + 1, "S")
-        if not info or info.source:sub(1, 7) ~= "=ferry-" then break end
+        local info = getinfo(level, "S")
+        if not info or (info.what ~= "C" and info.source:sub(1, 7) ~= "=ferry-") then break end
         level = level + 1
       end
       error("wait_until: not true within " .. tostring(opts.within or "1m") .. (why and (" (last: " .. tostring(why) .. ")") or ""), level)

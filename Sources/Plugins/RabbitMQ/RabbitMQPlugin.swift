@@ -101,7 +101,8 @@ public struct RabbitMQPlugin: ComponentPlugin {
       return function(ctx)
         local over = {}
         for _, q in ipairs(broker.queues { vhost = vhost }) do
-          if q.name:match(pattern) and q.messages > max then over[#over + 1] = q.name .. " (" .. q.messages .. ")" end
+          -- nil: RabbitMQ has no statistics for the queue yet (its first seconds).
+          if q.name:match(pattern) and q.messages ~= nil and q.messages > max then over[#over + 1] = q.name .. " (" .. q.messages .. ")" end
         end
         if #over == 0 then return true end
         return false, #over .. " queue(s) above " .. max .. " messages: " .. table.concat(over, ", ", 1, math.min(#over, 5))

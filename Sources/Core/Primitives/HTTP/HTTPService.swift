@@ -39,19 +39,23 @@ public final class HTTPService: Sendable {
 
     func client(caFile: String?, insecure: Bool) throws -> HTTPClient {
         let key = "\(caFile ?? "")|\(insecure)"
-        if let c = clients.withLock({ $0[key] }) { return c }
-        var tls = TLSConfiguration.makeClientConfiguration()
-        if insecure { tls.certificateVerification = .none }
-        if let caFile {
-            guard FileManager.default.fileExists(atPath: caFile) else { throw HTTPFailure(description: "CA file \(caFile) does not exist") }
-            tls.trustRoots = .file(caFile)
+        if let caFile, !FileManager.default.fileExists(atPath: caFile) {
+            throw HTTPFailure(description: "CA file \(caFile) does not exist")
         }
-        var config = HTTPClient.Configuration(tlsConfiguration: tls)
-        config.timeout = .init(connect: .seconds(10))
-        config.connectionPool.retryConnectionEstablishment = false
-        let c = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
-        clients.withLock { $0[key] = c }
-        return c
+        // Looked up and made under one lock: two first requests at once must share one
+        // client (a second one dropped without shutdown() traps in AsyncHTTPClient).
+        return clients.withLock { clients in
+            if let c = clients[key] { return c }
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if insecure { tls.certificateVerification = .none }
+            if let caFile { tls.trustRoots = .file(caFile) }
+            var config = HTTPClient.Configuration(tlsConfiguration: tls)
+            config.timeout = .init(connect: .seconds(10))
+            config.connectionPool.retryConnectionEstablishment = false
+            let c = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+            clients[key] = c
+            return c
+        }
     }
 
     /// Sends a request; a transport failure raises, any HTTP status returns.

@@ -229,6 +229,21 @@ public final class KeystoneCatalog: Sendable {
                 let (made, _) = try await ensureService(name: s["name"].stringValue ?? "", type: s["type"].stringValue ?? "", description: s["description"].stringValue)
                 serviceIDs[id] = made["id"].stringValue
                 created += 1
+                // Made enabled with the snapshot's description; a disabled one goes back disabled.
+                if s["enabled"] == false, let newID = made["id"].stringValue {
+                    _ = try await call("PATCH", "/services/\(newID)", body: ["service": ["enabled": false]], expect: [200])
+                }
+                continue
+            }
+            // A kept service whose description or enabled flag changed gets them back.
+            guard let targetID = serviceIDs[id], let now = nowServices.first(where: { $0["id"].stringValue == targetID }) else { continue }
+            var patch: [String: LuaValue] = [:]
+            let wantEnabled = s["enabled"].isNil ? LuaValue.bool(true) : s["enabled"]
+            if now["enabled"] != wantEnabled { patch["enabled"] = wantEnabled }
+            if now["description"] != s["description"] { patch["description"] = s["description"].isNil ? .string("") : s["description"] }
+            if !patch.isEmpty {
+                _ = try await call("PATCH", "/services/\(targetID)", body: ["service": .map(patch)], expect: [200])
+                updated += 1
             }
         }
         let keepServiceIDs = Set(serviceIDs.values)

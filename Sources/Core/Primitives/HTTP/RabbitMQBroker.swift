@@ -91,14 +91,14 @@ public struct RabbitMQBroker: Sendable {
     public func queues(vhost: String?) async throws -> [LuaValue] {
         let path = vhost.map { "/queues/\(Self.segment($0))" } ?? "/queues"
         return try await call("GET", path).arrayValue?.map {
-            ["vhost": $0["vhost"], "name": $0["name"], "policy": $0["policy"], "messages": $0["messages"].isNil ? 0 : $0["messages"],
+            ["vhost": $0["vhost"], "name": $0["name"], "policy": $0["policy"], "messages": $0["messages"],
              "consumers": $0["consumers"].isNil ? 0 : $0["consumers"], "durable": $0["durable"]]
         } ?? []
     }
 
     public func queue(vhost: String, name: String) async throws -> LuaValue {
         let q = try await call("GET", "/queues/\(Self.segment(vhost))/\(Self.segment(name))")
-        return ["vhost": q["vhost"], "name": q["name"], "policy": q["policy"], "messages": q["messages"].isNil ? 0 : q["messages"],
+        return ["vhost": q["vhost"], "name": q["name"], "policy": q["policy"], "messages": q["messages"],
                 "consumers": q["consumers"].isNil ? 0 : q["consumers"]]
     }
 }
