@@ -201,3 +201,32 @@ import Testing
         #expect(headerless.text == "debug = false\nverbose = true\n[database]\nconnection = mysql://x\n")
     }
 }
+
+/// What a VIP's settings are checked for before anything is switched.
+@Suite struct VIPSettingsTests {
+    static func region(_ vip: String) throws -> Region {
+        try RegionLoader.parse("""
+            region: vips
+            inventory: { groups: { lb: [lb1, lb2] } }
+            ssh: { transport: local }
+            vips:
+              \(vip)
+            """, file: "vips.yaml")
+    }
+
+    @Test func keepalivedSettleTakesDurationsAndNumbersAndRefusesTheRest() throws {
+        let balancers = "balancers: { lb1: {}, lb2: {} }"
+        for good in ["settle: 20s", "settle: 45", "settle: 2m"] {
+            let r = try Self.region("api: { driver: keepalived, address: 10.0.0.5/24, \(good), \(balancers) }")
+            #expect(throws: Never.self) { _ = try VIPDirectory(region: r, transport: LocalTransport()).driver("api") }
+        }
+        let bad = try Self.region("api: { driver: keepalived, address: 10.0.0.5/24, settle: soon, \(balancers) }")
+        #expect { _ = try VIPDirectory(region: bad, transport: LocalTransport()).driver("api") } throws: {
+            "\($0)".contains("settle: 'soon' is not a duration")
+        }
+        let unknown = try Self.region("api: { driver: f5 }")
+        #expect { _ = try VIPDirectory(region: unknown, transport: LocalTransport()).driver("api") } throws: {
+            "\($0)".contains("unknown driver 'f5' (haproxy, keepalived, command)")
+        }
+    }
+}

@@ -33,7 +33,14 @@ struct KeepalivedVIP: VIPDriver {
                                      pidfile: value["pidfile"].stringValue ?? "/run/keepalived.pid")
         }
         balancers = out
-        settle = settings["settle"]?.stringValue.flatMap(DurationText.seconds) ?? 30
+        if let given = settings["settle"], !given.isNil {
+            guard let seconds = RuntimeAPI.seconds(given) else {
+                throw VIPError(vip: name, message: "settle: '\(given.stringValue ?? given.jsonString())' is not a duration (write 30s, 2m or a number of seconds)")
+            }
+            settle = seconds
+        } else {
+            settle = 30
+        }
     }
 
     func run(_ host: RegionHost, _ command: String) async throws -> CommandResult {
