@@ -45,6 +45,38 @@ import Testing
         #expect((s["restored"]["deleted"].intValue ?? 0) >= 2)
     }
 
+    /// Regions are part of "exactly": made ones go (children first, after the endpoints
+    /// naming them), deleted ones come back (parents first), changed descriptions revert.
+    @Test func restorePutsRegionsBack() async throws {
+        let n = UInt32.random(in: 0..<UInt32.max)
+        let r = try await LabRun(runbook: """
+            runbook { name = "catalog-regions" }
+            step "regions" { run = function(ctx)
+              catalog.create_region { id = "ferry-p-\(n)", description = "parent" }
+              catalog.create_region { id = "ferry-q-\(n)", description = "q-one" }
+              ctx.state.before = catalog.snapshot()
+              catalog.delete_region("ferry-p-\(n)")
+              catalog.create_region { id = "ferry-new-\(n)", description = "made after" }
+              catalog.ensure_endpoint { service = "identity", interface = "public", region = "ferry-new-\(n)", url = "http://x-\(n):5000/v3" }
+              ctx.state.restored = catalog.restore(ctx.state.before)
+              ctx.state.after = catalog.snapshot()
+              ctx.state.again = catalog.restore(ctx.state.before)
+              catalog.delete_region("ferry-p-\(n)")
+              catalog.delete_region("ferry-q-\(n)")
+            end }
+            """, requiring: "\nkeystone:")
+        let outcome = try await r.run()
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let s = try await r.state(outcome)
+        func regions(_ v: LuaValue) -> Set<String> {
+            Set((v["regions"].arrayValue ?? []).map { "\($0["id"].stringValue ?? "")|\($0["description"].stringValue ?? "")" })
+        }
+        #expect(regions(s["before"]).contains("ferry-p-\(n)|parent"))
+        #expect(regions(s["after"]) == regions(s["before"]), "\(regions(s["after"]).symmetricDifference(regions(s["before"])))")
+        #expect(Self.normalized(s["after"]["endpoints"]) == Self.normalized(s["before"]["endpoints"]))
+        #expect(s["again"] == ["created": 0, "deleted": 0, "updated": 0], "\(s["again"])")
+    }
+
     /// Lua: `keystone_token(ctx)`, an admin token for calls Ferry's catalog API does not make
     /// (deleting a whole service), from `ctx.vars.keystone` and `ctx.vars.keystone_password`.
     static let keystoneToken = """

@@ -206,7 +206,53 @@ public final class KeystoneCatalog: Sendable {
     // MARK: Snapshot and restore
 
     public func snapshot() async throws -> LuaValue {
-        ["services": .array(try await services()), "endpoints": .array(try await endpoints())]
+        ["services": .array(try await services()), "endpoints": .array(try await endpoints()), "regions": .array(try await regions())]
+    }
+
+    /// Regions the snapshot has and the catalog lacks are made (parents first) before the
+    /// endpoints that name them; changed descriptions revert. Returns (created, updated).
+    func restoreRegions(_ want: [LuaValue]) async throws -> (Int, Int) {
+        var now = Dictionary(try await regions().compactMap { r in r["id"].stringValue.map { ($0, r) } }, uniquingKeysWith: { a, _ in a })
+        var created = 0, updated = 0
+        var pending = want
+        while !pending.isEmpty {
+            // A region whose parent is there (or has none) can be made now.
+            let ready = pending.filter { r in r["parent_region_id"].stringValue.map { now[$0] != nil } ?? true }
+            guard !ready.isEmpty else { throw fail("restore: regions \(pending.compactMap { $0["id"].stringValue }) name parents that are gone") }
+            pending.removeAll { r in ready.contains { $0["id"] == r["id"] } }
+            for r in ready {
+                guard let id = r["id"].stringValue else { continue }
+                if let existing = now[id] {
+                    if (existing["description"].stringValue ?? "") != (r["description"].stringValue ?? "") {
+                        _ = try await call("PATCH", "/regions/\(id)", body: ["region": ["description": .string(r["description"].stringValue ?? "")]], expect: [200])
+                        updated += 1
+                    }
+                    continue
+                }
+                var body: [String: LuaValue] = ["id": .string(id)]
+                if let d = r["description"].stringValue { body["description"] = .string(d) }
+                if let parent = r["parent_region_id"].stringValue { body["parent_region_id"] = .string(parent) }
+                _ = try await call("POST", "/regions", body: ["region": .map(body)], expect: [201])
+                now[id] = r
+                created += 1
+            }
+        }
+        return (created, updated)
+    }
+
+    /// Regions made since the snapshot go, once no endpoint names them (children first).
+    func deleteRegions(notIn want: [LuaValue]) async throws -> Int {
+        let keep = Set(want.compactMap { $0["id"].stringValue })
+        var extra = try await regions().filter { !keep.contains($0["id"].stringValue ?? "") }
+        var deleted = 0
+        while !extra.isEmpty {
+            let parents = Set(extra.compactMap { $0["parent_region_id"].stringValue })
+            let leaves = extra.filter { !parents.contains($0["id"].stringValue ?? "") }
+            guard !leaves.isEmpty else { break }
+            for r in leaves { if let id = r["id"].stringValue { try await deleteRegion(id: id); deleted += 1 } }
+            extra.removeAll { r in leaves.contains { $0["id"] == r["id"] } }
+        }
+        return deleted
     }
 
     /// Puts the catalog back as the snapshot had it: what was created since is
@@ -216,6 +262,13 @@ public final class KeystoneCatalog: Sendable {
             throw fail("restore: expected what catalog.snapshot() returned")
         }
         var created = 0, deleted = 0, updated = 0
+        // Snapshots taken before regions were part of them leave regions alone.
+        let wantRegions = snapshot["regions"].arrayValue
+        if let wantRegions {
+            let (c, u) = try await restoreRegions(wantRegions)
+            created += c
+            updated += u
+        }
         let nowServices = try await services()
         // Services: keep by id; recreate missing ones; remember id changes.
         var serviceIDs: [String: String] = [:]
@@ -281,6 +334,7 @@ public final class KeystoneCatalog: Sendable {
                 deleted += 1
             }
         }
+        if let wantRegions { deleted += try await deleteRegions(notIn: wantRegions) }
         return ["created": .int(Int64(created)), "deleted": .int(Int64(deleted)), "updated": .int(Int64(updated))]
     }
 }
