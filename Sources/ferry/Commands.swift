@@ -8,13 +8,14 @@ struct ValidateCommand: AsyncParsableCommand {
         commandName: "validate", abstract: "Load and lint a runbook; with -r, resolve its selectors too.")
     @Argument(help: "A runbook file or directory.") var runbook: String
     @Option(name: .shortAndLong, help: "A region file (or a name under scripts/regions).") var region: String?
+    @Option(name: .long, help: "The journal whose simulated model to read (default: none is read).") var journal: String?
 
     func run() async throws {
         try await guarded {
             let rb = try await Composition.loadRunbook(runbook)
             var extra = ""
             if let region {
-                let r = try Composition.target(region, journal: NSTemporaryDirectory() + "ferry-validate-\(getpid())/journal.db").region
+                let r = try Composition.target(region, journal: journal ?? NSTemporaryDirectory() + "ferry-validate-\(getpid())/journal.db").region
                 let plan = try Plan.build(rb, region: r)
                 extra = ", selectors resolved on \(r.name) (\(r.hostOrder.count) hosts)"
                 _ = plan
@@ -49,11 +50,12 @@ struct PlanCommand: AsyncParsableCommand {
     @OptionGroup var selection: StepSelection
     @Flag(name: .long, help: "Print the plan as JSON.") var json = false
     @Option(name: .long, help: "Compute nodes of the simulated region (overrides simulate.computes).") var computes: Int?
+    @Option(name: .long, help: "The journal whose simulated model to read (default: none is read).") var journal: String?
 
     func run() async throws {
         try await guarded {
             let rb = try await Composition.loadRunbook(runbook)
-            let r = try Composition.target(region, computes: computes, journal: NSTemporaryDirectory() + "ferry-plan-\(getpid())/journal.db").region
+            let r = try Composition.target(region, computes: computes, journal: journal ?? NSTemporaryDirectory() + "ferry-plan-\(getpid())/journal.db").region
             var options = RunOptions()
             selection.apply(to: &options)
             let plan = try Plan.build(rb, region: r, options: options)
@@ -153,11 +155,13 @@ struct CheckCommand: AsyncParsableCommand {
     @Argument(help: "A runbook file or directory.") var runbook: String
     @Option(name: .shortAndLong, help: "A region file (or a name under scripts/regions).") var region: String
     @Argument(help: "Checks to run (default: all).") var names: [String] = []
+    @OptionGroup var journalOptions: JournalOptions
 
     func run() async throws {
         try await guarded {
             let rb = try await Composition.loadRunbook(runbook)
-            let target = try Composition.target(region)
+            // A simulated region is the one beside this journal (as the runs left it).
+            let target = try Composition.target(region, journal: journalOptions.journal)
             let scratch = NSTemporaryDirectory() + "/ferry-check-\(getpid())"
             defer { try? FileManager.default.removeItem(atPath: scratch) }
             let engine = try Composition.engine(runbook: rb, target: target, journal: try RunJournal(path: scratch + "/journal.db"),

@@ -13,12 +13,14 @@ struct ExecCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Kill the command after this long, e.g. 30s.") var timeout: String?
     @Flag(name: .long, help: "Run through sudo -n.") var sudo = false
     @Flag(name: .long, help: "Print results as JSON.") var json = false
+    @OptionGroup var journalOptions: JournalOptions
     @Argument(parsing: .postTerminator, help: "The command (after --).") var command: [String] = []
 
     func run() async throws {
         try await guarded {
             guard !command.isEmpty else { throw FerryError.usage("give the command after --, e.g. ferry exec computes -r lab -- uptime") }
-            let target = try Composition.target(region)
+            // A simulated region is the one beside this journal (as the runs left it).
+            let target = try Composition.target(region, journal: journalOptions.journal)
             let r = target.region
             let hosts = try HostSelector(region: r).hosts(selector)
             var hostCommand = HostCommand(command.joined(separator: " "), sudo: sudo)
@@ -26,7 +28,7 @@ struct ExecCommand: AsyncParsableCommand {
                 guard let t = DurationText.seconds(timeout) else { throw FerryError.usage("--timeout: '\(timeout)' is not a duration") }
                 hostCommand.timeout = t
             }
-            let transport = try target.sim?.transport ?? Composition.transport(for: r)
+            let transport = try target.sim?.transport ?? Composition.transport(for: r, journal: journalOptions.journal)
             let counter = Mutex((done: 0, failed: 0))
             let total = hosts.count
             let live = Console.isTerminal && !json
