@@ -455,4 +455,35 @@ func processesMatching(_ text: String) throws -> Int {
         // The journal keeps where the backups are, never the values.
         #expect(changes.allSatisfy { $0.data["value"].isNil && $0.data["previous"].isNil })
     }
+
+    /// Repeated keys (nova's `[pci] alias`, one line per value) are read and written as lists.
+    @Test func repeatedKeysAreReadAndWrittenAsListsAndRolledBack() async throws {
+        let f = try Fixture(runbook: """
+            runbook { name = "multi" }
+            step "aliases" { on = "cmp001", run = function(host, ctx)
+              local conf = host:ini(ctx.vars.out .. "/nova.conf")
+              host.state.before = conf:values("pci", "alias")
+              host.state.previous = conf:set("pci", "alias", { "a2", "b2", 3 })
+              host.state.after = conf:values("pci", "alias")
+              host.state.none = conf:values("pci", "missing")
+              host.state.single = conf:set("pci", "alias", "only")
+            end }
+            """)
+        let original = "[DEFAULT]\ndebug = true\n[pci]\nalias = a1\n# between\nalias = b1\npassthrough = x\n"
+        try original.write(toFile: f.out + "/nova.conf", atomically: true, encoding: .utf8)
+        let engine = try await f.engine()
+        let outcome = try await engine.run(RunOptions())
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let state = try #require(try await engine.journal.hosts(outcome.runID, step: 0, phase: .run).first?.hostState)
+        #expect(state["before"] == ["a1", "b1"])
+        #expect(state["previous"] == ["a1", "b1"])
+        #expect(state["after"] == ["a2", "b2", "3"])
+        #expect(state["none"] == .array([]) || state["none"] == .map([:]))   // an empty Lua table
+        #expect(state["single"] == "3")
+        #expect(try String(contentsOfFile: f.out + "/nova.conf", encoding: .utf8)
+            == "[DEFAULT]\ndebug = true\n[pci]\nalias = only\n# between\npassthrough = x\n")
+        let rolled = try await engine.rollback(outcome.runID, yes: true)
+        #expect(rolled.status == .rolledBack, "\(rolled.message ?? "")")
+        #expect(try String(contentsOfFile: f.out + "/nova.conf", encoding: .utf8) == original)
+    }
 }

@@ -549,12 +549,19 @@ function broker.wait_drained(vhost, name, opts) end
 function Ini:get(section, key) end
 
 ---Sets `key` (keeping a `.ferry-<time>` backup) and returns the previous value.
----Returns no value in a dry run.
+---A list sets a repeated key, one line per value where the first was, and returns
+---the previous values. Returns no value in a dry run.
 ---@param section string
 ---@param key string
----@param value string|number
----@return string? previous
+---@param value string|number|string[]
+---@return string|string[]|nil previous
 function Ini:set(section, key, value) end
+
+---Every value of a repeated key, in file order (`{}` when absent).
+---@param section string
+---@param key string
+---@return string[]
+function Ini:values(section, key) end
 
 ---Removes `key` from `section` and returns the previous value.
 ---@param section string

@@ -53,6 +53,18 @@ public struct IniDocument: Sendable {
     @discardableResult
     public mutating func set(_ section: String, _ key: String, _ value: String?) -> String? {
         let previous = get(section, key)
+        setValues(section, key, value.map { [$0] })
+        return previous
+    }
+
+    /// Sets a repeated key (`pci_alias = …` once per value): its lines, where the first one
+    /// was, become one line per value, in order; `nil` or `[]` removes them all. Returns
+    /// the previous values.
+    @discardableResult
+    public mutating func setValues(_ section: String, _ key: String, _ given: [String]?) -> [String] {
+        let previous = values(section, key)
+        let newValues = given ?? []
+        func entries() -> [Line] { newValues.map { Line.entry(key: key, value: $0, raw: "\(key) = \($0)") } }
         var current = "DEFAULT"
         // Entries above the first header belong to DEFAULT as the file has them; otherwise
         // DEFAULT needs its `[DEFAULT]` header (oslo.config refuses keys outside a section).
@@ -68,8 +80,8 @@ public struct IniDocument: Sendable {
                 out.append(line)
                 if current == section { lastLineOfSection = out.count - 1 }
             case .entry(let k, _, _) where current == section && k == key:
-                if !replaced, let value {
-                    out.append(.entry(key: key, value: value, raw: "\(key) = \(value)"))
+                if !replaced, !newValues.isEmpty {
+                    out += entries()
                     lastLineOfSection = out.count - 1
                 }
                 sectionSeen = true
@@ -82,19 +94,18 @@ public struct IniDocument: Sendable {
                 }
             }
         }
-        if !replaced, let value {
-            let entry = Line.entry(key: key, value: value, raw: "\(key) = \(value)")
+        if !replaced, !newValues.isEmpty {
             if sectionSeen, let at = lastLineOfSection {
-                out.insert(entry, at: at + 1)
+                out.insert(contentsOf: entries(), at: at + 1)
             } else if section == "DEFAULT" {
                 // A new [DEFAULT] goes first, where oslo.config and readers expect it.
-                var head: [Line] = [.section("DEFAULT", raw: "[DEFAULT]"), entry]
+                var head: [Line] = [.section("DEFAULT", raw: "[DEFAULT]")] + entries()
                 if !out.isEmpty { head.append(.other("")) }
                 out.insert(contentsOf: head, at: 0)
             } else {
                 if let last = out.last, case .other(let t) = last, t.isEmpty {} else if !out.isEmpty { out.append(.other("")) }
                 out.append(.section(section, raw: "[\(section)]"))
-                out.append(entry)
+                out += entries()
             }
         }
         lines = out

@@ -101,7 +101,18 @@ enum RuntimeAPI {
                 let path = try call.string(2)
                 let section = try call.string(3)
                 let key = try call.string(4)
-                let value = call.isNil(5) ? nil : try call.string(5)
+                // A string sets one line; a list sets a repeated key, one line per value.
+                let many = call.isTable(5)
+                let values: [String]? = call.isNil(5) ? nil
+                    : many ? try (call.value(5).arrayValue ?? []).map { v in
+                        switch v {
+                        case .string(let s): return s
+                        case .int(let i): return String(i)
+                        case .number(let d): return String(d)
+                        default: throw LuaArgumentError("host:ini set: a list of values must hold strings or numbers")
+                        }
+                    }
+                    : [try call.string(5)]
                 let invocation = call.context as? Invocation
                 if env.dryRun {
                     env.log(LogLine(level: .info, message: "[dry run] \(host.name): would set [\(section)] \(key) in \(path)",
@@ -109,7 +120,7 @@ enum RuntimeAPI {
                     return .value(.nil)
                 }
                 return .yield {
-                    let (previous, backup, existed) = try await IniEdit.set(env, host, path, section, key, value)
+                    let (previous, backup, existed) = try await IniEdit.set(env, host, path, section, key, values)
                     if let backup {
                         // Journaled with what undoes it (the backup on the host, never the
                         // values, which may be secrets): a rollback of a step without `undo`
@@ -120,7 +131,20 @@ enum RuntimeAPI {
                         ]
                         try await env.artifact("ini-change", change, invocation)
                     }
-                    return [previous.map { .string($0) } ?? .nil]
+                    if many { return [.array(previous.map { .string($0) })] }
+                    return [previous.last.map { .string($0) } ?? .nil]
+                }
+            },
+            LuaFunction("__native.ini_values") { call in
+                let env = try box.require("host:ini")
+                let host = try lookup(env, try call.string(1))
+                let path = try call.string(2)
+                let section = try call.string(3)
+                let key = try call.string(4)
+                if env.dryRun { return .value(.array([])) }
+                return .yield {
+                    let document = try await readIni(env, host, path)
+                    return [.array(document.values(section, key).map { .string($0) })]
                 }
             },
             LuaFunction("__native.inventory_hosts") { call in
@@ -345,17 +369,17 @@ enum IniEdit {
         return IniDocument(result.stdout)
     }
 
-    /// Sets (or with nil removes) a key. Returns the previous value, the backup's path
-    /// (nil when nothing changed) and whether the file existed.
+    /// Sets a key to its values (one line each; nil or none removes it). Returns the previous
+    /// values, the backup's path (nil when nothing changed) and whether the file existed.
     static func set(_ env: RunEnvironment, _ host: RegionHost, _ path: String, _ section: String, _ key: String,
-                    _ value: String?) async throws -> (String?, String?, Bool)
+                    _ values: [String]?) async throws -> ([String], String?, Bool)
     {
         let quotedPath = ShellQuote.quote(path)
         let probe = try await env.transport.run(HostCommand("test -e \(quotedPath)"), on: host, output: OutputCapture())
         let existed = probe.exitCode == 0
         var document = try await read(env.transport, host, path)
-        let previous = document.set(section, key, value)
-        if previous == value { return (previous, nil, existed) }
+        let previous = document.setValues(section, key, values)
+        if previous == (values ?? []) { return (previous, nil, existed) }
         let formatter = DateFormatter()
         formatter.dateFormat = "yyyyMMdd'T'HHmmss.SSS"
         formatter.timeZone = TimeZone(identifier: "UTC")

@@ -127,6 +127,7 @@ enum RunbookPrelude {
     function Ini:get(section, key) return native.ini_get(self.host.name, self.path, section, key) end
     function Ini:set(section, key, value) return native.ini_set(self.host.name, self.path, section, key, value) end
     function Ini:delete(section, key) return native.ini_set(self.host.name, self.path, section, key, nil) end
+    function Ini:values(section, key) return native.ini_values(self.host.name, self.path, section, key) end
 
     -- Inventory and fan-out --------------------------------------------------
 
