@@ -76,7 +76,7 @@ import Testing
             end, undo = function(ctx) end }
             """, transport: "nio", regionEdit: { lab in
                 editSection(lab, "databases", "\n  glance: {", "\n  glance_sync: { host: 127.0.0.1, port: 23306, user: ferry, password: { file: \(passwordFile) }, database: \(database) }\n  glance: {")
-                    + "\nvars: { conf: \"\(TestEnvironment.root)/.testenv/glance-api-\(UInt32.random(in: 0..<UInt32.max)).conf\", db_password: { file: \(passwordFile) } }\n"
+                    + "\nvars: { conf: \"\(NSTemporaryDirectory())ferry-glance-api-\(UInt32.random(in: 0..<UInt32.max)).conf\", db_password: { file: \(passwordFile) } }\n"
             })
     }
 

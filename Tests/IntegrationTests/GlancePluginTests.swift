@@ -25,7 +25,7 @@ import Testing
     @Test func glanceModuleSyncsARealDatabaseToThePluginsExpectedVersion() async throws {
         let (host, lab, passwordFile) = try Self.lab()
         let database = "glance_plugin_\(UInt32.random(in: 0..<UInt32.max))"
-        let conf = "\(TestEnvironment.root)/.testenv/glance-plugin-\(UInt32.random(in: 0..<UInt32.max)).conf"
+        let conf = "\(NSTemporaryDirectory())ferry-glance-plugin-\(UInt32.random(in: 0..<UInt32.max)).conf"
         let directory = try TestEnvironment.directory()
         try """
             local glance = require "ferry.glance"
@@ -92,7 +92,7 @@ import Testing
     @Test func theGlancePartOfTheLibraryRunsAndRollsBackOnRealServices() async throws {
         let (host, lab, passwordFile) = try Self.lab()
         let database = "glance_part_\(UInt32.random(in: 0..<UInt32.max))"
-        let conf = "\(TestEnvironment.root)/.testenv/glance-part-\(UInt32.random(in: 0..<UInt32.max)).conf"
+        let conf = "\(NSTemporaryDirectory())ferry-glance-part-\(UInt32.random(in: 0..<UInt32.max)).conf"
         // Beside the repository's scripts/, so `require "lib.upgrade"` finds the library.
         let directory = "\(TestEnvironment.root)/.testenv/rb-glance-part-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
