@@ -26,6 +26,8 @@ struct RegionExtendsTests {
                 vips:
                   nova: { driver: haproxy, socket: /run/haproxy.sock, backend: nova_api, url: http://nova.kr1:8774 }
                 vars: { family: rpm, notify: ops@kr1 }
+                keystone: { auth_url: https://keystone.kr1:5000/v3, ca_file: certs/ca.pem }
+                broker: { url: https://rabbit.kr1:15671, ca_file: /etc/ssl/rabbit-ca.pem }
                 """,
             "kr2.yaml": """
                 region: kr2
@@ -46,6 +48,8 @@ struct RegionExtendsTests {
         // Relative paths of the base stay relative to the base file.
         #expect(r.ssh.identity == dir + "/base/keys/id_ed25519")
         #expect(r.databases["nova"]?["password"]["file"] == .string(dir + "/base/secrets/nova.pw"))
+        #expect(r.keystone["ca_file"] == .string(dir + "/base/certs/ca.pem"))
+        #expect(r.broker["ca_file"] == "/etc/ssl/rabbit-ca.pem")
         // Mappings merge key by key.
         #expect(r.vips["nova"]?["url"] == "http://nova.kr2:8774")
         #expect(r.vips["nova"]?["backend"] == "nova_api")

@@ -130,7 +130,14 @@ struct YAMLNode {
             return .string(s.string)
         case .mapping(let m):
             var out: [String: LuaValue] = [:]
-            for (k, v) in m { out[k.string ?? "\(k)"] = try child(k.string ?? "?", v).value() }
+            for (k, v) in m {
+                let node = child(k.string ?? "?", v)
+                out[k.string ?? "\(k)"] = try node.value()
+                // A CA file, like a secret file, stays relative to the region file that wrote it.
+                if k.string == "ca_file", let f = out["ca_file"]?.stringValue, !f.hasPrefix("/"), !f.hasPrefix("~") {
+                    out["ca_file"] = .string(RegionPaths.expand(f, relativeTo: node.directory))
+                }
+            }
             // A secret file written relative to its region file stays relative to that file,
             // also when another region extends it.
             if out.count == 1, let f = out["file"]?.stringValue, !f.hasPrefix("/"), !f.hasPrefix("~") {
