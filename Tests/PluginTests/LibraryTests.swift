@@ -277,6 +277,16 @@ import Testing
         #expect(try await clean.engine.runChecks(["no-mirrored-queues"], runID: nil).first?.passed == true)
     }
 
+    @Test func preflightBlocksWhenANewControllerLacksItsServices() async throws {
+        let s = try await Self.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 20) {
+            $0.hosts["glance-new-2"]?.services.removeValue(forKey: "openstack-glance-api")
+        }
+        let run = try await s.engine.run(RunOptions())
+        #expect(run.status == .failed)
+        #expect(run.step == "preflight", "\(run.step ?? "")")
+        #expect(run.message?.contains("glance-new-2: not installed: openstack-glance-api") == true, "\(run.message ?? "")")
+    }
+
     @Test func preflightBlocksOnUnfinishedOnlineMigrations() async throws {
         // Queens → Rocky: Nova's online migrations of Queens left rows behind.
         let nova = try await Self.make(runbook: "queens-to-rocky", release: "queens", target: "rocky", computes: 20) {

@@ -125,15 +125,52 @@ function M.backup_space(spec)
   return "backup-space"
 end
 
---- The new controllers answer (a command runs on each), and the venv of `to` is there.
+--- The new controllers answer (a command runs on each) and, given `to`, have the services
+--- of their component at that release installed (`systemctl cat` finds each unit; the
+--- component is the group's name before `_new`, the package family `vars.family`).
+--- `roles = { cinder = { "api", "scheduler", "volume" } }` limits a component to the roles
+--- the runbook starts (default: every controller service of the release).
 function M.new_controllers(spec)
   local groups = spec.groups
+  local to = spec.to
+  local roles = spec.roles or {}
+  -- Which group each host is in, for its component's units.
+  local function units_for(host, ctx)
+    if not to then return {} end
+    local family = (ctx.vars and ctx.vars.family) or "rpm"
+    for _, g in ipairs(groups) do
+      local component = g:match("^(.-)_new$")
+      for _, h in ipairs(inventory.group(g)) do
+        if h.name == host.name and component then
+          local ok, module = pcall(require, "ferry." .. component)
+          if ok then
+            if not roles[component] then return module.services(family, "controller", to) end
+            local units = {}
+            for _, role in ipairs(roles[component]) do
+              for _, u in ipairs(module.services(family, role, to)) do units[#units + 1] = u end
+            end
+            return units
+          end
+        end
+      end
+    end
+    return {}
+  end
   check "new-controllers-answer" {
-    desc = "the new controllers answer: " .. table.concat(groups, ", "),
+    desc = "the new controllers answer" .. (to and (" and have their " .. to .. " services installed") or "") .. ": "
+      .. table.concat(groups, ", "),
     on = groups,
     probe = function(host, ctx)
       local r = host:run("true", { check = false, timeout = "30s" })
-      return r.code == 0, "exit " .. tostring(r.code)
+      if r.code ~= 0 then return false, "exit " .. tostring(r.code) end
+      local missing = {}
+      for _, unit in ipairs(units_for(host, ctx)) do
+        if host:run("systemctl cat " .. unit, { check = false, timeout = "30s" }).code ~= 0 then
+          missing[#missing + 1] = unit
+        end
+      end
+      if #missing > 0 then return false, "not installed: " .. table.concat(missing, ", ") end
+      return true
     end,
   }
   return "new-controllers-answer"

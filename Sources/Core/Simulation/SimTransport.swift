@@ -238,10 +238,17 @@ struct SimTransport: Transport {
     }
 
     func systemctl(_ args: [String], host: String) -> SimOutcome {
-        let verbs: Set<String> = ["start", "stop", "restart", "reload", "is-active", "status", "enable", "disable", "try-restart", "daemon-reload"]
+        let verbs: Set<String> = ["start", "stop", "restart", "reload", "is-active", "status", "enable", "disable", "try-restart", "daemon-reload", "cat"]
         guard let verb = args.first(where: { verbs.contains($0) }) else { return SimOutcome(duration: 0.1) }
         let units = args.filter { !$0.hasPrefix("-") && $0 != verb }.map { $0.hasSuffix(".service") ? String($0.dropLast(8)) : $0 }
         if verb == "daemon-reload" { return SimOutcome(duration: 0.5) }
+        if verb == "cat" {
+            // The unit file of each, or systemd's answer for one not installed.
+            for unit in units where sim.state.hosts[host]?.services[unit] == nil {
+                return SimOutcome(exitCode: 1, stderr: "No files found for \(unit).service.\n", duration: 0.05)
+            }
+            return SimOutcome(stdout: units.map { "# /usr/lib/systemd/system/\($0).service\n" }.joined(), duration: 0.05)
+        }
         var out = SimOutcome(duration: 0)
         for unit in units {
             guard sim.state.hosts[host]?.services[unit] != nil else {
