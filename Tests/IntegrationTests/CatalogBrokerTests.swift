@@ -515,3 +515,27 @@ import Testing
         return String(line[range.upperBound...].prefix { $0 != "," && $0 != " " && $0 != "}" })
     }
 }
+
+/// What a drill on a real region reads of it, from the lab's real Keystone, RabbitMQ and HAProxy.
+@Suite struct RegionSnapshotTests {
+    @Test func theLabRegionIsReadPartByPart() async throws {
+        let lab = try String(contentsOfFile: TestEnvironment.testenv + "/region.yaml", encoding: .utf8)
+        for section in ["\nkeystone:", "\nbroker:", "\nvips:"] {
+            try #require(lab.contains(section), "the lab region has no \(section): start keystone, rabbitmq and haproxy")
+        }
+        let region = try RegionLoader.load(path: TestEnvironment.testenv + "/region.yaml")
+        let snapshot = await RegionSnapshot.capture(region: region, transport: LocalTransport())
+        #expect(snapshot.unreadable.isEmpty, "\(snapshot.unreadable)")
+        let catalog = snapshot.parts["catalog"] ?? []
+        #expect(catalog.contains { $0.hasPrefix("service keystone (identity)") }, "\(catalog.sorted().prefix(5))")
+        #expect(catalog.contains { $0.hasPrefix("endpoint keystone public RegionOne http://127.0.0.1:25000") }, "\(catalog.sorted())")
+        #expect(catalog.contains("region RegionOne"))
+        #expect(snapshot.parts["broker"] != nil)
+        let vip = snapshot.parts["vip glance"] ?? []
+        #expect(vip.contains { $0.hasPrefix("servers.glance-old.state = ") }, "\(vip.sorted())")
+        #expect(!vip.contains { $0.contains(".up = ") })
+        // Read again with nothing changed in between (this suite changes nothing): no difference in the VIP.
+        let again = await RegionSnapshot.capture(region: region, transport: LocalTransport())
+        #expect(again.parts["vip glance"] != nil)
+    }
+}

@@ -56,6 +56,8 @@ public struct Drill: Sendable {
         var repetitions: [Repetition] = []
         for n in 1...max(1, times) {
             let before = sim?.state
+            // A real region has no model: what the drill can read of it is compared instead.
+            let realBefore = sim == nil ? await RegionSnapshot.capture(region: engine.region, transport: engine.transport) : nil
             var opts = options
             opts.drill = id
             opts.repetition = n
@@ -82,6 +84,9 @@ public struct Drill: Sendable {
             try sim?.save()
             var differences: [String] = []
             if let before, let now = sim?.state { differences = SimRegion.differences(before, now) }
+            if let realBefore {
+                differences = RegionSnapshot.differences(realBefore, await RegionSnapshot.capture(region: engine.region, transport: engine.transport))
+            }
             let steps = try await engine.journal.steps(upgrade.runID)
             func span(_ phase: Invocation.Phase) -> Double {
                 let s = steps.filter { $0.phase == phase }
