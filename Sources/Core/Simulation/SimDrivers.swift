@@ -11,7 +11,7 @@ struct SimDatabaseDriver: DatabaseDriver {
         for f in sim.faults(host: nil, command: nil, release: nil, primitive: "db.connect") where f.kind != .slow {
             throw DatabaseError(database: name, code: 2003, message: f.message ?? "Can't connect to MySQL server (simulated fault)")
         }
-        guard sim.state.databases[name] != nil else {
+        guard sim.read({ $0.databases[name] != nil }) else {
             throw DatabaseError(database: name, code: 1049, message: "Unknown database '\(name)' (simulated region: \(sim.state.databases.keys.sorted().joined(separator: ", ")))")
         }
         return SimSession(sim: sim, name: name)
@@ -27,7 +27,7 @@ struct SimSession: DatabaseSession {
     func query(_ sql: String, _ parameters: [LuaValue]) async throws -> (rows: [[String: LuaValue]], columns: [String], affected: Int) {
         let text = sql.trimmingCharacters(in: .whitespacesAndNewlines)
         let upper = text.uppercased()
-        guard let db = sim.state.databases[name] else {
+        guard let db = sim.read({ $0.databases[name] }) else {
             throw DatabaseError(database: name, code: 1049, message: "Unknown database '\(name)'")
         }
         sim.clock.advance(0.002, host: nil)
@@ -123,7 +123,7 @@ struct SimBackups: BackupDriver {
         for f in sim.faults(host: via?.name, command: nil, release: nil, primitive: "db.backup") where f.kind != .slow {
             throw DatabaseError(database: name, code: 0, message: f.message ?? "mysqldump failed (simulated fault)")
         }
-        guard let db = sim.state.databases[name] else {
+        guard let db = sim.read({ $0.databases[name] }) else {
             throw DatabaseError(database: name, code: 0, message: "no database named '\(name)' in the simulated region")
         }
         // Beside the saved model (and the journal), else in the temporary directory.
@@ -186,7 +186,7 @@ struct SimVIPDriver: VIPDriver {
         let vip = sim.state.vips[name] ?? SimVIP()
         var servers: [String: LuaValue] = [:]
         for (server, state) in vip.servers {
-            let up = sim.state.hosts[server]?.services.values.contains { $0.running } ?? false
+            let up = sim.host(server)?.services.values.contains { $0.running } ?? false
             servers[server] = ["state": .string(state), "address": .string("\(server):\(SimRegion.apiPorts[name] ?? 8000)"), "up": .bool(up)]
         }
         return ["vip": .string(name), "backend": .string(name), "servers": .map(servers), "maintenance": .string(vip.maintenance)]

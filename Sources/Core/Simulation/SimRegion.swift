@@ -240,6 +240,14 @@ public final class SimRegion: Sendable {
 
     public var state: SimState { model.withLock { $0.state } }
 
+    /// One host as the model has it now. Read under the lock, so no copy of the whole
+    /// state outlives it: a copy held while another task changes the model makes that
+    /// change copy every host (thousands), which the hot paths must not cause.
+    public func host(_ name: String) -> SimHost? { model.withLock { $0.state.hosts[name] } }
+
+    /// A value read from the model under its lock (the same reason as `host(_:)`).
+    public func read<T>(_ body: (SimState) throws -> T) rethrows -> T { try model.withLock { try body($0.state) } }
+
     func mutate<T>(_ body: (inout SimState) throws -> T) rethrows -> T {
         try model.withLock { try body(&$0.state) }
     }
@@ -262,7 +270,7 @@ public final class SimRegion: Sendable {
     /// Appends one host's model to `<state>.log` (a write per host: the page cache keeps it
     /// through a kill -9; `save` folds the log into the model and empties it).
     func logHost(_ host: String, at t: Double) {
-        guard let statePath, let h = state.hosts[host],
+        guard let statePath, let h = self.host(host),
             let line = try? JSONEncoder().encode(LoggedHost(host: host, at: t, state: h))
         else { return }
         logHandle.withLock { handle in

@@ -8,7 +8,7 @@ struct SimTransport: Transport {
     let sim: SimRegion
 
     func run(_ command: HostCommand, on host: RegionHost, output: OutputCapture) async throws -> CommandResult {
-        guard sim.state.hosts[host.name] != nil else {
+        guard sim.host(host.name) != nil else {
             throw TransportError(.unreachable, host: host.name, "no such host in the simulated region")
         }
         let text = command.command
@@ -70,7 +70,7 @@ struct SimTransport: Transport {
         // The forms host:ini uses.
         if let path = Self.match(body, #"^if \[ -e (\S+) \]; then cat \S+; fi$"#) {
             let p = Self.unquote(path)
-            return SimOutcome(stdout: sim.state.hosts[host]?.files[p] ?? "", duration: 0.05)
+            return SimOutcome(stdout: sim.host(host)?.files[p] ?? "", duration: 0.05)
         }
         if body.contains(".ferry-new") && body.contains("cat > "), let path = Self.match(body, #"cat > ([^\s;]+)\.ferry-new"#) {
             // IniEdit's write: back up the file (or an empty one), then replace it.
@@ -151,13 +151,13 @@ struct SimTransport: Transport {
         case "test", "[":
             if words.count >= 3, ["-e", "-f", "-d", "-L"].contains(words[1]) {
                 let p = words[2]
-                let exists = sim.state.hosts[host].map { $0.files[p] != nil || $0.links[p] != nil } ?? false
+                let exists = sim.host(host).map { $0.files[p] != nil || $0.links[p] != nil } ?? false
                 return SimOutcome(exitCode: exists ? 0 : 1, duration: 0.01)
             }
             return SimOutcome(duration: 0.01)
         case "cat":
             if words.count == 2 {
-                guard let content = sim.state.hosts[host]?.files[words[1]] else {
+                guard let content = sim.host(host)?.files[words[1]] else {
                     return .fail("cat: \(words[1]): No such file or directory", duration: 0.01)
                 }
                 return SimOutcome(stdout: content, duration: 0.01)
@@ -234,7 +234,7 @@ struct SimTransport: Transport {
         if let r = parts.first(where: { sim.releases.contains($0) }) { return r }
         let program = (path as NSString).lastPathComponent
         let component = String(program.split(separator: "-").first ?? "")
-        return sim.state.hosts[host]?.code[component] ?? sim.state.hosts[host]?.code.values.first
+        return sim.host(host)?.code[component] ?? sim.host(host)?.code.values.first
     }
 
     func systemctl(_ args: [String], host: String) -> SimOutcome {
@@ -244,21 +244,21 @@ struct SimTransport: Transport {
         if verb == "daemon-reload" { return SimOutcome(duration: 0.5) }
         if verb == "cat" {
             // The unit file of each, or systemd's answer for one not installed.
-            for unit in units where sim.state.hosts[host]?.services[unit] == nil {
+            for unit in units where sim.host(host)?.services[unit] == nil {
                 return SimOutcome(exitCode: 1, stderr: "No files found for \(unit).service.\n", duration: 0.05)
             }
             return SimOutcome(stdout: units.map { "# /usr/lib/systemd/system/\($0).service\n" }.joined(), duration: 0.05)
         }
         var out = SimOutcome(duration: 0)
         for unit in units {
-            guard sim.state.hosts[host]?.services[unit] != nil else {
+            guard sim.host(host)?.services[unit] != nil else {
                 if verb == "is-active" { return SimOutcome(exitCode: 4, stdout: "inactive\n", duration: 0.05) }
                 return .fail("Failed to \(verb) \(unit).service: Unit \(unit).service not found.", code: 5, duration: 0.1)
             }
             let isAgent = unit.hasPrefix("neutron-") && unit.hasSuffix("-agent")
             switch verb {
             case "is-active", "status":
-                let running = sim.state.hosts[host]?.services[unit]?.running ?? false
+                let running = sim.host(host)?.services[unit]?.running ?? false
                 if !running { return SimOutcome(exitCode: verb == "status" ? 3 : 3, stdout: "inactive\n", duration: 0.05) }
                 out.stdout += "active\n"
                 out.duration += 0.05
@@ -269,7 +269,7 @@ struct SimTransport: Transport {
                 sim.mutate { $0.hosts[host]?.services[unit]?.enabled = verb == "enable" }
                 out.duration += 0.3
             default: // start, restart, reload, try-restart
-                if verb == "try-restart", sim.state.hosts[host]?.services[unit]?.running != true { continue }
+                if verb == "try-restart", sim.host(host)?.services[unit]?.running != true { continue }
                 var seconds = sim.duration("\(unit) restart", isAgent ? 8 : 5)
                 if isAgent {
                     // The restarts of the hosts running together, plus those still resyncing.
