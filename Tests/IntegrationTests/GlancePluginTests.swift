@@ -4,6 +4,7 @@ import Foundation
 import LuaBridge
 import Testing
 
+extension LabHAProxy {
 /// The Glance plugin against the lab's real services: its `db_sync` chain step runs the
 /// real `glance-manage` (Debian's, Zed) where the region's `releases:` says Zed's tools
 /// live, on a real MariaDB database, and ends at the schema the plugin's data says Zed
@@ -153,4 +154,5 @@ import Testing
         #expect(probe.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(probe)")
         await engine.transport.shutdown()
     }
+}
 }

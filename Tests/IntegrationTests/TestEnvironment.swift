@@ -1,5 +1,6 @@
 import FerryCore
 import Foundation
+import Testing
 import LuaBridge
 import Synchronization
 
@@ -125,3 +126,8 @@ func pids(matching text: String) -> [Int32] {
         return cmd.contains(text) && !cmd.contains("xctest") ? n : nil
     }
 }
+
+/// The suites that change the lab's HAProxy VIP (`glance`: servers, maintenance) run one
+/// after another, never beside each other: a maintenance window one of them opens must not
+/// answer another's health check with 503. They are nested here, in extensions.
+@Suite(.serialized) struct LabHAProxy {}

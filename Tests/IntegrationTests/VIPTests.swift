@@ -5,6 +5,7 @@ import Testing
 
 func curl(_ args: String) throws -> String { try shellOutput("curl -s -m 5 \(args)") }
 
+extension LabHAProxy {
 /// vip.* against the lab's HAProxy (scripts/testenv/up haproxy).
 @Suite(.serialized) struct VIPTests {
     func lab(_ runbook: String, edit: @escaping (String) -> String = { $0 }) async throws -> LabRun {
@@ -173,4 +174,5 @@ func curl(_ args: String) throws -> String { try shellOutput("curl -s -m 5 \(arg
         // The restore command really ran with the state from before the switch.
         #expect(pool() == "pool-a", "\(pool() ?? "(no file)")")
     }
+}
 }

@@ -88,6 +88,9 @@ public final class HTTPService: Sendable {
         if text.contains("connectionRefused") || text.contains("Connection refused") || text.contains("ECONNREFUSED") {
             return "connection refused (is the service running?)"
         }
+        if text.contains("stream ended at an unexpected time") || text.contains("remoteConnectionClosed") || text.contains("invalidEOFState") {
+            return "the connection closed before the whole answer arrived (the server went away mid-call)"
+        }
         if text.contains("NIOSSL") || text.contains("certificate") || text.contains("handshake") {
             if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed") {
                 return "TLS failed: the server's certificate is not trusted (give ca_file = the CA that signed it; insecure = true skips the check): \(text)"

@@ -117,6 +117,18 @@ struct HAProxyRuntime: Sendable {
 
     func servers(_ backend: String) async throws -> [Server] {
         let reply = try await send("show servers state \(backend)")
+        let trimmed = reply.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.isEmpty {
+            throw VIPError(vip: vip, message: "HAProxy at \(place) closed the connection without answering `show servers state \(backend)`")
+        }
+        if trimmed.hasPrefix("Can't find backend") {
+            throw VIPError(vip: vip, message: "HAProxy at \(place) has no backend '\(backend)'")
+        }
+        // The answer starts with its format's version ("1"); anything else was cut short or is not HAProxy's.
+        guard let first = trimmed.split(separator: "\n").first, Int(first.trimmingCharacters(in: .whitespaces)) != nil else {
+            throw VIPError(vip: vip, message: "HAProxy at \(place) gave an answer cut short (or not its own) to `show servers state \(backend)`: "
+                + "\(trimmed.prefix(80))")
+        }
         var out: [Server] = []
         for line in reply.split(separator: "\n") where !line.hasPrefix("#") {
             let f = line.split(separator: " ").map(String.init)

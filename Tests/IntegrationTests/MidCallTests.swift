@@ -1,0 +1,95 @@
+import FerryCore
+import Foundation
+import LuaBridge
+import Testing
+
+/// "Server down mid-call" for the HTTP primitives and the HAProxy runtime API: a server
+/// that takes the request and dies halfway through its answer. Each call fails at once,
+/// naming the primitive, the target and the cause, and the run says where.
+@Suite(.serialized) struct MidCallTests {
+    /// A server on loopback that reads a request, starts an answer and drops the connection
+    /// (HTTP on a TCP port, and the same on a unix socket for HAProxy's runtime API).
+    struct Dropper {
+        let directory: String
+        let pid: String
+        let port: Int
+        var socket: String { directory + "/admin.sock" }
+
+        init() throws {
+            directory = try TestEnvironment.directory()
+            let server = """
+                import os, socket, threading
+                os.closerange(3, 65536)
+                def serve(listener, answer):
+                    while True:
+                        conn, _ = listener.accept()
+                        try:
+                            conn.recv(65536)
+                            conn.sendall(answer)
+                        finally:
+                            conn.close()
+                http = socket.socket(); http.bind(('127.0.0.1', 0)); http.listen(16)
+                unix = socket.socket(socket.AF_UNIX); unix.bind('admin.sock'); unix.listen(16)
+                threading.Thread(target=serve, args=(unix, b'# be,srv'), daemon=True).start()
+                open('port.tmp', 'w').write(str(http.getsockname()[1])); os.rename('port.tmp', 'port')
+                serve(http, b'HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: 400\\r\\n\\r\\n{"partial": ')
+                """
+            try server.write(toFile: directory + "/server.py", atomically: true, encoding: .utf8)
+            pid = try shellOutput("cd '\(directory)' && (python3 server.py </dev/null >server.log 2>&1 & echo $!)")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            var found = 0
+            for _ in 0..<100 {
+                if let text = try? String(contentsOfFile: directory + "/port", encoding: .utf8), let p = Int(text) { found = p; break }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            port = found
+            guard found > 0 else { throw FerryError.failed("the dropping server did not start: " + ((try? String(contentsOfFile: directory + "/server.log", encoding: .utf8)) ?? "")) }
+        }
+
+        func stop() { _ = try? shellOutput("kill \(pid)") }
+    }
+
+    @Test func keystoneRabbitMQAndHAProxyDroppingMidAnswerAreNamed() async throws {
+        let server = try Dropper()
+        defer { server.stop() }
+        let base = "http://127.0.0.1:\(server.port)"
+        let dir = try TestEnvironment.directory()
+        try """
+            runbook { name = "mid-call" }
+            step "calls" { run = function(ctx)
+              local t0 = os.time()
+              local ok1, e1 = pcall(catalog.services)
+              local ok2, e2 = pcall(broker.overview)
+              local ok3, e3 = pcall(vip.get, "dropped")
+              ctx.state.errors = { tostring(e1), tostring(e2), tostring(e3) }
+              ctx.state.oks = { ok1, ok2, ok3 }
+              ctx.state.seconds = os.time() - t0
+            end }
+            """.write(toFile: dir + "/runbook.lua", atomically: true, encoding: .utf8)
+        try """
+            region: dropped
+            inventory: { groups: { one: [one] } }
+            ssh: { transport: local }
+            keystone: { auth_url: \(base)/v3, username: admin, password: x }
+            broker: { url: \(base), username: guest, password: x }
+            vips:
+              dropped: { driver: haproxy, socket: \(server.socket), backend: be, url: \(base) }
+            """.write(toFile: dir + "/region.yaml", atomically: true, encoding: .utf8)
+        let engine = Engine(runbook: try await RunbookLoader.load(path: dir + "/runbook.lua"),
+                            region: try RegionLoader.load(path: dir + "/region.yaml"),
+                            transport: LocalTransport(), journal: try RunJournal(path: dir + "/journal.db"))
+        let outcome = try await engine.run(RunOptions())
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let s = try await engine.journal.run(outcome.runID).state
+        #expect(s["oks"] == [false, false, false], "\(s)")
+        let errors = (s["errors"].arrayValue ?? []).compactMap(\.stringValue)
+        try #require(errors.count == 3, "\(s)")
+        let cause = "the connection closed before the whole answer arrived"
+        #expect(errors[0].contains("catalog: Keystone at \(base)/v3") && errors[0].contains(cause), "\(errors[0])")
+        #expect(errors[1].contains("broker: RabbitMQ management API at \(base)") && errors[1].contains(cause), "\(errors[1])")
+        #expect(errors[2].contains("vip dropped: HAProxy at \(server.socket) gave an answer cut short"), "\(errors[2])")
+        #expect(errors.allSatisfy { $0.contains("runbook.lua:") }, "\(errors)")
+        // Failing, not waiting out a deadline.
+        #expect((s["seconds"].doubleValue ?? 99) < 20, "\(s)")
+    }
+}
