@@ -175,7 +175,8 @@ function secret(ref) end
 function parallel(list, fn, opts) end
 
 ---Calls `fn()` until its first result is truthy and returns it; raises
----"wait_until: not true within …" after `opts.within`.
+---"wait_until: not true within …" after `opts.within`, naming the runbook line that
+---waited (also inside `pcall`).
 ---@param fn fun(): (any, string?)
 ---@param opts? WaitOptions
 ---@return any
@@ -379,8 +380,8 @@ function Connection:close() end
 
 -- VIPs ------------------------------------------------------------------------
 
----The VIP in front of each API (`vips:` in the region): HAProxy's runtime API, or
----operator-supplied commands for hardware balancers.
+---The VIP in front of each API (`vips:` in the region): HAProxy's runtime API, a
+---keepalived address moved by VRRP priority, or operator-supplied commands.
 vip = {}
 
 ---The VIP's URL (`url:` in the region).
@@ -388,13 +389,15 @@ vip = {}
 ---@return string
 function vip.url(name) end
 
----The backend and each server's state (`ready`, `drain`, `maint`) and health.
+---haproxy: the backend and each server's state (`ready`, `drain`, `maint`) and health;
+---keepalived: each balancer's priority and which holds the address; command: `get`'s output.
 ---@param name string
 ---@return table
 function vip.get(name) end
 
 ---Sends traffic to the servers of `selector` (a group listed under the VIP's `servers:`,
----or server names): they go `ready` first, every other server then goes to `maint`.
+---or server names): they go `ready` first, every other server then goes to `maint`
+---(keepalived: one balancer, raised above the others; waits up to `settle`).
 ---Returns the previous state, for `vip.restore`.
 ---@param name string
 ---@param selector string|string[]
@@ -406,7 +409,7 @@ function vip.switch(name, selector) end
 function vip.restore(previous) end
 
 ---Blocks user actions: "all" (every request gets 503 with Retry-After), "writes"
----(GET/HEAD pass, others get 503), true (= "all") or false (off).
+---(GET/HEAD pass, others get 503), true (= "all") or false (off). The keepalived driver refuses.
 ---@param name string
 ---@param mode "all"|"writes"|boolean
 function vip.maintenance(name, mode) end
@@ -480,12 +483,13 @@ function catalog.ensure_region(spec) end
 ---@param id string
 function catalog.delete_region(id) end
 
----Every service and endpoint, for `catalog.restore`.
+---Every service, endpoint and region, for `catalog.restore`.
 ---@return table
 function catalog.snapshot() end
 
----Puts the catalog back as the snapshot had it: deletes what was created since,
----recreates what was deleted, reverts changed URLs. Returns counts.
+---Puts the catalog back as the snapshot had it: regions (parents first), services (with
+---their enabled flag and description) and endpoints; deletes what was created since,
+---recreates what was deleted (new ids), reverts changed URLs. Returns counts.
 ---@param snapshot table
 ---@return {created: integer, deleted: integer, updated: integer}
 function catalog.restore(snapshot) end
@@ -524,17 +528,27 @@ function broker.delete_policy(vhost, name) end
 ---@return table[]
 function broker.policies(filter) end
 
+---@class BrokerQueue
+---@field vhost string
+---@field name string
+---@field policy? string
+---@field messages? integer ready + unacknowledged; nil until RabbitMQ has statistics for the queue
+---@field consumers integer
+---@field durable? boolean (broker.queues only)
+
 ---Queues with their policy and message counts (counts lag a few seconds).
 ---@param filter? {vhost?: string}
----@return table[]
+---@return BrokerQueue[]
 function broker.queues(filter) end
 
+---One queue; a missing one raises (HTTP 404).
 ---@param vhost string
 ---@param name string
----@return table
+---@return BrokerQueue
 function broker.queue(vhost, name) end
 
----Waits until the queue holds no message.
+---Waits until the queue holds no message (a queue without statistics yet is not
+---drained); raises wait_until's error after `within` (default "5m", every "5s").
 ---@param vhost string
 ---@param name string
 ---@param opts? {within?: Duration, every?: Duration}
@@ -542,7 +556,8 @@ function broker.wait_drained(vhost, name, opts) end
 
 -- Ini methods -----------------------------------------------------------------
 
----The value of `key` in `section` ("DEFAULT" before any header), or nil.
+---The value of `key` in `section` ("DEFAULT" before any header; the last one of a
+---repeated key), or nil.
 ---@param section string
 ---@param key string
 ---@return string?
@@ -550,10 +565,11 @@ function Ini:get(section, key) end
 
 ---Sets `key` (keeping a `.ferry-<time>` backup) and returns the previous value.
 ---A list sets a repeated key, one line per value where the first was, and returns
----the previous values. Returns no value in a dry run.
+---the previous values (`{}` removes the key). A new DEFAULT key in a file without a
+---`[DEFAULT]` section gets the header, first. Returns no value in a dry run.
 ---@param section string
 ---@param key string
----@param value string|number|string[]
+---@param value string|number|(string|number)[]
 ---@return string|string[]|nil previous
 function Ini:set(section, key, value) end
 
@@ -563,7 +579,7 @@ function Ini:set(section, key, value) end
 ---@return string[]
 function Ini:values(section, key) end
 
----Removes `key` from `section` and returns the previous value.
+---Removes every occurrence of `key` from `section` and returns the previous value.
 ---@param section string
 ---@param key string
 ---@return string? previous
@@ -572,7 +588,8 @@ function Ini:delete(section, key) end
 -- Plugin modules ----------------------------------------------------------------
 -- `require "ferry.release"`, `"ferry.glance"`, `"ferry.cinder"`, `"ferry.nova"`,
 -- `"ferry.neutron"`, `"ferry.keystone"`, `"ferry.rabbitmq"` (docs/plugins.md).
--- They are modules, not globals; tell the editor which one a local holds:
+-- They are modules, not globals (except `release`, the same table as
+-- `require "ferry.release"`); tell the editor which one a local holds:
 --   local glance = require "ferry.glance" ---@type ferry.glance
 -- Module functions are written `m.f = function() end` below on purpose: the
 -- `function name(` lines of this file are the globals the bridge registers.
@@ -651,7 +668,7 @@ release.required_stops = function(from, to) end
 ---@type ferry.release
 _G.release = release
 
----A component's steps for the walk from → to.
+---A component's steps for the walk from → to (every release: no SLURP skip).
 ---@param component string
 ---@param from string
 ---@param to string
@@ -722,7 +739,7 @@ release.zero_rows = function(dbname, sql, what) end
 ---@field on? Selector fallback: the first host of this selector
 ---@field venv? string fallback virtualenv, "{release}" replaced: "/opt/venvs/{release}"
 ---@field prefix? string step names: prefix .. release (default "<component>-db-sync-")
----@field slurp? boolean false: walk every release even on a SLURP-to-SLURP hop (default: skip the release between)
+---@field slurp? boolean false: walk every release even on a SLURP-to-SLURP hop (default: skip the release between, keeping required stops); not a boolean raises
 ---@field online_migrations? boolean false: leave them to a later step
 ---@field max_count? integer batch size of the online migrations
 ---@field config_files? string[] replaces the commands' --config-file options
@@ -735,6 +752,7 @@ release.zero_rows = function(dbname, sql, what) end
 ---@field preflight table<string, Probe|HostProbe> checks to use as probes
 local component = {}
 
+---Every release's step of the walk from → to (no SLURP skip; db_sync makes that choice).
 ---@param from string
 ---@param to string
 ---@return ReleaseStep[]
@@ -746,6 +764,7 @@ component.step = function(release) end
 
 ---Declaration time ({from, to}): declares one irreversible step per release of the chain,
 ---"<component>-db-sync-<release>", each run where the release's tools live; returns their names.
+---On a SLURP-to-SLURP hop (2023.1 → 2024.1) only `to`'s step and any required stop, unless `slurp = false`.
 ---Inside a step ({release, ctx}): runs that release's commands now.
 ---@param spec DbSyncSpec
 ---@return string[]|string
@@ -817,7 +836,9 @@ nova.health = function(ctx) end
 ---@return CommandResult
 nova.discover_hosts = function(host) end
 ---Inside a step (Pike on): `nova-manage cell_v2 update_cell --cell_uuid U` on host for every
----cell but cell0, so the mappings take the broker (and database) of host's nova.conf.
+---cell but cell0 that `cell_v2 list_cells` shows, so the mappings take the broker (and
+---database) of host's nova.conf; raises when no cell but cell0 is listed.
+---  nova.update_cells(inventory.group("nova_new")[1])  --> { "5f3b8c2e-…" }
 ---@param host Host
 ---@return string[] uuids the cells updated
 nova.update_cells = function(host) end
@@ -874,12 +895,14 @@ rabbitmq.queue_master_locator = function(spec) end
 ---Undo of lazy_notifications / queue_master_locator.
 ---@param saved PolicySnapshot
 rabbitmq.restore_policies = function(saved) end
----A probe: the queues of `vhost` matching `pattern` hold at most `max` messages each.
+---A probe: the queues of `vhost` matching `pattern` hold at most `max` messages each
+---(queues without statistics yet are passed over).
 ---@param vhost string
 ---@param pattern string a Lua pattern
 ---@param max integer
 ---@return Probe
 rabbitmq.queues_below = function(vhost, pattern, max) end
----A probe: no broker policy mirrors classic queues (ha-mode); RabbitMQ 4.0 removes them.
+---A probe: no broker policy mirrors classic queues (ha-mode); RabbitMQ 4.0 removes them
+---and openstack-ansible 2024.2 wants quorum queues first. Fails naming up to five policies.
 ---@type Probe
 rabbitmq.preflight.no_mirrored_queues = function(ctx) end
