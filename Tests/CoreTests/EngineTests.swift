@@ -467,6 +467,8 @@ func processesMatching(_ text: String) throws -> Int {
               host.state.after = conf:values("pci", "alias")
               host.state.none = conf:values("pci", "missing")
               host.state.single = conf:set("pci", "alias", "only")
+              local ok, err = pcall(conf.set, conf, "pci", "alias", { a = "x" })
+              host.state.keyed_error = tostring(err)
             end }
             """)
         let original = "[DEFAULT]\ndebug = true\n[pci]\nalias = a1\n# between\nalias = b1\npassthrough = x\n"
@@ -480,6 +482,7 @@ func processesMatching(_ text: String) throws -> Int {
         #expect(state["after"] == ["a2", "b2", "3"])
         #expect(state["none"] == .array([]) || state["none"] == .map([:]))   // an empty Lua table
         #expect(state["single"] == "3")
+        #expect(state["keyed_error"].stringValue?.contains("expected a value or a list of values, got a table with keys") == true, "\(state)")
         #expect(try String(contentsOfFile: f.out + "/nova.conf", encoding: .utf8)
             == "[DEFAULT]\ndebug = true\n[pci]\nalias = only\n# between\npassthrough = x\n")
         let rolled = try await engine.rollback(outcome.runID, yes: true)

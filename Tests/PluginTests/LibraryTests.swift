@@ -205,6 +205,9 @@ import Testing
         #expect(back.status == .rolledBack, "\(back.message ?? "")")
         #expect(s.sim.state.brokers["default"]?.policies == before.brokers["default"]?.policies)
         #expect(SimRegion.differences(before, s.sim.state).isEmpty, "\(SimRegion.differences(before, s.sim.state))")
+        // Nova's volumev3 check needs the endpoint an earlier step would have made: a warning, not a stop.
+        let warnings = try await s.engine.journal.events(run.runID).filter { $0.kind == "warning" }.map(\.message)
+        #expect(warnings.contains { $0.contains("[dry run] check") && $0.contains("before block-nova-writes would fail now") }, "\(warnings)")
     }
 
     @Test func simulatedAPIsAnswerTheirVersionDocumentsAsTheRealOnesDo() async throws {
@@ -256,6 +259,34 @@ import Testing
         #expect(state["notifications_ok"] == false)
         #expect(state["notifications_error"].stringValue?.contains("message(s) left in notifications.info") == true, "\(state)")
         #expect(state["notifications_error"].stringValue?.contains("runbook.lua:") == true, "\(state)")
+    }
+
+    @Test func updateCellsRefusesSeveralCellsBeforeChangingAnything() async throws {
+        let runbook = try writeRunbook("""
+            local nova = require "ferry.nova"
+            runbook { name = "cells" }
+            step "cells" { run = function(ctx) nova.update_cells(inventory.group("nova_new")[1]) end }
+            """)
+        let s = try await Self.make(runbook: runbook, release: "queens", target: "rocky", computes: 5) {
+            $0.databases["nova_api"]?.counters["cell_mappings"] = 3
+        }
+        let before = s.sim.state.databases["nova_api"]?.flags["cell1_transport_url"]
+        let run = try await s.engine.run(RunOptions())
+        #expect(run.status == .failed)
+        #expect(run.message?.contains("lists 2 cells besides cell0") == true && run.message?.contains("nothing was changed") == true,
+                "\(run.message ?? "")")
+        #expect(s.sim.state.databases["nova_api"]?.flags["cell1_transport_url"] == before)
+    }
+
+    @Test func aDryRunOfKiloToQueensGoesThroughEveryStep() async throws {
+        let s = try await Self.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 20)
+        let before = s.sim.state
+        var options = RunOptions()
+        options.dryRun = true
+        options.yes = true
+        let run = try await s.engine.run(options)
+        #expect(run.status == .succeeded, "\(run.step ?? ""): \(run.message ?? "")")
+        #expect(SimRegion.differences(before, s.sim.state).isEmpty, "\(SimRegion.differences(before, s.sim.state))")
     }
 
     @Test func mirroredQueuesAreFoundBeforeTheyBlockAnUpgrade() async throws {

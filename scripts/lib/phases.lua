@@ -57,8 +57,11 @@ function M.nova_neutron(spec)
   lib.maintenance { component = "nova", mode = "writes", before = spec.before }
   lib.maintenance { component = "neutron", mode = "writes" }
   -- Conductor last on the way down, first on the way up; the API first down, last up.
-  -- Placement (Ocata…Train in nova's packages, under httpd/apache2) before the rest of
-  -- Nova on the way up: the scheduler and computes need it.
+  -- Placement (in nova's packages from Ocata through Stein, served by httpd/apache2) goes
+  -- down last and comes up first: its tables are in nova_api, which the sync changes and a
+  -- rollback restores, and the scheduler and computes need it. Where that httpd also serves
+  -- Keystone or Horizon on the old controllers, leave "placement-api" out of `nova_roles`
+  -- and take placement's site out of httpd yourself (docs/library.md, limits).
   local nova_roles = spec.nova_roles or { "api", "novncproxy", "consoleauth", "cert", "scheduler", "conductor", "placement-api" }
   lib.stop_services { component = "nova", group = "nova_old", release = from, roles = nova_roles, name = "stop-nova-" .. from }
   lib.stop_services { component = "neutron", group = "neutron_old", release = from, roles = { "server" }, name = "stop-neutron-" .. from }

@@ -134,27 +134,39 @@ function M.new_controllers(spec)
   local groups = spec.groups
   local to = spec.to
   local roles = spec.roles or {}
-  -- Which group each host is in, for its component's units.
+  -- The component of each `<component>_new` group, known now (an unknown one is an error here).
+  local aliases = { rabbit = "rabbitmq" }
+  local modules = {}
+  for _, g in ipairs(groups) do
+    local component = g:match("^(.-)_new$")
+    if to and component then
+      component = aliases[component] or component
+      local ok, module = pcall(require, "ferry." .. component)
+      if not ok then
+        error("preflight.new_controllers: group " .. g .. " names component '" .. component .. "', which has no plugin (ferry."
+          .. component .. ")", 2)
+      end
+      modules[g] = { name = component, module = module }
+    end
+  end
+  -- Every unit a host must have: of each component whose `_new` group it is in.
   local function units_for(host, ctx)
-    if not to then return {} end
     local family = (ctx.vars and ctx.vars.family) or "rpm"
-    for _, g in ipairs(groups) do
-      local component = g:match("^(.-)_new$")
+    local units, seen = {}, {}
+    for g, m in pairs(modules) do
       for _, h in ipairs(inventory.group(g)) do
-        if h.name == host.name and component then
-          local ok, module = pcall(require, "ferry." .. component)
-          if ok then
-            if not roles[component] then return module.services(family, "controller", to) end
-            local units = {}
-            for _, role in ipairs(roles[component]) do
-              for _, u in ipairs(module.services(family, role, to)) do units[#units + 1] = u end
+        if h.name == host.name then
+          local wanted = roles[m.name] or { "controller" }
+          for _, role in ipairs(wanted) do
+            for _, u in ipairs(m.module.services(family, role, to)) do
+              if not seen[u] then seen[u] = true; units[#units + 1] = u end
             end
-            return units
           end
         end
       end
     end
-    return {}
+    table.sort(units)
+    return units
   end
   check "new-controllers-answer" {
     desc = "the new controllers answer" .. (to and (" and have their " .. to .. " services installed") or "") .. ": "

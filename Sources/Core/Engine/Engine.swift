@@ -198,7 +198,8 @@ public final class Engine: Sendable {
                                               message: "step \(step.name) needs approval (\"\(question)\"); no terminal to ask")
                     }
                 }
-                let runner = StepRunner(engine: self, runID: runID, step: step, ctx: ctx, phase: .run)
+                var runner = StepRunner(engine: self, runID: runID, step: step, ctx: ctx, phase: .run)
+                runner.dryRun = options.dryRun
                 let result = try await runner.execute(previous: journaled[step.index])
                 if !result.succeeded {
                     return try await stop(runID, .failed, step: step, message: result.message, failedHosts: result.failedHosts)

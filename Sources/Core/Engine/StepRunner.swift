@@ -11,6 +11,9 @@ struct StepRunner {
     let step: StepDefinition
     let ctx: LuaRef
     let phase: Invocation.Phase
+    /// A dry run changed nothing, so a check that needs an earlier step's change fails
+    /// for that reason alone: it is reported as a warning and the dry run goes on.
+    var dryRun = false
 
     struct Result {
         var succeeded: Bool
@@ -23,6 +26,12 @@ struct StepRunner {
     var observer: any RunObserver { engine.observer }
     var function: LuaRef { phase == .undo ? step.undo! : step.run }
 
+    func warnDry(_ message: String) {
+        let text = "[dry run] " + message + " (nothing ran before it for real)"
+        journal.event(runID, kind: "warning", stepIndex: step.index, level: "warn", message: text)
+        observer.handle(.log(LogLine(level: .warn, message: text, invocation: nil)))
+    }
+
     func execute(previous: StepRecord?, hostsFilter: [String: HostRecord]? = nil) async throws -> Result {
         let clock = engine.clock
         clock.enter(step: step.name)
@@ -33,7 +42,9 @@ struct StepRunner {
         if phase == .run {
             for reference in step.before {
                 let outcome = try await checks.run(reference, phase: "before", step: step)
-                if !outcome.passed {
+                if !outcome.passed && dryRun {
+                    warnDry("check \(reference.label) before \(step.name) would fail now: \(outcome.message ?? "no reason given")")
+                } else if !outcome.passed {
                     let message = "check \(reference.label) before \(step.name) failed: \(outcome.message ?? "no reason given")"
                     try await journal.stepFinished(runID, step.index, phase, name: step.name, status: .failed, message: message, state: nil)
                     observer.handle(.stepFinished(index: step.index, name: step.name, phase: phase, status: .failed,
@@ -70,7 +81,9 @@ struct StepRunner {
         if result.succeeded && phase == .run {
             for reference in step.after {
                 let outcome = try await checks.run(reference, phase: "after", step: step)
-                if !outcome.passed {
+                if !outcome.passed && dryRun {
+                    warnDry("check \(reference.label) after \(step.name) would fail now: \(outcome.message ?? "no reason given")")
+                } else if !outcome.passed {
                     result = Result(succeeded: false,
                                     message: "check \(reference.label) after \(step.name) failed: \(outcome.message ?? "no reason given")")
                     break

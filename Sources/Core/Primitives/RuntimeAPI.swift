@@ -104,7 +104,13 @@ enum RuntimeAPI {
                 // A string sets one line; a list sets a repeated key, one line per value.
                 let many = call.isTable(5)
                 let values: [String]? = call.isNil(5) ? nil
-                    : many ? try (call.value(5).arrayValue ?? []).map { v in
+                    : many ? try { () throws -> [LuaValue] in
+                        // A list, or an empty table (which removes the key); a table with keys is a mistake.
+                        let given = try call.value(5)
+                        if let list = given.arrayValue { return list }
+                        if case .map(let m) = given, m.isEmpty { return [] }
+                        throw LuaArgumentError("host:ini set: expected a value or a list of values, got a table with keys")
+                    }().map { v in
                         switch v {
                         case .string(let s): return s
                         case .int(let i): return String(i)

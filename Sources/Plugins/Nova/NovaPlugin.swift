@@ -60,13 +60,24 @@ public struct NovaPlugin: ComponentPlugin {
     function M.update_cells(host)
       if type(host) ~= "table" then error("nova.update_cells(host): expected the host to run nova-manage on", 2) end
       local listed = host:run("nova-manage cell_v2 list_cells")
-      local uuids = {}
+      if listed.dry_run then return {} end
+      local uuids, names = {}, {}
       for line in listed.stdout:gmatch("[^\n]+") do
-        local uuid = line:match("^|%s*[^|]-%s*|%s*(%x+%-%x+%-%x+%-%x+%-%x+)%s*|")
-        if uuid and uuid ~= "00000000-0000-0000-0000-000000000000" then uuids[#uuids + 1] = uuid end
+        local name, uuid = line:match("^|%s*([^|]-)%s*|%s*(%x+%-%x+%-%x+%-%x+%-%x+)%s*|")
+        if uuid and uuid ~= "00000000-0000-0000-0000-000000000000" then
+          uuids[#uuids + 1] = uuid
+          names[#names + 1] = name .. " (" .. uuid .. ")"
+        end
       end
       if #uuids == 0 then
         error("nova.update_cells: `nova-manage cell_v2 list_cells` on " .. host.name .. " lists no cell besides cell0", 2)
+      end
+      -- Without options update_cell takes the broker and the database from nova.conf, and
+      -- nova refuses two cells with the same pair: several cells need a URL each.
+      if #uuids > 1 then
+        error("nova.update_cells: " .. host.name .. " lists " .. #uuids .. " cells besides cell0 (" .. table.concat(names, ", ")
+          .. "): each needs its own broker and database; run `nova-manage cell_v2 update_cell --cell_uuid U "
+          .. "--transport-url URL` per cell (nothing was changed)", 2)
       end
       for _, uuid in ipairs(uuids) do host:run("nova-manage cell_v2 update_cell --cell_uuid " .. uuid) end
       return uuids

@@ -27,6 +27,8 @@ phases.api_component {
       desc = "is_public became visibility (ocata01): every image has one",
       tags = { "glance" },
       run = function(ctx)
+        -- A dry run synced nothing: the column arrives with ocata01.
+        if ctx.dry_run then log.info("[dry run] would check that every image has a visibility"); return end
         local versions = glance.schema_version()
         log.info("glance schema now " .. (type(versions) == "table" and table.concat(versions, ", ") or tostring(versions)))
         local c = db.connect("glance")
