@@ -165,7 +165,7 @@ struct CheckCommand: AsyncParsableCommand {
             let scratch = NSTemporaryDirectory() + "/ferry-check-\(getpid())"
             defer { try? FileManager.default.removeItem(atPath: scratch) }
             let engine = try Composition.engine(runbook: rb, target: target, journal: try RunJournal(path: scratch + "/journal.db"),
-                                                yes: true, observer: NoObserver())
+                                                yes: true, observer: NoObserver(), keysBeside: journalOptions.journal)
             let results = try await engine.runChecks(names)
             await engine.transport.shutdown()
             var failed = 0

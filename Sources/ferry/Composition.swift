@@ -60,13 +60,15 @@ enum Composition {
         }
     }
 
-    static func engine(runbook: Runbook, target: Target, journal: RunJournal, yes: Bool, observer: any RunObserver = TerminalProgress()) throws -> Engine {
+    /// `keysBeside`: the journal whose directory keeps recorded host keys, when `journal` is a scratch one.
+    static func engine(runbook: Runbook, target: Target, journal: RunJournal, yes: Bool, observer: any RunObserver = TerminalProgress(),
+                       keysBeside: String? = nil) throws -> Engine {
         let approvals: any ApprovalProvider = yes ? ApproveAll() : TerminalApprovals()
         if let sim = target.sim {
             return Engine(runbook: runbook, region: target.region, transport: sim.transport, journal: journal, observer: observer,
                           approvals: approvals, databases: sim.databaseDriver, clock: sim.clock, drivers: sim.drivers)
         }
-        return Engine(runbook: runbook, region: target.region, transport: try transport(for: target.region, journal: journal.path),
+        return Engine(runbook: runbook, region: target.region, transport: try transport(for: target.region, journal: keysBeside ?? journal.path),
                       journal: journal, observer: observer, approvals: approvals)
     }
 

@@ -7,9 +7,11 @@ struct DrillCommand: AsyncParsableCommand {
         commandName: "drill",
         abstract: "Rehearse a runbook: run → checks → rollback → checks, N times, with timing statistics.",
         discussion: """
-            Each repetition is a journaled run (upgrade and rollback). On a simulated region the drill \
-            compares the region before and after each repetition and stops at the first one that leaves \
-            it different, saying how. --html writes the drill report (ferry report DRILL-ID --html).
+            Each repetition is a journaled run (upgrade and rollback). The drill compares the region \
+            before and after each repetition (the whole model on a simulated region; the catalog, the \
+            broker's policies and each VIP's state on a real one) and stops at the first one that leaves \
+            it different, saying how. A real region needs --yes. --html writes the drill report \
+            (ferry report DRILL-ID --html).
             """)
     @Argument(help: "A runbook file or directory.") var runbook: String
     @Option(name: .shortAndLong, help: "A region file (or a name under scripts/regions).") var region: String

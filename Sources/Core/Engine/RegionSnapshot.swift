@@ -25,7 +25,7 @@ public struct RegionSnapshot: Sendable {
                 var lines = Set<String>()
                 for v in s["services"].arrayValue ?? [] {
                     lines.insert("service \(v["name"].stringValue ?? "?") (\(v["type"].stringValue ?? "?"))"
-                        + "\(v["enabled"] == false ? " disabled" : "")\(v["description"].stringValue.map { ": \($0)" } ?? "")")
+                        + "\(v["enabled"] == false ? " disabled" : "")\(v["description"].stringValue.flatMap { $0.isEmpty ? nil : ": \($0)" } ?? "")")
                 }
                 for e in s["endpoints"].arrayValue ?? [] {
                     let service = serviceNames[e["service_id"].stringValue ?? ""]?["name"].stringValue ?? "?"

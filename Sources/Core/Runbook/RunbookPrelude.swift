@@ -335,7 +335,7 @@ enum RunbookPrelude {
       local level = 2
       while true do
         local info = getinfo(level, "S")
-        if not info or (info.what ~= "C" and info.source:sub(1, 7) ~= "=ferry-") then break end
+        if not info or (info.what ~= "C" and info.source:sub(1, 6) ~= "=ferry") then break end
         level = level + 1
       end
       error("wait_until: not true within " .. tostring(opts.within or "1m") .. (why and (" (last: " .. tostring(why) .. ")") or ""), level)

@@ -267,6 +267,8 @@ extension ReleaseModule {
         local names = {}
         for _, data in ipairs(steps) do
           local r = data.release
+          -- A release with nothing to run for this component (RabbitMQ's notes) declares no step.
+          if #(data.commands or {}) == 0 then goto continue end
           local step_name = prefix .. r
           step(step_name) {
             desc = describe(data, spec),
@@ -280,6 +282,7 @@ extension ReleaseModule {
             end,
           }
           names[#names + 1] = step_name
+          ::continue::
         end
         return names
       end

@@ -293,7 +293,10 @@ public final class KeystoneCatalog: Sendable {
             var patch: [String: LuaValue] = [:]
             let wantEnabled = s["enabled"].isNil ? LuaValue.bool(true) : s["enabled"]
             if now["enabled"] != wantEnabled { patch["enabled"] = wantEnabled }
-            if now["description"] != s["description"] { patch["description"] = s["description"].isNil ? .string("") : s["description"] }
+            // No description and an empty one are the same to Keystone's users.
+            if (now["description"].stringValue ?? "") != (s["description"].stringValue ?? "") {
+                patch["description"] = .string(s["description"].stringValue ?? "")
+            }
             if !patch.isEmpty {
                 _ = try await call("PATCH", "/services/\(targetID)", body: ["service": .map(patch)], expect: [200])
                 updated += 1
