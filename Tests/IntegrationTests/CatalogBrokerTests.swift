@@ -51,6 +51,7 @@ import Testing
         let n = UInt32.random(in: 0..<UInt32.max)
         let r = try await LabRun(runbook: """
             runbook { name = "catalog-regions" }
+            \(Self.keystoneToken)
             step "regions" { run = function(ctx)
               catalog.create_region { id = "ferry-p-\(n)", description = "parent" }
               catalog.create_region { id = "ferry-q-\(n)", description = "q-one" }
@@ -58,20 +59,27 @@ import Testing
               catalog.delete_region("ferry-p-\(n)")
               catalog.create_region { id = "ferry-new-\(n)", description = "made after" }
               catalog.ensure_endpoint { service = "identity", interface = "public", region = "ferry-new-\(n)", url = "http://x-\(n):5000/v3" }
+              -- A kept region moved under the new one: restore moves it back before deleting the new one.
+              local moved = http.request { method = "PATCH", url = ctx.vars.keystone .. "/regions/ferry-q-\(n)",
+                headers = { ["X-Auth-Token"] = keystone_token(ctx) }, json = { region = { parent_region_id = "ferry-new-\(n)" } } }
+              ctx.state.moved = moved.status
               ctx.state.restored = catalog.restore(ctx.state.before)
               ctx.state.after = catalog.snapshot()
               ctx.state.again = catalog.restore(ctx.state.before)
               catalog.delete_region("ferry-p-\(n)")
               catalog.delete_region("ferry-q-\(n)")
             end }
-            """, requiring: "\nkeystone:")
+            """, requiring: "\nkeystone:", regionEdit: Self.withKeystoneVars)
         let outcome = try await r.run()
         #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
         let s = try await r.state(outcome)
+        #expect(s["moved"] == 200, "\(s["moved"])")
         func regions(_ v: LuaValue) -> Set<String> {
-            Set((v["regions"].arrayValue ?? []).map { "\($0["id"].stringValue ?? "")|\($0["description"].stringValue ?? "")" })
+            Set((v["regions"].arrayValue ?? []).map {
+                "\($0["id"].stringValue ?? "")|\($0["description"].stringValue ?? "")|\($0["parent_region_id"].stringValue ?? "-")"
+            })
         }
-        #expect(regions(s["before"]).contains("ferry-p-\(n)|parent"))
+        #expect(regions(s["before"]).contains("ferry-p-\(n)|parent|-"))
         #expect(regions(s["after"]) == regions(s["before"]), "\(regions(s["after"]).symmetricDifference(regions(s["before"])))")
         #expect(Self.normalized(s["after"]["endpoints"]) == Self.normalized(s["before"]["endpoints"]))
         #expect(s["again"] == ["created": 0, "deleted": 0, "updated": 0], "\(s["again"])")

@@ -223,8 +223,16 @@ public final class KeystoneCatalog: Sendable {
             for r in ready {
                 guard let id = r["id"].stringValue else { continue }
                 if let existing = now[id] {
+                    var patch: [String: LuaValue] = [:]
                     if (existing["description"].stringValue ?? "") != (r["description"].stringValue ?? "") {
-                        _ = try await call("PATCH", "/regions/\(id)", body: ["region": ["description": .string(r["description"].stringValue ?? "")]], expect: [200])
+                        patch["description"] = .string(r["description"].stringValue ?? "")
+                    }
+                    // A region moved under another since the snapshot goes back where it was.
+                    if existing["parent_region_id"].stringValue != r["parent_region_id"].stringValue {
+                        patch["parent_region_id"] = r["parent_region_id"].stringValue.map { .string($0) } ?? .nil
+                    }
+                    if !patch.isEmpty {
+                        _ = try await call("PATCH", "/regions/\(id)", body: ["region": .map(patch)], expect: [200])
                         updated += 1
                     }
                     continue
@@ -243,10 +251,13 @@ public final class KeystoneCatalog: Sendable {
     /// Regions made since the snapshot go, once no endpoint names them (children first).
     func deleteRegions(notIn want: [LuaValue]) async throws -> Int {
         let keep = Set(want.compactMap { $0["id"].stringValue })
-        var extra = try await regions().filter { !keep.contains($0["id"].stringValue ?? "") }
+        let all = try await regions()
+        var extra = all.filter { !keep.contains($0["id"].stringValue ?? "") }
         var deleted = 0
         while !extra.isEmpty {
-            let parents = Set(extra.compactMap { $0["parent_region_id"].stringValue })
+            // A region some other region still names as parent (kept or not) is not a leaf.
+            let remaining = all.filter { r in keep.contains(r["id"].stringValue ?? "") || extra.contains { $0["id"] == r["id"] } }
+            let parents = Set(remaining.compactMap { $0["parent_region_id"].stringValue })
             let leaves = extra.filter { !parents.contains($0["id"].stringValue ?? "") }
             guard !leaves.isEmpty else { break }
             for r in leaves { if let id = r["id"].stringValue { try await deleteRegion(id: id); deleted += 1 } }
