@@ -234,6 +234,12 @@ import Testing
             step "drain" { run = function(ctx)
               broker.wait_drained("/", "conductor", { within = "5m", every = "5s" })
             end }
+            step "no-conductor" { run = function(ctx)
+              ctx.state.conductor_before = broker.queue("/", "conductor").consumers
+              ssh.run("nova_old", "systemctl stop openstack-nova-conductor", { check = true })
+              ctx.state.conductor_after = broker.queue("/", "conductor").consumers
+              ctx.state.scheduler_after = broker.queue("/", "scheduler").consumers
+            end }
             step "notifications" { run = function(ctx)
               local ok, err = pcall(broker.wait_drained, "/", "notifications.info", { within = "1m", every = "10s" })
               ctx.state.notifications_ok = ok
@@ -253,6 +259,8 @@ import Testing
         // 10,000 messages at 200 a second: about 50 simulated seconds, seen every 5.
         let after = try await s.engine.journal.steps(run.runID).first { $0.name == "drain" }?.duration ?? -1
         #expect(after >= 45 && after <= 60, "\(after)")
+        // With the conductors stopped nothing reads their queue (nor drains it); the schedulers still read theirs.
+        #expect(state["conductor_before"] == 1 && state["conductor_after"] == 0 && state["scheduler_after"] == 1, "\(state)")
         #expect(state["notifications_ok"] == false)
         #expect(state["notifications_error"].stringValue?.contains("message(s) left in notifications.info") == true, "\(state)")
         #expect(state["notifications_error"].stringValue?.contains("runbook.lua:") == true, "\(state)")

@@ -365,7 +365,7 @@ struct SimBrokerDriver: BrokerDriver {
 
     func overview() async throws -> LuaValue {
         touch()
-        let b = sim.state.brokers[key] ?? SimBroker()
+        let (b, _) = drained()
         return ["rabbitmq_version": "3.6.16", "cluster_name": "rabbit@sim", "node": "rabbit@rabbit-old-1",
                 "messages": .int(Int64(b.queues.reduce(0) { $0 + $1.messages })), "queues": .int(Int64(b.queues.count)), "connections": 120]
     }
@@ -409,39 +409,44 @@ struct SimBrokerDriver: BrokerDriver {
         }.max { $0.priority < $1.priority }
         return matching.map { .string($0.name) } ?? .nil
     }
-    /// The broker with its queues' consumers having taken what they could since last asked.
-    func drained() -> SimBroker {
+    /// The broker with its queues' consumers having taken what they could since last asked:
+    /// a queue has one consumer while a unit that reads it runs somewhere.
+    func drained() -> (SimBroker, consumers: [String: Int]) {
         let now = sim.clock.now(host: RunLane.current).timeIntervalSince1970
-        return sim.mutate { s -> SimBroker in
-            guard var b = s.brokers[key] else { return SimBroker() }
+        return sim.mutate { s -> (SimBroker, consumers: [String: Int]) in
+            guard var b = s.brokers[key] else { return (SimBroker(), [:]) }
+            let running = Set(s.hosts.values.flatMap { h in h.services.filter(\.value.running).map(\.key) })
+            var consumers: [String: Int] = [:]
             for i in b.queues.indices {
                 let q = b.queues[i]
+                let n = q.readerUnit.map { unit in running.contains { $0.contains(unit) } ? 1 : 0 } ?? 0
+                consumers["\(q.vhost)|\(q.name)"] = n
                 let elapsed = max(0, now - (q.at ?? now))
-                if q.consumers > 0, q.messages > 0 {
-                    b.queues[i].messages = max(0, q.messages - Int(elapsed * SimBroker.Queue.drainRate * Double(q.consumers)))
+                if n > 0, q.messages > 0 {
+                    b.queues[i].messages = max(0, q.messages - Int(elapsed * SimBroker.Queue.drainRate * Double(n)))
                 }
                 b.queues[i].at = max(q.at ?? now, now)
             }
             s.brokers[key] = b
-            return b
+            return (b, consumers)
         }
     }
     func queues(vhost: String?) async throws -> [LuaValue] {
         touch()
-        let b = drained()
+        let (b, consumers) = drained()
         return b.queues.filter { vhost == nil || $0.vhost == vhost }.map {
             ["vhost": .string($0.vhost), "name": .string($0.name), "policy": policyFor($0, b), "messages": .int(Int64($0.messages)),
-             "consumers": .int(Int64($0.consumers)), "durable": .bool($0.durable)]
+             "consumers": .int(Int64(consumers["\($0.vhost)|\($0.name)"] ?? 0)), "durable": .bool($0.durable)]
         }
     }
     func queue(vhost: String, name: String) async throws -> LuaValue {
         touch()
-        let b = drained()
+        let (b, consumers) = drained()
         guard let q = b.queues.first(where: { $0.vhost == vhost && $0.name == name }) else {
             throw HTTPFailure(description: "broker: RabbitMQ at http://rabbit.sim:15672: GET /queues/\(vhost)/\(name): 404 Object Not Found")
         }
         return ["vhost": .string(q.vhost), "name": .string(q.name), "policy": policyFor(q, b), "messages": .int(Int64(q.messages)),
-                "consumers": .int(Int64(q.consumers))]
+                "consumers": .int(Int64(consumers["\(q.vhost)|\(q.name)"] ?? 0))]
     }
 }
 

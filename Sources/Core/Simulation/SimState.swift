@@ -104,9 +104,24 @@ public struct SimBroker: Codable, Sendable, Equatable {
         /// When `messages` was last brought up to date (simulated seconds since 1970).
         public var at: Double?
 
-        /// RPC queues have consumers (the services); notification queues are left for
-        /// whoever reads them, often nobody.
-        public var consumers: Int { name.hasPrefix("notifications") || name.hasPrefix("versioned_notifications") ? 0 : 1 }
+        /// What the name of a unit that reads this RPC queue contains (`conductor` is read by
+        /// openstack-nova-conductor / nova-conductor), or nil for notification queues, which
+        /// are left for whoever reads them, often nobody.
+        public var readerUnit: String? {
+            if name.hasPrefix("notifications") || name.hasPrefix("versioned_notifications") { return nil }
+            let topic = name.split(separator: ".").first.map(String.init) ?? name
+            switch topic {
+            case "conductor": return "nova-conductor"
+            case "scheduler": return "nova-scheduler"
+            case "compute": return "nova-compute"
+            case "consoleauth": return "nova-consoleauth"
+            case "cert": return "nova-cert"
+            case "q-plugin", "q-reports-plugin", "q-l3-plugin": return "neutron-server"
+            case "dhcp_agent": return "dhcp-agent"
+            case "l3_agent": return "l3-agent"
+            default: return topic
+            }
+        }
         /// Messages a consumer takes per simulated second.
         public static let drainRate = 200.0
         public init(vhost: String, name: String, messages: Int, durable: Bool) {
