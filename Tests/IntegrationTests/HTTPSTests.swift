@@ -30,25 +30,12 @@ import Testing
                 s.serve_forever()
                 """
             try server.write(toFile: directory + "/server.py", atomically: true, encoding: .utf8)
-            pid = try shellOutput("""
-                set -e
-                cd '\(directory)'
+            (pid, port) = try startPythonServer(in: directory, setup: """
                 openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=Ferry Test CA' 2>/dev/null
                 openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=127.0.0.1' 2>/dev/null
                 printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext
                 openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext 2>/dev/null
-                python3 server.py </dev/null >server.log 2>&1 &
-                echo $!
-                """).trimmingCharacters(in: .whitespacesAndNewlines)
-            var found = 0
-            for _ in 0..<100 {
-                if let text = try? String(contentsOfFile: directory + "/port", encoding: .utf8), let p = Int(text) { found = p; break }
-                Thread.sleep(forTimeInterval: 0.1)
-            }
-            port = found
-            guard found > 0 else {
-                throw FerryError.failed("the HTTPS test server did not start: " + ((try? String(contentsOfFile: directory + "/server.log", encoding: .utf8)) ?? ""))
-            }
+                """, what: "the HTTPS test server")
         }
 
         func stop() { _ = try? shellOutput("kill \(pid)") }

@@ -35,15 +35,7 @@ import Testing
                 serve(http, b'HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: 400\\r\\n\\r\\n{"partial": ')
                 """
             try server.write(toFile: directory + "/server.py", atomically: true, encoding: .utf8)
-            pid = try shellOutput("cd '\(directory)' && (python3 server.py </dev/null >server.log 2>&1 & echo $!)")
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-            var found = 0
-            for _ in 0..<100 {
-                if let text = try? String(contentsOfFile: directory + "/port", encoding: .utf8), let p = Int(text) { found = p; break }
-                Thread.sleep(forTimeInterval: 0.1)
-            }
-            port = found
-            guard found > 0 else { throw FerryError.failed("the dropping server did not start: " + ((try? String(contentsOfFile: directory + "/server.log", encoding: .utf8)) ?? "")) }
+            (pid, port) = try startPythonServer(in: directory, what: "the dropping server")
         }
 
         func stop() { _ = try? shellOutput("kill \(pid)") }

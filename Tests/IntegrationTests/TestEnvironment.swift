@@ -131,3 +131,21 @@ func pids(matching text: String) -> [Int32] {
 /// after another, never beside each other: a maintenance window one of them opens must not
 /// answer another's health check with 503. They are nested here, in extensions.
 @Suite(.serialized) struct LabHAProxy {}
+
+/// Starts `python3 server.py` (already written in `directory`) in the background, after
+/// `setup` (shell lines run there first), and waits until it writes its port to `port`.
+func startPythonServer(in directory: String, setup: String = "", what: String) throws -> (pid: String, port: Int) {
+    let pid = try shellOutput("""
+        set -e
+        cd '\(directory)'
+        \(setup)
+        python3 server.py </dev/null >server.log 2>&1 &
+        echo $!
+        """).trimmingCharacters(in: .whitespacesAndNewlines)
+    for _ in 0..<100 {
+        if let text = try? String(contentsOfFile: directory + "/port", encoding: .utf8), let port = Int(text) { return (pid, port) }
+        Thread.sleep(forTimeInterval: 0.1)
+    }
+    _ = try? shellOutput("kill \(pid)")
+    throw FerryError.failed("\(what) did not start: " + ((try? String(contentsOfFile: directory + "/server.log", encoding: .utf8)) ?? ""))
+}
