@@ -65,7 +65,13 @@ function M.nova_neutron(spec)
   local nova_roles = spec.nova_roles or { "api", "novncproxy", "consoleauth", "cert", "scheduler", "conductor", "placement-api" }
   lib.stop_services { component = "nova", group = "nova_old", release = from, roles = nova_roles, name = "stop-nova-" .. from }
   lib.stop_services { component = "neutron", group = "neutron_old", release = from, roles = { "server" }, name = "stop-neutron-" .. from }
-  lib.backup_databases { names = spec.nova_databases or { "nova" }, name = "backup-nova", tags = { "nova", "backup" } }
+  -- Every nova database the region has at `from` (nova_api from Mitaka, nova_cell0 from
+  -- Ocata): the rollback restores them all, cell mappings included.
+  local release = require "ferry.release"
+  local default_dbs = { "nova" }
+  if release.index(from) >= release.index("mitaka") then default_dbs[#default_dbs + 1] = "nova_api" end
+  if release.index(from) >= release.index("ocata") then default_dbs[#default_dbs + 1] = "nova_cell0" end
+  lib.backup_databases { names = spec.nova_databases or default_dbs, name = "backup-nova", tags = { "nova", "backup" } }
   lib.backup_databases { names = { "neutron" }, name = "backup-neutron", tags = { "neutron", "backup" } }
   if spec.create_databases then lib.create_databases { names = spec.create_databases, via = "nova" } end
   lib.db_sync { component = "nova", from = from, to = to, timeout = spec.nova_timeout or "6h" }
