@@ -297,6 +297,36 @@ import Testing
         #expect(warnings.contains { $0.contains("[dry run] check") && $0.contains("before block-nova-writes would fail now") }, "\(warnings)")
     }
 
+    @Test func rabbitmqPolicyHelpersPutOnePolicyEachAndRestoreIt() async throws {
+        let runbook = try writeRunbook("""
+            local rabbitmq = require "ferry.rabbitmq"
+            runbook { name = "policies" }
+            step "put" { run = function(ctx)
+              ctx.state.lazy = rabbitmq.lazy_notifications { locator = "min-masters" }
+              ctx.state.locator = rabbitmq.queue_master_locator { pattern = "^conductor" }
+              ctx.state.during = broker.policies { vhost = "/" }
+            end }
+            step "restore" { run = function(ctx)
+              rabbitmq.restore_policies(ctx.state.locator)
+              rabbitmq.restore_policies(ctx.state.lazy)
+            end }
+            """)
+        let s = try await Self.make(runbook: runbook, release: "queens", target: "rocky", computes: 5)
+        let before = s.sim.state.brokers["default"]?.policies ?? []
+        let run = try await s.engine.run(RunOptions())
+        #expect(run.status == .succeeded, "\(run.message ?? "")")
+        let state = try await s.engine.journal.run(run.runID).state
+        let during = state["during"].arrayValue ?? []
+        let lazy = try #require(during.first { $0["name"] == "notifications-lazy" })
+        #expect(lazy["pattern"] == "^notifications\\." && lazy["priority"] == 1 && lazy["apply_to"] == "queues", "\(lazy)")
+        #expect(lazy["definition"]["queue-mode"] == "lazy" && lazy["definition"]["queue-master-locator"] == "min-masters")
+        let locator = try #require(during.first { $0["name"] == "queue-master-locator" })
+        #expect(locator["pattern"] == "^conductor" && locator["priority"] == 0 && locator["definition"]["queue-master-locator"] == "min-masters")
+        #expect(state["lazy"]["name"] == "notifications-lazy" && state["lazy"]["vhost"] == "/")
+        // Both undone: the vhost has the policies it had.
+        #expect(s.sim.state.brokers["default"]?.policies == before)
+    }
+
     @Test func mirroredQueuesAreFoundBeforeTheyBlockAnUpgrade() async throws {
         let runbook = try writeRunbook("""
             local rabbitmq = require "ferry.rabbitmq"

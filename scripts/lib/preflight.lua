@@ -3,40 +3,30 @@
 -- step that runs them all before anything changes.
 local M = {}
 
+-- Declares check `name` around a plugin's probe, waiting `within` (spec, else the default)
+-- and asking `every`; returns the name.
+local function probe_check(name, desc, probe, spec, within, every)
+  spec = spec or {}
+  check(name) { desc = desc, within = spec.within or within, every = spec.every or every, probe = probe }
+  return name
+end
+
 --- No volume attaching, creating, deleting, detaching or migrating.
 function M.no_busy_volumes(spec)
-  spec = spec or {}
-  local cinder = require "ferry.cinder"
-  check "no-busy-volumes" {
-    desc = "no volume in a transitional state (attaching, creating, deleting, detaching, migrating)",
-    within = spec.within or "0s", every = spec.every or "30s",
-    probe = cinder.preflight.busy_volumes,
-  }
-  return "no-busy-volumes"
+  return probe_check("no-busy-volumes", "no volume in a transitional state (attaching, creating, deleting, detaching, migrating)",
+    require("ferry.cinder").preflight.busy_volumes, spec, "0s", "30s")
 end
 
 --- No image upload in progress (Glance images in status `saving`).
 function M.no_image_uploads(spec)
-  spec = spec or {}
-  local glance = require "ferry.glance"
-  check "no-image-uploads" {
-    desc = "no image upload in progress (status saving)",
-    within = spec.within or "30m", every = spec.every or "1m",
-    probe = glance.preflight.uploads_in_progress,
-  }
-  return "no-image-uploads"
+  return probe_check("no-image-uploads", "no image upload in progress (status saving)",
+    require("ferry.glance").preflight.uploads_in_progress, spec, "30m", "1m")
 end
 
 --- No instance building, migrating or resizing.
 function M.no_instances_in_flight(spec)
-  spec = spec or {}
-  local nova = require "ferry.nova"
-  check "no-instances-in-flight" {
-    desc = "no instance building, migrating or resizing",
-    within = spec.within or "0s", every = spec.every or "30s",
-    probe = nova.preflight.instances_in_flight,
-  }
-  return "no-instances-in-flight"
+  return probe_check("no-instances-in-flight", "no instance building, migrating or resizing",
+    require("ferry.nova").preflight.instances_in_flight, spec, "0s", "30s")
 end
 
 --- The online data migrations of the release the region runs are complete: from Ocata

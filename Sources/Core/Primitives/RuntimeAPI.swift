@@ -103,22 +103,7 @@ enum RuntimeAPI {
                 let key = try call.string(4)
                 // A string sets one line; a list sets a repeated key, one line per value.
                 let many = call.isTable(5)
-                let values: [String]? = call.isNil(5) ? nil
-                    : many ? try { () throws -> [LuaValue] in
-                        // A list, or an empty table (which removes the key); a table with keys is a mistake.
-                        let given = try call.value(5)
-                        if let list = given.arrayValue { return list }
-                        if case .map(let m) = given, m.isEmpty { return [] }
-                        throw LuaArgumentError("host:ini set: expected a value or a list of values, got a table with keys")
-                    }().map { v in
-                        switch v {
-                        case .string(let s): return s
-                        case .int(let i): return String(i)
-                        case .number(let d): return String(d)
-                        default: throw LuaArgumentError("host:ini set: a list of values must hold strings or numbers")
-                        }
-                    }
-                    : [try call.string(5)]
+                let values: [String]? = call.isNil(5) ? nil : many ? try iniValues(try call.value(5)) : [try call.string(5)]
                 let invocation = call.context as? Invocation
                 if env.dryRun {
                     env.log(LogLine(level: .info, message: "[dry run] \(host.name): would set [\(section)] \(key) in \(path)",
@@ -340,6 +325,22 @@ enum RuntimeAPI {
     static func lookup(_ env: RunEnvironment, _ name: String) throws -> RegionHost {
         guard let host = env.region.hosts[name] else { throw LuaArgumentError("no host named '\(name)' in region \(env.region.name)") }
         return host
+    }
+
+    /// The values of `conf:set(section, key, {…})`: a list (an empty table removes the key).
+    static func iniValues(_ given: LuaValue) throws -> [String] {
+        let list: [LuaValue]
+        if let a = given.arrayValue { list = a } else if case .map(let m) = given, m.isEmpty { list = [] } else {
+            throw LuaArgumentError("host:ini set: expected a value or a list of values, got a table with keys")
+        }
+        return try list.map { v in
+            switch v {
+            case .string(let s): return s
+            case .int(let i): return String(i)
+            case .number(let d): return String(d)
+            default: throw LuaArgumentError("host:ini set: a list of values must hold strings or numbers")
+            }
+        }
     }
 
     static func seconds(_ v: LuaValue) -> Double? {

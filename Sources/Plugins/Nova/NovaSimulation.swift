@@ -220,16 +220,7 @@ struct NovaSimulation: SimComponent {
     /// `[DEFAULT]/transport_url` of a host's nova.conf, as nova-manage reads it when the
     /// command gives none.
     static func configuredTransportURL(_ state: SimState, host: String) -> String? {
-        guard let text = state.hosts[host]?.files["/etc/nova/nova.conf"] else { return nil }
-        var section = ""
-        for raw in text.split(separator: "\n") {
-            let line = raw.trimmingCharacters(in: .whitespaces)
-            if line.hasPrefix("[") { section = line; continue }
-            if section == "[DEFAULT]", line.hasPrefix("transport_url"), let eq = line.firstIndex(of: "=") {
-                return line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
-            }
-        }
-        return nil
+        state.hosts[host]?.files["/etc/nova/nova.conf"].flatMap { IniDocument($0).get("DEFAULT", "transport_url") }
     }
 
     /// The broker a Kilo-era nova.conf names: the first host of `rabbit_old`.

@@ -53,35 +53,32 @@ public struct RabbitMQPlugin: ComponentPlugin {
       return d
     end
 
+    -- Puts one queue policy (spec's name, pattern and priority over the defaults) and
+    -- returns the vhost's policies as they were, for M.restore_policies.
+    local function put_policy(spec, defaults, definition)
+      local vhost = spec.vhost or "/"
+      local name = spec.name or defaults.name
+      local before = broker.policies { vhost = vhost }
+      broker.policy(vhost, name, {
+        pattern = spec.pattern or defaults.pattern, definition = definition,
+        apply_to = "queues", priority = spec.priority or defaults.priority,
+      })
+      return { vhost = vhost, name = name, policies = before }
+    end
+
     --- Inside a step: notification queues lazy (and, with locator, masters placed by it).
     --- Returns the policies as they were, for an undo to put back with M.restore_policies.
     function M.lazy_notifications(spec)
       spec = spec or {}
-      local vhost = spec.vhost or "/"
-      local name = spec.name or "notifications-lazy"
-      local before = broker.policies { vhost = vhost }
-      broker.policy(vhost, name, {
-        pattern = spec.pattern or "^notifications\\.",
-        definition = M.definition { lazy = true, locator = spec.locator },
-        apply_to = "queues",
-        priority = spec.priority or 1,
-      })
-      return { vhost = vhost, name = name, policies = before }
+      return put_policy(spec, { name = "notifications-lazy", pattern = "^notifications\\.", priority = 1 },
+        M.definition { lazy = true, locator = spec.locator })
     end
 
     --- Inside a step: where classic queue masters go (`min-masters`, `client-local`, `random`).
     function M.queue_master_locator(spec)
       spec = spec or {}
-      local vhost = spec.vhost or "/"
-      local name = spec.name or "queue-master-locator"
-      local before = broker.policies { vhost = vhost }
-      broker.policy(vhost, name, {
-        pattern = spec.pattern or ".*",
-        definition = M.definition { locator = spec.locator or "min-masters" },
-        apply_to = "queues",
-        priority = spec.priority or 0,
-      })
-      return { vhost = vhost, name = name, policies = before }
+      return put_policy(spec, { name = "queue-master-locator", pattern = ".*", priority = 0 },
+        M.definition { locator = spec.locator or "min-masters" })
     end
 
     --- Undo for lazy_notifications / queue_master_locator: the policy goes back to how it was.

@@ -1,6 +1,5 @@
 -- Glance: Kilo servers → Queens servers. The schema walks 041 → 042 (Liberty, a required
 -- stop) → 044 → Ocata's Alembic (ocata01: is_public becomes visibility) → Queens.
-local lib = require "lib.upgrade"
 local phases = require "lib.phases"
 local glance = require "ferry.glance"
 
