@@ -40,8 +40,10 @@ struct ExecCommand: AsyncParsableCommand {
                 }
                 if live && (done % 10 == 0 || done == total) { Console.errorRaw("\r\(done)/\(total) done, \(failed) failed\u{1B}[K") }
             }
+            let connecting = await transport.summary
             await transport.shutdown()
             if live { Console.errorRaw("\r\u{1B}[K") }
+            if let connecting, !json { Console.error("ferry: \(connecting)") }
             if json {
                 Console.out(LuaValue.array(results.map { r in
                     var m: [String: LuaValue] = ["host": .string(r.host), "stdout": .string(r.stdout), "stderr": .string(r.stderr)]

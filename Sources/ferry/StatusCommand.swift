@@ -90,7 +90,7 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     static func status(_ r: RunRecord) -> String {
-        if (r.status == .running || r.status == .rollingBack) && kill(r.pid, 0) != 0 { return "interrupted" }
+        if (r.status == .running || r.status == .rollingBack) && !ProcessProbe.isAlive(r.pid) { return "interrupted" }
         return r.status.rawValue
     }
 

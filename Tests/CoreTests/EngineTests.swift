@@ -27,18 +27,24 @@ import Testing
     @Test func observedConcurrencyNeverExceedsParallelOrBatch() async throws {
         let f = try Fixture(runbook: """
             runbook { name = "conc" }
-            local active, peak = 0, { parallel = 0, batch = 0 }
-            local function body(kind)
+            local active, peak, started = 0, { parallel = 0, batch = 0 }, { parallel = 0, batch = 0 }
+            -- The first `limit` hosts wait for one another (a latch, not a sleep): the peak
+            -- reaches the limit however slowly hosts start, and must never pass it.
+            local function body(kind, limit)
               return function(host, ctx)
+                started[kind] = started[kind] + 1
+                local mine = started[kind]
                 active = active + 1
                 if active > peak[kind] then peak[kind] = active end
-                sleep("150ms")
+                if mine <= limit then
+                  wait_until(function() return started[kind] >= limit end, { within = "120s", every = "10ms" })
+                end
                 active = active - 1
                 ctx.state.peak = peak
               end
             end
-            step "limited" { on = "computes", parallel = 3, run = body("parallel") }
-            step "waves" { on = "computes", parallel = 10, batch = 4, run = body("batch") }
+            step "limited" { on = "computes", parallel = 3, run = body("parallel", 3) }
+            step "waves" { on = "computes", parallel = 10, batch = 4, run = body("batch", 4) }
             """)
         let engine = try await f.engine()
         let outcome = try await engine.run(RunOptions())

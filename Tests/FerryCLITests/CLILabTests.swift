@@ -41,7 +41,7 @@ import Testing
               end,
             }
             """.write(toFile: dir + "/lab.lua", atomically: true, encoding: .utf8)
-        let r = try FerryProcess.run(["run", "lab.lua", "-r", region, "--yes", "--journal", "j.db"], in: dir)
+        let r = try await FerryProcess.run(["run", "lab.lua", "-r", region, "--yes", "--journal", "j.db"], in: dir)
         #expect(r.code == 0, "\(r.stdout)\(r.stderr)")
         let run = try #require(try await RunJournal(path: dir + "/j.db").runs().first)
         #expect(run.status == .succeeded)
@@ -51,7 +51,7 @@ import Testing
         #expect(run.state["rabbit"].stringValue?.isEmpty == false, "\(run.state)")
         #expect(run.state["echo"] == "lab-ok\n")
         // And the named check on its own, as `ferry check` runs it.
-        let check = try FerryProcess.run(["check", "lab.lua", "-r", region, "glance-vip", "--journal", "j.db"], in: dir)
+        let check = try await FerryProcess.run(["check", "lab.lua", "-r", region, "glance-vip", "--journal", "j.db"], in: dir)
         #expect(check.code == 0, "\(check.stdout)\(check.stderr)")
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 @Suite struct CLIReportTests {
-    @Test func reportWritesHTMLPrintsJSONAndSummarises() throws {
+    @Test func reportWritesHTMLPrintsJSONAndSummarises() async throws {
         let dir = try workspace(runbook: """
             runbook { name = "cli-report" }
             step "first-step" { run = function(ctx) end, undo = function(ctx) end }
@@ -12,31 +12,31 @@ import Testing
               run = function(h, ctx) end, undo = function(h, ctx) end,
             }
             """)
-        let run = try FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--yes", "--journal", "j.db"], in: dir)
+        let run = try await FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--yes", "--journal", "j.db"], in: dir)
         #expect(run.code == 0, "\(run.stderr)")
-        let back = try FerryProcess.run(["rollback", "last", "--yes", "--journal", "j.db"], in: dir)
+        let back = try await FerryProcess.run(["rollback", "last", "--yes", "--journal", "j.db"], in: dir)
         #expect(back.code == 0, "\(back.stderr)")
 
-        let html = try FerryProcess.run(["report", "last", "--html", "report.html", "--journal", "j.db"], in: dir)
+        let html = try await FerryProcess.run(["report", "last", "--html", "report.html", "--journal", "j.db"], in: dir)
         #expect(html.code == 0, "\(html.stderr)")
         let page = try String(contentsOfFile: dir + "/report.html", encoding: .utf8)
         #expect(page.contains("first-step") && page.contains("wave-step") && page.contains("<svg"))
         #expect(!page.contains("http://") && !page.contains("https://") && !page.contains("src="))
 
-        let json = try FerryProcess.run(["report", "last", "--json", "--journal", "j.db"], in: dir)
+        let json = try await FerryProcess.run(["report", "last", "--json", "--journal", "j.db"], in: dir)
         #expect(json.code == 0, "\(json.stderr)")
         let report = try Report.decode(Data(json.stdout.utf8))
         #expect(report.runs.first?.steps.count == 4)
         #expect(report.runs.first?.status == "rolled_back")
 
-        let text = try FerryProcess.run(["report", "last", "--journal", "j.db"], in: dir)
+        let text = try await FerryProcess.run(["report", "last", "--journal", "j.db"], in: dir)
         #expect(text.code == 0)
         #expect(text.stdout.contains("wave-step") && text.stdout.contains("undo first-step"), "\(text.stdout)")
         #expect(text.stdout.contains("in 3 waves"), "\(text.stdout)")
 
-        let missing = try FerryProcess.run(["report", "nope", "--journal", "j.db"], in: dir)
+        let missing = try await FerryProcess.run(["report", "nope", "--journal", "j.db"], in: dir)
         #expect(missing.code == 2)
-        let noDrill = try FerryProcess.run(["report", "drill-nope", "--journal", "j.db"], in: dir)
+        let noDrill = try await FerryProcess.run(["report", "drill-nope", "--journal", "j.db"], in: dir)
         #expect(noDrill.code == 2)
         #expect(noDrill.stderr.contains("no run of drill"))
     }

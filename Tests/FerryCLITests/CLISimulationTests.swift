@@ -16,33 +16,33 @@ import Testing
         return String(decoding: state, as: UTF8.self)
     }
 
-    @Test func runAndRollbackInSeparateProcessesPutTheRegionBack() throws {
+    @Test func runAndRollbackInSeparateProcessesPutTheRegionBack() async throws {
         let dir = NSTemporaryDirectory() + "ferry-cli-sim-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: Self.root + "/scripts", toPath: dir + "/scripts")
         try "runbook { name = \"noop\" }\nstep \"look\" { run = function(ctx) ctx.state.n = #inventory.hosts(\"computes\") end }\n"
             .write(toFile: dir + "/noop.lua", atomically: true, encoding: .utf8)
-        let first = try FerryProcess.run(["run", "noop.lua", "-r", "sim", "--computes", "60"], in: dir)
+        let first = try await FerryProcess.run(["run", "noop.lua", "-r", "sim", "--computes", "60"], in: dir)
         #expect(first.code == 0, "\(first.stderr)")
         let pristine = try Self.model(dir)
 
-        let run = try FerryProcess.run(["run", "scripts/runbooks/sim-agents", "-r", "sim", "--computes", "60"], in: dir)
+        let run = try await FerryProcess.run(["run", "scripts/runbooks/sim-agents", "-r", "sim", "--computes", "60"], in: dir)
         #expect(run.code == 0, "\(run.stdout)\(run.stderr)")
         #expect(try Self.model(dir) != pristine)
-        let status = try FerryProcess.run(["status", "last"], in: dir)
+        let status = try await FerryProcess.run(["status", "last"], in: dir)
         #expect(status.stdout.contains("switch-agents"), "\(status.stdout)")
-        let back = try FerryProcess.run(["rollback", "last", "--yes"], in: dir)
+        let back = try await FerryProcess.run(["rollback", "last", "--yes"], in: dir)
         #expect(back.code == 0, "\(back.stdout)\(back.stderr)")
         #expect(try Self.model(dir) == pristine)
 
-        let drill = try FerryProcess.run(["drill", "scripts/runbooks/sim-agents", "-r", "sim", "--computes", "60", "--times", "2",
+        let drill = try await FerryProcess.run(["drill", "scripts/runbooks/sim-agents", "-r", "sim", "--computes", "60", "--times", "2",
                                           "--html", "drill.html"], in: dir)
         #expect(drill.code == 0, "\(drill.stdout)\(drill.stderr)")
         #expect(drill.stdout.contains("region back where it began"))
         let html = try String(contentsOfFile: dir + "/drill.html", encoding: .utf8)
         for step in ["backup-databases", "ship-venv", "switch-compute", "switch-agents"] { #expect(html.contains(step)) }
 
-        let bad = try FerryProcess.run(["run", "noop.lua", "-r", "local", "--computes", "5"], in: dir)
+        let bad = try await FerryProcess.run(["run", "noop.lua", "-r", "local", "--computes", "5"], in: dir)
         #expect(bad.code == 2)
         #expect(bad.stderr.contains("--computes applies to a simulated region"), "\(bad.stderr)")
     }
@@ -52,33 +52,60 @@ import Testing
     @Test func aKilledSimulatedRunResumesOnAModelThatAgreesWithTheJournal() async throws {
         let dir = NSTemporaryDirectory() + "ferry-cli-sim-kill-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        // Commands also take 1% of their simulated time for real, so the kill lands mid-step.
-        try "region: simkill\nsimulate: { computes: 300, time_scale: 0.01, seed: 9 }\n"
-            .write(toFile: dir + "/region.yaml", atomically: true, encoding: .utf8)
+        // The first 40 hosts switch at once; the others' first command is held (in real
+        // time) until the test creates the release file, so the kill lands mid-step however
+        // fast or loaded the machine is, and the resumed run goes straight through.
+        try """
+            region: simkill
+            simulate:
+              computes: 300
+              seed: 9
+              faults: [{ kind: hold, command: "echo held", until: release }]
+            """.write(toFile: dir + "/region.yaml", atomically: true, encoding: .utf8)
         try """
             runbook { name = "switch" }
+            local order
             step "switch" { on = "computes", parallel = 10,
-              run = function(host, ctx) host:run("ln -sfn /opt/venvs/queens /opt/openstack/neutron && systemctl restart neutron-openvswitch-agent") end,
+              run = function(host, ctx)
+                if not order then
+                  order = {}
+                  for i, h in ipairs(inventory.hosts("computes")) do order[h.name] = i end
+                end
+                if order[host.name] > 40 then host:run("echo held") end
+                host:run("ln -sfn /opt/venvs/queens /opt/openstack/neutron && systemctl restart neutron-openvswitch-agent")
+              end,
               undo = function(host, ctx) host:run("ln -sfn /opt/venvs/kilo /opt/openstack/neutron && systemctl restart neutron-openvswitch-agent") end }
             """.write(toFile: dir + "/switch.lua", atomically: true, encoding: .utf8)
-        let (process, _, _) = try FerryProcess.start(["run", "switch.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir)
+        // The journal (and its schema) exists before the child opens it: both creating it race.
         let journal = try RunJournal(path: dir + "/j.db")
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
+        let (process, out, err) = try FerryProcess.start(["run", "switch.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir)
+        // Drained, so the run never blocks on a full pipe while the test waits for it.
+        for pipe in [out, err] {
+            pipe.fileHandleForReading.readabilityHandler = { h in
+                // At end of file the handler would be called again and again: stop it.
+                if h.availableData.isEmpty { h.readabilityHandler = nil }
+            }
+        }
+        // The journal is the latch: 40 hosts done is a state the run holds until released.
+        var reached = false
+        let deadline = Date().addingTimeInterval(300)
+        while !reached && Date() < deadline && process.isRunning {
             try await Task.sleep(for: .milliseconds(20))
             guard let run = try? await journal.runs().first else { continue }
-            if ((try? await journal.hosts(run.id, step: 0, phase: .run).filter { $0.status == .ok }.count) ?? 0) >= 40 { break }
+            reached = ((try? await journal.hosts(run.id, step: 0, phase: .run).filter { $0.status == .ok }.count) ?? 0) >= 40
         }
+        #expect(process.isRunning, "the run ended before it was killed")
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        await FerryProcess.exit(of: process)
         let run = try #require(try await journal.runs().first)
         let done = try await journal.hosts(run.id, step: 0, phase: .run).filter { $0.status == .ok }.map(\.host)
-        #expect(done.count >= 40 && done.count < 300, "\(done.count) done at the kill")
+        #expect(reached && done.count == 40, "\(done.count) done at the kill")
+        FileManager.default.createFile(atPath: dir + "/release", contents: nil)
         let model = try SimRegion(region: try RegionLoader.load(path: dir + "/region.yaml"), components: PluginRegistry.simComponents, stateDirectory: dir + "/sim")
         for host in done {
             #expect(model.state.hosts[host]?.services["neutron-openvswitch-agent"]?.release == "queens", "\(host) is done in the journal, not in the model")
         }
-        let resumed = try FerryProcess.run(["resume", "last", "--journal", "j.db"], in: dir)
+        let resumed = try await FerryProcess.run(["resume", "last", "--journal", "j.db"], in: dir)
         #expect(resumed.code == 0, "\(resumed.stderr)")
         let after = try SimRegion(region: try RegionLoader.load(path: dir + "/region.yaml"), components: PluginRegistry.simComponents, stateDirectory: dir + "/sim")
         #expect(after.state.hosts.values.filter { $0.services["neutron-openvswitch-agent"]?.release == "queens" }.count == 300)

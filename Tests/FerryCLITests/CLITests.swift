@@ -26,12 +26,67 @@ struct FerryProcess {
         return (p, out, err)
     }
 
-    static func run(_ args: [String], in directory: String) throws -> (code: Int32, stdout: String, stderr: String) {
-        let (p, out, err) = try start(args, in: directory)
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    /// Runs `ferry` to the end without blocking a thread of the shared pool: both pipes
+    /// are drained together as they fill, and the caller resumes once the process has
+    /// exited and both pipes are at end of file.
+    static func run(_ args: [String], in directory: String) async throws -> (code: Int32, stdout: String, stderr: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: directory)
+        p.standardInput = FileHandle.nullDevice
+        let out = Pipe()
+        let err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        let collected = Collected()
+        return try await withCheckedThrowingContinuation { continuation in
+            collected.onDone = { continuation.resume(returning: (p.terminationStatus, $0, $1)) }
+            out.fileHandleForReading.readabilityHandler = { h in collected.add(h.availableData, stderr: false, h) }
+            err.fileHandleForReading.readabilityHandler = { h in collected.add(h.availableData, stderr: true, h) }
+            p.terminationHandler = { _ in collected.exited() }
+            do { try p.run() } catch {
+                out.fileHandleForReading.readabilityHandler = nil
+                err.fileHandleForReading.readabilityHandler = nil
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+
+    /// Waits for a started process to exit, without blocking a thread of the shared pool.
+    static func exit(of process: Process) async {
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+        process.waitUntilExit()
+    }
+
+    /// Output of a child process, complete once it exited and both pipes reached EOF.
+    final class Collected: @unchecked Sendable {
+        private let lock = NSLock()
+        private var out = Data()
+        private var err = Data()
+        private var pending = 3
+        var onDone: ((String, String) -> Void)?
+
+        func add(_ data: Data, stderr: Bool, _ handle: FileHandle) {
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                finishOne()
+                return
+            }
+            lock.lock()
+            if stderr { err.append(data) } else { out.append(data) }
+            lock.unlock()
+        }
+
+        func exited() { finishOne() }
+
+        private func finishOne() {
+            lock.lock()
+            pending -= 1
+            let done = pending == 0
+            lock.unlock()
+            if done { onDone?(String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self)) }
+        }
     }
 }
 
@@ -52,7 +107,7 @@ func workspace(runbook: String, hosts: Int = 10) throws -> String {
 }
 
 @Suite struct CLITests {
-    @Test func brokenRunbookGivesFileLineAndExitOne() throws {
+    @Test func brokenRunbookGivesFileLineAndExitOne() async throws {
         let dir = try workspace(runbook: """
             runbook { name = "broken" }
             step "a" {
@@ -60,57 +115,57 @@ func workspace(runbook: String, hosts: Int = 10) throws -> String {
               retries = "three",
             }
             """)
-        let r = try FerryProcess.run(["validate", "runbook.lua"], in: dir)
+        let r = try await FerryProcess.run(["validate", "runbook.lua"], in: dir)
         #expect(r.code == 1)
         #expect(r.stderr.contains("runbook.lua:2: step \"a\": retries must be a whole number"), "\(r.stderr)")
 
         try "runbook { name = 'x' }\nstep 'a' {\n  run = function(ctx) end end,\n}\n".write(
             toFile: dir + "/syntax.lua", atomically: true, encoding: .utf8)
-        let s = try FerryProcess.run(["validate", "syntax.lua"], in: dir)
+        let s = try await FerryProcess.run(["validate", "syntax.lua"], in: dir)
         #expect(s.code == 1)
         #expect(s.stderr.contains("syntax.lua:3:"), "\(s.stderr)")
         try "runbook { name = 'x' }\nstep 'a' {\n  on = computes,\n  run = function(h, ctx) end,\n}\n".write(
             toFile: dir + "/typo.lua", atomically: true, encoding: .utf8)
-        let t = try FerryProcess.run(["validate", "typo.lua"], in: dir)
+        let t = try await FerryProcess.run(["validate", "typo.lua"], in: dir)
         #expect(t.code == 1)
         #expect(t.stderr.contains("typo.lua:3: undefined global 'computes'"), "\(t.stderr)")
     }
 
-    @Test func usageErrorsExitTwoAndPlanPrintsJSON() throws {
+    @Test func usageErrorsExitTwoAndPlanPrintsJSON() async throws {
         let dir = try workspace(runbook: """
             runbook { name = "p", from = "kilo", to = "queens" }
             step "a" { on = "computes", batch = "30%", run = function(h, ctx) end, undo = function(h, ctx) end }
             step "b" { run = function(ctx) end }
             """)
-        let bad = try FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--from", "nope", "--journal", "j.db"], in: dir)
+        let bad = try await FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--from", "nope", "--journal", "j.db"], in: dir)
         #expect(bad.code == 2)
         #expect(bad.stderr.contains("no step named 'nope'"))
-        let plan = try FerryProcess.run(["plan", "runbook.lua", "-r", "region.yaml", "--json"], in: dir)
+        let plan = try await FerryProcess.run(["plan", "runbook.lua", "-r", "region.yaml", "--json"], in: dir)
         #expect(plan.code == 0)
         let value = try LuaValue.fromJSON(plan.stdout)
         #expect(value["steps"][0]["waves"] == [3, 3, 3, 1])
         #expect(value["steps"][1]["reversible"] == false)
-        let text = try FerryProcess.run(["plan", "runbook.lua", "-r", "region.yaml"], in: dir)
+        let text = try await FerryProcess.run(["plan", "runbook.lua", "-r", "region.yaml"], in: dir)
         #expect(text.stdout.contains("irreversible: b"))
-        let missing = try FerryProcess.run(["status", "last", "--journal", "empty.db"], in: dir)
+        let missing = try await FerryProcess.run(["status", "last", "--journal", "empty.db"], in: dir)
         #expect(missing.code == 2)
     }
 
-    @Test func failedRunSaysHowToResumeAndRollBack() throws {
+    @Test func failedRunSaysHowToResumeAndRollBack() async throws {
         let dir = try workspace(runbook: """
             runbook { name = "f" }
             step "ok" { run = function(ctx) end, undo = function(ctx) end }
             step "bad" { on = "computes", run = function(h, ctx) h:run("exit 7") end }
             step "later" { run = function(ctx) end }
             """)
-        let r = try FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir)
+        let r = try await FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir)
         #expect(r.code == 1)
         #expect(r.stderr.contains("FAILED at step bad"))
         #expect(r.stderr.contains("`exit 7` exited 7"))
         #expect(r.stderr.contains("steps remaining: bad, later"))
         #expect(r.stderr.contains("to resume:    ferry resume "))
         #expect(r.stderr.contains("to roll back: ferry rollback "))
-        let status = try FerryProcess.run(["status", "last", "--json", "--journal", "j.db"], in: dir)
+        let status = try await FerryProcess.run(["status", "last", "--json", "--journal", "j.db"], in: dir)
         let value = try LuaValue.fromJSON(status.stdout)
         #expect(value["status"] == "failed")
         #expect(value["steps"][1]["failed_hosts"].arrayValue?.count == 10)
@@ -138,10 +193,11 @@ func workspace(runbook: String, hosts: Int = 10) throws -> String {
               undo = function(host, ctx) host:run("echo " .. host.state.done .. " >> " .. ctx.vars.out .. "/undone") end,
             }
             """, hosts: 60)
-        let (process, _, _) = try FerryProcess.start(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir)
+        // The journal (and its schema) exists before the child opens it: both creating it race.
         let journal = try RunJournal(path: dir + "/j.db")
+        let (process, _, _) = try FerryProcess.start(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir)
         var okAtKill: [String] = []
-        let deadline = Date().addingTimeInterval(30)
+        let deadline = Date().addingTimeInterval(120)
         while Date() < deadline {
             try await Task.sleep(for: .milliseconds(20))
             guard let run = try? await journal.runs().first else { continue }
@@ -151,25 +207,25 @@ func workspace(runbook: String, hosts: Int = 10) throws -> String {
                 break
             }
         }
-        process.waitUntilExit()
+        await FerryProcess.exit(of: process)
         #expect(process.terminationReason == .uncaughtSignal)
         let run = try #require(try await journal.runs().first)
         okAtKill = try await journal.hosts(run.id, step: 1, phase: .run).filter { $0.status == .ok }.map(\.host)
         #expect(okAtKill.count >= 6 && okAtKill.count < 60)
         #expect(run.state["marker"] == "keep-me")
 
-        let status = try FerryProcess.run(["status", "last", "--journal", "j.db"], in: dir)
+        let status = try await FerryProcess.run(["status", "last", "--journal", "j.db"], in: dir)
         #expect(status.stdout.contains("interrupted"))
 
         FileManager.default.createFile(atPath: dir + "/out/release", contents: nil)
-        let resumed = try FerryProcess.run(["resume", "last", "--yes", "--journal", "j.db"], in: dir)
+        let resumed = try await FerryProcess.run(["resume", "last", "--yes", "--journal", "j.db"], in: dir)
         #expect(resumed.code == 0, "\(resumed.stderr)")
         let ran = try String(contentsOfFile: dir + "/out/ran", encoding: .utf8).split(separator: "\n").map(String.init)
         let counts = Dictionary(ran.map { ($0, 1) }, uniquingKeysWith: +)
         #expect(counts.count == 60)
         for host in okAtKill { #expect(counts[host] == 1, "\(host) completed before the kill and ran again") }
 
-        let rolled = try FerryProcess.run(["rollback", "last", "--yes", "--journal", "j.db"], in: dir)
+        let rolled = try await FerryProcess.run(["rollback", "last", "--yes", "--journal", "j.db"], in: dir)
         #expect(rolled.code == 0, "\(rolled.stderr)")
         #expect(try String(contentsOfFile: dir + "/out/undo-marker", encoding: .utf8) == "keep-me\n")
         let undone = try String(contentsOfFile: dir + "/out/undone", encoding: .utf8).split(separator: "\n")
@@ -192,10 +248,11 @@ func workspace(runbook: String, hosts: Int = 10) throws -> String {
               end,
             }
             """, hosts: 20)
+        // The journal (and its schema) exists before the child opens it: both creating it race.
+        let journal = try RunJournal(path: dir + "/j.db")
         let (process, _, errPipe) = try FerryProcess.start(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir)
         // Interrupt once the run is under way (a host done), however slow the machine is.
-        let journal = try RunJournal(path: dir + "/j.db")
-        let deadline = Date().addingTimeInterval(30)
+        let deadline = Date().addingTimeInterval(120)
         while Date() < deadline {
             try await Task.sleep(for: .milliseconds(20))
             guard let run = try? await journal.runs().first else { continue }
@@ -203,14 +260,14 @@ func workspace(runbook: String, hosts: Int = 10) throws -> String {
         }
         kill(process.processIdentifier, SIGINT)
         let err = String(decoding: errPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        await FerryProcess.exit(of: process)
         #expect(process.terminationStatus == 3, "\(err)")
         #expect(err.contains("interrupted"))
         #expect(err.contains("to continue: ferry resume "))
-        let status = try FerryProcess.run(["status", "last", "--json", "--journal", "j.db"], in: dir)
+        let status = try await FerryProcess.run(["status", "last", "--json", "--journal", "j.db"], in: dir)
         #expect(try LuaValue.fromJSON(status.stdout)["status"] == "interrupted")
         FileManager.default.createFile(atPath: dir + "/out/release", contents: nil)
-        let resumed = try FerryProcess.run(["resume", "last", "--journal", "j.db"], in: dir)
+        let resumed = try await FerryProcess.run(["resume", "last", "--journal", "j.db"], in: dir)
         #expect(resumed.code == 0, "\(resumed.stderr)")
         let ran = try String(contentsOfFile: dir + "/out/ran", encoding: .utf8).split(separator: "\n")
         #expect(Set(ran).count == 20)

@@ -31,7 +31,9 @@ extension LabHAProxy {
         try """
             local glance = require "ferry.glance"
             runbook { name = "glance-plugin", from = "yoga", to = "zed" }
-            check "glance-api" { probe = glance.health }
+            \(settleSessionsLua(watch: "keystone"))
+            -- Retried: HAProxy sends traffic to a server only once its health check passes.
+            check "glance-api" { probe = glance.health, within = "2m", every = "2s" }
             step "empty-db" { run = function(ctx)
               local c = db.connect("keystone")
               c:exec("CREATE DATABASE \(database)")
@@ -48,7 +50,12 @@ extension LabHAProxy {
             step "backup-glance-db" {
               before = { "glance-api" },
               run = function(ctx) ctx.state.dump = db.backup("glance_plugin") end,
-              undo = function(ctx) db.restore(ctx.state.dump) end,
+              undo = function(ctx)
+                -- glance-manage's and the record step's connections are closed: wait until the
+                -- server lets go of them (a restore refuses while sessions use the database).
+                settle_sessions("\(database)", 0)
+                db.restore(ctx.state.dump)
+              end,
             }
             glance.db_sync { from = "yoga", to = "zed", config_files = { "\(conf)" }, timeout = "5m" }
             step "record" { run = function(ctx)
@@ -101,6 +108,7 @@ extension LabHAProxy {
         try """
             local lib = require "lib.upgrade"
             runbook { name = "glance-part", from = "yoga", to = "zed" }
+            \(settleSessionsLua(watch: "keystone"))
             local api = lib.api_check { component = "glance" }
             step "empty-db" { run = function(ctx)
               local c = db.connect("keystone"); c:exec("CREATE DATABASE \(database)"); c:close()
@@ -119,7 +127,12 @@ extension LabHAProxy {
             step "record" { run = function(ctx)
               local c = db.connect("glance"); ctx.state.versions = c:alembic_versions(); c:close()
               ctx.state.vip = vip.get("glance")
-            end, undo = function(ctx) end }
+            end, undo = function(ctx)
+              -- The first undo of the rollback; the backup's restore comes later and refuses while
+              -- sessions use the database: wait until the server let go of the closed ones
+              -- (glance-manage's, this step's).
+              settle_sessions("\(database)", 0)
+            end }
             """.write(toFile: directory + "/runbook.lua", atomically: true, encoding: .utf8)
         // This region's `glance` database is the scratch one.
         let region = editSection(lab, "databases", "\n  glance: {", "\n  glance: { host: 127.0.0.1, port: 23306, user: ferry, password: { file: \(passwordFile) }, database: \(database) }\n  glance_lab: {")

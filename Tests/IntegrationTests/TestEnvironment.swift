@@ -45,6 +45,8 @@ enum TestEnvironment {
             ("user", "root"), ("port", String(port)), ("identity", identity ?? ssh + "/id_ed25519"),
             ("known_hosts", knownHosts ?? ssh + "/known_hosts"), ("record_known_hosts", directory + "/ferry_known_hosts"),
             ("transport", transport), ("parallel", "500"),
+            // Generous: other suites load the machine; tests about timeouts set their own.
+            ("connect_timeout", "60s"),
         ]
         for line in extra.split(separator: "\n") {
             let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
@@ -91,8 +93,9 @@ struct RealRun {
     func shutdown() async { await engine.transport.shutdown() }
 }
 
-/// Whether every process whose command line contains `text` is gone within `seconds`.
-func processesEnd(matching text: String, within seconds: Double = 10) async -> Bool {
+/// Whether every process whose command line contains `text` is gone within `seconds` (60 by
+/// default: generous, so a loaded machine cannot fail it; a process that stays fails it all the same).
+func processesEnd(matching text: String, within seconds: Double = 60) async -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while processCount(matching: text) != 0 {
         if Date() > deadline { return false }
@@ -133,8 +136,9 @@ func pids(matching text: String) -> [Int32] {
 @Suite(.serialized) struct LabHAProxy {}
 
 /// Starts `python3 server.py` (already written in `directory`) in the background, after
-/// `setup` (shell lines run there first), and waits until it writes its port to `port`.
-func startPythonServer(in directory: String, setup: String = "", what: String) throws -> (pid: String, port: Int) {
+/// `setup` (shell lines run there first), and waits, up to 60 s, until it writes its port to
+/// `port` (the server writes `port.tmp` and renames it, so the file is whole once it is there).
+func startPythonServer(in directory: String, setup: String = "", what: String) async throws -> (pid: String, port: Int) {
     let pid = try shellOutput("""
         set -e
         cd '\(directory)'
@@ -142,9 +146,10 @@ func startPythonServer(in directory: String, setup: String = "", what: String) t
         python3 server.py </dev/null >server.log 2>&1 &
         echo $!
         """).trimmingCharacters(in: .whitespacesAndNewlines)
-    for _ in 0..<100 {
+    let deadline = ContinuousClock.now + .seconds(60)
+    while ContinuousClock.now < deadline {
         if let text = try? String(contentsOfFile: directory + "/port", encoding: .utf8), let port = Int(text) { return (pid, port) }
-        Thread.sleep(forTimeInterval: 0.1)
+        try await Task.sleep(for: .milliseconds(100))
     }
     _ = try? shellOutput("kill \(pid)")
     throw FerryError.failed("\(what) did not start: " + ((try? String(contentsOfFile: directory + "/server.log", encoding: .utf8)) ?? ""))

@@ -3,7 +3,19 @@ import Foundation
 import LuaBridge
 import Testing
 
-func curl(_ args: String) throws -> String { try shellOutput("curl -s -m 5 \(args)") }
+func curl(_ args: String) throws -> String { try shellOutput("curl -s -m 30 \(args)") }
+
+/// Asks again until the answer satisfies `done`, for up to `seconds`, and returns the last answer.
+/// HAProxy sends traffic to a server that just left maintenance only once its health check
+/// passes, so right after a switch or a restore the VIP may still answer 503 for a moment.
+func curl(_ args: String, until done: (String) -> Bool, within seconds: Int = 60) async throws -> String {
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    while true {
+        let answer = try curl(args)
+        if done(answer) || ContinuousClock.now >= deadline { return answer }
+        try await Task.sleep(for: .milliseconds(250))
+    }
+}
 
 extension LabHAProxy {
 /// vip.* against the lab's HAProxy (scripts/testenv/up haproxy).
@@ -34,10 +46,12 @@ extension LabHAProxy {
         #expect(s["before"]["servers"]["glance-new"]["state"] == "maint")
         #expect(s["after"]["servers"]["glance-new"]["state"] == "ready")
         #expect(s["after"]["servers"]["glance-old"]["state"] == "maint")
-        #expect(try curl("\(url)/v2/images").contains("glance-new"))
+        let switched = try await curl("\(url)/v2/images", until: { $0.contains("glance-new") })
+        #expect(switched.contains("\"server\": \"glance-new\""), "\(switched)")
         let rolled = try await r.engine.rollback(outcome.runID, yes: true)
         #expect(rolled.status == .rolledBack)
-        #expect(try curl("\(url)/v2/images").contains("glance-old"))
+        let restored = try await curl("\(url)/v2/images", until: { $0.contains("glance-old") })
+        #expect(restored.contains("\"server\": \"glance-old\""), "\(restored)")
     }
 
     @Test func maintenanceBlocksAllOrOnlyWrites() async throws {
@@ -55,14 +69,17 @@ extension LabHAProxy {
             step "writes" { run = function(ctx) vip.maintenance("glance", "writes") end }
             """)
         _ = try await writes.run()
-        #expect(try curl("-o /dev/null -w '%{http_code}' \(vipURL)/v2/images") == "200")
+        // GET passes to the server (once its health check has it UP), POST gets the maintenance 503.
+        let read = try await curl("-o /dev/null -w '%{http_code}' \(vipURL)/v2/images", until: { $0 == "200" })
+        #expect(read == "200")
         #expect(try curl("-o /dev/null -w '%{http_code}' -X POST \(vipURL)/v2/images") == "503")
         let off = try await lab("""
             runbook { name = "off" }
             step "off" { run = function(ctx) vip.maintenance("glance", false) end }
             """)
         _ = try await off.run()
-        #expect(try curl("-o /dev/null -w '%{http_code}' -X POST \(vipURL)/v2/images") == "200")
+        let write = try await curl("-o /dev/null -w '%{http_code}' -X POST \(vipURL)/v2/images", until: { $0 == "200" })
+        #expect(write == "200")
     }
 
     @Test func clearErrorsForAMissingServerAndAMissingSocket() async throws {

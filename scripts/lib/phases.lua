@@ -81,7 +81,6 @@ function M.nova_neutron(spec)
   if spec.transport ~= false then
     lib.set_transport_url { component = "nova", group = "nova_new" }
     lib.set_transport_url { component = "neutron", group = "neutron_new" }
-    local release = require "ferry.release"
     if release.index(to) >= release.index("pike") then
       step "nova-cells-transport" {
         desc = "point the cell mappings at the new broker (nova-manage cell_v2 update_cell, from nova_new's nova.conf)",

@@ -94,8 +94,7 @@ end
 --- Enough free space where the dumps go: ctx.vars.backup_space = { host =, path =, min_free_gb = }
 --- (the host that writes them: the machine that runs Ferry, reached as a host of the region).
 --- Without that setting the check warns and passes.
-function M.backup_space(spec)
-  spec = spec or {}
+function M.backup_space()
   check "backup-space" {
     desc = "the backup disk has room for the dumps (vars.backup_space)",
     probe = function(ctx)

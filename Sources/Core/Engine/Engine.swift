@@ -129,14 +129,21 @@ public final class Engine: Sendable {
         let env = environment(runID: runID, dryRun: dryRun)
         runbook.runtime.set(env)
         defer { runbook.runtime.set(nil) }
+        let close = { [journal, transport, databases] in
+            await env.resources.closeAll()
+            await (databases as? MariaDBDriver)?.close()
+            // How connecting went (handshakes, pacing), for whoever reads the journal.
+            if let line = await transport.summary {
+                journal.event(runID, kind: "transport", level: "info", message: line)
+                try? await journal.flush()
+            }
+        }
         do {
             let result = try await body()
-            await env.resources.closeAll()
-            await (databases as? MariaDBDriver)?.close()
+            await close()
             return result
         } catch {
-            await env.resources.closeAll()
-            await (databases as? MariaDBDriver)?.close()
+            await close()
             throw error
         }
     }
@@ -239,8 +246,8 @@ public final class Engine: Sendable {
     }
 }
 
-enum ProcessProbe {
-    static func isAlive(_ pid: Int32) -> Bool {
+public enum ProcessProbe {
+    public static func isAlive(_ pid: Int32) -> Bool {
         guard pid > 0 else { return false }
         if kill(pid, 0) == 0 {
             // A zombie or a reused pid that is not a ferry process counts as gone.

@@ -23,6 +23,8 @@ public actor RunJournal {
     private var pending: [@Sendable (Database) throws -> Void] = []
     private var waiters: [CheckedContinuation<Void, any Error>] = []
     private var flushing = false
+    /// Events recorded from outside the actor, waiting to join `pending` in order.
+    private nonisolated let inbox = Mutex<[@Sendable (Database) throws -> Void]>([])
     private var lastError: (any Error)?
 
     public init(path: String) throws {
@@ -102,8 +104,17 @@ public actor RunJournal {
         startFlushing()
     }
 
-    /// Waits until everything queued so far is committed.
+    /// Moves events recorded without waiting into the write queue, in the order they were recorded.
+    func takeInbox() {
+        for op in inbox.withLock({ ops -> [@Sendable (Database) throws -> Void] in
+            defer { ops = [] }
+            return ops
+        }) { post(op) }
+    }
+
+    /// Waits until everything queued so far is committed, events recorded without waiting included.
     public func flush() async throws {
+        takeInbox()
         if pending.isEmpty && !flushing { return }
         try await write { _ in }
     }
@@ -260,7 +271,9 @@ public actor RunJournal {
                 sql: "INSERT INTO events (run_id, at, kind, step_index, host, level, message) VALUES (?,?,?,?,?,?,?)",
                 arguments: [runID, now, kind, stepIndex, host, level, message])
         }
-        Task { await self.post(op) }
+        // Queued at once, so a later flush() waits for it whenever the task below runs.
+        inbox.withLock { $0.append(op) }
+        Task { await self.takeInbox() }
     }
 
     /// Records an artifact (a backup, a config edit) and waits until it is durable:

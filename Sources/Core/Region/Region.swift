@@ -59,8 +59,12 @@ public struct SSHSettings: Sendable {
     public var recordKnownHosts: String?
     /// At most this many connections open at once (least recently used idle ones are closed).
     public var maxConnections: Int = 1000
-    /// New connections started per second, at most.
+    /// New connections started per second, at most (the ceiling of the adaptive rate).
     public var connectRate: Double = 100
+    /// SSH handshakes in flight at once, at most (pdsh's default fan-out is 64).
+    public var maxHandshakes: Int = 64
+    /// Whether the connect rate adapts to how fast handshakes complete.
+    public var adaptiveConnect: Bool = true
     /// Channels open at once on one connection (OpenSSH's MaxSessions is 10).
     public var maxSessions: Int = 10
     public var connectTimeout: Double = 10

@@ -77,8 +77,8 @@ public enum RegionLoader {
         if let ssh = root["ssh"] {
             try ssh.checkKeys([
                 "user", "port", "identity", "known_hosts", "jump", "parallel", "transport", "host_key_checking",
-                "record_known_hosts", "max_connections", "connect_rate", "max_sessions", "connect_timeout",
-                "idle_timeout", "keepalive", "groups",
+                "record_known_hosts", "max_connections", "connect_rate", "max_handshakes", "adaptive_connect",
+                "max_sessions", "connect_timeout", "idle_timeout", "keepalive", "groups",
             ])
             if let v = ssh["host_key_checking"] {
                 let text = try v.requireString()
@@ -88,6 +88,11 @@ public enum RegionLoader {
             if let v = ssh["record_known_hosts"] { region.ssh.recordKnownHosts = RegionPaths.expand(try v.requireString(), relativeTo: v.directory) }
             if let v = ssh["max_connections"] { region.ssh.maxConnections = max(1, try v.requireInt()) }
             if let v = ssh["max_sessions"] { region.ssh.maxSessions = max(1, try v.requireInt()) }
+            if let v = ssh["max_handshakes"] {
+                let n = try v.requireInt()
+                guard n >= 1 else { throw v.error("must be at least 1 (handshakes in flight at once)") }
+                region.ssh.maxHandshakes = n
+            }
             if let v = ssh["connect_rate"] {
                 guard let r = try v.value().doubleValue, r > 0 else { throw v.error("must be a positive number of connections per second") }
                 region.ssh.connectRate = r
@@ -102,6 +107,10 @@ public enum RegionLoader {
             if let v = ssh["keepalive"] {
                 guard let b = try v.value().boolValue else { throw v.error("must be true or false") }
                 region.ssh.keepalive = b
+            }
+            if let v = ssh["adaptive_connect"] {
+                guard let b = try v.value().boolValue else { throw v.error("must be true or false") }
+                region.ssh.adaptiveConnect = b
             }
             if let groups = ssh["groups"] {
                 for (group, node) in try groups.requireMapping() {

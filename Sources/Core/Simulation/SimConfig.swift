@@ -74,14 +74,17 @@ public struct SimConfig: Sendable {
             load.resync = l["resync"]?.stringValue.flatMap(DurationText.seconds) ?? l["resync"]?.doubleValue ?? load.resync
         }
         if case .array(let f)? = m["faults"] {
-            faults = try f.enumerated().map { try SimFault($0.element, where: "\(file): simulate.faults[\($0.offset + 1)]") }
+            let directory = file.contains("/") ? URL(fileURLWithPath: file).deletingLastPathComponent().path : nil
+            faults = try f.enumerated().map {
+                try SimFault($0.element, where: "\(file): simulate.faults[\($0.offset + 1)]", directory: directory)
+            }
         }
     }
 }
 
 /// A failure the simulated region injects.
 public struct SimFault: Sendable {
-    public enum Kind: String, Sendable { case unreachable, fail, slow }
+    public enum Kind: String, Sendable { case unreachable, fail, slow, hold }
     public var kind: Kind
     public var host: String?
     public var group: String?
@@ -95,15 +98,18 @@ public struct SimFault: Sendable {
     public var probability = 1.0
     public var factor = 3.0
     public var message: String?
+    /// `hold`: the file whose existence releases the matching commands (absolute path).
+    public var until: String?
 
-    init(_ value: LuaValue, where location: String) throws {
+    init(_ value: LuaValue, where location: String, directory: String? = nil) throws {
         guard case .map(let m) = value else { throw FerryError.failed("\(location): expected a mapping like { host: cmp0042, kind: unreachable }") }
-        let known: Set<String> = ["kind", "host", "group", "step", "command", "release", "primitive", "probability", "factor", "message"]
+        let known: Set<String> = ["kind", "host", "group", "step", "command", "release", "primitive", "probability", "factor", "message",
+                                  "until"]
         for key in m.keys where !known.contains(key) {
             throw FerryError.failed("\(location): unknown key '\(key)'; known: \(known.sorted().joined(separator: ", "))")
         }
         guard let k = m["kind"]?.stringValue, let kind = Kind(rawValue: k) else {
-            throw FerryError.failed("\(location): kind must be unreachable, fail or slow")
+            throw FerryError.failed("\(location): kind must be unreachable, fail, slow or hold")
         }
         self.kind = kind
         host = m["host"]?.stringValue
@@ -115,6 +121,14 @@ public struct SimFault: Sendable {
         probability = m["probability"]?.doubleValue ?? 1
         factor = m["factor"]?.doubleValue ?? 3
         message = m["message"]?.stringValue
+        if kind == .hold {
+            guard let file = m["until"]?.stringValue, !file.isEmpty else {
+                throw FerryError.failed("\(location): a hold fault needs until: FILE (the matching commands wait until that file exists)")
+            }
+            until = RegionPaths.expand(file, relativeTo: directory)
+        } else if m["until"] != nil {
+            throw FerryError.failed("\(location): until: applies to kind: hold only")
+        }
         if primitive == nil && kind == .unreachable && host == nil && group == nil && probability >= 1 {
             throw FerryError.failed("\(location): an unreachable fault needs host:, group: or a probability below 1 (otherwise no host could be reached)")
         }

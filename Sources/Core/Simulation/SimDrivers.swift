@@ -8,7 +8,7 @@ import LuaBridge
 struct SimDatabaseDriver: DatabaseDriver {
     let sim: SimRegion
     func connect(_ name: String) async throws -> any DatabaseSession {
-        for f in sim.faults(host: nil, command: nil, release: nil, primitive: "db.connect") where f.kind != .slow {
+        for f in try await sim.failing(primitive: "db.connect", host: nil) {
             throw DatabaseError(database: name, code: 2003, message: f.message ?? "Can't connect to MySQL server (simulated fault)")
         }
         guard sim.read({ $0.databases[name] != nil }) else {
@@ -120,7 +120,7 @@ struct SimBackups: BackupDriver {
     let sim: SimRegion
 
     func backup(_ name: String, via: RegionHost?) async throws -> DatabaseArtifact {
-        for f in sim.faults(host: via?.name, command: nil, release: nil, primitive: "db.backup") where f.kind != .slow {
+        for f in try await sim.failing(primitive: "db.backup", host: via?.name) {
             throw DatabaseError(database: name, code: 0, message: f.message ?? "mysqldump failed (simulated fault)")
         }
         guard let db = sim.read({ $0.databases[name] }) else {
@@ -150,7 +150,7 @@ struct SimBackups: BackupDriver {
 
     func restore(_ artifact: DatabaseArtifact, force: Bool, lockWait: Int, via: RegionHost?) async throws {
         try verify(artifact)
-        for f in sim.faults(host: via?.name, command: nil, release: nil, primitive: "db.restore") where f.kind != .slow {
+        for f in try await sim.failing(primitive: "db.restore", host: via?.name) {
             throw DatabaseError(database: artifact.database, code: 0,
                                 message: "restore of \(artifact.path) failed: \(f.message ?? "ERROR 2013 (HY000): Lost connection to MySQL server during query (simulated fault)")")
         }
@@ -193,7 +193,7 @@ struct SimVIPDriver: VIPDriver {
     }
 
     func switchTo(_ targets: [String]) async throws -> LuaValue {
-        for f in sim.faults(host: nil, command: nil, release: nil, primitive: "vip.switch") where f.kind != .slow {
+        for f in try await sim.failing(primitive: "vip.switch", host: nil) {
             throw VIPError(vip: name, message: f.message ?? "runtime API did not answer (simulated fault)")
         }
         let vip = sim.state.vips[name] ?? SimVIP()
@@ -228,8 +228,8 @@ struct SimCatalogDriver: CatalogDriver {
     let sim: SimRegion
     var defaultRegion: String { sim.region.keystone["region_name"].stringValue ?? "RegionOne" }
 
-    func fault(_ primitive: String) throws {
-        for f in sim.faults(host: nil, command: nil, release: nil, primitive: primitive) where f.kind != .slow {
+    func fault(_ primitive: String) async throws {
+        for f in try await sim.failing(primitive: primitive, host: nil) {
             throw HTTPFailure(description: "catalog: Keystone at http://keystone.sim:5000/v3: \(f.message ?? "503 Service Unavailable (simulated fault)")")
         }
         sim.clock.advance(0.05, host: nil)
@@ -246,12 +246,12 @@ struct SimCatalogDriver: CatalogDriver {
     }
 
     func services() async throws -> [LuaValue] {
-        try fault("catalog.services")
+        try await fault("catalog.services")
         return sim.state.catalog.services.map(Self.service)
     }
 
     func endpoints(service: String?, interface: String?, region: String?) async throws -> [LuaValue] {
-        try fault("catalog.endpoints")
+        try await fault("catalog.endpoints")
         let c = sim.state.catalog
         return c.endpoints.map { endpointValue($0, c) }.filter { e in
             (service == nil || e["service"].stringValue == service || e["type"].stringValue == service || e["service_id"].stringValue == service)
@@ -264,7 +264,7 @@ struct SimCatalogDriver: CatalogDriver {
     }
 
     func ensureService(name: String, type: String, description: String?) async throws -> (LuaValue, created: Bool) {
-        try fault("catalog.ensure_service")
+        try await fault("catalog.ensure_service")
         return sim.mutate { s in
             if let existing = s.catalog.services.first(where: { $0.name == name && $0.type == type }) { return (Self.service(existing), false) }
             let svc = SimCatalog.Service(id: "svc-\(s.catalog.nextID)", name: name, type: type, description: description)
@@ -275,7 +275,7 @@ struct SimCatalogDriver: CatalogDriver {
     }
 
     func ensureEndpoint(service: String, interface: String, region: String, url: String) async throws -> (LuaValue, action: String) {
-        try fault("catalog.ensure_endpoint")
+        try await fault("catalog.ensure_endpoint")
         return try sim.mutate { s in
             guard let svc = findService(s.catalog, service) else {
                 throw HTTPFailure(description: "catalog: no service '\(service)' (ensure_service first)")
@@ -294,12 +294,12 @@ struct SimCatalogDriver: CatalogDriver {
     }
 
     func regions() async throws -> [LuaValue] {
-        try fault("catalog.regions")
+        try await fault("catalog.regions")
         return sim.state.catalog.regions.map { ["id": .string($0)] }
     }
 
     func createRegion(id: String, description: String?) async throws -> LuaValue {
-        try fault("catalog.create_region")
+        try await fault("catalog.create_region")
         return try sim.mutate { s in
             if s.catalog.regions.contains(id) { throw HTTPFailure(description: "catalog: region \(id) already exists (409 Conflict)") }
             s.catalog.regions.append(id)
@@ -308,7 +308,7 @@ struct SimCatalogDriver: CatalogDriver {
     }
 
     func ensureRegion(id: String, description: String?) async throws -> (LuaValue, created: Bool) {
-        try fault("catalog.ensure_region")
+        try await fault("catalog.ensure_region")
         return sim.mutate { s in
             if s.catalog.regions.contains(id) { return (["id": .string(id)], false) }
             s.catalog.regions.append(id)
@@ -317,12 +317,12 @@ struct SimCatalogDriver: CatalogDriver {
     }
 
     func deleteRegion(id: String) async throws {
-        try fault("catalog.delete_region")
+        try await fault("catalog.delete_region")
         sim.mutate { $0.catalog.regions.removeAll { $0 == id } }
     }
 
     func updateEndpoint(id: String, url: String) async throws -> LuaValue {
-        try fault("catalog.update_endpoint")
+        try await fault("catalog.update_endpoint")
         return try sim.mutate { s in
             guard let i = s.catalog.endpoints.firstIndex(where: { $0.id == id }) else { throw HTTPFailure(description: "catalog: no endpoint \(id) (404)") }
             s.catalog.endpoints[i].url = url
@@ -331,18 +331,18 @@ struct SimCatalogDriver: CatalogDriver {
     }
 
     func deleteEndpoint(id: String) async throws {
-        try fault("catalog.delete_endpoint")
+        try await fault("catalog.delete_endpoint")
         sim.mutate { $0.catalog.endpoints.removeAll { $0.id == id } }
     }
 
     func snapshot() async throws -> LuaValue {
-        try fault("catalog.snapshot")
+        try await fault("catalog.snapshot")
         let data = try JSONEncoder().encode(sim.state.catalog)
         return ["simulated": .string(String(decoding: data, as: UTF8.self))]
     }
 
     func restore(_ snapshot: LuaValue) async throws -> LuaValue {
-        try fault("catalog.restore")
+        try await fault("catalog.restore")
         guard let text = snapshot["simulated"].stringValue, let c = try? JSONDecoder().decode(SimCatalog.self, from: Data(text.utf8)) else {
             throw HTTPFailure(description: "catalog.restore: expected what catalog.snapshot() returned")
         }

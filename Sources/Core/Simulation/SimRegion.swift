@@ -403,6 +403,16 @@ public final class SimRegion: Sendable {
         }
     }
 
+    /// The faults that make a primitive fail (`unreachable`, `fail`), once any `hold`
+    /// on it is released; `slow` ones do not fail it.
+    func failing(primitive: String, host: String?) async throws -> [SimFault] {
+        let matching = faults(host: host, command: nil, release: nil, primitive: primitive)
+        for f in matching where f.kind == .hold {
+            if let file = f.until { try await SimTransport.waitForFile(file) }
+        }
+        return matching.filter { $0.kind == .fail || $0.kind == .unreachable }
+    }
+
     func duration(_ key: String, _ fallback: Double) -> Double {
         config.durations[key] ?? fallback * config.durationScale
     }

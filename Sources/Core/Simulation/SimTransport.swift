@@ -15,6 +15,11 @@ struct SimTransport: Transport {
         // Whose time it takes: the per-host step's host that sent it, else the target.
         let lane = command.lane ?? RunLane.current ?? host.name
         let faults = sim.faults(host: host.name, command: text, release: nil, primitive: nil)
+        // A held command waits, in real time and taking no simulated time, until its
+        // release file exists: a run can be paused at a known point (to kill it, say).
+        for f in faults where f.kind == .hold {
+            if let file = f.until { try await Self.waitForFile(file) }
+        }
         for f in faults where f.kind == .unreachable {
             sim.clock.advance(sim.duration("ssh connect timeout", 10), host: lane)
             throw TransportError(.unreachable, host: host.name,
@@ -47,11 +52,18 @@ struct SimTransport: Transport {
         return result
     }
 
+    /// Returns once `path` exists; a cancelled run stops waiting.
+    static func waitForFile(_ path: String) async throws {
+        while !FileManager.default.fileExists(atPath: path) {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     func put(file localPath: String, to remotePath: String, mode: Int?, on host: RegionHost) async throws {
         guard FileManager.default.fileExists(atPath: localPath) else {
             throw TransportError(.transfer, host: host.name, "put: no local file \(localPath)")
         }
-        for f in sim.faults(host: host.name, command: "put \(remotePath)", release: nil, primitive: nil) where f.kind != .slow {
+        for f in sim.faults(host: host.name, command: "put \(remotePath)", release: nil, primitive: nil) where f.kind == .fail || f.kind == .unreachable {
             throw TransportError(f.kind == .unreachable ? .unreachable : .transfer, host: host.name, f.message ?? "put \(remotePath): simulated fault")
         }
         let size = (try? FileManager.default.attributesOfItem(atPath: localPath)[.size] as? Int) ?? 0

@@ -69,6 +69,13 @@ public protocol Transport: Sendable {
     func put(file localPath: String, to remotePath: String, mode: Int?, on host: RegionHost) async throws
     /// Closes connections; called when a run ends.
     func shutdown() async
+    /// One line on how connecting went (SSH handshakes: how many, how fast, whether
+    /// pacing slowed down), or nil when the transport has nothing to say.
+    var summary: String? { get async }
+}
+
+extension Transport {
+    public var summary: String? { get async { nil } }
 }
 
 /// A command that could not be run or did not finish; names the host and what to do.

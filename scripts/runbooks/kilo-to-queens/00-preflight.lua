@@ -24,5 +24,8 @@ preflight.step {
   -- chain, and its consistency groups are moved by Ocata's migrations on the way).
   preflight.databases_reachable { names = { "glance", "cinder", "nova", "neutron" } },
   preflight.backup_space(),
-  preflight.new_controllers { roles = { cinder = { "api", "scheduler", "volume" } }, to = "queens", groups = { "glance_new", "cinder_new", "nova_new", "neutron_new", "rabbit_new" } },
+  preflight.new_controllers {
+    roles = { cinder = { "api", "scheduler", "volume" } }, to = "queens",
+    groups = { "glance_new", "cinder_new", "nova_new", "neutron_new", "rabbit_new" },
+  },
 }

@@ -27,6 +27,9 @@ preflight.step {
   preflight.online_migrations_done { from = "queens" },
   preflight.databases_reachable { names = { "glance", "cinder", "nova", "nova_api", "nova_cell0", "neutron" } },
   preflight.backup_space(),
-  preflight.new_controllers { roles = { cinder = { "api", "scheduler", "volume" } }, to = "rocky", groups = { "glance_new", "cinder_new", "nova_new", "neutron_new" } },
+  preflight.new_controllers {
+    roles = { cinder = { "api", "scheduler", "volume" } }, to = "rocky",
+    groups = { "glance_new", "cinder_new", "nova_new", "neutron_new" },
+  },
   "keystone-fernet",
 }

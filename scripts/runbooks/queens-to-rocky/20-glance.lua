@@ -1,7 +1,6 @@
 -- Glance Queens → Rocky: one Alembic step (rocky_expand01/contract01); the Images API v1
 -- is removed, so its users must be gone before the switch.
 local phases = require "lib.phases"
-local glance = require "ferry.glance"
 
 require("lib.preflight").no_image_uploads()
 

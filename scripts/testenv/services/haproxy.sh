@@ -12,9 +12,10 @@
 # request with 200 and {"server": NAME, "method": ..., "path": ...}; GET /versions
 # answers 300 like Glance. HAProxy: backend glance_api with glance-old (ready) and
 # glance-new (`disabled`: starts in maintenance), health checks GET /healthcheck
-# every 1 s; runtime API on .testenv/haproxy/admin.sock (level admin) and on
-# 127.0.0.1:$HAPROXY_STATS_PORT; maintenance map .testenv/haproxy/maintenance.map
-# (key glance: off | writes (GET/HEAD pass, others 503) | all (503)), flipped with
+# every 1 s (5 s to answer, DOWN after 3 failures); runtime API on
+# .testenv/haproxy/admin.sock (level admin) and on 127.0.0.1:$HAPROXY_STATS_PORT;
+# maintenance map .testenv/haproxy/maintenance.map (key glance: off | writes
+# (GET/HEAD pass, others 503) | all (503)), flipped with
 #   echo "set map $PWD/.testenv/haproxy/maintenance.map glance all" |
 #       socat stdio UNIX-CONNECT:.testenv/haproxy/admin.sock
 # A reused HAProxy is reset to that start state (old ready, new maint, map off), so
@@ -166,8 +167,11 @@ frontend $HAPROXY_BACKEND
 
 backend $HAPROXY_BACKEND
     option httpchk GET /healthcheck
-    server ${HAPROXY_UNITS[0]} 127.0.0.1:$P_OLD_PORT check inter 1s
-    server ${HAPROXY_UNITS[1]} 127.0.0.1:$P_NEW_PORT check inter 1s disabled
+    # A check gets 5 s to answer (not just the 1 s of inter), and a server goes DOWN only
+    # after 3 failed checks in a row: a busy machine does not take the servers out of the VIP.
+    timeout check 5s
+    server ${HAPROXY_UNITS[0]} 127.0.0.1:$P_OLD_PORT check inter 1s fall 3
+    server ${HAPROXY_UNITS[1]} 127.0.0.1:$P_NEW_PORT check inter 1s fall 3 disabled
 EOF
     mv -f "$P_CFG.tmp" "$P_CFG"
     printf '%s off\n' "$HAPROXY_MAP_KEY" >"$P_MAP.tmp"

@@ -136,7 +136,8 @@ hosts__region_fragment() {
         done
         printf ']\n  hosts:\n'
         printf '%s\n' "${hosts[@]}"
-        printf 'ssh: { user: root, port: %s, identity: %s, known_hosts: %s, transport: nio, parallel: 200 }\n' \
+        # connect_timeout: generous, as a loaded test machine needs (tests of timeouts set their own).
+        printf 'ssh: { user: root, port: %s, identity: %s, known_hosts: %s, transport: nio, parallel: 200, connect_timeout: 60s }\n' \
             "$H_PORT" "$H_IDENTITY" "$H_KNOWN_HOSTS"
     } | testenv_region_put "$HOSTS_FRAGMENT"
 }

@@ -7,13 +7,16 @@ import Synchronization
 
 /// The default transport: SSH in-process on swift-nio-ssh. One connection per host,
 /// reused by every step of a run; at most `max_sessions` channels on it at once; a
-/// global cap on connections and on new connections per second; connect and
+/// global cap on connections; handshakes paced by ``HandshakePacer`` (in flight, per
+/// second, adapting to how fast they complete); connect and
 /// command timeouts; TCP keepalive; one reconnect when an idle connection dropped.
 public final class NIOSSHTransport: Transport {
     let region: Region
     let group: MultiThreadedEventLoopGroup
     let knownHosts: KnownHosts
     let pool: SSHConnectionPool
+    /// Handshakes in flight and started per second (max_handshakes, connect_rate, adaptive_connect).
+    let pacer: HandshakePacer
     private let keys = Mutex<[String: SSHKeyFile.Loaded]>([:])
 
     public init(region: Region, journalDirectory: String = ".ferry") {
@@ -23,6 +26,9 @@ public final class NIOSSHTransport: Transport {
         let record = region.ssh.recordKnownHosts ?? (journalDirectory + "/known_hosts")
         knownHosts = KnownHosts(files: [region.ssh.knownHosts ?? home + "/.ssh/known_hosts"], recordFile: record)
         pool = SSHConnectionPool(settings: region.ssh)
+        pacer = HandshakePacer(control: HandshakeControl(
+            ceiling: region.ssh.connectRate, maxInFlight: region.ssh.maxHandshakes,
+            adaptive: region.ssh.adaptiveConnect, timeout: region.ssh.connectTimeout))
         Self.raiseFileLimit()
     }
 
@@ -70,8 +76,13 @@ public final class NIOSSHTransport: Transport {
                     throw SSHError(e.kind, host: host.name, "through jump host \(jumpName): \(e.message)")
                 }
             }
-            return try await SSHConnection.connect(target, via: jump, group: group, maxSessions: region.ssh.maxSessions,
-                                                   keepalive: region.ssh.keepalive)
+            // Paced only around the handshake itself: a host waiting for its jump host
+            // holds no place in flight (the jump host may need one), and the connect
+            // timeout starts when the attempt does, not while it waits for a place.
+            return try await pacer.handshake(isTimeout: { ($0 as? SSHError)?.kind == .timeout }) {
+                try await SSHConnection.connect(target, via: jump, group: group, maxSessions: region.ssh.maxSessions,
+                                                keepalive: region.ssh.keepalive)
+            }
         }
     }
 
@@ -151,6 +162,16 @@ public final class NIOSSHTransport: Transport {
         }
     }
 
+    /// How the handshakes of this transport went (nil before the first).
+    public var summary: String? {
+        get async {
+            let stats = pacer.stats
+            return stats.started == 0 ? nil : stats.summary
+        }
+    }
+
+    public var handshakeStats: HandshakeStats { pacer.stats }
+
     /// Connections open now (for tests and diagnostics).
     public var openConnections: Int { get async { await pool.openCount } }
 
@@ -183,12 +204,11 @@ final class FileReader: Sendable {
 }
 
 /// Connections by host: created once (concurrent callers share the attempt),
-/// capped in number and in rate, closed when idle too long.
+/// capped in number, closed when idle too long.
 actor SSHConnectionPool {
     let settings: SSHSettings
     private var connections: [String: SSHConnection] = [:]
     private var connecting: [String: Task<SSHConnection, any Error>] = [:]
-    private var nextStart = ContinuousClock.now
     private var sweeper: Task<Void, Never>?
 
     init(settings: SSHSettings) { self.settings = settings }
@@ -198,7 +218,7 @@ actor SSHConnectionPool {
         if let pending = connecting[host] { return try await pending.value }
         connections[host] = nil
         let task = Task { () async throws -> SSHConnection in
-            try await self.waitForTurn()
+            try await self.waitForRoom()
             return try await connect()
         }
         connecting[host] = task
@@ -209,13 +229,8 @@ actor SSHConnectionPool {
         return c
     }
 
-    /// The rate limit and the connection cap.
-    private func waitForTurn() async throws {
-        let interval = Duration.seconds(1 / settings.connectRate)
-        let now = ContinuousClock.now
-        let start = max(now, nextStart)
-        nextStart = start + interval
-        if start > now { try await Task.sleep(until: start, clock: .continuous) }
+    /// The connection cap (the transport's pacer sets the rate and handshakes in flight).
+    private func waitForRoom() async throws {
         var waited = 0
         while connections.values.filter(\.isActive).count + connecting.count > settings.maxConnections {
             // Close the least recently used idle connection to make room.

@@ -144,6 +144,9 @@ final class SSHConnection: Sendable {
                         keepalive: Bool) async throws -> SSHConnection
     {
         let loop = jump?.channel.eventLoop ?? group.next()
+        // One budget for the TCP connect, the handshake and authentication together,
+        // counted from the start of this attempt.
+        let deadline = NIODeadline.now() + .milliseconds(Int64(target.connectTimeout * 1000))
         let ready = loop.makePromise(of: Void.self)
         let initialize: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
             channel.eventLoop.makeCompletedFuture {
@@ -174,8 +177,8 @@ final class SSHConnection: Sendable {
             ready.fail(error)
             throw classify(error, target: target, via: jump?.host)
         }
-        // The handshake and authentication must finish within the connect timeout too.
-        let timeout = loop.scheduleTask(in: .milliseconds(Int64(target.connectTimeout * 1000))) {
+        // The handshake and authentication must finish within what is left of it.
+        let timeout = loop.scheduleTask(deadline: deadline) {
             ready.fail(SSHError(.timeout, host: target.name, "no SSH handshake from \(target.address):\(target.port) within \(DurationText.format(target.connectTimeout))"))
             channel.close(promise: nil)
         }

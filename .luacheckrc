@@ -1,0 +1,70 @@
+-- luacheck configuration for Ferry's Lua: runbooks (scripts/runbooks/*/, several files
+-- loaded into one environment), the runbook library (scripts/lib, `require "lib.<name>"`),
+-- benchmark runbooks (scripts/bench) and the LuaLS meta file (scripts/meta/ferry.lua).
+-- scripts/test runs:  luacheck $(git ls-files '*.lua')
+
+-- Ferry's globals (Sources/Core/Runbook/RunbookPrelude.swift, docs/lua-api.md); `release`
+-- is `require "ferry.release"` (Sources/Plugins/Release/ReleaseModuleSource.swift).
+local ferry = {
+  "runbook", "step", "check", "parallel", "wait_until", "sleep", "fail", "secret",
+  inventory = { fields = { "hosts", "group", "host" } },
+  ssh = { fields = { "run" } },
+  log = { fields = { "info", "warn", "error" } },
+  db = { fields = { "connect", "backup", "verify", "restore" } },
+  vip = { fields = { "url", "get", "switch", "restore", "maintenance" } },
+  http = { fields = { "request", "get" } },
+  catalog = { fields = {
+    "services", "endpoints", "ensure_service", "ensure_endpoint", "update_endpoint", "delete_endpoint",
+    "regions", "create_region", "ensure_region", "delete_region", "snapshot", "restore",
+  } },
+  broker = { fields = {
+    "overview", "vhosts", "ensure_vhost", "ensure_user", "ensure_permissions", "policy", "delete_policy",
+    "policies", "queues", "queue", "wait_drained",
+  } },
+  release = { fields = {
+    "list", "names", "chain", "index", "info", "is_slurp", "steps", "required_stops", "tools", "quote",
+    "command_line", "run_online_migrations", "run_release", "component", "http_health", "zero_rows",
+  } },
+}
+
+-- Lua 5.4 as the sandbox leaves it (Sources/LuaBridge/LuaSandbox.swift; docs/lua-api.md,
+-- "The Lua environment"). Sources/CLuaShim opens neither io nor coroutine; the sandbox
+-- removes dofile, loadfile, string.dump, package.loadlib and package.searchpath, and
+-- replaces os, io and debug by tables holding only a few functions.
+std = "lua54"
+not_globals = {
+  "coroutine", "dofile", "loadfile",
+  "string.dump", "package.loadlib", "package.searchpath",
+}
+read_globals = {
+  -- A name in the array part replaces luacheck's lua54 definition of that table; the keyed
+  -- entry then lists the only fields it has (so `os.execute`, `io.popen` are undefined).
+  "os", "io", "debug",
+  os = { other_fields = false, fields = { "time", "clock", "date", "difftime" } },
+  io = { other_fields = false, fields = { "open", "lines" } },   -- read-only, runbook's files
+  debug = { other_fields = false, fields = { "traceback" } },
+}
+-- Ferry's globals are read-only: a runbook that assigns one breaks the API.
+for name, def in pairs(ferry) do
+  if type(name) == "number" then read_globals[#read_globals + 1] = def else read_globals[name] = def end
+end
+
+max_line_length = 140
+
+-- Steps, checks and the library hand API-shaped callbacks to Ferry (`run = function(host, ctx)`,
+-- `undo = function(ctx)`, `probe = function(ctx)`, `edits = function(host, ctx)`): their
+-- `host` and `ctx` arguments are the API's, used or not. Other unused arguments still warn.
+ignore = { "212/host", "212/ctx" }
+
+-- The LuaLS meta file (`---@meta`): it is never run; it defines Ferry's globals as stubs.
+-- Inherent to it: it sets the globals, its functions are empty (unused arguments, parameter
+-- names such as `release` shadowing the annotated `local release`), its class tables are
+-- only written to, and its type annotations are long comment lines that cannot be wrapped.
+local ferry_names = {}
+for name, def in pairs(ferry) do ferry_names[#ferry_names + 1] = type(name) == "number" and def or name end
+files["scripts/meta/ferry.lua"] = {
+  globals = ferry_names,
+  unused_args = false,
+  max_comment_line_length = false,
+  ignore = { "241", "431" },   -- mutated but never accessed; shadowing an upvalue
+}
