@@ -158,7 +158,7 @@ struct HostStepRunner {
                         let invocation = Invocation(stepIndex: step.index, stepName: step.name, host: host.name, phase: phase)
                         let values = try await runner.withRetries(invocation) { invocation in
                             lastAttempt = invocation.attempt
-                            return try await withTimeout(engine.clock.isVirtual ? nil : step.timeout, what: "step \(step.name) on \(host.name)") {
+                            return try await withTimeout(step.timeout, clock: engine.clock, lane: host.name, what: "step \(step.name) on \(host.name)") {
                                 try await RunLane.$current.withValue(host.name) {
                                     try await engine.vm.call(
                                     engine.runbook.entry.invokeHost,

@@ -29,6 +29,27 @@ public protocol RunClock: Sendable {
     func enter(step: String?)
     /// A host of a per-host step is done (called before the journal records it).
     func hostDone(_ host: String)
+    /// Runs `body` with a time limit of `seconds` on `lane`'s time (nil: the coordinator's),
+    /// cancelling it and throwing ``StepTimeout`` when the limit is reached. The engine
+    /// calls this the same way on every clock: only where the time comes from differs
+    /// (a timer on the wall clock; the lane's simulated time on a virtual one).
+    func withDeadline<T: Sendable>(_ seconds: Double, lane: String?, what: String,
+                                   _ body: @escaping @Sendable () async throws -> T) async throws -> T
+}
+
+/// A step (or a step on one host) that ran out of time.
+struct StepTimeout: Error, CustomStringConvertible {
+    let what: String
+    let seconds: Double
+    var description: String { "\(what) did not finish within \(DurationText.format(seconds)) (timeout); it was stopped" }
+}
+
+/// Runs `body` within `seconds` (nil: no limit) of the clock's time on `lane`.
+func withTimeout<T: Sendable>(_ seconds: Double?, clock: any RunClock, lane: String?, what: String,
+                              _ body: @escaping @Sendable () async throws -> T) async throws -> T
+{
+    guard let seconds else { return try await body() }
+    return try await clock.withDeadline(seconds, lane: lane, what: what, body)
 }
 
 extension RunClock {
@@ -56,6 +77,38 @@ public struct WallClock: RunClock {
     public func hostDone(_ host: String) {}
     public func advance(_ seconds: Double, host: String?) {}
     public func enter(step: String?) {}
+
+    public func withDeadline<T: Sendable>(_ seconds: Double, lane: String?, what: String,
+                                          _ body: @escaping @Sendable () async throws -> T) async throws -> T
+    {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: .seconds(seconds))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next() else { throw CancellationError() }
+            if let value = first { return value }
+            throw StepTimeout(what: what, seconds: seconds)
+        }
+    }
+}
+
+/// A time limit on a virtual clock's lane: reached when the lane's simulated time gets
+/// to `at`. Its fields are only touched under the clock's lock.
+final class VirtualDeadline: @unchecked Sendable {
+    let at: Double
+    var expired = false
+    var waiter: CheckedContinuation<Void, Never>?
+    init(at: Double) { self.at = at }
+
+    /// Marks it reached; the caller resumes the returned waiter outside the lock.
+    func expire() -> CheckedContinuation<Void, Never>? {
+        expired = true
+        defer { waiter = nil }
+        return waiter
+    }
 }
 
 /// Simulated time: nothing waits for real; every wait and every simulated command
@@ -65,6 +118,33 @@ public final class VirtualClock: RunClock {
         var coordinator: Double
         var lanes: [String: Double] = [:]
         var step: String?
+        /// Time limits by lane ("" is the coordinator's).
+        var deadlines: [String: VirtualDeadline] = [:]
+
+        /// The lane a time belongs to: an open lane, else the coordinator ("").
+        func key(_ lane: String?) -> String {
+            if let lane, lanes[lane] != nil { return lane }
+            return ""
+        }
+        func time(_ key: String) -> Double { key.isEmpty ? coordinator : lanes[key] ?? coordinator }
+        mutating func set(_ key: String, _ t: Double) {
+            if key.isEmpty { coordinator = t } else { lanes[key] = t }
+        }
+
+        /// Moves the lane forward by `seconds`, but not past its time limit: reaching the
+        /// limit marks it expired. Returns the waiter to resume and whether the limit was hit.
+        mutating func move(_ key: String, by seconds: Double) -> (CheckedContinuation<Void, Never>?, Bool) {
+            let t = time(key)
+            if let d = deadlines[key] {
+                if d.expired { return (nil, true) }
+                if t + seconds >= d.at {
+                    set(key, max(t, d.at))
+                    return (d.expire(), true)
+                }
+            }
+            set(key, t + seconds)
+            return (nil, false)
+        }
     }
     private let state: Mutex<State>
 
@@ -110,9 +190,14 @@ public final class VirtualClock: RunClock {
         return Date(timeIntervalSince1970: state.withLock { s in lane.flatMap { s.lanes[$0] } ?? s.coordinator })
     }
 
+    /// Moves the lane forward; a sleep that reaches the lane's time limit ends there and
+    /// throws, as a sleeping task that a real timeout cancels does.
     public func sleep(_ seconds: Double, host: String?) async throws {
         try Task.checkCancellation()
-        advance(seconds, host: host)
+        let lane = host ?? RunLane.current
+        let (waiter, limited) = state.withLock { s in s.move(s.key(lane), by: max(0, seconds)) }
+        waiter?.resume()
+        if limited { throw CancellationError() }
     }
 
     public func begin(hosts: [String]) {
@@ -125,31 +210,106 @@ public final class VirtualClock: RunClock {
         state.withLock { s in
             for h in hosts {
                 if let t = s.lanes.removeValue(forKey: h) { s.coordinator = max(s.coordinator, t) }
+                s.deadlines[h] = nil
             }
         }
         hooks.joined?()
     }
 
+    /// Forked lanes start at the parent's time and share its time limit.
     public func fork(_ lanes: [String], from parent: String?) {
         state.withLock { s in
-            let start = parent.flatMap { s.lanes[$0] } ?? s.coordinator
-            for l in lanes { s.lanes[l] = start }
+            let key = s.key(parent)
+            let start = s.time(key)
+            let limit = s.deadlines[key]
+            for l in lanes {
+                s.lanes[l] = start
+                s.deadlines[l] = limit
+            }
         }
     }
 
     public func merge(_ lanes: [String], into parent: String?) {
         state.withLock { s in
             var end = parent.flatMap { s.lanes[$0] } ?? s.coordinator
-            for l in lanes { if let t = s.lanes.removeValue(forKey: l) { end = max(end, t) } }
+            for l in lanes {
+                if let t = s.lanes.removeValue(forKey: l) { end = max(end, t) }
+                s.deadlines[l] = nil
+            }
             if let parent, s.lanes[parent] != nil { s.lanes[parent] = end } else { s.coordinator = end }
         }
     }
 
+    /// Time a simulated action took; it ends at the lane's time limit if it reaches it
+    /// (the action was stopped there), and the limit's holder is told.
     public func advance(_ seconds: Double, host: String?) {
         guard seconds > 0 else { return }
         let lane = host ?? RunLane.current
-        state.withLock { s in
-            if let lane, let t = s.lanes[lane] { s.lanes[lane] = t + seconds } else { s.coordinator += seconds }
+        let (waiter, _) = state.withLock { s in s.move(s.key(lane), by: seconds) }
+        waiter?.resume()
+    }
+
+    /// Whether the time limit of the lane (host, or the current lane) has been reached.
+    public func limitReached(host: String?) -> Bool {
+        let lane = host ?? RunLane.current
+        return state.withLock { s in s.deadlines[s.key(lane)]?.expired ?? false }
+    }
+
+    public func withDeadline<T: Sendable>(_ seconds: Double, lane: String?, what: String,
+                                          _ body: @escaping @Sendable () async throws -> T) async throws -> T
+    {
+        let deadline = state.withLock { s -> VirtualDeadline in
+            let key = s.key(lane)
+            let d = VirtualDeadline(at: s.time(key) + seconds)
+            s.deadlines[key] = d
+            return d
+        }
+        defer {
+            state.withLock { s in
+                for (k, d) in s.deadlines where d === deadline { s.deadlines[k] = nil }
+            }
+        }
+        let reached = { self.state.withLock { _ in deadline.expired } }
+        do {
+            let value = try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask { try await body() }
+                group.addTask {
+                    await self.reaching(deadline)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next() else { throw CancellationError() }
+                return first
+            }
+            // Whichever task ended first, a limit reached means the step timed out (even if
+            // the body caught the error its sleep threw, as a real timeout cancels it anyway).
+            if let value, !reached() { return value }
+            throw StepTimeout(what: what, seconds: seconds)
+        } catch let e as StepTimeout {
+            throw e
+        } catch {
+            if reached() { throw StepTimeout(what: what, seconds: seconds) }
+            throw error
+        }
+    }
+
+    /// Returns once the deadline is reached, or when the waiting task is cancelled.
+    private func reaching(_ deadline: VirtualDeadline) async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { _ -> Bool in
+                    if deadline.expired || Task.isCancelled { return true }
+                    deadline.waiter = c
+                    return false
+                }
+                if now { c.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { _ -> CheckedContinuation<Void, Never>? in
+                defer { deadline.waiter = nil }
+                return deadline.waiter
+            }
+            waiter?.resume()
         }
     }
 

@@ -66,7 +66,7 @@ struct StepRunner {
             let invocation = Invocation(stepIndex: step.index, stepName: step.name, phase: phase)
             do {
                 try await withRetries(invocation) { invocation in
-                    _ = try await withTimeout(engine.clock.isVirtual ? nil : step.timeout, what: "step \(step.name)") {
+                    _ = try await withTimeout(step.timeout, clock: engine.clock, lane: nil, what: "step \(step.name)") {
                         try await vm.call(function, [.ref(ctx)], context: invocation)
                     }
                 }
@@ -133,24 +133,3 @@ struct StepRunner {
     }
 }
 
-struct StepTimeout: Error, CustomStringConvertible {
-    let what: String
-    let seconds: Double
-    var description: String { "\(what) did not finish within \(DurationText.format(seconds)) (timeout); it was stopped" }
-}
-
-/// Runs `body`, cancelling it after `seconds` (nil: no limit).
-func withTimeout<T: Sendable>(_ seconds: Double?, what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    guard let seconds else { return try await body() }
-    return try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .seconds(seconds))
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next() else { throw CancellationError() }
-        if let value = first { return value }
-        throw StepTimeout(what: what, seconds: seconds)
-    }
-}

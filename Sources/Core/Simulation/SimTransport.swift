@@ -43,6 +43,9 @@ struct SimTransport: Transport {
                                  "`\(command.command)` did not finish within \(DurationText.format(limit)); it was killed")
         }
         sim.clock.advance(outcome.duration, host: lane)
+        // The step's time limit came first: the command was stopped there, as a real
+        // timeout stops it (the step then fails with the timeout).
+        if sim.clock.limitReached(host: lane) { throw CancellationError() }
         if sim.config.timeScale > 0 { try await Task.sleep(for: .seconds(outcome.duration * sim.config.timeScale)) }
         Data(outcome.stdout.utf8).withUnsafeBytes { output.append(stdout: $0) }
         Data(outcome.stderr.utf8).withUnsafeBytes { output.append(stderr: $0) }
