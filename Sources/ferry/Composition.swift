@@ -50,14 +50,7 @@ enum Composition {
     }
 
     static func transport(for region: Region, journal: String = ".ferry/journal.db") throws -> any Transport {
-        switch region.ssh.transport {
-        case .local:
-            return LocalTransport()
-        case .nio:
-            return NIOSSHTransport(region: region, journalDirectory: URL(fileURLWithPath: journal).deletingLastPathComponent().path)
-        case .openssh:
-            return OpenSSHTransport(region: region, journalDirectory: URL(fileURLWithPath: journal).deletingLastPathComponent().path)
-        }
+        try Transports.make(for: region, keyDirectory: URL(fileURLWithPath: journal).deletingLastPathComponent().path)
     }
 
     /// `keysBeside`: the journal whose directory keeps recorded host keys, when `journal` is a scratch one.

@@ -230,3 +230,28 @@ import Testing
         }
     }
 }
+
+/// Drivers are chosen by name from one registry per kind.
+@Suite struct DriverRegistryTests {
+    @Test func transportNamesComeFromTheRegistry() throws {
+        #expect(Transports.known == ["nio", "openssh", "local"])
+        for name in Transports.known {
+            let region = try RegionLoader.parse("region: r\nssh: { transport: \(name) }\n", file: "r.yaml")
+            #expect(region.ssh.transport.rawValue == name)
+        }
+        #expect(throws: FerryError.self) { try RegionLoader.parse("region: r\nssh: { transport: telnet }\n", file: "r.yaml") }
+        do {
+            _ = try RegionLoader.parse("region: r\nssh: { transport: telnet }\n", file: "r.yaml")
+        } catch {
+            #expect("\(error)".contains("unknown transport 'telnet' (one of: nio, openssh, local)"), "\(error)")
+        }
+        let local = try RegionLoader.parse("region: r\nssh: { transport: local }\n", file: "r.yaml")
+        #expect(try Transports.make(for: local, keyDirectory: NSTemporaryDirectory()) is LocalTransport)
+    }
+
+    @Test func vipDriverNamesComeFromTheRegistry() {
+        #expect(VIPDrivers.known == ["haproxy", "keepalived", "command"])
+        #expect(VIPDrivers.defaultKind == "haproxy")
+        #expect(VIPDrivers.make("f5") == nil)
+    }
+}

@@ -131,7 +131,7 @@ public final class Engine: Sendable {
         defer { runbook.runtime.set(nil) }
         let close = { [journal, transport, databases] in
             await env.resources.closeAll()
-            await (databases as? MariaDBDriver)?.close()
+            await databases?.close()
             // How connecting went (handshakes, pacing), for whoever reads the journal.
             if let line = await transport.summary {
                 journal.event(runID, kind: "transport", level: "info", message: line)

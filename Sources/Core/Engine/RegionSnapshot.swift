@@ -16,10 +16,16 @@ public struct RegionSnapshot: Sendable {
     /// Reads every part the region has settings for. A part that fails to read is
     /// recorded as unreadable, never thrown: the drill goes on without it.
     public static func capture(region: Region, transport: any Transport) async -> RegionSnapshot {
+        await capture(RunEnvironment(region: region, transport: transport))
+    }
+
+    /// The same, with the drivers `env` hands out (the only place drivers are chosen).
+    static func capture(_ env: RunEnvironment) async -> RegionSnapshot {
+        let region = env.region
         var snapshot = RegionSnapshot()
         if case .map = region.keystone {
             do {
-                let s = try await KeystoneCatalog(region: region).snapshot()
+                let s = try await env.catalog().snapshot()
                 let serviceNames = Dictionary((s["services"].arrayValue ?? []).compactMap { v in v["id"].stringValue.map { ($0, v) } },
                                               uniquingKeysWith: { a, _ in a })
                 var lines = Set<String>()
@@ -42,7 +48,7 @@ public struct RegionSnapshot: Sendable {
         }
         if case .map = region.broker {
             do {
-                let policies = try await RabbitMQBroker(region: region).policies(vhost: nil)
+                let policies = try await env.broker().policies(vhost: nil)
                 snapshot.parts["broker"] = Set(policies.map { p in
                     "policy \(p["vhost"].stringValue ?? "/")/\(p["name"].stringValue ?? "?") \(p["pattern"].stringValue ?? "") "
                         + "\(p["apply_to"].stringValue ?? "") \(p["priority"].intValue ?? 0) \(p["definition"].jsonString())"
@@ -51,7 +57,7 @@ public struct RegionSnapshot: Sendable {
                 snapshot.unreadable["broker"] = String(describing: error)
             }
         }
-        let vips = VIPDirectory(region: region, transport: transport)
+        let vips = env.vips
         for name in region.vips.keys.sorted() {
             do {
                 snapshot.parts["vip \(name)"] = Set(flatten(try await vips.driver(name).get()))

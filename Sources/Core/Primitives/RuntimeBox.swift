@@ -52,12 +52,6 @@ public struct RunEnvironment: Sendable {
     /// Drivers replacing the real ones (the simulated region's).
     public var drivers = RunDrivers()
 
-    func backups() throws -> any BackupDriver {
-        if let sim = drivers.backups { return sim }
-        guard let driver = databases as? MariaDBDriver else { throw LuaArgumentError("db: this region has no MariaDB driver") }
-        return DatabaseBackups(driver: driver, artifactDirectory: artifactDirectory ?? ".ferry/artifacts", transport: transport)
-    }
-
     func databaseSetting(_ name: String, _ key: String) -> String? { region.databases[name]?[key].stringValue }
 
     public init(region: Region, transport: any Transport, dryRun: Bool = false, outputDirectory: String? = nil,

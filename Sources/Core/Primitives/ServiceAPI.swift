@@ -4,26 +4,8 @@ import LuaBridge
 /// The natives behind `http.*`, `catalog.*` and `broker.*`.
 enum ServiceAPI {
     static func natives(_ box: RuntimeBox) -> [LuaFunction] {
-        // `insecure: true` in the region is loud: a warning in the run's log and journal,
-        // at the first call of the run that uses it.
-        @Sendable func warnInsecure(_ env: RunEnvironment, section: String, target: String) {
-            guard env.resources.firstTime("insecure:\(section)") else { return }
-            env.log(LogLine(level: .warn, message: "INSECURE: TLS certificates are NOT verified for \(section) at \(target) (insecure: true in the region's \(section): section)", invocation: nil))
-        }
-        @Sendable func catalog(_ what: String) throws -> any CatalogDriver {
-            let env = try box.require(what)
-            if let sim = env.drivers.catalog { return sim }
-            let k = try env.resources.catalog { try KeystoneCatalog(region: env.region) }
-            if k.settings.insecure { warnInsecure(env, section: "keystone", target: k.settings.authURL) }
-            return k
-        }
-        @Sendable func broker(_ what: String) throws -> any BrokerDriver {
-            let env = try box.require(what)
-            if let sim = env.drivers.broker { return sim }
-            let b = try RabbitMQBroker(region: env.region)
-            if b.insecure { warnInsecure(env, section: "broker", target: b.url) }
-            return b
-        }
+        @Sendable func catalog(_ what: String) throws -> any CatalogDriver { try box.require(what).catalog() }
+        @Sendable func broker(_ what: String) throws -> any BrokerDriver { try box.require(what).broker() }
         @Sendable func dry(_ what: String, _ call: LuaCall) -> Bool {
             guard let env = box.current, env.dryRun else { return false }
             env.log(LogLine(level: .info, message: "[dry run] would \(what)", invocation: call.context as? Invocation))
@@ -54,7 +36,7 @@ enum ServiceAPI {
                 let caFile = spec["ca_file"].stringValue
                 let finalHeaders = headers
                 let finalBody = body
-                let requester: any HTTPRequester = box.current?.drivers.http ?? HTTPService.shared
+                let requester: any HTTPRequester = box.current?.http ?? HTTPService.shared
                 return .yield {
                     let r = try await requester.request(method: method, url: url, headers: finalHeaders, body: finalBody, timeout: timeout,
                                                                  caFile: caFile, insecure: insecure)

@@ -5,8 +5,7 @@ import LuaBridge
 enum VIPAPI {
     static func natives(_ box: RuntimeBox) -> [LuaFunction] {
         @Sendable func directory(_ what: String) throws -> VIPDirectory {
-            let env = try box.require(what)
-            return VIPDirectory(region: env.region, transport: env.transport, simulated: env.drivers.vip)
+            try box.require(what).vips
         }
         @Sendable func dry(_ what: String, _ call: LuaCall) -> Bool {
             guard let env = box.current, env.dryRun else { return false }

@@ -37,9 +37,14 @@ public struct RegionHost: Sendable, Hashable {
     }
 }
 
-/// How Ferry reaches hosts.
-public enum TransportKind: String, Sendable, CaseIterable {
-    case nio, openssh, local
+/// How Ferry reaches hosts: a name from ``Transports/registry``.
+public struct TransportKind: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public var description: String { rawValue }
+    public static let nio = TransportKind(rawValue: "nio")
+    public static let openssh = TransportKind(rawValue: "openssh")
+    public static let local = TransportKind(rawValue: "local")
 }
 
 public struct SSHSettings: Sendable {

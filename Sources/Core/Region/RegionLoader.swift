@@ -135,8 +135,9 @@ public enum RegionLoader {
             }
             if let v = ssh["transport"] {
                 let text = try v.requireString()
-                guard let kind = TransportKind(rawValue: text) else {
-                    throw v.error("unknown transport '\(text)' (one of: \(TransportKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+                let kind = TransportKind(rawValue: text)
+                guard Transports.make(kind) != nil else {
+                    throw v.error("unknown transport '\(text)' (one of: \(Transports.known.joined(separator: ", ")))")
                 }
                 region.ssh.transport = kind
             }

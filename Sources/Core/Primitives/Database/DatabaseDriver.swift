@@ -14,6 +14,12 @@ extension MariaDBConnection: DatabaseSession {}
 /// Opens sessions to the region's databases by name.
 public protocol DatabaseDriver: Sendable {
     func connect(_ name: String) async throws -> any DatabaseSession
+    /// Closes what the driver keeps for the run (SSH forwards); called when a run ends.
+    func close() async
+}
+
+extension DatabaseDriver {
+    public func close() async {}
 }
 
 /// The real driver: MariaDB Connector/C, settings from the region's `databases:`.

@@ -12,6 +12,32 @@ public protocol VIPDriver: Sendable {
     func maintenance(_ mode: String) async throws
 }
 
+/// VIP drivers by the `driver:` a VIP names in the region file: the one place one is
+/// chosen. Adding a driver (say F5 iControl, or an Octavia-fronted VIP) is a type
+/// conforming to ``VIPDriver`` in its own file and one line in ``registry``
+/// (docs/architecture.md, "Adding a driver").
+public enum VIPDrivers {
+    /// What a driver is built from: the VIP's name and its settings in the region.
+    public struct Context: Sendable {
+        public let name: String
+        public let settings: [String: LuaValue]
+        public let region: Region
+        public let transport: any Transport
+    }
+    public typealias Make = @Sendable (Context) throws -> any VIPDriver
+
+    public static let defaultKind = "haproxy"
+    /// In the order error messages list them.
+    public static let registry: KeyValuePairs<String, Make> = [
+        "haproxy": { try HAProxyVIP(name: $0.name, settings: $0.settings, region: $0.region, transport: $0.transport) },
+        "keepalived": { try KeepalivedVIP(name: $0.name, settings: $0.settings, region: $0.region, transport: $0.transport) },
+        "command": { try CommandVIP(name: $0.name, settings: $0.settings, region: $0.region, transport: $0.transport) },
+    ]
+
+    public static func make(_ kind: String) -> Make? { registry.first { $0.key == kind }?.value }
+    public static var known: [String] { registry.map(\.key) }
+}
+
 /// The VIPs of a region, by name, with their drivers.
 public struct VIPDirectory: Sendable {
     public let region: Region
@@ -40,12 +66,11 @@ public struct VIPDirectory: Sendable {
     public func driver(_ name: String) throws -> any VIPDriver {
         let s = try settings(name)
         if let simulated { return try simulated(name) }
-        switch s["driver"]?.stringValue ?? "haproxy" {
-        case "haproxy": return try HAProxyVIP(name: name, settings: s, region: region, transport: transport)
-        case "command": return try CommandVIP(name: name, settings: s, region: region, transport: transport)
-        case "keepalived": return try KeepalivedVIP(name: name, settings: s, region: region, transport: transport)
-        case let other: throw VIPError(vip: name, message: "unknown driver '\(other)' (haproxy, keepalived, command)")
+        let kind = s["driver"]?.stringValue ?? VIPDrivers.defaultKind
+        guard let make = VIPDrivers.make(kind) else {
+            throw VIPError(vip: name, message: "unknown driver '\(kind)' (\(VIPDrivers.known.joined(separator: ", ")))")
         }
+        return try make(VIPDrivers.Context(name: name, settings: s, region: region, transport: transport))
     }
 
     /// Server names for a selector: names listed under `servers:` for a group, or server names themselves.
