@@ -1,10 +1,11 @@
 -- luacheck configuration for Ferry's Lua: runbooks (scripts/runbooks/*/, several files
 -- loaded into one environment), the runbook library (scripts/lib, `require "lib.<name>"`),
--- benchmark runbooks (scripts/bench) and the LuaLS meta file (scripts/meta/ferry.lua).
+-- benchmark runbooks (scripts/bench), the LuaLS meta file (scripts/meta/ferry.lua) and the
+-- Lua embedded in the binary (Sources/**/*.lua: prelude, sandbox, ferry.* modules).
 -- scripts/test runs:  luacheck $(git ls-files '*.lua')
 
--- Ferry's globals (Sources/Core/Runbook/RunbookPrelude.swift, docs/lua-api.md); `release`
--- is `require "ferry.release"` (Sources/Plugins/Release/ReleaseModuleSource.swift).
+-- Ferry's globals (Sources/Core/Runbook/prelude.lua, docs/lua-api.md); `release`
+-- is `require "ferry.release"` (Sources/Plugins/Release/release.lua).
 local ferry = {
   "runbook", "step", "check", "parallel", "wait_until", "sleep", "fail", "secret",
   inventory = { fields = { "hosts", "group", "host" } },
@@ -27,7 +28,7 @@ local ferry = {
   } },
 }
 
--- Lua 5.4 as the sandbox leaves it (Sources/LuaBridge/LuaSandbox.swift; docs/lua-api.md,
+-- Lua 5.4 as the sandbox leaves it (Sources/LuaBridge/sandbox.lua; docs/lua-api.md,
 -- "The Lua environment"). Sources/CLuaShim opens neither io nor coroutine; the sandbox
 -- removes dofile, loadfile, string.dump, package.loadlib and package.searchpath, and
 -- replaces os, io and debug by tables holding only a few functions.
@@ -68,3 +69,33 @@ files["scripts/meta/ferry.lua"] = {
   max_comment_line_length = false,
   ignore = { "241", "431" },   -- mutated but never accessed; shadowing an upvalue
 }
+
+-- Ferry's own Lua, embedded in the binary (Package.swift, `.embedInCode`).
+-- The runbook prelude (Sources/Core/Runbook/prelude.lua, chunk `=ferry-prelude`) defines
+-- Ferry's globals, takes the natives from `__native` (and clears it), and leaves `__ferry_*`
+-- entry points for the loader and engine (RunbookLoader, DeclarationValidator). It runs
+-- before the sandbox, so it still sees the whole debug library.
+local prelude_globals = {
+  "__native", "__ferry_fns", "__ferry_declarations", "__ferry_make_host", "__ferry_classes",
+  "__ferry_invoke_host", "__ferry_probe", "__ferry_select", "__ferry_make_ctx", "__ferry_state",
+  "__ferry_parallel_item",
+}
+for _, name in ipairs(ferry_names) do prelude_globals[#prelude_globals + 1] = name end
+files["Sources/Core/Runbook/prelude.lua"] = {
+  globals = prelude_globals,
+  read_globals = { debug = { fields = { "getinfo", "traceback" } } },
+}
+-- The sandbox (Sources/LuaBridge/sandbox.lua, chunk `=ferry-sandbox`) takes its natives from
+-- `__sandbox`, then replaces or removes the standard functions the top of this file describes.
+-- Its file object has the methods of Lua's (`f:read`, `f:close`), self used or not.
+files["Sources/LuaBridge/sandbox.lua"] = {
+  globals = { "__sandbox", "pcall", "xpcall", "load", "collectgarbage", "dofile", "loadfile", "os", "io", "debug" },
+  read_globals = {   -- the three fields it removes; the rest of string and package stays read-only
+    string = { fields = { dump = { read_only = false } } },
+    package = { fields = { loadlib = { read_only = false }, searchpath = { read_only = false } } },
+  },
+  ignore = { "212/self" },
+}
+-- `ferry.release` (Sources/Plugins/Release/release.lua) reads the natives the Release plugin
+-- registers under `__ferry_plugins`.
+files["Sources/Plugins/Release/release.lua"] = { read_globals = { "__ferry_plugins" } }

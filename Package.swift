@@ -3,6 +3,10 @@ import PackageDescription
 
 let package = Package(
     name: "Ferry",
+    // Ferry builds and runs on Linux only (Debian): NIOSSHTransport calls getrlimit with glibc's
+    // `__rlimit_resource_t`, which does not compile against Darwin; the engine reads /proc; CLua and
+    // CMariaDB are found through Debian's pkg-config names. `platforms` only sets the minimum
+    // deployment target for Apple platforms; it is harmless on Linux and is no claim that macOS works.
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "ferry", targets: ["ferry"]),
@@ -15,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssh", from: "0.15.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
@@ -35,7 +40,12 @@ let package = Package(
         ),
         // The only code that calls Lua API that may longjmp (lua_error, lua_yieldk, hooks).
         .target(name: "CLuaShim", dependencies: ["CLua"], path: "Sources/CLuaShim"),
-        .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim"], path: "Sources/LuaBridge"),
+        // Lua sources and other long texts live in files beside the Swift that uses them, embedded
+        // in the binary (`PackageResources.<file_ext>`, [UInt8]): no resource bundle at run time.
+        .target(
+            name: "LuaBridge", dependencies: ["CLua", "CLuaShim"], path: "Sources/LuaBridge",
+            resources: [.embedInCode("sandbox.lua")]
+        ),
         .target(
             name: "FerryCore",
             dependencies: [
@@ -45,29 +55,48 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOSSH", package: "swift-nio-ssh"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
-            path: "Sources/Core"
+            path: "Sources/Core",
+            resources: [
+                .embedInCode("Runbook/prelude.lua"),
+                .embedInCode("Report/report.css"),
+                .embedInCode("Report/gantt-defs.svg"),
+            ]
         ),
-        .target(name: "FerryPlugins", dependencies: ["FerryCore", "LuaBridge"], path: "Sources/Plugins"),
+        .target(
+            name: "FerryPlugins", dependencies: ["FerryCore", "LuaBridge"], path: "Sources/Plugins",
+            resources: [
+                .embedInCode("Release/release.lua"),
+                .embedInCode("Glance/glance.lua"),
+                .embedInCode("Cinder/cinder.lua"),
+                .embedInCode("Keystone/keystone.lua"),
+                .embedInCode("Neutron/neutron.lua"),
+                .embedInCode("Nova/nova.lua"),
+                .embedInCode("RabbitMQ/rabbitmq.lua"),
+            ]
+        ),
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "FerryCore", "FerryPlugins",
+                "FerryCore", "FerryPlugins", "LuaBridge",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/ferry"
         ),
         // Benchmarks behind scripts/bench (release builds; figures, not pass/fail).
         .executableTarget(name: "ferry-bench", dependencies: ["FerryCore", "LuaBridge"], path: "Sources/FerryBench"),
-        .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge", "CLua"], path: "Tests/LuaBridgeTests"),
-        .testTarget(name: "CoreTests", dependencies: ["FerryCore", "FerryPlugins", "LuaBridge"], path: "Tests/CoreTests"),
+        .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge"], path: "Tests/LuaBridgeTests"),
+        .testTarget(name: "CoreTests", dependencies: ["FerryCore", "LuaBridge"], path: "Tests/CoreTests"),
         // Against real services started by scripts/testenv (scripts/test starts them).
         .testTarget(name: "IntegrationTests", dependencies: ["FerryCore", "FerryPlugins", "LuaBridge"], path: "Tests/IntegrationTests"),
-        .testTarget(name: "FerryCLITests", dependencies: ["ferry", "FerryCore", "FerryPlugins"], path: "Tests/FerryCLITests"),
-        .testTarget(name: "PluginTests", dependencies: ["FerryPlugins", "FerryCore", "LuaBridge"], path: "Tests/PluginTests"),
+        // `ferry` is not imported: the dependency builds the binary these tests run.
+        .testTarget(name: "FerryCLITests", dependencies: ["ferry", "FerryCore", "FerryPlugins", "LuaBridge"], path: "Tests/FerryCLITests"),
+        .testTarget(name: "PluginTests", dependencies: ["FerryPlugins", "FerryCore"], path: "Tests/PluginTests"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -65,7 +65,7 @@ public enum PluginRegistry {
             modules["ferry.\(plugin.name)"] = plugin.luaModule
             natives += plugin.natives
         }
-        // DESIGN.md has `release.chain(from, to)` among the globals; `require "ferry.release"` gives the same table.
+        // `release` is a global (docs/design-facts.md#release-is-a-global); `require "ferry.release"` gives the same table.
         return RunbookLoader.Extensions(natives: natives, modules: modules, globals: ["release": "ferry.release"])
     }
 }

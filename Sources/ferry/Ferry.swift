@@ -12,7 +12,7 @@ struct Ferry: AsyncParsableCommand {
             StatusCommand.self, CheckCommand.self, ExecCommand.self, ReleasesCommand.self, ReportCommand.self, DrillCommand.self,
         ])
 
-    /// DESIGN.md's exit codes: a command line that cannot be parsed is bad usage (2),
+    /// Ferry's exit codes (docs/runbook-guide.md#exit-codes): a command line that cannot be parsed is bad usage (2),
     /// not ArgumentParser's 64.
     static func main() async {
         Signals.install()
@@ -43,7 +43,7 @@ struct JournalOptions: ParsableArguments {
 }
 
 /// Runs a command body, printing errors the way users read them and mapping them
-/// to the exit codes of DESIGN.md (1 failed or invalid, 2 bad usage, 3 stopped).
+/// to Ferry's exit codes (1 failed or invalid, 2 bad usage, 3 stopped; docs/design-facts.md#exit-codes).
 func guarded(_ body: () async throws -> Int32) async throws {
     let code: Int32
     do {

@@ -38,6 +38,19 @@ import Testing
         #expect(c.rate == 11 && c.window == 11)
     }
 
+    /// Slow handshakes halve the window, but the rate only down to what the server is
+    /// completing: the server finishing 28 a second is not helped by starting 8.
+    @Test func theRateIsNotCutBelowWhatIsCompleting() {
+        var c = HandshakeControl(ceiling: 400, maxInFlight: 64, adaptive: true, timeout: 10)
+        c.record(started: 0, now: 3, timedOut: false, completing: 40)
+        #expect(c.window == 32 && c.rate == 40)
+        c.record(started: 4, now: 7, timedOut: false, completing: 28)
+        #expect(c.window == 16 && c.rate == 28)
+        // Never above the rate it had, whatever completed.
+        c.record(started: 8, now: 11, timedOut: true, completing: 300)
+        #expect(c.window == 8 && c.rate == 28)
+    }
+
     @Test func aFixedRateNeverMoves() {
         var c = HandshakeControl(ceiling: 400, maxInFlight: 64, adaptive: false, timeout: 10)
         #expect(c.rate == 400)

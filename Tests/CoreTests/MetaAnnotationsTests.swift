@@ -1,4 +1,4 @@
-import FerryCore
+@testable import FerryCore
 import Foundation
 import LuaBridge
 import Testing
@@ -58,5 +58,19 @@ import Testing
         #expect(!live.isEmpty)
         #expect(live.subtracting(meta).sorted() == [], "registered but not annotated in scripts/meta/ferry.lua")
         #expect(meta.subtracting(live).sorted() == [], "annotated but not registered")
+    }
+
+    /// The natives registered under `__native` reach runbooks only through the prelude's
+    /// globals and classes, which the test above compares with the meta file: every native
+    /// must be called by the prelude (else it is dead, or the global meant to wrap it is
+    /// missing), and every native the prelude calls must be registered.
+    @Test func everyNativeIsWrappedByThePrelude() throws {
+        let registered = RunbookLoader.natives(RuntimeBox()).map(\.name)
+        #expect(registered.filter { !$0.hasPrefix("__native.") } == [], "natives outside __native")
+        let natives = Set(registered.map { String($0.dropFirst("__native.".count)) })
+        let called = Set(RunbookPrelude.source.matches(of: /\bnative\.([a-z0-9_]+)/).map { String($0.1) })
+        #expect(!natives.isEmpty)
+        #expect(natives.subtracting(called).sorted() == [], "registered under __native but not called by prelude.lua")
+        #expect(called.subtracting(natives).sorted() == [], "called by prelude.lua but not registered")
     }
 }

@@ -78,6 +78,12 @@ import Testing
             local bin = load(string.char(27) .. "Lua")
             results.binary = bin == nil
             results.helper = require("helper").answer
+            -- The standard tables through require are the sandbox's too (they were the
+            -- originals: require("os").execute ran shell commands).
+            results.required = require("os").execute == nil and require("os").getenv == nil
+              and require("debug").sethook == nil and require("debug").getupvalue == nil
+              and require("os") == os and require("debug") == debug
+            results.loaded = package.loaded.os == os and package.loaded.debug == debug
             step "noop" { run = function(ctx) ctx.state.results = results end }
             """, extraFiles: ["rb/data.txt": "inside-data", "rb/helper.lua": "return { answer = 42 }"])
         let engine = try await f.engine()
@@ -90,6 +96,8 @@ import Testing
         #expect(r["inside"] == "inside-data")
         #expect(r["binary"] == true)
         #expect(r["helper"] == 42)
+        #expect(r["required"] == true)
+        #expect(r["loaded"] == true)
     }
 
     @Test func accidentalGlobalsInsideStepsAreRefused() async throws {

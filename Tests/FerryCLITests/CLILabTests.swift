@@ -2,7 +2,7 @@ import FerryCore
 import Foundation
 import Testing
 
-/// DESIGN.md's lab region: `ferry run X -r .testenv/region.yaml` runs a runbook against
+/// The lab region (docs/design-facts.md#the-lab-region): `ferry run X -r .testenv/region.yaml` runs a runbook against
 /// the real services scripts/testenv/up started (sshd hosts, MariaDB, HAProxy, Keystone,
 /// RabbitMQ), through the command line as an operator would.
 @Suite struct CLILabTests {

@@ -49,6 +49,24 @@ import Testing
         #expect(meta.subtracting(live).sorted() == [], "annotated but not exported")
     }
 
+    /// The plugins' natives (`__ferry_plugins.*`) reach runbooks only through the modules,
+    /// whose functions the test above compares with the meta file: every native must be
+    /// called by a module (as `native.<name>`, ferry.release's local for `__ferry_plugins`),
+    /// and every native a module calls must be registered.
+    @Test func everyPluginNativeIsCalledByAModule() throws {
+        let extensions = PluginRegistry.extensions
+        let registered = extensions.natives.map(\.name)
+        #expect(registered.filter { !$0.hasPrefix("__ferry_plugins.") } == [], "natives outside __ferry_plugins")
+        let natives = Set(registered.map { String($0.dropFirst("__ferry_plugins.".count)) })
+        var called = Set<String>()
+        for source in extensions.modules.values {
+            for match in source.matches(of: /\bnative\.([a-z0-9_]+)/) { called.insert(String(match.1)) }
+        }
+        #expect(!natives.isEmpty)
+        #expect(natives.subtracting(called).sorted() == [], "registered but called by no module")
+        #expect(called.subtracting(natives).sorted() == [], "called by a module but not registered")
+    }
+
     @Test func releasesListingShowsStepsStopsAndODM() throws {
         let text = try ReleaseListing.text(component: "cinder", from: "kilo", to: "queens")
         #expect(text.contains("  ocata\n    1. cinder-manage db sync"))

@@ -47,7 +47,7 @@ import Testing
         #expect(text.contains("Required stops from kilo to queens:\n  liberty   glance:"))
     }
 
-    /// The compaction stops after Queens (OPENSTACK.md 2.3, 2.4): Cinder's Train needs a
+    /// The compaction stops after Queens (docs/openstack-facts.md, Cinder and Nova): Cinder's Train needs a
     /// database past 122, Nova's Wallaby a Train one, Nova's 2023.2 one synced by Xena…2023.1;
     /// placement leaves nova_api at Stein.
     @Test func requiredStopsAfterQueens() throws {

@@ -664,7 +664,7 @@ release.is_slurp = function(name) end
 ---@return {release: string, component: string, why: string}[]
 release.required_stops = function(from, to) end
 
----The same table as `require "ferry.release"`: a global in every runbook (DESIGN.md's `release.chain`).
+---The same table as `require "ferry.release"`: a global in every runbook (docs/design-facts.md).
 ---@type ferry.release
 _G.release = release
 

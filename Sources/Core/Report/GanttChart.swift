@@ -73,17 +73,9 @@ struct GanttChart {
     }
 
     /// Hatching for undo bars, stripes for steps that did not finish; the page holds
-    /// them once, outside any collapsible section, so every chart can use them.
-    static let defs = """
-        <defs>
-        <pattern id="hatch" patternUnits="userSpaceOnUse" width="6" height="6" patternTransform="rotate(45)">
-        <rect width="6" height="6" fill="transparent"/><line x1="0" y1="0" x2="0" y2="6" stroke="#ffffff" stroke-width="2" stroke-opacity="0.55"/>
-        </pattern>
-        <pattern id="unfinished" patternUnits="userSpaceOnUse" width="8" height="8" patternTransform="rotate(-45)">
-        <rect width="8" height="8" fill="#ffffff" fill-opacity="0.35"/><line x1="0" y1="0" x2="0" y2="8" stroke="#374151" stroke-width="3" stroke-opacity="0.75"/>
-        </pattern>
-        </defs>
-        """
+    /// them once, outside any collapsible section, so every chart can use them
+    /// (gantt-defs.svg beside this file, embedded in the binary).
+    static let defs = String(decoding: PackageResources.gantt_defs_svg, as: UTF8.self)
 
     func xPosition(_ seconds: Double, _ axis: TimeScale) -> Double { axis.x(seconds) }
 

@@ -41,9 +41,7 @@ public enum RunbookLoader {
         let runtime = RuntimeBox()
         let budget = ProcessInfo.processInfo.environment["FERRY_LUA_BUDGET"].flatMap(Int64.init) ?? instructionBudget
         let vm = try LuaVM(instructionBudget: budget)
-        await vm.register(
-            RuntimeAPI.natives(runtime) + DatabaseAPI.natives(runtime) + VIPAPI.natives(runtime) + ServiceAPI.natives(runtime)
-                + extensions.natives)
+        await vm.register(natives(runtime) + extensions.natives)
         try await vm.run(source: RunbookPrelude.source, chunkName: "=ferry-prelude")
         let scripts = scriptsDirectory(near: directory)
         var roots = [directory]
@@ -100,6 +98,11 @@ public enum RunbookLoader {
         return Runbook(
             path: absolute, files: files, directory: directory, info: info!, steps: steps, checks: checks,
             checkOrder: checkOrder, vm: vm, runtime: runtime, fingerprint: hasher.hex, entry: entry)
+    }
+
+    /// The natives the prelude wraps (`__native.*`; it hides the table from runbooks).
+    static func natives(_ runtime: RuntimeBox) -> [LuaFunction] {
+        RuntimeAPI.natives(runtime) + DatabaseAPI.natives(runtime) + VIPAPI.natives(runtime) + ServiceAPI.natives(runtime)
     }
 
     static func requireGlobal(_ vm: LuaVM, _ name: String) async throws -> LuaRef {

@@ -1,4 +1,4 @@
-/// Cinder across releases (OPENSTACK.md §2.3; cinder/db/migration.py INIT_VERSION per tag).
+/// Cinder across releases (docs/openstack-facts.md#cinder; cinder/db/migration.py INIT_VERSION per tag).
 enum CinderKnowledge {
     static let sync = ["cinder-manage", "db", "sync"]
 

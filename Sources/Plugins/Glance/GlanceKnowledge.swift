@@ -1,4 +1,4 @@
-/// Glance across releases (OPENSTACK.md §2.2; glance alembic_migrations/versions).
+/// Glance across releases (docs/openstack-facts.md#glance; glance alembic_migrations/versions).
 enum GlanceKnowledge {
     static let sync = ["glance-manage", "db_sync"]
     static let syncOcata = ["glance-manage", "db", "sync"]

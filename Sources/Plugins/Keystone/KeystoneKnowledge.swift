@@ -1,4 +1,4 @@
-/// Keystone across releases (OPENSTACK.md §2.1; keystone release notes).
+/// Keystone across releases (docs/openstack-facts.md#keystone; keystone release notes).
 enum KeystoneKnowledge {
     static let sync = ManageCommand(["keystone-manage", "db_sync"], "schema sync")
 

@@ -1,4 +1,4 @@
-/// Neutron across releases (OPENSTACK.md §2.5; neutron admin/migration-database.rst).
+/// Neutron across releases (docs/openstack-facts.md#neutron; neutron admin/migration-database.rst).
 enum NeutronKnowledge {
     static let configFiles = ["--config-file", "/etc/neutron/neutron.conf", "--config-file", "/etc/neutron/plugins/ml2/ml2_conf.ini"]
 

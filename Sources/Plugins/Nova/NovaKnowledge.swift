@@ -1,4 +1,4 @@
-/// Nova and Placement across releases (OPENSTACK.md §2.4; nova doc/source/admin/upgrades.rst).
+/// Nova and Placement across releases (docs/openstack-facts.md#nova-and-placement; nova doc/source/admin/upgrades.rst).
 enum NovaKnowledge {
     static let apiSync = ManageCommand(["nova-manage", "api_db", "sync"], "API database schema (run before the main database)")
     static let dbSync = ManageCommand(["nova-manage", "db", "sync"], "main database schema (and cell0 once it is mapped)")

@@ -25,7 +25,7 @@ public struct OpenStackRelease: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// What Ferry knows of the release order (OPENSTACK.md §3): Kilo to 2026.1.
+/// What Ferry knows of the release order (docs/openstack-facts.md#release-order-and-slurp): Kilo to 2026.1.
 public enum Releases {
     public static let all: [OpenStackRelease] = [
         .init(name: "kilo", series: "Kilo", id: "2015.1", number: 11, released: "2015-04-30", slurp: false),

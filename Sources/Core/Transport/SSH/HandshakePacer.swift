@@ -8,9 +8,12 @@ import Synchronization
 /// most `rate` start per second (never more than `connect_rate`). When adaptive, a
 /// handshake that finishes within `fast` seconds grows both by one (so they double
 /// about once per round of handshakes, like TCP's slow start); one that takes longer
-/// than `slow` seconds, or times out, halves both. Only a handshake that started after
-/// the last halving can halve them again: the ones already in flight when the server
-/// slowed down say nothing new about the smaller rate.
+/// than `slow` seconds, or times out, halves the window (fewer waiting at once is what
+/// makes each one quicker) and halves the rate, but not below the rate at which
+/// handshakes are completing now: starting them faster than the server finishes them
+/// only queues them, slower only wastes it. Only a handshake that started after the
+/// last cut can cut again: the ones already in flight when the server slowed down say
+/// nothing new about the smaller window.
 public struct HandshakeControl: Sendable, Equatable {
     public let ceiling: Double
     public let maxInFlight: Int
@@ -38,14 +41,15 @@ public struct HandshakeControl: Sendable, Equatable {
     }
 
     /// A handshake that started at `started` ended at `now`; `timedOut` when it gave up.
-    /// Handshakes that failed for another reason (refused, unreachable, rejected key)
-    /// are not recorded: they say nothing about how loaded the server is.
-    public mutating func record(started: Double, now: Double, timedOut: Bool) {
+    /// `completing` is how many handshakes completed in the last second. Handshakes that
+    /// failed for another reason (refused, unreachable, rejected key) are not recorded:
+    /// they say nothing about how loaded the server is.
+    public mutating func record(started: Double, now: Double, timedOut: Bool, completing: Double = 0) {
         guard adaptive else { return }
         let took = now - started
         if timedOut || took > slow {
             guard started >= lastCut else { return }
-            rate = max(min(1, ceiling), rate / 2)
+            rate = max(min(1, ceiling), min(rate, max(rate / 2, completing)))
             window = max(1, window / 2)
             lastCut = now
             cuts += 1
@@ -104,6 +108,8 @@ public final class HandshakePacer: Sendable {
         var first: ContinuousClock.Instant?
         var last: ContinuousClock.Instant?
         var secondBucket: (second: Int, count: Int) = (0, 0)
+        /// When recent handshakes completed (seconds on the pacer's clock), the last second's worth.
+        var recent: [Double] = []
     }
     private let state: Mutex<State>
     private let origin = ContinuousClock.now
@@ -200,8 +206,14 @@ public final class HandshakePacer: Sendable {
             case .timedOut: s.stats.timedOut += 1
             case .failed: s.stats.failed += 1
             }
+            let at = seconds(now)
+            if outcome == .succeeded {
+                s.recent.append(at)
+                if let i = s.recent.firstIndex(where: { $0 > at - 1 }), i > 0 { s.recent.removeFirst(i) }
+            }
             if outcome != .failed {
-                s.control.record(started: seconds(started), now: seconds(now), timedOut: outcome == .timedOut)
+                s.control.record(started: seconds(started), now: at, timedOut: outcome == .timedOut,
+                                 completing: Double(s.recent.count))
             }
             s.last = now
             s.stats.finalRate = s.control.rate

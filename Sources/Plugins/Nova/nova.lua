@@ -1,0 +1,80 @@
+local release = require "ferry.release"
+local M = release.component("nova")
+
+--- Placement on its own (Stein on): the same functions (db_sync, services, …) for placement.
+M.placement = release.component("placement")
+
+--- Instances being built, migrated or resized: stop nova only when none remain.
+M.preflight.instances_in_flight = release.zero_rows("nova",
+  "SELECT COUNT(*) FROM instances WHERE deleted = 0 AND (vm_state = 'building' OR task_state IN "
+    .. "('migrating','resize_prep','resize_migrating','resize_migrated','resize_finish','rebuilding','spawning'))",
+  "instance(s) building, migrating or resizing")
+
+--- Before nova Queens: a volumev3 endpoint is registered (nova Queens reads volumev3:cinderv3:publicURL).
+function M.preflight.volumev3_endpoint(ctx)
+  local found = catalog.endpoints { service = "volumev3" }
+  if #found > 0 then return true end
+  return false, "no volumev3 endpoint in the catalog: nova Queens no longer talks to Cinder v2 "
+    .. "(cinder.ensure_endpoints { release = \"queens\", ... })"
+end
+
+--- Before Ocata's sync: cell0 and a cell are mapped in nova_api (API migration 030).
+M.preflight.cells_mapped = function(ctx)
+  local c = db.connect("nova_api")
+  local ok, n = pcall(c.scalar, c, "SELECT COUNT(*) FROM cell_mappings")
+  c:close()
+  if not ok then error(n, 0) end
+  n = tonumber(n) or 0
+  if n >= 2 then return true end
+  return false, n .. " cell mapping(s): Ocata needs cell0 and a cell (nova-manage cell_v2 simple_cell_setup on Newton)"
+end
+
+--- A host probe: the Kilo/Liberty `nova-manage db null_instance_uuid_scan` finds no NULL uuid (migration 267).
+function M.preflight.null_instance_uuids(host, ctx)
+  local r = host:run("nova-manage db null_instance_uuid_scan", { check = false })
+  if r.code ~= 0 then return false, "nova-manage db null_instance_uuid_scan exited " .. r.code end
+  if r.stdout:find("no records found", 1, true) then return true end
+  return false, "NULL instance uuids remain: back up, then nova-manage db null_instance_uuid_scan --delete"
+end
+
+--- Inside a step: maps computes that are not in a cell yet (run whenever computes are added, Ocata on).
+function M.discover_hosts(host)
+  if type(host) ~= "table" then error("nova.discover_hosts(host): expected the host to run nova-manage on", 2) end
+  return host:run("nova-manage cell_v2 discover_hosts")
+end
+
+--- Inside a step (Pike on): points every cell but cell0 at the broker (and database) in
+--- the nova.conf of `host` — `nova-manage cell_v2 update_cell --cell_uuid U` without
+--- --transport-url reads [DEFAULT]/transport_url there, so no password reaches the command
+--- line. Needed after the services move to a new RabbitMQ cluster: nova-api reaches the
+--- cell through the URL in its mapping. Returns the UUIDs updated.
+function M.update_cells(host)
+  if type(host) ~= "table" then error("nova.update_cells(host): expected the host to run nova-manage on", 2) end
+  local listed = host:run("nova-manage cell_v2 list_cells")
+  if listed.dry_run then return {} end
+  local uuids, names = {}, {}
+  for line in listed.stdout:gmatch("[^\n]+") do
+    local name, uuid = line:match("^|%s*([^|]-)%s*|%s*(%x+%-%x+%-%x+%-%x+%-%x+)%s*|")
+    if uuid and uuid ~= "00000000-0000-0000-0000-000000000000" then
+      uuids[#uuids + 1] = uuid
+      names[#names + 1] = name .. " (" .. uuid .. ")"
+    end
+  end
+  if #uuids == 0 then
+    error("nova.update_cells: `nova-manage cell_v2 list_cells` on " .. host.name .. " lists no cell besides cell0", 2)
+  end
+  -- Without options update_cell takes the broker and the database from nova.conf, and
+  -- nova refuses two cells with the same pair: several cells need a URL each.
+  if #uuids > 1 then
+    error("nova.update_cells: " .. host.name .. " lists " .. #uuids .. " cells besides cell0 (" .. table.concat(names, ", ")
+      .. "): each needs its own broker and database; run `nova-manage cell_v2 update_cell --cell_uuid U "
+      .. "--transport-url URL` per cell (nothing was changed)", 2)
+  end
+  for _, uuid in ipairs(uuids) do host:run("nova-manage cell_v2 update_cell --cell_uuid " .. uuid) end
+  return uuids
+end
+
+--- The Compute API answers its version document behind the nova VIP.
+M.health = release.http_health("nova", "/")
+
+return M

@@ -1,0 +1,369 @@
+local native = __ferry_plugins
+local type, ipairs, error, pcall, tostring, tonumber = type, ipairs, error, pcall, tostring, tonumber
+local concat = table.concat
+
+local M = {}
+
+-- Calls a native; its error is raised at the caller `level` levels up.
+local function checked(level, fn, ...)
+  local ok, result = pcall(fn, ...)
+  if not ok then error(result, level + 1) end
+  return result
+end
+
+local function need(v, what, level)
+  if type(v) ~= "string" or v == "" then
+    error(what .. ": expected a release name, got " .. type(v), level + 1)
+  end
+end
+
+--- Every release Ferry knows, oldest first: { name, series, id, number, released, slurp }.
+function M.list() return native.releases() end
+
+--- The release names, oldest first.
+function M.names()
+  local out = {}
+  for i, r in ipairs(native.releases()) do out[i] = r.name end
+  return out
+end
+
+--- The releases after `from`, up to and including `to`.
+function M.chain(from, to)
+  need(from, "release.chain(from, to)", 2)
+  need(to, "release.chain(from, to)", 2)
+  return checked(2, native.chain, from, to)
+end
+
+--- Position of a release (kilo is 1).
+function M.index(name)
+  need(name, "release.index(name)", 2)
+  return checked(2, native.index, name)
+end
+
+--- { name, series, id, number, released, slurp } of one release.
+function M.info(name)
+  need(name, "release.info(name)", 2)
+  return checked(2, native.info, name)
+end
+
+--- Whether the release is a SLURP ("tick") release.
+function M.is_slurp(name)
+  need(name, "release.is_slurp(name)", 2)
+  return checked(2, native.info, name).slurp
+end
+
+--- A component's steps for the walk from → to (see docs/plugins.md for their fields).
+function M.steps(component, from, to)
+  need(from, "release.steps(component, from, to)", 2)
+  need(to, "release.steps(component, from, to)", 2)
+  return checked(2, native.steps, component, from, to)
+end
+
+--- The releases of the walk from → to that a component cannot skip: { release, component, why }.
+function M.required_stops(from, to)
+  need(from, "release.required_stops(from, to)", 2)
+  need(to, "release.required_stops(from, to)", 2)
+  return checked(2, native.required_stops, from, to)
+end
+
+-- Where a release's tools live ---------------------------------------------
+
+local function entry_for(ctx, opts, name)
+  local e = type(opts.releases) == "table" and opts.releases[name] or nil
+  if e == nil and type(ctx) == "table" then
+    if type(ctx.releases) == "table" then e = ctx.releases[name] end
+    if e == nil and type(ctx.vars) == "table" and type(ctx.vars.releases) == "table" then
+      e = ctx.vars.releases[name]
+    end
+  end
+  return e
+end
+
+local function venv_for(pattern, name)
+  if type(pattern) ~= "string" then return nil end
+  return (pattern:gsub("{release}", name))
+end
+
+--- Where a call made inside a step runs a release's tools: the `host` (and `venv`) it
+--- names, or the places M.tools looks at.
+local function place(spec, release)
+  if spec.host ~= nil then return { host = spec.host, venv = venv_for(spec.venv, release), release = release } end
+  return M.tools(spec.ctx, release, spec)
+end
+
+--- Where `name`'s manage commands run: { host = Host, venv = path or nil, release = name }.
+--- Looks in opts.releases, then the region's releases (ctx.releases, or ctx.vars.releases),
+--- then falls back to the first host of opts.on with opts.venv ("/opt/venvs/{release}").
+function M.tools(ctx, name, opts)
+  opts = opts or {}
+  local e = entry_for(ctx, opts, name)
+  if type(e) == "table" then
+    if type(e.host) ~= "string" then
+      error("releases." .. name .. ": expected { host = NAME, venv = PATH }, the host is missing", 0)
+    end
+    return { host = inventory.host(e.host), venv = e.venv, release = name }
+  end
+  if opts.on ~= nil then
+    local hosts = inventory.hosts(opts.on)
+    if #hosts == 0 then error("no host to run the " .. name .. " tools on: '" .. tostring(opts.on) .. "' selects none", 0) end
+    return { host = hosts[1], venv = venv_for(opts.venv, name), release = name }
+  end
+  error("no place to run the " .. name .. " tools: the region's releases: has no '" .. name
+    .. "' entry (releases: { " .. name .. ": { host: NAME, venv: PATH } }), and the runbook gave no on = SELECTOR", 0)
+end
+
+-- Commands -------------------------------------------------------------------
+
+local function quote(s)
+  s = tostring(s)
+  if s:match("^[%w@%%+=:,./_-]+$") then return s end
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+M.quote = quote
+
+local function parameter(opts, ctx, key)
+  local v = opts[key]
+  if v == nil and type(ctx) == "table" and type(ctx.vars) == "table" then v = ctx.vars[key] end
+  if type(v) == "table" then v = secret(v) end
+  return v
+end
+
+--- The shell line of one step command with the release's virtualenv in front.
+function M.command_line(where, cmd, opts, ctx)
+  opts = opts or {}
+  local program = cmd.argv[1]
+  if where and type(where.venv) == "string" and where.venv ~= "" then program = where.venv .. "/bin/" .. program end
+  local words = { quote(program) }
+  local replace = type(opts.config_files) == "table"
+  if replace then
+    for _, f in ipairs(opts.config_files) do words[#words + 1] = "--config-file"; words[#words + 1] = quote(f) end
+  end
+  local i = 2
+  while i <= #cmd.argv do
+    local w = cmd.argv[i]
+    if replace and w == "--config-file" then
+      i = i + 1
+    else
+      words[#words + 1] = quote(w)
+    end
+    i = i + 1
+  end
+  for _, o in ipairs(cmd.options or {}) do
+    local v = parameter(opts, ctx, o.parameter)
+    if v ~= nil then words[#words + 1] = o.flag; words[#words + 1] = quote(v) end
+  end
+  return concat(words, " ")
+end
+
+local function last_line(r)
+  local text = (r.stderr ~= nil and r.stderr ~= "") and r.stderr or (r.stdout or "")
+  local last
+  for line in text:gmatch("[^\n]+") do last = line end
+  return last or "no output"
+end
+
+--- Runs an online data migration command in batches until its exit code says done.
+--- Returns the number of calls.
+function M.run_online_migrations(where, cmd, opts, ctx)
+  opts = opts or {}
+  local odm = cmd.online_migrations
+  local max = opts.max_count or odm.default_max_count
+  local line = M.command_line(where, cmd, opts, ctx) .. " " .. odm.max_count_flag .. " " .. tostring(max)
+  local limit = opts.max_rounds or 100000
+  for round = 1, limit do
+    local r = where.host:run(line, { check = false, timeout = opts.timeout })
+    local meaning = odm.exit_codes[tostring(r.code)]
+    if meaning == "done" or r.dry_run then return round end
+    if meaning ~= "more" then
+      error(line .. " on " .. where.host.name .. " exited " .. tostring(r.code)
+        .. (meaning and (" (" .. meaning .. ")") or "") .. ": " .. last_line(r), 0)
+    end
+  end
+  error(line .. " on " .. where.host.name .. ": still more to migrate after " .. limit .. " calls", 0)
+end
+
+--- Runs every command of one release step, in order, on `where` (M.tools).
+function M.run_release(data, ctx, opts, where)
+  opts = opts or {}
+  for _, cmd in ipairs(data.commands) do
+    if cmd.online_migrations then
+      if opts.online_migrations ~= false then M.run_online_migrations(where, cmd, opts, ctx) end
+    else
+      local at = where
+      if cmd.tool ~= nil and cmd.tool ~= data.release then at = M.tools(ctx, cmd.tool, opts) end
+      at.host:run(M.command_line(at, cmd, opts, ctx), { timeout = opts.timeout })
+    end
+  end
+end
+
+local function placement(spec, r)
+  local e = type(spec.releases) == "table" and spec.releases[r] or nil
+  if type(e) == "table" and e.host then return "on " .. tostring(e.host) .. (e.venv and (" with " .. e.venv) or "") end
+  local where = "where the region's releases: puts " .. r
+  if spec.on ~= nil then
+    where = where .. " (else the first host of " .. tostring(type(spec.on) == "table" and table.concat(spec.on, ",") or spec.on)
+      .. (spec.venv and (" with " .. venv_for(spec.venv, r)) or "") .. ")"
+  end
+  return where
+end
+
+local function describe(data, spec)
+  local parts = {}
+  for _, c in ipairs(data.commands) do
+    parts[#parts + 1] = (c.tool and c.tool ~= data.release) and (c.text .. " (" .. c.tool .. " tools)") or c.text
+  end
+  local text = data.component .. " " .. data.release .. ", " .. placement(spec, data.release) .. ": " .. concat(parts, "; ")
+  if data.required_stop then text = text .. ". Required stop: " .. data.why_stop end
+  return text .. ". Irreversible: pair it with a db.backup step whose undo restores."
+end
+
+local function family_name(family, what)
+  if type(family) ~= "string" then error(what .. ": expected a package family (rpm, deb), got " .. type(family), 3) end
+  return family
+end
+
+--- The functions every component module has, built on its release data.
+function M.component(name)
+  local C = { name = name }
+
+  --- This component's steps for from → to.
+  function C.steps(from, to)
+    need(from, name .. ".steps(from, to)", 2)
+    need(to, name .. ".steps(from, to)", 2)
+    return checked(2, native.steps, name, from, to)
+  end
+
+  --- The step that moves this component to `release`, or nil.
+  function C.step(release)
+    need(release, name .. ".step(release)", 2)
+    return checked(2, native.step, name, release)
+  end
+
+  --- At declaration time, { from =, to = } declares one step per release of the chain
+  --- (NAME-db-sync-RELEASE); inside a step, { release =, ctx = } runs that release's commands.
+  function C.db_sync(spec)
+    if type(spec) ~= "table" then
+      error(name .. ".db_sync { from = ..., to = ... } expects a table, got " .. type(spec), 2)
+    end
+    if spec.release ~= nil then
+      need(spec.release, name .. ".db_sync { release = ... }", 2)
+      local data = checked(2, native.step, name, spec.release)
+      if data == nil then error(name .. " has no step for " .. spec.release, 2) end
+      M.run_release(data, spec.ctx, spec, place(spec, data.release))
+      return data.release
+    end
+    need(spec.from, name .. ".db_sync { from = ..., to = ... }", 2)
+    need(spec.to, name .. ".db_sync { from = ..., to = ... }", 2)
+    if spec.slurp ~= nil and type(spec.slurp) ~= "boolean" then
+      error(name .. ".db_sync { slurp = ... }: expected true or false, got " .. type(spec.slurp), 2)
+    end
+    -- A SLURP-to-SLURP hop (2023.1 → 2024.1) skips the release between unless slurp = false.
+    local steps = checked(2, native.steps, name, spec.from, spec.to, spec.slurp ~= false)
+    local prefix = spec.prefix or (name .. "-db-sync-")
+    local names = {}
+    for _, data in ipairs(steps) do
+      local r = data.release
+      -- A release with nothing to run for this component (RabbitMQ's notes) declares no step.
+      if #(data.commands or {}) == 0 then goto continue end
+      local step_name = prefix .. r
+      step(step_name) {
+        desc = describe(data, spec),
+        tags = { name, "db-sync", r },
+        timeout = spec.timeout,
+        on = function(ctx) return { M.tools(ctx, r, spec).host.name } end,
+        run = function(host, ctx)
+          local where = M.tools(ctx, r, spec)
+          where.host = host
+          M.run_release(data, ctx, spec, where)
+        end,
+      }
+      names[#names + 1] = step_name
+      ::continue::
+    end
+    return names
+  end
+
+  --- Inside a step: runs `release`'s online data migrations until done.
+  function C.online_migrations(spec)
+    if type(spec) ~= "table" then
+      error(name .. ".online_migrations { release = ..., max_count = ... } expects a table, got " .. type(spec), 2)
+    end
+    need(spec.release, name .. ".online_migrations { release = ... }", 2)
+    local data = checked(2, native.step, name, spec.release)
+    local cmd
+    for _, c in ipairs(data and data.commands or {}) do
+      if c.online_migrations then cmd = c end
+    end
+    if cmd == nil then error(name .. " " .. spec.release .. " has no online data migrations", 2) end
+    return M.run_online_migrations(place(spec, data.release), cmd, spec, spec.ctx)
+  end
+
+  --- systemd units for a package family (rpm, deb), of one role or placement, in a release.
+  function C.services(family, role, release)
+    return checked(2, native.units, name, family_name(family, name .. ".services(family, role)"), role, release)
+  end
+
+  --- Server packages for a package family.
+  function C.packages(family)
+    return checked(2, native.packages, name, family_name(family, name .. ".packages(family)"))
+  end
+
+  --- Inside a step: registers the endpoints `release` needs, at base_url (e.g. vip.url(NAME)).
+  function C.ensure_endpoints(spec)
+    if type(spec) ~= "table" then error(name .. ".ensure_endpoints { release = ..., base_url = ... } expects a table", 2) end
+    need(spec.release, name .. ".ensure_endpoints { release = ... }", 2)
+    if type(spec.base_url) ~= "string" then error(name .. ".ensure_endpoints: base_url (scheme://host:port) is required", 2) end
+    local data = checked(2, native.step, name, spec.release)
+    local done = {}
+    for _, e in ipairs(data and data.endpoints or {}) do
+      catalog.ensure_service { name = e.service, type = e.type }
+      for _, interface in ipairs(spec.interfaces or { "public", "internal", "admin" }) do
+        done[#done + 1] = catalog.ensure_endpoint {
+          service = e.service, interface = interface, region = spec.region, url = spec.base_url .. e.path,
+        }
+      end
+    end
+    return done
+  end
+
+  --- A probe for `check { on = ..., probe = NAME.status_check }`: `NAME-status upgrade check`
+  --- (0 passes, 1 passes with a warning in the log, 2 fails).
+  function C.status_check(host, ctx)
+    local r = host:run(name .. "-status upgrade check", { check = false })
+    if r.code == 0 then return true end
+    if r.code == 1 then
+      log.warn(name .. "-status upgrade check on " .. host.name .. ": warnings: " .. last_line(r))
+      return true
+    end
+    return false, name .. "-status upgrade check exited " .. tostring(r.code) .. ": " .. last_line(r)
+  end
+
+  C.preflight = {}
+  return C
+end
+
+--- A probe: the API behind vip `vipname` answers `path` with a status below 400.
+function M.http_health(vipname, path)
+  return function(ctx)
+    local url = vip.url(vipname) .. (path or "/")
+    local ok, r = pcall(http.get, url, { timeout = "10s" })
+    if not ok then return false, tostring(r) end
+    if r.status < 400 then return true end
+    return false, url .. " answered HTTP " .. tostring(r.status)
+  end
+end
+
+--- A probe helper: counts rows with `sql` in database `dbname`; passes at zero.
+function M.zero_rows(dbname, sql, what)
+  return function(ctx)
+    local c = db.connect(dbname)
+    local ok, n = pcall(c.scalar, c, sql)
+    c:close()
+    if not ok then error(n, 0) end
+    n = tonumber(n) or 0
+    if n == 0 then return true end
+    return false, tostring(n) .. " " .. what
+  end
+end
+
+return M
