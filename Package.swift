@@ -68,8 +68,11 @@ let package = Package(
                 .embedInCode("Report/gantt-defs.svg"),
             ]
         ),
+        // The simulated region (model, transport, drivers, faults, persistence): hands a run its
+        // transport, clock and drivers. Knows no component: the plugins teach it (SimComponent).
+        .target(name: "FerrySimulation", dependencies: ["FerryCore", "LuaBridge"], path: "Sources/Simulation"),
         .target(
-            name: "FerryPlugins", dependencies: ["FerryCore", "LuaBridge"], path: "Sources/Plugins",
+            name: "FerryPlugins", dependencies: ["FerryCore", "FerrySimulation", "LuaBridge"], path: "Sources/Plugins",
             resources: [
                 .embedInCode("Release/release.lua"),
                 .embedInCode("Glance/glance.lua"),
@@ -83,7 +86,7 @@ let package = Package(
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "FerryCore", "FerryPlugins", "LuaBridge",
+                "FerryCore", "FerrySimulation", "FerryPlugins", "LuaBridge",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/ferry"
@@ -91,12 +94,12 @@ let package = Package(
         // Benchmarks behind scripts/bench (release builds; figures, not pass/fail).
         .executableTarget(name: "ferry-bench", dependencies: ["FerryCore", "LuaBridge"], path: "Sources/FerryBench"),
         .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge"], path: "Tests/LuaBridgeTests"),
-        .testTarget(name: "CoreTests", dependencies: ["FerryCore", "LuaBridge"], path: "Tests/CoreTests"),
+        .testTarget(name: "CoreTests", dependencies: ["FerryCore", "FerrySimulation", "LuaBridge"], path: "Tests/CoreTests"),
         // Against real services started by scripts/testenv (scripts/test starts them).
         .testTarget(name: "IntegrationTests", dependencies: ["FerryCore", "FerryPlugins", "LuaBridge"], path: "Tests/IntegrationTests"),
         // `ferry` is not imported: the dependency builds the binary these tests run.
-        .testTarget(name: "FerryCLITests", dependencies: ["ferry", "FerryCore", "FerryPlugins", "LuaBridge"], path: "Tests/FerryCLITests"),
-        .testTarget(name: "PluginTests", dependencies: ["FerryPlugins", "FerryCore"], path: "Tests/PluginTests"),
+        .testTarget(name: "FerryCLITests", dependencies: ["ferry", "FerryCore", "FerrySimulation", "FerryPlugins", "LuaBridge"], path: "Tests/FerryCLITests"),
+        .testTarget(name: "PluginTests", dependencies: ["FerryPlugins", "FerrySimulation", "FerryCore"], path: "Tests/PluginTests"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,5 @@
 import FerryCore
+import FerrySimulation
 import LuaBridge
 
 /// What a component plugin (Glance, Cinder, Nova, …) gives Ferry: a Lua module

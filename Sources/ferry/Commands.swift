@@ -1,5 +1,6 @@
 import ArgumentParser
 import FerryCore
+import FerrySimulation
 import Foundation
 import LuaBridge
 

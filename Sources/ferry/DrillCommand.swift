@@ -1,5 +1,6 @@
 import ArgumentParser
 import FerryCore
+import FerrySimulation
 import Foundation
 
 struct DrillCommand: AsyncParsableCommand {
@@ -36,7 +37,7 @@ struct DrillCommand: AsyncParsableCommand {
             _ = try Plan.build(rb, region: target.region, options: options)
             let journal = try journalOptions.open()
             let engine = try Composition.engine(runbook: rb, target: target, journal: journal, yes: true, observer: QuietProgress())
-            var drill = Drill(engine: engine, sim: target.sim, times: times)
+            var drill = Drill(engine: engine, model: target.sim, times: times)
             drill.options = options
             let id = Drill.newID()
             Console.out("Drill \(id): \(rb.info.name) on \(target.region.name)\(target.sim.map { " (simulated, \($0.config.computes) compute nodes)" } ?? ""), \(times) repetition(s)")

@@ -29,7 +29,7 @@ import Testing
         let engine = Engine(runbook: try await RunbookLoader.load(path: dir + "/runbook.lua"),
                             region: try RegionLoader.load(path: dir + "/region.yaml"),
                             transport: LocalTransport(), journal: try RunJournal(path: dir + "/journal.db"))
-        let outcome = try await Drill(engine: engine, sim: nil, times: 2).run()
+        let outcome = try await Drill(engine: engine, model: nil, times: 2).run()
         return (outcome, try String(contentsOfFile: pool, encoding: .utf8))
     }
 

@@ -1,4 +1,5 @@
 import FerryCore
+import FerrySimulation
 import Foundation
 import LuaBridge
 import Testing
@@ -130,7 +131,7 @@ struct SimulationTests {
 
     @Test func aDrillOfThreeRepetitionsGivesThreeTimedPairsAndAReport() async throws {
         let s = try await Self.make(simulate: "seed: 5", computes: 200)
-        let outcome = try await Drill(engine: s.engine, sim: s.sim, times: 3).run()
+        let outcome = try await Drill(engine: s.engine, model: s.sim, times: 3).run()
         #expect(outcome.succeeded, "\(outcome.stoppedBecause ?? "")")
         #expect(outcome.repetitions.count == 3)
         for r in outcome.repetitions {
@@ -159,7 +160,7 @@ struct SimulationTests {
               undo = function(host, ctx) host:run("rm -f /etc/marker") end }
             """
         let s = try await Self.make(runbook: runbook, simulate: "seed: 2", computes: 5)
-        let outcome = try await Drill(engine: s.engine, sim: s.sim, times: 2).run()
+        let outcome = try await Drill(engine: s.engine, model: s.sim, times: 2).run()
         #expect(!outcome.succeeded)
         #expect(outcome.stoppedBecause == nil, "\(outcome.stoppedBecause ?? "")")
         #expect(outcome.failedUpgrades.isEmpty)
@@ -180,7 +181,7 @@ struct SimulationTests {
               undo = function(host, ctx) host:run("systemctl restart openstack-nova-compute") end }
             """
         let s = try await Self.make(runbook: runbook, simulate: "seed: 1", computes: 20)
-        let outcome = try await Drill(engine: s.engine, sim: s.sim, times: 3).run()
+        let outcome = try await Drill(engine: s.engine, model: s.sim, times: 3).run()
         #expect(!outcome.succeeded)
         #expect(outcome.repetitions.count == 1)
         #expect(outcome.stoppedBecause?.contains("cmp0001: nova code queens (was kilo)") == true, "\(outcome.stoppedBecause ?? "")")
@@ -199,7 +200,7 @@ struct SimulationTests {
             end }
             """
         let s = try await Self.make(runbook: runbook, simulate: "seed: 2", computes: 100)
-        let outcome = try await Drill(engine: s.engine, sim: s.sim, times: 1).run()
+        let outcome = try await Drill(engine: s.engine, model: s.sim, times: 1).run()
         // The config edits are put back from their backups: the drill finds the region as it began.
         #expect(outcome.succeeded, "\(outcome.stoppedBecause ?? "")")
         let steps = try await s.engine.journal.steps(outcome.repetitions[0].runID).filter { $0.phase == .run }

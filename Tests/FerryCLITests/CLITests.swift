@@ -12,7 +12,8 @@ struct FerryProcess {
         return root.appendingPathComponent(".build/debug/ferry").path
     }
 
-    static func start(_ args: [String], in directory: String) throws -> (Process, Pipe, Pipe) {
+    /// `ferry` with these arguments, not started yet: stdin empty, stdout and stderr piped.
+    static func prepare(_ args: [String], in directory: String) -> (Process, Pipe, Pipe) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
@@ -22,6 +23,11 @@ struct FerryProcess {
         let err = Pipe()
         p.standardOutput = out
         p.standardError = err
+        return (p, out, err)
+    }
+
+    static func start(_ args: [String], in directory: String) throws -> (Process, Pipe, Pipe) {
+        let (p, out, err) = prepare(args, in: directory)
         try p.run()
         return (p, out, err)
     }
@@ -30,15 +36,7 @@ struct FerryProcess {
     /// are drained together as they fill, and the caller resumes once the process has
     /// exited and both pipes are at end of file.
     static func run(_ args: [String], in directory: String) async throws -> (code: Int32, stdout: String, stderr: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: directory)
-        p.standardInput = FileHandle.nullDevice
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
+        let (p, out, err) = prepare(args, in: directory)
         let collected = Collected()
         return try await withCheckedThrowingContinuation { continuation in
             collected.onDone = { continuation.resume(returning: (p.terminationStatus, $0, $1)) }

@@ -1,4 +1,5 @@
 import FerryCore
+import FerrySimulation
 import FerryPlugins
 import Foundation
 import Testing
@@ -71,7 +72,7 @@ import Testing
         let s = try await Self.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 2000)
         let before = s.sim.state
         let started = Date()
-        let outcome = try await Drill(engine: s.engine, sim: s.sim, times: 1).run()
+        let outcome = try await Drill(engine: s.engine, model: s.sim, times: 1).run()
         let wall = Date().timeIntervalSince(started)
         #expect(outcome.succeeded, "\(outcome.stoppedBecause ?? "")")
         let rep = try #require(outcome.repetitions.first)
@@ -447,7 +448,7 @@ import Testing
             #expect(plan.contains(expected), "plan lacks \(expected)")
         }
         #expect(!plan.contains("db-sync-queens"))
-        let outcome = try await Drill(engine: s.engine, sim: s.sim, times: 1).run()
+        let outcome = try await Drill(engine: s.engine, model: s.sim, times: 1).run()
         #expect(outcome.succeeded, "\(outcome.stoppedBecause ?? "")")
         let rep = try #require(outcome.repetitions.first)
         let steps = try await s.engine.journal.steps(rep.runID).filter { $0.phase == .run && $0.status == .done }

@@ -71,6 +71,19 @@ import Testing
         #expect(runbook.steps.count == 1)
     }
 
+    /// A native's error through `ferry.release` names the runbook line once (is_slurp
+    /// read `runbook.lua:2: runbook.lua:2: unknown release`).
+    @Test func releaseErrorsNameTheRunbookLineOnce() async throws {
+        for call in ["release.is_slurp(\"quens\")", "release.info(\"quens\")", "release.chain(\"kilo\", \"quens\")"] {
+            await #expect {
+                try await loadRunbook("runbook { name = \"t\" }\nlocal x = \(call)\n")
+            } throws: { error in
+                let text = "\(error)"
+                return text.contains("runbook.lua:2: unknown release 'quens'") && !text.contains("runbook.lua:2: runbook.lua:2")
+            }
+        }
+    }
+
     @Test func anUnknownReleaseInDbSyncPointsAtTheRunbookLine() async throws {
         await #expect {
             try await loadRunbook("""
@@ -80,7 +93,8 @@ import Testing
                 """)
         } throws: { error in
             let text = "\(error)"
-            return text.contains("runbook.lua:3") && text.contains("unknown release 'quens'")
+            // Named once: it read `runbook.lua:3: runbook.lua:3: unknown release`.
+            return text.contains("runbook.lua:3: unknown release 'quens'") && !text.contains("runbook.lua:3: runbook.lua:3")
         }
     }
 }

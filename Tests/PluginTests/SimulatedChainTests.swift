@@ -1,4 +1,5 @@
 import FerryCore
+import FerrySimulation
 import FerryPlugins
 import Foundation
 import Testing

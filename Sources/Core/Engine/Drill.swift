@@ -1,20 +1,34 @@
 import Foundation
 
+/// A model of the region that a drill compares before and after each repetition (the
+/// simulated region's); a region without one is compared through `RegionSnapshot`.
+/// A drill on a model runs on its virtual time.
+public protocol DrillModel: Sendable {
+    /// What the model is at one moment.
+    associatedtype Snapshot: Sendable
+    /// The model as it is now.
+    func capture() -> Snapshot
+    /// Lines describing how the model now differs from `before` (empty: identical).
+    func differences(from before: Snapshot) -> [String]
+    /// Keeps the model (between repetitions, so a stopped drill leaves it where the journal is).
+    func save() throws
+}
+
 /// `ferry drill`: run → checks → rollback → checks, N times, each repetition a journaled
 /// run; stops at the first repetition that leaves the region different from where it
 /// began (on a simulated region, compared state by state), and says how.
 public struct Drill: Sendable {
     public let engine: Engine
-    /// The simulated region, whose state is compared before and after each repetition.
-    public let sim: SimRegion?
+    /// The region's model, compared before and after each repetition (nil: a real region).
+    public let model: (any DrillModel)?
     public let times: Int
     public var options = RunOptions()
     /// Called after each repetition (for progress lines).
     public var progress: @Sendable (Repetition) -> Void = { _ in }
 
-    public init(engine: Engine, sim: SimRegion?, times: Int) {
+    public init(engine: Engine, model: (any DrillModel)?, times: Int) {
         self.engine = engine
-        self.sim = sim
+        self.model = model
         self.times = times
     }
 
@@ -55,14 +69,14 @@ public struct Drill: Sendable {
     public func run(id: String = Drill.newID()) async throws -> Outcome {
         var repetitions: [Repetition] = []
         for n in 1...max(1, times) {
-            let before = sim?.state
+            let before = model.map { Self.baseline($0) }
             // A real region has no model: what the drill can read of it is compared instead.
-            let realBefore = sim == nil ? await RegionSnapshot.capture(region: engine.region, transport: engine.transport) : nil
+            let realBefore = model == nil ? await RegionSnapshot.capture(region: engine.region, transport: engine.transport) : nil
             var opts = options
             opts.drill = id
             opts.repetition = n
             opts.yes = true
-            if sim != nil { opts.virtualTime = true }
+            if model != nil { opts.virtualTime = true }
             let upgrade = try await engine.run(opts)
             if upgrade.status == .interrupted || upgrade.status == .waiting || Task.isCancelled {
                 return Outcome(id: id, repetitions: repetitions,
@@ -81,9 +95,9 @@ public struct Drill: Sendable {
                                stoppedBecause: "repetition \(n): the rollback was interrupted: ferry rollback \(upgrade.runID) continues it")
             }
             let afterRollback = try await engine.runChecks([], runID: upgrade.runID)
-            try sim?.save()
+            try model?.save()
             var differences: [String] = []
-            if let before, let now = sim?.state { differences = SimRegion.differences(before, now) }
+            if let before { differences = before() }
             if let realBefore {
                 differences = RegionSnapshot.differences(realBefore, await RegionSnapshot.capture(region: engine.region, transport: engine.transport))
             }
@@ -112,5 +126,11 @@ public struct Drill: Sendable {
             }
         }
         return Outcome(id: id, repetitions: repetitions, stoppedBecause: nil)
+    }
+
+    /// The model captured now, and what tells later how it has changed since.
+    static func baseline<M: DrillModel>(_ model: M) -> @Sendable () -> [String] {
+        let before = model.capture()
+        return { model.differences(from: before) }
     }
 }

@@ -6,7 +6,7 @@ import LuaBridge
 /// the ids a restore hands out anew), the broker's policies, and where each VIP sends
 /// traffic. Databases and hosts are for the runbook's checks.
 public struct RegionSnapshot: Sendable {
-    /// Each part as lines that compare as sets (`catalog`, `broker`, `vip glance`).
+    /// Each part as lines that compare as sets (`catalog`, `broker`, `vip <name>`).
     public var parts: [String: Set<String>] = [:]
     /// Parts that could not be read, with why (they are not compared).
     public var unreadable: [String: String] = [:]

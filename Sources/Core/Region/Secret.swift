@@ -44,8 +44,10 @@ public enum SecretReference: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-enum RegionPaths {
-    static func expand(_ path: String, relativeTo directory: String?) -> String {
+/// Paths written in a region file: `~/` is the home directory, a relative path is taken
+/// from the file's directory.
+public enum RegionPaths {
+    public static func expand(_ path: String, relativeTo directory: String?) -> String {
         if path.hasPrefix("~/") {
             return FileManager.default.homeDirectoryForCurrentUser.path + String(path.dropFirst(1))
         }

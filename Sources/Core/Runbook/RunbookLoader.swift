@@ -7,7 +7,7 @@ public enum RunbookLoader {
     /// Extra Lua modules (plugins) and natives to install before the runbook runs.
     public struct Extensions: Sendable {
         public var natives: [LuaFunction]
-        /// Lua sources for `require` names (e.g. `ferry.glance`), preloaded.
+        /// Lua sources for `require` names (e.g. `ferry.<component>`), preloaded.
         public var modules: [String: String]
         /// Globals bound to a module at load (`release` → `ferry.release`).
         public var globals: [String: String]

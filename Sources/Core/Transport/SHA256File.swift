@@ -2,9 +2,9 @@ import Crypto
 import Foundation
 import Synchronization
 
-enum SHA256File {
+public enum SHA256File {
     /// The hex SHA-256 of a file, read in 1 MiB chunks (blocks the calling thread).
-    static func hex(_ path: String) throws -> String {
+    public static func hex(_ path: String) throws -> String {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw TransportError(.transfer, host: "local", "cannot read \(path)")
         }

@@ -1,4 +1,5 @@
 import FerryCore
+import FerrySimulation
 
 /// Cinder: `require "ferry.cinder"`.
 public struct CinderPlugin: ComponentPlugin {

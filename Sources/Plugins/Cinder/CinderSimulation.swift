@@ -1,4 +1,5 @@
 import FerryCore
+import FerrySimulation
 
 /// Cinder in the simulated region: `cinder-manage` against the `cinder` database.
 /// Volumes per backend host are counters `volumes_host:<host>@<backend>`; service

@@ -1,4 +1,5 @@
 import FerryCore
+import FerrySimulation
 
 /// Glance: `require "ferry.glance"`.
 public struct GlancePlugin: ComponentPlugin {

@@ -1,4 +1,5 @@
 import FerryCore
+import FerrySimulation
 
 /// Glance in the simulated region: `glance-manage` against the `glance` database.
 struct GlanceSimulation: SimComponent {

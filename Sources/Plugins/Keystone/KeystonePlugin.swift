@@ -1,4 +1,5 @@
 import FerryCore
+import FerrySimulation
 
 /// Keystone: `require "ferry.keystone"`.
 public struct KeystonePlugin: ComponentPlugin {

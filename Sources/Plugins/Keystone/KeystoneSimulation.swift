@@ -1,4 +1,5 @@
 import FerryCore
+import FerrySimulation
 
 /// Keystone in the simulated region: `keystone-manage db_sync` against the `keystone` database.
 struct KeystoneSimulation: SimComponent {

@@ -1,4 +1,5 @@
 import FerryCore
+import FerrySimulation
 
 /// Neutron: `require "ferry.neutron"`.
 public struct NeutronPlugin: ComponentPlugin {

@@ -1,4 +1,5 @@
 import FerryCore
+import FerrySimulation
 
 /// Neutron in the simulated region: `neutron-db-manage` against the `neutron`
 /// database, whose schema has an `expand` and a `contract` part from Liberty on.

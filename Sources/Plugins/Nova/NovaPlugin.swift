@@ -1,4 +1,5 @@
 import FerryCore
+import FerrySimulation
 
 /// Nova with Placement: `require "ferry.nova"` (placement's steps are `nova.placement`).
 public struct NovaPlugin: ComponentPlugin {

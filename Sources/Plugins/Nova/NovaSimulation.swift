@@ -1,4 +1,5 @@
 import FerryCore
+import FerrySimulation
 
 /// Nova and Placement in the simulated region: `nova-manage` against the `nova`,
 /// `nova_api` and `nova_cell0` databases, `placement-manage` against `placement`.

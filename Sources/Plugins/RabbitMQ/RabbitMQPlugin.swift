@@ -1,4 +1,5 @@
 import FerryCore
+import FerrySimulation
 
 /// RabbitMQ: `require "ferry.rabbitmq"`. No schema chain of its own: policies and
 /// checks for the broker the OpenStack services share, and the OpenStack releases that

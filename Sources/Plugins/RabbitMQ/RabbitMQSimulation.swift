@@ -1,4 +1,5 @@
 import FerryCore
+import FerrySimulation
 import Foundation
 
 /// RabbitMQ in the simulated region: the servers of `rabbit_old` / `rabbit_new`, and

@@ -5,9 +5,14 @@ local concat = table.concat
 local M = {}
 
 -- Calls a native; its error is raised at the caller `level` levels up.
+-- A native's error already names the runbook line that called into this module (the
+-- bridge skips plugin-module frames): raise it as it is, without a second position.
 local function checked(level, fn, ...)
   local ok, result = pcall(fn, ...)
-  if not ok then error(result, level + 1) end
+  if not ok then
+    if type(result) == "string" and result:find("^[^:\n]+:%d+: ") then error(result, 0) end
+    error(result, level + 1)
+  end
   return result
 end
 

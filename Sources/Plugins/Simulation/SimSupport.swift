@@ -1,4 +1,5 @@
 import FerryCore
+import FerrySimulation
 import Foundation
 
 /// A manage command's words after the global options (`--config-file X`, `--debug`)

@@ -1,4 +1,5 @@
 import FerryCore
+import FerrySimulation
 
 /// `<project>-status upgrade check` (oslo.upgradecheck): 0 success, 1 warning, 2 failure.
 /// Nova has it since Ocata; the others since the Stein "upgrade-checkers" goal.

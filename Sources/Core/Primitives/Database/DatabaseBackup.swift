@@ -47,7 +47,8 @@ public struct DatabaseBackups: Sendable {
     public let artifactDirectory: String
     public let transport: any Transport
 
-    static let footer = "-- Dump completed"
+    /// The last line of a complete dump (`db.verify` checks for it).
+    public static let footer = "-- Dump completed"
 
     func clientOptions(_ e: DatabaseEndpoint) -> [String] {
         var args = ["--user=\(e.user)"]
@@ -100,7 +101,8 @@ public struct DatabaseBackups: Sendable {
         return DatabaseArtifact(database: name, path: path, bytes: bytes, sha256: sha, at: started, source: via.map { "mysqldump on \($0.name)" } ?? "mysqldump on this machine")
     }
 
-    static func measure(_ path: String) throws -> (Int, String) {
+    /// A dump's size in bytes and its hex SHA-256.
+    public static func measure(_ path: String) throws -> (Int, String) {
         let bytes = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         return (bytes, try SHA256File.hex(path))
     }

@@ -23,6 +23,12 @@ public struct DatabaseError: Error, CustomStringConvertible, Sendable {
     public let code: Int
     public let message: String
     public var description: String { "db \(database): \(message)" }
+
+    public init(database: String, code: Int, message: String) {
+        self.database = database
+        self.code = code
+        self.message = message
+    }
 }
 
 /// One MariaDB/MySQL connection through MariaDB Connector/C. Its blocking calls

@@ -13,6 +13,13 @@ public struct HTTPResponse: Sendable {
     public var body: String
     public var duration: Double
 
+    public init(status: Int, headers: [String: String], body: String, duration: Double) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.duration = duration
+    }
+
     public var luaValue: LuaValue {
         ["status": .int(Int64(status)), "headers": .map(headers.mapValues { .string($0) }), "body": .string(body),
          "duration": .number(duration)]
@@ -24,6 +31,8 @@ public struct HTTPResponse: Sendable {
 
 public struct HTTPFailure: Error, CustomStringConvertible, Sendable {
     public let description: String
+
+    public init(description: String) { self.description = description }
 }
 
 /// HTTP clients by TLS setting (default trust, a custom CA file, or insecure), shared by a process.

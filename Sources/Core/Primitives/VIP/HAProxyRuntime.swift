@@ -145,4 +145,9 @@ public struct VIPError: Error, CustomStringConvertible, Sendable {
     public let vip: String
     public let message: String
     public var description: String { "vip \(vip): \(message)" }
+
+    public init(vip: String, message: String) {
+        self.vip = vip
+        self.message = message
+    }
 }

@@ -1,3 +1,4 @@
+import FerryCore
 import Foundation
 import LuaBridge
 import Synchronization
@@ -523,4 +524,10 @@ public final class SimRegion: Sendable {
     static func isFerryBackup(_ path: String) -> Bool {
         path.range(of: #"\.ferry-\d{8}T\d{6}"#, options: .regularExpression) != nil
     }
+}
+
+/// A drill compares the whole model before and after each repetition.
+extension SimRegion: DrillModel {
+    public func capture() -> SimState { state }
+    public func differences(from before: SimState) -> [String] { Self.differences(before, state) }
 }
