@@ -93,13 +93,15 @@ let package = Package(
         ),
         // Benchmarks behind scripts/bench (release builds; figures, not pass/fail).
         .executableTarget(name: "ferry-bench", dependencies: ["FerryCore", "LuaBridge"], path: "Sources/FerryBench"),
-        .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge"], path: "Tests/LuaBridgeTests"),
-        .testTarget(name: "CoreTests", dependencies: ["FerryCore", "FerrySimulation", "LuaBridge"], path: "Tests/CoreTests"),
+        // What the test targets share (repository root, latches), so no test syncs on a sleep.
+        .target(name: "FerryTestSupport", path: "Tests/Support"),
+        .testTarget(name: "LuaBridgeTests", dependencies: ["FerryTestSupport", "LuaBridge"], path: "Tests/LuaBridgeTests"),
+        .testTarget(name: "CoreTests", dependencies: ["FerryTestSupport", "FerryCore", "FerrySimulation", "LuaBridge"], path: "Tests/CoreTests"),
         // Against real services started by scripts/testenv (scripts/test starts them).
-        .testTarget(name: "IntegrationTests", dependencies: ["FerryCore", "FerryPlugins", "LuaBridge"], path: "Tests/IntegrationTests"),
+        .testTarget(name: "IntegrationTests", dependencies: ["FerryTestSupport", "FerryCore", "FerryPlugins", "LuaBridge"], path: "Tests/IntegrationTests"),
         // `ferry` is not imported: the dependency builds the binary these tests run.
-        .testTarget(name: "FerryCLITests", dependencies: ["ferry", "FerryCore", "FerrySimulation", "FerryPlugins", "LuaBridge"], path: "Tests/FerryCLITests"),
-        .testTarget(name: "PluginTests", dependencies: ["FerryPlugins", "FerrySimulation", "FerryCore"], path: "Tests/PluginTests"),
+        .testTarget(name: "FerryCLITests", dependencies: ["FerryTestSupport", "ferry", "FerryCore", "FerrySimulation", "FerryPlugins", "LuaBridge"], path: "Tests/FerryCLITests"),
+        .testTarget(name: "PluginTests", dependencies: ["FerryTestSupport", "FerryPlugins", "FerrySimulation", "FerryCore"], path: "Tests/PluginTests"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,6 +1,7 @@
 @testable import FerryCore
 import Foundation
 import Synchronization
+import FerryTestSupport
 import Testing
 
 /// How the nio transport paces SSH handshakes: in flight, per second, adapting.
@@ -141,27 +142,4 @@ import Testing
 /// Handshakes inside the pacer now, and the most at once.
 final class Inside: Sendable {
     let state = Mutex((now: 0, peak: 0))
-}
-
-/// Opens once; every waiter, earlier or later, goes on.
-final class Latch: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-    func open() {
-        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
-            s.open = true
-            defer { s.waiters = [] }
-            return s.waiters
-        }
-        for w in waiters { w.resume() }
-    }
-    func wait() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let ready = state.withLock { s -> Bool in
-                if s.open { return true }
-                s.waiters.append(c)
-                return false
-            }
-            if ready { c.resume() }
-        }
-    }
 }

@@ -2,11 +2,11 @@
 import Foundation
 import LuaBridge
 import Testing
+import FerryTestSupport
 
 /// scripts/meta/ferry.lua must annotate exactly what the bridge gives runbooks.
 @Suite struct MetaAnnotationsTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().path
+    static let root = Repository.root
 
     /// Every function and module table a runbook can reach, as `name`, `table.fn` or `Class:method`.
     func registered() async throws -> Set<String> {

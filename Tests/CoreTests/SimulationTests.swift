@@ -3,11 +3,12 @@ import FerrySimulation
 import Foundation
 import LuaBridge
 import Testing
+import FerryTestSupport
 
 /// The simulated region: rollback identity, injected faults, the load model with
 /// adaptive waves, drills. Runs the repository's own sim runbook where it can.
 struct SimulationTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let root = Repository.root
 
     struct Sim {
         let sim: SimRegion

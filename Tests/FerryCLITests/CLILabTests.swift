@@ -1,13 +1,13 @@
 import FerryCore
 import Foundation
 import Testing
+import FerryTestSupport
 
 /// The lab region (docs/design-facts.md#the-lab-region): `ferry run X -r .testenv/region.yaml` runs a runbook against
 /// the real services scripts/testenv/up started (sshd hosts, MariaDB, HAProxy, Keystone,
 /// RabbitMQ), through the command line as an operator would.
 @Suite struct CLILabTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().path
+    static let root = Repository.root
     static var region: String { (ProcessInfo.processInfo.environment["TESTENV_DIR"] ?? root + "/.testenv") + "/region.yaml" }
 
     @Test func aRunbookRunsAgainstTheLabRegionFromTheCommandLine() async throws {

@@ -3,11 +3,12 @@ import FerrySimulation
 import FerryPlugins
 import Foundation
 import Testing
+import FerryTestSupport
 
 /// The simulated region through the command line: separate processes for run and
 /// rollback see one region (kept beside the journal), and a drill with its report.
 @Suite struct CLISimulationTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let root = Repository.root
 
     /// The saved model without its clock.
     static func model(_ dir: String) throws -> String {

@@ -1,5 +1,6 @@
 import FerryCore
 import Foundation
+import FerryTestSupport
 import LuaBridge
 import Testing
 
@@ -8,8 +9,7 @@ struct FerryProcess {
     static var binary: String {
         let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ferry").path
         if FileManager.default.isExecutableFile(atPath: beside) { return beside }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.appendingPathComponent(".build/debug/ferry").path
+        return Repository.root + "/.build/debug/ferry"
     }
 
     /// `ferry` with these arguments, not started yet: stdin empty, stdout and stderr piped.

@@ -3,11 +3,11 @@ import Foundation
 import Testing
 import LuaBridge
 import Synchronization
+import FerryTestSupport
 
 /// The real services scripts/testenv started (sshd hosts for now).
 enum TestEnvironment {
-    static let root: String = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().path
+    static let root = Repository.root
     /// The test environment's folder (`.testenv`, or TESTENV_DIR as scripts/testenv takes it).
     static var testenv: String { ProcessInfo.processInfo.environment["TESTENV_DIR"] ?? root + "/.testenv" }
     static var ssh: String { testenv + "/ssh" }

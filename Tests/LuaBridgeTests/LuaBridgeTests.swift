@@ -1,6 +1,7 @@
 import Foundation
 import LuaBridge
 import Synchronization
+import FerryTestSupport
 import Testing
 
 /// Counts live instances so a test can prove Swift objects were released.
@@ -20,29 +21,6 @@ final class Tracked: Sendable {
 
 struct Boom: Error, CustomStringConvertible { var description: String { "boom from Swift" } }
 
-/// A one-shot latch: `wait()` returns once `signal()` has been called, before or after.
-final class Latch: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-    func signal() {
-        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
-            s.open = true
-            defer { s.waiters = [] }
-            return s.waiters
-        }
-        for w in waiters { w.resume() }
-    }
-
-    func wait() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let open = state.withLock { s -> Bool in
-                if !s.open { s.waiters.append(c) }
-                return s.open
-            }
-            if open { c.resume() }
-        }
-    }
-}
 
 @Suite struct LuaBridgeTests {
     @Test func valuesRoundTripBothWays() async throws {
@@ -208,11 +186,11 @@ final class Latch: Sendable {
         let stopped = Latch()  // that sleep was cancelled
         await vm.register(LuaFunction("forever") { _ in
             .yield {
-                waiting.signal()
+                waiting.open()
                 do {
                     try await Task.sleep(for: .seconds(3600))
                 } catch {
-                    stopped.signal()
+                    stopped.open()
                     throw error
                 }
                 return []

@@ -3,12 +3,12 @@ import FerrySimulation
 import FerryPlugins
 import Foundation
 import Testing
+import FerryTestSupport
 
 /// The runbook library (scripts/lib) and the runbooks built from it
 /// (scripts/runbooks/kilo-to-queens, queens-to-rocky) on the simulated region.
 @Suite struct LibraryTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().path
+    static let root = Repository.root
 
     struct Sim {
         let sim: SimRegion

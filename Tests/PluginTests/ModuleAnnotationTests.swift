@@ -2,11 +2,11 @@ import FerryCore
 import FerryPlugins
 import Foundation
 import Testing
+import FerryTestSupport
 
 /// scripts/meta/ferry.lua must annotate exactly the functions the plugin modules export.
 @Suite struct ModuleAnnotationTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().path
+    static let root = Repository.root
 
     /// `module.fn` and `module.preflight.fn` from `name.x = function` lines.
     func annotated() throws -> Set<String> {

@@ -1,0 +1,41 @@
+import Foundation
+import Synchronization
+
+/// What the test targets share: the repository's root, and synchronisation that does not
+/// depend on how fast the machine is (a latch instead of a sleep).
+
+/// The repository's root directory (scripts/, docs/, Package.swift).
+public enum Repository {
+    public static let root: String = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+}
+
+/// Opens once; every waiter, earlier or later, goes on. For tests that must know an
+/// event happened (a coroutine is waiting, N hosts are inside a step) before they act.
+public final class Latch: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    public init() {}
+
+    public var isOpen: Bool { state.withLock { $0.open } }
+
+    public func open() {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.open = true
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.resume() }
+    }
+
+    public func wait() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { s -> Bool in
+                if s.open { return true }
+                s.waiters.append(c)
+                return false
+            }
+            if ready { c.resume() }
+        }
+    }
+}
