@@ -54,6 +54,12 @@ func withTimeout<T: Sendable>(_ seconds: Double?, clock: any RunClock, lane: Str
 
 extension RunClock {
     public func now() -> Date { now(host: nil) }
+
+    /// A reading in seconds for measuring spans and deadlines on `host`'s lane: monotonic
+    /// on the wall clock (immune to clock changes), the lane's simulated time on a virtual one.
+    public func reading(host: String?) -> Double {
+        isVirtual ? now(host: host).timeIntervalSince1970 : Monotonic.seconds()
+    }
 }
 
 /// The host lane the current task works for (a per-host step's host, a check's host):

@@ -109,7 +109,7 @@ struct StepRunner {
             var current = invocation
             current.attempt = attempt
             if let t = step.timeout {
-                current.deadline = engine.clock.isVirtual ? engine.clock.now(host: invocation.host).timeIntervalSince1970 + t : Monotonic.seconds() + t
+                current.deadline = engine.clock.reading(host: invocation.host) + t
             }
             do {
                 return try await body(current)

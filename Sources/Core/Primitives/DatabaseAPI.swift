@@ -75,7 +75,7 @@ enum DatabaseAPI {
                 let opts = try call.table(2, optional: true)
                 let via = try (opts["via"].stringValue ?? env.databaseSetting(name, "backup_via")).map { try RuntimeAPI.lookup(env, $0) }
                 let backups = try env.backups()
-                let invocation = call.context as? Invocation
+                let invocation = call.invocation
                 if env.dryRun {
                     env.log(LogLine(level: .info, message: "[dry run] would back up database \(name)\(via.map { " on \($0.name)" } ?? "")", invocation: invocation))
                     return .value(.nil)
@@ -105,7 +105,7 @@ enum DatabaseAPI {
                 let lockWait = opts["lock_wait"].stringValue.flatMap(DurationText.seconds).map { Int($0) } ?? opts["lock_wait"].intValue ?? 10
                 let via = try (opts["via"].stringValue ?? env.databaseSetting(artifact.database, "backup_via")).map { try RuntimeAPI.lookup(env, $0) }
                 let backups = try env.backups()
-                let invocation = call.context as? Invocation
+                let invocation = call.invocation
                 if env.dryRun {
                     env.log(LogLine(level: .info, message: "[dry run] would restore \(artifact.database) from \(artifact.path)\(via.map { " on \($0.name)" } ?? "")", invocation: invocation))
                     return .none
@@ -132,7 +132,7 @@ enum DatabaseAPI {
         guard let env = box.current, env.dryRun else { return false }
         let verb = sql.trimmingCharacters(in: .whitespacesAndNewlines).prefix { !$0.isWhitespace }.uppercased()
         if !always && ["SELECT", "SHOW", "DESCRIBE", "DESC", "EXPLAIN"].contains(verb) { return false }
-        env.log(LogLine(level: .info, message: "[dry run] would execute: \(sql.prefix(160))", invocation: call.context as? Invocation))
+        env.log(LogLine(level: .info, message: "[dry run] would execute: \(sql.prefix(160))", invocation: call.invocation))
         return true
     }
 

@@ -24,12 +24,12 @@ enum RuntimeAPI {
                     }
                     hostCommand.timeout = t
                 }
-                let invocation = call.context as? Invocation
+                let invocation = call.invocation
                 // Inside a step with a timeout, a command gets at most the time left, so the
                 // host kills it when the step gives up instead of leaving it running.
                 if let deadline = invocation?.deadline {
                     // On a virtual clock the deadline is simulated time, on the caller's lane.
-                    let now = env.clock.isVirtual ? env.clock.now(host: invocation?.host).timeIntervalSince1970 : Monotonic.seconds()
+                    let now = env.clock.reading(host: invocation?.host)
                     let left = max(0.5, deadline - now)
                     hostCommand.timeout = min(hostCommand.timeout ?? left, left)
                 }
@@ -70,7 +70,7 @@ enum RuntimeAPI {
                 }
                 if env.dryRun {
                     env.log(LogLine(level: .info, message: "[dry run] \(host.name): would copy \(source) to \(destination)",
-                                    invocation: call.context as? Invocation))
+                                    invocation: call.invocation))
                     return .none
                 }
                 return .yield {
@@ -87,7 +87,7 @@ enum RuntimeAPI {
                 let key = try call.string(4)
                 if env.dryRun {
                     env.log(LogLine(level: .info, message: "[dry run] \(host.name): would read [\(section)] \(key) from \(path)",
-                                    invocation: call.context as? Invocation))
+                                    invocation: call.invocation))
                     return .value(.nil)
                 }
                 return .yield {
@@ -104,7 +104,7 @@ enum RuntimeAPI {
                 // A string sets one line; a list sets a repeated key, one line per value.
                 let many = call.isTable(5)
                 let values: [String]? = call.isNil(5) ? nil : many ? try iniValues(try call.value(5)) : [try call.string(5)]
-                let invocation = call.context as? Invocation
+                let invocation = call.invocation
                 if env.dryRun {
                     env.log(LogLine(level: .info, message: "[dry run] \(host.name): would set [\(section)] \(key) in \(path)",
                                     invocation: invocation))
@@ -167,7 +167,7 @@ enum RuntimeAPI {
                 let check = opts["check"].boolValue ?? false
                 var hostCommand = HostCommand(command, sudo: opts["sudo"].boolValue ?? false)
                 hostCommand.timeout = seconds(opts["timeout"])
-                let invocation = call.context as? Invocation
+                let invocation = call.invocation
                 let captures = Dictionary(uniqueKeysWithValues: hosts.map {
                     ($0.name, outputCapture(env, invocation, host: $0.name, command: command))
                 })
@@ -227,7 +227,7 @@ enum RuntimeAPI {
                 let level = LogLine.Level(rawValue: try call.string(1)) ?? .info
                 let message = try call.string(2)
                 if let env = box.current {
-                    env.log(LogLine(level: level, message: message, invocation: call.context as? Invocation))
+                    env.log(LogLine(level: level, message: message, invocation: call.invocation))
                 }
                 return .none
             },
@@ -235,7 +235,7 @@ enum RuntimeAPI {
                 guard let s = seconds(try call.value(1)) else { throw LuaArgumentError("sleep: expected a duration like \"5s\"") }
                 let clock = box.current?.clock ?? WallClock()
                 // The caller's lane (a host, a parallel item) comes with the task.
-                let host = RunLane.current ?? (call.context as? Invocation)?.host
+                let host = RunLane.current ?? call.invocation?.host
                 return .yield {
                     try await clock.sleep(s, host: host)
                     return []
@@ -249,8 +249,8 @@ enum RuntimeAPI {
             },
             LuaFunction("__native.now") { call in
                 // Virtual in a simulated region, so `wait_until` deadlines follow simulated time.
-                guard let env = box.current, env.clock.isVirtual else { return .value(.number(Monotonic.seconds())) }
-                return .value(.number(env.clock.now(host: RunLane.current ?? (call.context as? Invocation)?.host).timeIntervalSince1970))
+                guard let env = box.current else { return .value(.number(Monotonic.seconds())) }
+                return .value(.number(env.clock.reading(host: RunLane.current ?? call.invocation?.host)))
             },
             LuaFunction("__native.secret") { call in
                 let value = try call.value(1)

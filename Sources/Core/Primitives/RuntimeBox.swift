@@ -23,6 +23,11 @@ public struct Invocation: Sendable {
     }
 }
 
+extension LuaCall {
+    /// Where the call comes from (step, host, phase), as the engine attached it.
+    public var invocation: Invocation? { context as? Invocation }
+}
+
 /// A log line from a runbook (`log.info`) or from the engine.
 public struct LogLine: Sendable {
     public enum Level: String, Sendable { case info, warn, error }

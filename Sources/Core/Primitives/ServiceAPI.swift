@@ -8,7 +8,7 @@ enum ServiceAPI {
         @Sendable func broker(_ what: String) throws -> any BrokerDriver { try box.require(what).broker() }
         @Sendable func dry(_ what: String, _ call: LuaCall) -> Bool {
             guard let env = box.current, env.dryRun else { return false }
-            env.log(LogLine(level: .info, message: "[dry run] would \(what)", invocation: call.context as? Invocation))
+            env.log(LogLine(level: .info, message: "[dry run] would \(what)", invocation: call.invocation))
             return true
         }
         return [
@@ -25,13 +25,13 @@ enum ServiceAPI {
                     if !headers.keys.contains(where: { $0.lowercased() == "content-type" }) { headers["Content-Type"] = "application/json" }
                 }
                 if let env = box.current, env.dryRun, !["GET", "HEAD"].contains(method.uppercased()) {
-                    env.log(LogLine(level: .info, message: "[dry run] would send \(method.uppercased()) \(url)", invocation: call.context as? Invocation))
+                    env.log(LogLine(level: .info, message: "[dry run] would send \(method.uppercased()) \(url)", invocation: call.invocation))
                     return .value(["status": 0, "headers": [:], "body": "", "duration": 0, "dry_run": true])
                 }
                 let timeout = spec["timeout"].stringValue.flatMap(DurationText.seconds) ?? spec["timeout"].doubleValue ?? 30
                 let insecure = spec["insecure"].boolValue ?? false
                 if insecure, let env = box.current {
-                    env.log(LogLine(level: .warn, message: "INSECURE: TLS certificates are NOT verified for \(url)", invocation: call.context as? Invocation))
+                    env.log(LogLine(level: .warn, message: "INSECURE: TLS certificates are NOT verified for \(url)", invocation: call.invocation))
                 }
                 let caFile = spec["ca_file"].stringValue
                 let finalHeaders = headers

@@ -9,7 +9,7 @@ enum VIPAPI {
         }
         @Sendable func dry(_ what: String, _ call: LuaCall) -> Bool {
             guard let env = box.current, env.dryRun else { return false }
-            env.log(LogLine(level: .info, message: "[dry run] would \(what)", invocation: call.context as? Invocation))
+            env.log(LogLine(level: .info, message: "[dry run] would \(what)", invocation: call.invocation))
             return true
         }
         return [
