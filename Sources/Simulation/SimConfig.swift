@@ -34,7 +34,8 @@ public struct SimConfig: Sendable {
 
     public init() {}
 
-    public init(_ value: LuaValue, file: String) throws {
+    /// `directory`: the region file's, where relative paths (a hold's `until`) start.
+    public init(_ value: LuaValue, file: String, directory: String? = nil) throws {
         guard case .map(let m) = value else {
             throw FerryError.failed("\(file): simulate: expected a mapping (computes:, controllers:, release:, …)")
         }
@@ -75,7 +76,6 @@ public struct SimConfig: Sendable {
             load.resync = l["resync"]?.stringValue.flatMap(DurationText.seconds) ?? l["resync"]?.doubleValue ?? load.resync
         }
         if case .array(let f)? = m["faults"] {
-            let directory = file.contains("/") ? URL(fileURLWithPath: file).deletingLastPathComponent().path : nil
             faults = try f.enumerated().map {
                 try SimFault($0.element, where: "\(file): simulate.faults[\($0.offset + 1)]", directory: directory)
             }

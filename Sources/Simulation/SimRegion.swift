@@ -43,7 +43,7 @@ public final class SimRegion: Sendable {
     public init(region base: Region, computes: Int? = nil, components: [any SimComponent] = [],
                 releases: [String] = SimRegion.defaultReleases, stateDirectory: String?, fresh: Bool = false) throws
     {
-        var config = try SimConfig(base.simulate ?? .map([:]), file: base.file ?? base.name)
+        var config = try SimConfig(base.simulate ?? .map([:]), file: base.file ?? base.name, directory: base.directory)
         if let computes { config.computes = computes }
         self.config = config
         self.releases = releases

@@ -67,7 +67,7 @@ public struct HandshakeStats: Sendable {
     public var timedOut = 0
     public var failed = 0
     public var peakInFlight = 0
-    /// The most handshakes that finished within one second.
+    /// The most handshakes that finished within one second (a sliding second).
     public var peakPerSecond = 0
     public var slowest: Double = 0
     /// From the first start to the last finish, seconds.
@@ -107,8 +107,8 @@ public final class HandshakePacer: Sendable {
         var stats = HandshakeStats()
         var first: ContinuousClock.Instant?
         var last: ContinuousClock.Instant?
-        var secondBucket: (second: Int, count: Int) = (0, 0)
-        /// When recent handshakes completed (seconds on the pacer's clock), the last second's worth.
+        /// When recent handshakes completed (seconds on the pacer's clock), the last second's
+        /// worth: the rate completing now, and its peak for the stats.
         var recent: [Double] = []
     }
     private let state: Mutex<State>
@@ -200,17 +200,13 @@ public final class HandshakePacer: Sendable {
             case .succeeded:
                 s.stats.succeeded += 1
                 s.stats.slowest = max(s.stats.slowest, (now - started).seconds)
-                let second = Int(seconds(now))
-                s.secondBucket = s.secondBucket.second == second ? (second, s.secondBucket.count + 1) : (second, 1)
-                s.stats.peakPerSecond = max(s.stats.peakPerSecond, s.secondBucket.count)
+                s.recent.append(seconds(now))
+                if let i = s.recent.firstIndex(where: { $0 > seconds(now) - 1 }), i > 0 { s.recent.removeFirst(i) }
+                s.stats.peakPerSecond = max(s.stats.peakPerSecond, s.recent.count)
             case .timedOut: s.stats.timedOut += 1
             case .failed: s.stats.failed += 1
             }
             let at = seconds(now)
-            if outcome == .succeeded {
-                s.recent.append(at)
-                if let i = s.recent.firstIndex(where: { $0 > at - 1 }), i > 0 { s.recent.removeFirst(i) }
-            }
             if outcome != .failed {
                 s.control.record(started: seconds(started), now: at, timedOut: outcome == .timedOut,
                                  completing: Double(s.recent.count))
