@@ -93,8 +93,9 @@ let package = Package(
         ),
         // Benchmarks behind scripts/bench (release builds; figures, not pass/fail).
         .executableTarget(name: "ferry-bench", dependencies: ["FerryCore", "LuaBridge"], path: "Sources/FerryBench"),
-        // What the test targets share (repository root, latches), so no test syncs on a sleep.
-        .target(name: "FerryTestSupport", path: "Tests/Support"),
+        // What the test targets share (repository root, latches, a child-process runner on
+        // swift-subprocess that drains stdout and stderr together), so no test syncs on a sleep.
+        .target(name: "FerryTestSupport", dependencies: [.product(name: "Subprocess", package: "swift-subprocess")], path: "Tests/Support"),
         .testTarget(name: "LuaBridgeTests", dependencies: ["FerryTestSupport", "LuaBridge"], path: "Tests/LuaBridgeTests"),
         .testTarget(name: "CoreTests", dependencies: ["FerryTestSupport", "FerryCore", "FerrySimulation", "LuaBridge"], path: "Tests/CoreTests"),
         // Against real services started by scripts/testenv (scripts/test starts them).

@@ -59,7 +59,7 @@ struct SimSession: DatabaseSession {
             let value: LuaValue
             switch variable.lowercased() {
             case "threads_running":
-                let load = name == "neutron" ? sim.threadsRunning(at: sim.clock.seconds, cohort: sim.clock.cohort) : sim.config.load.base
+                let load = name == "neutron" ? sim.threadsRunning(at: sim.clock.now(host: RunLane.current).timeIntervalSince1970, lane: RunLane.current) : sim.config.load.base
                 value = .string(String(Int(load.rounded())))
             case "threads_connected": value = "40"
             case "uptime": value = "864000"

@@ -23,13 +23,14 @@ public final class SimRegion: Sendable {
     /// What the saved model was built from; a model saved with other settings is refused.
     let fingerprint: String
 
-    struct Pulse { var start: Double; var weight: Double }
+    struct Pulse { var start: Double; var weight: Double; var ordinal = 0 }
     struct Model {
         var state: SimState
-        /// Agent restarts of finished host groups (they set the database's load).
+        /// Agent restarts of hosts whose slots were handed over (they set the database's
+        /// load), each with the place its lane closed in (``VirtualClock/horizon(lane:)``).
         var pulses: [Pulse] = []
-        /// Restarts of the hosts running now; they count once their group ends.
-        var pendingPulses: [Pulse] = []
+        /// Restarts by the lanes running now; they count once their lane closes.
+        var pendingPulses: [String: [Pulse]] = [:]
         var lastSave = 0.0
         var commands = 0
     }
@@ -78,12 +79,15 @@ public final class SimRegion: Sendable {
             let seeded = seed()
             model.withLock { $0.state = seeded }
         }
-        clock.onJoin { [weak self] in
-            self?.commitPulses()
-            self?.checkpoint()
+        clock.onClose { [weak self] lane, parent, ordinal in
+            self?.commitPulses(lane: lane, parent: parent, ordinal: ordinal)
+            if parent == nil { self?.checkpoint() }
         }
         // At the end of every step the model is saved, beside the journal's record of it.
-        clock.onStepEnd { [weak self] in try? self?.save() }
+        clock.onStepEnd { [weak self] in
+            self?.forgetOldPulses()
+            try? self?.save()
+        }
         // Each host done is appended to a log before the journal records it, so a killed
         // process leaves no host the journal calls done whose change the model lost.
         clock.onHostDone { [weak self] host, t in self?.logHost(host, at: t) }
@@ -345,32 +349,45 @@ public final class SimRegion: Sendable {
 
     // MARK: Load
 
-    /// Threads_running of the Neutron database at a moment: the base load plus the agents
-    /// still resyncing after a restart (each fades linearly over `resync`).
-    func threadsRunning(at t: Double, cohort: Int = 0) -> Double {
+    /// Threads_running of the Neutron database at a moment, as seen from a lane: the base
+    /// load, the agents still resyncing after a restart (each fades linearly over `resync`)
+    /// that the lane may know of (those of lanes closed before it began), and the agents
+    /// restarting with it (its cohort). What a lane sees depends only on the schedule, never
+    /// on how the real tasks interleaved, so a drill gives the same figures every time.
+    func threadsRunning(at t: Double, lane: String?) -> Double {
         let l = config.load
+        let horizon = clock.horizon(lane: lane) ?? Int.max
         let fromPast = model.withLock { m in
             m.pulses.reduce(0.0) { sum, p in
                 let age = t - p.start
-                guard age >= 0, age < l.resync else { return sum }
+                guard p.ordinal <= horizon, age >= 0, age < l.resync else { return sum }
                 return sum + p.weight * (1 - age / l.resync)
             }
         }
-        return l.base + fromPast + Double(cohort) * l.perAgent
+        return l.base + fromPast + Double(clock.cohort(lane: lane)) * l.perAgent
     }
 
-    func addPulse(at t: Double) {
-        model.withLock { $0.pendingPulses.append(Pulse(start: t, weight: config.load.perAgent)) }
+    func addPulse(at t: Double, lane: String) {
+        model.withLock { $0.pendingPulses[lane, default: []].append(Pulse(start: t, weight: config.load.perAgent)) }
     }
 
-    /// A group of hosts ended: their restarts now weigh on the database.
-    func commitPulses() {
+    /// A lane closed: its restarts go to its parent's (a nested window), or now weigh on
+    /// the database, in the order the lanes closed.
+    func commitPulses(lane: String, parent: String?, ordinal: Int?) {
         model.withLock { m in
-            m.pulses += m.pendingPulses
-            m.pendingPulses.removeAll()
-            let horizon = clock.seconds - config.load.resync
-            m.pulses.removeAll { $0.start < horizon }
+            guard let pending = m.pendingPulses.removeValue(forKey: lane) else { return }
+            if let parent {
+                m.pendingPulses[parent, default: []] += pending
+                return
+            }
+            m.pulses += pending.map { var p = $0; p.ordinal = ordinal ?? 0; return p }
         }
+    }
+
+    /// At a step's end no lane is open: restarts older than `resync` no longer weigh.
+    func forgetOldPulses() {
+        let horizon = clock.seconds - config.load.resync
+        model.withLock { m in m.pulses.removeAll { $0.start < horizon } }
     }
 
     // MARK: Faults and randomness

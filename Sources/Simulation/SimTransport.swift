@@ -31,7 +31,7 @@ struct SimTransport: Transport {
             // A failing command changes nothing.
             outcome = .fail(f.message ?? "simulated failure of `\(text.prefix(60))`", duration: 2)
         } else {
-            outcome = execute(text, stdin: command.stdin, host: host.name)
+            outcome = execute(text, stdin: command.stdin, host: host.name, lane: lane)
         }
         for f in faults where f.kind == .slow { outcome.duration *= f.factor }
         // Real commands never take the same time twice: ±15%, seeded, different at each moment.
@@ -81,7 +81,7 @@ struct SimTransport: Transport {
 
     // MARK: Interpreting
 
-    func execute(_ text: String, stdin: Data?, host: String) -> SimOutcome {
+    func execute(_ text: String, stdin: Data?, host: String, lane: String) -> SimOutcome {
         var body = text
         // The forms host:ini uses.
         if let path = Self.match(body, #"^if \[ -e (\S+) \]; then cat \S+; fi$"#) {
@@ -112,7 +112,7 @@ struct SimTransport: Transport {
             if op == "||" && last == 0 { continue }
             let words = Self.words(piece)
             guard !words.isEmpty else { continue }
-            let r = simple(words, text: piece, stdin: stdin, host: host)
+            let r = simple(words, text: piece, stdin: stdin, host: host, lane: lane)
             total.stdout += r.stdout
             total.stderr += r.stderr
             total.duration += r.duration
@@ -122,7 +122,7 @@ struct SimTransport: Transport {
         return total
     }
 
-    func simple(_ input: [String], text: String, stdin: Data?, host: String) -> SimOutcome {
+    func simple(_ input: [String], text: String, stdin: Data?, host: String, lane: String) -> SimOutcome {
         var words = input
         while let first = words.first, first == "sudo" || first == "-n" || first == "env" || first.contains("=") && !first.hasPrefix("-") && words.count > 1 {
             words.removeFirst()
@@ -140,7 +140,7 @@ struct SimTransport: Transport {
             let append = words[r] == ">>"
             var rest = words
             rest.removeSubrange(r...(r + 1))
-            let inner = simple(rest, text: text, stdin: stdin, host: host)
+            let inner = simple(rest, text: text, stdin: stdin, host: host, lane: lane)
             sim.mutate { s in
                 let before = append ? (s.hosts[host]?.files[path] ?? "") : ""
                 s.hosts[host]?.files[path] = before + inner.stdout
@@ -156,7 +156,7 @@ struct SimTransport: Transport {
         }
         guard let program = words.first.map({ ($0 as NSString).lastPathComponent }) else { return SimOutcome(duration: 0) }
         switch program {
-        case "systemctl", "service": return systemctl(program == "service" ? Array(words.dropFirst()).reversed() : Array(words.dropFirst()), host: host)
+        case "systemctl", "service": return systemctl(program == "service" ? Array(words.dropFirst()).reversed() : Array(words.dropFirst()), host: host, lane: lane)
         case "true", ":": return SimOutcome(duration: 0.01)
         case "false": return SimOutcome(exitCode: 1, duration: 0.01)
         case "exit": return SimOutcome(exitCode: Int32(words.dropFirst().first ?? "0") ?? 0, duration: 0)
@@ -253,7 +253,7 @@ struct SimTransport: Transport {
         return sim.host(host)?.code[component] ?? sim.host(host)?.code.values.first
     }
 
-    func systemctl(_ args: [String], host: String) -> SimOutcome {
+    func systemctl(_ args: [String], host: String, lane: String) -> SimOutcome {
         let verbs: Set<String> = ["start", "stop", "restart", "reload", "is-active", "status", "enable", "disable", "try-restart", "daemon-reload", "cat"]
         guard let verb = args.first(where: { verbs.contains($0) }) else { return SimOutcome(duration: 0.1) }
         let units = args.filter { !$0.hasPrefix("-") && $0 != verb }.map { $0.hasSuffix(".service") ? String($0.dropLast(8)) : $0 }
@@ -289,21 +289,21 @@ struct SimTransport: Transport {
                 var seconds = sim.duration("\(unit) restart", isAgent ? 8 : 5)
                 if isAgent {
                     // The restarts of the hosts running together, plus those still resyncing.
-                    let now = sim.clock.now(host: host).timeIntervalSince1970
-                    let load = sim.threadsRunning(at: now, cohort: sim.clock.cohort)
+                    let now = sim.clock.now(host: lane).timeIntervalSince1970
+                    let load = sim.threadsRunning(at: now, lane: lane)
                     let over = load / sim.config.load.threshold
                     if over > 1 {
                         seconds *= 1 + (over - 1) * 4
                         let chance = min(0.9, (over - 1) * 1.5)
                         let key = "overload|\(host)|\(unit)|\(sim.clock.step ?? "")|\(sim.elapsed(now))"
                         if sim.random(key) < chance {
-                            sim.addPulse(at: now)
+                            sim.addPulse(at: now, lane: lane)
                             return .fail(
                                 "Job for \(unit).service failed: the agent timed out syncing with neutron-server (Neutron database overloaded: Threads_running \(Int(load)), threshold \(Int(sim.config.load.threshold)))",
                                 duration: out.duration + seconds)
                         }
                     }
-                    sim.addPulse(at: now)
+                    sim.addPulse(at: now, lane: lane)
                 }
                 sim.mutate { s in
                     guard var svc = s.hosts[host]?.services[unit] else { return }

@@ -80,25 +80,19 @@ import FerryTestSupport
             """.write(toFile: dir + "/switch.lua", atomically: true, encoding: .utf8)
         // The journal (and its schema) exists before the child opens it: both creating it race.
         let journal = try RunJournal(path: dir + "/j.db")
-        let (process, out, err) = try FerryProcess.start(["run", "switch.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir)
-        // Drained, so the run never blocks on a full pipe while the test waits for it.
-        for pipe in [out, err] {
-            pipe.fileHandleForReading.readabilityHandler = { h in
-                // At end of file the handler would be called again and again: stop it.
-                if h.availableData.isEmpty { h.readabilityHandler = nil }
-            }
-        }
         // The journal is the latch: 40 hosts done is a state the run holds until released.
-        var reached = false
-        let deadline = Date().addingTimeInterval(300)
-        while !reached && Date() < deadline && process.isRunning {
-            try await Task.sleep(for: .milliseconds(20))
-            guard let run = try? await journal.runs().first else { continue }
-            reached = ((try? await journal.hosts(run.id, step: 0, phase: .run).filter { $0.status == .ok }.count) ?? 0) >= 40
+        let (reached, killed) = try await FerryProcess.run(["run", "switch.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir) { child in
+            var reached = false
+            let deadline = Date().addingTimeInterval(300)
+            while !reached && Date() < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+                guard let run = try? await journal.runs().first else { continue }
+                reached = ((try? await journal.hosts(run.id, step: 0, phase: .run).filter { $0.status == .ok }.count) ?? 0) >= 40
+            }
+            try child.signal(SIGKILL)
+            return reached
         }
-        #expect(process.isRunning, "the run ended before it was killed")
-        kill(process.processIdentifier, SIGKILL)
-        await FerryProcess.exit(of: process)
+        #expect(killed.signal == SIGKILL, "the run ended before it was killed: \(killed.stderr)")
         let run = try #require(try await journal.runs().first)
         let done = try await journal.hosts(run.id, step: 0, phase: .run).filter { $0.status == .ok }.map(\.host)
         #expect(reached && done.count == 40, "\(done.count) done at the kill")

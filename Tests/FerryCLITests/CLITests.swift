@@ -12,79 +12,17 @@ struct FerryProcess {
         return Repository.root + "/.build/debug/ferry"
     }
 
-    /// `ferry` with these arguments, not started yet: stdin empty, stdout and stderr piped.
-    static func prepare(_ args: [String], in directory: String) -> (Process, Pipe, Pipe) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: directory)
-        p.standardInput = FileHandle.nullDevice
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        return (p, out, err)
-    }
-
-    static func start(_ args: [String], in directory: String) throws -> (Process, Pipe, Pipe) {
-        let (p, out, err) = prepare(args, in: directory)
-        try p.run()
-        return (p, out, err)
-    }
-
-    /// Runs `ferry` to the end without blocking a thread of the shared pool: both pipes
-    /// are drained together as they fill, and the caller resumes once the process has
-    /// exited and both pipes are at end of file.
+    /// Runs `ferry` to the end (``ChildProcess``: both streams drained together).
     static func run(_ args: [String], in directory: String) async throws -> (code: Int32, stdout: String, stderr: String) {
-        let (p, out, err) = prepare(args, in: directory)
-        let collected = Collected()
-        return try await withCheckedThrowingContinuation { continuation in
-            collected.onDone = { continuation.resume(returning: (p.terminationStatus, $0, $1)) }
-            out.fileHandleForReading.readabilityHandler = { h in collected.add(h.availableData, stderr: false, h) }
-            err.fileHandleForReading.readabilityHandler = { h in collected.add(h.availableData, stderr: true, h) }
-            p.terminationHandler = { _ in collected.exited() }
-            do { try p.run() } catch {
-                out.fileHandleForReading.readabilityHandler = nil
-                err.fileHandleForReading.readabilityHandler = nil
-                continuation.resume(throwing: error)
-            }
-        }
+        let out = try await ChildProcess.run(binary, args, in: directory)
+        return (out.code ?? -(out.signal ?? 0), out.stdout, out.stderr)
     }
 
-    /// Waits for a started process to exit, without blocking a thread of the shared pool.
-    static func exit(of process: Process) async {
-        while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
-        process.waitUntilExit()
-    }
-
-    /// Output of a child process, complete once it exited and both pipes reached EOF.
-    final class Collected: @unchecked Sendable {
-        private let lock = NSLock()
-        private var out = Data()
-        private var err = Data()
-        private var pending = 3
-        var onDone: ((String, String) -> Void)?
-
-        func add(_ data: Data, stderr: Bool, _ handle: FileHandle) {
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                finishOne()
-                return
-            }
-            lock.lock()
-            if stderr { err.append(data) } else { out.append(data) }
-            lock.unlock()
-        }
-
-        func exited() { finishOne() }
-
-        private func finishOne() {
-            lock.lock()
-            pending -= 1
-            let done = pending == 0
-            lock.unlock()
-            if done { onDone?(String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self)) }
-        }
+    /// Starts `ferry`, runs `body` while it runs (to signal it, say), and waits for it to end.
+    static func run<R: Sendable>(_ args: [String], in directory: String,
+                                 while body: @escaping @Sendable (ChildProcess.Running) async throws -> R) async throws -> (value: R, output: ChildProcess.Output)
+    {
+        try await ChildProcess.run(binary, args, in: directory, while: body)
     }
 }
 
@@ -193,20 +131,19 @@ func workspace(runbook: String, hosts: Int = 10) throws -> String {
             """, hosts: 60)
         // The journal (and its schema) exists before the child opens it: both creating it race.
         let journal = try RunJournal(path: dir + "/j.db")
-        let (process, _, _) = try FerryProcess.start(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir)
-        var okAtKill: [String] = []
-        let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline {
-            try await Task.sleep(for: .milliseconds(20))
-            guard let run = try? await journal.runs().first else { continue }
-            let ok = (try? await journal.hosts(run.id, step: 1, phase: .run).filter { $0.status == .ok }.map(\.host)) ?? []
-            if ok.count >= 6 {
-                kill(process.processIdentifier, SIGKILL)
-                break
+        // The journal is the latch: six hosts done is a state the run holds until released.
+        let (_, killed) = try await FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir) { child in
+            let deadline = Date().addingTimeInterval(120)
+            while Date() < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+                guard let run = try? await journal.runs().first else { continue }
+                let ok = (try? await journal.hosts(run.id, step: 1, phase: .run).filter { $0.status == .ok }.count) ?? 0
+                if ok >= 6 { break }
             }
+            try child.signal(SIGKILL)
         }
-        await FerryProcess.exit(of: process)
-        #expect(process.terminationReason == .uncaughtSignal)
+        #expect(killed.signal == SIGKILL, "the run ended before it was killed: \(killed.stderr)")
+        var okAtKill: [String] = []
         let run = try #require(try await journal.runs().first)
         okAtKill = try await journal.hosts(run.id, step: 1, phase: .run).filter { $0.status == .ok }.map(\.host)
         #expect(okAtKill.count >= 6 && okAtKill.count < 60)
@@ -248,18 +185,18 @@ func workspace(runbook: String, hosts: Int = 10) throws -> String {
             """, hosts: 20)
         // The journal (and its schema) exists before the child opens it: both creating it race.
         let journal = try RunJournal(path: dir + "/j.db")
-        let (process, _, errPipe) = try FerryProcess.start(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir)
         // Interrupt once the run is under way (a host done), however slow the machine is.
-        let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline {
-            try await Task.sleep(for: .milliseconds(20))
-            guard let run = try? await journal.runs().first else { continue }
-            if ((try? await journal.hosts(run.id, step: 0, phase: .run).filter { $0.status == .ok }.count) ?? 0) >= 1 { break }
+        let (_, interrupted) = try await FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir) { child in
+            let deadline = Date().addingTimeInterval(120)
+            while Date() < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+                guard let run = try? await journal.runs().first else { continue }
+                if ((try? await journal.hosts(run.id, step: 0, phase: .run).filter { $0.status == .ok }.count) ?? 0) >= 1 { break }
+            }
+            try child.signal(SIGINT)
         }
-        kill(process.processIdentifier, SIGINT)
-        let err = String(decoding: errPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        await FerryProcess.exit(of: process)
-        #expect(process.terminationStatus == 3, "\(err)")
+        let err = interrupted.stderr
+        #expect(interrupted.code == 3, "\(err)")
         #expect(err.contains("interrupted"))
         #expect(err.contains("to continue: ferry resume "))
         let status = try await FerryProcess.run(["status", "last", "--json", "--journal", "j.db"], in: dir)

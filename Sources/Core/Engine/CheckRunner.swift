@@ -70,14 +70,10 @@ struct CheckRunner {
                 hosts = try HostSelector(region: engine.region).hosts(names.first?.arrayValue?.compactMap(\.stringValue) ?? [])
             }
             let ctx = self.ctx
-            engine.clock.begin(hosts: hosts.map(\.name))
-            defer { engine.clock.join(hosts: hosts.map(\.name)) }
-            let results = await FanOut.run(hosts, limit: engine.region.ssh.parallel) { host in
+            let results = await FanOut.run(hosts, limit: engine.region.ssh.parallel, clock: engine.clock) { host in
                 var hostInvocation = invocation
                 hostInvocation.host = host.name
-                return try await RunLane.$current.withValue(host.name) {
-                    try await vm.call(entry, [.ref(check.probe), .ref(ctx), .value(host.luaValue)], context: hostInvocation)
-                }
+                return try await vm.call(entry, [.ref(check.probe), .ref(ctx), .value(host.luaValue)], context: hostInvocation)
             }
             let failures = results.compactMap { (host, r) -> String? in
                 switch r {

@@ -140,83 +140,56 @@ struct HostStepRunner {
         let phase = runner.phase
         let runID = runner.runID
         let function = runner.function
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var iterator = hosts.makeIterator()
-            func add(_ host: RegionHost) {
-                group.addTask {
-                    // Stop scheduling new hosts once too many failed; those in flight finish.
-                    if tally.state.withLock({ $0.stopped }) { return }
-                    let clock = engine.clock
-                    let start = clock.now(host: host.name)
-                    // The host's state from its run (for undo) or from an earlier attempt (resume).
-                    let hostState = (hostsFilter?[host.name]?.hostState) ?? earlier[host.name]?.hostState ?? .map([:])
-                    let previousAttempts = earlier[host.name]?.attempts ?? 0
-                    var lastAttempt = 1
-                    do {
-                        try await engine.journal.hostStarted(runID, step.index, phase, host: host.name,
-                                                             attempt: previousAttempts + 1, wave: wave)
-                        let invocation = Invocation(stepIndex: step.index, stepName: step.name, host: host.name, phase: phase)
-                        let values = try await runner.withRetries(invocation) { invocation in
-                            lastAttempt = invocation.attempt
-                            return try await withTimeout(step.timeout, clock: engine.clock, lane: host.name, what: "step \(step.name) on \(host.name)") {
-                                try await RunLane.$current.withValue(host.name) {
-                                    try await engine.vm.call(
-                                    engine.runbook.entry.invokeHost,
-                                    [.ref(function), .value(host.luaValue), .ref(runner.ctx), .value(hostState)],
-                                    context: invocation)
-                                }
-                            }
-                        }
-                        let duration = clock.now(host: host.name).timeIntervalSince(start)
-                        clock.hostDone(host.name)
-                        try await engine.journal.hostFinished(
-                            runID, step.index, phase, host: host.name, ok: true, attempts: previousAttempts + lastAttempt,
-                            duration: duration, message: nil, exitCode: nil, stdout: nil, stderr: nil,
-                            hostState: values.first ?? .map([:]))
-                        tally.state.withLock { $0.ok += 1 }
-                        engine.observer.handle(.hostFinished(index: step.index, host: host.name, ok: true, duration: duration, message: nil))
-                    } catch is CancellationError {
-                        throw CancellationError()
-                    } catch {
-                        let duration = clock.now(host: host.name).timeIntervalSince(start)
-                        let message = StepRunner.describe(error)
-                        let failed = error as? CommandFailed
-                        clock.hostDone(host.name)
-                        try await engine.journal.hostFinished(
-                            runID, step.index, phase, host: host.name, ok: false, attempts: previousAttempts + lastAttempt,
-                            duration: duration, message: message, exitCode: failed?.result.exitCode.map(Int.init),
-                            stdout: failed?.result.stdout, stderr: failed?.result.stderr, hostState: hostState)
-                        tally.state.withLock { s in
-                            s.failed += 1
-                            s.failures.append((host.name, message))
-                            if s.failed > maxFail { s.stopped = true }
-                        }
-                        engine.observer.handle(.hostFinished(index: step.index, host: host.name, ok: false, duration: duration, message: message))
+        // Hosts go through the one scheduler, each on its own lane (its name).
+        _ = try await Window(clock: engine.clock, parent: nil, limit: parallel).run(count: hosts.count, lane: { hosts[$0].name }) {
+            i, _ in
+            let host = hosts[i]
+            // Stop scheduling new hosts once too many failed; those in flight finish.
+            if tally.state.withLock({ $0.stopped }) { return }
+            let clock = engine.clock
+            let start = clock.now(host: host.name)
+            // The host's state from its run (for undo) or from an earlier attempt (resume).
+            let hostState = (hostsFilter?[host.name]?.hostState) ?? earlier[host.name]?.hostState ?? .map([:])
+            let previousAttempts = earlier[host.name]?.attempts ?? 0
+            var lastAttempt = 1
+            do {
+                try await engine.journal.hostStarted(runID, step.index, phase, host: host.name,
+                                                     attempt: previousAttempts + 1, wave: wave)
+                let invocation = Invocation(stepIndex: step.index, stepName: step.name, host: host.name, phase: phase)
+                let values = try await runner.withRetries(invocation) { invocation in
+                    lastAttempt = invocation.attempt
+                    return try await withTimeout(step.timeout, clock: engine.clock, lane: host.name, what: "step \(step.name) on \(host.name)") {
+                        try await engine.vm.call(
+                            engine.runbook.entry.invokeHost,
+                            [.ref(function), .value(host.luaValue), .ref(runner.ctx), .value(hostState)],
+                            context: invocation)
                     }
                 }
-            }
-            if engine.clock.isVirtual {
-                // Simulated time: hosts go in groups of `parallel` that start together; the
-                // next group starts when the slowest of this one ends (a slightly pessimistic
-                // schedule, but the same every time, whatever order the tasks really run in).
-                var chunk: [RegionHost] = []
-                repeat {
-                    chunk.removeAll(keepingCapacity: true)
-                    while chunk.count < parallel, let h = iterator.next() { chunk.append(h) }
-                    if chunk.isEmpty { break }
-                    engine.clock.begin(hosts: chunk.map(\.name))
-                    for h in chunk { add(h) }
-                    while try await group.next() != nil {}
-                    engine.clock.join(hosts: chunk.map(\.name))
-                } while true
-            } else {
-                for _ in 0..<parallel {
-                    guard let h = iterator.next() else { break }
-                    add(h)
+                let duration = clock.now(host: host.name).timeIntervalSince(start)
+                clock.hostDone(host.name)
+                try await engine.journal.hostFinished(
+                    runID, step.index, phase, host: host.name, ok: true, attempts: previousAttempts + lastAttempt,
+                    duration: duration, message: nil, exitCode: nil, stdout: nil, stderr: nil,
+                    hostState: values.first ?? .map([:]))
+                tally.state.withLock { $0.ok += 1 }
+                engine.observer.handle(.hostFinished(index: step.index, host: host.name, ok: true, duration: duration, message: nil))
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                let duration = clock.now(host: host.name).timeIntervalSince(start)
+                let message = StepRunner.describe(error)
+                let failed = error as? CommandFailed
+                clock.hostDone(host.name)
+                try await engine.journal.hostFinished(
+                    runID, step.index, phase, host: host.name, ok: false, attempts: previousAttempts + lastAttempt,
+                    duration: duration, message: message, exitCode: failed?.result.exitCode.map(Int.init),
+                    stdout: failed?.result.stdout, stderr: failed?.result.stderr, hostState: hostState)
+                tally.state.withLock { s in
+                    s.failed += 1
+                    s.failures.append((host.name, message))
+                    if s.failed > maxFail { s.stopped = true }
                 }
-                while try await group.next() != nil {
-                    if let h = iterator.next() { add(h) }
-                }
+                engine.observer.handle(.hostFinished(index: step.index, host: host.name, ok: false, duration: duration, message: message))
             }
         }
     }

@@ -6,23 +6,28 @@ import Synchronization
 /// journaled (and reported) as the simulated times.
 ///
 /// Virtual time has one timeline for the engine's coordinator (steps, checks, waves)
-/// and one lane per host while a per-host step runs: hosts that start together begin
-/// at the coordinator's time, each advances by what its commands take, and the
-/// coordinator moves to the latest of them when it waits for them.
+/// and one lane per item of a ``Window`` (a host of a per-host step, a target of
+/// `ssh.run`, an item of `parallel`): an item starts where the one whose slot it takes
+/// ended (the first ones at their parent's time), advances by what its commands take,
+/// and its parent moves to the latest of them when the window ends.
 public protocol RunClock: Sendable {
-    var isVirtual: Bool { get }
     /// Now, on the host's lane (nil: the coordinator's).
     func now(host: String?) -> Date
+    /// A reading in seconds for measuring spans and deadlines on `host`'s lane: monotonic
+    /// on the wall clock (immune to clock changes), the lane's simulated time on a virtual one.
+    func reading(host: String?) -> Double
     /// Waits: for real on the wall clock, by moving the lane forward on a virtual one.
     func sleep(_ seconds: Double, host: String?) async throws
-    /// These hosts start now, together (their lanes begin at the coordinator's time).
-    func begin(hosts: [String])
-    /// The coordinator has waited for these hosts: it moves to the latest of their lanes.
-    func join(hosts: [String])
-    /// Lanes that start on `parent`'s timeline (nil: the coordinator's) and, when joined,
-    /// move it to the latest of them: concurrent work inside one host's or the run's time.
-    func fork(_ lanes: [String], from parent: String?)
-    func merge(_ lanes: [String], into parent: String?)
+    /// A lane of a ``Window`` begins: at `time` (when the slot it takes over freed, read
+    /// with ``laneTime(_:)``) or else at `parent`'s time (nil: the coordinator's), sharing
+    /// `parent`'s time limit. `cohort`: how many of the window's items run with it.
+    func open(_ lane: String, parent: String?, at time: Double?, cohort: Int)
+    /// The lane is over (its slot was taken over, or its window ended): `parent` (nil: the
+    /// coordinator) moves to at least the lane's end.
+    func close(_ lane: String, into parent: String?)
+    /// The lane's own time, when the clock keeps one (a virtual clock); nil on the wall
+    /// clock, where every lane is a real task and is always at now.
+    func laneTime(_ lane: String) -> Double?
     /// Time a simulated action took on the host's lane (nil: the coordinator's).
     func advance(_ seconds: Double, host: String?)
     /// The step the engine is running now (the simulation's faults can name steps).
@@ -54,12 +59,6 @@ func withTimeout<T: Sendable>(_ seconds: Double?, clock: any RunClock, lane: Str
 
 extension RunClock {
     public func now() -> Date { now(host: nil) }
-
-    /// A reading in seconds for measuring spans and deadlines on `host`'s lane: monotonic
-    /// on the wall clock (immune to clock changes), the lane's simulated time on a virtual one.
-    public func reading(host: String?) -> Double {
-        isVirtual ? now(host: host).timeIntervalSince1970 : Monotonic.seconds()
-    }
 }
 
 /// The host lane the current task works for (a per-host step's host, a check's host):
@@ -71,15 +70,14 @@ public enum RunLane {
 /// The real clock.
 public struct WallClock: RunClock {
     public init() {}
-    public var isVirtual: Bool { false }
     public func now(host: String?) -> Date { Date() }
+    public func reading(host: String?) -> Double { Monotonic.seconds() }
     public func sleep(_ seconds: Double, host: String?) async throws {
         if seconds > 0 { try await Task.sleep(for: .seconds(seconds)) }
     }
-    public func begin(hosts: [String]) {}
-    public func join(hosts: [String]) {}
-    public func fork(_ lanes: [String], from parent: String?) {}
-    public func merge(_ lanes: [String], into parent: String?) {}
+    public func open(_ lane: String, parent: String?, at time: Double?, cohort: Int) {}
+    public func close(_ lane: String, into parent: String?) {}
+    public func laneTime(_ lane: String) -> Double? { nil }
     public func hostDone(_ host: String) {}
     public func advance(_ seconds: Double, host: String?) {}
     public func enter(step: String?) {}
@@ -120,12 +118,21 @@ final class VirtualDeadline: @unchecked Sendable {
 /// Simulated time: nothing waits for real; every wait and every simulated command
 /// moves a timeline forward.
 public final class VirtualClock: RunClock {
+    struct LaneMeta {
+        var cohort: Int
+        var horizon: Int
+        var parent: String?
+    }
     struct State {
         var coordinator: Double
         var lanes: [String: Double] = [:]
         var step: String?
         /// Time limits by lane ("" is the coordinator's).
         var deadlines: [String: VirtualDeadline] = [:]
+        /// What each open lane of a window began with.
+        var meta: [String: LaneMeta] = [:]
+        /// Lanes of outermost windows closed so far.
+        var closed = 0
 
         /// The lane a time belongs to: an open lane, else the coordinator ("").
         func key(_ lane: String?) -> String {
@@ -157,31 +164,32 @@ public final class VirtualClock: RunClock {
     /// - Parameter start: seconds since 1970 where the timeline begins.
     public init(start: Double) { state = Mutex(State(coordinator: start)) }
 
-    public var isVirtual: Bool { true }
+    public func reading(host: String?) -> Double { now(host: host).timeIntervalSince1970 }
 
     /// The coordinator's time, in seconds since 1970 (saved with the simulated region).
     public var seconds: Double { state.withLock { $0.coordinator } }
     public var step: String? { state.withLock { $0.step } }
-    /// Hosts running together now (lanes open).
-    public var cohort: Int { state.withLock { $0.lanes.count } }
     /// The simulation's hooks, in a plain class behind a lock: handed through a generic
     /// `Mutex`, a closure came back wrapped in reabstraction thunks that nested deeper at
     /// every call (half the CPU time of a 5,000-host run went into them).
     final class Hooks: @unchecked Sendable {
         private let lock = NSLock()
-        private var joinedHook: (@Sendable () -> Void)?
+        private var closedHook: (@Sendable (String, String?, Int?) -> Void)?
         private var stepEndedHook: (@Sendable () -> Void)?
         private var hostDoneHook: (@Sendable (String, Double) -> Void)?
-        func setJoined(_ f: @escaping @Sendable () -> Void) { lock.lock(); joinedHook = f; lock.unlock() }
+        func setClosed(_ f: @escaping @Sendable (String, String?, Int?) -> Void) { lock.lock(); closedHook = f; lock.unlock() }
         func setStepEnded(_ f: @escaping @Sendable () -> Void) { lock.lock(); stepEndedHook = f; lock.unlock() }
         func setHostDone(_ f: @escaping @Sendable (String, Double) -> Void) { lock.lock(); hostDoneHook = f; lock.unlock() }
-        var joined: (@Sendable () -> Void)? { lock.lock(); defer { lock.unlock() }; return joinedHook }
+        var closed: (@Sendable (String, String?, Int?) -> Void)? { lock.lock(); defer { lock.unlock() }; return closedHook }
         var stepEnded: (@Sendable () -> Void)? { lock.lock(); defer { lock.unlock() }; return stepEndedHook }
         var hostDone: (@Sendable (String, Double) -> Void)? { lock.lock(); defer { lock.unlock() }; return hostDoneHook }
     }
     let hooks = Hooks()
-    /// Called after the coordinator joined a group of hosts (the simulation commits their load).
-    public func onJoin(_ body: @escaping @Sendable () -> Void) { hooks.setJoined(body) }
+    /// Called when a window's lane closes, with its parent lane (nil: outermost) and, for an
+    /// outermost lane, its place in the order lanes closed (the simulation commits its load).
+    public func onClose(_ body: @escaping @Sendable (_ lane: String, _ parent: String?, _ ordinal: Int?) -> Void) {
+        hooks.setClosed(body)
+    }
     /// Called when a step ends (`enter(step: nil)`): the simulation saves its model.
     public func onStepEnd(_ body: @escaping @Sendable () -> Void) { hooks.setStepEnded(body) }
     /// Called when a host is done, before the journal says so (the simulation records the host).
@@ -206,44 +214,44 @@ public final class VirtualClock: RunClock {
         if limited { throw CancellationError() }
     }
 
-    public func begin(hosts: [String]) {
-        state.withLock { s in
-            for h in hosts { s.lanes[h] = s.coordinator }
-        }
-    }
-
-    public func join(hosts: [String]) {
-        state.withLock { s in
-            for h in hosts {
-                if let t = s.lanes.removeValue(forKey: h) { s.coordinator = max(s.coordinator, t) }
-                s.deadlines[h] = nil
-            }
-        }
-        hooks.joined?()
-    }
-
-    /// Forked lanes start at the parent's time and share its time limit.
-    public func fork(_ lanes: [String], from parent: String?) {
+    public func open(_ lane: String, parent: String?, at time: Double?, cohort: Int) {
         state.withLock { s in
             let key = s.key(parent)
-            let start = s.time(key)
-            let limit = s.deadlines[key]
-            for l in lanes {
-                s.lanes[l] = start
-                s.deadlines[l] = limit
-            }
+            let start = time ?? s.time(key)
+            s.lanes[lane] = start
+            s.deadlines[lane] = s.deadlines[key]
+            // A nested window's items run alongside their parent's cohort; they see what their
+            // parent saw when it began.
+            let outer = key.isEmpty ? nil : s.meta[key]
+            s.meta[lane] = LaneMeta(cohort: max(1, cohort) * (outer?.cohort ?? 1),
+                                    horizon: outer?.horizon ?? s.closed, parent: key.isEmpty ? nil : key)
         }
     }
 
-    public func merge(_ lanes: [String], into parent: String?) {
-        state.withLock { s in
-            var end = parent.flatMap { s.lanes[$0] } ?? s.coordinator
-            for l in lanes {
-                if let t = s.lanes.removeValue(forKey: l) { end = max(end, t) }
-                s.deadlines[l] = nil
-            }
-            if let parent, s.lanes[parent] != nil { s.lanes[parent] = end } else { s.coordinator = end }
+    public func close(_ lane: String, into parent: String?) {
+        let closed = state.withLock { s -> (LaneMeta?, Int?) in
+            let key = s.key(parent)
+            if let t = s.lanes.removeValue(forKey: lane) { s.set(key, max(s.time(key), t)) }
+            s.deadlines[lane] = nil
+            guard let meta = s.meta.removeValue(forKey: lane) else { return (nil, nil) }
+            if meta.parent != nil { return (meta, nil) }
+            s.closed += 1
+            return (meta, s.closed)
         }
+        if let meta = closed.0 { hooks.closed?(lane, meta.parent, closed.1) }
+    }
+
+    public func laneTime(_ lane: String) -> Double? { state.withLock { $0.lanes[lane] } }
+
+    /// How many items of its window (times its parent's cohort) ran with the lane when it began.
+    public func cohort(lane: String?) -> Int {
+        state.withLock { s in lane.flatMap { s.meta[$0]?.cohort } ?? 0 }
+    }
+
+    /// The lanes closed (outermost windows, in the order their slots were taken over) before
+    /// this lane began: what it may know of the others' effects. Nil: the coordinator's (all).
+    public func horizon(lane: String?) -> Int? {
+        state.withLock { s in lane.flatMap { s.meta[$0]?.horizon } }
     }
 
     /// Time a simulated action took; it ends at the lane's time limit if it reaches it

@@ -176,33 +176,13 @@ enum RuntimeAPI {
                 }
                 let prepared = hostCommand
                 return .yield {
-                    let results: [(String, Result<CommandResult, any Error>)]
-                    if env.clock.isVirtual {
-                        // Simulated time: groups of `parallel` hosts start together, as a step's waves do.
-                        // Called from a host's lane (a per-host step), each target gets a lane of its
-                        // own forked from the caller's, so the commands overlap there too and the
-                        // lanes of hosts running the step are left alone.
-                        let parent = RunLane.current ?? invocation?.host
-                        let tag = "ssh-\(UUID().uuidString)-"
-                        var all: [(String, Result<CommandResult, any Error>)] = []
-                        var start = 0
-                        while start < hosts.count {
-                            let group = Array(hosts[start..<min(hosts.count, start + max(1, limit))])
-                            start += group.count
-                            let lanes = group.map { parent == nil ? $0.name : tag + $0.name }
-                            if parent == nil { env.clock.begin(hosts: lanes) } else { env.clock.fork(lanes, from: parent) }
-                            all += await FanOut.run(group, limit: group.count) { host in
-                                var command = prepared
-                                command.lane = parent == nil ? host.name : tag + host.name
-                                return try await env.transport.run(command, on: host, output: captures[host.name]!)
-                            }
-                            if parent == nil { env.clock.join(hosts: lanes) } else { env.clock.merge(lanes, into: parent) }
-                        }
-                        results = all
-                    } else {
-                        results = await FanOut.run(hosts, limit: limit) { host in
-                            try await env.transport.run(prepared, on: host, output: captures[host.name]!)
-                        }
+                    // Called from a host's lane (a per-host step), each target runs on a lane of its
+                    // own within the caller's, so the lanes of hosts running the step are left alone.
+                    let parent = RunLane.current ?? invocation?.host
+                    let tag = "ssh-\(UUID().uuidString)-"
+                    let results = await FanOut.run(hosts, limit: limit, clock: env.clock, parent: parent,
+                                                   lane: { parent == nil ? $0.name : tag + $0.name }) { host in
+                        try await env.transport.run(prepared, on: host, output: captures[host.name]!)
                     }
                     var out: [String: LuaValue] = [:]
                     var failures: [String] = []
@@ -269,43 +249,16 @@ enum RuntimeAPI {
                 let context = call.context
                 guard let item = box.parallelItem else { throw LuaArgumentError("parallel is not ready") }
                 let clock = box.current?.clock ?? WallClock()
+                let caller = call.invocation?.host
                 return .yield {
                     defer { Task { await vm.release(list); await vm.release(fn) } }
-                    // Simulated time: each item has its own lane, starting where the caller is;
-                    // groups of `limit` run side by side and the caller waits for the slowest.
-                    let parent = RunLane.current ?? (context as? Invocation)?.host
+                    // Each item has a lane of its own within the caller's.
+                    let parent = RunLane.current ?? caller
                     let tag = "parallel-\(UUID().uuidString)-"
-                    let results = try await withThrowingTaskGroup(of: (Int, LuaValue).self) { group in
-                        var next = 1
-                        var out = [LuaValue](repeating: .nil, count: count)
-                        func add() {
-                            let i = next
-                            next += 1
-                            let lane = clock.isVirtual ? tag + String(i) : RunLane.current
-                            group.addTask {
-                                let r = try await RunLane.$current.withValue(lane) {
-                                    try await vm.call(item, [.ref(list), .ref(fn), .value(.int(Int64(i)))], context: context)
-                                }
-                                return (i, r.first ?? .nil)
-                            }
-                        }
-                        if clock.isVirtual {
-                            while next <= count {
-                                let first = next
-                                let lanes = (first..<min(count + 1, first + limit)).map { tag + String($0) }
-                                clock.fork(lanes, from: parent)
-                                for _ in lanes { add() }
-                                while let (i, value) = try await group.next() { out[i - 1] = value }
-                                clock.merge(lanes, into: parent)
-                            }
-                            return out
-                        }
-                        while next <= min(count, limit) { add() }
-                        while let (i, value) = try await group.next() {
-                            out[i - 1] = value
-                            if next <= count { add() }
-                        }
-                        return out
+                    let results = try await Window(clock: clock, parent: parent, limit: limit).run(count: count, lane: { tag + String($0 + 1) }) {
+                        i, _ in
+                        let r = try await vm.call(item, [.ref(list), .ref(fn), .value(.int(Int64(i + 1)))], context: context)
+                        return r.first ?? .nil
                     }
                     return [.array(results)]
                 }
@@ -421,26 +374,18 @@ enum Monotonic {
 
 /// Runs an operation on many hosts with at most `limit` at once.
 enum FanOut {
-    static func run<T: Sendable>(_ hosts: [RegionHost], limit: Int,
+    /// Runs `body` on each host through the ``Window`` (at most `limit` at once), each on a
+    /// lane of `clock` within `parent`'s (nil: the coordinator's), named by `lane`. Returns
+    /// each host's outcome, in the order of `hosts`.
+    static func run<T: Sendable>(_ hosts: [RegionHost], limit: Int, clock: any RunClock = WallClock(), parent: String? = nil,
+                                 lane: (RegionHost) -> String = \.name,
                                  _ body: @escaping @Sendable (RegionHost) async throws -> T) async -> [(String, Result<T, any Error>)]
     {
-        await withTaskGroup(of: (String, Result<T, any Error>).self) { group in
-            var iterator = hosts.makeIterator()
-            var results: [(String, Result<T, any Error>)] = []
-            func add(_ host: RegionHost) {
-                group.addTask {
-                    do { return (host.name, .success(try await body(host))) } catch { return (host.name, .failure(error)) }
-                }
-            }
-            for _ in 0..<max(1, limit) {
-                guard let h = iterator.next() else { break }
-                add(h)
-            }
-            while let r = await group.next() {
-                results.append(r)
-                if let h = iterator.next() { add(h) }
-            }
-            return results
+        let outcomes = try? await Window(clock: clock, parent: parent, limit: limit).run(count: hosts.count, lane: { lane(hosts[$0]) }) {
+            i, _ -> Result<T, any Error> in
+            do { return .success(try await body(hosts[i])) } catch { return .failure(error) }
         }
+        guard let outcomes else { return hosts.map { ($0.name, .failure(CancellationError())) } }
+        return zip(hosts, outcomes).map { ($0.name, $1) }
     }
 }
