@@ -183,17 +183,17 @@ struct SimVIPDriver: VIPDriver {
     let sim: SimRegion
     let name: String
 
-    func get() async throws -> LuaValue {
+    func get() async throws -> VIPState {
         let vip = sim.state.vips[name] ?? SimVIP()
-        var servers: [String: LuaValue] = [:]
+        var servers: [String: VIPState.Server] = [:]
         for (server, state) in vip.servers {
             let up = sim.host(server)?.services.values.contains { $0.running } ?? false
-            servers[server] = ["state": .string(state), "address": .string("\(server):\(SimRegion.apiPorts[name] ?? 8000)"), "up": .bool(up)]
+            servers[server] = VIPState.Server(state: state, address: "\(server):\(SimRegion.apiPorts[name] ?? 8000)", up: up)
         }
-        return ["vip": .string(name), "backend": .string(name), "servers": .map(servers), "maintenance": .string(vip.maintenance)]
+        return VIPState(vip: name, backend: name, servers: servers, maintenance: vip.maintenance)
     }
 
-    func switchTo(_ targets: [String]) async throws -> LuaValue {
+    func switchTo(_ targets: [String]) async throws -> VIPSwitchRecord {
         for f in try await sim.failing(primitive: "vip.switch", host: nil) {
             throw VIPError(vip: name, message: f.message ?? "runtime API did not answer (simulated fault)")
         }
@@ -203,7 +203,7 @@ struct SimVIPDriver: VIPDriver {
         guard missing.isEmpty else {
             throw VIPError(vip: name, message: "backend \(name) has no server \(missing.joined(separator: ", ")) (servers: \(vip.servers.keys.sorted().joined(separator: ", ")))")
         }
-        let previous: LuaValue = ["vip": .string(name), "backend": .string(name), "servers": .map(vip.servers.mapValues { .string($0) })]
+        let previous = VIPSwitchRecord(vip: name, backend: name, servers: vip.servers)
         sim.mutate { s in
             for server in s.vips[name]?.servers.keys.map({ $0 }) ?? [] { s.vips[name]?.servers[server] = targets.contains(server) ? "ready" : "maint" }
         }
@@ -211,9 +211,9 @@ struct SimVIPDriver: VIPDriver {
         return previous
     }
 
-    func restore(_ previous: LuaValue) async throws {
-        guard case .map(let states) = previous["servers"] else { throw VIPError(vip: name, message: "restore: expected what vip.switch returned") }
-        sim.mutate { s in for (server, state) in states { s.vips[name]?.servers[server] = state.stringValue ?? "ready" } }
+    func restore(_ previous: VIPSwitchRecord) async throws {
+        guard let states = previous.servers else { throw VIPError(vip: name, message: "restore: expected what vip.switch returned") }
+        sim.mutate { s in for (server, state) in states { s.vips[name]?.servers[server] = state } }
         sim.clock.advance(1, host: nil)
     }
 
@@ -236,35 +236,32 @@ struct SimCatalogDriver: CatalogDriver {
         sim.clock.advance(0.05, host: nil)
     }
 
-    static func service(_ s: SimCatalog.Service) -> LuaValue {
-        ["id": .string(s.id), "name": .string(s.name), "type": .string(s.type), "enabled": true, "description": s.description.map { .string($0) } ?? .nil]
+    static func service(_ s: SimCatalog.Service) -> CatalogService {
+        CatalogService(id: s.id, name: s.name, type: s.type, enabled: true, description: s.description)
     }
 
-    func endpointValue(_ e: SimCatalog.Endpoint, _ c: SimCatalog) -> LuaValue {
+    func endpoint(_ e: SimCatalog.Endpoint, _ c: SimCatalog) -> CatalogEndpoint {
         let s = c.services.first { $0.id == e.serviceID }
-        return ["id": .string(e.id), "service_id": .string(e.serviceID), "interface": .string(e.interface), "region": .string(e.region),
-                "url": .string(e.url), "enabled": true, "service": s.map { .string($0.name) } ?? .nil, "type": s.map { .string($0.type) } ?? .nil]
+        return CatalogEndpoint(id: e.id, serviceID: e.serviceID, interface: e.interface, region: e.region, url: e.url, enabled: true,
+                               service: s?.name, type: s?.type)
     }
 
-    func services() async throws -> [LuaValue] {
+    func services() async throws -> [CatalogService] {
         try await fault("catalog.services")
         return sim.state.catalog.services.map(Self.service)
     }
 
-    func endpoints(service: String?, interface: String?, region: String?) async throws -> [LuaValue] {
+    func endpoints(service: String?, interface: String?, region: String?) async throws -> [CatalogEndpoint] {
         try await fault("catalog.endpoints")
         let c = sim.state.catalog
-        return c.endpoints.map { endpointValue($0, c) }.filter { e in
-            (service == nil || e["service"].stringValue == service || e["type"].stringValue == service || e["service_id"].stringValue == service)
-                && (interface == nil || e["interface"].stringValue == interface) && (region == nil || e["region"].stringValue == region)
-        }
+        return c.endpoints.map { endpoint($0, c) }.filter { $0.matches(service: service, interface: interface, region: region) }
     }
 
     func findService(_ c: SimCatalog, _ nameOrType: String) -> SimCatalog.Service? {
         c.services.first { $0.name == nameOrType } ?? c.services.first { $0.type == nameOrType } ?? c.services.first { $0.id == nameOrType }
     }
 
-    func ensureService(name: String, type: String, description: String?) async throws -> (LuaValue, created: Bool) {
+    func ensureService(name: String, type: String, description: String?) async throws -> (CatalogService, created: Bool) {
         try await fault("catalog.ensure_service")
         return sim.mutate { s in
             if let existing = s.catalog.services.first(where: { $0.name == name && $0.type == type }) { return (Self.service(existing), false) }
@@ -275,45 +272,45 @@ struct SimCatalogDriver: CatalogDriver {
         }
     }
 
-    func ensureEndpoint(service: String, interface: String, region: String, url: String) async throws -> (LuaValue, action: String) {
+    func ensureEndpoint(service: String, interface: String, region: String, url: String) async throws -> (CatalogEndpoint, action: CatalogEndpointAction) {
         try await fault("catalog.ensure_endpoint")
         return try sim.mutate { s in
             guard let svc = findService(s.catalog, service) else {
                 throw HTTPFailure(description: "catalog: no service '\(service)' (ensure_service first)")
             }
             if let i = s.catalog.endpoints.firstIndex(where: { $0.serviceID == svc.id && $0.interface == interface && $0.region == region }) {
-                if s.catalog.endpoints[i].url == url { return (endpointValue(s.catalog.endpoints[i], s.catalog), "unchanged") }
+                if s.catalog.endpoints[i].url == url { return (endpoint(s.catalog.endpoints[i], s.catalog), .unchanged) }
                 s.catalog.endpoints[i].url = url
-                return (endpointValue(s.catalog.endpoints[i], s.catalog), "updated")
+                return (endpoint(s.catalog.endpoints[i], s.catalog), .updated)
             }
             let e = SimCatalog.Endpoint(id: "ep-\(s.catalog.nextID)", serviceID: svc.id, interface: interface, region: region, url: url)
             s.catalog.nextID += 1
             s.catalog.endpoints.append(e)
             if !s.catalog.regions.contains(region) { s.catalog.regions.append(region) }
-            return (endpointValue(e, s.catalog), "created")
+            return (endpoint(e, s.catalog), .created)
         }
     }
 
-    func regions() async throws -> [LuaValue] {
+    func regions() async throws -> [CatalogRegion] {
         try await fault("catalog.regions")
-        return sim.state.catalog.regions.map { ["id": .string($0)] }
+        return sim.state.catalog.regions.map { CatalogRegion(id: $0) }
     }
 
-    func createRegion(id: String, description: String?) async throws -> LuaValue {
+    func createRegion(id: String, description: String?) async throws -> CatalogRegion {
         try await fault("catalog.create_region")
         return try sim.mutate { s in
             if s.catalog.regions.contains(id) { throw HTTPFailure(description: "catalog: region \(id) already exists (409 Conflict)") }
             s.catalog.regions.append(id)
-            return ["id": .string(id)]
+            return CatalogRegion(id: id)
         }
     }
 
-    func ensureRegion(id: String, description: String?) async throws -> (LuaValue, created: Bool) {
+    func ensureRegion(id: String, description: String?) async throws -> (CatalogRegion, created: Bool) {
         try await fault("catalog.ensure_region")
         return sim.mutate { s in
-            if s.catalog.regions.contains(id) { return (["id": .string(id)], false) }
+            if s.catalog.regions.contains(id) { return (CatalogRegion(id: id), false) }
             s.catalog.regions.append(id)
-            return (["id": .string(id)], true)
+            return (CatalogRegion(id: id), true)
         }
     }
 
@@ -322,12 +319,12 @@ struct SimCatalogDriver: CatalogDriver {
         sim.mutate { $0.catalog.regions.removeAll { $0 == id } }
     }
 
-    func updateEndpoint(id: String, url: String) async throws -> LuaValue {
+    func updateEndpoint(id: String, url: String) async throws -> CatalogEndpoint {
         try await fault("catalog.update_endpoint")
         return try sim.mutate { s in
             guard let i = s.catalog.endpoints.firstIndex(where: { $0.id == id }) else { throw HTTPFailure(description: "catalog: no endpoint \(id) (404)") }
             s.catalog.endpoints[i].url = url
-            return endpointValue(s.catalog.endpoints[i], s.catalog)
+            return endpoint(s.catalog.endpoints[i], s.catalog)
         }
     }
 
@@ -336,15 +333,16 @@ struct SimCatalogDriver: CatalogDriver {
         sim.mutate { $0.catalog.endpoints.removeAll { $0.id == id } }
     }
 
-    func snapshot() async throws -> LuaValue {
+    /// The whole model catalog, ids and the next id included, as JSON only this driver reads.
+    func snapshot() async throws -> CatalogSnapshot {
         try await fault("catalog.snapshot")
         let data = try JSONEncoder().encode(sim.state.catalog)
-        return ["simulated": .string(String(decoding: data, as: UTF8.self))]
+        return .opaque(String(decoding: data, as: UTF8.self))
     }
 
-    func restore(_ snapshot: LuaValue) async throws -> LuaValue {
+    func restore(_ snapshot: CatalogSnapshot) async throws -> CatalogRestoreSummary {
         try await fault("catalog.restore")
-        guard let text = snapshot["simulated"].stringValue, let c = try? JSONDecoder().decode(SimCatalog.self, from: Data(text.utf8)) else {
+        guard case .opaque(let text) = snapshot, let c = try? JSONDecoder().decode(SimCatalog.self, from: Data(text.utf8)) else {
             throw HTTPFailure(description: "catalog.restore: expected what catalog.snapshot() returned")
         }
         let before = sim.state.catalog
@@ -352,7 +350,7 @@ struct SimCatalogDriver: CatalogDriver {
         let created = Set(before.endpoints.map(\.id)).subtracting(c.endpoints.map(\.id)).count
         let recreated = Set(c.endpoints.map(\.id)).subtracting(before.endpoints.map(\.id)).count
         let changed = c.endpoints.filter { e in before.endpoints.contains { $0.id == e.id && $0.url != e.url } }.count
-        return ["deleted": .int(Int64(created)), "created": .int(Int64(recreated)), "updated": .int(Int64(changed))]
+        return CatalogRestoreSummary(created: recreated, deleted: created, updated: changed)
     }
 }
 
@@ -364,13 +362,13 @@ struct SimBrokerDriver: BrokerDriver {
 
     func touch() { sim.clock.advance(0.05, host: nil) }
 
-    func overview() async throws -> LuaValue {
+    func overview() async throws -> BrokerOverview {
         touch()
         let (b, _) = drained()
-        return ["rabbitmq_version": "3.6.16", "cluster_name": "rabbit@sim", "node": "rabbit@rabbit-old-1",
-                "messages": .int(Int64(b.queues.reduce(0) { $0 + $1.messages })), "queues": .int(Int64(b.queues.count)), "connections": 120]
+        return BrokerOverview(rabbitmqVersion: "3.6.16", clusterName: "rabbit@sim", node: "rabbit@rabbit-old-1",
+                              messages: b.queues.reduce(0) { $0 + $1.messages }, queues: b.queues.count, connections: 120)
     }
-    func vhosts() async throws -> [LuaValue] { touch(); return (sim.state.brokers[key]?.vhosts ?? []).map { ["name": .string($0)] } }
+    func vhosts() async throws -> [BrokerVhost] { touch(); return (sim.state.brokers[key]?.vhosts ?? []).map { BrokerVhost(name: $0) } }
     func ensureVhost(_ name: String) async throws {
         touch()
         sim.mutate { s in if s.brokers[key]?.vhosts.contains(name) == false { s.brokers[key]?.vhosts.append(name) } }
@@ -397,18 +395,15 @@ struct SimBrokerDriver: BrokerDriver {
         touch()
         sim.mutate { $0.brokers[key]?.policies.removeAll { $0.vhost == vhost && $0.name == name } }
     }
-    func policies(vhost: String?) async throws -> [LuaValue] {
+    func policies(vhost: String?) async throws -> [BrokerPolicy] {
         touch()
-        return (sim.state.brokers[key]?.policies ?? []).filter { vhost == nil || $0.vhost == vhost }.map {
-            ["vhost": .string($0.vhost), "name": .string($0.name), "pattern": .string($0.pattern), "definition": $0.definition,
-             "apply_to": .string($0.applyTo), "priority": .int(Int64($0.priority))]
-        }
+        return (sim.state.brokers[key]?.policies ?? []).filter { vhost == nil || $0.vhost == vhost }
     }
-    func policyFor(_ q: SimBroker.Queue, _ b: SimBroker) -> LuaValue {
+    func policyFor(_ q: SimBroker.Queue, _ b: SimBroker) -> String? {
         let matching = b.policies.filter { p in
             p.vhost == q.vhost && (try? NSRegularExpression(pattern: p.pattern))?.firstMatch(in: q.name, range: NSRange(q.name.startIndex..., in: q.name)) != nil
         }.max { $0.priority < $1.priority }
-        return matching.map { .string($0.name) } ?? .nil
+        return matching?.name
     }
     /// The broker with its queues' consumers having taken what they could since last asked:
     /// a queue has one consumer while a unit that reads it runs somewhere.
@@ -432,22 +427,22 @@ struct SimBrokerDriver: BrokerDriver {
             return (b, consumers)
         }
     }
-    func queues(vhost: String?) async throws -> [LuaValue] {
+    func queues(vhost: String?) async throws -> [BrokerQueue] {
         touch()
         let (b, consumers) = drained()
         return b.queues.filter { vhost == nil || $0.vhost == vhost }.map {
-            ["vhost": .string($0.vhost), "name": .string($0.name), "policy": policyFor($0, b), "messages": .int(Int64($0.messages)),
-             "consumers": .int(Int64(consumers["\($0.vhost)|\($0.name)"] ?? 0)), "durable": .bool($0.durable)]
+            BrokerQueue(vhost: $0.vhost, name: $0.name, policy: policyFor($0, b), messages: $0.messages,
+                        consumers: consumers["\($0.vhost)|\($0.name)"] ?? 0, durable: $0.durable)
         }
     }
-    func queue(vhost: String, name: String) async throws -> LuaValue {
+    func queue(vhost: String, name: String) async throws -> BrokerQueue {
         touch()
         let (b, consumers) = drained()
         guard let q = b.queues.first(where: { $0.vhost == vhost && $0.name == name }) else {
             throw HTTPFailure(description: "broker: RabbitMQ at http://rabbit.sim:15672: GET /queues/\(vhost)/\(name): 404 Object Not Found")
         }
-        return ["vhost": .string(q.vhost), "name": .string(q.name), "policy": policyFor(q, b), "messages": .int(Int64(q.messages)),
-                "consumers": .int(Int64(consumers["\(q.vhost)|\(q.name)"] ?? 0))]
+        return BrokerQueue(vhost: q.vhost, name: q.name, policy: policyFor(q, b), messages: q.messages,
+                           consumers: consumers["\(q.vhost)|\(q.name)"] ?? 0)
     }
 }
 

@@ -90,14 +90,8 @@ public struct SimVIP: Codable, Sendable, Equatable {
 }
 
 public struct SimBroker: Codable, Sendable, Equatable {
-    public struct Policy: Codable, Sendable, Equatable {
-        public var vhost, name, pattern, applyTo: String
-        public var definition: LuaValue
-        public var priority: Int
-        public init(vhost: String, name: String, pattern: String, applyTo: String, definition: LuaValue, priority: Int) {
-            (self.vhost, self.name, self.pattern, self.applyTo, self.definition, self.priority) = (vhost, name, pattern, applyTo, definition, priority)
-        }
-    }
+    /// The record `broker.policies` lists (its fields encode as the model's did: saved models still load).
+    public typealias Policy = BrokerPolicy
     public struct Queue: Codable, Sendable, Equatable {
         public var vhost, name: String
         public var messages: Int

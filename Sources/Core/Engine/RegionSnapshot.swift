@@ -25,21 +25,21 @@ public struct RegionSnapshot: Sendable {
         var snapshot = RegionSnapshot()
         if case .map = region.keystone {
             do {
-                let s = try await env.catalog().snapshot()
-                let serviceNames = Dictionary((s["services"].arrayValue ?? []).compactMap { v in v["id"].stringValue.map { ($0, v) } },
-                                              uniquingKeysWith: { a, _ in a })
                 var lines = Set<String>()
-                for v in s["services"].arrayValue ?? [] {
-                    lines.insert("service \(v["name"].stringValue ?? "?") (\(v["type"].stringValue ?? "?"))"
-                        + "\(v["enabled"] == false ? " disabled" : "")\(v["description"].stringValue.flatMap { $0.isEmpty ? nil : ": \($0)" } ?? "")")
-                }
-                for e in s["endpoints"].arrayValue ?? [] {
-                    let service = serviceNames[e["service_id"].stringValue ?? ""]?["name"].stringValue ?? "?"
-                    lines.insert("endpoint \(service) \(e["interface"].stringValue ?? "?") \(e["region"].stringValue ?? "?") "
-                        + "\(e["url"].stringValue ?? "?")\(e["enabled"] == false ? " disabled" : "")")
-                }
-                for r in s["regions"].arrayValue ?? [] {
-                    lines.insert("region \(r["id"].stringValue ?? "?")\(r["parent_region_id"].stringValue.map { " in \($0)" } ?? "")")
+                // An opaque snapshot (the simulated region's) has no lines: the drill compares its model instead.
+                if case .contents(let s) = try await env.catalog().snapshot() {
+                    let serviceNames = Dictionary(s.services.map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+                    for v in s.services {
+                        lines.insert("service \(v.name ?? "?") (\(v.type))"
+                            + "\(v.enabled ? "" : " disabled")\(v.description.flatMap { $0.isEmpty ? nil : ": \($0)" } ?? "")")
+                    }
+                    for e in s.endpoints {
+                        let service = serviceNames[e.serviceID].flatMap { $0 } ?? "?"
+                        lines.insert("endpoint \(service) \(e.interface) \(e.region ?? "?") \(e.url)\(e.enabled ? "" : " disabled")")
+                    }
+                    for r in s.regions ?? [] {
+                        lines.insert("region \(r.id)\(r.parentRegionID.map { " in \($0)" } ?? "")")
+                    }
                 }
                 snapshot.parts["catalog"] = lines
             } catch {
@@ -50,8 +50,7 @@ public struct RegionSnapshot: Sendable {
             do {
                 let policies = try await env.broker().policies(vhost: nil)
                 snapshot.parts["broker"] = Set(policies.map { p in
-                    "policy \(p["vhost"].stringValue ?? "/")/\(p["name"].stringValue ?? "?") \(p["pattern"].stringValue ?? "") "
-                        + "\(p["apply_to"].stringValue ?? "") \(p["priority"].intValue ?? 0) \(p["definition"].jsonString())"
+                    "policy \(p.vhost)/\(p.name) \(p.pattern) \(p.applyTo) \(p.priority) \(p.definition.jsonString())"
                 })
             } catch {
                 snapshot.unreadable["broker"] = String(describing: error)
@@ -60,7 +59,7 @@ public struct RegionSnapshot: Sendable {
         let vips = env.vips
         for name in region.vips.keys.sorted() {
             do {
-                snapshot.parts["vip \(name)"] = Set(flatten(try await vips.driver(name).get()))
+                snapshot.parts["vip \(name)"] = Set(flatten(try await vips.driver(name).get().luaValue))
             } catch {
                 snapshot.unreadable["vip \(name)"] = String(describing: error)
             }

@@ -10,40 +10,42 @@ public protocol BackupDriver: Sendable {
 
 extension DatabaseBackups: BackupDriver {}
 
-/// The Keystone catalog as `catalog.*` uses it.
+/// The Keystone catalog as `catalog.*` uses it (the records: CatalogRecords.swift).
 public protocol CatalogDriver: Sendable {
     /// The region endpoints go in when a call names none.
     var defaultRegion: String { get }
-    func services() async throws -> [LuaValue]
-    func endpoints(service: String?, interface: String?, region: String?) async throws -> [LuaValue]
-    func ensureService(name: String, type: String, description: String?) async throws -> (LuaValue, created: Bool)
-    func ensureEndpoint(service: String, interface: String, region: String, url: String) async throws -> (LuaValue, action: String)
-    func regions() async throws -> [LuaValue]
-    func createRegion(id: String, description: String?) async throws -> LuaValue
-    func ensureRegion(id: String, description: String?) async throws -> (LuaValue, created: Bool)
+    func services() async throws -> [CatalogService]
+    /// Each with its service's name and type; nil filters match anything.
+    func endpoints(service: String?, interface: String?, region: String?) async throws -> [CatalogEndpoint]
+    func ensureService(name: String, type: String, description: String?) async throws -> (CatalogService, created: Bool)
+    func ensureEndpoint(service: String, interface: String, region: String, url: String) async throws -> (CatalogEndpoint, action: CatalogEndpointAction)
+    func regions() async throws -> [CatalogRegion]
+    func createRegion(id: String, description: String?) async throws -> CatalogRegion
+    func ensureRegion(id: String, description: String?) async throws -> (CatalogRegion, created: Bool)
     func deleteRegion(id: String) async throws
-    func updateEndpoint(id: String, url: String) async throws -> LuaValue
+    func updateEndpoint(id: String, url: String) async throws -> CatalogEndpoint
     func deleteEndpoint(id: String) async throws
-    func snapshot() async throws -> LuaValue
-    func restore(_ snapshot: LuaValue) async throws -> LuaValue
+    func snapshot() async throws -> CatalogSnapshot
+    func restore(_ snapshot: CatalogSnapshot) async throws -> CatalogRestoreSummary
 }
 
 extension KeystoneCatalog: CatalogDriver {
     public var defaultRegion: String { settings.region ?? "RegionOne" }
 }
 
-/// The RabbitMQ management API as `broker.*` uses it.
+/// The RabbitMQ management API as `broker.*` uses it (the records: BrokerRecords.swift).
 public protocol BrokerDriver: Sendable {
-    func overview() async throws -> LuaValue
-    func vhosts() async throws -> [LuaValue]
+    func overview() async throws -> BrokerOverview
+    func vhosts() async throws -> [BrokerVhost]
     func ensureVhost(_ name: String) async throws
     func ensureUser(_ name: String, password: String, tags: String?) async throws
     func ensurePermissions(vhost: String, user: String, configure: String, write: String, read: String) async throws
+    /// `definition` is RabbitMQ's open set of policy keys, passed through (``BrokerPolicy/definition``).
     func putPolicy(vhost: String, name: String, pattern: String, definition: LuaValue, applyTo: String, priority: Int) async throws
     func deletePolicy(vhost: String, name: String) async throws
-    func policies(vhost: String?) async throws -> [LuaValue]
-    func queues(vhost: String?) async throws -> [LuaValue]
-    func queue(vhost: String, name: String) async throws -> LuaValue
+    func policies(vhost: String?) async throws -> [BrokerPolicy]
+    func queues(vhost: String?) async throws -> [BrokerQueue]
+    func queue(vhost: String, name: String) async throws -> BrokerQueue
 }
 
 extension RabbitMQBroker: BrokerDriver {}

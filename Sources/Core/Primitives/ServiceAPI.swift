@@ -50,14 +50,14 @@ enum ServiceAPI {
             },
             LuaFunction("__native.catalog_services") { call in
                 let c = try catalog("catalog.services")
-                return .yield { [.array(try await c.services())] }
+                return .yield { [.array(try await c.services().map(\.luaValue))] }
             },
             LuaFunction("__native.catalog_endpoints") { call in
                 let c = try catalog("catalog.endpoints")
                 let f = try call.table(1, optional: true)
                 return .yield {
                     [.array(try await c.endpoints(service: f["service"].stringValue, interface: f["interface"].stringValue,
-                                                  region: f["region"].stringValue))]
+                                                  region: f["region"].stringValue).map(\.luaValue))]
                 }
             },
             LuaFunction("__native.catalog_ensure_service") { call in
@@ -67,7 +67,7 @@ enum ServiceAPI {
                     throw LuaArgumentError("catalog.ensure_service{name=, type=}: both are required")
                 }
                 if dry("ensure service \(name) (\(type))", call) { return .value(.nil) }
-                return .yield { [try await c.ensureService(name: name, type: type, description: s["description"].stringValue).0] }
+                return .yield { [try await c.ensureService(name: name, type: type, description: s["description"].stringValue).0.luaValue] }
             },
             LuaFunction("__native.catalog_ensure_endpoint") { call in
                 let c = try catalog("catalog.ensure_endpoint")
@@ -79,28 +79,26 @@ enum ServiceAPI {
                 if dry("ensure \(interface) endpoint of \(service) in \(region): \(url)", call) { return .value(.nil) }
                 return .yield {
                     let (endpoint, action) = try await c.ensureEndpoint(service: service, interface: interface, region: region, url: url)
-                    var m = endpoint.mapValue ?? [:]
-                    m["action"] = .string(action)
-                    return [.map(m)]
+                    return [endpoint.luaValue(action: action)]
                 }
             },
             LuaFunction("__native.catalog_regions") { call in
                 let c = try catalog("catalog.regions")
-                return .yield { [.array(try await c.regions())] }
+                return .yield { [.array(try await c.regions().map(\.luaValue))] }
             },
             LuaFunction("__native.catalog_create_region") { call in
                 let c = try catalog("catalog.create_region")
                 let spec = try call.table(1)
                 guard let id = spec["id"].stringValue else { throw LuaArgumentError("catalog.create_region{id=}: id is required") }
                 if dry("create region \(id)", call) { return .value(.nil) }
-                return .yield { [try await c.createRegion(id: id, description: spec["description"].stringValue)] }
+                return .yield { [try await c.createRegion(id: id, description: spec["description"].stringValue).luaValue] }
             },
             LuaFunction("__native.catalog_ensure_region") { call in
                 let c = try catalog("catalog.ensure_region")
                 let spec = try call.table(1)
                 guard let id = spec["id"].stringValue else { throw LuaArgumentError("catalog.ensure_region{id=}: id is required") }
                 if dry("ensure region \(id)", call) { return .value(.nil) }
-                return .yield { [try await c.ensureRegion(id: id, description: spec["description"].stringValue).0] }
+                return .yield { [try await c.ensureRegion(id: id, description: spec["description"].stringValue).0.luaValue] }
             },
             LuaFunction("__native.catalog_delete_region") { call in
                 let c = try catalog("catalog.delete_region")
@@ -116,7 +114,7 @@ enum ServiceAPI {
                 let id = try call.string(1)
                 let url = try call.string(2)
                 if dry("set endpoint \(id) to \(url)", call) { return .value(.nil) }
-                return .yield { [try await c.updateEndpoint(id: id, url: url)] }
+                return .yield { [try await c.updateEndpoint(id: id, url: url).luaValue] }
             },
             LuaFunction("__native.catalog_delete_endpoint") { call in
                 let c = try catalog("catalog.delete_endpoint")
@@ -129,21 +127,25 @@ enum ServiceAPI {
             },
             LuaFunction("__native.catalog_snapshot") { call in
                 let c = try catalog("catalog.snapshot")
-                return .yield { [try await c.snapshot()] }
+                return .yield { [try await c.snapshot().luaValue] }
             },
             LuaFunction("__native.catalog_restore") { call in
                 let c = try catalog("catalog.restore")
-                let snapshot = try call.value(1)
+                let value = try call.value(1)
                 if dry("restore the catalog", call) { return .value(.nil) }
-                return .yield { [try await c.restore(snapshot)] }
+                let snapshot: CatalogSnapshot
+                do { snapshot = try CatalogSnapshot(lua: value) } catch let e as LuaRecordError {
+                    throw LuaArgumentError("catalog.restore: expected what catalog.snapshot() returned (\(e))")
+                }
+                return .yield { [try await c.restore(snapshot).luaValue] }
             },
             LuaFunction("__native.broker_overview") { call in
                 let b = try broker("broker.overview")
-                return .yield { [try await b.overview()] }
+                return .yield { [try await b.overview().luaValue] }
             },
             LuaFunction("__native.broker_vhosts") { call in
                 let b = try broker("broker.vhosts")
-                return .yield { [.array(try await b.vhosts())] }
+                return .yield { [.array(try await b.vhosts().map(\.luaValue))] }
             },
             LuaFunction("__native.broker_ensure_vhost") { call in
                 let b = try broker("broker.ensure_vhost")
@@ -207,18 +209,18 @@ enum ServiceAPI {
             LuaFunction("__native.broker_policies") { call in
                 let b = try broker("broker.policies")
                 let f = try call.table(1, optional: true)
-                return .yield { [.array(try await b.policies(vhost: f["vhost"].stringValue))] }
+                return .yield { [.array(try await b.policies(vhost: f["vhost"].stringValue).map(\.luaValue))] }
             },
             LuaFunction("__native.broker_queues") { call in
                 let b = try broker("broker.queues")
                 let f = try call.table(1, optional: true)
-                return .yield { [.array(try await b.queues(vhost: f["vhost"].stringValue))] }
+                return .yield { [.array(try await b.queues(vhost: f["vhost"].stringValue).map(\.luaValue))] }
             },
             LuaFunction("__native.broker_queue") { call in
                 let b = try broker("broker.queue")
                 let vhost = try call.string(1)
                 let name = try call.string(2)
-                return .yield { [try await b.queue(vhost: vhost, name: name)] }
+                return .yield { [try await b.queue(vhost: vhost, name: name).luaValue] }
             },
         ]
     }

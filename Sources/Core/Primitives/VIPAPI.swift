@@ -16,7 +16,7 @@ enum VIPAPI {
             LuaFunction("__native.vip_url") { call in .value(.string(try directory("vip.url").url(try call.string(1)))) },
             LuaFunction("__native.vip_get") { call in
                 let driver = try directory("vip.get").driver(try call.string(1))
-                return .yield { [try await driver.get()] }
+                return .yield { [try await driver.get().luaValue] }
             },
             LuaFunction("__native.vip_switch") { call in
                 let name = try call.string(1)
@@ -25,17 +25,22 @@ enum VIPAPI {
                 let targets = VIPDirectory.serverNames(selector, settings: try dir.settings(name))
                 let driver = try dir.driver(name)
                 if dry("switch VIP \(name) to \(targets.joined(separator: ", "))", call) {
-                    return .yield { [(try? await driver.get()) ?? .nil] }
+                    return .yield { [(try? await driver.get())?.luaValue ?? .nil] }
                 }
-                return .yield { [try await driver.switchTo(targets)] }
+                return .yield { [try await driver.switchTo(targets).luaValue] }
             },
             LuaFunction("__native.vip_restore") { call in
-                let previous = try call.value(1)
-                guard let name = previous["vip"].stringValue else {
+                let value = try call.value(1)
+                guard let name = VIPSwitchRecord.vip(of: value) else {
                     throw LuaArgumentError("vip.restore(previous): expected the table vip.switch returned")
                 }
                 let driver = try directory("vip.restore").driver(name)
+                // Read after the dry-run check: a dry run's vip.switch returned vip.get's table.
                 if dry("restore VIP \(name)", call) { return .none }
+                let previous: VIPSwitchRecord
+                do { previous = try VIPSwitchRecord(lua: value) } catch let e as LuaRecordError {
+                    throw VIPError(vip: name, message: "restore: expected what vip.switch returned (\(e))")
+                }
                 return .yield {
                     try await driver.restore(previous)
                     return []

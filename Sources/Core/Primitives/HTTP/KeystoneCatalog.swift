@@ -98,92 +98,108 @@ public final class KeystoneCatalog: Sendable {
         throw fail("\(method) \(path): the renewed token was rejected too")
     }
 
+    /// Reads an answer of Keystone's into records; one it does not understand is an error
+    /// naming the request and the key (`GET /services: unexpected answer: services[3].type: missing`).
+    func read<T>(_ request: String, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as LuaRecordError { throw fail("\(request): unexpected answer: \(e)") }
+    }
+
+    /// Each element of the list under `key` of an answer, read by `element`.
+    func list<T>(_ answer: LuaValue, _ key: String, _ request: String, _ element: (LuaValue, String) throws -> T) throws -> [T] {
+        try read(request) { try (answer[key].arrayValue ?? []).enumerated().map { try element($1, "\(key)[\($0 + 1)]") } }
+    }
+
     // MARK: Services and endpoints
 
-    public func services() async throws -> [LuaValue] {
-        try await call("GET", "/services", expect: [200])["services"].arrayValue?.map(Self.service) ?? []
+    public func services() async throws -> [CatalogService] {
+        try list(try await call("GET", "/services", expect: [200]), "services", "GET /services", Self.service)
     }
 
-    static func service(_ s: LuaValue) -> LuaValue {
-        ["id": s["id"], "name": s["name"], "type": s["type"], "enabled": s["enabled"].isNil ? true : s["enabled"],
-         "description": s["description"]]
+    static func service(_ s: LuaValue, at path: String) throws -> CatalogService {
+        let f = try FieldReader(s, at: path)
+        return CatalogService(id: try f.string("id"), name: try f.optionalString("name"), type: try f.string("type"),
+                              enabled: try f.optionalBool("enabled") ?? true, description: try f.optionalString("description"))
     }
 
-    static func endpoint(_ e: LuaValue) -> LuaValue {
-        ["id": e["id"], "service_id": e["service_id"], "interface": e["interface"], "region": e["region_id"].isNil ? e["region"] : e["region_id"],
-         "url": e["url"], "enabled": e["enabled"].isNil ? true : e["enabled"]]
+    /// An endpoint as Keystone answers it: its region is `region_id` (`region` before Keystone's v3 rename).
+    static func endpoint(_ e: LuaValue, at path: String) throws -> CatalogEndpoint {
+        let f = try FieldReader(e, at: path)
+        return CatalogEndpoint(id: try f.string("id"), serviceID: try f.string("service_id"), interface: try f.string("interface"),
+                               region: try f.optionalString("region_id") ?? f.optionalString("region"), url: try f.string("url"),
+                               enabled: try f.optionalBool("enabled") ?? true)
+    }
+
+    static func region(_ r: LuaValue, at path: String) throws -> CatalogRegion {
+        let f = try FieldReader(r, at: path)
+        return CatalogRegion(id: try f.string("id"), description: try f.optionalString("description"),
+                             parentRegionID: try f.optionalString("parent_region_id"))
     }
 
     /// Endpoints, each with its service's name and type, filtered as asked.
-    public func endpoints(service: String? = nil, interface: String? = nil, region: String? = nil) async throws -> [LuaValue] {
+    public func endpoints(service: String? = nil, interface: String? = nil, region: String? = nil) async throws -> [CatalogEndpoint] {
         let services = try await self.services()
-        let byID = Dictionary(uniqueKeysWithValues: services.compactMap { s in s["id"].stringValue.map { ($0, s) } })
-        var list = try await call("GET", "/endpoints", expect: [200])["endpoints"].arrayValue?.map(Self.endpoint) ?? []
-        list = list.map { e in
-            var m = e.mapValue ?? [:]
-            let s = byID[e["service_id"].stringValue ?? ""]
-            m["service"] = s?["name"] ?? .nil
-            m["type"] = s?["type"] ?? .nil
-            return .map(m)
+        let byID = Dictionary(uniqueKeysWithValues: services.map { ($0.id, $0) })
+        let listed = try list(try await call("GET", "/endpoints", expect: [200]), "endpoints", "GET /endpoints", Self.endpoint).map { e in
+            var e = e
+            e.service = byID[e.serviceID]?.name
+            e.type = byID[e.serviceID]?.type
+            return e
         }
-        return list.filter { e in
-            (service == nil || e["service"].stringValue == service || e["type"].stringValue == service || e["service_id"].stringValue == service)
-                && (interface == nil || e["interface"].stringValue == interface)
-                && (region == nil || e["region"].stringValue == region)
-        }
+        return listed.filter { $0.matches(service: service, interface: interface, region: region) }
     }
 
-    func findService(_ nameOrType: String) async throws -> LuaValue? {
+    func findService(_ nameOrType: String) async throws -> CatalogService? {
         let all = try await services()
-        return all.first { $0["name"].stringValue == nameOrType } ?? all.first { $0["type"].stringValue == nameOrType }
+        return all.first { $0.name == nameOrType } ?? all.first { $0.type == nameOrType }
     }
 
-    public func ensureService(name: String, type: String, description: String?) async throws -> (LuaValue, created: Bool) {
-        if let existing = try await services().first(where: { $0["name"].stringValue == name && $0["type"].stringValue == type }) {
+    public func ensureService(name: String, type: String, description: String?) async throws -> (CatalogService, created: Bool) {
+        if let existing = try await services().first(where: { $0.name == name && $0.type == type }) {
             return (existing, false)
         }
         var body: [String: LuaValue] = ["name": .string(name), "type": .string(type), "enabled": true]
         if let description { body["description"] = .string(description) }
         let created = try await call("POST", "/services", body: ["service": .map(body)], expect: [201])
-        return (Self.service(created["service"]), true)
+        return (try read("POST /services") { try Self.service(created["service"], at: "service") }, true)
     }
 
     /// Creates the endpoint, or updates its URL if one exists for the service, interface and region.
-    public func ensureEndpoint(service: String, interface: String, region: String, url: String) async throws -> (LuaValue, action: String) {
-        guard let svc = try await findService(service), let serviceID = svc["id"].stringValue else {
+    public func ensureEndpoint(service: String, interface: String, region: String, url: String) async throws
+        -> (CatalogEndpoint, action: CatalogEndpointAction)
+    {
+        guard let svc = try await findService(service) else {
             throw fail("no service named or typed '\(service)' (ensure_service it first)")
         }
-        let existing = try await endpoints(interface: interface, region: region).filter { $0["service_id"].stringValue == serviceID }
-        if let e = existing.first, let id = e["id"].stringValue {
-            if e["url"].stringValue == url { return (e, "unchanged") }
-            let updated = try await call("PATCH", "/endpoints/\(id)", body: ["endpoint": ["url": .string(url)]], expect: [200])
-            return (Self.endpoint(updated["endpoint"]), "updated")
+        let existing = try await endpoints(interface: interface, region: region).filter { $0.serviceID == svc.id }
+        if let e = existing.first {
+            if e.url == url { return (e, .unchanged) }
+            return (try await updateEndpoint(id: e.id, url: url), .updated)
         }
         let created = try await call("POST", "/endpoints", body: ["endpoint": [
-            "service_id": .string(serviceID), "interface": .string(interface), "region_id": .string(region), "url": .string(url),
+            "service_id": .string(svc.id), "interface": .string(interface), "region_id": .string(region), "url": .string(url),
             "enabled": true,
         ]], expect: [201])
-        return (Self.endpoint(created["endpoint"]), "created")
+        return (try read("POST /endpoints") { try Self.endpoint(created["endpoint"], at: "endpoint") }, .created)
     }
 
     // MARK: Regions
 
-    public func regions() async throws -> [LuaValue] {
-        try await call("GET", "/regions", expect: [200])["regions"].arrayValue?.map {
-            ["id": $0["id"], "description": $0["description"], "parent_region_id": $0["parent_region_id"]]
-        } ?? []
+    public func regions() async throws -> [CatalogRegion] {
+        try list(try await call("GET", "/regions", expect: [200]), "regions", "GET /regions", Self.region)
     }
 
-    /// Creates a region; an existing id is a conflict (Keystone answers 409).
-    public func createRegion(id: String, description: String?) async throws -> LuaValue {
+    /// Creates a region; an existing id is a conflict (Keystone answers 409). Ferry sets no
+    /// parent, so the region it returns has none.
+    public func createRegion(id: String, description: String?) async throws -> CatalogRegion {
         var body: [String: LuaValue] = ["id": .string(id)]
         if let description { body["description"] = .string(description) }
         let r = try await call("POST", "/regions", body: ["region": .map(body)], expect: [201])
-        return ["id": r["region"]["id"], "description": r["region"]["description"]]
+        let made = try read("POST /regions") { try Self.region(r["region"], at: "region") }
+        return CatalogRegion(id: made.id, description: made.description)
     }
 
-    public func ensureRegion(id: String, description: String?) async throws -> (LuaValue, created: Bool) {
-        if let existing = try await regions().first(where: { $0["id"].stringValue == id }) { return (existing, false) }
+    public func ensureRegion(id: String, description: String?) async throws -> (CatalogRegion, created: Bool) {
+        if let existing = try await regions().first(where: { $0.id == id }) { return (existing, false) }
         return (try await createRegion(id: id, description: description), true)
     }
 
@@ -191,8 +207,9 @@ public final class KeystoneCatalog: Sendable {
         _ = try await call("DELETE", "/regions/\(id)", expect: [204])
     }
 
-    public func updateEndpoint(id: String, url: String) async throws -> LuaValue {
-        Self.endpoint(try await call("PATCH", "/endpoints/\(id)", body: ["endpoint": ["url": .string(url)]], expect: [200])["endpoint"])
+    public func updateEndpoint(id: String, url: String) async throws -> CatalogEndpoint {
+        let r = try await call("PATCH", "/endpoints/\(id)", body: ["endpoint": ["url": .string(url)]], expect: [200])
+        return try read("PATCH /endpoints/\(id)") { try Self.endpoint(r["endpoint"], at: "endpoint") }
     }
 
     public func deleteEndpoint(id: String) async throws {
@@ -205,43 +222,42 @@ public final class KeystoneCatalog: Sendable {
 
     // MARK: Snapshot and restore
 
-    public func snapshot() async throws -> LuaValue {
-        ["services": .array(try await services()), "endpoints": .array(try await endpoints()), "regions": .array(try await regions())]
+    public func snapshot() async throws -> CatalogSnapshot {
+        .contents(CatalogContents(services: try await services(), endpoints: try await endpoints(), regions: try await regions()))
     }
 
     /// Regions the snapshot has and the catalog lacks are made (parents first) before the
     /// endpoints that name them; changed descriptions revert. Returns (created, updated).
-    func restoreRegions(_ want: [LuaValue]) async throws -> (Int, Int) {
-        var now = Dictionary(try await regions().compactMap { r in r["id"].stringValue.map { ($0, r) } }, uniquingKeysWith: { a, _ in a })
+    func restoreRegions(_ want: [CatalogRegion]) async throws -> (Int, Int) {
+        var now = Dictionary(try await regions().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var created = 0, updated = 0
         var pending = want
         while !pending.isEmpty {
             // A region whose parent is there (or has none) can be made now.
-            let ready = pending.filter { r in r["parent_region_id"].stringValue.map { now[$0] != nil } ?? true }
-            guard !ready.isEmpty else { throw fail("restore: regions \(pending.compactMap { $0["id"].stringValue }) name parents that are gone") }
-            pending.removeAll { r in ready.contains { $0["id"] == r["id"] } }
+            let ready = pending.filter { r in r.parentRegionID.map { now[$0] != nil } ?? true }
+            guard !ready.isEmpty else { throw fail("restore: regions \(pending.map(\.id)) name parents that are gone") }
+            pending.removeAll { r in ready.contains { $0.id == r.id } }
             for r in ready {
-                guard let id = r["id"].stringValue else { continue }
-                if let existing = now[id] {
+                if let existing = now[r.id] {
                     var patch: [String: LuaValue] = [:]
-                    if (existing["description"].stringValue ?? "") != (r["description"].stringValue ?? "") {
-                        patch["description"] = .string(r["description"].stringValue ?? "")
+                    if (existing.description ?? "") != (r.description ?? "") {
+                        patch["description"] = .string(r.description ?? "")
                     }
                     // A region moved under another since the snapshot goes back where it was.
-                    if existing["parent_region_id"].stringValue != r["parent_region_id"].stringValue {
-                        patch["parent_region_id"] = r["parent_region_id"].stringValue.map { .string($0) } ?? .nil
+                    if existing.parentRegionID != r.parentRegionID {
+                        patch["parent_region_id"] = .optional(r.parentRegionID)
                     }
                     if !patch.isEmpty {
-                        _ = try await call("PATCH", "/regions/\(id)", body: ["region": .map(patch)], expect: [200])
+                        _ = try await call("PATCH", "/regions/\(r.id)", body: ["region": .map(patch)], expect: [200])
                         updated += 1
                     }
                     continue
                 }
-                var body: [String: LuaValue] = ["id": .string(id)]
-                if let d = r["description"].stringValue { body["description"] = .string(d) }
-                if let parent = r["parent_region_id"].stringValue { body["parent_region_id"] = .string(parent) }
+                var body: [String: LuaValue] = ["id": .string(r.id)]
+                if let d = r.description { body["description"] = .string(d) }
+                if let parent = r.parentRegionID { body["parent_region_id"] = .string(parent) }
                 _ = try await call("POST", "/regions", body: ["region": .map(body)], expect: [201])
-                now[id] = r
+                now[r.id] = r
                 created += 1
             }
         }
@@ -249,106 +265,101 @@ public final class KeystoneCatalog: Sendable {
     }
 
     /// Regions made since the snapshot go, once no endpoint names them (children first).
-    func deleteRegions(notIn want: [LuaValue]) async throws -> Int {
-        let keep = Set(want.compactMap { $0["id"].stringValue })
+    func deleteRegions(notIn want: [CatalogRegion]) async throws -> Int {
+        let keep = Set(want.map(\.id))
         let all = try await regions()
-        var extra = all.filter { !keep.contains($0["id"].stringValue ?? "") }
+        var extra = all.filter { !keep.contains($0.id) }
         var deleted = 0
         while !extra.isEmpty {
             // A region some other region still names as parent (kept or not) is not a leaf.
-            let remaining = all.filter { r in keep.contains(r["id"].stringValue ?? "") || extra.contains { $0["id"] == r["id"] } }
-            let parents = Set(remaining.compactMap { $0["parent_region_id"].stringValue })
-            let leaves = extra.filter { !parents.contains($0["id"].stringValue ?? "") }
+            let remaining = all.filter { r in keep.contains(r.id) || extra.contains { $0.id == r.id } }
+            let parents = Set(remaining.compactMap(\.parentRegionID))
+            let leaves = extra.filter { !parents.contains($0.id) }
             guard !leaves.isEmpty else { break }
-            for r in leaves { if let id = r["id"].stringValue { try await deleteRegion(id: id); deleted += 1 } }
-            extra.removeAll { r in leaves.contains { $0["id"] == r["id"] } }
+            for r in leaves {
+                try await deleteRegion(id: r.id)
+                deleted += 1
+            }
+            extra.removeAll { r in leaves.contains { $0.id == r.id } }
         }
         return deleted
     }
 
     /// Puts the catalog back as the snapshot had it: what was created since is
     /// deleted, what was deleted is recreated (with new ids), changed URLs revert.
-    public func restore(_ snapshot: LuaValue) async throws -> LuaValue {
-        guard let wantServices = snapshot["services"].arrayValue, let wantEndpoints = snapshot["endpoints"].arrayValue else {
-            throw fail("restore: expected what catalog.snapshot() returned")
-        }
-        var created = 0, deleted = 0, updated = 0
+    public func restore(_ snapshot: CatalogSnapshot) async throws -> CatalogRestoreSummary {
+        guard case .contents(let want) = snapshot else { throw fail("restore: expected what catalog.snapshot() returned") }
+        var summary = CatalogRestoreSummary()
         // Snapshots taken before regions were part of them leave regions alone.
-        let wantRegions = snapshot["regions"].arrayValue
-        if let wantRegions {
+        if let wantRegions = want.regions {
             let (c, u) = try await restoreRegions(wantRegions)
-            created += c
-            updated += u
+            summary.created += c
+            summary.updated += u
         }
         let nowServices = try await services()
         // Services: keep by id; recreate missing ones; remember id changes.
         var serviceIDs: [String: String] = [:]
-        for s in wantServices {
-            guard let id = s["id"].stringValue else { continue }
-            if nowServices.contains(where: { $0["id"].stringValue == id }) {
-                serviceIDs[id] = id
-            } else if let match = nowServices.first(where: { n in n["name"] == s["name"] && n["type"] == s["type"] && !wantServices.contains(where: { w in w["id"] == n["id"] }) }) {
-                serviceIDs[id] = match["id"].stringValue
+        for s in want.services {
+            if nowServices.contains(where: { $0.id == s.id }) {
+                serviceIDs[s.id] = s.id
+            } else if let match = nowServices.first(where: { n in n.name == s.name && n.type == s.type && !want.services.contains(where: { $0.id == n.id }) }) {
+                serviceIDs[s.id] = match.id
             } else {
-                let (made, _) = try await ensureService(name: s["name"].stringValue ?? "", type: s["type"].stringValue ?? "", description: s["description"].stringValue)
-                serviceIDs[id] = made["id"].stringValue
-                created += 1
+                let (made, _) = try await ensureService(name: s.name ?? "", type: s.type, description: s.description)
+                serviceIDs[s.id] = made.id
+                summary.created += 1
                 // Made enabled with the snapshot's description; a disabled one goes back disabled.
-                if s["enabled"] == false, let newID = made["id"].stringValue {
-                    _ = try await call("PATCH", "/services/\(newID)", body: ["service": ["enabled": false]], expect: [200])
+                if !s.enabled {
+                    _ = try await call("PATCH", "/services/\(made.id)", body: ["service": ["enabled": false]], expect: [200])
                 }
                 continue
             }
             // A kept service whose description or enabled flag changed gets them back.
-            guard let targetID = serviceIDs[id], let now = nowServices.first(where: { $0["id"].stringValue == targetID }) else { continue }
+            guard let targetID = serviceIDs[s.id], let now = nowServices.first(where: { $0.id == targetID }) else { continue }
             var patch: [String: LuaValue] = [:]
-            let wantEnabled = s["enabled"].isNil ? LuaValue.bool(true) : s["enabled"]
-            if now["enabled"] != wantEnabled { patch["enabled"] = wantEnabled }
+            if now.enabled != s.enabled { patch["enabled"] = .bool(s.enabled) }
             // No description and an empty one are the same to Keystone's users.
-            if (now["description"].stringValue ?? "") != (s["description"].stringValue ?? "") {
-                patch["description"] = .string(s["description"].stringValue ?? "")
+            if (now.description ?? "") != (s.description ?? "") {
+                patch["description"] = .string(s.description ?? "")
             }
             if !patch.isEmpty {
                 _ = try await call("PATCH", "/services/\(targetID)", body: ["service": .map(patch)], expect: [200])
-                updated += 1
+                summary.updated += 1
             }
         }
         let keepServiceIDs = Set(serviceIDs.values)
         let nowEndpoints = try await endpoints()
-        func key(_ e: LuaValue, serviceID: String?) -> String {
-            "\(serviceID ?? "")|\(e["interface"].stringValue ?? "")|\(e["region"].stringValue ?? "")"
+        func key(_ e: CatalogEndpoint, serviceID: String?) -> String {
+            "\(serviceID ?? "")|\(e.interface)|\(e.region ?? "")"
         }
-        let wantByKey = Dictionary(wantEndpoints.map { (key($0, serviceID: serviceIDs[$0["service_id"].stringValue ?? ""]), $0) }, uniquingKeysWith: { a, _ in a })
+        let wantByKey = Dictionary(want.endpoints.map { (key($0, serviceID: serviceIDs[$0.serviceID]), $0) }, uniquingKeysWith: { a, _ in a })
         var seen = Set<String>()
         for e in nowEndpoints {
-            let k = key(e, serviceID: e["service_id"].stringValue)
-            guard let id = e["id"].stringValue else { continue }
-            if let want = wantByKey[k], !seen.contains(k) {
+            let k = key(e, serviceID: e.serviceID)
+            if let w = wantByKey[k], !seen.contains(k) {
                 seen.insert(k)
-                if want["url"] != e["url"], let url = want["url"].stringValue {
-                    _ = try await updateEndpoint(id: id, url: url)
-                    updated += 1
+                if w.url != e.url {
+                    _ = try await updateEndpoint(id: e.id, url: w.url)
+                    summary.updated += 1
                 }
             } else {
-                try await deleteEndpoint(id: id)
-                deleted += 1
+                try await deleteEndpoint(id: e.id)
+                summary.deleted += 1
             }
         }
         for (k, e) in wantByKey where !seen.contains(k) {
-            guard let serviceID = serviceIDs[e["service_id"].stringValue ?? ""] else { continue }
+            guard let serviceID = serviceIDs[e.serviceID] else { continue }
             _ = try await call("POST", "/endpoints", body: ["endpoint": [
-                "service_id": .string(serviceID), "interface": e["interface"], "region_id": e["region"], "url": e["url"],
-                "enabled": e["enabled"].isNil ? true : e["enabled"],
+                "service_id": .string(serviceID), "interface": .string(e.interface), "region_id": .optional(e.region), "url": .string(e.url),
+                "enabled": .bool(e.enabled),
             ]], expect: [201])
-            created += 1
+            summary.created += 1
         }
-        for s in nowServices where !keepServiceIDs.contains(s["id"].stringValue ?? "") {
-            if let id = s["id"].stringValue {
-                try await deleteService(id: id)
-                deleted += 1
-            }
+        for s in nowServices where !keepServiceIDs.contains(s.id) {
+            try await deleteService(id: s.id)
+            summary.deleted += 1
         }
-        if let wantRegions { deleted += try await deleteRegions(notIn: wantRegions) }
-        return ["created": .int(Int64(created)), "deleted": .int(Int64(deleted)), "updated": .int(Int64(updated))]
+        if let wantRegions = want.regions { summary.deleted += try await deleteRegions(notIn: wantRegions) }
+        return summary
     }
 }

@@ -42,15 +42,30 @@ public struct RabbitMQBroker: Sendable {
         return response.json ?? .nil
     }
 
-    public func overview() async throws -> LuaValue {
-        let o = try await call("GET", "/overview")
-        return ["rabbitmq_version": o["rabbitmq_version"], "cluster_name": o["cluster_name"], "node": o["node"],
-                "messages": o["queue_totals"]["messages"], "queues": o["object_totals"]["queues"],
-                "connections": o["object_totals"]["connections"]]
+    /// Reads an answer of the management API into records; one it does not understand is an
+    /// error naming the request and the key (`GET /queues: unexpected answer: [2].name: missing`).
+    func read<T>(_ request: String, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as LuaRecordError {
+            throw HTTPFailure(description: "broker: RabbitMQ at \(url): \(request): unexpected answer: \(e)")
+        }
     }
 
-    public func vhosts() async throws -> [LuaValue] {
-        try await call("GET", "/vhosts").arrayValue?.map { ["name": $0["name"]] } ?? []
+    public func overview() async throws -> BrokerOverview {
+        let o = try await call("GET", "/overview")
+        return try read("GET /overview") {
+            let f = try FieldReader(o)
+            // A broker without statistics yet may leave the totals out (or answer them as an empty list).
+            let queueTotals = try FieldReader(.map(o["queue_totals"].mapValue ?? [:]), at: "queue_totals")
+            let objectTotals = try FieldReader(.map(o["object_totals"].mapValue ?? [:]), at: "object_totals")
+            return BrokerOverview(rabbitmqVersion: try f.optionalString("rabbitmq_version"), clusterName: try f.optionalString("cluster_name"),
+                                  node: try f.optionalString("node"), messages: try queueTotals.optionalInt("messages"),
+                                  queues: try objectTotals.optionalInt("queues"), connections: try objectTotals.optionalInt("connections"))
+        }
+    }
+
+    public func vhosts() async throws -> [BrokerVhost] {
+        let answer = try await call("GET", "/vhosts").arrayValue ?? []
+        return try read("GET /vhosts") { try answer.enumerated().map { BrokerVhost(name: try FieldReader($1, at: "[\($0 + 1)]").string("name")) } }
     }
 
     public func ensureVhost(_ name: String) async throws { _ = try await call("PUT", "/vhosts/\(Self.segment(name))", body: [:]) }
@@ -80,25 +95,36 @@ public struct RabbitMQBroker: Sendable {
         _ = try await call("DELETE", "/policies/\(Self.segment(vhost))/\(Self.segment(name))", expect: [204, 404])
     }
 
-    public func policies(vhost: String?) async throws -> [LuaValue] {
+    public func policies(vhost: String?) async throws -> [BrokerPolicy] {
         let path = vhost.map { "/policies/\(Self.segment($0))" } ?? "/policies"
-        return try await call("GET", path).arrayValue?.map {
-            ["vhost": $0["vhost"], "name": $0["name"], "pattern": $0["pattern"], "definition": $0["definition"],
-             "apply_to": $0["apply-to"], "priority": $0["priority"]]
-        } ?? []
+        let answer = try await call("GET", path).arrayValue ?? []
+        return try read("GET \(path)") {
+            try answer.enumerated().map { i, p in
+                let f = try FieldReader(p, at: "[\(i + 1)]")
+                return BrokerPolicy(vhost: try f.string("vhost"), name: try f.string("name"), pattern: try f.string("pattern"),
+                                    applyTo: try f.string("apply-to"), definition: p["definition"], priority: try f.optionalInt("priority") ?? 0)
+            }
+        }
     }
 
-    public func queues(vhost: String?) async throws -> [LuaValue] {
+    /// A queue as the API answers it; `consumers` is 0 when the API leaves it out.
+    static func queue(_ q: LuaValue, at path: String, durable: Bool) throws -> BrokerQueue {
+        let f = try FieldReader(q, at: path)
+        return BrokerQueue(vhost: try f.string("vhost"), name: try f.string("name"), policy: try f.optionalString("policy"),
+                           messages: try f.optionalInt("messages"), consumers: try f.optionalInt("consumers") ?? 0,
+                           durable: durable ? try f.optionalBool("durable") : nil)
+    }
+
+    public func queues(vhost: String?) async throws -> [BrokerQueue] {
         let path = vhost.map { "/queues/\(Self.segment($0))" } ?? "/queues"
-        return try await call("GET", path).arrayValue?.map {
-            ["vhost": $0["vhost"], "name": $0["name"], "policy": $0["policy"], "messages": $0["messages"],
-             "consumers": $0["consumers"].isNil ? 0 : $0["consumers"], "durable": $0["durable"]]
-        } ?? []
+        let answer = try await call("GET", path).arrayValue ?? []
+        return try read("GET \(path)") { try answer.enumerated().map { try Self.queue($1, at: "[\($0 + 1)]", durable: true) } }
     }
 
-    public func queue(vhost: String, name: String) async throws -> LuaValue {
-        let q = try await call("GET", "/queues/\(Self.segment(vhost))/\(Self.segment(name))")
-        return ["vhost": q["vhost"], "name": q["name"], "policy": q["policy"], "messages": q["messages"],
-                "consumers": q["consumers"].isNil ? 0 : q["consumers"]]
+    /// One queue; unlike a listing's, it has no `durable`.
+    public func queue(vhost: String, name: String) async throws -> BrokerQueue {
+        let path = "/queues/\(Self.segment(vhost))/\(Self.segment(name))"
+        let q = try await call("GET", path)
+        return try read("GET \(path)") { try Self.queue(q, at: "", durable: false) }
     }
 }

@@ -67,12 +67,10 @@ struct KeepalivedVIP: VIPDriver {
         return out
     }
 
-    func get() async throws -> LuaValue {
+    func get() async throws -> VIPState {
         let s = try await state()
-        var map: [String: LuaValue] = [:]
-        for (h, v) in s { map[h] = ["priority": .int(Int64(v.priority)), "holds": .bool(v.holds)] }
-        let holder = s.first { $0.value.holds }?.key
-        return ["vip": .string(name), "address": .string(address), "holder": holder.map { .string($0) } ?? .nil, "balancers": .map(map)]
+        return VIPState(vip: name, address: address, holder: s.first { $0.value.holds }?.key,
+                        balancers: s.mapValues { VIPState.Balancer(priority: $0.priority, holds: $0.holds) })
     }
 
     func setPriority(_ hostName: String, _ priority: Int) async throws {
@@ -97,15 +95,13 @@ struct KeepalivedVIP: VIPDriver {
         throw VIPError(vip: name, message: "the address \(address) did not move to \(holder) within \(DurationText.format(settle)) (it is on: \(where_.isEmpty ? "no balancer" : where_))")
     }
 
-    func switchTo(_ targets: [String]) async throws -> LuaValue {
+    func switchTo(_ targets: [String]) async throws -> VIPSwitchRecord {
         guard targets.count == 1, let target = targets.first, balancers[target] != nil else {
             throw VIPError(vip: name, message: "switch: name one balancer of \(balancers.keys.sorted().joined(separator: ", ")) (got \(targets.joined(separator: ", ")))")
         }
         let before = try await state()
-        let previous: LuaValue = [
-            "vip": .string(name), "holder": before.first { $0.value.holds }.map { .string($0.key) } ?? .nil,
-            "priorities": .map(before.mapValues { .int(Int64($0.priority)) }),
-        ]
+        let previous = VIPSwitchRecord(vip: name, holder: before.first { $0.value.holds }?.key,
+                                       priorities: before.mapValues(\.priority))
         let highest = before.filter { $0.key != target }.map(\.value.priority).max() ?? 0
         if (before[target]?.priority ?? 0) <= highest {
             try await setPriority(target, min(254, highest + 50))
@@ -114,14 +110,12 @@ struct KeepalivedVIP: VIPDriver {
         return previous
     }
 
-    func restore(_ previous: LuaValue) async throws {
-        guard case .map(let priorities) = previous["priorities"] else {
+    func restore(_ previous: VIPSwitchRecord) async throws {
+        guard let priorities = previous.priorities else {
             throw VIPError(vip: name, message: "restore: expected what vip.switch returned")
         }
-        for (hostName, p) in priorities.sorted(by: { $0.key < $1.key }) {
-            if let p = p.intValue { try await setPriority(hostName, p) }
-        }
-        if let holder = previous["holder"].stringValue { try await waitFor(holder) }
+        for (hostName, p) in priorities.sorted(by: { $0.key < $1.key }) { try await setPriority(hostName, p) }
+        if let holder = previous.holder { try await waitFor(holder) }
     }
 
     func maintenance(_ mode: String) async throws {

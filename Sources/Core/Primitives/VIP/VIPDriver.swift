@@ -2,12 +2,13 @@ import Foundation
 import LuaBridge
 
 /// Moves an API's traffic between servers and blocks user actions during a window.
-/// `switch` returns what `restore` needs to put things back.
+/// `switch` returns what `restore` needs to put things back (the records: VIPRecords.swift).
 public protocol VIPDriver: Sendable {
-    func get() async throws -> LuaValue
+    func get() async throws -> VIPState
     /// Makes `targets` take traffic (brought up first) and every other server stop.
-    func switchTo(_ targets: [String]) async throws -> LuaValue
-    func restore(_ previous: LuaValue) async throws
+    func switchTo(_ targets: [String]) async throws -> VIPSwitchRecord
+    /// Throws `restore: expected what vip.switch returned` when `previous` lacks this driver's part.
+    func restore(_ previous: VIPSwitchRecord) async throws
     /// "off", "writes" or "all".
     func maintenance(_ mode: String) async throws
 }
@@ -110,16 +111,14 @@ struct HAProxyVIP: VIPDriver {
         runtime = HAProxyRuntime(vip: name, endpoint: endpoint)
     }
 
-    func get() async throws -> LuaValue {
+    func get() async throws -> VIPState {
         let servers = try await runtime.servers(backend)
-        var map: [String: LuaValue] = [:]
-        for s in servers {
-            map[s.name] = ["state": .string(s.state), "address": .string(s.address), "up": .bool(s.operational == 2)]
-        }
-        return ["vip": .string(name), "backend": .string(backend), "servers": .map(map)]
+        var map: [String: VIPState.Server] = [:]
+        for s in servers { map[s.name] = VIPState.Server(state: s.state, address: s.address, up: s.operational == 2) }
+        return VIPState(vip: name, backend: backend, servers: map)
     }
 
-    func switchTo(_ targets: [String]) async throws -> LuaValue {
+    func switchTo(_ targets: [String]) async throws -> VIPSwitchRecord {
         let servers = try await runtime.servers(backend)
         let known = Set(servers.map(\.name))
         let missing = targets.filter { !known.contains($0) }
@@ -127,8 +126,8 @@ struct HAProxyVIP: VIPDriver {
         guard missing.isEmpty else {
             throw VIPError(vip: name, message: "backend \(backend) has no server \(missing.joined(separator: ", ")) (servers: \(servers.map(\.name).joined(separator: ", ")))")
         }
-        let previous: LuaValue = ["vip": .string(name), "backend": .string(backend),
-                                  "servers": .map(Dictionary(uniqueKeysWithValues: servers.map { ($0.name, LuaValue.string($0.state)) }))]
+        let previous = VIPSwitchRecord(vip: name, backend: backend,
+                                       servers: Dictionary(uniqueKeysWithValues: servers.map { ($0.name, $0.state) }))
         // New servers ready before old ones go to maintenance: never a moment with none.
         let up = targets.map { "set server \(backend)/\($0) state ready" }.joined(separator: "; ")
         _ = try await runtime.send(up)
@@ -139,12 +138,12 @@ struct HAProxyVIP: VIPDriver {
         return previous
     }
 
-    func restore(_ previous: LuaValue) async throws {
-        guard case .map(let states) = previous["servers"] else { throw VIPError(vip: name, message: "restore: expected what vip.switch returned") }
-        let ready = states.filter { $0.value.stringValue != "maint" }.sorted { $0.key < $1.key }
-        let maint = states.filter { $0.value.stringValue == "maint" }.sorted { $0.key < $1.key }
+    func restore(_ previous: VIPSwitchRecord) async throws {
+        guard let states = previous.servers else { throw VIPError(vip: name, message: "restore: expected what vip.switch returned") }
+        let ready = states.filter { $0.value != "maint" }.sorted { $0.key < $1.key }
+        let maint = states.filter { $0.value == "maint" }.sorted { $0.key < $1.key }
         if !ready.isEmpty {
-            _ = try await runtime.send(ready.map { "set server \(backend)/\($0.key) state \($0.value.stringValue ?? "ready")" }.joined(separator: "; "))
+            _ = try await runtime.send(ready.map { "set server \(backend)/\($0.key) state \($0.value)" }.joined(separator: "; "))
         }
         if !maint.isEmpty {
             _ = try await runtime.send(maint.map { "set server \(backend)/\($0.key) state maint" }.joined(separator: "; "))
@@ -212,18 +211,18 @@ struct CommandVIP: VIPDriver {
         return result.stdout
     }
 
-    func get() async throws -> LuaValue {
-        ["vip": .string(name), "output": .string(try await run("get", [:]))]
+    func get() async throws -> VIPState {
+        VIPState(vip: name, output: try await run("get", [:]))
     }
 
-    func switchTo(_ targets: [String]) async throws -> LuaValue {
+    func switchTo(_ targets: [String]) async throws -> VIPSwitchRecord {
         let before = settings["get"] != nil ? try await run("get", [:]) : ""
         _ = try await run("switch", ["targets": targets.joined(separator: " ")])
-        return ["vip": .string(name), "before": .string(before), "targets": .array(targets.map { .string($0) })]
+        return VIPSwitchRecord(vip: name, before: before, targets: targets)
     }
 
-    func restore(_ previous: LuaValue) async throws {
-        _ = try await run("restore", ["before": previous["before"].stringValue ?? ""])
+    func restore(_ previous: VIPSwitchRecord) async throws {
+        _ = try await run("restore", ["before": previous.before ?? ""])
     }
 
     func maintenance(_ mode: String) async throws {
