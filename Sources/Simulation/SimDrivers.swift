@@ -25,6 +25,23 @@ struct SimSession: DatabaseSession {
     let sim: SimRegion
     let name: String
 
+    /// `conn:status(variable)`: the load model answers Threads_running.
+    func status(_ variable: String) async throws -> LuaValue {
+        guard let db = sim.read({ $0.databases[name] }) else {
+            throw DatabaseError(database: name, code: 1049, message: "Unknown database '\(name)'")
+        }
+        sim.clock.advance(0.002, host: nil)
+        switch variable.lowercased() {
+        case "threads_running":
+            let lane = RunLane.current
+            let load = name == "neutron" ? sim.threadsRunning(at: sim.clock.now(host: lane).timeIntervalSince1970, lane: lane) : sim.config.load.base
+            return .string(String(Int(load.rounded())))
+        case "threads_connected": return "40"
+        case "uptime": return "864000"
+        default: return db.flags["status:\(variable)"].map { .string($0) } ?? .nil
+        }
+    }
+
     func query(_ sql: String, _ parameters: [LuaValue]) async throws -> (rows: [[String: LuaValue]], columns: [String], affected: Int) {
         let text = sql.trimmingCharacters(in: .whitespacesAndNewlines)
         let upper = text.uppercased()
@@ -53,19 +70,6 @@ struct SimSession: DatabaseSession {
                 return 0
             }
             return ([], [], affected)
-        }
-        if upper.contains("GLOBAL_STATUS") || upper.hasPrefix("SHOW GLOBAL STATUS") || upper.hasPrefix("SHOW STATUS") {
-            let variable = parameters.first?.stringValue ?? SimTransport.match(text, #"LIKE '([^']+)'"#) ?? ""
-            let value: LuaValue
-            switch variable.lowercased() {
-            case "threads_running":
-                let load = name == "neutron" ? sim.threadsRunning(at: sim.clock.now(host: RunLane.current).timeIntervalSince1970, lane: RunLane.current) : sim.config.load.base
-                value = .string(String(Int(load.rounded())))
-            case "threads_connected": value = "40"
-            case "uptime": value = "864000"
-            default: value = .string(db.flags["status:\(variable)"] ?? "0")
-            }
-            return one("VARIABLE_VALUE", value)
         }
         if upper.contains("FROM ALEMBIC_VERSION") {
             let heads = (db.flags["alembic_version"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }

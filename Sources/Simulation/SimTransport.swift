@@ -9,6 +9,52 @@ struct SimTransport: Transport {
     let sim: SimRegion
 
     func run(_ command: HostCommand, on host: RegionHost, output: OutputCapture) async throws -> CommandResult {
+        try await perform(command, on: host, output: output) { lane in
+            execute(command.command, stdin: command.stdin, host: host.name, lane: lane)
+        }
+    }
+
+    /// Ferry's own file operations, applied to the model (no shell text parsed back).
+    func file(_ operation: FileOperation, on host: RegionHost) async throws -> FileOperationResult {
+        var command = HostCommand(operation.label)
+        command.lane = RunLane.current
+        var content: String?
+        let result = try await perform(command, on: host, output: OutputCapture()) { _ in
+            let name = host.name
+            switch operation {
+            case .read(let path):
+                guard let text = sim.host(name)?.files[path] else { return SimOutcome(exitCode: 3, duration: 0.05) }
+                content = text
+                return SimOutcome(duration: 0.05)
+            case .replace(let path, let text, let backup):
+                sim.mutate { s in
+                    let old = s.hosts[name]?.files[path] ?? ""
+                    s.hosts[name]?.files[backup] = old
+                    s.hosts[name]?.files[path] = text
+                }
+                return SimOutcome(duration: 0.1)
+            case .restore(let path, let backup, let existed):
+                guard existed else {
+                    sim.mutate { $0.hosts[name]?.files[path] = nil }
+                    return SimOutcome(duration: 0.05)
+                }
+                guard let saved = sim.host(name)?.files[backup] else {
+                    return .fail("cp: cannot stat '\(backup)': No such file or directory", duration: 0.05)
+                }
+                sim.mutate { $0.hosts[name]?.files[path] = saved }
+                return SimOutcome(duration: 0.05)
+            }
+        }
+        if case .read = operation { if result.exitCode == 3 { return FileOperationResult(content: nil) } }
+        guard result.succeeded else { throw CommandFailed(host: host.name, command: operation.label, result: result) }
+        return FileOperationResult(content: content)
+    }
+
+    /// Runs a command on the model: faults first, then `apply` (given the lane whose time
+    /// it takes), then its simulated time on that lane.
+    private func perform(_ command: HostCommand, on host: RegionHost, output: OutputCapture,
+                         _ apply: (String) -> SimOutcome) async throws -> CommandResult
+    {
         guard sim.host(host.name) != nil else {
             throw TransportError(.unreachable, host: host.name, "no such host in the simulated region")
         }
@@ -31,7 +77,7 @@ struct SimTransport: Transport {
             // A failing command changes nothing.
             outcome = .fail(f.message ?? "simulated failure of `\(text.prefix(60))`", duration: 2)
         } else {
-            outcome = execute(text, stdin: command.stdin, host: host.name, lane: lane)
+            outcome = apply(lane)
         }
         for f in faults where f.kind == .slow { outcome.duration *= f.factor }
         // Real commands never take the same time twice: ±15%, seeded, different at each moment.
@@ -83,25 +129,6 @@ struct SimTransport: Transport {
 
     func execute(_ text: String, stdin: Data?, host: String, lane: String) -> SimOutcome {
         var body = text
-        // The forms host:ini uses.
-        if let path = Self.match(body, #"^if \[ -e (\S+) \]; then cat \S+; fi$"#) {
-            let p = Self.unquote(path)
-            return SimOutcome(stdout: sim.host(host)?.files[p] ?? "", duration: 0.05)
-        }
-        if body.contains(".ferry-new") && body.contains("cat > "), let path = Self.match(body, #"cat > ([^\s;]+)\.ferry-new"#) {
-            // IniEdit's write: back up the file (or an empty one), then replace it.
-            let p = Self.unquote(path)
-            let content = stdin.map { String(decoding: $0, as: UTF8.self) } ?? ""
-            let backup = (Self.match(body, #"cp -p [^\s;]+ ([^\s;]+)"#) ?? Self.match(body, #": > ([^\s;]+)"#)).map(Self.unquote)
-            sim.mutate { s in
-                if let backup {
-                    let old = s.hosts[host]?.files[p] ?? ""
-                    s.hosts[host]?.files[backup] = old
-                }
-                s.hosts[host]?.files[p] = content
-            }
-            return SimOutcome(duration: 0.1)
-        }
         if body.hasPrefix("sudo -n /bin/sh -c ") { body = Self.unquote(String(body.dropFirst("sudo -n /bin/sh -c ".count))) }
         body = body.replacingOccurrences(of: "\\\n", with: " ")
         if body.hasPrefix("export "), let semi = body.firstIndex(of: ";") { body = String(body[body.index(after: semi)...]) }

@@ -42,18 +42,7 @@ enum DatabaseAPI {
                 let session = try env.resources.session(try call.integer(1))
                 let variable = try call.string(2)
                 return .yield {
-                    // SHOW STATUS cannot take a bound parameter; the information schema can.
-                    let result: (rows: [[String: LuaValue]], columns: [String], affected: Int)
-                    do {
-                        result = try await session.query(
-                            "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = UPPER(?)", [.string(variable)])
-                    } catch let e as DatabaseError where e.code == 1109 || e.code == 3167 {
-                        // MySQL 5.7+/8.0 keep it in performance_schema.
-                        result = try await session.query(
-                            "SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME = ?", [.string(variable)])
-                    }
-                    guard let row = result.rows.first else { return [.nil] }
-                    let value = row["VARIABLE_VALUE"] ?? .nil
+                    let value = try await session.status(variable)
                     if let s = value.stringValue, let n = Int64(s) { return [.int(n)] }
                     if let s = value.stringValue, let d = Double(s) { return [.number(d)] }
                     return [value]

@@ -6,7 +6,7 @@ import LuaBridge
 /// region file. Every primitive asks here; none builds a driver itself.
 extension RunEnvironment {
     /// `catalog.*`: Keystone v3 (kept for the run: it holds a token).
-    func catalog() throws -> any CatalogDriver {
+    public func catalog() throws -> any CatalogDriver {
         if let own = drivers.catalog { return own }
         let k = try resources.catalog { try KeystoneCatalog(region: region) }
         if k.settings.insecure { warnInsecure(section: "keystone", target: k.settings.authURL) }
@@ -14,7 +14,7 @@ extension RunEnvironment {
     }
 
     /// `broker.*`: the RabbitMQ management API.
-    func broker() throws -> any BrokerDriver {
+    public func broker() throws -> any BrokerDriver {
         if let own = drivers.broker { return own }
         let b = try RabbitMQBroker(region: region)
         if b.insecure { warnInsecure(section: "broker", target: b.url) }
@@ -22,16 +22,18 @@ extension RunEnvironment {
     }
 
     /// `http.*`.
-    var http: any HTTPRequester { drivers.http ?? HTTPService.shared }
+    public var http: any HTTPRequester { drivers.http ?? HTTPService.shared }
 
     /// `vip.*`: the region's VIPs, each with the driver its `driver:` names (``VIPDrivers``).
-    var vips: VIPDirectory { VIPDirectory(region: region, transport: transport, simulated: drivers.vip) }
+    public var vips: VIPDirectory { VIPDirectory(region: region, transport: transport, simulated: drivers.vip) }
 
     /// `db.backup`, `db.verify`, `db.restore`.
-    func backups() throws -> any BackupDriver {
+    public func backups() throws -> any BackupDriver {
         if let own = drivers.backups { return own }
-        guard let driver = databases as? MariaDBDriver else { throw LuaArgumentError("db: this region has no MariaDB driver") }
-        return DatabaseBackups(driver: driver, artifactDirectory: artifactDirectory ?? ".ferry/artifacts", transport: transport)
+        guard let backups = databases?.backups(artifactDirectory: artifactDirectory ?? ".ferry/artifacts", transport: transport) else {
+            throw LuaArgumentError("db: this region's database driver cannot back up")
+        }
+        return backups
     }
 
     /// `insecure: true` in the region is loud: a warning in the run's log and journal, at

@@ -319,14 +319,11 @@ enum RuntimeAPI {
     }
 }
 
-/// Reads and rewrites INI files on hosts, keeping a timestamped backup of each version.
+/// Reads and rewrites INI files on hosts, keeping a timestamped backup of each version,
+/// through the transport's typed file operations.
 enum IniEdit {
     static func read(_ transport: any Transport, _ host: RegionHost, _ path: String) async throws -> IniDocument {
-        let quoted = ShellQuote.quote(path)
-        let result = try await transport.run(
-            HostCommand("if [ -e \(quoted) ]; then cat \(quoted); fi"), on: host, output: OutputCapture(tailBytes: 4 << 20))
-        guard result.succeeded else { throw CommandFailed(host: host.name, command: "read \(path)", result: result) }
-        return IniDocument(result.stdout)
+        IniDocument(try await transport.file(.read(path: path), on: host).content ?? "")
     }
 
     /// Sets a key to its values (one line each; nil or none removes it). Returns the previous
@@ -334,33 +331,21 @@ enum IniEdit {
     static func set(_ env: RunEnvironment, _ host: RegionHost, _ path: String, _ section: String, _ key: String,
                     _ values: [String]?) async throws -> ([String], String?, Bool)
     {
-        let quotedPath = ShellQuote.quote(path)
-        let probe = try await env.transport.run(HostCommand("test -e \(quotedPath)"), on: host, output: OutputCapture())
-        let existed = probe.exitCode == 0
-        var document = try await read(env.transport, host, path)
+        let text = try await env.transport.file(.read(path: path), on: host).content
+        var document = IniDocument(text ?? "")
         let previous = document.setValues(section, key, values)
-        if previous == (values ?? []) { return (previous, nil, existed) }
+        if previous == (values ?? []) { return (previous, nil, text != nil) }
         let formatter = DateFormatter()
         formatter.dateFormat = "yyyyMMdd'T'HHmmss.SSS"
         formatter.timeZone = TimeZone(identifier: "UTC")
         let backup = "\(path).ferry-\(formatter.string(from: Date()))-\(String(UInt16.random(in: 0..<UInt16.max), radix: 16))"
-        let quoted = ShellQuote.quote(path)
-        let script = "set -e; if [ -e \(quoted) ]; then cp -p \(quoted) \(ShellQuote.quote(backup)); else : > \(ShellQuote.quote(backup)); fi; "
-            + "cat > \(quoted).ferry-new; if [ -e \(quoted) ]; then chmod --reference=\(quoted) \(quoted).ferry-new 2>/dev/null || true; "
-            + "chown --reference=\(quoted) \(quoted).ferry-new 2>/dev/null || true; fi; "
-            + "mv \(quoted).ferry-new \(quoted)"
-        let result = try await env.transport.run(HostCommand(script, stdin: Data(document.text.utf8)), on: host, output: OutputCapture())
-        guard result.succeeded else { throw CommandFailed(host: host.name, command: "write \(path)", result: result) }
-        return (previous, backup, existed)
+        _ = try await env.transport.file(.replace(path: path, content: document.text, backup: backup), on: host)
+        return (previous, backup, text != nil)
     }
 
     /// Puts a file back from its backup (or removes it if the step created it).
     static func revert(_ transport: any Transport, _ host: RegionHost, _ path: String, backup: String, existed: Bool) async throws {
-        let command = existed
-            ? "cp -p \(ShellQuote.quote(backup)) \(ShellQuote.quote(path))"
-            : "rm -f \(ShellQuote.quote(path))"
-        let result = try await transport.run(HostCommand(command), on: host, output: OutputCapture())
-        guard result.succeeded else { throw CommandFailed(host: host.name, command: command, result: result) }
+        _ = try await transport.file(.restore(path: path, backup: backup, existed: existed), on: host)
     }
 }
 

@@ -96,7 +96,8 @@ public final class RuntimeBox: Sendable {
         set { runbookDirectory.withLock { $0 = newValue } }
     }
 
-    func require(_ what: String) throws -> RunEnvironment {
+    /// The running run's environment, or an error naming `what` when no run is under way.
+    public func require(_ what: String) throws -> RunEnvironment {
         guard let env = current else {
             throw LuaArgumentError("\(what) needs a region: it can only be used while a runbook runs (not while it is declared)")
         }

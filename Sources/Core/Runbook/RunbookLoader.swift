@@ -6,7 +6,12 @@ import LuaBridge
 public enum RunbookLoader {
     /// Extra Lua modules (plugins) and natives to install before the runbook runs.
     public struct Extensions: Sendable {
+        /// Natives that need no run (knowledge: releases, steps).
         public var natives: [LuaFunction]
+        /// Natives that act during a run, built with the run's ``RuntimeBox``: through
+        /// `box.require(_:)` they reach the run's services (transport, databases, drivers,
+        /// clock) exactly as Ferry's own primitives do, so a plugin can add a primitive.
+        public var runNatives: [@Sendable (RuntimeBox) -> [LuaFunction]] = []
         /// Lua sources for `require` names (e.g. `ferry.<component>`), preloaded.
         public var modules: [String: String]
         /// Globals bound to a module at load (`release` → `ferry.release`).
@@ -41,7 +46,7 @@ public enum RunbookLoader {
         let runtime = RuntimeBox()
         let budget = ProcessInfo.processInfo.environment["FERRY_LUA_BUDGET"].flatMap(Int64.init) ?? instructionBudget
         let vm = try LuaVM(instructionBudget: budget)
-        await vm.register(natives(runtime) + extensions.natives)
+        await vm.register(natives(runtime) + extensions.natives + extensions.runNatives.flatMap { $0(runtime) })
         try await vm.run(source: RunbookPrelude.source, chunkName: "=ferry-prelude")
         let scripts = scriptsDirectory(near: directory)
         var roots = [directory]

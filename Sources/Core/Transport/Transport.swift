@@ -67,6 +67,9 @@ public protocol Transport: Sendable {
     func run(_ command: HostCommand, on host: RegionHost, output: OutputCapture) async throws -> CommandResult
     /// Copies a local file to the host, verifying size and checksum there.
     func put(file localPath: String, to remotePath: String, mode: Int?, on host: RegionHost) async throws
+    /// Reads, replaces or restores a file (``FileOperation``). Real transports run
+    /// ``ShellFileOperations`` (the default); the simulated one applies it to its model.
+    func file(_ operation: FileOperation, on host: RegionHost) async throws -> FileOperationResult
     /// Closes connections; called when a run ends.
     func shutdown() async
     /// One line on how connecting went (SSH handshakes: how many, how fast, whether
@@ -76,6 +79,10 @@ public protocol Transport: Sendable {
 
 extension Transport {
     public var summary: String? { get async { nil } }
+
+    public func file(_ operation: FileOperation, on host: RegionHost) async throws -> FileOperationResult {
+        try await ShellFileOperations.perform(operation, on: host, with: self)
+    }
 }
 
 /// A command that could not be run or did not finish; names the host and what to do.
@@ -97,6 +104,11 @@ public struct CommandFailed: Error, CustomStringConvertible, Sendable {
     public let host: String
     public let command: String
     public let result: CommandResult
+    public init(host: String, command: String, result: CommandResult) {
+        self.host = host
+        self.command = command
+        self.result = result
+    }
     public var description: String {
         let status = result.exitCode.map { "exited \($0)" } ?? "killed by signal \(result.signal ?? 0)"
         let tail = result.stderr.split(separator: "\n").suffix(3).joined(separator: " | ")

@@ -7,6 +7,25 @@ public protocol DatabaseSession: Sendable {
     func query(_ sql: String, _ parameters: [LuaValue]) async throws -> (rows: [[String: LuaValue]], columns: [String], affected: Int)
     func command(_ sql: String) async throws
     func close() async
+    /// A global status variable (`Threads_running`), as the server reports it (nil:
+    /// unknown variable). A typed call, so a simulated server answers it without SQL.
+    func status(_ variable: String) async throws -> LuaValue
+}
+
+extension DatabaseSession {
+    public func status(_ variable: String) async throws -> LuaValue {
+        // SHOW STATUS cannot take a bound parameter; the information schema can.
+        let result: (rows: [[String: LuaValue]], columns: [String], affected: Int)
+        do {
+            result = try await query(
+                "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = UPPER(?)", [.string(variable)])
+        } catch let e as DatabaseError where e.code == 1109 || e.code == 3167 {
+            // MySQL 5.7+/8.0 keep it in performance_schema.
+            result = try await query(
+                "SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME = ?", [.string(variable)])
+        }
+        return result.rows.first?["VARIABLE_VALUE"] ?? .nil
+    }
 }
 
 extension MariaDBConnection: DatabaseSession {}
@@ -16,10 +35,14 @@ public protocol DatabaseDriver: Sendable {
     func connect(_ name: String) async throws -> any DatabaseSession
     /// Closes what the driver keeps for the run (SSH forwards); called when a run ends.
     func close() async
+    /// `db.backup` / `db.verify` / `db.restore` for this kind of database, writing artifacts
+    /// under `artifactDirectory` (nil: this driver cannot back up).
+    func backups(artifactDirectory: String, transport: any Transport) -> (any BackupDriver)?
 }
 
 extension DatabaseDriver {
     public func close() async {}
+    public func backups(artifactDirectory: String, transport: any Transport) -> (any BackupDriver)? { nil }
 }
 
 /// The real driver: MariaDB Connector/C, settings from the region's `databases:`.
@@ -75,6 +98,10 @@ public struct MariaDBDriver: DatabaseDriver {
     }
 
     public func close() async { await forwards.closeAll() }
+
+    public func backups(artifactDirectory: String, transport: any Transport) -> (any BackupDriver)? {
+        DatabaseBackups(driver: self, artifactDirectory: artifactDirectory, transport: transport)
+    }
 }
 
 /// Forwarded ports, one per (SSH host, target), shared by a run's connections.
