@@ -74,7 +74,7 @@ struct RealRun {
     let engine: Engine
 
     init(runbook: String, count: Int = 3, ssh: String = "", identity: String? = nil, knownHosts: String? = nil,
-         transport: String = "nio", hostExtras: [String: String] = [:]) async throws
+         transport: String = "nio", hostExtras: [String: String] = [:], localTransport: Bool = false) async throws
     {
         directory = try TestEnvironment.directory()
         try runbook.write(toFile: directory + "/runbook.lua", atomically: true, encoding: .utf8)
@@ -82,8 +82,14 @@ struct RealRun {
             count: count, directory: directory, ssh: ssh, identity: identity, knownHosts: knownHosts, transport: transport,
             hostExtras: hostExtras)
         let region = try RegionLoader.load(path: regionPath)
-        let transportImpl: any Transport = transport == "openssh"
-            ? OpenSSHTransport(region: region, journalDirectory: directory) : NIOSSHTransport(region: region, journalDirectory: directory)
+        let transportImpl: any Transport
+        if localTransport {
+            transportImpl = LocalTransport()
+        } else if transport == "openssh" {
+            transportImpl = OpenSSHTransport(region: region, journalDirectory: directory)
+        } else {
+            transportImpl = NIOSSHTransport(region: region, journalDirectory: directory)
+        }
         engine = Engine(runbook: try await RunbookLoader.load(path: directory + "/runbook.lua"), region: region,
                         transport: transportImpl, journal: try RunJournal(path: directory + "/journal.db"))
     }

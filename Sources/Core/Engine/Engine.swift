@@ -97,6 +97,8 @@ public final class Engine: Sendable {
         env.clock = clock
         if let drivers { env.drivers = drivers }
         env.artifactDirectory = URL(fileURLWithPath: journal.path).deletingLastPathComponent().appendingPathComponent("artifacts/\(runID)").path
+        // A restore killed midway left its option file (a password): a resume or rollback removes it.
+        DatabaseBackups.removeStaleOptionDirectories(in: env.artifactDirectory!)
         env.artifact = { kind, data, invocation in
             try await journal.artifact(runID, stepIndex: invocation?.stepIndex, kind: kind, data: data)
         }

@@ -16,7 +16,13 @@ enum RuntimeAPI {
                 var hostCommand = HostCommand(command, sudo: opts["sudo"].boolValue ?? false)
                 if let stdin = opts["stdin"].stringValue { hostCommand.stdin = Data(stdin.utf8) }
                 if case .map(let m) = opts["env"] {
-                    for (k, v) in m { hostCommand.environment[k] = v.stringValue ?? v.jsonString() }
+                    for (k, v) in m {
+                        // A name goes into the shell text; only a shell identifier may.
+                        guard k.first.map({ $0 == "_" || ($0.isASCII && $0.isLetter) }) == true,
+                              k.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) })
+                        else { throw LuaArgumentError("host:run: env name '\(k)' is not a shell variable name (letters, digits and _, not starting with a digit)") }
+                        hostCommand.environment[k] = v.stringValue ?? v.jsonString()
+                    }
                 }
                 if !opts["timeout"].isNil {
                     guard let t = seconds(opts["timeout"]) else {

@@ -13,7 +13,7 @@ public struct LocalTransport: Transport {
         do {
             return try await ProcessRunner.run(
                 "/bin/sh", ["-c", command.shellText], environment: ["FERRY_HOST": host.name, "FERRY_HOST_ADDRESS": host.address],
-                stdin: command.stdin, output: output, timeout: command.timeout)
+                stdin: command.shellInput, output: output, timeout: command.timeout)
         } catch ProcessRunner.Failure.timedOut {
             throw TransportError(
                 .timeout, host: host.name,

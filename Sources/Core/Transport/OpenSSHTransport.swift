@@ -59,7 +59,7 @@ public final class OpenSSHTransport: Transport {
         let result: CommandResult
         do {
             result = try await ProcessRunner.run(
-                "/usr/bin/ssh", options(for: host) + [host.address, "--", text], stdin: command.stdin, output: output,
+                "/usr/bin/ssh", options(for: host) + [host.address, "--", text], stdin: command.shellInput, output: output,
                 timeout: command.timeout.map { $0 + 15 })
         } catch ProcessRunner.Failure.timedOut {
             throw TransportError(.timeout, host: host.name, "`\(command.command)` did not finish within \(DurationText.format(command.timeout ?? 0)); ssh was stopped")

@@ -24,15 +24,28 @@ public struct HostCommand: Sendable {
         self.timeout = timeout
     }
 
-    /// The shell text with environment and sudo applied.
+    /// The shell text with environment and sudo applied. The environment's values are not
+    /// in it: the shell reads them from the head of its stdin (``shellInput``) with
+    /// `head -c`, which reads exactly their length, so no process list, on the host or on
+    /// the Ferry machine, shows a secret passed as `env`.
     public var shellText: String {
         var text = command
-        if !environment.isEmpty {
-            let assignments = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\(ShellQuote.quote($0.value))" }
-            text = "export \(assignments.joined(separator: " ")); \(text)"
-        }
+        if let block = environmentBlock { text = "eval \"$(head -c \(block.count))\"; \(text)" }
         if sudo { text = "sudo -n /bin/sh -c \(ShellQuote.quote(text))" }
         return text
+    }
+
+    /// What the shell reads on stdin: the environment's assignments first, then the
+    /// command's own input.
+    public var shellInput: Data? {
+        guard let block = environmentBlock else { return stdin }
+        return block + (stdin ?? Data())
+    }
+
+    var environmentBlock: Data? {
+        guard !environment.isEmpty else { return nil }
+        let assignments = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\(ShellQuote.quote($0.value))" }
+        return Data("export \(assignments.joined(separator: " "))\n".utf8)
     }
 }
 

@@ -59,7 +59,26 @@ public struct DatabaseBackups: Sendable {
     }
 
     func optionFile(_ e: DatabaseEndpoint) -> String {
-        "[client]\npassword=\(e.password ?? "")\n"
+        "[client]\npassword=\(Self.optionValue(e.password ?? ""))\n"
+    }
+
+    /// A value as MySQL/MariaDB option files read it: in double quotes (so `#` is not a
+    /// comment and spaces at the ends are kept), with `\\`, `\"`, newline, carriage return
+    /// and tab escaped (mysys `my_default.c`: quotes removed, then `\n \t \r \b \s \" \' \\`).
+    public static func optionValue(_ raw: String) -> String {
+        var out = "\""
+        // By scalar: "\r\n" is one Character and would slip past a Character switch.
+        for c in raw.unicodeScalars {
+            switch c {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out + "\""
     }
 
     /// Dumps a database, on this machine or on `via` (streamed back over the transport).
@@ -99,6 +118,17 @@ public struct DatabaseBackups: Sendable {
             throw DatabaseError(database: name, code: 0, message: "the dump was incomplete (no '\(Self.footer)' line); removed it")
         }
         return DatabaseArtifact(database: name, path: path, bytes: bytes, sha256: sha, at: started, source: via.map { "mysqldump on \($0.name)" } ?? "mysqldump on this machine")
+    }
+
+    /// Removes the option directories of restores whose process is gone (killed mid-restore).
+    public static func removeStaleOptionDirectories(in directory: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for name in names where name.hasPrefix(".restore-") {
+            let pid = name.dropFirst(".restore-".count).split(separator: "-").first.flatMap { Int32($0) }
+            if let pid, pid != getpid(), kill(pid, 0) == 0 || errno == EPERM { continue }
+            if pid == getpid() { continue }
+            try? FileManager.default.removeItem(atPath: directory + "/" + name)
+        }
     }
 
     /// A dump's size in bytes and its hex SHA-256.
@@ -171,8 +201,12 @@ public struct DatabaseBackups: Sendable {
             guard FileManager.default.isExecutableFile(atPath: "/usr/bin/mysql") else {
                 throw DatabaseError(database: artifact.database, code: 0, message: "cannot restore: no /usr/bin/mysql on this machine (install mariadb-client)")
             }
-            // The option file (password, lock timeout) is private to this restore.
-            let dir = NSTemporaryDirectory() + "ferry-restore-\(UUID().uuidString)"
+            // The option file (password, lock timeout) is private to this restore, in the run's
+            // own artifact directory (0700), and a killed restore's is removed by the next one.
+            Self.removeStaleOptionDirectories(in: artifactDirectory)
+            try FileManager.default.createDirectory(atPath: artifactDirectory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+            let dir = artifactDirectory + "/.restore-\(getpid())-\(UUID().uuidString)"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let optionPath = dir + "/client.cnf"

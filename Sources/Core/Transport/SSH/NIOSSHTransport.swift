@@ -97,7 +97,7 @@ public final class NIOSSHTransport: Transport {
         }
         var outcome: ExecOutcome
         do {
-            outcome = try await exec(text, stdin: command.stdin, host: host, output: output,
+            outcome = try await exec(text, stdin: command.shellInput, host: host, output: output,
                                      deadline: command.timeout.map { $0 + 15 })
         } catch let e as SSHError where e.kind == .timeout && command.timeout != nil {
             throw TransportError(.timeout, host: host.name, "`\(command.command)` did not finish within \(DurationText.format(command.timeout!)); \(e.message)")
