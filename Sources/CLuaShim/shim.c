@@ -1,3 +1,4 @@
+#include <stdlib.h>
 #include "ferry_shim.h"
 #include <lauxlib.h>
 #include <lualib.h>
@@ -76,14 +77,59 @@ void ferry_push_function(lua_State *L, int function_id) {
   lua_pushcclosure(L, ferry_trampoline, 1);
 }
 
+static int ferry_is_interrupted(ferry_vm_header *h, lua_State *L) {
+  for (int i = 0; i < 16; i++) {
+    if (__atomic_load_n(&h->interrupted[i], __ATOMIC_ACQUIRE) == (void *)L) return 1;
+  }
+  return 0;
+}
+
+int ferry_interrupt(ferry_vm_header *h, void *thread) {
+  for (int i = 0; i < 16; i++) {
+    void *expected = 0;
+    if (__atomic_load_n(&h->interrupted[i], __ATOMIC_ACQUIRE) == thread) return 1;
+    if (__atomic_compare_exchange_n(&h->interrupted[i], &expected, thread, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return 1;
+  }
+  return 0;
+}
+
+void ferry_interrupt_clear(ferry_vm_header *h, void *thread) {
+  for (int i = 0; i < 16; i++) {
+    void *expected = thread;
+    __atomic_compare_exchange_n(&h->interrupted[i], &expected, (void *)0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+  }
+}
+
+static void *ferry_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  ferry_vm_header *h = (ferry_vm_header *)ud;
+  size_t old = ptr ? osize : 0;
+  if (nsize == 0) {
+    free(ptr);
+    h->mem_used -= old;
+    return NULL;
+  }
+  if (h->mem_limit > 0 && nsize > old && h->mem_used - old + nsize > h->mem_limit) return NULL;
+  void *p = realloc(ptr, nsize);
+  if (p) h->mem_used = h->mem_used - old + nsize;
+  return p;
+}
+
+lua_State *ferry_newstate(ferry_vm_header *h) { return lua_newstate(ferry_alloc, h); }
+
 static void ferry_budget_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   ferry_vm_header *h = *(ferry_vm_header **)lua_getextraspace(L);
-  if (h == 0 || h->max_ticks <= 0) return;
+  if (h == 0) return;
+  if (ferry_is_interrupted(h, L)) {
+    /* A yield from a count hook goes through pcall to lua_resume, so a runbook cannot
+       catch it; the VM sees a yield with no operation and ends the coroutine. */
+    lua_yield(L, 0);
+    return;
+  }
+  if (h->max_ticks <= 0) return;
   h->ticks += 1;
-  if (h->ticks > h->max_ticks) {
-    /* ticks stay past the budget, so a pcall that catches this is stopped again at
-       its next tick. Inside a hook the running Lua function is level 0. */
+  if (h->ticks == h->max_ticks + 1) {
+    /* Inside a hook the running Lua function is level 0. */
     luaL_where(L, 0);
     lua_pushfstring(L, "instruction budget exceeded (%I instructions without yielding): "
                   "a runaway loop? (raise it with FERRY_LUA_BUDGET)",
@@ -91,7 +137,13 @@ static void ferry_budget_hook(lua_State *L, lua_Debug *ar) {
     lua_concat(L, 2);
     lua_error(L);
   }
+  if (h->ticks > h->max_ticks + 1) {
+    /* The error was caught (pcall) and the loop went on: stop it for good. */
+    lua_yield(L, 0);
+  }
 }
+
+int ferry_interrupted(ferry_vm_header *h, void *thread) { return ferry_is_interrupted(h, (lua_State *)thread); }
 
 void ferry_install_budget_hook(lua_State *L, int every) {
   lua_sethook(L, ferry_budget_hook, LUA_MASKCOUNT, every);

@@ -44,15 +44,22 @@ public actor LuaVM {
     /// Coroutines currently alive (running or suspended).
     public var liveCoroutines: Int { coroutines.count }
 
-    public init(instructionBudget: Int64 = LuaVM.defaultInstructionBudget) throws {
-        guard let L = luaL_newstate() else { throw LuaError(kind: .memory, message: "cannot create a Lua state") }
-        self.L = L
+    /// The most memory a VM's Lua may hold (FERRY_LUA_MEMORY, in MiB, overrides it).
+    public static let defaultMemoryLimit = 1 << 30
+
+    /// - Parameter memoryLimit: bytes Lua may hold (0: no limit); past it an allocation
+    ///   fails and the code that asked gets a memory error.
+    public init(instructionBudget: Int64 = LuaVM.defaultInstructionBudget, memoryLimit: Int = LuaVM.defaultMemoryLimit) throws {
         header = .allocate(capacity: 1)
-        header.initialize(
-            to: ferry_vm_header(
-                owner: nil, ticks: 0, max_ticks: max(1, instructionBudget / Int64(Self.hookEvery)),
-                hook_every: Self.hookEvery))
-        if instructionBudget <= 0 { header.pointee.max_ticks = 0 }
+        header.initialize(to: ferry_vm_header())
+        header.pointee.max_ticks = instructionBudget <= 0 ? 0 : max(1, instructionBudget / Int64(Self.hookEvery))
+        header.pointee.hook_every = Self.hookEvery
+        header.pointee.mem_limit = max(0, memoryLimit)
+        guard let L = ferry_newstate(header) else {
+            header.deallocate()
+            throw LuaError(kind: .memory, message: "cannot create a Lua state")
+        }
+        self.L = L
         ferry_getextraspace(L).storeBytes(of: UnsafeMutableRawPointer(header), as: UnsafeMutableRawPointer.self)
         ferry_set_dispatcher(luaDispatch)
         guard ferry_safe_openlibs(L) == ferry_lua_ok() else {
@@ -230,7 +237,7 @@ public actor LuaVM {
         let message = parts[0]
         let kind: LuaError.Kind =
             status == LUA_ERRMEM ? .memory : (message.contains("instruction budget exceeded") ? .budget : .runtime)
-        return LuaError(kind: kind, message: message, traceback: parts.count > 1 ? parts[1] : nil)
+        return LuaError(kind: kind, message: kind == .memory ? memoryMessage(message) : message, traceback: parts.count > 1 ? parts[1] : nil)
     }
 
     private func push(_ arg: LuaArg, onto L: OpaquePointer) {
@@ -252,6 +259,9 @@ public actor LuaVM {
         let threadRef = luaL_ref(L, ferry_registryindex())
         let co = Coroutine(thread: thread, threadRef: threadRef, context: context)
         coroutines[id] = co
+        // A mark left on a finished thread at this address must not stop this one.
+        let address = Int(bitPattern: UnsafeMutableRawPointer(thread))
+        ferry_interrupt_clear(header, UnsafeMutableRawPointer(thread))
         lua_checkstack(thread, Int32(args.count) + 4)
         lua_rawgeti(thread, ferry_registryindex(), lua_Integer(function.id))
         for a in args { push(a, onto: thread) }
@@ -266,8 +276,26 @@ public actor LuaVM {
                 }
             }
         } onCancel: {
+            // Lua that never yields holds the actor: the count hook stops it at its next tick.
+            self.interrupt(address)
             Task { await self.cancel(id) }
         }
+    }
+
+    /// What a memory error says: the limit, and how to raise it.
+    private func memoryMessage(_ message: String) -> String {
+        let limit = header.pointee.mem_limit
+        guard limit > 0 else { return message }
+        return "Lua ran out of memory: the runbook's Lua may hold at most \(limit >> 20) MiB (raise it with FERRY_LUA_MEMORY=<MiB>) (\(message))"
+    }
+
+    /// Bytes Lua holds now.
+    public var memoryUsed: Int { header.pointee.mem_used }
+
+    /// Marks a coroutine's thread to be stopped at its next count-hook tick (any thread may).
+    nonisolated private func interrupt(_ address: Int) {
+        guard let thread = UnsafeMutableRawPointer(bitPattern: address) else { return }
+        _ = ferry_interrupt(header, thread)
     }
 
     /// Stops a coroutine: its pending operation is cancelled and its caller gets a CancellationError.
@@ -287,7 +315,14 @@ public actor LuaVM {
         if status == ferry_lua_yield_status() {
             lua_settop(co.thread, 0)
             guard let operation = pendingOperation else {
-                finish(id, .failure(LuaError(kind: .runtime, message: "a coroutine yielded outside a Ferry primitive")))
+                // The count hook yields a coroutine it must stop (uncatchable by pcall).
+                if ferry_interrupted(header, UnsafeMutableRawPointer(co.thread)) != 0 {
+                    finish(id, .failure(CancellationError()))
+                } else if header.pointee.max_ticks > 0 && header.pointee.ticks > header.pointee.max_ticks {
+                    finish(id, .failure(LuaError(kind: .budget, message: "instruction budget exceeded (\(header.pointee.max_ticks * Int64(Self.hookEvery)) instructions without yielding), and the error was caught and the loop went on: stopped (raise the budget with FERRY_LUA_BUDGET)")))
+                } else {
+                    finish(id, .failure(LuaError(kind: .runtime, message: "a coroutine yielded outside a Ferry primitive")))
+                }
                 return
             }
             pendingOperation = nil
@@ -316,7 +351,7 @@ public actor LuaVM {
             ferry_lua_pop(L, 1)
             let kind: LuaError.Kind =
                 status == LUA_ERRMEM ? .memory : (message.contains("instruction budget exceeded") ? .budget : .runtime)
-            finish(id, .failure(LuaError(kind: kind, message: message, traceback: traceback?.replacingOccurrences(of: "stack traceback:\n", with: ""))))
+            finish(id, .failure(LuaError(kind: kind, message: kind == .memory ? memoryMessage(message) : message, traceback: traceback?.replacingOccurrences(of: "stack traceback:\n", with: ""))))
         }
     }
 
@@ -344,6 +379,7 @@ public actor LuaVM {
     private func finish(_ id: Int, _ result: Result<[LuaValue], any Error>) {
         guard let co = coroutines.removeValue(forKey: id), !co.finished else { return }
         co.finished = true
+        ferry_interrupt_clear(header, UnsafeMutableRawPointer(co.thread))
         // A coroutine cannot be reset while it is the one running (a cancel from inside).
         if running != id { lua_resetthread(co.thread) }
         luaL_unref(L, ferry_registryindex(), co.threadRef)

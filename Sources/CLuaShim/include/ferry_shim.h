@@ -2,6 +2,7 @@
 #define FERRY_SHIM_H
 #include <lua.h>
 #include <stdint.h>
+#include <stddef.h>
 
 /* What a Swift function exposed to Lua returns to its C trampoline. A value >= 0
    is the number of results it pushed. */
@@ -14,7 +15,25 @@ typedef struct ferry_vm_header {
   int64_t ticks;          /* count-hook ticks since the running coroutine last resumed */
   int64_t max_ticks;      /* 0: no budget */
   int32_t hook_every;     /* instructions per tick */
+  /* Threads to stop (a cancelled step: its timeout, Ctrl-C). Set from any thread; the
+     count hook stops the running thread when it is one of them. */
+  void *interrupted[16]; /* read and written with atomic builtins only */
+  /* Bytes the state's allocator holds, and the most it may (0: no limit). */
+  size_t mem_used;
+  size_t mem_limit;
 } ferry_vm_header;
+
+/* A new state whose allocator counts bytes against h->mem_limit (refusing past it, which
+   Lua reports as a memory error). */
+lua_State *ferry_newstate(ferry_vm_header *h);
+
+/* Marks `thread` to be stopped at its next count-hook tick (from any thread). Returns 0
+   when all slots are taken. */
+int ferry_interrupt(ferry_vm_header *h, void *thread);
+/* Whether `thread` is marked to be stopped. */
+int ferry_interrupted(ferry_vm_header *h, void *thread);
+/* Forgets `thread` (it finished). */
+void ferry_interrupt_clear(ferry_vm_header *h, void *thread);
 
 /* Every Swift function exposed to Lua goes through this one dispatcher. It must not
    raise: it returns n >= 0, FERRY_CALL_ERROR or FERRY_CALL_YIELD. */

@@ -45,7 +45,8 @@ public enum RunbookLoader {
 
         let runtime = RuntimeBox()
         let budget = ProcessInfo.processInfo.environment["FERRY_LUA_BUDGET"].flatMap(Int64.init) ?? instructionBudget
-        let vm = try LuaVM(instructionBudget: budget)
+        let memory = ProcessInfo.processInfo.environment["FERRY_LUA_MEMORY"].flatMap(Int.init).map { $0 << 20 } ?? LuaVM.defaultMemoryLimit
+        let vm = try LuaVM(instructionBudget: budget, memoryLimit: memory)
         await vm.register(natives(runtime) + extensions.natives + extensions.runNatives.flatMap { $0(runtime) })
         try await vm.run(source: RunbookPrelude.source, chunkName: "=ferry-prelude")
         let scripts = scriptsDirectory(near: directory)
