@@ -16,19 +16,21 @@ public struct SimConfig: Sendable {
     /// Multiplies every built-in duration estimate.
     public var durationScale = 1.0
     public var durations: [String: Double] = [:]
-    public var components = ["keystone", "glance", "cinder", "nova", "neutron", "rabbitmq"]
+    /// The components the region runs; nil (the default): every component a plugin teaches,
+    /// in the plugins' order (``SimRegion`` fills it in).
+    public var components: [String]?
     public var load = Load()
     public var faults: [SimFault] = []
 
-    /// The Neutron database under agent restarts.
+    /// A database under the restarts a component's load model (``SimLoadModel``) says weigh on it.
     public struct Load: Sendable {
         /// Threads_running past which restarts slow down and fail.
         public var threshold = 64.0
         /// Threads_running with nothing happening.
         public var base = 6.0
-        /// Threads each restarting agent adds while it resyncs.
+        /// Threads each restarting unit adds while it resyncs.
         public var perAgent = 0.16
-        /// How long an agent resyncs after it restarts (its load fades over this time).
+        /// How long a unit resyncs after it restarts (its load fades over this time).
         public var resync = 120.0
     }
 

@@ -9,7 +9,7 @@ import LuaBridge
 struct SimDatabaseDriver: DatabaseDriver {
     let sim: SimRegion
     func connect(_ name: String) async throws -> any DatabaseSession {
-        for f in try await sim.failing(primitive: "db.connect", host: nil) {
+        for f in try await sim.faults.failing(primitive: "db.connect", host: nil) {
             throw DatabaseError(database: name, code: 2003, message: f.message ?? "Can't connect to MySQL server (simulated fault)")
         }
         guard sim.read({ $0.databases[name] != nil }) else {
@@ -25,7 +25,8 @@ struct SimSession: DatabaseSession {
     let sim: SimRegion
     let name: String
 
-    /// `conn:status(variable)`: the load model answers Threads_running.
+    /// `conn:status(variable)`: the load model answers Threads_running (`base` for a database no
+    /// component's load model names).
     func status(_ variable: String) async throws -> LuaValue {
         guard let db = sim.read({ $0.databases[name] }) else {
             throw DatabaseError(database: name, code: 1049, message: "Unknown database '\(name)'")
@@ -34,7 +35,7 @@ struct SimSession: DatabaseSession {
         switch variable.lowercased() {
         case "threads_running":
             let lane = RunLane.current
-            let load = name == "neutron" ? sim.threadsRunning(at: sim.clock.now(host: lane).timeIntervalSince1970, lane: lane) : sim.config.load.base
+            let load = sim.load.threadsRunning(database: name, at: sim.clock.now(host: lane).timeIntervalSince1970, lane: lane)
             return .string(String(Int(load.rounded())))
         case "threads_connected": return "40"
         case "uptime": return "864000"
@@ -51,7 +52,7 @@ struct SimSession: DatabaseSession {
         sim.clock.advance(0.002, host: nil)
         func one(_ column: String, _ value: LuaValue) -> ([[String: LuaValue]], [String], Int) { ([[column: value]], [column], 0) }
         // CREATE / DROP DATABASE [IF [NOT] EXISTS] name: a runbook creates the databases a later
-        // release needs (nova_api, nova_cell0) and its undo drops them again.
+        // release needs and its undo drops them again.
         if upper.hasPrefix("CREATE DATABASE") || upper.hasPrefix("DROP DATABASE") {
             // The name follows DATABASE and an optional IF [NOT] EXISTS; options may follow it.
             let words = text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == ";" }).map(String.init)
@@ -95,15 +96,8 @@ struct SimSession: DatabaseSession {
                     throw DatabaseError(database: name, code: 1054, message: "Unknown column '\(column)' in 'where clause'")
                 }
             }
-            let key: String
-            switch table {
-            case "volumes": key = upper.contains("STATUS") ? "busy_volumes" : "volumes"
-            case "instances": key = upper.contains("STATE") ? "busy_instances" : "instances"
-            case "images":
-                key = upper.contains("VISIBILITY IS NULL") ? "images_without_visibility"
-                    : upper.contains("SAVING") ? "images_saving" : "images"
-            default: key = "rows:\(table)"
-            }
+            // Which counter answers is the components' knowledge (else `rows:<table>`).
+            let key = sim.components.countKey(table: table, query: upper)
             return one("COUNT(*)", .int(Int64(db.counters[key] ?? 0)))
         }
         if upper.hasPrefix("SELECT DATABASE()") { return one("DATABASE()", .string(name)) }
@@ -125,7 +119,7 @@ struct SimBackups: BackupDriver {
     let sim: SimRegion
 
     func backup(_ name: String, via: RegionHost?) async throws -> DatabaseArtifact {
-        for f in try await sim.failing(primitive: "db.backup", host: via?.name) {
+        for f in try await sim.faults.failing(primitive: "db.backup", host: via?.name) {
             throw DatabaseError(database: name, code: 0, message: f.message ?? "mysqldump failed (simulated fault)")
         }
         guard let db = sim.read({ $0.databases[name] }) else {
@@ -141,8 +135,8 @@ struct SimBackups: BackupDriver {
         try (String(decoding: data, as: UTF8.self) + "\n\(DatabaseBackups.footer)\n").write(toFile: path, atomically: true, encoding: .utf8)
         let (bytes, sha) = try DatabaseBackups.measure(path)
         // A dump of a large cloud's database takes minutes: scaled with the region.
-        let seconds = sim.duration("db.backup \(name)", 60 + Double(sim.config.computes) * (name.hasPrefix("nova") || name == "neutron" ? 0.3 : 0.05))
-        sim.clock.advance(seconds * (0.8 + 0.4 * sim.random("backup|\(name)|\(Int(sim.clock.seconds))")), host: nil)
+        let seconds = sim.duration("db.backup \(name)", 60 + Double(sim.config.computes) * sim.components.dumpSecondsPerCompute(database: name))
+        sim.clock.advance(seconds * (0.8 + 0.4 * sim.faults.random("backup|\(name)|\(Int(sim.clock.seconds))")), host: nil)
         return DatabaseArtifact(database: name, path: path, bytes: bytes, sha256: sha, at: sim.clock.now(), source: "simulated mysqldump")
     }
 
@@ -155,7 +149,7 @@ struct SimBackups: BackupDriver {
 
     func restore(_ artifact: DatabaseArtifact, force: Bool, lockWait: Int, via: RegionHost?) async throws {
         try verify(artifact)
-        for f in try await sim.failing(primitive: "db.restore", host: via?.name) {
+        for f in try await sim.faults.failing(primitive: "db.restore", host: via?.name) {
             throw DatabaseError(database: artifact.database, code: 0,
                                 message: "restore of \(artifact.path) failed: \(f.message ?? "ERROR 2013 (HY000): Lost connection to MySQL server during query (simulated fault)")")
         }
@@ -177,7 +171,7 @@ struct SimBackups: BackupDriver {
         }
         sim.mutate { $0.databases[artifact.database] = db }
         let seconds = sim.duration("db.restore \(artifact.database)", 120 + Double(sim.config.computes) * 0.2)
-        sim.clock.advance(seconds * (0.8 + 0.4 * sim.random("restore|\(artifact.database)|\(Int(sim.clock.seconds))")), host: nil)
+        sim.clock.advance(seconds * (0.8 + 0.4 * sim.faults.random("restore|\(artifact.database)|\(Int(sim.clock.seconds))")), host: nil)
     }
 }
 
@@ -192,13 +186,13 @@ struct SimVIPDriver: VIPDriver {
         var servers: [String: VIPState.Server] = [:]
         for (server, state) in vip.servers {
             let up = sim.host(server)?.services.values.contains { $0.running } ?? false
-            servers[server] = VIPState.Server(state: state, address: "\(server):\(SimRegion.apiPorts[name] ?? 8000)", up: up)
+            servers[server] = VIPState.Server(state: state, address: "\(server):\(sim.components.api(named: name)?.api.port ?? 8000)", up: up)
         }
         return VIPState(vip: name, backend: name, servers: servers, maintenance: vip.maintenance)
     }
 
     func switchTo(_ targets: [String]) async throws -> VIPSwitchRecord {
-        for f in try await sim.failing(primitive: "vip.switch", host: nil) {
+        for f in try await sim.faults.failing(primitive: "vip.switch", host: nil) {
             throw VIPError(vip: name, message: f.message ?? "runtime API did not answer (simulated fault)")
         }
         let vip = sim.state.vips[name] ?? SimVIP()
@@ -231,11 +225,11 @@ struct SimVIPDriver: VIPDriver {
 
 struct SimCatalogDriver: CatalogDriver {
     let sim: SimRegion
-    var defaultRegion: String { sim.region.keystone["region_name"].stringValue ?? "RegionOne" }
+    var defaultRegion: String { sim.catalogRole?.defaultRegion ?? "RegionOne" }
 
     func fault(_ primitive: String) async throws {
-        for f in try await sim.failing(primitive: primitive, host: nil) {
-            throw HTTPFailure(description: "catalog: Keystone at http://keystone.sim:5000/v3: \(f.message ?? "503 Service Unavailable (simulated fault)")")
+        for f in try await sim.faults.failing(primitive: primitive, host: nil) {
+            throw HTTPFailure(description: "catalog: \(sim.catalogRole?.label ?? "the simulated catalog"): \(f.message ?? "503 Service Unavailable (simulated fault)")")
         }
         sim.clock.advance(0.05, host: nil)
     }
@@ -369,8 +363,13 @@ struct SimBrokerDriver: BrokerDriver {
     func overview() async throws -> BrokerOverview {
         touch()
         let (b, _) = drained()
-        return BrokerOverview(rabbitmqVersion: "3.6.16", clusterName: "rabbit@sim", node: "rabbit@rabbit-old-1",
-                              messages: b.queues.reduce(0) { $0 + $1.messages }, queues: b.queues.count, connections: 120)
+        // What the broker reports of itself is its component's; the counts are the model's.
+        guard var overview = sim.brokerRole?.overview else {
+            throw HTTPFailure(description: "broker: no component of the simulated region is its message broker (no plugin gives a broker role)")
+        }
+        overview.messages = b.queues.reduce(0) { $0 + $1.messages }
+        overview.queues = b.queues.count
+        return overview
     }
     func vhosts() async throws -> [BrokerVhost] { touch(); return (sim.state.brokers[key]?.vhosts ?? []).map { BrokerVhost(name: $0) } }
     func ensureVhost(_ name: String) async throws {
@@ -413,13 +412,14 @@ struct SimBrokerDriver: BrokerDriver {
     /// a queue has one consumer while a unit that reads it runs somewhere.
     func drained() -> (SimBroker, consumers: [String: Int]) {
         let now = sim.clock.now(host: RunLane.current).timeIntervalSince1970
+        let readers = sim.components.queueReaders
         return sim.mutate { s -> (SimBroker, consumers: [String: Int]) in
             guard var b = s.brokers[key] else { return (SimBroker(), [:]) }
             let running = Set(s.hosts.values.flatMap { h in h.services.filter(\.value.running).map(\.key) })
             var consumers: [String: Int] = [:]
             for i in b.queues.indices {
                 let q = b.queues[i]
-                let n = q.readerUnit.map { unit in running.contains { $0.contains(unit) } ? 1 : 0 } ?? 0
+                let n = q.readerUnit(readers: readers).map { unit in running.contains { $0.contains(unit) } ? 1 : 0 } ?? 0
                 consumers["\(q.vhost)|\(q.name)"] = n
                 let elapsed = max(0, now - (q.at ?? now))
                 if n > 0, q.messages > 0 {
@@ -443,7 +443,7 @@ struct SimBrokerDriver: BrokerDriver {
         touch()
         let (b, consumers) = drained()
         guard let q = b.queues.first(where: { $0.vhost == vhost && $0.name == name }) else {
-            throw HTTPFailure(description: "broker: RabbitMQ at http://rabbit.sim:15672: GET /queues/\(vhost)/\(name): 404 Object Not Found")
+            throw HTTPFailure(description: "broker: \(sim.brokerRole?.label ?? "the simulated broker"): GET /queues/\(vhost)/\(name): 404 Object Not Found")
         }
         return BrokerQueue(vhost: q.vhost, name: q.name, policy: policyFor(q, b), messages: q.messages,
                            consumers: consumers["\(q.vhost)|\(q.name)"] ?? 0)
@@ -468,7 +468,10 @@ struct SimHTTP: HTTPRequester {
         guard let name, let vip = state.vips[name] else {
             throw HTTPFailure(description: "\(method) \(url): connection refused (no simulated service answers at \(host))")
         }
-        let component = name == "placement" ? "nova" : name
+        // The API behind the VIP, and the component whose services serve it (the VIP's own name
+        // for one no plugin declares).
+        let api = sim.components.api(named: name)
+        let component = api?.component ?? name
         if vip.maintenance == "all" || (vip.maintenance == "writes" && !["GET", "HEAD"].contains(method.uppercased())) {
             return HTTPResponse(status: 503, headers: ["retry-after": "120"], body: "{\"error\": \"maintenance\"}", duration: 0.01)
         }
@@ -479,11 +482,11 @@ struct SimHTTP: HTTPRequester {
             return HTTPResponse(status: 503, headers: [:], body: "<html><body><h1>503 Service Unavailable</h1>No server is available to handle this request.</body></html>", duration: 0.01)
         }
         let release = state.hosts[first]?.services.values.first { $0.component == component }?.release ?? "?"
-        // The version document at the root: Glance, Cinder and Keystone answer it with
-        // 300 Multiple Choices, as the real APIs do; Nova, Neutron and Placement with 200.
+        // The version document at the root: 300 Multiple Choices or 200, as the real API
+        // answers it (its plugin says which; 200 for an API no plugin declares).
         let path = u.path.isEmpty ? "/" : u.path
         if ["/", "/versions"].contains(path) {
-            let status = ["glance", "cinder", "keystone"].contains(name) ? 300 : 200
+            let status = api?.api.versionStatus ?? 200
             return HTTPResponse(status: status, headers: ["content-type": "application/json", "x-served-by": first],
                                 body: "{\"versions\": [{\"id\": \"current\", \"status\": \"CURRENT\", \"release\": \"\(release)\"}]}",
                                 duration: 0.02)

@@ -10,17 +10,17 @@ public struct SimState: Codable, Sendable, Equatable {
     public var databases: [String: SimDatabase] = [:]
     public var catalog = SimCatalog()
     public var vips: [String: SimVIP] = [:]
-    /// Broker clusters by name (`rabbit_old`, `rabbit_new`): policies and queues.
+    /// Brokers by name (`default`: the one the region's `broker:` reaches): policies and queues.
     public var brokers: [String: SimBroker] = [:]
     public init() {}
 }
 
 public struct SimHost: Codable, Sendable, Equatable {
-    /// Groups it belongs to (`glance_old`, `computes`, …).
+    /// Groups it belongs to (`<component>_old`, `computes`, …).
     public var groups: [String]
-    /// Release of each component's code installed on the host (`nova` → `kilo`).
+    /// Release of each component's code installed on the host (component → `kilo`).
     public var code: [String: String] = [:]
-    /// Services by unit name (`neutron-openvswitch-agent`).
+    /// Services by systemd unit name.
     public var services: [String: SimService] = [:]
     /// Files written on the host (`host:put`, `host:ini`, redirections): path → content.
     public var files: [String: String] = [:]
@@ -30,7 +30,7 @@ public struct SimHost: Codable, Sendable, Equatable {
 }
 
 public struct SimService: Codable, Sendable, Equatable {
-    /// The component whose code it runs (`nova`, `neutron`).
+    /// The component whose code it runs.
     public var component: String
     public var running: Bool
     public var enabled: Bool = true
@@ -99,23 +99,14 @@ public struct SimBroker: Codable, Sendable, Equatable {
         /// When `messages` was last brought up to date (simulated seconds since 1970).
         public var at: Double?
 
-        /// What the name of a unit that reads this RPC queue contains (`conductor` is read by
-        /// openstack-nova-conductor / nova-conductor), or nil for notification queues, which
-        /// are left for whoever reads them, often nobody.
-        public var readerUnit: String? {
+        /// What the name of a unit that reads this RPC queue contains, or nil for notification
+        /// queues, which are left for whoever reads them, often nobody. `readers` maps a topic
+        /// (the name up to its first dot) to that unit (the components' ``SimComponent/queueReaders``);
+        /// a topic none of them names is read by a unit named like it.
+        public func readerUnit(readers: [String: String]) -> String? {
             if name.hasPrefix("notifications") || name.hasPrefix("versioned_notifications") { return nil }
             let topic = name.split(separator: ".").first.map(String.init) ?? name
-            switch topic {
-            case "conductor": return "nova-conductor"
-            case "scheduler": return "nova-scheduler"
-            case "compute": return "nova-compute"
-            case "consoleauth": return "nova-consoleauth"
-            case "cert": return "nova-cert"
-            case "q-plugin", "q-reports-plugin", "q-l3-plugin": return "neutron-server"
-            case "dhcp_agent": return "dhcp-agent"
-            case "l3_agent": return "l3-agent"
-            default: return topic
-            }
+            return readers[topic] ?? topic
         }
         /// Messages a consumer takes per simulated second.
         public static let drainRate = 200.0
@@ -137,10 +128,10 @@ public struct SimCommand: Sendable {
     public let text: String
     public let argv: [String]
     /// The release of the tool that runs it: from a virtualenv path in the command
-    /// (`/opt/venvs/liberty/bin/glance-manage`, or a venv the region's `releases:`
+    /// (`/opt/venvs/liberty/bin/<component>-manage`, or a venv the region's `releases:`
     /// names), else the host's installed code for the component.
     public let toolRelease: String?
-    /// Base name of the program (`glance-manage`).
+    /// Base name of the program (`<component>-manage`).
     public var program: String { argv.first.map { ($0 as NSString).lastPathComponent } ?? "" }
 
     public init(host: String, text: String, argv: [String], toolRelease: String?) {
@@ -169,38 +160,4 @@ public struct SimOutcome: Sendable {
     public static func fail(_ message: String, code: Int32 = 1, duration: Double = 2) -> SimOutcome {
         SimOutcome(exitCode: code, stderr: message + "\n", duration: duration)
     }
-}
-
-/// What an interpreter may ask of the simulation besides the state.
-public protocol SimContext: Sendable {
-    /// The estimate for `key` (e.g. `"nova-manage db sync"`), after the region's
-    /// `durations:` overrides; `fallback` when neither knows it.
-    func duration(_ key: String, _ fallback: Double) -> Double
-    /// A repeatable number in 0..<1 for this key (seeded by the region's `seed`).
-    func random(_ key: String) -> Double
-    /// Number of compute nodes in the region.
-    var computes: Int { get }
-    /// Releases in order, oldest first (`kilo` … `2026.1`).
-    var releases: [String] { get }
-}
-
-/// Teaches the simulation one family of commands (a component's `*-manage`, `*-status`).
-/// Component plugins provide them; adding a component adds its interpreter.
-public protocol SimCommandInterpreter: Sendable {
-    /// Program base names handled (`["glance-manage"]`).
-    var programs: Set<String> { get }
-    /// Runs the command against the state; nil leaves it to the next interpreter
-    /// (and finally to the recorder, which accepts it and changes nothing).
-    func run(_ command: SimCommand, state: inout SimState, context: any SimContext) -> SimOutcome?
-}
-
-/// A component as the simulated region knows it: its commands, and what a region
-/// running it looks like before anything is done (databases, services, catalog).
-public protocol SimComponent: SimCommandInterpreter {
-    /// `glance`, `nova`, …
-    var component: String { get }
-    /// Fills `state` for a region whose component runs `release` everywhere, except the
-    /// hosts of `<component>_new`, which come prebuilt with `newRelease` (services stopped)
-    /// when it is given. Hosts and their groups already exist in `state.hosts`.
-    func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext)
 }

@@ -61,7 +61,7 @@ struct SimTransport: Transport {
         let text = command.command
         // Whose time it takes: the per-host step's host that sent it, else the target.
         let lane = command.lane ?? RunLane.current ?? host.name
-        let faults = sim.faults(host: host.name, command: text, release: nil, primitive: nil)
+        let faults = sim.faults.matching(host: host.name, command: text, release: nil, primitive: nil)
         // A held command waits, in real time and taking no simulated time, until its
         // release file exists: a run can be paused at a known point (to kill it, say).
         for f in faults where f.kind == .hold {
@@ -82,7 +82,7 @@ struct SimTransport: Transport {
         for f in faults where f.kind == .slow { outcome.duration *= f.factor }
         // Real commands never take the same time twice: ±15%, seeded, different at each moment.
         let now = sim.clock.now(host: lane).timeIntervalSince1970
-        outcome.duration *= 0.85 + 0.3 * sim.random("jitter|\(host.name)|\(text)|\(sim.elapsed(now))")
+        outcome.duration *= 0.85 + 0.3 * sim.faults.random("jitter|\(host.name)|\(text)|\(sim.faults.elapsed(now))")
         var result: CommandResult
         if let limit = command.timeout, outcome.duration > limit {
             sim.clock.advance(limit, host: lane)
@@ -113,7 +113,7 @@ struct SimTransport: Transport {
         guard FileManager.default.fileExists(atPath: localPath) else {
             throw TransportError(.transfer, host: host.name, "put: no local file \(localPath)")
         }
-        for f in sim.faults(host: host.name, command: "put \(remotePath)", release: nil, primitive: nil) where f.kind == .fail || f.kind == .unreachable {
+        for f in sim.faults.matching(host: host.name, command: "put \(remotePath)", release: nil, primitive: nil) where f.kind == .fail || f.kind == .unreachable {
             throw TransportError(f.kind == .unreachable ? .unreachable : .transfer, host: host.name, f.message ?? "put \(remotePath): simulated fault")
         }
         let size = (try? FileManager.default.attributesOfItem(atPath: localPath)[.size] as? Int) ?? 0
@@ -216,7 +216,7 @@ struct SimTransport: Transport {
                 sim.mutate { s in
                     s.hosts[host]?.links[link] = target
                     // Switching a component's code to another release's virtualenv
-                    // (`ln -sfn /opt/venvs/queens /opt/openstack/neutron`): services started
+                    // (`ln -sfn /opt/venvs/queens /opt/openstack/<component>`): services started
                     // from now on run that release.
                     let component = (link as NSString).lastPathComponent
                     if let release = target.split(separator: "/").map(String.init).first(where: { sim.releases.contains($0) }),
@@ -255,7 +255,7 @@ struct SimTransport: Transport {
         }
         let toolRelease = releaseOf(words, host: host)
         let command = SimCommand(host: host, text: text, argv: words, toolRelease: toolRelease)
-        for f in sim.faults(host: host, command: text, release: toolRelease, primitive: nil) where f.kind == .fail && f.release != nil {
+        for f in sim.faults.matching(host: host, command: text, release: toolRelease, primitive: nil) where f.kind == .fail && f.release != nil {
             return .fail(f.message ?? "simulated failure of \(program) (\(toolRelease ?? "?"))", duration: 30)
         }
         let context = SimRegion.Context(sim: sim)
@@ -298,7 +298,9 @@ struct SimTransport: Transport {
                 if verb == "is-active" { return SimOutcome(exitCode: 4, stdout: "inactive\n", duration: 0.05) }
                 return .fail("Failed to \(verb) \(unit).service: Unit \(unit).service not found.", code: 5, duration: 0.1)
             }
-            let isAgent = unit.hasPrefix("neutron-") && unit.hasSuffix("-agent")
+            // Whether a restart weighs on a database: its component's load model says (nil: it loads none).
+            let component = sim.host(host)?.services[unit]?.component
+            let weighs = sim.components.loadModel(unit: unit, component: component)
             switch verb {
             case "is-active", "status":
                 let running = sim.host(host)?.services[unit]?.running ?? false
@@ -313,24 +315,22 @@ struct SimTransport: Transport {
                 out.duration += 0.3
             default: // start, restart, reload, try-restart
                 if verb == "try-restart", sim.host(host)?.services[unit]?.running != true { continue }
-                var seconds = sim.duration("\(unit) restart", isAgent ? 8 : 5)
-                if isAgent {
+                var seconds = sim.duration("\(unit) restart", sim.components.restartSeconds(unit: unit, component: component))
+                if let weighs {
                     // The restarts of the hosts running together, plus those still resyncing.
                     let now = sim.clock.now(host: lane).timeIntervalSince1970
-                    let load = sim.threadsRunning(at: now, lane: lane)
+                    let load = sim.load.threadsRunning(database: weighs.database, at: now, lane: lane)
                     let over = load / sim.config.load.threshold
                     if over > 1 {
                         seconds *= 1 + (over - 1) * 4
                         let chance = min(0.9, (over - 1) * 1.5)
-                        let key = "overload|\(host)|\(unit)|\(sim.clock.step ?? "")|\(sim.elapsed(now))"
-                        if sim.random(key) < chance {
-                            sim.addPulse(at: now, lane: lane)
-                            return .fail(
-                                "Job for \(unit).service failed: the agent timed out syncing with neutron-server (Neutron database overloaded: Threads_running \(Int(load)), threshold \(Int(sim.config.load.threshold)))",
-                                duration: out.duration + seconds)
+                        let key = "overload|\(host)|\(unit)|\(sim.clock.step ?? "")|\(sim.faults.elapsed(now))"
+                        if sim.faults.random(key) < chance {
+                            sim.load.restarted(database: weighs.database, at: now, lane: lane)
+                            return .fail(weighs.overloaded(unit, Int(load), Int(sim.config.load.threshold)), duration: out.duration + seconds)
                         }
                     }
-                    sim.addPulse(at: now, lane: lane)
+                    sim.load.restarted(database: weighs.database, at: now, lane: lane)
                 }
                 sim.mutate { s in
                     guard var svc = s.hosts[host]?.services[unit] else { return }

@@ -192,7 +192,7 @@ import Testing
             end }
             """.write(toFile: dir + "/runbook.lua", atomically: true, encoding: .utf8)
         try "region: records\nsimulate: { seed: 1 }\n".write(toFile: dir + "/region.yaml", atomically: true, encoding: .utf8)
-        let sim = try SimRegion(region: try RegionLoader.load(path: dir + "/region.yaml"), computes: 4, stateDirectory: dir + "/sim")
+        let sim = try SimRegion(region: try RegionLoader.load(path: dir + "/region.yaml"), computes: 4, components: SimFixture.components, stateDirectory: dir + "/sim")
         let engine = Engine(runbook: try await RunbookLoader.load(path: dir + "/runbook.lua"), region: sim.region, transport: sim.transport,
                             journal: try RunJournal(path: dir + "/journal.db"), databases: sim.databaseDriver, clock: sim.clock,
                             drivers: sim.drivers)

@@ -33,7 +33,7 @@ struct SimulationTests {
             \(simulate.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
             vars: { venv_cache: /var/cache/ferry }
             """.write(toFile: dir + "/region.yaml", atomically: true, encoding: .utf8)
-        let sim = try SimRegion(region: try RegionLoader.load(path: dir + "/region.yaml"), computes: computes, stateDirectory: dir + "/sim")
+        let sim = try SimRegion(region: try RegionLoader.load(path: dir + "/region.yaml"), computes: computes, components: SimFixture.components, stateDirectory: dir + "/sim")
         let engine = Engine(runbook: try await RunbookLoader.load(path: rbPath), region: sim.region, transport: sim.transport,
                             journal: try RunJournal(path: dir + "/journal.db"), databases: sim.databaseDriver, clock: sim.clock,
                             drivers: sim.drivers)
@@ -61,7 +61,7 @@ struct SimulationTests {
         #expect(total > 600, "simulated total \(total)s")
         // The model outlives the process: saved, then read back by a new simulation.
         try s.sim.save()
-        let again = try SimRegion(region: try RegionLoader.load(path: s.directory + "/region.yaml"), computes: 300, stateDirectory: s.directory + "/sim")
+        let again = try SimRegion(region: try RegionLoader.load(path: s.directory + "/region.yaml"), computes: 300, components: SimFixture.components, stateDirectory: s.directory + "/sim")
         #expect(again.state == s.sim.state)
     }
 

@@ -7,6 +7,13 @@ import FerrySimulation
 struct CinderSimulation: SimComponent {
     let component = "cinder"
     let programs: Set<String> = ["cinder-manage", "cinder-status"]
+    let apis = [SimAPI(name: "cinder", port: 8776, versionStatus: 300)]
+
+    /// `COUNT(*)` over volumes: those in a transitional status when the query asks by status, else all.
+    func countKey(table: String, query: String) -> String? {
+        guard table == "volumes" else { return nil }
+        return query.contains("STATUS") ? "busy_volumes" : "volumes"
+    }
 
     func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {
         Sim.installOldAndNew(&state, component: "cinder", release: release, newRelease: newRelease) { r in

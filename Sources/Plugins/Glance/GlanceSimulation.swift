@@ -5,6 +5,14 @@ import FerrySimulation
 struct GlanceSimulation: SimComponent {
     let component = "glance"
     let programs: Set<String> = ["glance-manage", "glance-status"]
+    let apis = [SimAPI(name: "glance", port: 9292, versionStatus: 300)]
+
+    /// `COUNT(*)` over images: the images without a visibility (before ocata01), those
+    /// `saving` (uploads in progress), or all of them.
+    func countKey(table: String, query: String) -> String? {
+        guard table == "images" else { return nil }
+        return query.contains("VISIBILITY IS NULL") ? "images_without_visibility" : query.contains("SAVING") ? "images_saving" : "images"
+    }
 
     func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {
         Sim.installOldAndNew(&state, component: "glance", release: release, newRelease: newRelease) {

@@ -1,10 +1,24 @@
 import FerryCore
 import FerrySimulation
+import LuaBridge
 
 /// Keystone in the simulated region: `keystone-manage db_sync` against the `keystone` database.
 struct KeystoneSimulation: SimComponent {
     let component = "keystone"
     let programs: Set<String> = ["keystone-manage", "keystone-status"]
+    let apis = [SimAPI(name: "keystone", port: 5000, versionStatus: 300)]
+
+    /// Keystone is the region's catalog: the region's `keystone:` settings when the file has none.
+    func complete(_ region: inout Region) {
+        if region.keystone.isNil {
+            region.keystone = ["auth_url": "http://keystone.sim:5000/v3", "username": "admin", "region_name": "RegionOne"]
+        }
+    }
+
+    /// How the simulated catalog names itself in errors, as the real driver does (`catalog: Keystone at URL: …`).
+    func catalogRole(in region: Region) -> SimCatalogRole? {
+        SimCatalogRole(label: "Keystone at http://keystone.sim:5000/v3", defaultRegion: region.keystone["region_name"].stringValue ?? "RegionOne")
+    }
 
     func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {
         Sim.installOldAndNew(&state, component: "keystone", release: release, newRelease: newRelease) { r in

@@ -6,6 +6,27 @@ import FerrySimulation
 struct NeutronSimulation: SimComponent {
     let component = "neutron"
     let programs: Set<String> = ["neutron-db-manage", "neutron-status"]
+    let apis = [SimAPI(name: "neutron", port: 9696)]
+    /// Neutron's RPC topics and the units that read them.
+    let queueReaders = [
+        "q-plugin": "neutron-server", "q-reports-plugin": "neutron-server", "q-l3-plugin": "neutron-server",
+        "dhcp_agent": "dhcp-agent", "l3_agent": "l3-agent",
+    ]
+
+    static func isAgent(_ unit: String) -> Bool { unit.hasPrefix("neutron-") && unit.hasSuffix("-agent") }
+
+    /// A restarted agent resyncs with neutron-server, which loads the `neutron` database: the
+    /// load the reference upgrade's first attempt was rolled back for.
+    let loadModel: SimLoadModel? = SimLoadModel(database: "neutron", weighs: { NeutronSimulation.isAgent($0) }) { unit, threads, threshold in
+        "Job for \(unit).service failed: the agent timed out syncing with neutron-server (Neutron database overloaded: "
+            + "Threads_running \(threads), threshold \(threshold))"
+    }
+
+    /// An agent takes 8 s to restart (other units the region's 5 s).
+    func restartSeconds(unit: String) -> Double? { Self.isAgent(unit) ? 8 : nil }
+
+    /// The `neutron` database grows with the region (ports, agents): 0.3 s per compute node.
+    func dumpSecondsPerCompute(database: String) -> Double? { database == "neutron" ? 0.3 : nil }
 
     func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {
         let k = NeutronKnowledge.knowledge

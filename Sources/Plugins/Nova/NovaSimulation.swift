@@ -6,6 +6,24 @@ import FerrySimulation
 struct NovaSimulation: SimComponent {
     let component = "nova"
     let programs: Set<String> = ["nova-manage", "nova-status", "placement-manage", "placement-status"]
+    /// The compute API, and Placement, served by nova's controllers (its own `placement` VIP).
+    let apis = [SimAPI(name: "nova", port: 8774), SimAPI(name: "placement", port: 8778)]
+    /// The region file's databases for Nova (`placement` is seeded from Train on, not listed).
+    let databases = ["nova", "nova_api", "nova_cell0"]
+    /// Nova's RPC topics and the units that read them (`openstack-nova-conductor` / `nova-conductor`, …).
+    let queueReaders = [
+        "conductor": "nova-conductor", "scheduler": "nova-scheduler", "compute": "nova-compute",
+        "consoleauth": "nova-consoleauth", "cert": "nova-cert",
+    ]
+
+    /// Nova's databases grow with the region: a dump takes 0.3 s per compute node.
+    func dumpSecondsPerCompute(database: String) -> Double? { database.hasPrefix("nova") ? 0.3 : nil }
+
+    /// `COUNT(*)` over instances: those in a transitional state when the query asks by state, else all.
+    func countKey(table: String, query: String) -> String? {
+        guard table == "instances" else { return nil }
+        return query.contains("STATE") ? "busy_instances" : "instances"
+    }
 
     static let controllerRoles = ["api", "conductor", "scheduler", "novncproxy", "consoleauth", "cert", "placement-api"]
 

@@ -1,12 +1,31 @@
 import FerryCore
 import FerrySimulation
 import Foundation
+import LuaBridge
 
 /// RabbitMQ in the simulated region: the servers of `rabbit_old` / `rabbit_new`, and
 /// the queues OpenStack leaves on the old cluster (unconsumed notifications among them).
 struct RabbitMQSimulation: SimComponent {
     let component = "rabbitmq"
     let programs: Set<String> = ["rabbitmqctl"]
+    /// The broker serves no API behind a VIP and has no database: no controllers either.
+    let apis: [SimAPI] = []
+
+    /// RabbitMQ is the region's broker: its clusters `rabbit_old` and `rabbit_new` (three
+    /// hosts each) and the region's `broker:` settings when the file has none.
+    func complete(_ region: inout Region) {
+        for side in ["old", "new"] {
+            SimTopology.addGroup(&region, "rabbit_\(side)", hosts: (1...3).map { "rabbit-\(side)-\($0)" })
+        }
+        if region.broker.isNil { region.broker = ["url": "http://rabbit.sim:15672", "username": "admin"] }
+    }
+
+    /// How the simulated broker names itself in errors (as the real driver does) and what its overview says.
+    func brokerRole(in region: Region) -> SimBrokerRole? {
+        SimBrokerRole(label: "RabbitMQ at http://rabbit.sim:15672",
+                      overview: BrokerOverview(rabbitmqVersion: "3.6.16", clusterName: "rabbit@sim", node: "rabbit@rabbit-old-1",
+                                               messages: nil, queues: nil, connections: 120))
+    }
 
     func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {
         Sim.install(&state, group: "rabbit_old", component: "rabbitmq", release: release, units: ["rabbitmq-server"], running: true)

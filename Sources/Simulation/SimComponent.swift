@@ -1,0 +1,204 @@
+import FerryCore
+import Foundation
+
+// What the simulation asks of a component. Everything FerrySimulation knows about a
+// particular component comes through these types, from the component's plugin
+// (Sources/Plugins/<Component>/<Component>Simulation.swift); the simulation itself names none.
+
+/// What an interpreter may ask of the simulation besides the state.
+public protocol SimContext: Sendable {
+    /// The estimate for `key` (e.g. `"<component>-manage db sync"`), after the region's
+    /// `durations:` overrides; `fallback` when neither knows it.
+    func duration(_ key: String, _ fallback: Double) -> Double
+    /// A repeatable number in 0..<1 for this key (seeded by the region's `seed`).
+    func random(_ key: String) -> Double
+    /// Number of compute nodes in the region.
+    var computes: Int { get }
+    /// Releases in order, oldest first (`kilo` … `2026.1`).
+    var releases: [String] { get }
+}
+
+/// Teaches the simulation one family of commands (a component's `*-manage`, `*-status`).
+/// Component plugins provide them; adding a component adds its interpreter.
+public protocol SimCommandInterpreter: Sendable {
+    /// Program base names handled (`["<component>-manage"]`).
+    var programs: Set<String> { get }
+    /// Runs the command against the state; nil leaves it to the next interpreter
+    /// (and finally to the recorder, which accepts it and changes nothing).
+    func run(_ command: SimCommand, state: inout SimState, context: any SimContext) -> SimOutcome?
+}
+
+/// A component as the simulated region knows it: where it lives in the region (its APIs,
+/// databases, the hosts and settings it adds), what a region running it looks like before
+/// anything is done (`seed`), its commands, and the few ways it behaves under a run (which
+/// RPC queues it reads, how its restarts load its database, how long its dumps take).
+///
+/// Every requirement but `component` has a default: a component that gives nothing else is
+/// an API on port 8000 with one database named after it, seeded by ``seedGeneric(_:release:newRelease:)``
+/// (which is also what a component named in `simulate.components` without a plugin gets).
+public protocol SimComponent: SimCommandInterpreter {
+    /// The component's name, as `simulate.components` lists it and its groups are named
+    /// (`<component>_old`, `<component>_new`).
+    var component: String { get }
+
+    // MARK: Where it lives in the region
+
+    /// The APIs it serves, each behind a VIP of that name whose servers are the controllers of
+    /// `<component>_old` and `<component>_new`. A component with none (a message broker) gets
+    /// no controllers and no VIP. Default: one API named after the component on port 8000.
+    var apis: [SimAPI] { get }
+    /// The databases the region gets for it (`databases:` entries, driver `sim`) when the
+    /// region file does not name them. Default: one named after the component, none when it
+    /// serves no API.
+    var databases: [String] { get }
+    /// Adds what the component brings to every simulated region when the region file leaves
+    /// it out: the settings of a region-wide service it is (the catalog's, the broker's), hosts of its
+    /// own groups (``SimTopology/addGroup(_:_:hosts:)``). Called for every component a plugin
+    /// teaches, listed in `simulate.components` or not, after the generic groups (`computes`,
+    /// `network_nodes`, `db`, `lb`) and before the controllers. Default: nothing.
+    func complete(_ region: inout Region)
+    /// When the component is the region's catalog: how the simulated catalog names it in its
+    /// errors and the region its endpoints default to. Default: nil.
+    func catalogRole(in region: Region) -> SimCatalogRole?
+    /// When the component is the region's message broker: how the simulated broker names it
+    /// in its errors and the overview it reports. Default: nil.
+    func brokerRole(in region: Region) -> SimBrokerRole?
+
+    // MARK: How it behaves
+
+    /// RPC topics (a queue's name up to its first dot) whose queue a unit of this component
+    /// reads, with what that unit's name contains (`"scheduler": "<component>-scheduler"`).
+    /// A topic no component names is read by a unit named like it. Default: none.
+    var queueReaders: [String: String] { get }
+    /// How restarting some of its units loads one of its databases. Default: nil (restarts load nothing).
+    var loadModel: SimLoadModel? { get }
+    /// The estimate in seconds for restarting `unit` (before `durations:` and `duration_scale`),
+    /// or nil for the region's default (5 s). Default: nil.
+    func restartSeconds(unit: String) -> Double?
+    /// Seconds per compute node that dumping `database` adds to a backup when the database
+    /// grows with the region; nil for the default (0.05). Asked of every component, first
+    /// answer wins. Default: nil.
+    func dumpSecondsPerCompute(database: String) -> Double?
+    /// The counter of a database (``SimDatabase/counters``) that answers `SELECT COUNT(*)`
+    /// over `table` (lower case) for this `query` (the statement in upper case), or nil to
+    /// leave it to the next component (and finally to the counter `rows:<table>`). Default: nil.
+    func countKey(table: String, query: String) -> String?
+
+    /// Fills `state` for a region whose component runs `release` everywhere, except the
+    /// hosts of `<component>_new`, which come prebuilt with `newRelease` (services stopped)
+    /// when it is given. Hosts and their groups already exist in `state.hosts`.
+    /// Default: ``seedGeneric(_:release:newRelease:)``.
+    func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext)
+}
+
+/// An API a component serves behind the region's VIP of the same name.
+public struct SimAPI: Sendable, Equatable {
+    /// The VIP's name and the host of its URL: `http://<name>.sim:<port>`.
+    public var name: String
+    public var port: Int
+    /// What its version document (`/`, `/versions`) answers: 300 (Multiple Choices) or 200.
+    public var versionStatus: Int
+
+    public init(name: String, port: Int = 8000, versionStatus: Int = 200) {
+        (self.name, self.port, self.versionStatus) = (name, port, versionStatus)
+    }
+}
+
+/// How restarting some of a component's units loads one of its databases: each restart adds
+/// `simulate.load.per_agent` to the database's `Threads_running` while the unit resyncs
+/// (`resync`, fading linearly); past `threshold` restarts take longer and some fail.
+/// The figures are the region's; the model says which units, which database and what a
+/// failed restart says.
+public struct SimLoadModel: Sendable {
+    /// The database whose `Threads_running` the restarts raise.
+    public var database: String
+    /// Whether restarting this unit weighs on the database.
+    public var weighs: @Sendable (_ unit: String) -> Bool
+    /// What a restart that failed under the load says (systemd's `Job for … failed: …`).
+    public var overloaded: @Sendable (_ unit: String, _ threadsRunning: Int, _ threshold: Int) -> String
+
+    public init(database: String, weighs: @escaping @Sendable (_ unit: String) -> Bool,
+                overloaded: @escaping @Sendable (_ unit: String, _ threadsRunning: Int, _ threshold: Int) -> String)
+    {
+        self.database = database
+        self.weighs = weighs
+        self.overloaded = overloaded
+    }
+}
+
+/// What the simulated catalog takes from the component that is the region's catalog.
+public struct SimCatalogRole: Sendable {
+    /// How errors name the service: `catalog: <label>: 503 …`.
+    public var label: String
+    /// The region endpoints go to when a call names none.
+    public var defaultRegion: String
+
+    public init(label: String, defaultRegion: String) { (self.label, self.defaultRegion) = (label, defaultRegion) }
+}
+
+/// What the simulated broker takes from the component that is the region's message broker.
+public struct SimBrokerRole: Sendable {
+    /// How errors name the service: `broker: <label>: GET /queues/…: 404 …`.
+    public var label: String
+    /// The overview it reports; `messages` and `queues` are counted from the model.
+    public var overview: BrokerOverview
+
+    public init(label: String, overview: BrokerOverview) { (self.label, self.overview) = (label, overview) }
+}
+
+extension SimComponent {
+    public var apis: [SimAPI] { [SimAPI(name: component)] }
+    public var databases: [String] { apis.isEmpty ? [] : [component] }
+    public func complete(_ region: inout Region) {}
+    public func catalogRole(in region: Region) -> SimCatalogRole? { nil }
+    public func brokerRole(in region: Region) -> SimBrokerRole? { nil }
+    public var queueReaders: [String: String] { [:] }
+    public var loadModel: SimLoadModel? { nil }
+    public func restartSeconds(unit: String) -> Double? { nil }
+    public func dumpSecondsPerCompute(database: String) -> Double? { nil }
+    public func countKey(table: String, query: String) -> String? { nil }
+
+    public func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {
+        seedGeneric(&state, release: release, newRelease: newRelease)
+    }
+
+    /// What a component looks like when nothing more is known of it: a service
+    /// `<component>-api` on its controllers (running `release` on `<component>_old`; stopped
+    /// at `newRelease`, or `release`, on `<component>_new`), its ``databases`` with their
+    /// `main` schema at `release`, and, when it serves an API, a catalog service with three endpoints at the first one's port.
+    public func seedGeneric(_ state: inout SimState, release: String, newRelease: String?) {
+        let c = component
+        for (name, host) in state.hosts {
+            var h = host
+            if h.groups.contains("\(c)_old") {
+                h.code[c] = release
+                h.services["\(c)-api"] = SimService(component: c, running: true, release: release)
+            }
+            if h.groups.contains("\(c)_new") {
+                h.code[c] = newRelease ?? release
+                h.services["\(c)-api"] = SimService(component: c, running: false, release: newRelease ?? release)
+            }
+            if h != host { state.hosts[name] = h }
+        }
+        for db in databases {
+            var d = SimDatabase(component: c)
+            d.schema["main"] = release
+            state.databases[db] = d
+        }
+        let id = "svc-\(c)"
+        if let api = apis.first, !state.catalog.services.contains(where: { $0.id == id }) {
+            state.catalog.services.append(.init(id: id, name: c, type: c, description: nil))
+            let url = "http://\(c).sim:\(api.port)"
+            for interface in ["public", "internal", "admin"] {
+                state.catalog.endpoints.append(.init(id: "ep-\(c)-\(interface)", serviceID: id, interface: interface, region: "RegionOne", url: url))
+            }
+        }
+    }
+}
+
+/// A component named in `simulate.components` that no plugin teaches: everything by default.
+struct GenericSimComponent: SimComponent {
+    let component: String
+    var programs: Set<String> { [] }
+    func run(_ command: SimCommand, state: inout SimState, context: any SimContext) -> SimOutcome? { nil }
+}
