@@ -43,7 +43,8 @@ struct JournalOptions: ParsableArguments {
 }
 
 /// Runs a command body, printing errors the way users read them and mapping them
-/// to Ferry's exit codes (1 failed or invalid, 2 bad usage, 3 stopped; docs/design-facts.md#exit-codes).
+/// to Ferry's exit codes (1 failed or invalid, 2 bad usage, 3 stopped, 4 locked by another ferry;
+/// docs/design-facts.md#exit-codes).
 func guarded(_ body: () async throws -> Int32) async throws {
     let code: Int32
     do {
@@ -59,6 +60,7 @@ func guarded(_ body: () async throws -> Int32) async throws {
         case .invalid, .failed: code = 1
         case .usage: code = 2
         case .stopped: code = 3
+        case .locked: code = 4
         }
     } catch {
         Console.error("ferry: \(error)")

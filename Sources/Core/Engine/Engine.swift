@@ -37,10 +37,9 @@ public final class Engine: Sendable {
 
     // MARK: Starting, resuming
 
-    /// Starts a new run.
-    public func run(_ options: RunOptions) async throws -> RunOutcome {
+    /// Starts a new run; `id` is chosen beforehand when the caller locks it first.
+    public func run(_ options: RunOptions, id: String = RunJournal.newRunID()) async throws -> RunOutcome {
         try validateOptions(options)
-        let id = RunJournal.newRunID()
         let now = clock.now()
         let record = RunRecord(
             id: id, runbook: runbook.path, runbookName: runbook.info.name, fingerprint: runbook.fingerprint,

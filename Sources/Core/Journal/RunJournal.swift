@@ -84,6 +84,14 @@ public actor RunJournal {
                   data TEXT NOT NULL, at REAL NOT NULL);
                 """)
         }
+        // Run locks (RunJournal+Leases.swift): one row per region or run held, with its holder.
+        m.registerMigration("v2-leases") { db in
+            try db.execute(sql: """
+                CREATE TABLE leases (
+                  scope TEXT PRIMARY KEY, run_id TEXT NOT NULL, command TEXT NOT NULL, pid INTEGER NOT NULL,
+                  hostname TEXT NOT NULL, process_start TEXT, since REAL NOT NULL, token TEXT NOT NULL);
+                """)
+        }
         return m
     }
 
