@@ -58,7 +58,8 @@ public final class Engine: Sendable {
         switch record.status {
         case .succeeded: throw FerryError.usage("run \(record.id) already succeeded; nothing to resume")
         case .rolledBack, .rollingBack, .rollbackFailed:
-            throw FerryError.usage("run \(record.id) was rolled back (\(record.status.rawValue)); start a new run instead")
+            throw FerryError.usage(
+                "run \(record.id) was rolled back (\(record.status.rawValue)): a rolled-back run is final and cannot be resumed; start a new run instead (ferry run \(record.runbook) -r \(record.regionFile ?? record.regionName))")
         default: break
         }
         if record.fingerprint != runbook.fingerprint {
