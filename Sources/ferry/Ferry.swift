@@ -39,7 +39,11 @@ struct JournalOptions: ParsableArguments {
     @Option(name: .long, help: "The journal (SQLite). Default: .ferry/journal.db")
     var journal: String = ".ferry/journal.db"
 
+    /// The journal to write to (created if need be).
     func open() throws -> RunJournal { try RunJournal(path: journal) }
+    /// The journal only to read from: nothing is written, so a read-only file or file system will do.
+    func openForReading() throws -> RunJournal { try RunJournal(path: journal, access: .readOnly) }
+    var exists: Bool { FileManager.default.fileExists(atPath: journal) }
 }
 
 /// Runs a command body, printing errors the way users read them and mapping them

@@ -12,7 +12,11 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let journal = try journalOptions.open()
+            if run == nil && !journalOptions.exists {
+                Console.out(json ? "[]" : "No runs in \(journalOptions.journal) (there is no journal there yet).")
+                return 0
+            }
+            let journal = try journalOptions.openForReading()
             let leases = try await journal.leases.leases()
             guard let run else {
                 let runs = try await journal.runs()
