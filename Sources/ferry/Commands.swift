@@ -80,35 +80,61 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Approve every confirm without asking.") var yes = false
     @Flag(name: .customLong("dry-run"), help: "Run the steps' logic but send no command to any host.") var dryRun = false
     @Option(name: .long, help: "Compute nodes of the simulated region (overrides simulate.computes).") var computes: Int?
+    @OptionGroup var lockOptions: LockOptions
     @OptionGroup var journalOptions: JournalOptions
 
     func run() async throws {
         try await guarded {
             let rb = try await Composition.loadRunbook(runbook)
-            let target = try Composition.target(region, computes: computes, journal: journalOptions.journal)
-            var options = RunOptions()
-            selection.apply(to: &options)
-            options.yes = yes
-            options.dryRun = dryRun
-            if target.sim != nil {
-                options.virtualTime = true
-                options.computes = target.sim?.config.computes
-            }
-            _ = try Plan.build(rb, region: target.region, options: options)
+            let regionName = try Composition.loadRegion(region).name
             let journal = try journalOptions.open()
-            let engine = try Composition.engine(runbook: rb, target: target, journal: journal, yes: yes)
-            let chosen = options
-            let outcome = try await Composition.interruptible(closing: engine.transport) { try await engine.run(chosen) }
-            try target.sim?.save()
-            return Composition.report(outcome, journal: journalOptions.journal)
+            let runID = RunJournal.newRunID()
+            // The region is locked before its simulated model is read: what another command
+            // left is then all there.
+            return try await Composition.locked(journal, [.region(regionName), .run(runID)], runID: runID, command: "run",
+                                                breakLock: lockOptions.breakLock) {
+                let target = try Composition.target(region, computes: computes, journal: journalOptions.journal)
+                var options = RunOptions()
+                selection.apply(to: &options)
+                options.yes = yes
+                options.dryRun = dryRun
+                if target.sim != nil {
+                    options.virtualTime = true
+                    options.computes = target.sim?.config.computes
+                }
+                _ = try Plan.build(rb, region: target.region, options: options)
+                let engine = try Composition.engine(runbook: rb, target: target, journal: journal, yes: yes)
+                let chosen = options
+                let outcome = try await Composition.interruptible(closing: engine.transport) { try await engine.run(chosen, id: runID) }
+                try target.sim?.save()
+                return Composition.report(outcome, journal: journalOptions.journal)
+            }
         }
     }
 }
 
-/// Loads the runbook and region a journaled run was started with.
-func engineForRun(_ reference: String, journalOptions: JournalOptions, yes: Bool) async throws -> (Engine, RunRecord, SimRegion?) {
+/// `--break-lock`, for the commands that lock a region.
+struct LockOptions: ParsableArguments {
+    @Flag(name: .customLong("break-lock"),
+          help: "Take the region's (and run's) lock even from a ferry on another host. Only when that process is certainly gone.")
+    var breakLock = false
+}
+
+/// Runs `body` with the run `reference` names locked (the run and its region), then its
+/// record read again, under the lock, for the engine to act on.
+func lockingRun(_ reference: String, command: String, journalOptions: JournalOptions, breakLock: Bool,
+                _ body: (RunJournal, RunRecord) async throws -> Int32) async throws -> Int32
+{
     let journal = try journalOptions.open()
     let record = try await journal.run(reference)
+    return try await Composition.locked(journal, [.region(record.regionName), .run(record.id)], runID: record.id, command: command,
+                                        breakLock: breakLock) {
+        try await body(journal, try await journal.run(record.id))
+    }
+}
+
+/// Loads the runbook and region a journaled run was started with.
+func engineForRun(_ record: RunRecord, journal: RunJournal, journalOptions: JournalOptions, yes: Bool) async throws -> (Engine, RunRecord, SimRegion?) {
     let rb = try await Composition.loadRunbook(record.runbook)
     let regionReference = record.regionFile ?? (record.regionName == "sim" ? "sim" : nil)
     guard let regionReference else { throw FerryError.usage("run \(record.id) has no region file recorded") }
@@ -121,14 +147,17 @@ struct ResumeCommand: AsyncParsableCommand {
         commandName: "resume", abstract: "Continue a stopped or failed run where it stopped.")
     @Argument(help: "A run id, or 'last'.") var run: String
     @Flag(name: .long, help: "Approve every confirm without asking.") var yes = false
+    @OptionGroup var lockOptions: LockOptions
     @OptionGroup var journalOptions: JournalOptions
 
     func run() async throws {
         try await guarded {
-            let (engine, record, sim) = try await engineForRun(run, journalOptions: journalOptions, yes: yes)
-            let outcome = try await Composition.interruptible(closing: engine.transport) { try await engine.resume(record.id, yes: yes) }
-            try sim?.save()
-            return Composition.report(outcome, journal: journalOptions.journal)
+            try await lockingRun(run, command: "resume", journalOptions: journalOptions, breakLock: lockOptions.breakLock) { journal, locked in
+                let (engine, record, sim) = try await engineForRun(locked, journal: journal, journalOptions: journalOptions, yes: yes)
+                let outcome = try await Composition.interruptible(closing: engine.transport) { try await engine.resume(record.id, yes: yes) }
+                try sim?.save()
+                return Composition.report(outcome, journal: journalOptions.journal)
+            }
         }
     }
 }
@@ -139,14 +168,17 @@ struct RollbackCommand: AsyncParsableCommand {
     @Argument(help: "A run id, or 'last'.") var run: String
     @Option(name: .long, help: "Stop after undoing this step.") var to: String?
     @Flag(name: .long, help: "Approve the rollback (and every confirm) without asking.") var yes = false
+    @OptionGroup var lockOptions: LockOptions
     @OptionGroup var journalOptions: JournalOptions
 
     func run() async throws {
         try await guarded {
-            let (engine, record, sim) = try await engineForRun(run, journalOptions: journalOptions, yes: yes)
-            let outcome = try await Composition.interruptible(closing: engine.transport) { try await engine.rollback(record.id, to: to, yes: yes) }
-            try sim?.save()
-            return Composition.report(outcome, journal: journalOptions.journal)
+            try await lockingRun(run, command: "rollback", journalOptions: journalOptions, breakLock: lockOptions.breakLock) { journal, locked in
+                let (engine, record, sim) = try await engineForRun(locked, journal: journal, journalOptions: journalOptions, yes: yes)
+                let outcome = try await Composition.interruptible(closing: engine.transport) { try await engine.rollback(record.id, to: to, yes: yes) }
+                try sim?.save()
+                return Composition.report(outcome, journal: journalOptions.journal)
+            }
         }
     }
 }

@@ -66,6 +66,34 @@ enum Composition {
                       journal: journal, observer: observer, approvals: approvals)
     }
 
+    /// Runs `body` holding the journal's leases on `scopes` (one writer per run and per
+    /// region), given back however `body` ends: normally, with an error, or on SIGINT/SIGTERM.
+    /// Refused (exit 4, naming the holder) while another ferry holds one of them.
+    static func locked<T: Sendable>(_ journal: RunJournal, _ scopes: [LeaseScope], runID: String, command: String, breakLock: Bool,
+                                    _ body: () async throws -> T) async throws -> T
+    {
+        let lock = try await journal.leases.acquire(scopes, for: .current(runID: runID, command: command), breakLock: breakLock)
+        for taken in lock.takenOver { Console.error("ferry: \(taken)") }
+        return try await Signals.cleaningUp({ lock.releaseBeforeExit() }) {
+            do {
+                let value = try await body()
+                await release(lock)
+                return value
+            } catch {
+                await release(lock)
+                throw error
+            }
+        }
+    }
+
+    private static func release(_ lock: any RunLock) async {
+        do {
+            try await lock.release()
+        } catch {
+            Console.error("ferry: could not give back the lock on \(lock.scopes.map(\.description).joined(separator: " and ")): \(error); the next command takes it over once this process has ended")
+        }
+    }
+
     /// Runs an engine operation, turning SIGINT/SIGTERM into a clean, resumable stop.
     static func interruptible<T: Sendable>(closing transport: (any Transport)? = nil,
                                            _ body: @escaping @Sendable () async throws -> T) async throws -> T

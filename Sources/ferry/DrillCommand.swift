@@ -21,63 +21,72 @@ struct DrillCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Write the drill's HTML report here.") var html: String?
     @Flag(name: .long, help: "Start from a fresh simulated region (forget what earlier runs left).") var fresh = false
     @Flag(name: .long, help: "Approve every confirm; required for a drill on a real region (it upgrades and rolls back for real).") var yes = false
+    @OptionGroup var lockOptions: LockOptions
     @OptionGroup var journalOptions: JournalOptions
 
     func run() async throws {
         try await guarded {
             guard times >= 1 else { throw FerryError.usage("--times must be at least 1") }
             let rb = try await Composition.loadRunbook(runbook)
-            let target = try Composition.target(region, computes: computes, journal: journalOptions.journal, fresh: fresh)
-            if target.sim == nil && !yes {
-                throw FerryError.usage("\(target.region.name) is a real region: a drill upgrades it and rolls it back for real, approving every confirm. Add --yes if that is what you want")
-            }
-            defer { try? target.sim?.save() }
-            var options = RunOptions()
-            options.computes = target.sim?.config.computes
-            _ = try Plan.build(rb, region: target.region, options: options)
+            let regionName = try Composition.loadRegion(region).name
             let journal = try journalOptions.open()
-            let engine = try Composition.engine(runbook: rb, target: target, journal: journal, yes: true, observer: QuietProgress())
-            var drill = Drill(engine: engine, model: target.sim, times: times)
-            drill.options = options
             let id = Drill.newID()
-            Console.out("Drill \(id): \(rb.info.name) on \(target.region.name)\(target.sim.map { " (simulated, \($0.config.computes) compute nodes)" } ?? ""), \(times) repetition(s)")
-            drill.progress = { r in
-                let up = r.upgrade.status == .succeeded ? "upgrade \(DurationText.format(r.upgradeSeconds))" : "upgrade FAILED at \(r.upgrade.step ?? "?") after \(DurationText.format(r.upgradeSeconds))"
-                let back = r.rollback.map { $0.status == .rolledBack ? "rollback \(DurationText.format(r.rollbackSeconds))" : "rollback \($0.status.rawValue)" } ?? "no rollback"
-                let checks = (r.checksAfterRun + r.checksAfterRollback).filter { !$0.passed }.count
-                Console.out("  \(r.number). \(r.runID): \(up), \(back)\(checks > 0 ? ", \(checks) check(s) failed" : "")\(r.differences.isEmpty ? "" : ", region changed")")
+            // The region stays locked from the first repetition to the last.
+            return try await Composition.locked(journal, [.region(regionName)], runID: id, command: "drill", breakLock: lockOptions.breakLock) {
+                try await drill(rb, id: id, journal: journal)
             }
-            let chosen = drill
-            let outcome = try await Composition.interruptible(closing: engine.transport) { try await chosen.run(id: id) }
-            try target.sim?.save()
-            let report = try await Report.load(id, from: journal)
-            if let summary = report.drill {
-                Console.out(ReportCommand.drillSummary(report).split(separator: "\n").dropFirst().joined(separator: "\n"))
-                _ = summary
-            }
-            if let html {
-                try HTMLReport.render(report).write(toFile: html, atomically: true, encoding: .utf8)
-                Console.out("report: \(html)")
-            }
-            if let why = outcome.stoppedBecause {
-                Console.error("Drill \(id) stopped: \(why)")
-                return 1
-            }
-            let unhealthy = outcome.failedChecksAfterUpgrade
-            for (n, check) in unhealthy {
-                Console.error("Drill \(id): repetition \(n): check \(check.name) failed after the upgrade: \(check.message ?? "failed")")
-            }
-            if !outcome.failedUpgrades.isEmpty {
-                Console.error("Drill \(id): the upgrade failed in repetition(s) \(outcome.failedUpgrades.map(String.init).joined(separator: ", ")) of \(times); each rollback put the region back.")
-                return 1
-            }
-            if !unhealthy.isEmpty {
-                Console.error("Drill \(id): checks failed after the upgrade in repetition(s) \(unhealthy.map { String($0.repetition) }.joined(separator: ", ")) of \(times); each rollback put the region back.")
-                return 1
-            }
-            Console.out("Drill \(id): \(times) repetition(s), region back where it began each time.")
-            return 0
         }
+    }
+
+    func drill(_ rb: Runbook, id: String, journal: RunJournal) async throws -> Int32 {
+        let target = try Composition.target(region, computes: computes, journal: journalOptions.journal, fresh: fresh)
+        if target.sim == nil && !yes {
+            throw FerryError.usage("\(target.region.name) is a real region: a drill upgrades it and rolls it back for real, approving every confirm. Add --yes if that is what you want")
+        }
+        defer { try? target.sim?.save() }
+        var options = RunOptions()
+        options.computes = target.sim?.config.computes
+        _ = try Plan.build(rb, region: target.region, options: options)
+        let engine = try Composition.engine(runbook: rb, target: target, journal: journal, yes: true, observer: QuietProgress())
+        var drill = Drill(engine: engine, model: target.sim, times: times)
+        drill.options = options
+        Console.out("Drill \(id): \(rb.info.name) on \(target.region.name)\(target.sim.map { " (simulated, \($0.config.computes) compute nodes)" } ?? ""), \(times) repetition(s)")
+        drill.progress = { r in
+            let up = r.upgrade.status == .succeeded ? "upgrade \(DurationText.format(r.upgradeSeconds))" : "upgrade FAILED at \(r.upgrade.step ?? "?") after \(DurationText.format(r.upgradeSeconds))"
+            let back = r.rollback.map { $0.status == .rolledBack ? "rollback \(DurationText.format(r.rollbackSeconds))" : "rollback \($0.status.rawValue)" } ?? "no rollback"
+            let checks = (r.checksAfterRun + r.checksAfterRollback).filter { !$0.passed }.count
+            Console.out("  \(r.number). \(r.runID): \(up), \(back)\(checks > 0 ? ", \(checks) check(s) failed" : "")\(r.differences.isEmpty ? "" : ", region changed")")
+        }
+        let chosen = drill
+        let outcome = try await Composition.interruptible(closing: engine.transport) { try await chosen.run(id: id) }
+        try target.sim?.save()
+        let report = try await Report.load(id, from: journal)
+        if let summary = report.drill {
+            Console.out(ReportCommand.drillSummary(report).split(separator: "\n").dropFirst().joined(separator: "\n"))
+            _ = summary
+        }
+        if let html {
+            try HTMLReport.render(report).write(toFile: html, atomically: true, encoding: .utf8)
+            Console.out("report: \(html)")
+        }
+        if let why = outcome.stoppedBecause {
+            Console.error("Drill \(id) stopped: \(why)")
+            return 1
+        }
+        let unhealthy = outcome.failedChecksAfterUpgrade
+        for (n, check) in unhealthy {
+            Console.error("Drill \(id): repetition \(n): check \(check.name) failed after the upgrade: \(check.message ?? "failed")")
+        }
+        if !outcome.failedUpgrades.isEmpty {
+            Console.error("Drill \(id): the upgrade failed in repetition(s) \(outcome.failedUpgrades.map(String.init).joined(separator: ", ")) of \(times); each rollback put the region back.")
+            return 1
+        }
+        if !unhealthy.isEmpty {
+            Console.error("Drill \(id): checks failed after the upgrade in repetition(s) \(unhealthy.map { String($0.repetition) }.joined(separator: ", ")) of \(times); each rollback put the region back.")
+            return 1
+        }
+        Console.out("Drill \(id): \(times) repetition(s), region back where it began each time.")
+        return 0
     }
 }
 

@@ -39,11 +39,16 @@ struct JournalOptions: ParsableArguments {
     @Option(name: .long, help: "The journal (SQLite). Default: .ferry/journal.db")
     var journal: String = ".ferry/journal.db"
 
+    /// The journal to write to (created if need be).
     func open() throws -> RunJournal { try RunJournal(path: journal) }
+    /// The journal only to read from: nothing is written, so a read-only file or file system will do.
+    func openForReading() throws -> RunJournal { try RunJournal(path: journal, access: .readOnly) }
+    var exists: Bool { FileManager.default.fileExists(atPath: journal) }
 }
 
 /// Runs a command body, printing errors the way users read them and mapping them
-/// to Ferry's exit codes (1 failed or invalid, 2 bad usage, 3 stopped; docs/design-facts.md#exit-codes).
+/// to Ferry's exit codes (1 failed or invalid, 2 bad usage, 3 stopped, 4 locked by another ferry;
+/// docs/design-facts.md#exit-codes).
 func guarded(_ body: () async throws -> Int32) async throws {
     let code: Int32
     do {
@@ -59,6 +64,7 @@ func guarded(_ body: () async throws -> Int32) async throws {
         case .invalid, .failed: code = 1
         case .usage: code = 2
         case .stopped: code = 3
+        case .locked: code = 4
         }
     } catch {
         Console.error("ferry: \(error)")

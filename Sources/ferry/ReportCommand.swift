@@ -17,7 +17,7 @@ struct ReportCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let journal = try journalOptions.open()
+            let journal = try journalOptions.openForReading()
             let report = try await Report.load(run, from: journal)
             if let html {
                 let page = HTMLReport.render(report)

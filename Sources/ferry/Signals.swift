@@ -31,12 +31,25 @@ enum Signals {
                     handler()
                 } else {
                     Console.error("\nferry: interrupted")
+                    for cleanup in beforeExit.withLock({ Array($0.values) }) { cleanup() }
                     exit(130)
                 }
             }
             source.resume()
             return source
         }
+    }
+
+    private static let beforeExit = Mutex<[UInt64: @Sendable () -> Void]>([:])
+    private static let nextCleanup = Atomic<UInt64>(0)
+
+    /// Runs `body` with `cleanup` run first should a signal end the process while it runs
+    /// (outside ``whileRunning(_:_:)``, where a signal stops the work instead).
+    static func cleaningUp<T>(_ cleanup: @escaping @Sendable () -> Void, _ body: () async throws -> T) async rethrows -> T {
+        let key = nextCleanup.add(1, ordering: .relaxed).newValue
+        beforeExit.withLock { $0[key] = cleanup }
+        defer { _ = beforeExit.withLock { $0.removeValue(forKey: key) } }
+        return try await body()
     }
 
     /// Runs `body` with `handler` called on a signal instead of exiting.

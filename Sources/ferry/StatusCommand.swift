@@ -12,21 +12,28 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            let journal = try journalOptions.open()
+            if run == nil && !journalOptions.exists {
+                Console.out(json ? "[]" : "No runs in \(journalOptions.journal) (there is no journal there yet).")
+                return 0
+            }
+            let journal = try journalOptions.openForReading()
+            let leases = try await journal.leases.leases()
             guard let run else {
                 let runs = try await journal.runs()
                 if json {
                     Console.out(LuaValue.array(runs.map(Self.summary)).jsonString())
-                } else if runs.isEmpty {
+                } else if runs.isEmpty && leases.isEmpty {
                     Console.out("No runs in \(journalOptions.journal).")
                 } else {
                     for r in runs {
                         Console.out("\(r.id)  \(Self.status(r).padding(toLength: 16, withPad: " ", startingAt: 0))  \(r.runbookName)  region \(r.regionName)  \(Self.time(r.startedAt))")
                     }
+                    for line in Self.lockLines(leases) { Console.out(line) }
                 }
                 return 0
             }
             let record = try await journal.run(run)
+            let ownLeases = leases.filter { $0.holder.runID == record.id || $0.scope == .region(record.regionName) }
             let steps = try await journal.steps(record.id)
             var failedHosts: [String: [HostRecord]] = [:]
             var inFlight: [String: [HostRecord]] = [:]
@@ -61,6 +68,7 @@ struct StatusCommand: AsyncParsableCommand {
                     return .map(m)
                 })
                 out["remaining"] = .array(planned.map { .string($0) })
+                out["locks"] = .array(ownLeases.map(Self.leaseValue))
                 out["state"] = record.state
                 Console.out(LuaValue.map(out).jsonString())
                 return 0
@@ -69,6 +77,7 @@ struct StatusCommand: AsyncParsableCommand {
             Console.out("  status:  \(Self.status(record))\(record.message.map { " — \($0)" } ?? "")")
             Console.out("  started: \(Self.time(record.startedAt))\(record.endedAt.map { ", ended \(Self.time($0))" } ?? "")")
             Console.out("  runbook: \(record.runbook)")
+            for line in Self.lockLines(ownLeases) { Console.out("  " + line) }
             for s in steps {
                 let what = s.phase == .undo ? "undo " : ""
                 var line = "  \(s.status == .done ? "✓" : s.status == .skipped ? "-" : s.status == .running ? "…" : "✗") \(s.index + 1). \(what)\(s.name): \(s.status.rawValue)"
@@ -92,6 +101,36 @@ struct StatusCommand: AsyncParsableCommand {
     static func status(_ r: RunRecord) -> String {
         if (r.status == .running || r.status == .rollingBack) && !ProcessProbe.isAlive(r.pid) { return "interrupted" }
         return r.status.rawValue
+    }
+
+    /// One line per holder: `locked: region kr1, run X by ferry run (pid 4242 on deploy-1, since 10:32)`,
+    /// with what becomes of a lock whose holder is gone or elsewhere.
+    static func lockLines(_ leases: [Lease]) -> [String] {
+        var order: [String] = []
+        var byToken: [String: [Lease]] = [:]
+        for lease in leases {
+            if byToken[lease.holder.token] == nil { order.append(lease.holder.token) }
+            byToken[lease.holder.token, default: []].append(lease)
+        }
+        return order.map { token in
+            let held = byToken[token] ?? []
+            let holder = held[0].holder
+            var line = "locked: \(held.map(\.scope.description).joined(separator: ", ")) by ferry \(holder.command) for \(holder.description)"
+            switch holder.liveness {
+            case .gone: line += "; that process is gone: the next command takes the lock over"
+            case .elsewhere: line += "; on another host: only --break-lock takes it from here"
+            case .alive, .thisProcess: break
+            }
+            return line
+        }
+    }
+
+    static func leaseValue(_ lease: Lease) -> LuaValue {
+        .map([
+            "scope": .string(lease.scope.key), "run": .string(lease.holder.runID), "command": .string(lease.holder.command),
+            "pid": .int(Int64(lease.holder.pid)), "host": .string(lease.holder.hostname), "since": .string(time(lease.holder.since)),
+            "holder": .string(lease.holder.liveness.rawValue),
+        ])
     }
 
     static func time(_ d: Date) -> String {

@@ -167,6 +167,31 @@ func workspace(runbook: String, hosts: Int = 10) throws -> String {
         #expect(Set(undone).count == 60)
     }
 
+    /// A run stopped for approval before any step started: its rollback has nothing to
+    /// undo, and still ends the run for good: a later resume must not do the upgrade.
+    @Test func rollbackOfARunWithNothingStartedIsFinal() async throws {
+        let dir = try workspace(runbook: """
+            runbook { name = "unstarted" }
+            step "go" {
+              confirm = "Upgrade the computes?",
+              run = function(ctx) end,
+            }
+            step "hosts" { on = "computes", run = function(h, ctx) h:run("echo " .. h.name .. " >> " .. ctx.vars.out .. "/ran") end }
+            """, hosts: 3)
+        let waiting = try await FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir)
+        #expect(waiting.code == 3, "\(waiting.stderr)")
+        let rolled = try await FerryProcess.run(["rollback", "last", "--yes", "--journal", "j.db"], in: dir)
+        #expect(rolled.code == 0, "\(rolled.stderr)")
+        #expect(rolled.stdout.contains("nothing to roll back"), "\(rolled.stdout)")
+        let status = try await FerryProcess.run(["status", "last", "--json", "--journal", "j.db"], in: dir)
+        #expect(try LuaValue.fromJSON(status.stdout)["status"] == "rolled_back", "\(status.stdout)")
+        let resumed = try await FerryProcess.run(["resume", "last", "--yes", "--journal", "j.db"], in: dir)
+        #expect(resumed.code == 2, "\(resumed.stdout)\(resumed.stderr)")
+        #expect(resumed.stderr.contains("was rolled back"), "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("start a new run"), "\(resumed.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/out/ran"), "the resume of a rolled-back run did the upgrade")
+    }
+
     @Test func interruptStopsTheRunResumably() async throws {
         let dir = try workspace(runbook: """
             runbook { name = "int" }

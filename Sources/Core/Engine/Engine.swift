@@ -37,10 +37,9 @@ public final class Engine: Sendable {
 
     // MARK: Starting, resuming
 
-    /// Starts a new run.
-    public func run(_ options: RunOptions) async throws -> RunOutcome {
+    /// Starts a new run; `id` is chosen beforehand when the caller locks it first.
+    public func run(_ options: RunOptions, id: String = RunJournal.newRunID()) async throws -> RunOutcome {
         try validateOptions(options)
-        let id = RunJournal.newRunID()
         let now = clock.now()
         let record = RunRecord(
             id: id, runbook: runbook.path, runbookName: runbook.info.name, fingerprint: runbook.fingerprint,
@@ -59,7 +58,8 @@ public final class Engine: Sendable {
         switch record.status {
         case .succeeded: throw FerryError.usage("run \(record.id) already succeeded; nothing to resume")
         case .rolledBack, .rollingBack, .rollbackFailed:
-            throw FerryError.usage("run \(record.id) was rolled back (\(record.status.rawValue)); start a new run instead")
+            throw FerryError.usage(
+                "run \(record.id) was rolled back (\(record.status.rawValue)): a rolled-back run is final and cannot be resumed; start a new run instead (ferry run \(record.runbook) -r \(record.regionFile ?? record.regionName))")
         default: break
         }
         if record.fingerprint != runbook.fingerprint {

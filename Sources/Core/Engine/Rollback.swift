@@ -104,6 +104,16 @@ extension Engine {
         let (entries, irreversible) = try await undoEntries(record, to: target)
         let runID = record.id
         if entries.isEmpty && irreversible.isEmpty {
+            // Nothing to undo: the run is rolled back all the same, and final (resume refuses
+            // it), so a run stopped before its first step cannot do the upgrade later. Only a
+            // rollback --to that stops short of steps older than its target leaves it as it was.
+            var olderSteps = false
+            if target != nil { olderSteps = try await !undoEntries(record, to: nil).0.isEmpty }
+            if !olderSteps {
+                try await journal.setRunStatus(runID, .rolledBack, message: "nothing to roll back", ended: true)
+                journal.event(runID, kind: "decision", message: "rollback: nothing to roll back; the run is final")
+                try await journal.flush()
+            }
             let outcome = RunOutcome(runID: runID, status: .rolledBack, message: "nothing to roll back", step: nil, failedHosts: [],
                                      remaining: [], irreversible: [], phase: .undo)
             observer.handle(.runFinished(outcome: outcome))

@@ -27,64 +27,106 @@ public actor RunJournal {
     private nonisolated let inbox = Mutex<[@Sendable (Database) throws -> Void]>([])
     private var lastError: (any Error)?
 
-    public init(path: String) throws {
+    /// How a command uses the journal: `status` and `report` only read it.
+    public enum Access: Sendable {
+        case readWrite
+        /// Nothing is written, not even the schema; a journal on a read-only file system
+        /// (or a read-only file in a read-only directory) can be read.
+        case readOnly
+    }
+
+    public nonisolated let access: Access
+
+    /// Opens (or, to write, creates) the journal at `path`: its schema is brought to this
+    /// Ferry's version, or refused when it is newer, unknown or damaged (JournalSchema).
+    public init(path: String, access: Access = .readWrite) throws {
         self.path = path
+        self.access = access
+        switch access {
+        case .readWrite: queue = try Self.openForWriting(path)
+        case .readOnly: queue = try Self.openForReading(path)
+        }
+    }
+
+    static func openForWriting(_ path: String) throws -> DatabaseQueue {
+        if let why = JournalFile.whyNotWritable(path) {
+            let readers = FileManager.default.fileExists(atPath: path) ? ". `ferry status` and `ferry report` can still read it" : ""
+            throw FerryError.failed("journal \(path) cannot be written: \(why)\(readers)")
+        }
         let url = URL(fileURLWithPath: path)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        } catch {
+            throw FerryError.failed("journal \(path): cannot create its directory \(url.deletingLastPathComponent().path): \(error.localizedDescription)")
+        }
         var config = Configuration()
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA journal_mode = WAL")
             // FULL: a committed host result survives a power cut too, not only kill -9;
             // group commit keeps the fsyncs few.
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         do {
-            queue = try DatabaseQueue(path: path, configuration: config)
-            try Self.migrator.migrate(queue)
+            let queue = try DatabaseQueue(path: path, configuration: config)
+            // The version is checked before anything is written: a newer or foreign journal stays as it was.
+            let version = try queue.read { db in try JournalSchema.version(db, path: path) }
+            try JournalSchema.check(version, path: path)
+            try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA journal_mode = WAL")
+                // IMMEDIATE: of two processes opening a new journal, one creates the schema, the other finds it.
+                try db.inTransaction(.immediate) {
+                    try JournalSchema.migrate(db, path: path)
+                    return .commit
+                }
+            }
+            return queue
+        } catch let e as FerryError {
+            throw e
         } catch {
             throw FerryError.failed("journal \(path): cannot open it: \(error)")
+        }
+    }
+
+    static func openForReading(_ path: String) throws -> DatabaseQueue {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw FerryError.usage("no journal at \(path): no run has used it yet")
+        }
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(10)
+        func open(_ location: String) throws -> DatabaseQueue {
+            let queue = try DatabaseQueue(path: location, configuration: config)
+            try queue.read { db in
+                let version = try JournalSchema.version(db, path: path)
+                try JournalSchema.check(version, path: path)
+                if version == 0 { throw FerryError.invalid("journal \(path) is empty: it holds no Ferry schema yet") }
+                try JournalSchema.verify(db, version: version, path: path)
+            }
+            return queue
+        }
+        do {
+            return try open(path)
+        } catch let e as FerryError {
+            throw e
+        } catch let first {
+            // A WAL journal needs its -shm file; where none exists and none can be made (a
+            // read-only directory or file system), SQLite can still read the file as immutable.
+            if let why = JournalFile.whyNotWritable(path), let uri = JournalFile.immutableURI(path) {
+                do {
+                    return try open(uri)
+                } catch let e as FerryError {
+                    throw e
+                } catch {
+                    throw FerryError.failed("journal \(path): cannot read it (\(why)): \(first)")
+                }
+            }
+            throw FerryError.failed("journal \(path): cannot read it: \(first)")
         }
     }
 
     /// Where full command output of a run is kept.
     public nonisolated func outputDirectory(for runID: String) -> String {
         URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("runs/\(runID)").path
-    }
-
-    static var migrator: DatabaseMigrator {
-        var m = DatabaseMigrator()
-        m.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE runs (
-                  id TEXT PRIMARY KEY, runbook TEXT NOT NULL, runbook_name TEXT NOT NULL, fingerprint TEXT NOT NULL,
-                  region_file TEXT, region_name TEXT NOT NULL, status TEXT NOT NULL, options TEXT NOT NULL,
-                  pid INTEGER NOT NULL, started_at REAL NOT NULL, updated_at REAL NOT NULL, ended_at REAL,
-                  state TEXT NOT NULL DEFAULT '{}', message TEXT, kind TEXT NOT NULL DEFAULT 'run');
-                CREATE TABLE steps (
-                  run_id TEXT NOT NULL, step_index INTEGER NOT NULL, phase TEXT NOT NULL, name TEXT NOT NULL,
-                  status TEXT NOT NULL, started_at REAL, ended_at REAL, hosts_total INTEGER NOT NULL DEFAULT 0,
-                  hosts_ok INTEGER NOT NULL DEFAULT 0, hosts_failed INTEGER NOT NULL DEFAULT 0, message TEXT, state TEXT,
-                  PRIMARY KEY (run_id, step_index, phase));
-                CREATE TABLE host_results (
-                  run_id TEXT NOT NULL, step_index INTEGER NOT NULL, phase TEXT NOT NULL, host TEXT NOT NULL,
-                  status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, exit_code INTEGER, duration REAL,
-                  started_at REAL, ended_at REAL, message TEXT, stdout_tail TEXT, stderr_tail TEXT, host_state TEXT,
-                  wave INTEGER, PRIMARY KEY (run_id, step_index, phase, host));
-                CREATE TABLE events (
-                  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, at REAL NOT NULL, kind TEXT NOT NULL,
-                  step_index INTEGER, host TEXT, level TEXT, message TEXT NOT NULL);
-                CREATE INDEX events_run ON events(run_id);
-                CREATE TABLE checks (
-                  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_index INTEGER, name TEXT NOT NULL,
-                  phase TEXT NOT NULL, passed INTEGER NOT NULL, message TEXT, at REAL NOT NULL, duration REAL NOT NULL,
-                  attempts INTEGER NOT NULL);
-                CREATE TABLE artifacts (
-                  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_index INTEGER, kind TEXT NOT NULL,
-                  data TEXT NOT NULL, at REAL NOT NULL);
-                """)
-        }
-        return m
     }
 
     // MARK: Group commit

@@ -9,6 +9,8 @@ public struct FerryError: Error, CustomStringConvertible, Sendable {
         case failed
         /// Waiting for approval or interrupted: resumable (exit 3).
         case stopped
+        /// Another ferry holds the run or the region (exit 4).
+        case locked
     }
 
     public let kind: Kind
