@@ -30,11 +30,11 @@ local ferry = {
 
 -- Lua 5.4 as the sandbox leaves it (Sources/LuaBridge/sandbox.lua; docs/lua-api.md,
 -- "The Lua environment"). Sources/CLuaShim opens neither io nor coroutine; the sandbox
--- removes dofile, loadfile, string.dump, package.loadlib and package.searchpath, and
--- replaces os, io and debug by tables holding only a few functions.
+-- removes dofile, loadfile, warn, string.dump, package.loadlib and package.searchpath, and
+-- replaces os, io, debug and package by read-only tables holding only a few functions.
 std = "lua54"
 not_globals = {
-  "coroutine", "dofile", "loadfile",
+  "coroutine", "dofile", "loadfile", "warn",
   "string.dump", "package.loadlib", "package.searchpath",
 }
 read_globals = {
@@ -76,23 +76,31 @@ files["scripts/meta/ferry.lua"] = {
 -- entry points for the loader and engine (RunbookLoader, DeclarationValidator). It runs
 -- before the sandbox, so it still sees the whole debug library.
 local prelude_globals = {
-  "__native", "__ferry_fns", "__ferry_declarations", "__ferry_make_host", "__ferry_classes",
+  "__native", "__ferry_fns", "__ferry_declarations", "__ferry_classes",
   "__ferry_invoke_host", "__ferry_probe", "__ferry_select", "__ferry_make_ctx", "__ferry_state",
   "__ferry_parallel_item",
 }
 for _, name in ipairs(ferry_names) do prelude_globals[#prelude_globals + 1] = name end
+-- Its print shows control characters as escapes (docs/security.md).
+prelude_globals[#prelude_globals + 1] = "print"
 files["Sources/Core/Runbook/prelude.lua"] = {
   globals = prelude_globals,
   read_globals = { debug = { fields = { "getinfo", "traceback" } } },
+  -- Its print shows control characters as escapes (docs/security.md).
+
 }
 -- The sandbox (Sources/LuaBridge/sandbox.lua, chunk `=ferry-sandbox`) takes its natives from
 -- `__sandbox`, then replaces or removes the standard functions the top of this file describes.
 -- Its file object has the methods of Lua's (`f:read`, `f:close`), self used or not.
 files["Sources/LuaBridge/sandbox.lua"] = {
-  globals = { "__sandbox", "pcall", "xpcall", "load", "collectgarbage", "dofile", "loadfile", "os", "io", "debug" },
-  read_globals = {   -- the three fields it removes; the rest of string and package stays read-only
+  globals = {
+    "__sandbox", "pcall", "xpcall", "load", "collectgarbage", "dofile", "loadfile", "warn", "setmetatable",
+    "os", "io", "debug",
+    -- It replaces package by a read-only view after setting up the real table.
+    package = { read_only = false, other_fields = true },
+  },
+  read_globals = {   -- string.dump it replaces; the rest of string stays read-only
     string = { fields = { dump = { read_only = false } } },
-    package = { fields = { loadlib = { read_only = false }, searchpath = { read_only = false } } },
   },
   ignore = { "212/self" },
 }

@@ -81,26 +81,34 @@ extension LuaVM {
     }
 
     /// Makes reading an undefined global an error (a typo such as `on = computes`
-    /// fails where it is written instead of acting on nil). Declaring globals stays allowed.
+    /// fails where it is written instead of acting on nil). Declaring globals stays allowed
+    /// until ``lockGlobals()``. The global table's metatable is protected: a runbook can
+    /// neither replace it (`setmetatable(_G, …)`) nor reach it (`getmetatable(_G)`), so
+    /// only Ferry, through the function pinned here, can lock it.
     public func strictGlobalReads() throws {
         try run(
             source: """
+                local error, tostring, rawset = error, tostring, rawset
+                local locked = false
                 setmetatable(_G, {
                   __index = function(_, name)
                     error("undefined global '" .. tostring(name) .. "' (a missing quote or local?)", 2)
                   end,
+                  __newindex = function(t, name, value)
+                    if locked then error("assignment to undeclared global '" .. tostring(name) .. "' (declare it local)", 2) end
+                    rawset(t, name, value)
+                  end,
+                  __metatable = "the global table's metatable belongs to Ferry (strict globals)",
                 })
+                __ferry_lock_globals = function() locked = true end
                 """, chunkName: "=ferry-strict")
+        globalsLock = takeGlobal("__ferry_lock_globals")
     }
 
     /// Refuses new globals from now on (accidental globals inside steps are bugs).
     public func lockGlobals() throws {
-        try run(
-            source: """
-                getmetatable(_G).__newindex = function(_, name)
-                  error("assignment to undeclared global '" .. tostring(name) .. "' (declare it local)", 2)
-                end
-                """, chunkName: "=ferry-strict")
+        if globalsLock == nil { try strictGlobalReads() }
+        _ = try callSync(globalsLock!, [])
     }
 
     /// A path as error messages show it: relative to the working directory when under it.

@@ -38,6 +38,8 @@ public actor LuaVM {
 
     nonisolated(unsafe) private var coroutines: [Int: Coroutine] = [:]
     private var nextCoroutineID = 1
+    /// Locks the global table (set by ``strictGlobalReads()``; not reachable from Lua).
+    var globalsLock: LuaRef?
     nonisolated(unsafe) private var running: Int?
     nonisolated(unsafe) private var pendingOperation: (@Sendable () async throws -> [LuaValue])?
 
@@ -135,6 +137,14 @@ public actor LuaVM {
         return LuaRef(id: luaL_ref(L, ferry_registryindex()))
     }
 
+    /// Pins a global and removes it from the global table, so Lua code that runs later
+    /// can neither call nor replace what Ferry holds (nil if absent).
+    public func takeGlobal(_ name: String) -> LuaRef? {
+        guard let ref = globalRef(name) else { return nil }
+        setGlobal(name, .nil)
+        return ref
+    }
+
     /// Pins a new table built from `value`.
     public func makeRef(_ value: LuaValue) -> LuaRef {
         luaPush(L, value)
@@ -225,6 +235,17 @@ public actor LuaVM {
         ferry_pushglobaltable(L)
         luaPushString(L, name)
         lua_rawget(L, -2)
+        guard lua_type(L, -1) == LUA_TTABLE else { return nil }
+        lua_rawgeti(L, -1, lua_Integer(index))
+        if lua_type(L, -1) <= LUA_TNIL { return nil }
+        return LuaRef(id: luaL_ref(L, ferry_registryindex()))
+    }
+
+    /// Pins element `index` of a pinned table (nil if absent).
+    public func ref(in table: LuaRef, index: Int) -> LuaRef? {
+        let top = lua_gettop(L)
+        defer { lua_settop(L, top) }
+        lua_rawgeti(L, ferry_registryindex(), lua_Integer(table.id))
         guard lua_type(L, -1) == LUA_TTABLE else { return nil }
         lua_rawgeti(L, -1, lua_Integer(index))
         if lua_type(L, -1) <= LUA_TNIL { return nil }

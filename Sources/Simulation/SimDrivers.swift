@@ -128,11 +128,11 @@ struct SimBackups: BackupDriver {
         // Beside the saved model (and the journal), else in the temporary directory.
         let directory = sim.statePath.map { URL(fileURLWithPath: $0).deletingLastPathComponent().appendingPathComponent("artifacts").path }
             ?? NSTemporaryDirectory() + "ferry-sim-artifacts"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let path = "\(directory)/\(sim.region.name)-\(name)-\(Int(sim.clock.seconds))-\(UInt32.random(in: 0..<UInt32.max)).json"
+        try PrivateFiles.makeDirectory(directory)
+        let path = "\(directory)/\(FileName.component(sim.region.name + "-" + name))-\(Int(sim.clock.seconds))-\(UInt32.random(in: 0..<UInt32.max)).json"
         let data = try JSONEncoder().encode(db)
         // The footer real dumps end with, so `db.verify` checks simulated dumps the same way.
-        try (String(decoding: data, as: UTF8.self) + "\n\(DatabaseBackups.footer)\n").write(toFile: path, atomically: true, encoding: .utf8)
+        try PrivateFiles.write(data + Data("\n\(DatabaseBackups.footer)\n".utf8), to: path)
         let (bytes, sha) = try DatabaseBackups.measure(path)
         // A dump of a large cloud's database takes minutes: scaled with the region.
         let seconds = sim.duration("db.backup \(name)", 60 + Double(sim.config.computes) * sim.components.dumpSecondsPerCompute(database: name))

@@ -29,7 +29,7 @@ final class SimStore: Sendable {
     }
 
     init(directory: String?, file: String, fingerprint: String) {
-        path = directory.map { URL(fileURLWithPath: $0).appendingPathComponent(file).path }
+        path = directory.map { URL(fileURLWithPath: $0).appendingPathComponent(FileName.component(file)).path }
         self.fingerprint = fingerprint
     }
 
@@ -72,12 +72,7 @@ final class SimStore: Sendable {
         guard let path, let line = try? JSONEncoder().encode(LoggedHost(host: host, at: t, state: state)) else { return }
         logHandle.withLock { handle in
             if handle == nil {
-                let log = path + ".log"
-                try? FileManager.default.createDirectory(atPath: URL(fileURLWithPath: log).deletingLastPathComponent().path,
-                                                         withIntermediateDirectories: true)
-                if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
-                handle = FileHandle(forWritingAtPath: log)
-                handle?.seekToEndOfFile()
+                handle = PrivateFiles.openForAppend(path + ".log")
             }
             handle?.write(line + Data("\n".utf8))
         }
@@ -87,10 +82,9 @@ final class SimStore: Sendable {
     /// taken under the log's lock: no host is logged between it and emptying the log.
     func save(_ snapshot: () -> Saved) throws {
         guard let path else { return }
-        try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path,
-                                                withIntermediateDirectories: true)
+        try PrivateFiles.makeDirectory(URL(fileURLWithPath: path).deletingLastPathComponent().path)
         try logHandle.withLock { handle in
-            try JSONEncoder().encode(snapshot()).write(to: URL(fileURLWithPath: path), options: .atomic)
+            try PrivateFiles.write(try JSONEncoder().encode(snapshot()), to: path)
             // The saved model holds every logged host now.
             try? handle?.truncate(atOffset: 0)
             try? handle?.seek(toOffset: 0)

@@ -73,12 +73,19 @@ func guarded(_ body: () async throws -> Int32) async throws {
     if code != 0 { throw ExitCode(code) }
 }
 
+/// Everything `ferry` prints. Lines may carry host output and runbook text, so control
+/// characters in them are shown as visible escapes (``TerminalText``); only Ferry's own
+/// cursor control goes through `errorRaw`.
 enum Console {
     static let isTerminal = isatty(STDERR_FILENO) == 1
     static func out(_ s: String) {
-        FileHandle.standardOutput.write(Data((s.hasSuffix("\n") ? s : s + "\n").utf8))
+        FileHandle.standardOutput.write(Data(line(s).utf8))
     }
     static func error(_ s: String) {
-        FileHandle.standardError.write(Data((s.hasSuffix("\n") ? s : s + "\n").utf8))
+        FileHandle.standardError.write(Data(line(s).utf8))
+    }
+    private static func line(_ s: String) -> String {
+        let text = TerminalText.neutralized(s)
+        return text.hasSuffix("\n") ? text : text + "\n"
     }
 }

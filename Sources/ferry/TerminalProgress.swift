@@ -77,12 +77,14 @@ final class TerminalProgress: RunObserver {
 struct TerminalApprovals: ApprovalProvider {
     func approve(step: String, question: String) async -> Bool? {
         guard isatty(STDIN_FILENO) == 1 else { return nil }
-        Console.errorRaw("\n?? \(question)\n   Type 'yes' to continue, anything else to stop: ")
+        Console.errorRaw("\n?? \(TerminalText.neutralized(question))\n   Type 'yes' to continue, anything else to stop: ")
         guard let answer = readLine(strippingNewline: true) else { return nil }
         return answer.trimmingCharacters(in: .whitespaces).lowercased() == "yes"
     }
 }
 
 extension Console {
+    /// Writes Ferry's own text as it is (progress lines with `\r` and `ESC [K`): never
+    /// give it text from a host or a runbook without ``TerminalText/neutralized(_:)``.
     static func errorRaw(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
 }

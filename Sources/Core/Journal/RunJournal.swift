@@ -54,11 +54,19 @@ public actor RunJournal {
             throw FerryError.failed("journal \(path) cannot be written: \(why)\(readers)")
         }
         let url = URL(fileURLWithPath: path)
+        // The journal holds every run's state and output tails: 0600 in a 0700 directory.
+        // SQLite creates -wal and -shm with the database file's mode; older ones are tightened.
         do {
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try PrivateFiles.makeDirectory(url.deletingLastPathComponent().path)
         } catch {
             throw FerryError.failed("journal \(path): cannot create its directory \(url.deletingLastPathComponent().path): \(error.localizedDescription)")
         }
+        PrivateFiles.create(path)
+        // Ferry's own default directory, made by an older Ferry with the umask's mode.
+        if url.deletingLastPathComponent().lastPathComponent == ".ferry" {
+            chmod(url.deletingLastPathComponent().path, PrivateFiles.directoryMode)
+        }
+        for suffix in ["-wal", "-shm"] { chmod(path + suffix, PrivateFiles.fileMode) }
         var config = Configuration()
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in

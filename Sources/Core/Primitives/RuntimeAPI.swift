@@ -217,6 +217,11 @@ enum RuntimeAPI {
                 }
                 return .none
             },
+            LuaFunction("__native.print") { call in
+                let text = TerminalText.neutralized(try call.string(1)) + "\n"
+                FileHandle.standardOutput.write(Data(text.utf8))
+                return .none
+            },
             LuaFunction("__native.sleep") { call in
                 guard let s = seconds(try call.value(1)) else { throw LuaArgumentError("sleep: expected a duration like \"5s\"") }
                 let clock = box.current?.clock ?? WallClock()
@@ -313,10 +318,14 @@ enum RuntimeAPI {
 
     static func outputCapture(_ env: RunEnvironment, _ invocation: Invocation?, host: String, command: String) -> OutputCapture {
         guard let dir = env.outputDirectory, let invocation else { return OutputCapture() }
-        let folder = "\(dir)/\(String(format: "%03d", invocation.stepIndex))-\(invocation.stepName)\(invocation.phase == .run ? "" : "-" + invocation.phase.rawValue)"
+        // Step and host names come from the runbook and the region: each is one path
+        // component (a host named ../../tmp/x writes inside the step's folder).
+        let step = FileName.component(invocation.stepName + (invocation.phase == .run ? "" : "-" + invocation.phase.rawValue))
+        let folder = "\(dir)/\(String(format: "%03d", invocation.stepIndex))-\(step)"
+        let file = FileName.component(host)
         let stamp = ISO8601DateFormatter().string(from: Date())
         return OutputCapture(
-            stdoutPath: "\(folder)/\(host).out", stderrPath: "\(folder)/\(host).err",
+            stdoutPath: "\(folder)/\(file).out", stderrPath: "\(folder)/\(file).err",
             header: "### \(stamp) attempt \(invocation.attempt): \(command)\n")
     }
 

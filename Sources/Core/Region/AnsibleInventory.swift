@@ -17,6 +17,8 @@ public enum AnsibleInventory {
         var groupOrder: [String] = []
         var hostVars: [String: [String: LuaValue]] = [:]
         var hostOrder: [String] = []
+        /// Each group's hosts as a set (membership tests stay O(1) for large groups).
+        var hostSets: [String: Set<String>] = [:]
 
         mutating func group(_ name: String) -> String {
             if groups[name] == nil {
@@ -28,7 +30,7 @@ public enum AnsibleInventory {
 
         mutating func addHost(_ name: String, to group: String, vars: [String: LuaValue]) {
             _ = self.group(group)
-            if !groups[group]!.hosts.contains(name) { groups[group]!.hosts.append(name) }
+            if hostSets[group, default: []].insert(name).inserted { groups[group]!.hosts.append(name) }
             if hostVars[name] == nil {
                 hostVars[name] = [:]
                 hostOrder.append(name)
@@ -46,7 +48,7 @@ public enum AnsibleInventory {
             || text.split(separator: "\n").first(where: { !$0.hasPrefix("#") && !$0.trimmingCharacters(in: .whitespaces).isEmpty })?
                 .trimmingCharacters(in: .whitespaces).hasSuffix(":") == true
         let parsed = looksYAML ? try parseYAML(text, file: path) : try parseINI(text, file: path)
-        apply(parsed, to: &region)
+        try apply(parsed, to: &region, file: path)
     }
 
     // MARK: INI
@@ -201,7 +203,7 @@ public enum AnsibleInventory {
 
     // MARK: Into the region
 
-    static func apply(_ parsed: Parsed, to region: inout Region) {
+    static func apply(_ parsed: Parsed, to region: inout Region, file: String) throws {
         // Each group's full membership (its hosts and its children's, recursively)
         // and each host's ancestry, parents before children for var precedence.
         var memo: [String: [String]] = [:]
@@ -216,19 +218,33 @@ public enum AnsibleInventory {
             memo[group] = out
             return out
         }
-        var depth: [String: Int] = ["all": 0]
-        func assignDepth(_ group: String, _ d: Int, _ visiting: Set<String>) {
-            guard !visiting.contains(group) else { return }
-            depth[group] = max(depth[group] ?? 0, d)
-            for c in parsed.groups[group]?.children ?? [] { assignDepth(c, d + 1, visiting.union([group])) }
+        // A group's depth is the longest chain of parents above it (all = 0, a group with
+        // no other parent = 1), memoized: walking every path from every group was
+        // exponential in an inventory whose groups share children.
+        var parents: [String: [String]] = [:]
+        for g in parsed.groupOrder where g != "all" {
+            for c in parsed.groups[g]?.children ?? [] where c != "all" { parents[c, default: []].append(g) }
         }
-        for g in parsed.groupOrder where g != "all" { assignDepth(g, 1, []) }
+        var depth: [String: Int] = ["all": 0]
+        var visiting = Set<String>()
+        func depthOf(_ group: String) -> Int {
+            if let d = depth[group] { return d }
+            visiting.insert(group)
+            var d = 1
+            // A loop of groups (which Ansible refuses) is cut where the walk meets itself.
+            for p in parents[group] ?? [] where !visiting.contains(p) { d = max(d, depthOf(p) + 1) }
+            visiting.remove(group)
+            depth[group] = d
+            return d
+        }
+        for g in parsed.groupOrder where g != "all" { _ = depthOf(g) }
 
         var hostGroups: [String: [String]] = [:]
         for group in parsed.groupOrder {
             for h in members(group, []) { hostGroups[h, default: []].append(group) }
         }
         for name in parsed.hostOrder {
+            if let problem = HostRules.nameProblem(name) { throw FerryError.invalid("\(file): \(problem)") }
             var vars = parsed.groups["all"]?.vars ?? [:]
             let groups = (hostGroups[name] ?? []).filter { $0 != "all" }
             for g in groups.sorted(by: { (depth[$0] ?? 1) < (depth[$1] ?? 1) }) {
@@ -236,9 +252,19 @@ public enum AnsibleInventory {
             }
             vars.merge(parsed.hostVars[name] ?? [:]) { $1 }
             var host = RegionHost(name: name)
-            if let a = vars.removeValue(forKey: "ansible_host")?.stringValue { host.address = a }
+            if let a = vars.removeValue(forKey: "ansible_host")?.stringValue {
+                if let problem = HostRules.addressProblem(a) {
+                    throw FerryError.invalid("\(file): host \(HostRules.quoted(name)): ansible_host: \(problem)")
+                }
+                host.address = a
+            }
             if let p = vars.removeValue(forKey: "ansible_port")?.intValue { host.port = p }
-            if let u = vars.removeValue(forKey: "ansible_user")?.stringValue { host.user = u }
+            if let u = vars.removeValue(forKey: "ansible_user")?.stringValue {
+                if let problem = HostRules.userProblem(u) {
+                    throw FerryError.invalid("\(file): host \(HostRules.quoted(name)): ansible_user: \(problem)")
+                }
+                host.user = u
+            }
             host.vars = vars
             region.addHost(host)
             for g in groups { region.addToGroup(g, name) }

@@ -109,6 +109,9 @@ public struct Region: Sendable {
     public var releases: [String: LuaValue]
     public var vars: [String: LuaValue]
     public var simulate: LuaValue?
+    /// Group name → its members as a set, so adding a member is O(1) (a `contains` on
+    /// the ordered list made loading 100,000 hosts quadratic). Kept by ``addToGroup(_:_:)``.
+    private var members: [String: Set<String>] = [:]
 
     public init(name: String) {
         self.name = name
@@ -148,7 +151,9 @@ public struct Region: Sendable {
             groups[group] = []
             groupOrder.append(group)
         }
-        if !(groups[group]!.contains(hostName)) { groups[group]!.append(hostName) }
+        // `groups` is public: rebuild the set if it was changed around this method.
+        if members[group]?.count != groups[group]!.count { members[group] = Set(groups[group]!) }
+        if members[group]!.insert(hostName).inserted { groups[group]!.append(hostName) }
         if hosts[hostName] == nil { addHost(RegionHost(name: hostName)) }
         if !hosts[hostName]!.groups.contains(group) { hosts[hostName]!.groups.append(group) }
     }

@@ -64,6 +64,7 @@ public enum RegionLoader {
                         guard let text = member.string else { throw member.error("expected host names or ranges") }
                         for piece in text.split(separator: ",") {
                             for name in try expand(piece.trimmingCharacters(in: .whitespaces), at: member) {
+                                if let problem = HostRules.nameProblem(name) { throw member.error(problem) }
                                 region.addToGroup(group, name)
                             }
                         }
@@ -73,6 +74,7 @@ public enum RegionLoader {
         }
 
         region.indexHostGroups()
+        try checkHosts(region, file: file)
 
         if let ssh = root["ssh"] {
             try ssh.checkKeys([
@@ -116,12 +118,12 @@ public enum RegionLoader {
                 for (group, node) in try groups.requireMapping() {
                     try node.checkKeys(["user", "port", "jump", "identity"])
                     region.ssh.byGroup[group] = GroupSSH(
-                        user: try node["user"]?.requireString(), port: try node["port"]?.requireInt(),
+                        user: try node["user"].map { try user($0) }, port: try node["port"]?.requireInt(),
                         jump: try node["jump"]?.requireString(),
                         identity: try node["identity"].map { RegionPaths.expand(try $0.requireString(), relativeTo: $0.directory) })
                 }
             }
-            if let v = ssh["user"] { region.ssh.user = try v.requireString() }
+            if let v = ssh["user"] { region.ssh.user = try user(v) }
             if let v = ssh["port"] {
                 region.ssh.port = try v.requireInt()
                 region.ssh.portIsExplicit = true
@@ -207,12 +209,16 @@ public enum RegionLoader {
     }
 
     static func host(named name: String, from node: YAMLNode) throws -> RegionHost {
+        if let problem = HostRules.nameProblem(name) { throw node.error(problem) }
         var host = RegionHost(name: name)
         if node.isNull { return host }
         try node.checkKeys(["address", "port", "user", "jump", "vars", "groups"])
-        if let v = node["address"] { host.address = try v.requireString() }
+        if let v = node["address"] {
+            host.address = try v.requireString()
+            if let problem = HostRules.addressProblem(host.address) { throw v.error("host \(HostRules.quoted(name)): \(problem)") }
+        }
         if let v = node["port"] { host.port = try v.requireInt() }
-        if let v = node["user"] { host.user = try v.requireString() }
+        if let v = node["user"] { host.user = try user(v, host: name) }
         if let v = node["jump"] { host.jump = try v.requireString() }
         if let v = node["vars"] {
             guard case .map(let m) = try v.value() else { throw v.error("expected a mapping") }
@@ -220,6 +226,30 @@ public enum RegionLoader {
         }
         if let v = node["groups"] { host.groups = try (v.sequence ?? [v]).map { try $0.requireString() } }
         return host
+    }
+
+    static func user(_ node: YAMLNode, host: String? = nil) throws -> String {
+        let text = try node.requireString()
+        if let problem = HostRules.userProblem(text) {
+            throw node.error((host.map { "host \(HostRules.quoted($0)): " } ?? "") + problem)
+        }
+        return text
+    }
+
+    /// Every host's address and user, however it was declared (a host without `address:`
+    /// is reached by its name; Ansible's inventory was checked as it was applied).
+    static func checkHosts(_ region: Region, file: String) throws {
+        for name in region.hostOrder {
+            let host = region.hosts[name]!
+            if let problem = HostRules.nameProblem(name) { throw FerryError.invalid("\(file): \(problem)") }
+            if let problem = HostRules.addressProblem(host.address) {
+                let implied = host.address == name ? " (a host without 'address:' is reached by its name)" : ""
+                throw FerryError.invalid("\(file): host \(HostRules.quoted(name)): \(problem)\(implied)")
+            }
+            if let user = host.user, let problem = HostRules.userProblem(user) {
+                throw FerryError.invalid("\(file): host \(HostRules.quoted(name)): \(problem)")
+            }
+        }
     }
 
     /// A mapping that looks like a secret reference but is malformed is an error now,

@@ -1,5 +1,6 @@
 import Foundation
 import LuaBridge
+import CYaml
 import Yams
 
 /// A YAML node with the file and position it came from, so every complaint about a
@@ -23,11 +24,53 @@ struct YAMLNode {
     var directory: String { URL(fileURLWithPath: file).deletingLastPathComponent().path }
 
     static func parse(_ text: String, file: String) throws -> YAMLNode? {
+        try refuseAliases(text, file: file)
         do {
             guard let node = try Yams.compose(yaml: text) else { return nil }
             return YAMLNode(node: node, file: file, path: "")
         } catch let error as YamlError {
             throw FerryError.invalid("\(file): not valid YAML: \(error)")
+        }
+    }
+
+    /// Region files are shallow; a deeper one is hostile (building it recurses).
+    static let maximumDepth = 64
+
+    /// Yams expands every alias into a copy of what it names, so a few lines of nested
+    /// aliases ("billion laughs") become billions of values: a file with an alias is
+    /// refused from libyaml's events, before anything is built. So is a file nested
+    /// deeper than ``maximumDepth`` (Yams and Ferry walk the tree recursively).
+    static func refuseAliases(_ text: String, file: String) throws {
+        var bytes = Array(text.utf8)
+        guard !bytes.isEmpty else { return }
+        var parser = yaml_parser_t()
+        guard yaml_parser_initialize(&parser) == 1 else { throw FerryError.failed("\(file): cannot start the YAML parser") }
+        defer { yaml_parser_delete(&parser) }
+        try bytes.withUnsafeMutableBufferPointer { buffer in
+            yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
+            var depth = 0
+            while true {
+                var event = yaml_event_t()
+                // A syntax error is Yams' to report, with its context.
+                guard yaml_parser_parse(&parser, &event) == 1 else { return }
+                defer { yaml_event_delete(&event) }
+                if event.type == YAML_ALIAS_EVENT {
+                    let name = event.data.alias.anchor.map { String(cString: $0) } ?? "?"
+                    throw FerryError.invalid(
+                        "\(file):\(event.start_mark.line + 1): YAML aliases are not supported (*\(name)): "
+                            + "write the value out (nested aliases can make a few lines into billions of values)")
+                }
+                switch event.type {
+                case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
+                    depth += 1
+                    if depth > maximumDepth {
+                        throw FerryError.invalid("\(file):\(event.start_mark.line + 1): nested more than \(maximumDepth) levels deep")
+                    }
+                case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT: depth -= 1
+                case YAML_STREAM_END_EVENT: return
+                default: break
+                }
+            }
         }
     }
 
@@ -51,13 +94,18 @@ struct YAMLNode {
             guard let bm = b.mapping, let om = o.mapping else { return o }
             // A secret reference ({ env: } or { file: }) replaces whatever the base had.
             if om.count == 1, let k = om.keys.first?.string, k == "env" || k == "file" { return o }
+            // Looked up by key once each (Node.Mapping's subscript is a linear search).
+            var baseValues: [Node: Node] = [:]
+            for (k, v) in bm where baseValues[k] == nil { baseValues[k] = v }
+            var overlayKeys = Set<Node>()
             var pairs: [(Node, Node)] = []
             for (k, v) in om {
+                overlayKeys.insert(k)
                 let key = k.string ?? "\(k)"
                 let p = path.isEmpty ? key : "\(path).\(key)"
-                if let bv = bm[k] { pairs.append((k, walk(bv, v, p))) } else { pairs.append((k, v)) }
+                if let bv = baseValues[k] { pairs.append((k, walk(bv, v, p))) } else { pairs.append((k, v)) }
             }
-            for (k, v) in bm where om[k] == nil {
+            for (k, v) in bm where !overlayKeys.contains(k) {
                 let key = k.string ?? "\(k)"
                 let p = path.isEmpty ? key : "\(path).\(key)"
                 if origins[p] == nil { origins[p] = base.file }

@@ -3,11 +3,14 @@ import LuaBridge
 /// Checks every declaration and collects each problem with its `file:line`.
 struct DeclarationValidator {
     let vm: LuaVM
+    /// The prelude's table of declared functions (`{ __fn = id }` indexes it).
+    let functions: LuaRef
     let files: [String]
     var problems: [String] = []
 
-    init(vm: LuaVM, files: [String]) {
+    init(vm: LuaVM, functions: LuaRef, files: [String]) {
         self.vm = vm
+        self.functions = functions
         self.files = files
     }
 
@@ -174,7 +177,7 @@ struct DeclarationValidator {
             problems.append("\(loc): \(what) must be a function, got \(describe(v))")
             return nil
         }
-        return await vm.ref(global: "__ferry_fns", index: id)
+        return await vm.ref(in: functions, index: id)
     }
 
     mutating func duration(_ v: LuaValue, at loc: SourceLocation, what: String) -> Double? {

@@ -49,6 +49,17 @@ public enum RunbookLoader {
         let vm = try LuaVM(instructionBudget: budget, memoryLimit: memory)
         await vm.register(natives(runtime) + extensions.natives + extensions.runNatives.flatMap { $0(runtime) })
         try await vm.run(source: RunbookPrelude.source, chunkName: "=ferry-prelude")
+        // Ferry's entry points are pinned now and leave the global table, before any other
+        // Lua runs: a runbook cannot replace them (`rawset(_G, "__ferry_invoke_host", …)`).
+        let entry = Runbook.EntryPoints(
+            invokeHost: try await takeGlobal(vm, "__ferry_invoke_host"),
+            probe: try await takeGlobal(vm, "__ferry_probe"),
+            select: try await takeGlobal(vm, "__ferry_select"),
+            makeContext: try await takeGlobal(vm, "__ferry_make_ctx"),
+            state: try await takeGlobal(vm, "__ferry_state"),
+            parallelItem: try await takeGlobal(vm, "__ferry_parallel_item"))
+        let declarationsRef = try await takeGlobal(vm, "__ferry_declarations")
+        let functionsRef = try await takeGlobal(vm, "__ferry_fns")
         let scripts = scriptsDirectory(near: directory)
         var roots = [directory]
         var modulePaths = ["\(directory)/?.lua", "\(directory)/?/init.lua"]
@@ -86,19 +97,11 @@ public enum RunbookLoader {
         }
         try await vm.lockGlobals()
 
-        let entry = Runbook.EntryPoints(
-            invokeHost: try await requireGlobal(vm, "__ferry_invoke_host"),
-            probe: try await requireGlobal(vm, "__ferry_probe"),
-            select: try await requireGlobal(vm, "__ferry_select"),
-            makeContext: try await requireGlobal(vm, "__ferry_make_ctx"),
-            state: try await requireGlobal(vm, "__ferry_state"),
-            parallelItem: try await requireGlobal(vm, "__ferry_parallel_item"))
         runtime.parallelItem = entry.parallelItem
         runtime.directory = directory
 
-        let declarationsRef = try await requireGlobal(vm, "__ferry_declarations")
         let declarations = try await vm.callSync(declarationsRef, [])[0]
-        var validator = DeclarationValidator(vm: vm, files: files)
+        var validator = DeclarationValidator(vm: vm, functions: functionsRef, files: files)
         let (info, steps, checks, checkOrder) = try await validator.validate(declarations)
         if !validator.problems.isEmpty { throw ValidationErrors(validator.problems) }
         return Runbook(
@@ -111,8 +114,8 @@ public enum RunbookLoader {
         RuntimeAPI.natives(runtime) + DatabaseAPI.natives(runtime) + VIPAPI.natives(runtime) + ServiceAPI.natives(runtime)
     }
 
-    static func requireGlobal(_ vm: LuaVM, _ name: String) async throws -> LuaRef {
-        guard let ref = await vm.globalRef(name) else { throw FerryError.failed("internal: the prelude did not define \(name)") }
+    static func takeGlobal(_ vm: LuaVM, _ name: String) async throws -> LuaRef {
+        guard let ref = await vm.takeGlobal(name) else { throw FerryError.failed("internal: the prelude did not define \(name)") }
         return ref
     }
 

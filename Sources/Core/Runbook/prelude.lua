@@ -2,7 +2,16 @@ local getinfo = debug.getinfo
 local native = __native
 __native = nil
 local type, pairs, ipairs, error, tostring, select = type, pairs, ipairs, error, tostring, select
-local setmetatable, getmetatable, pcall, concat = setmetatable, getmetatable, pcall, table.concat
+local raw_setmetatable, getmetatable, rawget, pcall, concat = setmetatable, getmetatable, rawget, pcall, table.concat
+
+-- Ferry's objects never get a finalizer: a runbook can reach their class tables
+-- (getmetatable(host).__gc = …), and Lua runs finalizers with the instruction hook off.
+local function setmetatable(t, mt)
+  if rawget(mt, "__gc") ~= nil then
+    error("__gc is not available to runbooks (Ferry's sandbox): finalizers run outside the instruction budget", 0)
+  end
+  return raw_setmetatable(t, mt)
+end
 
 local decl = { runbook = nil, steps = {}, checks = {}, pending = {} }
 local fns = {}
@@ -81,7 +90,6 @@ local function make_host(data, state)
   data.state = state or {}
   return setmetatable(data, Host)
 end
-__ferry_make_host = make_host
 
 local function host_name(h, method)
   if type(h) ~= "table" or type(h.name) ~= "string" then
@@ -304,6 +312,12 @@ log = {
   error = function(...) native.log("error", message(...)) end,
 }
 function fail(msg) error(msg == nil and "failed" or tostring(msg), 2) end
+-- Lua's print writes raw bytes to stdout; this one shows control characters as escapes.
+function print(...)
+  local parts = {}
+  for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+  native.print(concat(parts, "\t"))
+end
 function sleep(duration) return native.sleep(duration) end
 function secret(ref) return native.secret(ref) end
 function parallel(list, fn, opts)

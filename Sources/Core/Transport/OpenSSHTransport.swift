@@ -52,14 +52,35 @@ public final class OpenSSHTransport: Transport {
         return args
     }
 
+    /// ssh's arguments for a command on `host`: the options, then `--`, so that the
+    /// destination is never read as an option (an address such as `-oProxyCommand=…`
+    /// would run a command here), then the destination and the command.
+    func arguments(for host: RegionHost, _ tail: [String]) -> [String] {
+        options(for: host) + ["--", host.address] + tail
+    }
+
+    /// Jump hosts go to `-J`, where `--` cannot protect them: a region built in code (not
+    /// loaded, so not checked) with such an address is refused here too.
+    func checkJumpAddresses(_ host: RegionHost) throws {
+        var current = host
+        var seen = Set<String>()
+        while let j = region.sshSettings(for: current).jump, let jumpHost = region.hosts[j], seen.insert(j).inserted {
+            if let problem = HostRules.addressProblem(jumpHost.address) {
+                throw TransportError(.launch, host: host.name, "jump host \(j): \(problem)")
+            }
+            current = jumpHost
+        }
+    }
+
     public func run(_ command: HostCommand, on host: RegionHost, output: OutputCapture) async throws -> CommandResult {
+        try checkJumpAddresses(host)
         used.withLock { _ = $0.insert(host.name) }
         var text = command.shellText
         if let t = command.timeout { text = "timeout -k 5 \(NIOSSHTransport.seconds(t)) /bin/sh -c \(ShellQuote.quote(text))" }
         let result: CommandResult
         do {
             result = try await ProcessRunner.run(
-                "/usr/bin/ssh", options(for: host) + [host.address, "--", text], stdin: command.shellInput, output: output,
+                "/usr/bin/ssh", arguments(for: host, [text]), stdin: command.shellInput, output: output,
                 timeout: command.timeout.map { $0 + 15 })
         } catch ProcessRunner.Failure.timedOut {
             throw TransportError(.timeout, host: host.name, "`\(command.command)` did not finish within \(DurationText.format(command.timeout ?? 0)); ssh was stopped")
@@ -94,6 +115,7 @@ public final class OpenSSHTransport: Transport {
     }
 
     public func put(file localPath: String, to remotePath: String, mode: Int?, on host: RegionHost) async throws {
+        try checkJumpAddresses(host)
         used.withLock { _ = $0.insert(host.name) }
         guard let size = (try? FileManager.default.attributesOfItem(atPath: localPath))?[.size] as? Int else {
             throw TransportError(.transfer, host: host.name, "put: cannot read \(localPath)")
@@ -110,7 +132,7 @@ public final class OpenSSHTransport: Transport {
         let output = OutputCapture()
         // The file goes to ssh's stdin through the shell, never through memory.
         let result = try await ProcessRunner.run(
-            "/bin/sh", ["-c", "f=$1; shift; exec \"$@\" < \"$f\"", "sh", localPath, "/usr/bin/ssh"] + options(for: host) + [host.address, "--", script],
+            "/bin/sh", ["-c", "f=$1; shift; exec \"$@\" < \"$f\"", "sh", localPath, "/usr/bin/ssh"] + arguments(for: host, [script]),
             stdin: nil, output: output, timeout: nil)
         guard result.exitCode == 0 else {
             throw TransportError(.transfer, host: host.name, "put \(localPath) → \(remotePath) failed: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
@@ -124,7 +146,7 @@ public final class OpenSSHTransport: Transport {
             for name in hosts {
                 guard let host = region.hosts[name] else { continue }
                 group.addTask {
-                    _ = try? await ProcessRunner.run("/usr/bin/ssh", self.options(for: host) + ["-O", "exit", host.address],
+                    _ = try? await ProcessRunner.run("/usr/bin/ssh", ["-O", "exit"] + self.arguments(for: host, []),
                                                      stdin: nil, output: OutputCapture(), timeout: 10)
                 }
             }

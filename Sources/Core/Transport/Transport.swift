@@ -193,11 +193,8 @@ public final class OutputCapture: Sendable {
     }
 
     private static func openForAppend(_ path: String, header: String?) -> FileHandle? {
-        let url = URL(fileURLWithPath: path)
-        try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
-        guard let h = FileHandle(forWritingAtPath: path) else { return nil }
-        h.seekToEndOfFile()
+        // Command output may hold secrets: 0600 files in 0700 directories.
+        guard let h = PrivateFiles.openForAppend(path) else { return nil }
         if let header { h.write(Data(header.utf8)) }
         return h
     }

@@ -85,14 +85,14 @@ public struct DatabaseBackups: Sendable {
     public func backup(_ name: String, via: RegionHost?) async throws -> DatabaseArtifact {
         let e = try driver.endpoint(name)
         let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
-        try FileManager.default.createDirectory(atPath: artifactDirectory, withIntermediateDirectories: true)
-        let path = "\(artifactDirectory)/\(name)-\(stamp)-\(UInt16.random(in: 0..<UInt16.max)).sql"
+        try PrivateFiles.makeDirectory(artifactDirectory)
+        let path = "\(artifactDirectory)/\(FileName.component(name))-\(stamp)-\(UInt16.random(in: 0..<UInt16.max)).sql"
         // --add-drop-database: a restore puts the database back exactly, dropping what came after.
         let dumpArgs = ["--single-transaction", "--routines", "--triggers", "--events", "--hex-blob", "--add-drop-database"]
             + clientOptions(e) + ["--databases", e.database ?? name]
         let started = Date()
         // Dumps hold data: readable by their owner only.
-        FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        PrivateFiles.create(path)
         let capture = OutputCapture(stdoutPath: path, tailBytes: 4096)
         let result: CommandResult
         if let via {
