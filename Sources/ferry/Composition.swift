@@ -157,7 +157,7 @@ enum Composition {
             if !outcome.remaining.isEmpty { text += "\n  steps remaining: \(outcome.remaining.joined(separator: ", "))" }
             let verb = outcome.phase == .undo ? "rollback" : "resume"
             text += "\n  to continue: ferry \(verb) \(outcome.runID)\(journalFlag)\(outcome.status == .waiting ? " --yes" : "")"
-            if outcome.status == .interrupted { text += "\n  to roll back: ferry rollback \(outcome.runID)\(journalFlag)" }
+            if outcome.status == .interrupted && outcome.phase != .undo { text += "\n  to roll back: ferry rollback \(outcome.runID)\(journalFlag)" }
             Console.error(text)
         }
         return outcome.exitCode

@@ -78,8 +78,28 @@ struct TerminalApprovals: ApprovalProvider {
     func approve(step: String, question: String) async -> Bool? {
         guard isatty(STDIN_FILENO) == 1 else { return nil }
         Console.errorRaw("\n?? \(TerminalText.neutralized(question))\n   Type 'yes' to continue, anything else to stop: ")
-        guard let answer = readLine(strippingNewline: true) else { return nil }
+        guard let answer = await Self.readAnswer() else { return nil }
         return answer.trimmingCharacters(in: .whitespaces).lowercased() == "yes"
+    }
+
+    /// One line from stdin, or nil at its end or as soon as the task is cancelled (Ctrl-C
+    /// or SIGTERM at the prompt stops the run; `readLine` alone would block until Enter).
+    /// The read happens on a thread of its own, never on one of the shared pool's.
+    static func readAnswer() async -> String? {
+        final class Once: Sendable {
+            let continuation = Mutex<CheckedContinuation<String?, Never>?>(nil)
+            func resume(_ value: String?) { continuation.withLock { $0.take() }?.resume(returning: value) }
+        }
+        let once = Once()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<String?, Never>) in
+                once.continuation.withLock { $0 = c }
+                if Task.isCancelled { return once.resume(nil) }
+                Thread.detachNewThread { once.resume(readLine(strippingNewline: true)) }
+            }
+        } onCancel: {
+            once.resume(nil)
+        }
     }
 }
 

@@ -191,7 +191,10 @@ public final class Engine: Sendable {
                 }
                 if let question = step.confirm, !options.dryRun {
                     observer.handle(.waitingForApproval(step: step.name, question: question))
-                    switch await approvals.approve(step: step.name, question: question) {
+                    let answer = await approvals.approve(step: step.name, question: question)
+                    // Ctrl-C or SIGTERM at the prompt: the run stops interrupted, resumable.
+                    try Task.checkCancellation()
+                    switch answer {
                     case .some(true):
                         journal.event(runID, kind: "decision", stepIndex: step.index, message: "approved: \(question)")
                     case .some(false):

@@ -126,6 +126,16 @@ extension Engine {
             observer.handle(.waitingForApproval(step: "rollback", question: question))
             approval = await approvals.approve(step: "rollback", question: question)
         }
+        if Task.isCancelled {
+            // Ctrl-C or SIGTERM at the question: nothing was undone.
+            journal.event(runID, kind: "decision", level: "warn", message: "rollback interrupted at its question; nothing undone")
+            try await journal.flush()
+            let outcome = RunOutcome(
+                runID: runID, status: .interrupted, message: "interrupted at the rollback's question; nothing was undone",
+                step: nil, failedHosts: [], remaining: entries.map(\.step.name), irreversible: irreversible, phase: .undo)
+            observer.handle(.runFinished(outcome: outcome))
+            return outcome
+        }
         guard approval == true else {
             journal.event(runID, kind: "decision", level: "warn", message: approval == nil ? "rollback needs approval; no terminal" : "rollback declined")
             try await journal.flush()
