@@ -11,18 +11,29 @@ import Testing
         #expect(steps.map(\.release) == ["liberty", "mitaka", "newton", "ocata", "pike", "queens"])
         #expect(steps[0].commands.map(\.text) == ["glance-manage db_sync"])
         #expect(steps[3].commands.map(\.text) == ["glance-manage db sync"])
-        #expect(steps.filter { $0.requiredStop != nil }.map(\.release) == ["liberty"])
+        // Ocata refuses a legacy database below 42; Liberty, Mitaka or Newton reach it, Newton last (not Liberty).
+        #expect(steps.filter { $0.requiredStop != nil }.map(\.release) == ["newton"])
         #expect(try glance.steps(from: "queens", to: "rocky")[0].apiRemovals.first?.contains("Images API v1") == true)
     }
 
     @Test func cinderKiloToQueensStepsStopsAndODM() throws {
         let steps = try cinder.steps(from: "kilo", to: "queens")
         #expect(steps.map(\.release) == ["liberty", "mitaka", "newton", "ocata", "pike", "queens"])
-        #expect(steps.filter { $0.requiredStop != nil }.map(\.release) == ["liberty", "ocata"])
+        // Mitaka's INIT_VERSION 000 syncs Kilo's 041: Liberty is optional, Mitaka the last stop before Newton's 045.
+        #expect(steps.filter { $0.requiredStop != nil }.map(\.release) == ["mitaka", "ocata"])
         #expect(steps.filter { $0.onlineMigrations != nil }.map(\.release) == ["ocata", "pike", "queens"])
         #expect(steps[3].onlineMigrations?.onlineMigrations?.maxCountFlag == "--max_count")
         #expect(steps[5].endpoints.map(\.serviceType) == ["volumev3"])
         #expect(steps[5].apiRemovals.first?.contains("v1") == true)
+    }
+
+    /// glance-registry ships through Ussuri (openstack/glance@20.0.0) and is gone in Victoria (@21.0.0).
+    @Test func glanceRegistryLastShipsInUssuri() throws {
+        let registry = try #require(glance.services.first { $0.role == "registry" })
+        #expect(registry.exists(in: "ussuri"))
+        #expect(!registry.exists(in: "victoria"))
+        #expect(glance.units(.deb, release: "ussuri").contains("glance-registry"))
+        #expect(!glance.units(.rpm, release: "victoria").contains("openstack-glance-registry"))
     }
 
     @Test func ocataGlanceManageRefusesAKiloDatabase() {

@@ -1,5 +1,5 @@
 import FerryCore
-import FerryPlugins
+@testable import FerryPlugins
 import Testing
 
 @Suite struct NovaTests {
@@ -12,11 +12,41 @@ import Testing
         #expect(steps[0].commands.first?.tool == "kilo")
         #expect(steps[1].commands.map(\.text) == ["nova-manage api_db sync", "nova-manage db sync", "nova-manage db online_data_migrations"])
         #expect(steps[2].commands.last?.text == "nova-manage cell_v2 simple_cell_setup --transport-url <transport_url>")
-        #expect(steps.filter { $0.requiredStop != nil }.map(\.release) == ["mitaka", "newton"])
+        // Nova upgrades N → N+1 only: every release of the walk is a required stop.
+        #expect(steps.filter { $0.requiredStop != nil }.map(\.release) == ["liberty", "mitaka", "newton", "ocata", "pike", "queens"])
         #expect(steps[3].endpoints.map(\.serviceType) == ["placement"])
         #expect(steps[5].endpoints.first?.guideURL == "http://controller:8774/v2.1")
         #expect(steps[1].onlineMigrations?.onlineMigrations?.exitCodes == [0: "done", 1: "more", 2: "errors"])
         #expect(PluginRegistry.knowledge["placement"]?.steps.first?.release == "stein")
+    }
+
+    /// Facts checked against upstream (openstack/nova at each release tag; NovaKnowledge cites the files).
+    @Test func novaFactsMatchUpstream() throws {
+        // openstack/nova@17.0.0 …/378_add_instance_actions_updated_at_index.py
+        #expect(NovaKnowledge.lastVersion["queens"] == 378)
+        #expect(SimSandbox(release: "queens").state.databases["nova"]?.flags["migrate_version"] == "378")
+        // Migration 267 is Kilo's: not a Liberty-step fact.
+        let liberty = try #require(nova.step(for: "liberty"))
+        #expect(!liberty.notes.contains { $0.contains("267") }, "\(liberty.notes)")
+        #expect(nova.notes.contains { $0.contains("267") && $0.contains("Kilo's") && $0.contains("null_instance_uuid_scan") })
+        // nova_api exists in Kilo; Mitaka requires it. Nothing says it appears in Liberty.
+        #expect(!liberty.notes.contains { $0.contains("nova_api") && $0.contains("appears") }, "\(liberty.notes)")
+        #expect(liberty.notes.contains { $0.contains("nova_api database exists since Kilo") })
+        // PciDevice.populate_dev_uuids is Wallaby's online migration (openstack/nova@23.0.0), not Victoria's.
+        #expect(nova.step(for: "victoria")?.notes.contains { $0.contains("populate_dev_uuids") } == false)
+        #expect(nova.step(for: "wallaby")?.notes.contains { $0.contains("populate_dev_uuids") } == true)
+    }
+
+    /// Every release before the first SLURP is a stop for nova; after it only SLURP releases are, so a
+    /// SLURP hop still skips the release between.
+    @Test func everyNovaReleaseUpTo2023_1IsARequiredStop() throws {
+        let walk = try nova.steps(from: "kilo", to: "2023.1")
+        #expect(walk.count == 16)
+        #expect(walk.allSatisfy { $0.requiredStop != nil }, "\(walk.filter { $0.requiredStop == nil }.map(\.release))")
+        #expect(nova.step(for: "ocata")?.requiredStop?.contains("Pike's scheduler") == true)
+        #expect(nova.step(for: "queens")?.requiredStop?.contains("rocky upgrades from queens") == true)
+        #expect(nova.step(for: "2023.2")?.requiredStop == nil)
+        #expect(try nova.steps(from: "2023.1", to: "2024.1", slurp: true).map(\.release) == ["2024.1"])
     }
 
     @Test func libertySyncWaitsForKiloFlavorMigration() {

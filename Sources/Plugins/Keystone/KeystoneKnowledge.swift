@@ -1,4 +1,6 @@
 /// Keystone across releases (docs/openstack-facts.md#keystone; keystone release notes).
+/// Sources are cited per fact as `repo@tag path`: keystone's tags are 2015.1.0 (Kilo), 8.0.0 (Liberty),
+/// 9.0.0 (Mitaka) … 13.0.0 (Queens) … 20.0.0 (Xena), 21.0.0 (Yoga), 22.0.0 (Zed), 23.0.0 (2023.1), 24.0.0 (2023.2).
 enum KeystoneKnowledge {
     static let sync = ManageCommand(["keystone-manage", "db_sync"], "schema sync")
 
@@ -10,19 +12,35 @@ enum KeystoneKnowledge {
         var step = ReleaseStep("keystone", r.name, commands: [sync])
         switch r.name {
         case "mitaka":
-            step.notes = ["the migration repository of Mitaka…Xena starts at 067_kilo: later code syncs a Kilo database"]
+            // Kilo ends at openstack/keystone@2015.1.0 keystone/common/sql/migrate_repo/versions/067_drop_redundant_mysql_index.py;
+            // openstack/keystone@9.0.0 … @20.0.0 keystone/common/sql/migrate_repo/versions/ start at 067_kilo.py.
+            step.notes = ["the migration repository of Mitaka…Xena starts at 067_kilo: each of them syncs a Kilo database"]
         case "newton":
+            // openstack/keystone@10.0.0 keystone/cmd/cli.py (--expand/--migrate/--contract), keystone/common/sql/expand_repo
             step.notes = ["rolling upgrades: keystone-manage db_sync --expand, --migrate, --contract"]
         case "ocata":
-            step.apiRemovals = ["PKI and PKIz token formats"]
+            step.apiRemovals = ["PKI and PKIz token formats"]  // openstack/keystone@11.0.0 releasenotes/notes/removed-as-of-ocata-436bb4b839e74494.yaml
+        case "xena":
+            // openstack/keystone@21.0.0 keystone/common/sql/upgrades.py INITIAL_VERSION = 72 (legacy_migrations/expand_repo
+            // starts at 073_expand_initial_migration.py; a repository not yet under version control is stamped 72),
+            // releasenotes/notes/remove-legacy-migrations-647f60019c8dd9e8.yaml (the pre-Newton repository is gone).
+            step.requiredStop = "Yoga removes the 067_kilo…109 repository and starts the expand, data migration and contract "
+                + "repositories at 72: a database no Newton…Xena keystone synced would be stamped 72 without those migrations "
+                + "(no refusal): Xena, the last before Yoga, must sync first"
         case "queens":
+            // openstack/keystone@13.0.0 releasenotes/notes/removed-as-of-queens-94c04e88c08f89aa.yaml
             step.apiRemovals = ["Identity API v2.0 (except the EC2 v2 API)", "admin_token_auth middleware"]
             step.endpoints = [identityV3]
             step.notes = ["keystone-manage bootstrap no longer creates a member role"]
         case "rocky":
+            // openstack/keystone@14.0.0 releasenotes/notes/removed-as-of-rocky-f44c3ba7c3e73d01.yaml
             step.apiRemovals = ["uuid token provider and sql token driver: Fernet only (keystone.preflight.fernet_tokens)"]
         case "zed":
-            step.notes = ["migrations move to Alembic"]
+            step.notes = ["migrations move to Alembic"]  // openstack/keystone@22.0.0 releasenotes/notes/switch-to-alembic-1fa5248f0ce824ae.yaml
+        case "2023.1":
+            // openstack/keystone@24.0.0 releasenotes/notes/remove-sqlalchemy-migrate-a4fa47685c7e28c6.yaml, keystone/common/sql/upgrades.py
+            step.requiredStop = "2023.2 drops the sqlalchemy-migrate migrations: the database must have been put under Alembic "
+                + "by a Zed or 2023.1 db_sync (2023.1 is the last of them)"
         default: break
         }
         return step

@@ -1,4 +1,9 @@
 /// Neutron across releases (docs/openstack-facts.md#neutron; neutron admin/migration-database.rst).
+/// Sources: openstack/neutron@7.0.0 (Liberty) neutron/db/migration/cli.py (`upgrade --expand` / `--contract`;
+/// no has_offline_migrations), openstack/neutron@8.0.0 (Mitaka) neutron/db/migration/cli.py has_offline_migrations;
+/// the chain's base: openstack/neutron@2015.1.0 neutron/db/migration/alembic_migrations/versions/HEAD is `kilo`, and
+/// versions/kilo_initial.py (revision `kilo`) is the base at @8.0.0 … @28.0.0 (Liberty's, @7.0.0, is juno_initial,
+/// whose liberty/ branches also start at `kilo`).
 enum NeutronKnowledge {
     static let configFiles = ["--config-file", "/etc/neutron/neutron.conf", "--config-file", "/etc/neutron/plugins/ml2/ml2_conf.ini"]
 

@@ -1,4 +1,6 @@
 /// Nova and Placement across releases (docs/openstack-facts.md#nova-and-placement; nova doc/source/admin/upgrades.rst).
+/// Sources are cited per fact as `repo@tag path`; the tags are nova's (12.0.0 Liberty … 17.0.0 Queens …
+/// 28.0.0 2023.2), Kilo's is 2015.1.0; `versions/` is nova/db/sqlalchemy/migrate_repo/versions/.
 enum NovaKnowledge {
     static let apiSync = ManageCommand(["nova-manage", "api_db", "sync"], "API database schema (run before the main database)")
     static let dbSync = ManageCommand(["nova-manage", "db", "sync"], "main database schema (and cell0 once it is mapped)")
@@ -15,8 +17,24 @@ enum NovaKnowledge {
 
     /// `migrate_version` of the main database after each release's sync (last migration of its tree).
     static let lastVersion: [String: Int] = [
-        "kilo": 280, "liberty": 302, "mitaka": 319, "newton": 334, "ocata": 347, "pike": 362, "queens": 377, "train": 402,
+        "kilo": 280,     // openstack/nova@2015.1.0 versions/280_add_nullable_false_to_keypairs_name.py
+        "liberty": 302,  // openstack/nova@12.0.0 versions/302_pgsql_add_instance_system_metadata_index.py
+        "mitaka": 319,   // openstack/nova@13.0.0 versions/319_add_instances_deleted_created_at_index.py
+        "newton": 334,   // openstack/nova@14.0.0 versions/334_device_metadata_in_extra.py
+        "ocata": 347,    // openstack/nova@15.0.0 versions/347_add_updated_at_index.py
+        "pike": 362,     // openstack/nova@16.0.0 versions/362_add_pci_devices_uuid.py
+        "queens": 378,   // openstack/nova@17.0.0 versions/378_add_instance_actions_updated_at_index.py
+        "train": 402,    // openstack/nova@20.0.0 versions/402_add_resources.py
     ]
+
+    /// Why a release is a required stop for nova when the next one has no sharper reason: nova
+    /// upgrades from the previous release only (openstack/nova@17.0.0 doc/source/user/upgrade.rst:
+    /// "old (N) and new (N+1)"; each release's prelude names the one it upgrades from, e.g.
+    /// openstack/nova@17.0.0 releasenotes/notes/queens_prelude-4bdf895167f979b2.yaml "from 16.0.0 (Pike)").
+    static func previousReleaseOnly(_ release: String, _ reason: String? = nil) -> String {
+        let next = Releases.index(release).flatMap { i in i + 1 < Releases.all.count ? Releases.all[i + 1].name : nil } ?? "the next release"
+        return "nova upgrades N → N+1 only: \(next) upgrades from \(release), not from an older release" + (reason.map { "; \($0)" } ?? "")
+    }
 
     static let placementEndpoint = EndpointSpec(
         serviceName: "placement", serviceType: "placement", port: 8778, path: "",
@@ -27,21 +45,28 @@ enum NovaKnowledge {
 
     static let steps: [ReleaseStep] = {
         var steps: [ReleaseStep] = [
+            // migrate_flavor_data is Kilo's (openstack/nova@2015.1.0 nova/cmd/manage.py; gone from 12.0.0's);
+            // openstack/nova@12.0.0 versions/291_enforce_flavors_migrated.py.
             ReleaseStep("nova", "liberty", commands: [
                 .init(["nova-manage", "db", "migrate_flavor_data"], "move every instance's flavor to the new format (Liberty's "
                     + "migration 291_enforce_flavors_migrated aborts otherwise)", tool: "kilo"),
                 dbSync,
-            ], notes: [
-                "migration 267 needs no NULL instance uuids: nova-manage db null_instance_uuid_scan [--delete] (nova.preflight.null_instance_uuids)",
-                "the nova_api database appears (optional until Mitaka); /v2 is served by the v2.1 code in compatible mode",
+            ], requiredStop: previousReleaseOnly("liberty"), notes: [
+                // openstack/nova@2015.1.0 nova/db/sqlalchemy/api_migrations/migrate_repo/versions/002_instance_mapping.py,
+                // nova/cmd/manage.py ApiDbCommands; openstack/nova@13.0.0 releasenotes/notes/api-database-now-required-6245f39d36885d1c.yaml
+                "the nova_api database exists since Kilo (nova-manage api_db sync, optional) and is required from Mitaka; "
+                    + "/v2 is served by the v2.1 code in compatible mode",
             ]),
+            // openstack/nova@14.0.0 versions/330_enforce_mitaka_online_migrations.py
             ReleaseStep("nova", "mitaka", commands: [
                 .init(["nova-manage", "api_db", "sync"], "create the nova_api schema: the database and [api_database]/connection are required from Mitaka"),
                 dbSync,
                 odm(requiredBefore: "newton (migration 330_enforce_mitaka_online_migrations)"),
             ], requiredStop: "Newton's migration 330 refuses until Mitaka's online migrations are done "
                 + "(compute_nodes.uuid, aggregates.uuid, pci_devices.parent_addr)",
-            notes: ["the EC2 API pipeline is no longer in api-paste.ini"]),
+            notes: ["the EC2 API pipeline is no longer in api-paste.ini"]),  // openstack/nova@13.0.0 etc/nova/api-paste.ini
+            // openstack/nova@15.0.0 nova/db/sqlalchemy/api_migrations/migrate_repo/versions/030_require_cell_setup.py,
+            // versions/345_require_online_migration_completion.py; simple_cell_setup --transport-url: openstack/nova@14.0.0 nova/cmd/manage.py
             ReleaseStep("nova", "newton", commands: [
                 apiSync, dbSync,
                 odm(requiredBefore: "ocata (migration 345_require_online_migration_completion)"),
@@ -52,24 +77,38 @@ enum NovaKnowledge {
                 + "needs Newton's online migrations done (flavors, keypairs, aggregates, instance groups move to the API database)",
             apiRemovals: ["the legacy v2 API code (/v2 is served by v2.1 in compatible mode)"],
             notes: ["placement API and cells v2 appear, optional until Ocata"]),
-            ReleaseStep("nova", "ocata", commands: [apiSync, dbSync, odm()], endpoints: [placementEndpoint], notes: [
+            // nova-status: openstack/nova@15.0.0 nova/cmd/status.py (absent at 14.0.0).
+            ReleaseStep("nova", "ocata", commands: [apiSync, dbSync, odm()],
+                        requiredStop: previousReleaseOnly("ocata", "Pike's scheduler no longer falls back for computes that do not "
+                            + "report to placement: it needs Ocata's placement (API 1.4) and computes "
+                            + "(openstack/nova@16.0.0 releasenotes/notes/no-placement-fallback-5db2d0645f51aca8.yaml)"),
+                        endpoints: [placementEndpoint], notes: [
                 "placement and cells v2 are mandatory; computes need network access to placement",
                 "nova-manage cell_v2 discover_hosts whenever computes are added (or the scheduler's periodic discovery)",
                 "nova-status upgrade check appears (cells v2, placement API, resource providers)",
             ]),
-            ReleaseStep("nova", "pike", commands: [apiSync, dbSync, odm()], notes: [
+            ReleaseStep("nova", "pike", commands: [apiSync, dbSync, odm()],
+                        requiredStop: previousReleaseOnly("pike", "Pike's computes migrate ironic instances' flavors at runtime, "
+                            + "which Queens expects done (openstack/nova@17.0.0 releasenotes/notes/"
+                            + "ironic_offline_flavor_migration-4845307799f0e24e.yaml)"),
+                        notes: [
                 "the scheduler writes allocations to placement; nova's support for Cinder v2 is deprecated",
             ]),
-            ReleaseStep("nova", "queens", commands: [apiSync, dbSync, odm()], endpoints: [computeEndpoint], notes: [
+            ReleaseStep("nova", "queens", commands: [apiSync, dbSync, odm()], requiredStop: previousReleaseOnly("queens"),
+                        endpoints: [computeEndpoint], notes: [
                 "Cinder v2 is no longer supported: a volumev3 catalog entry must exist before nova Queens runs",
                 "upgrade placement before the nova controllers and computes",
             ]),
-            ReleaseStep("nova", "rocky", commands: [apiSync, dbSync, odm()], notes: [
+            // openstack/nova@18.0.0 nova/cmd/manage.py (purge), releasenotes/notes/deprecate-nova-consoleauth-ed6ccbc324a0fb10.yaml
+            ReleaseStep("nova", "rocky", commands: [apiSync, dbSync, odm()], requiredStop: previousReleaseOnly("rocky"), notes: [
                 "nova-manage db purge and archive_deleted_rows --purge appear; nova-consoleauth deprecated",
             ]),
-            ReleaseStep("nova", "stein", commands: [apiSync, dbSync, odm()], notes: [
+            ReleaseStep("nova", "stein", commands: [apiSync, dbSync, odm()], requiredStop: previousReleaseOnly("stein"), notes: [
                 "placement is extracted to openstack/placement: move it to its own database here (placement's stein step)",
             ]),
+            // openstack/nova@23.0.0 versions/402_train.py and api_migrations/.../067_train.py;
+            // openstack/nova@20.0.0 versions/400_enforce_service_uuid.py; nova/cells, nova/cmd/consoleauth.py and
+            // nova/api/openstack/placement are gone at 20.0.0.
             ReleaseStep("nova", "train", commands: [apiSync, dbSync, odm()],
                         requiredStop: "Wallaby's migrations start from 402_train / API 067_train: the databases must be synced "
                             + "by Train (and its online migrations done, for 400_enforce_service_uuid) before Wallaby",
@@ -80,19 +119,27 @@ enum NovaKnowledge {
         ]
         for r in Releases.all where Releases.atLeast(r.name, "ussuri") {
             var step = ReleaseStep("nova", r.name, commands: [apiSync, dbSync, odm()])
+            // Before the first SLURP release every release is a stop; from 2023.1 on only the SLURP
+            // releases are (a SLURP hop skips the release between).
+            if Releases.before(r.name, "2023.1") { step.requiredStop = previousReleaseOnly(r.name) }
             switch r.name {
-            case "victoria": step.notes = ["online data migration PciDevice.populate_dev_uuids"]
             case "wallaby":
-                step.notes = ["migrations compacted to 402_train and API 067_train: the databases must be at Train level or later"]
-            case "xena": step.notes = ["migrations move to Alembic"]
+                // openstack/nova@23.0.0 nova/cmd/manage.py online_migrations (absent at 22.0.0 and victoria-eol)
+                step.notes = [
+                    "migrations compacted to 402_train and API 067_train: the databases must be at Train level or later",
+                    "online data migration PciDevice.populate_dev_uuids",
+                ]
+            case "xena": step.notes = ["migrations move to Alembic"]  // openstack/nova@24.0.0 nova/db/main/migrations
             case "2023.1":
+                // openstack/nova@27.0.0 nova/objects/service.py OLDEST_SUPPORTED_SERVICE_VERSION = 'Yoga';
+                // openstack/nova@28.0.0 nova/db/main (no legacy_migrations)
                 step.notes = ["SLURP: conductor refuses computes older than N-2"]
                 step.requiredStop = "2023.2 drops the sqlalchemy-migrate migrations: the databases must have been synced by a "
                     + "Xena…2023.1 release (2023.1 is the last of them)"
             case "2023.2":
                 step.notes = [
                     "the sqlalchemy-migrate migrations are gone: the database must have been synced by a Xena…2023.1 release",
-                    "online data migration populate_instance_compute_id",
+                    "online data migration populate_instance_compute_id",  // openstack/nova@28.0.0 nova/cmd/manage.py
                 ]
             default: break
             }
@@ -101,6 +148,12 @@ enum NovaKnowledge {
         return steps
     }()
 
+    /// Kilo's migration 267 (openstack/nova@2015.1.0 versions/267_instance_uuid_non_nullable.py) ran in Kilo's own
+    /// db sync: a database at 280 is past it.
+    static let kiloMigration267 = "migration 267_instance_uuid_non_nullable is Kilo's: a nova database Kilo synced "
+        + "(migrate_version 280) is past it; only one below 267 (Kilo's sync never finished) needs "
+        + "nova-manage db null_instance_uuid_scan [--delete] before its next sync (nova.preflight.null_instance_uuids)"
+
     static let knowledge = ComponentKnowledge(
         component: "nova", steps: steps,
         services: [
@@ -108,17 +161,22 @@ enum NovaKnowledge {
             ServiceUnit(role: "conductor", rpm: "openstack-nova-conductor", deb: "nova-conductor"),
             ServiceUnit(role: "scheduler", rpm: "openstack-nova-scheduler", deb: "nova-scheduler"),
             ServiceUnit(role: "novncproxy", rpm: "openstack-nova-novncproxy", deb: "nova-novncproxy"),
+            // openstack/nova@19.0.0 nova/cmd/consoleauth.py; gone at 20.0.0.
             ServiceUnit(role: "consoleauth", rpm: "openstack-nova-consoleauth", deb: "nova-consoleauth", until: "train"),
-            // Deprecated in Newton, removed in Pike (with the os-certificates API).
+            // Deprecated in Newton, removed in Pike (with the os-certificates API): openstack/nova@15.0.0
+            // nova/cmd/cert.py; gone at 16.0.0.
             ServiceUnit(role: "cert", rpm: "openstack-nova-cert", deb: "nova-cert", until: "pike"),
             ServiceUnit(role: "compute", placement: "compute", rpm: "openstack-nova-compute", deb: "nova-compute"),
+            // nova-placement-api is in openstack/nova@14.0.0 setup.cfg (optional in Newton, mandatory from Ocata) and
+            // gone at 20.0.0 (nova/api/openstack/placement removed).
             ServiceUnit(role: "placement-api", rpm: "httpd", deb: "apache2", from: "ocata", until: "train"),
         ],
         packages: [
             .rpm: ["openstack-nova-api", "openstack-nova-conductor", "openstack-nova-scheduler", "openstack-nova-novncproxy",
                    "openstack-nova-compute"],
             .deb: ["nova-api", "nova-conductor", "nova-scheduler", "nova-novncproxy", "nova-compute"],
-        ])
+        ],
+        notes: [kiloMigration267])
 
     /// Placement on its own (Stein on); in Ocata…Stein it lives in nova_api and nova's steps.
     static let placement = ComponentKnowledge(

@@ -29,7 +29,8 @@ M.preflight.cells_mapped = function(ctx)
   return false, n .. " cell mapping(s): Ocata needs cell0 and a cell (nova-manage cell_v2 simple_cell_setup on Newton)"
 end
 
---- A host probe: the Kilo/Liberty `nova-manage db null_instance_uuid_scan` finds no NULL uuid (migration 267).
+--- A host probe: `nova-manage db null_instance_uuid_scan` (Kilo on) finds no NULL uuid. Migration 267, which
+--- needs none, is Kilo's: a database Kilo synced (280) is past it; the probe matters for one below 267.
 function M.preflight.null_instance_uuids(host, ctx)
   local r = host:run("nova-manage db null_instance_uuid_scan", { check = false })
   if r.code ~= 0 then return false, "nova-manage db null_instance_uuid_scan exited " .. r.code end

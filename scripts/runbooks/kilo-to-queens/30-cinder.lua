@@ -1,6 +1,6 @@
--- Cinder: Kilo servers → Queens servers. The schema walks 041 → Liberty (required stop)
--- → … → Ocata (required stop: its online migrations before Pike) → Queens. The volumes of
--- the old cinder-volume hosts (NFS backends) are re-homed to the new hosts, volumev3 is
+-- Cinder: Kilo servers → Queens servers. The schema walks 041 → Liberty → Mitaka (required
+-- stop: Newton needs 045) → … → Ocata (required stop: its online migrations before Pike)
+-- → Queens. The volumes of the old cinder-volume hosts (NFS backends) are re-homed to the new hosts, volumev3 is
 -- registered (nova Queens needs it) and the v2 endpoints follow the VIP.
 local lib = require "lib.upgrade"
 local phases = require "lib.phases"
