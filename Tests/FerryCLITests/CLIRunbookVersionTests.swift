@@ -224,4 +224,17 @@ import Testing
         #expect(resumed.code == 0, "\(resumed.stderr)")
         #expect(Self.ran(dir) == ["a", "b", "from-lib"], "the journaled module ran")
     }
+
+    /// The runbook file deleted since the run started: the journaled copy is all a resume needs.
+    @Test func resumeRunsTheJournaledRunbookWhenTheFileIsGone() async throws {
+        let dir = try await Self.partialRun(editedTo: Self.original)
+        try FileManager.default.removeItem(atPath: dir + "/runbook.lua")
+        let status = try await FerryProcess.run(["status", "last", "--journal", "j.db"], in: dir)
+        #expect(status.stdout.contains("changed on disk since the run started (runbook.lua gone)"), "\(status.stdout)")
+        FileManager.default.createFile(atPath: dir + "/out/release", contents: nil)
+        let resumed = try await FerryProcess.run(["resume", "last", "--journal", "j.db"], in: dir)
+        #expect(resumed.code == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("(runbook.lua gone); resume runs the journaled version"), "\(resumed.stderr)")
+        #expect(Self.ran(dir) == ["a", "b", "c"])
+    }
 }
