@@ -10,10 +10,13 @@ public struct LuaSandbox: Sendable {
     public var readableRoots: [String]
     /// Module search templates, e.g. `/rb/?.lua`, `/repo/scripts/?.lua`.
     public var modulePaths: [String]
+    /// Where modules (`require`) are read: the disk, or a runbook's journaled files.
+    public var files: LuaFileSource
 
-    public init(readableRoots: [String], modulePaths: [String]) {
+    public init(readableRoots: [String], modulePaths: [String], files: LuaFileSource = LuaFileSource()) {
         self.readableRoots = readableRoots.map { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path }
         self.modulePaths = modulePaths
+        self.files = files
     }
 
     /// Whether `path` (absolute, or relative to the first root) lies under a readable root.
@@ -29,13 +32,15 @@ public struct LuaSandbox: Sendable {
 
     func searchPath(_ module: String) -> (path: String?, tried: [String]) {
         let name = module.replacingOccurrences(of: ".", with: "/")
-        var tried: [String] = []
-        for template in modulePaths {
-            let candidate = template.replacingOccurrences(of: "?", with: name)
-            tried.append(candidate)
-            if FileManager.default.fileExists(atPath: candidate), resolve(candidate) != nil { return (candidate, tried) }
+        let candidates = modulePaths.map { $0.replacingOccurrences(of: "?", with: name) }
+        // A journaled module is the one the run loaded, whatever the disk holds now.
+        for candidate in candidates {
+            if let resolved = resolve(candidate), files.isPreloaded(resolved) { return (candidate, candidates) }
         }
-        return (nil, tried)
+        for candidate in candidates {
+            if let resolved = resolve(candidate), files.fileExists(atPath: resolved) { return (candidate, candidates) }
+        }
+        return (nil, candidates)
     }
 }
 
@@ -48,6 +53,8 @@ extension LuaVM {
             guard let resolved = sandbox.resolve(path) else {
                 throw LuaArgumentError("io.open: '\(path)' is outside the runbook's directory; runbooks may only read their own files")
             }
+            // Data files are read as they are now: only code (the runbook's files and the
+            // modules it requires) comes from `files`, a journaled copy on resume.
             guard let data = FileManager.default.contents(atPath: resolved) else {
                 return .values([.nil, .string("\(path): No such file or directory")])
             }
@@ -61,7 +68,7 @@ extension LuaVM {
         })
         register(LuaFunction("__sandbox.loadfile") { call in
             let path = try call.string(1)
-            guard let resolved = sandbox.resolve(path), let data = FileManager.default.contents(atPath: resolved) else {
+            guard let resolved = sandbox.resolve(path), let data = sandbox.files.contents(atPath: resolved) else {
                 throw LuaArgumentError("cannot read module file '\(path)'")
             }
             let chunkName = "@" + LuaVM.displayPath(resolved)

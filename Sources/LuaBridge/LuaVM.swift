@@ -161,6 +161,19 @@ public actor LuaVM {
         return try luaValue(L, -1)
     }
 
+    /// Where a pinned function was written: its chunk name (`@path` for a file) and its
+    /// first and last lines; nil for a value that is not a Lua function.
+    public func functionSource(_ ref: LuaRef) -> (chunk: String, firstLine: Int, lastLine: Int)? {
+        let top = lua_gettop(L)
+        defer { lua_settop(L, top) }
+        lua_rawgeti(L, ferry_registryindex(), lua_Integer(ref.id))
+        guard lua_type(L, -1) == LUA_TFUNCTION else { return nil }
+        var info = lua_Debug()
+        // ">S" pops the function and fills in its source; it raises no error.
+        guard lua_getinfo(L, ">S", &info) != 0, let source = info.source else { return nil }
+        return (String(cString: source), Int(info.linedefined), Int(info.lastlinedefined))
+    }
+
     // MARK: Loading code
 
     /// Loads and runs a chunk on the main thread (declarations; it cannot yield).

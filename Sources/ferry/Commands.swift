@@ -1,5 +1,6 @@
 import ArgumentParser
 import FerryCore
+import FerryPlugins
 import FerrySimulation
 import Foundation
 import LuaBridge
@@ -133,13 +134,49 @@ func lockingRun(_ reference: String, command: String, journalOptions: JournalOpt
     }
 }
 
-/// Loads the runbook and region a journaled run was started with.
-func engineForRun(_ record: RunRecord, journal: RunJournal, journalOptions: JournalOptions, yes: Bool) async throws -> (Engine, RunRecord, SimRegion?) {
-    let rb = try await Composition.loadRunbook(record.runbook)
+/// `--runbook-changed`, for the commands that continue a journaled run.
+struct RunbookChangeOptions: ParsableArguments {
+    @Option(name: .customLong("runbook-changed"),
+            help: ArgumentHelp("When the runbook on disk differs from the one the run journaled: journaled (run the journaled version, the default), use-new (run the one on disk, steps matched by name, after showing what differs), refuse (stop, exit 1).",
+                               valueName: "journaled|use-new|refuse"))
+    var runbookChanged: RunbookChangePolicy = .journaled
+}
+
+extension RunbookChangePolicy: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument) }
+    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
+}
+
+/// Loads the runbook (the journaled version, unless told otherwise) and the region a
+/// journaled run was started with. A changed runbook the operator did not approve
+/// (`use-new`) stops here: exit 3 without a terminal to ask, 1 when declined.
+func engineForRun(_ record: RunRecord, journal: RunJournal, journalOptions: JournalOptions, policy: RunbookChangePolicy,
+                  command: String, yes: Bool, validate: ((Engine) async throws -> Void)? = nil) async throws -> (Engine, RunRecord, SimRegion?)
+{
+    let choice = try await RunbookChoice.choose(for: record, journal: journal, policy: policy, command: command,
+                                                extensions: PluginRegistry.extensions)
+    for note in choice.notes { Console.error("ferry: warning: \(note)") }
     let regionReference = record.regionFile ?? (record.regionName == "sim" ? "sim" : nil)
     guard let regionReference else { throw FerryError.usage("run \(record.id) has no region file recorded") }
     let target = try Composition.target(regionReference, computes: record.options.computes, journal: journalOptions.journal)
-    return (try Composition.engine(runbook: rb, target: target, journal: journal, yes: yes), record, target.sim)
+    let engine = try Composition.engine(runbook: choice.runbook, target: target, journal: journal, yes: yes)
+    // A rollback that cannot be done with this version is refused before anything is journaled.
+    try await validate?(engine)
+    if let plan = choice.plan {
+        for line in plan { Console.error(line) }
+        let approved: Bool? = yes ? true : await TerminalApprovals().approve(
+            step: command, question: "\(command) run \(record.id) with the runbook on disk, as above?")
+        guard approved == true else {
+            journal.event(record.id, kind: "decision", level: "warn",
+                          message: "\(command) with --runbook-changed=use-new \(approved == nil ? "needs approval; no terminal" : "declined")")
+            try await journal.flush()
+            throw approved == nil
+                ? FerryError(.stopped, "running the changed runbook needs approval: run \(command) on a terminal or add --yes; nothing was done")
+                : FerryError.failed("the operator declined to run the changed runbook; nothing was done")
+        }
+    }
+    try await choice.adopt(journal: journal, runID: record.id, command: command)
+    return (engine, record, target.sim)
 }
 
 struct ResumeCommand: AsyncParsableCommand {
@@ -147,13 +184,15 @@ struct ResumeCommand: AsyncParsableCommand {
         commandName: "resume", abstract: "Continue a stopped or failed run where it stopped.")
     @Argument(help: "A run id, or 'last'.") var run: String
     @Flag(name: .long, help: "Approve every confirm without asking.") var yes = false
+    @OptionGroup var changeOptions: RunbookChangeOptions
     @OptionGroup var lockOptions: LockOptions
     @OptionGroup var journalOptions: JournalOptions
 
     func run() async throws {
         try await guarded {
             try await lockingRun(run, command: "resume", journalOptions: journalOptions, breakLock: lockOptions.breakLock) { journal, locked in
-                let (engine, record, sim) = try await engineForRun(locked, journal: journal, journalOptions: journalOptions, yes: yes)
+                let (engine, record, sim) = try await engineForRun(
+                    locked, journal: journal, journalOptions: journalOptions, policy: changeOptions.runbookChanged, command: "resume", yes: yes)
                 let outcome = try await Composition.interruptible(closing: engine.transport) { try await engine.resume(record.id, yes: yes) }
                 try sim?.save()
                 return Composition.report(outcome, journal: journalOptions.journal)
@@ -168,13 +207,17 @@ struct RollbackCommand: AsyncParsableCommand {
     @Argument(help: "A run id, or 'last'.") var run: String
     @Option(name: .long, help: "Stop after undoing this step.") var to: String?
     @Flag(name: .long, help: "Approve the rollback (and every confirm) without asking.") var yes = false
+    @OptionGroup var changeOptions: RunbookChangeOptions
     @OptionGroup var lockOptions: LockOptions
     @OptionGroup var journalOptions: JournalOptions
 
     func run() async throws {
         try await guarded {
             try await lockingRun(run, command: "rollback", journalOptions: journalOptions, breakLock: lockOptions.breakLock) { journal, locked in
-                let (engine, record, sim) = try await engineForRun(locked, journal: journal, journalOptions: journalOptions, yes: yes)
+                let target = to
+                let (engine, record, sim) = try await engineForRun(
+                    locked, journal: journal, journalOptions: journalOptions, policy: changeOptions.runbookChanged, command: "rollback", yes: yes,
+                    validate: { engine in _ = try await engine.rollbackPlan(locked.id, to: target) })
                 let outcome = try await Composition.interruptible(closing: engine.transport) { try await engine.rollback(record.id, to: to, yes: yes) }
                 try sim?.save()
                 return Composition.report(outcome, journal: journalOptions.journal)

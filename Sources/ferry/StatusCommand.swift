@@ -1,5 +1,6 @@
 import ArgumentParser
 import FerryCore
+import FerryPlugins
 import Foundation
 import LuaBridge
 
@@ -26,7 +27,14 @@ struct StatusCommand: AsyncParsableCommand {
                     Console.out("No runs in \(journalOptions.journal).")
                 } else {
                     for r in runs {
-                        Console.out("\(r.id)  \(Self.status(r).padding(toLength: 16, withPad: " ", startingAt: 0))  \(r.runbookName)  region \(r.regionName)  \(Self.time(r.startedAt))")
+                        var line = "\(r.id)  \(Self.status(r).padding(toLength: 16, withPad: " ", startingAt: 0))  \(r.runbookName)  region \(r.regionName)  \(Self.time(r.startedAt))"
+                        // Only where it matters: a run that can still be resumed or rolled back.
+                        if r.status != .succeeded && r.status != .rolledBack, let changes = try await Self.runbookChanges(r, journal),
+                            !changes.isEmpty
+                        {
+                            line += "  (runbook changed on disk)"
+                        }
+                        Console.out(line)
                     }
                     for line in Self.lockLines(leases) { Console.out(line) }
                 }
@@ -44,12 +52,19 @@ struct StatusCommand: AsyncParsableCommand {
                 if host.status == .failed { failedHosts[key, default: []].append(host) }
                 if host.status == .started { inFlight[key, default: []].append(host) }
             }
-            var names: [Int: String] = [:]
             var planned: [String] = []
-            if let rb = try? await RunbookLoader.load(path: record.runbook) {
-                for s in rb.steps { names[s.index] = s.name }
-                let seen = Set(steps.filter { $0.phase == .run }.map(\.index))
-                planned = rb.steps.filter { !seen.contains($0.index) }.map(\.name)
+            let journaledRunbook = try await journal.runbook(record.id)
+            let changes = journaledRunbook?.snapshot.differencesOnDisk()
+            // The steps not yet run, by name, of the version a resume would run.
+            let loaded: Runbook?
+            if let journaledRunbook {
+                loaded = try? await RunbookLoader.load(snapshot: journaledRunbook.snapshot, extensions: PluginRegistry.extensions)
+            } else {
+                loaded = try? await RunbookLoader.load(path: record.runbook, extensions: PluginRegistry.extensions)
+            }
+            if let rb = loaded {
+                let seen = Set(steps.filter { $0.phase == .run }.map(\.name))
+                planned = rb.steps.filter { !seen.contains($0.name) }.map(\.name)
             }
             if json {
                 var out = Self.summary(record).mapValue ?? [:]
@@ -70,6 +85,10 @@ struct StatusCommand: AsyncParsableCommand {
                 out["remaining"] = .array(planned.map { .string($0) })
                 out["locks"] = .array(ownLeases.map(Self.leaseValue))
                 out["state"] = record.state
+                out["runbook_journaled"] = .bool(journaledRunbook != nil)
+                if let changes {
+                    out["runbook_changed"] = .array((changes.changed + changes.added + changes.removed).map { .string($0) })
+                }
                 Console.out(LuaValue.map(out).jsonString())
                 return 0
             }
@@ -77,6 +96,11 @@ struct StatusCommand: AsyncParsableCommand {
             Console.out("  status:  \(Self.status(record))\(record.message.map { " — \($0)" } ?? "")")
             Console.out("  started: \(Self.time(record.startedAt))\(record.endedAt.map { ", ended \(Self.time($0))" } ?? "")")
             Console.out("  runbook: \(record.runbook)")
+            if let changes, !changes.isEmpty {
+                Console.out("  runbook: changed on disk since the run started (\(changes.summary)); resume and rollback run the journaled version")
+            } else if journaledRunbook == nil {
+                Console.out("  runbook: no files journaled (a run from an older Ferry); resume and rollback would run the runbook on disk")
+            }
             for line in Self.lockLines(ownLeases) { Console.out("  " + line) }
             for s in steps {
                 let what = s.phase == .undo ? "undo " : ""
@@ -96,6 +120,11 @@ struct StatusCommand: AsyncParsableCommand {
             if !planned.isEmpty { Console.out("  not yet run: \(planned.joined(separator: ", "))") }
             return 0
         }
+    }
+
+    /// How the runbook on disk differs from the one `r` journaled (nil: none journaled).
+    static func runbookChanges(_ r: RunRecord, _ journal: RunJournal) async throws -> RunbookFileChanges? {
+        try await journal.runbook(r.id)?.snapshot.differencesOnDisk()
     }
 
     static func status(_ r: RunRecord) -> String {

@@ -46,7 +46,8 @@ public final class Engine: Sendable {
             regionFile: region.file.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, regionName: region.name,
             status: .running, options: options, pid: getpid(), startedAt: now, updatedAt: now, endedAt: nil,
             state: .map([:]), message: nil, kind: options.dryRun ? "dry-run" : "run")
-        try await journal.createRun(record)
+        // The runbook's files go into the journal with the run: resume and rollback run them.
+        try await journal.createRun(record, runbook: runbook.snapshot)
         return try await execute(record, resumed: false)
     }
 
@@ -61,10 +62,6 @@ public final class Engine: Sendable {
             throw FerryError.usage(
                 "run \(record.id) was rolled back (\(record.status.rawValue)): a rolled-back run is final and cannot be resumed; start a new run instead (ferry run \(record.runbook) -r \(record.regionFile ?? record.regionName))")
         default: break
-        }
-        if record.fingerprint != runbook.fingerprint {
-            journal.event(record.id, kind: "warning", level: "warn", message: "the runbook changed since the run started")
-            observer.handle(.log(LogLine(level: .warn, message: "the runbook's files changed since run \(record.id) started; resuming with the new text", invocation: nil)))
         }
         try await journal.setRunStatus(record.id, .running, pid: getpid())
         record.status = .running
@@ -164,13 +161,17 @@ public final class Engine: Sendable {
         observer.handle(.runStarted(runID: runID, runbook: runbook.info.name, steps: runbook.steps.count, resumed: resumed, phase: .run))
         if resumed { journal.event(runID, kind: "resume", message: "resumed by process \(getpid())") }
 
-        let journaled = Dictionary(
-            try await journal.steps(runID).filter { $0.phase == .run }.map { ($0.index, $0) }, uniquingKeysWith: { $1 })
-        let selected = selection(options)
+        // Journal records are matched to the runbook's steps by name, never by position: a
+        // step inserted or moved since the run started neither reruns a done step nor hides a new one.
+        let records = try await journal.steps(runID)
+        let steps = Self.align(runbook.steps, to: records)
+        let journaled = Dictionary(records.filter { $0.phase == .run }.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
+        let selected = Self.selectionRule(steps, options)
         let approvals: any ApprovalProvider = options.yes ? ApproveAll() : self.approvals
 
-        for step in runbook.steps {
-            if let previous = journaled[step.index], previous.status == .done || previous.status == .skipped {
+        for step in steps {
+            try await journalLateFiles(runID)
+            if let previous = journaled[step.name], previous.status == .done || previous.status == .skipped {
                 continue
             }
             if let reason = selected(step) {
@@ -201,31 +202,32 @@ public final class Engine: Sendable {
                         journal.event(runID, kind: "decision", stepIndex: step.index, message: "declined: \(question)")
                         try await journal.stepFinished(runID, step.index, .run, name: step.name, status: .waiting,
                                                        message: "declined by the operator", state: nil)
-                        return try await stop(runID, .waiting, step: step, message: "the operator declined step \(step.name)")
+                        return try await stop(runID, .waiting, step: step, steps: steps, message: "the operator declined step \(step.name)")
                     case .none:
                         journal.event(runID, kind: "decision", stepIndex: step.index, message: "waiting for approval: \(question)")
                         try await journal.stepFinished(runID, step.index, .run, name: step.name, status: .waiting,
                                                        message: "waiting for approval", state: nil)
-                        return try await stop(runID, .waiting, step: step,
+                        return try await stop(runID, .waiting, step: step, steps: steps,
                                               message: "step \(step.name) needs approval (\"\(question)\"); no terminal to ask")
                     }
                 }
                 var runner = StepRunner(engine: self, runID: runID, step: step, ctx: ctx, phase: .run)
                 runner.dryRun = options.dryRun
-                let result = try await runner.execute(previous: journaled[step.index])
+                let result = try await runner.execute(previous: journaled[step.name])
                 if !result.succeeded {
-                    return try await stop(runID, .failed, step: step, message: result.message, failedHosts: result.failedHosts)
+                    return try await stop(runID, .failed, step: step, steps: steps, message: result.message, failedHosts: result.failedHosts)
                 }
             } catch is CancellationError {
-                return try await stop(runID, .interrupted, step: step, message: "interrupted during step \(step.name)")
+                return try await stop(runID, .interrupted, step: step, steps: steps, message: "interrupted during step \(step.name)")
             } catch {
                 // Anything else (a `when` that raised, a state that cannot be stored, a
                 // journal error) fails the step on the record, so resume and rollback work.
                 let message = "step \(step.name): \(StepRunner.describe(error))"
                 try? await journal.stepFinished(runID, step.index, .run, name: step.name, status: .failed, message: message, state: nil)
-                return try await stop(runID, .failed, step: step, message: message)
+                return try await stop(runID, .failed, step: step, steps: steps, message: message)
             }
         }
+        try await journalLateFiles(runID)
         let finalState = try await currentState(ctx)
         try await journal.setRunState(runID, finalState)
         try await journal.setRunStatus(runID, .succeeded, ended: true)
@@ -235,15 +237,40 @@ public final class Engine: Sendable {
         return outcome
     }
 
-    /// Why a step is left out by --from / --only / --tags / --skip-tags (nil: it runs).
-    func selection(_ options: RunOptions) -> (StepDefinition) -> String? { Self.selectionRule(runbook, options) }
+    /// The runbook's steps, each with the index its journal records have (a step matches
+    /// the records of its name). Steps without records take indexes past every journaled
+    /// one, in the runbook's order: journal indexes stay in the order steps first ran (a
+    /// rollback undoes newest first by them), and an unchanged runbook keeps its own.
+    static func align(_ steps: [StepDefinition], to records: [StepRecord]) -> [StepDefinition] {
+        var byName: [String: Int] = [:]
+        for r in records where r.phase == .run { byName[r.name] = r.index }
+        for r in records where byName[r.name] == nil { byName[r.name] = r.index }
+        var next = (records.map(\.index).max() ?? -1) + 1
+        var aligned = steps
+        for i in aligned.indices {
+            if let index = byName[aligned[i].name] {
+                aligned[i].index = index
+            } else {
+                aligned[i].index = next
+                next += 1
+            }
+        }
+        return aligned
+    }
 
-    func stop(_ runID: String, _ status: RunRecord.Status, step: StepDefinition, message: String?,
+    /// Journals files the runbook read from disk since the last look (a `require` inside a step).
+    func journalLateFiles(_ runID: String) async throws {
+        let late = runbook.takeLateFiles()
+        if !late.isEmpty { try await journal.addRunbookFiles(runID, late) }
+    }
+
+    func stop(_ runID: String, _ status: RunRecord.Status, step: StepDefinition, steps: [StepDefinition], message: String?,
               failedHosts: [(String, String)] = []) async throws -> RunOutcome
     {
         try await journal.setRunStatus(runID, status, message: message, ended: status == .failed)
         try await journal.flush()
-        let remaining = runbook.steps.filter { $0.index >= step.index }.map(\.name)
+        let position = steps.firstIndex { $0.name == step.name } ?? 0
+        let remaining = steps[position...].map(\.name)
         let outcome = RunOutcome(runID: runID, status: status, message: message, step: step.name,
                                  failedHosts: failedHosts.map { (host: $0.0, message: $0.1) }, remaining: remaining, irreversible: [])
         observer.handle(.runFinished(outcome: outcome))

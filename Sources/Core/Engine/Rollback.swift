@@ -24,27 +24,41 @@ extension Engine {
         var iniChanges: [LuaValue] = []
     }
 
+    /// What to undo, newest first: every step of the runbook that ran, matched to its
+    /// journal records by name. A step that ran but is not in this runbook any more has no
+    /// undo here: the rollback is refused, naming it, before anything is undone.
     func undoEntries(_ record: RunRecord, to target: String?) async throws -> ([UndoEntry], [String]) {
         if record.kind == "dry-run" { throw FerryError.usage("run \(record.id) was a dry run; nothing was changed, nothing to roll back") }
-        if let target, runbook.step(named: target) == nil {
+        let journaled = try await journal.steps(record.id)
+        let steps = Self.align(runbook.steps, to: journaled)
+        let byName = Dictionary(steps.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        if let target, byName[target] == nil {
             throw FerryError.usage("no step named '\(target)' in \(runbook.info.name)")
         }
-        let journaled = try await journal.steps(record.id)
-        let runSteps = Dictionary(journaled.filter { $0.phase == .run }.map { ($0.index, $0) }, uniquingKeysWith: { $1 })
-        let undone = Dictionary(journaled.filter { $0.phase == .undo }.map { ($0.index, $0) }, uniquingKeysWith: { $1 })
+        let runSteps = Dictionary(journaled.filter { $0.phase == .run }.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
+        let undone = Dictionary(journaled.filter { $0.phase == .undo }.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
         var iniChanges: [Int: [LuaValue]] = [:]
         for a in try await journal.artifacts(record.id, withSteps: true) where a.kind == "ini-change" && a.data["phase"] == "run" {
             if let index = a.stepIndex { iniChanges[index, default: []].append(a.data) }
         }
+        // Newest first: journal indexes are in the order steps first ran (Engine.align).
+        var order: [(index: Int, name: String)] = steps.map { ($0.index, $0.name) }
+        for r in runSteps.values where byName[r.name] == nil { order.append((r.index, r.name)) }
+        order.sort { $0.index > $1.index }
         var entries: [UndoEntry] = []
         var irreversible: [String] = []
-        for step in runbook.steps.reversed() {
-            let reachedTarget = target.map { step.name == $0 } ?? false
+        var missing: [String] = []
+        for (_, name) in order {
+            let reachedTarget = target.map { name == $0 } ?? false
             // Steps that ran, fully or in part: done, failed (their run may have done part
             // of its work, or an `after` check failed), or in flight when the run stopped.
-            if let ran = runSteps[step.index], ran.status == .done || ran.status == .failed || ran.status == .running,
-                !(undone[step.index].map { $0.status == .done || $0.status == .irreversible } ?? false)
+            if let ran = runSteps[name], ran.status == .done || ran.status == .failed || ran.status == .running,
+                !(undone[name].map { $0.status == .done || $0.status == .irreversible } ?? false)
             {
+                guard let step = byName[name] else {
+                    missing.append("\(name) (\(ran.status.rawValue))")
+                    continue
+                }
                 if step.undo == nil, let changes = iniChanges[step.index], !changes.isEmpty {
                     // No undo, but its config edits were journaled with what reverts them.
                     entries.append(UndoEntry(step: step, hosts: nil, iniChanges: changes.reversed()))
@@ -62,6 +76,14 @@ extension Engine {
                 }
             }
             if reachedTarget { break }
+        }
+        if !missing.isEmpty {
+            let which = runbook.fromJournal ? "the runbook version journaled last for run \(record.id)" : "the runbook on disk (\(LuaVM.displayPath(runbook.path)))"
+            let instead = runbook.fromJournal
+                ? "put the step back in the runbook and roll back with --runbook-changed=use-new"
+                : "roll back with the journaled version (leave out --runbook-changed=use-new), or put the step back in the runbook"
+            throw FerryError.invalid(
+                "cannot roll back run \(record.id): step\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", ")) ran but \(missing.count == 1 ? "is" : "are") not in \(which), so \(missing.count == 1 ? "its" : "their") undo is not there; nothing was undone. To undo \(missing.count == 1 ? "it" : "them"), \(instead)")
         }
         return (entries, irreversible)
     }
@@ -161,8 +183,9 @@ extension Engine {
         let ctx = try await makeContext(runID: runID, dryRun: false, state: record.state)
         defer { Task { [vm] in await vm.release(ctx) } }
 
+        let aligned = Self.align(runbook.steps, to: try await journal.steps(runID))
         for name in irreversible {
-            if let step = runbook.step(named: name) {
+            if let step = aligned.first(where: { $0.name == name }) {
                 try await journal.stepFinished(runID, step.index, .undo, name: name, status: .irreversible,
                                                message: "no undo: left as it is", state: nil)
                 observer.handle(.stepSkipped(index: step.index, name: name, reason: "irreversible (no undo)"))

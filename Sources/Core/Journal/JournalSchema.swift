@@ -10,13 +10,16 @@ import GRDB
 /// - 2: adds `leases` (run locks) and records the version; `grdb_migrations` is
 ///   dropped, so a Ferry from before versions refuses the journal rather than
 ///   writing to it without taking locks.
+/// - 3: adds `runbook_versions` and `runbook_files`: the runbook's files as each run
+///   started (and as a `--runbook-changed=use-new` resume or rollback took them up), so
+///   `resume` and `rollback` run the code the run ran. Runs from version 2 have none.
 ///
 /// A journal of a version this Ferry does not know (newer, or never written by any
 /// Ferry) is refused before anything is written to it, and so is one whose tables
 /// lack a column its version has: Ferry never reads a row that is not there.
 enum JournalSchema {
     /// The version this Ferry writes.
-    static let current = 2
+    static let current = 3
 
     static let createV1 = """
         CREATE TABLE runs (
@@ -54,6 +57,18 @@ enum JournalSchema {
           hostname TEXT NOT NULL, process_start TEXT, since REAL NOT NULL, token TEXT NOT NULL);
         """
 
+    /// The runbook's files per run (RunJournal+Runbook.swift). A run has one version from its
+    /// start, and one more each time `--runbook-changed=use-new` takes up the runbook on disk;
+    /// the newest is the one `resume` and `rollback` run.
+    static let createRunbookFiles = """
+        CREATE TABLE IF NOT EXISTS runbook_versions (
+          run_id TEXT NOT NULL, version INTEGER NOT NULL, runbook TEXT NOT NULL, directory TEXT NOT NULL, scripts TEXT,
+          digest TEXT NOT NULL, reason TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (run_id, version));
+        CREATE TABLE IF NOT EXISTS runbook_files (
+          run_id TEXT NOT NULL, version INTEGER NOT NULL, position INTEGER NOT NULL, root TEXT NOT NULL, path TEXT NOT NULL,
+          entry INTEGER NOT NULL, content BLOB NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (run_id, version, root, path));
+        """
+
     /// The columns Ferry reads, per table, at each version.
     static func tables(_ version: Int) -> [(table: String, columns: [String])] {
         var t: [(String, [String])] = [
@@ -69,6 +84,10 @@ enum JournalSchema {
         ]
         if version >= 2 {
             t.append(("leases", ["scope", "run_id", "command", "pid", "hostname", "process_start", "since", "token"]))
+        }
+        if version >= 3 {
+            t.append(("runbook_versions", ["run_id", "version", "runbook", "directory", "scripts", "digest", "reason", "at"]))
+            t.append(("runbook_files", ["run_id", "version", "position", "root", "path", "entry", "content", "sha256"]))
         }
         return t
     }
@@ -129,6 +148,10 @@ enum JournalSchema {
             try db.execute(sql: createLeases)
             try db.execute(sql: "DROP TABLE IF EXISTS grdb_migrations")
             version = 2
+        }
+        if version < 3 {
+            try db.execute(sql: createRunbookFiles)
+            version = 3
         }
         try db.execute(sql: "PRAGMA user_version = \(current)")
         try verify(db, version: current, path: path)

@@ -202,8 +202,10 @@ public actor RunJournal {
         return f.string(from: Date()) + "-" + String(repeating: "0", count: 4 - suffix.count) + suffix
     }
 
-    public func createRun(_ run: RunRecord) async throws {
+    /// Journals a new run and, in the same transaction, the runbook files it starts with.
+    public func createRun(_ run: RunRecord, runbook: RunbookSnapshot? = nil) async throws {
         let options = String(decoding: try JSONEncoder().encode(run.options), as: UTF8.self)
+        let now = stamp()
         try await write { db in
             try db.execute(
                 sql: """
@@ -213,6 +215,7 @@ public actor RunJournal {
                 arguments: [run.id, run.runbook, run.runbookName, run.fingerprint, run.regionFile, run.regionName,
                             run.status.rawValue, options, Int(run.pid), run.startedAt.timeIntervalSince1970,
                             run.updatedAt.timeIntervalSince1970, run.state.jsonString(), run.kind])
+            if let runbook { try Self.insertRunbook(db, run.id, runbook, reason: "run started", at: now) }
         }
     }
 

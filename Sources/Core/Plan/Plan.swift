@@ -41,7 +41,7 @@ public struct Plan: Sendable, Encodable {
 
     public static func build(_ runbook: Runbook, region: Region, options: RunOptions = RunOptions()) throws -> Plan {
         let selector = HostSelector(region: region)
-        let skip = Engine.selectionRule(runbook, options)
+        let skip = Engine.selectionRule(runbook.steps, options)
         var problems: [String] = []
         let steps = runbook.steps.map { step -> Step in
             var hosts: Int?
@@ -131,10 +131,13 @@ public struct Plan: Sendable, Encodable {
 }
 
 extension Engine {
-    static func selectionRule(_ runbook: Runbook, _ options: RunOptions) -> (StepDefinition) -> String? {
-        let fromIndex = options.fromStep.flatMap { name in runbook.steps.first { $0.name == name }?.index }
+    /// Why a step is left out by --from / --only / --tags / --skip-tags (nil: it runs).
+    /// `--from` goes by the steps' order in the runbook, not by their journal indexes.
+    static func selectionRule(_ steps: [StepDefinition], _ options: RunOptions) -> (StepDefinition) -> String? {
+        let fromPosition = options.fromStep.flatMap { name in steps.firstIndex { $0.name == name } }
+        let positions = Dictionary(steps.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
         return { step in
-            if let fromIndex, step.index < fromIndex { return "before --from \(options.fromStep!)" }
+            if let fromPosition, let position = positions[step.name], position < fromPosition { return "before --from \(options.fromStep!)" }
             if !options.onlySteps.isEmpty && !options.onlySteps.contains(step.name) { return "not in --only" }
             if !options.tags.isEmpty && Set(options.tags).isDisjoint(with: step.tags) { return "no tag in --tags" }
             if !Set(options.skipTags).isDisjoint(with: step.tags) { return "tagged with --skip-tags" }

@@ -18,6 +18,12 @@ public final class Runbook: Sendable {
     public let runtime: RuntimeBox
     /// Changes when any of the runbook's files change.
     public let fingerprint: String
+    /// The files it was loaded from (and any read since, see ``takeLateFiles()``), as a
+    /// run journals them.
+    public let snapshot: RunbookSnapshot
+    /// Loaded from a run's journaled files rather than from disk.
+    public let fromJournal: Bool
+    let fileSource: LuaFileSource
 
     let entry: EntryPoints
 
@@ -32,8 +38,11 @@ public final class Runbook: Sendable {
 
     init(path: String, files: [String], directory: String, info: RunbookInfo, steps: [StepDefinition],
          checks: [String: CheckDefinition], checkOrder: [String], vm: LuaVM, runtime: RuntimeBox,
-         fingerprint: String, entry: EntryPoints)
+         fingerprint: String, entry: EntryPoints, snapshot: RunbookSnapshot, fileSource: LuaFileSource, fromJournal: Bool)
     {
+        self.snapshot = snapshot
+        self.fileSource = fileSource
+        self.fromJournal = fromJournal
         self.path = path
         self.files = files
         self.directory = directory
@@ -48,4 +57,10 @@ public final class Runbook: Sendable {
     }
 
     public func step(named name: String) -> StepDefinition? { steps.first { $0.name == name } }
+
+    /// Files read from disk since loading (a `require` inside a step), for the journal:
+    /// the run's copy then holds every file its code read.
+    public func takeLateFiles() -> [RunbookFile] {
+        fileSource.takeNewReads().compactMap { snapshot.file(at: $0.path, data: $0.data, entry: false) }
+    }
 }

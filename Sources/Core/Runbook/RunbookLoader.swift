@@ -42,7 +42,34 @@ public enum RunbookLoader {
             directory = URL(fileURLWithPath: absolute).deletingLastPathComponent().path
             files = [absolute]
         }
+        return try await load(absolute: absolute, entries: files, directory: directory, scripts: scriptsDirectory(near: directory),
+                              source: LuaFileSource(), extensions: extensions, instructionBudget: instructionBudget)
+    }
 
+    /// Loads the runbook a run journaled (``RunJournal/runbookSnapshot(_:)``): its files come
+    /// from the journal, never from disk, and keep their original names in error messages.
+    /// A module or file the run had not read yet is read from disk when first asked for.
+    public static func load(snapshot: RunbookSnapshot, extensions: Extensions = Extensions(),
+                            instructionBudget: Int64 = LuaVM.defaultInstructionBudget) async throws -> Runbook
+    {
+        let entries = snapshot.files.filter(\.entry).map(snapshot.absolutePath)
+        guard !entries.isEmpty else { throw FerryError.invalid("the journaled runbook \(snapshot.runbookPath) holds no file of its own") }
+        let roots = [snapshot.directory] + (snapshot.scripts.map { [$0] } ?? [])
+        let resolver = LuaSandbox(readableRoots: roots, modulePaths: [])
+        var preloaded: [String: Data] = [:]
+        for f in snapshot.files {
+            let path = snapshot.absolutePath(f)
+            preloaded[path] = f.content
+            if let resolved = resolver.resolve(path) { preloaded[resolved] = f.content }
+        }
+        return try await load(absolute: snapshot.runbookPath, entries: entries, directory: snapshot.directory, scripts: snapshot.scripts,
+                              source: LuaFileSource(preloaded: preloaded), extensions: extensions, instructionBudget: instructionBudget,
+                              journaled: snapshot)
+    }
+
+    static func load(absolute: String, entries files: [String], directory: String, scripts: String?, source: LuaFileSource,
+                     extensions: Extensions, instructionBudget: Int64, journaled: RunbookSnapshot? = nil) async throws -> Runbook
+    {
         let runtime = RuntimeBox()
         let budget = ProcessInfo.processInfo.environment["FERRY_LUA_BUDGET"].flatMap(Int64.init) ?? instructionBudget
         let memory = ProcessInfo.processInfo.environment["FERRY_LUA_MEMORY"].flatMap(Int.init).map { $0 << 20 } ?? LuaVM.defaultMemoryLimit
@@ -60,14 +87,13 @@ public enum RunbookLoader {
             parallelItem: try await takeGlobal(vm, "__ferry_parallel_item"))
         let declarationsRef = try await takeGlobal(vm, "__ferry_declarations")
         let functionsRef = try await takeGlobal(vm, "__ferry_fns")
-        let scripts = scriptsDirectory(near: directory)
         var roots = [directory]
         var modulePaths = ["\(directory)/?.lua", "\(directory)/?/init.lua"]
         if let scripts {
             roots.append(scripts)
             modulePaths += ["\(scripts)/?.lua", "\(scripts)/?/init.lua", "\(scripts)/lib/?.lua"]
         }
-        try await vm.installSandbox(LuaSandbox(readableRoots: roots, modulePaths: modulePaths))
+        try await vm.installSandbox(LuaSandbox(readableRoots: roots, modulePaths: modulePaths, files: source))
         for (name, source) in extensions.modules.sorted(by: { $0.key < $1.key }) {
             try await vm.run(
                 source: "local name, src = ...; package.preload[name] = function(...) return assert(load(src, '=' .. name))(...) end",
@@ -82,7 +108,7 @@ public enum RunbookLoader {
         var hasher = Fingerprint()
         for file in files {
             let display = LuaVM.displayPath(file)
-            guard let data = FileManager.default.contents(atPath: file) else {
+            guard let data = source.contents(atPath: file) else {
                 throw FerryError.invalid("\(display): cannot read it")
             }
             hasher.add(display)
@@ -104,9 +130,19 @@ public enum RunbookLoader {
         var validator = DeclarationValidator(vm: vm, functions: functionsRef, files: files)
         let (info, steps, checks, checkOrder) = try await validator.validate(declarations)
         if !validator.problems.isEmpty { throw ValidationErrors(validator.problems) }
+        // What the files that ran were: journaled when a run starts.
+        var snapshot = journaled ?? RunbookSnapshot(runbookPath: absolute, directory: directory, scripts: scripts, files: [])
+        let entrySet = Set(files)
+        var read: [RunbookFile] = []
+        for (path, data) in source.takeNewReads() {
+            if let f = snapshot.file(at: path, data: data, entry: entrySet.contains(path)) { read.append(f) }
+        }
+        // Entries were read in the order they ran, modules as they were required.
+        snapshot.files += read.filter(\.entry) + read.filter { !$0.entry }
         return Runbook(
             path: absolute, files: files, directory: directory, info: info!, steps: steps, checks: checks,
-            checkOrder: checkOrder, vm: vm, runtime: runtime, fingerprint: hasher.hex, entry: entry)
+            checkOrder: checkOrder, vm: vm, runtime: runtime, fingerprint: hasher.hex, entry: entry,
+            snapshot: snapshot, fileSource: source, fromJournal: journaled != nil)
     }
 
     /// The natives the prelude wraps (`__native.*`; it hides the table from runbooks).
