@@ -24,7 +24,8 @@ public final class OpenSSHTransport: Transport {
         var args = [
             "-o", "BatchMode=yes", "-o", "ControlMaster=auto", "-o", "ControlPath=\(controlDirectory)/%C",
             "-o", "ControlPersist=\(Int(region.ssh.idleTimeout))", "-o", "ConnectTimeout=\(Int(region.ssh.connectTimeout.rounded(.up)))",
-            "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4", "-o", "LogLevel=ERROR",
+            "-o", "ServerAliveInterval=\(Int(region.ssh.keepaliveInterval.rounded(.up)))",
+            "-o", "ServerAliveCountMax=\(region.ssh.keepaliveCount)", "-o", "LogLevel=ERROR",
         ]
         // Only what the region says: User/Port in ~/.ssh/config apply otherwise.
         if region.explicitSSHUser(for: host) { args += ["-l", s.user] }
