@@ -51,6 +51,8 @@ final class SSHKeepaliveHandler: ChannelInboundHandler, RemovableChannelHandler 
     private let host: String
     private let fate: ConnectionFate
     private var lastHeard = NIODeadline.now()
+    /// When the last probe went out; anything heard after it answers it.
+    private var lastProbe = NIODeadline.distantPast
     private var unanswered = 0
     private var check: Scheduled<Void>?
     private var context: ChannelHandlerContext?
@@ -103,9 +105,11 @@ final class SSHKeepaliveHandler: ChannelInboundHandler, RemovableChannelHandler 
         check = nil
         guard context.channel.isActive else { return }
         let now = NIODeadline.now()
+        // Something arrived since the last probe: the server is there. (Judged by the
+        // probe's time, not by this check's: on a loaded machine a check may run late,
+        // after an answer that came in time.)
+        if lastHeard > lastProbe { unanswered = 0 }
         if now - lastHeard < interval {
-            // Something arrived since the last probe: the server is there.
-            unanswered = 0
             schedule(at: lastHeard + interval, context)
             return
         }
@@ -116,6 +120,7 @@ final class SSHKeepaliveHandler: ChannelInboundHandler, RemovableChannelHandler 
             return
         }
         unanswered += 1
+        lastProbe = now
         sendProbe(context)
         schedule(at: now + interval, context)
     }
