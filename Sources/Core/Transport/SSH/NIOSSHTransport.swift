@@ -23,7 +23,7 @@ public final class NIOSSHTransport: Transport {
     public init(region: Region, journalDirectory: String = ".ferry") {
         self.region = region
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, min(2, System.coreCount)))
-        let home = FileManager.default.homeDirectoryForCurrentUser.path
+        let home = RegionPaths.home
         let record = region.ssh.recordKnownHosts ?? (journalDirectory + "/known_hosts")
         knownHosts = KnownHosts(files: [region.ssh.knownHosts ?? home + "/.ssh/known_hosts"], recordFile: record)
         pool = SSHConnectionPool(settings: region.ssh)
@@ -43,7 +43,7 @@ public final class NIOSSHTransport: Transport {
     }
 
     func key(_ path: String?) throws -> SSHKeyFile.Loaded {
-        let home = FileManager.default.homeDirectoryForCurrentUser.path
+        let home = RegionPaths.home
         let candidates = path.map { [$0] } ?? ["\(home)/.ssh/id_ed25519", "\(home)/.ssh/id_ecdsa"]
         for candidate in candidates {
             if let cached = keys.withLock({ $0[candidate] }) { return cached }
