@@ -4,9 +4,9 @@ import Testing
 import FerryTestSupport
 
 /// `ferry` with the `openssh` transport against the lab's sshd hosts, as an operator runs
-/// it: where `accept-new` records host keys (never in the operator's own known_hosts). Each
-/// test takes lab hosts no other suite uses: masters are shared by every Ferry of this user
-/// (`/tmp/ferry-ssh-UID/%C`).
+/// it: where `accept-new` records host keys (never in the operator's own known_hosts), and
+/// what a signal leaves behind (no ControlMaster). Each test takes lab hosts no other suite
+/// uses: masters are shared by every Ferry of this user (`/tmp/ferry-ssh-UID/%C`).
 @Suite(.serialized) struct CLIOpenSSHTests {
     static var testenv: String { ProcessInfo.processInfo.environment["TESTENV_DIR"] ?? Repository.root + "/.testenv" }
 
@@ -50,6 +50,13 @@ import FerryTestSupport
         try await ChildProcess.run("/usr/bin/ssh-keygen", ["-F", "[\(host.address)]:\(host.port)", "-f", file]).code == 0
     }
 
+    /// The ControlMaster Ferry would use for `host`, asked through its socket (`ssh -O check`).
+    static func masterRunning(_ host: (name: String, address: String, port: Int)) async throws -> Bool {
+        try await ChildProcess.run("/usr/bin/ssh", [
+            "-O", "check", "-o", "ControlPath=/tmp/ferry-ssh-\(getuid())/%C", "-l", "root", "-p", String(host.port), "--", host.address,
+        ]).code == 0
+    }
+
     @Test func acceptNewRecordsKeysBesideTheJournalAndNeverInTheOperatorsKnownHosts() async throws {
         let dir = try Self.directory()
         let home = dir + "/home"
@@ -89,4 +96,45 @@ import FerryTestSupport
         #expect(try await Self.knows(dir + "/state2/known_hosts", fresh))
         #expect(try String(contentsOfFile: operatorFile, encoding: .utf8) == unrelated + knownLines, "the operator's known_hosts was written")
     }
+
+    @Test func sigtermLeavesNoControlMasterRunning() async throws {
+        let dir = try Self.directory()
+        let host = try Self.labHost(486)
+        try Self.writeRegion(dir, hosts: [486], ssh: "known_hosts: \(Self.testenv)/ssh/known_hosts")
+        try """
+            runbook { name = "terminated" }
+            step "long" { on = "computes", run = function(host, ctx)
+              host:run("touch " .. ctx.vars.out .. "/started; while [ ! -e " .. ctx.vars.out .. "/release ]; do sleep 0.1; done")
+            end }
+            """.write(toFile: dir + "/runbook.lua", atomically: true, encoding: .utf8)
+        defer {
+            FileManager.default.createFile(atPath: dir + "/out/release", contents: nil)
+            _ = try? shell("ssh -O exit -o ControlPath=/tmp/ferry-ssh-\(getuid())/%C -l root -p \(host.port) -- \(host.address) 2>/dev/null")
+        }
+        let (wasRunning, stopped) = try await FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--yes", "--journal", "j.db"], in: dir) { child in
+            // The latch: the command runs on the host, so its master is up.
+            let deadline = Date().addingTimeInterval(120)
+            while Date() < deadline && !FileManager.default.fileExists(atPath: dir + "/out/started") {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let running = try await Self.masterRunning(host)
+            try child.signal(SIGTERM)
+            return running
+        }
+        #expect(wasRunning, "the run's ControlMaster was up before the signal")
+        #expect(stopped.code == 3, "\(stopped.stderr)")
+        #expect(try await !Self.masterRunning(host), "the ControlMaster outlived ferry: \(stopped.stderr)")
+    }
+}
+
+private func shell(_ command: String) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = ["-c", command]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
 }
