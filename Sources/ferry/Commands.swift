@@ -242,7 +242,7 @@ struct CheckCommand: AsyncParsableCommand {
             defer { try? FileManager.default.removeItem(atPath: scratch) }
             let engine = try Composition.engine(runbook: rb, target: target, journal: try RunJournal(path: scratch + "/journal.db"),
                                                 yes: true, observer: NoObserver(), keysBeside: journalOptions.journal)
-            let results = try await engine.runChecks(names)
+            let results = try await Composition.closingOnSignal(engine.transport) { try await engine.runChecks(names) }
             await engine.transport.shutdown()
             var failed = 0
             for r in results {

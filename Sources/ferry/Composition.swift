@@ -95,31 +95,44 @@ enum Composition {
     }
 
     /// Runs an engine operation, turning SIGINT/SIGTERM into a clean, resumable stop.
+    /// `transport` is shut down however the operation ends, interrupted too (openssh's
+    /// ControlMasters closed, not left to ControlPersist).
     static func interruptible<T: Sendable>(closing transport: (any Transport)? = nil,
                                            _ body: @escaping @Sendable () async throws -> T) async throws -> T
     {
         // The handler is in place before the work starts: an early Ctrl-C is never lost.
         let running = Mutex<Task<T, any Error>?>(nil)
         let interrupted = Mutex(false)
-        return try await Signals.whileRunning({
+        let result = await Signals.whileRunning({
             Console.error("\nferry: interrupted; stopping (hosts in flight finish or are stopped; the run can be resumed)")
             interrupted.withLock { $0 = true }
             running.withLock { $0 }?.cancel()
-        }) {
-        let task = Task { () async throws -> T in
-            do {
-                let outcome = try await body()
-                await transport?.shutdown()
-                return outcome
-            } catch {
-                await transport?.shutdown()
-                throw error
+        }) { () async -> Result<T, any Error> in
+            let task = Task { try await body() }
+            running.withLock { $0 = task }
+            if interrupted.withLock({ $0 }) { task.cancel() }
+            let result = await task.result
+            // Here, outside the task a signal cancels: inside it, a cancelled shutdown
+            // killed its own `ssh -O exit` at once and the masters stayed behind. Each
+            // close is bounded (openssh: 10 s), so an unreachable host cannot hold it.
+            await transport?.shutdown()
+            return result
+        }
+        return try result.get()
+    }
+
+    /// Runs `body` with `transport` shut down first should a signal end the process
+    /// (commands outside ``interruptible(closing:_:)``: `exec`, `check`). Waits at most
+    /// 15 s for it, then exits all the same.
+    static func closingOnSignal<T>(_ transport: any Transport, _ body: () async throws -> T) async rethrows -> T {
+        try await Signals.cleaningUp({
+            let done = DispatchSemaphore(value: 0)
+            Task.detached {
+                await transport.shutdown()
+                done.signal()
             }
-        }
-        running.withLock { $0 = task }
-        if interrupted.withLock({ $0 }) { task.cancel() }
-        return try await task.value
-        }
+            _ = done.wait(timeout: .now() + 15)
+        }, body)
     }
 
     /// What to tell the operator after a run or rollback.

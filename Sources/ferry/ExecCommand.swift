@@ -32,13 +32,16 @@ struct ExecCommand: AsyncParsableCommand {
             let counter = Mutex((done: 0, failed: 0))
             let total = hosts.count
             let live = Console.isTerminal && !json
-            let results = await AdHocExec.run(hostCommand, on: hosts, transport: transport, parallel: parallel ?? r.ssh.parallel) { result in
-                let (done, failed) = counter.withLock { c -> (Int, Int) in
-                    c.done += 1
-                    if !result.ok { c.failed += 1 }
-                    return (c.done, c.failed)
+            // Ctrl-C ends `exec` at once: its masters are closed first (openssh).
+            let results = await Composition.closingOnSignal(transport) {
+                await AdHocExec.run(hostCommand, on: hosts, transport: transport, parallel: parallel ?? r.ssh.parallel) { result in
+                    let (done, failed) = counter.withLock { c -> (Int, Int) in
+                        c.done += 1
+                        if !result.ok { c.failed += 1 }
+                        return (c.done, c.failed)
+                    }
+                    if live && (done % 10 == 0 || done == total) { Console.errorRaw("\r\(done)/\(total) done, \(failed) failed\u{1B}[K") }
                 }
-                if live && (done % 10 == 0 || done == total) { Console.errorRaw("\r\(done)/\(total) done, \(failed) failed\u{1B}[K") }
             }
             let connecting = await transport.summary
             await transport.shutdown()

@@ -62,6 +62,25 @@ import Testing
         }
     }
 
+    @Test func sshKeepalivesDefaultToFifteenSecondsAndThreeAndAreChecked() throws {
+        let defaults = try RegionLoader.parse("region: x\n", file: "x.yaml")
+        #expect(defaults.ssh.keepaliveInterval == 15 && defaults.ssh.keepaliveCount == 3)
+        #expect(defaults.ssh.inactivityLimit == 60)
+        let set = try RegionLoader.parse("region: x\nssh: { keepalive_interval: 2s, keepalive_count: 1 }\n", file: "x.yaml")
+        #expect(set.ssh.keepaliveInterval == 2 && set.ssh.keepaliveCount == 1 && set.ssh.inactivityLimit == 4)
+        let cases: [(String, String)] = [
+            ("region: x\nssh:\n  keepalive_interval: 0s\n", "x.yaml:3: ssh.keepalive_interval: must be a duration above zero"),
+            ("region: x\nssh:\n  keepalive_interval: soon\n", "x.yaml:3: ssh.keepalive_interval: must be a duration above zero"),
+            ("region: x\nssh:\n  keepalive_count: 0\n", "x.yaml:3: ssh.keepalive_count: must be at least 1"),
+        ]
+        for (text, expected) in cases {
+            #expect(throws: FerryError.self) { _ = try RegionLoader.parse(text, file: "x.yaml") }
+            do { _ = try RegionLoader.parse(text, file: "x.yaml") } catch let e as FerryError {
+                #expect(e.message.contains(expected), "\(e.message)")
+            }
+        }
+    }
+
     @Test func ansibleINIInventoryWithChildrenRangesAndVars() throws {
         let dir = NSTemporaryDirectory() + "ferry-ansible-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -21,21 +21,23 @@ enum TestEnvironment {
         return try RegionLoader.load(path: path)
     }
 
-    /// Addresses of the first `count` test hosts.
-    static func addresses(_ count: Int) throws -> [(name: String, address: String)] {
+    /// Addresses of `count` test hosts, from the first (or from the `skip`-th on: tests that
+    /// must not share an openssh ControlMaster with other suites take hosts of their own).
+    static func addresses(_ count: Int, skip: Int = 0) throws -> [(name: String, address: String)] {
         let r = try region()
         let names = r.groups["computes"] ?? []
-        guard names.count >= count else {
-            throw FerryError.failed("the test environment has \(names.count) hosts; these tests need \(count) (HOSTS=\(count) scripts/testenv/up hosts)")
+        guard names.count >= skip + count else {
+            throw FerryError.failed("the test environment has \(names.count) hosts; these tests need \(skip + count) (HOSTS=\(skip + count) scripts/testenv/up hosts)")
         }
-        return names.prefix(count).map { ($0, r.hosts[$0]!.address) }
+        return names.dropFirst(skip).prefix(count).map { ($0, r.hosts[$0]!.address) }
     }
 
     /// A region file for `count` test hosts with extra ssh settings and host lines.
     static func writeRegion(count: Int, directory: String, ssh extra: String = "", identity: String? = nil,
-                            knownHosts: String? = nil, transport: String = "nio", hostExtras: [String: String] = [:]) throws -> String
+                            knownHosts: String? = nil, transport: String = "nio", hostExtras: [String: String] = [:],
+                            skip: Int = 0) throws -> String
     {
-        let hosts = try addresses(count)
+        let hosts = try addresses(count, skip: skip)
         let port = try region().ssh.port
         var text = "region: it\ninventory:\n  groups:\n    computes: [\(hosts.map(\.name).joined(separator: ", "))]\n  hosts:\n"
         for h in hosts {
@@ -74,13 +76,13 @@ struct RealRun {
     let engine: Engine
 
     init(runbook: String, count: Int = 3, ssh: String = "", identity: String? = nil, knownHosts: String? = nil,
-         transport: String = "nio", hostExtras: [String: String] = [:], localTransport: Bool = false) async throws
+         transport: String = "nio", hostExtras: [String: String] = [:], localTransport: Bool = false, skip: Int = 0) async throws
     {
         directory = try TestEnvironment.directory()
         try runbook.write(toFile: directory + "/runbook.lua", atomically: true, encoding: .utf8)
         let regionPath = try TestEnvironment.writeRegion(
             count: count, directory: directory, ssh: ssh, identity: identity, knownHosts: knownHosts, transport: transport,
-            hostExtras: hostExtras)
+            hostExtras: hostExtras, skip: skip)
         let region = try RegionLoader.load(path: regionPath)
         let transportImpl: any Transport
         if localTransport {

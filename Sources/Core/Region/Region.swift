@@ -75,7 +75,17 @@ public struct SSHSettings: Sendable {
     public var connectTimeout: Double = 10
     /// A connection unused this long is closed.
     public var idleTimeout: Double = 300
+    /// TCP keepalive on `nio` connections.
     public var keepalive: Bool = true
+    /// SSH keepalives: one is sent when nothing has arrived from a host for this long
+    /// (`nio`; `openssh`: `ServerAliveInterval`).
+    public var keepaliveInterval: Double = 15
+    /// Keepalives in a row without an answer before the connection counts as lost
+    /// (`openssh`: `ServerAliveCountMax`).
+    public var keepaliveCount: Int = 3
+    /// How long a connection may stay silent before it counts as lost:
+    /// `keepaliveInterval × (keepaliveCount + 1)`.
+    public var inactivityLimit: Double { keepaliveInterval * Double(keepaliveCount + 1) }
     /// Settings for the hosts of a group (user, port, jump, identity).
     public var byGroup: [String: GroupSSH] = [:]
     public init() {}

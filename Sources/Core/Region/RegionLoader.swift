@@ -80,7 +80,7 @@ public enum RegionLoader {
             try ssh.checkKeys([
                 "user", "port", "identity", "known_hosts", "jump", "parallel", "transport", "host_key_checking",
                 "record_known_hosts", "max_connections", "connect_rate", "max_handshakes", "adaptive_connect",
-                "max_sessions", "connect_timeout", "idle_timeout", "keepalive", "groups",
+                "max_sessions", "connect_timeout", "idle_timeout", "keepalive", "keepalive_interval", "keepalive_count", "groups",
             ])
             if let v = ssh["host_key_checking"] {
                 let text = try v.requireString()
@@ -109,6 +109,17 @@ public enum RegionLoader {
             if let v = ssh["keepalive"] {
                 guard let b = try v.value().boolValue else { throw v.error("must be true or false") }
                 region.ssh.keepalive = b
+            }
+            if let v = ssh["keepalive_interval"] {
+                guard let d = (try v.value()).stringValue.flatMap(DurationText.seconds), d > 0 else {
+                    throw v.error("must be a duration above zero like \"15s\"")
+                }
+                region.ssh.keepaliveInterval = d
+            }
+            if let v = ssh["keepalive_count"] {
+                let n = try v.requireInt()
+                guard n >= 1 else { throw v.error("must be at least 1 (keepalives unanswered before the connection counts as lost)") }
+                region.ssh.keepaliveCount = n
             }
             if let v = ssh["adaptive_connect"] {
                 guard let b = try v.value().boolValue else { throw v.error("must be true or false") }

@@ -47,9 +47,18 @@ public enum SecretReference: Sendable, Hashable, CustomStringConvertible {
 /// Paths written in a region file: `~/` is the home directory, a relative path is taken
 /// from the file's directory.
 public enum RegionPaths {
+    /// The home directory `~/` means: `$HOME`, as in the operator's shell, else the user's
+    /// entry in the password database (which is all Foundation reads on Linux).
+    public static var home: String {
+        if let home = ProcessInfo.processInfo.environment["HOME"], home.hasPrefix("/") {
+            return home.count > 1 && home.hasSuffix("/") ? String(home.dropLast()) : home
+        }
+        return FileManager.default.homeDirectoryForCurrentUser.path
+    }
+
     public static func expand(_ path: String, relativeTo directory: String?) -> String {
         if path.hasPrefix("~/") {
-            return FileManager.default.homeDirectoryForCurrentUser.path + String(path.dropFirst(1))
+            return home + String(path.dropFirst(1))
         }
         if path.hasPrefix("/") { return path }
         guard let directory else { return path }

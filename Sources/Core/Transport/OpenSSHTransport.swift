@@ -7,7 +7,10 @@ import Synchronization
 public final class OpenSSHTransport: Transport {
     let region: Region
     let controlDirectory: String
+    /// Ferry's own known-hosts file, where `accept-new` records keys (beside the journal).
     let recordKnownHosts: String
+    /// The operator's known-hosts file, read only (`ssh.known_hosts`, or `~/.ssh/known_hosts`).
+    let knownHosts: String
     private let used = Mutex<Set<String>>([])
 
     public init(region: Region, journalDirectory: String = ".ferry") {
@@ -17,6 +20,28 @@ public final class OpenSSHTransport: Transport {
         try? FileManager.default.createDirectory(atPath: controlDirectory, withIntermediateDirectories: true,
                                                  attributes: [.posixPermissions: 0o700])
         recordKnownHosts = region.ssh.recordKnownHosts ?? URL(fileURLWithPath: journalDirectory).appendingPathComponent("known_hosts").path
+        // ssh would expand `~` from the password database, not from $HOME: resolve it here,
+        // as the nio transport and the region's paths do (``RegionPaths/home``).
+        knownHosts = region.ssh.knownHosts ?? RegionPaths.home + "/.ssh/known_hosts"
+        Self.prepareRecordFile(recordKnownHosts)
+    }
+
+    /// ssh appends to the record file with its own umask and cannot create a missing
+    /// directory for it: make both first, private (0700 directory, 0600 file).
+    static func prepareRecordFile(_ path: String) {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        if !FileManager.default.fileExists(atPath: directory) {
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                     attributes: [.posixPermissions: 0o700])
+        }
+        if !FileManager.default.fileExists(atPath: path) {
+            FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        }
+    }
+
+    /// A path as one word of an ssh option that takes several (`UserKnownHostsFile`).
+    static func optionWord(_ path: String) -> String {
+        path.contains(where: { $0 == " " || $0 == "\t" }) ? "\"\(path)\"" : path
     }
 
     func options(for host: RegionHost) -> [String] {
@@ -24,7 +49,8 @@ public final class OpenSSHTransport: Transport {
         var args = [
             "-o", "BatchMode=yes", "-o", "ControlMaster=auto", "-o", "ControlPath=\(controlDirectory)/%C",
             "-o", "ControlPersist=\(Int(region.ssh.idleTimeout))", "-o", "ConnectTimeout=\(Int(region.ssh.connectTimeout.rounded(.up)))",
-            "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4", "-o", "LogLevel=ERROR",
+            "-o", "ServerAliveInterval=\(Int(region.ssh.keepaliveInterval.rounded(.up)))",
+            "-o", "ServerAliveCountMax=\(region.ssh.keepaliveCount)", "-o", "LogLevel=ERROR",
         ]
         // Only what the region says: User/Port in ~/.ssh/config apply otherwise.
         if region.explicitSSHUser(for: host) { args += ["-l", s.user] }
@@ -34,9 +60,11 @@ public final class OpenSSHTransport: Transport {
         } else {
             args += ["-o", "StrictHostKeyChecking=yes"]
         }
-        var knownFiles = [recordKnownHosts]
-        knownFiles.insert(region.ssh.knownHosts ?? "~/.ssh/known_hosts", at: 0)
-        args += ["-o", "UserKnownHostsFile=\(knownFiles.joined(separator: " "))"]
+        // ssh records new keys (accept-new) in the first file only: Ferry's own, beside the
+        // journal. The operator's file is second, read and never written (nor rewritten by
+        // UpdateHostKeys, whatever ~/.ssh/config says).
+        let knownFiles = [recordKnownHosts, knownHosts].map(Self.optionWord)
+        args += ["-o", "UserKnownHostsFile=\(knownFiles.joined(separator: " "))", "-o", "UpdateHostKeys=no"]
         if let identity = s.identity { args += ["-i", identity, "-o", "IdentitiesOnly=yes"] }
         var chain: [String] = []
         var current = host
@@ -90,25 +118,74 @@ public final class OpenSSHTransport: Transport {
         if let t = command.timeout, result.exitCode == 124 || result.exitCode == 137 {
             throw TransportError(.timeout, host: host.name, "`\(command.command)` did not finish within \(DurationText.format(t)); it was killed")
         }
-        if result.exitCode == 255, let failure = Self.sshFailure(result.stderr) {
-            throw TransportError(failure.0, host: host.name, failure.1)
+        if result.exitCode == 255 {
+            if let failure = Self.sshFailure(result.stderr) { throw TransportError(failure.0, host: host.name, failure.1) }
+            // A lost connection ends the master, and its mux client (this ssh) exits 255
+            // without a word. A command's own 255 leaves the master running.
+            if await !masterRunning(for: host) {
+                let short = command.command.count > 80 ? String(command.command.prefix(77)) + "..." : command.command
+                throw TransportError(
+                    .lost, host: host.name,
+                    "the connection to \(host.address) was lost while `\(short)` ran (ssh's ControlMaster for it is gone); the command may have run (or be running) on the host")
+            }
         }
         return result
     }
 
+    /// Whether this host's ControlMaster still answers (`ssh -O check`).
+    func masterRunning(for host: RegionHost) async -> Bool {
+        let check = try? await ProcessRunner.run("/usr/bin/ssh", ["-O", "check"] + arguments(for: host, []), stdin: nil,
+                                                 output: OutputCapture(), timeout: 10)
+        return check?.exitCode == 0
+    }
+
+    /// ssh's stderr as lines: it ends most with CRLF, some with LF alone (and a Swift
+    /// `Character` holds "\r\n" whole, so splitting on "\n" would not split them).
+    static func lines(_ text: String) -> [String] {
+        text.unicodeScalars.split { $0 == "\n" || $0 == "\r" }
+            .map { String(String.UnicodeScalarView($0)).trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+    }
+
+    /// ssh's warning about a changed host key, without its banner and boilerplate, on one
+    /// line: what changed, the fingerprint presented, the offending line and how to remove it.
+    static func hostKeyChangeExplanation(_ lines: [String]) -> String {
+        let boilerplate = ["IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!", "Please contact your system administrator."]
+        var kept: [String] = []
+        var removeWith = false
+        for line in lines {
+            var text = line.trimmingCharacters(in: CharacterSet(charactersIn: "@ \t"))
+            if text.hasPrefix("WARNING: ") { text.removeFirst("WARNING: ".count) }
+            if text.isEmpty || boilerplate.contains(text) || text.hasPrefix("Add correct host key in ") { continue }
+            if text == "remove with:" {
+                removeWith = true
+                continue
+            }
+            if removeWith, let last = kept.popLast() {
+                kept.append("\(last.hasSuffix(".") ? String(last.dropLast()) : last) (remove it with: \(text)).")
+                removeWith = false
+                continue
+            }
+            kept.append(text)
+        }
+        return kept.joined(separator: " ")
+    }
+
     /// Exit 255 is ssh's own failure only when its stderr says so; otherwise it is the command's.
     static func sshFailure(_ stderr: String) -> (TransportError.Kind, String)? {
-        let text = stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+        let lines = Self.lines(stderr)
+        if lines.contains(where: { $0.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") }) {
+            return (.launch, "ssh failed: " + hostKeyChangeExplanation(lines))
+        }
         let markers: [(String, TransportError.Kind)] = [
             ("Connection refused", .unreachable), ("No route to host", .unreachable), ("Connection timed out", .unreachable),
             ("Could not resolve hostname", .unreachable), ("Network is unreachable", .unreachable),
-            ("Permission denied", .launch), ("Host key verification failed", .launch),
-            ("REMOTE HOST IDENTIFICATION HAS CHANGED", .launch), ("Connection closed by", .lost),
+            ("Permission denied", .launch), ("Host key verification failed", .launch), ("Connection closed by", .lost),
             ("Connection reset by", .lost), ("kex_exchange_identification", .unreachable), ("Broken pipe", .lost),
             ("ssh: connect to host", .unreachable), ("Timeout, server", .lost), ("client_loop: send disconnect", .lost),
         ]
-        for (marker, kind) in markers where text.contains(marker) {
-            let line = text.split(separator: "\n").last { $0.contains(marker) }.map(String.init) ?? text
+        for (marker, kind) in markers {
+            guard let line = lines.last(where: { $0.contains(marker) }) else { continue }
             return (kind, "ssh failed: \(line)" + (kind == .lost ? " (the command may have run)" : ""))
         }
         return nil

@@ -162,8 +162,13 @@ public final class KnownHosts: Sendable {
         guard let recordFile else { return }
         let text = "\(name) \(String(openSSHPublicKey: key))\n"
         let url = URL(fileURLWithPath: recordFile)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        if !FileManager.default.fileExists(atPath: recordFile) { _ = FileManager.default.createFile(atPath: recordFile, contents: nil) }
+        if !FileManager.default.fileExists(atPath: url.deletingLastPathComponent().path) {
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        }
+        if !FileManager.default.fileExists(atPath: recordFile) {
+            _ = FileManager.default.createFile(atPath: recordFile, contents: nil, attributes: [.posixPermissions: 0o600])
+        }
         let handle = try FileHandle(forWritingTo: url)
         defer { try? handle.close() }
         handle.seekToEndOfFile()

@@ -9,7 +9,8 @@ import Synchronization
 /// reused by every step of a run; at most `max_sessions` channels on it at once; a
 /// global cap on connections; handshakes paced by ``HandshakePacer`` (in flight, per
 /// second, adapting to how fast they complete); connect and
-/// command timeouts; TCP keepalive; one reconnect when an idle connection dropped.
+/// command timeouts; TCP keepalive; SSH keepalives that declare a silent host lost
+/// (``SSHKeepaliveHandler``); one reconnect when an idle connection dropped.
 public final class NIOSSHTransport: Transport {
     let region: Region
     let group: MultiThreadedEventLoopGroup
@@ -22,7 +23,7 @@ public final class NIOSSHTransport: Transport {
     public init(region: Region, journalDirectory: String = ".ferry") {
         self.region = region
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, min(2, System.coreCount)))
-        let home = FileManager.default.homeDirectoryForCurrentUser.path
+        let home = RegionPaths.home
         let record = region.ssh.recordKnownHosts ?? (journalDirectory + "/known_hosts")
         knownHosts = KnownHosts(files: [region.ssh.knownHosts ?? home + "/.ssh/known_hosts"], recordFile: record)
         pool = SSHConnectionPool(settings: region.ssh)
@@ -42,7 +43,7 @@ public final class NIOSSHTransport: Transport {
     }
 
     func key(_ path: String?) throws -> SSHKeyFile.Loaded {
-        let home = FileManager.default.homeDirectoryForCurrentUser.path
+        let home = RegionPaths.home
         let candidates = path.map { [$0] } ?? ["\(home)/.ssh/id_ed25519", "\(home)/.ssh/id_ecdsa"]
         for candidate in candidates {
             if let cached = keys.withLock({ $0[candidate] }) { return cached }
@@ -81,7 +82,7 @@ public final class NIOSSHTransport: Transport {
             // timeout starts when the attempt does, not while it waits for a place.
             return try await pacer.handshake(isTimeout: { ($0 as? SSHError)?.kind == .timeout }) {
                 try await SSHConnection.connect(target, via: jump, group: group, maxSessions: region.ssh.maxSessions,
-                                                keepalive: region.ssh.keepalive)
+                                                keepalive: region.ssh.keepalive, alive: KeepalivePolicy(region.ssh))
             }
         }
     }

@@ -125,11 +125,14 @@ final class SSHConnection: Sendable {
     let host: String
     let channel: any Channel
     let sessions: AsyncSlots
+    /// Why Ferry closed this connection (the keepalives went unanswered), if it did.
+    let fate: ConnectionFate
     private let activity = Mutex<(busy: Int, lastUsed: ContinuousClock.Instant)>((0, .now))
 
-    init(host: String, channel: any Channel, maxSessions: Int) {
+    init(host: String, channel: any Channel, maxSessions: Int, fate: ConnectionFate = ConnectionFate()) {
         self.host = host
         self.channel = channel
+        self.fate = fate
         sessions = AsyncSlots(maxSessions)
     }
 
@@ -141,8 +144,9 @@ final class SSHConnection: Sendable {
 
     /// Connects directly, or through `jump` (a direct-tcpip channel carrying a nested SSH connection).
     static func connect(_ target: SSHTarget, via jump: SSHConnection?, group: any EventLoopGroup, maxSessions: Int,
-                        keepalive: Bool) async throws -> SSHConnection
+                        keepalive: Bool, alive: KeepalivePolicy) async throws -> SSHConnection
     {
+        let fate = ConnectionFate()
         let loop = jump?.channel.eventLoop ?? group.next()
         // One budget for the TCP connect, the handshake and authentication together,
         // counted from the start of this attempt.
@@ -152,6 +156,7 @@ final class SSHConnection: Sendable {
             channel.eventLoop.makeCompletedFuture {
                 let sync = channel.pipeline.syncOperations
                 if jump != nil { try sync.addHandler(SSHChannelBytesHandler()) }
+                try sync.addHandler(SSHKeepaliveHandler(policy: alive, host: target.name, fate: fate))
                 let config = SSHClientConfiguration(userAuthDelegate: PublicKeyOffer(target: target),
                                                     serverAuthDelegate: HostKeyCheck(target: target))
                 try sync.addHandler(NIOSSHHandler(role: .client(config), allocator: channel.allocator, inboundChildChannelInitializer: nil))
@@ -185,12 +190,16 @@ final class SSHConnection: Sendable {
         do {
             try await ready.futureResult.get()
             timeout.cancel()
+            // Keepalives from now on: a global request is allowed once authenticated.
+            try await channel.eventLoop.submit {
+                try channel.pipeline.syncOperations.handler(type: SSHKeepaliveHandler.self).start()
+            }.get()
         } catch {
             timeout.cancel()
             channel.close(promise: nil)
             throw classify(error, target: target, via: jump?.host)
         }
-        return SSHConnection(host: target.name, channel: channel, maxSessions: maxSessions)
+        return SSHConnection(host: target.name, channel: channel, maxSessions: maxSessions, fate: fate)
     }
 
     static func classify(_ error: any Error, target: SSHTarget, via jump: String?) -> SSHError {
@@ -250,7 +259,9 @@ final class SSHConnection: Sendable {
             }
             sessions.release()
         }
-        guard channel.isActive else { throw SSHError(.lost, host: host, "the connection is closed", mayHaveRun: false) }
+        guard channel.isActive else {
+            throw SSHError(.lost, host: host, fate.closedBecause ?? "the connection is closed", mayHaveRun: false)
+        }
         let loop = channel.eventLoop
         let host = self.host
         let streams = feed != nil
@@ -307,7 +318,14 @@ final class SSHConnection: Sendable {
         defer { timer?.cancel() }
         // A cancelled caller closes the session (sshd then hangs up on the command).
         return try await withTaskCancellationHandler {
-            try await finalDone.futureResult.get()
+            do {
+                return try await finalDone.futureResult.get()
+            } catch let e as SSHError where e.kind == .lost {
+                // The keepalives closed the connection: say so, not just that it went away.
+                guard let reason = fate.closedBecause else { throw e }
+                throw SSHError(.lost, host: host, e.mayHaveRun ? "\(reason); the command may have run (or be running) on the host" : reason,
+                               mayHaveRun: e.mayHaveRun)
+            }
         } onCancel: {
             finalDone.fail(CancellationError())
             child.close(promise: nil)
