@@ -109,7 +109,7 @@ import FerryTestSupport
             """.write(toFile: dir + "/runbook.lua", atomically: true, encoding: .utf8)
         defer {
             FileManager.default.createFile(atPath: dir + "/out/release", contents: nil)
-            _ = try? shell("ssh -O exit -o ControlPath=/tmp/ferry-ssh-\(getuid())/%C -l root -p \(host.port) -- \(host.address) 2>/dev/null")
+            _ = try? shellOutput("ssh -O exit -o ControlPath=/tmp/ferry-ssh-\(getuid())/%C -l root -p \(host.port) -- \(host.address) 2>/dev/null")
         }
         let (wasRunning, stopped) = try await FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--yes", "--journal", "j.db"], in: dir) { child in
             // The latch: the command runs on the host, so its master is up.
@@ -127,14 +127,3 @@ import FerryTestSupport
     }
 }
 
-private func shell(_ command: String) throws -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/sh")
-    p.arguments = ["-c", command]
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return String(decoding: data, as: UTF8.self)
-}

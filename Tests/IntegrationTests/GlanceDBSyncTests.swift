@@ -1,6 +1,7 @@
 import FerryCore
 @testable import FerryPlugins
 import Foundation
+import FerryTestSupport
 import LuaBridge
 import Testing
 

@@ -1,6 +1,7 @@
 import FerryCore
 import FerryPlugins
 import Foundation
+import FerryTestSupport
 import LuaBridge
 import Testing
 

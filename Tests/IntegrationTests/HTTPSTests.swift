@@ -1,5 +1,6 @@
 import FerryCore
 import Foundation
+import FerryTestSupport
 import Testing
 
 /// `http.request` over TLS against a real HTTPS server on loopback (Python's ssl module) whose

@@ -1,5 +1,6 @@
 @testable import FerryCore
 import Foundation
+import FerryTestSupport
 import LuaBridge
 import Testing
 

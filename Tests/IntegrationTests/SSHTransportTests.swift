@@ -1,5 +1,6 @@
 import FerryCore
 import Foundation
+import FerryTestSupport
 import LuaBridge
 import Testing
 
@@ -350,17 +351,6 @@ import Testing
     }
 }
 
-func shellOutput(_ command: String) throws -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/sh")
-    p.arguments = ["-c", command]
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return String(decoding: data, as: UTF8.self)
-}
 
 @Suite struct AdHocExecIntegrationTests {
     @Test func execFansOutAndGroupsRealResults() async throws {

@@ -1,5 +1,6 @@
 import FerryCore
 import Foundation
+import FerryTestSupport
 import LuaBridge
 import Testing
 

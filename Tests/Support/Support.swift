@@ -39,3 +39,17 @@ public final class Latch: Sendable {
         }
     }
 }
+
+/// The standard output of `/bin/sh -c command` (stderr is not captured), for test set-up
+/// that shells out (mysql, ssh-keygen, ip netns). Blocks its thread until the command ends.
+public func shellOutput(_ command: String) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = ["-c", command]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
+}
