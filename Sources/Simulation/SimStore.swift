@@ -11,7 +11,9 @@ final class SimStore: Sendable {
     let path: String?
     /// What the saved model was built from; a model saved with other settings is refused.
     let fingerprint: String
-    private let logHandle = Mutex<FileHandle?>(nil)
+    private let logHandle = Mutex<PrivateFile?>(nil)
+    /// The first write of the log that failed (a full disk), until a save succeeds.
+    private let logFailure = Mutex<LocalWriteError?>(nil)
     /// When the model was last written (real time), for ``checkpointDue()``.
     private let lastSave = Mutex<Double>(0)
 
@@ -71,12 +73,18 @@ final class SimStore: Sendable {
     func log(host: String, at t: Double, state: SimHost) {
         guard let path, let line = try? JSONEncoder().encode(LoggedHost(host: host, at: t, state: state)) else { return }
         logHandle.withLock { handle in
-            if handle == nil {
-                handle = PrivateFiles.openForAppend(path + ".log")
+            do {
+                if handle == nil { handle = try PrivateFile(appendingTo: path + ".log") }
+                try handle?.write(line + Data("\n".utf8))
+            } catch {
+                let failure = error as? LocalWriteError ?? LocalWriteError(path: path + ".log", reason: "\(error)", diskFull: false)
+                logFailure.withLock { if $0 == nil { $0 = failure } }
             }
-            handle?.write(line + Data("\n".utf8))
         }
     }
+
+    /// A write of the log that failed since the model was last saved, if one did.
+    var writeFailure: LocalWriteError? { logFailure.withLock { $0 } }
 
     /// Writes the model (atomically), so the next command continues from it. `snapshot` is
     /// taken under the log's lock: no host is logged between it and emptying the log.
@@ -85,10 +93,10 @@ final class SimStore: Sendable {
         try PrivateFiles.makeDirectory(URL(fileURLWithPath: path).deletingLastPathComponent().path)
         try logHandle.withLock { handle in
             try PrivateFiles.write(try JSONEncoder().encode(snapshot()), to: path)
-            // The saved model holds every logged host now.
-            try? handle?.truncate(atOffset: 0)
-            try? handle?.seek(toOffset: 0)
+            // The saved model holds every logged host now (and those the log missed).
+            try? handle?.truncate()
             if handle == nil { try? FileManager.default.removeItem(atPath: path + ".log") }
+            logFailure.withLock { $0 = nil }
         }
     }
 

@@ -105,8 +105,10 @@ struct RunCommand: AsyncParsableCommand {
                 _ = try Plan.build(rb, region: target.region, options: options)
                 let engine = try Composition.engine(runbook: rb, target: target, journal: journal, yes: yes)
                 let chosen = options
-                let outcome = try await Composition.interruptible(closing: engine.transport) { try await engine.run(chosen, id: runID) }
-                try target.sim?.save()
+                let outcome = try await Composition.stoppingOnFullDisk(runID, command: "run", journal: journalOptions.journal) {
+                    try await Composition.interruptible(closing: engine.transport) { try await engine.run(chosen, id: runID) }
+                }
+                try Composition.save(target.sim)
                 return Composition.report(outcome, journal: journalOptions.journal)
             }
         }
@@ -154,8 +156,10 @@ struct ResumeCommand: AsyncParsableCommand {
         try await guarded {
             try await lockingRun(run, command: "resume", journalOptions: journalOptions, breakLock: lockOptions.breakLock) { journal, locked in
                 let (engine, record, sim) = try await engineForRun(locked, journal: journal, journalOptions: journalOptions, yes: yes)
-                let outcome = try await Composition.interruptible(closing: engine.transport) { try await engine.resume(record.id, yes: yes) }
-                try sim?.save()
+                let outcome = try await Composition.stoppingOnFullDisk(record.id, command: "resume", journal: journalOptions.journal) {
+                    try await Composition.interruptible(closing: engine.transport) { try await engine.resume(record.id, yes: yes) }
+                }
+                try Composition.save(sim)
                 return Composition.report(outcome, journal: journalOptions.journal)
             }
         }
@@ -175,8 +179,10 @@ struct RollbackCommand: AsyncParsableCommand {
         try await guarded {
             try await lockingRun(run, command: "rollback", journalOptions: journalOptions, breakLock: lockOptions.breakLock) { journal, locked in
                 let (engine, record, sim) = try await engineForRun(locked, journal: journal, journalOptions: journalOptions, yes: yes)
-                let outcome = try await Composition.interruptible(closing: engine.transport) { try await engine.rollback(record.id, to: to, yes: yes) }
-                try sim?.save()
+                let outcome = try await Composition.stoppingOnFullDisk(record.id, command: "rollback", journal: journalOptions.journal) {
+                    try await Composition.interruptible(closing: engine.transport) { try await engine.rollback(record.id, to: to, yes: yes) }
+                }
+                try Composition.save(sim)
                 return Composition.report(outcome, journal: journalOptions.journal)
             }
         }

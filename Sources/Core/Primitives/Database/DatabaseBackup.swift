@@ -108,6 +108,11 @@ public struct DatabaseBackups: Sendable {
                 throw DatabaseError(database: name, code: 0, message: "cannot run mysqldump here (install mariadb-client): \(m)")
             }
         }
+        if let failure = capture.writeFailure {
+            // A partial dump restores nothing: it goes, and the full disk is what is reported.
+            try? FileManager.default.removeItem(atPath: path)
+            throw failure
+        }
         guard result.exitCode == 0 else {
             try? FileManager.default.removeItem(atPath: path)
             throw DatabaseError(database: name, code: 0, message: "mysqldump failed on \(via?.name ?? "this machine"): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
