@@ -70,19 +70,6 @@ struct ChaosTally: CustomStringConvertible {
     }
 }
 
-/// SplitMix64: the same seed, the same choices.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// One run of 50 hosts: run, resumes and rollbacks killed at random tickets, then carried
 /// to the end (succeeded, then rolled back), checking the invariants along the way.
 struct ChaosScenario {
