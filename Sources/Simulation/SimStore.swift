@@ -47,6 +47,15 @@ final class SimStore: Sendable {
         return saved
     }
 
+    /// The hosts the log holds when no model was saved (nil: no log), laid over a region
+    /// seeded afresh.
+    func loggedHosts() -> Saved? {
+        guard let path, FileManager.default.fileExists(atPath: path + ".log") else { return nil }
+        var saved = Saved(clock: 0, state: SimState(), origin: nil, fingerprint: fingerprint)
+        Self.replayLog(path + ".log", into: &saved)
+        return saved
+    }
+
     /// Forgets the log of a model that is not read (a fresh region starts without one).
     func discardLog() {
         if let path { try? FileManager.default.removeItem(atPath: path + ".log") }
@@ -70,15 +79,22 @@ final class SimStore: Sendable {
 
     /// Appends one host's model to the log (a write per host: the page cache keeps it
     /// through a kill -9; ``save(_:)`` folds the log into the model and empties it).
-    func log(host: String, at t: Double, state: SimHost) {
+    func log(host: String, at t: Double, state: SimHost) throws {
         guard let path, let line = try? JSONEncoder().encode(LoggedHost(host: host, at: t, state: state)) else { return }
-        logHandle.withLock { handle in
+        try logHandle.withLock { handle in
             do {
-                if handle == nil { handle = try PrivateFile(appendingTo: path + ".log") }
+                if handle == nil {
+                    let opened = try PrivateFile(appendingTo: path + ".log")
+                    // A line cut short by a full disk or a kill must not swallow the next one.
+                    let size = (try? FileManager.default.attributesOfItem(atPath: path + ".log")[.size] as? Int) ?? 0
+                    if size > 0 { try opened.write(Data("\n".utf8)) }
+                    handle = opened
+                }
                 try handle?.write(line + Data("\n".utf8))
             } catch {
                 let failure = error as? LocalWriteError ?? LocalWriteError(path: path + ".log", reason: "\(error)", diskFull: false)
                 logFailure.withLock { if $0 == nil { $0 = failure } }
+                throw failure
             }
         }
     }

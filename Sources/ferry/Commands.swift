@@ -108,8 +108,9 @@ struct RunCommand: AsyncParsableCommand {
                 let outcome = try await Composition.stoppingOnFullDisk(runID, command: "run", journal: journalOptions.journal) {
                     try await Composition.interruptible(closing: engine.transport) { try await engine.run(chosen, id: runID) }
                 }
+                let code = Composition.report(outcome, journal: journalOptions.journal)
                 try Composition.save(target.sim)
-                return Composition.report(outcome, journal: journalOptions.journal)
+                return code
             }
         }
     }
@@ -159,8 +160,9 @@ struct ResumeCommand: AsyncParsableCommand {
                 let outcome = try await Composition.stoppingOnFullDisk(record.id, command: "resume", journal: journalOptions.journal) {
                     try await Composition.interruptible(closing: engine.transport) { try await engine.resume(record.id, yes: yes) }
                 }
+                let code = Composition.report(outcome, journal: journalOptions.journal)
                 try Composition.save(sim)
-                return Composition.report(outcome, journal: journalOptions.journal)
+                return code
             }
         }
     }
@@ -182,8 +184,9 @@ struct RollbackCommand: AsyncParsableCommand {
                 let outcome = try await Composition.stoppingOnFullDisk(record.id, command: "rollback", journal: journalOptions.journal) {
                     try await Composition.interruptible(closing: engine.transport) { try await engine.rollback(record.id, to: to, yes: yes) }
                 }
+                let code = Composition.report(outcome, journal: journalOptions.journal)
                 try Composition.save(sim)
-                return Composition.report(outcome, journal: journalOptions.journal)
+                return code
             }
         }
     }

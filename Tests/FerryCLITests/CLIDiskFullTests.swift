@@ -1,4 +1,6 @@
 import FerryCore
+import FerryPlugins
+import FerrySimulation
 import FerryTestSupport
 import Foundation
 import LuaBridge
@@ -103,5 +105,75 @@ struct CLIDiskFullTests {
         for host in done { #expect(ran[host] == 1, "\(host) was journaled done and ran again") }
         #expect(try await journal.run(run.id).status == .succeeded)
         #expect(try await journal.leases.leases().isEmpty)
+    }
+
+    /// Fills the file system of `directory` with a file, then gives `room` bytes back.
+    static func fill(_ directory: String, leaving room: Int) throws {
+        let path = directory + "/filler"
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+        let chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        var size = 0
+        while true {
+            let n = chunk.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            size += n
+        }
+        ftruncate(fd, off_t(max(0, size - room)))
+        close(fd)
+    }
+
+    /// The simulated region's model (`sim/` beside the journal) on a tmpfs with one page
+    /// left: a host whose change cannot be logged fails (it is not journaled as done with a
+    /// change the model could lose), the step stops, the run fails resumably, and the
+    /// model that cannot be saved is said so. With room again, `resume` finishes: hosts
+    /// journaled done are not run again, and the model agrees with the journal.
+    @Test func aSimulatedModelOnAFullDiskStopsTheRunAndResumeFinishesIt() async throws {
+        let dir = NSTemporaryDirectory() + "ferry-cli-sim-full-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try """
+            region: simfull
+            simulate:
+              computes: 20
+              seed: 9
+            """.write(toFile: dir + "/region.yaml", atomically: true, encoding: .utf8)
+        try """
+            runbook { name = "switch" }
+            step "switch" { on = "computes", parallel = 4,
+              run = function(host, ctx)
+                host:run("ln -sfn /opt/venvs/queens /opt/openstack/neutron && systemctl restart neutron-openvswitch-agent")
+              end,
+              undo = function(host, ctx) host:run("ln -sfn /opt/venvs/kilo /opt/openstack/neutron && systemctl restart neutron-openvswitch-agent") end }
+            """.write(toFile: dir + "/switch.lua", atomically: true, encoding: .utf8)
+        let sim = dir + "/sim"
+        try Tmpfs.mount(at: sim, size: "256k")
+        defer { Tmpfs.unmount(sim) }
+        try Self.fill(sim, leaving: 4096)
+        let journal = try RunJournal(path: dir + "/j.db")
+
+        let failed = try await FerryProcess.run(["run", "switch.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir)
+        #expect(failed.code == 1, "a clean, failed run (not a trap): \(failed.code) \(failed.stderr)")
+        #expect(failed.stderr.contains("disk full writing ") && failed.stderr.contains("/sim/simfull-20.json.log: No space left on device"),
+                "\(failed.stderr)")
+        #expect(failed.stderr.contains("to resume:    ferry resume "), "\(failed.stderr)")
+        #expect(failed.stderr.contains("the simulated region's model was not saved"), "\(failed.stderr)")
+        let run = try #require(try await journal.runs().first)
+        #expect(run.status == .failed)
+        let atStop = try await journal.hosts(run.id, step: 0, phase: .run)
+        let done = atStop.filter { $0.status == .ok }.map(\.host)
+        #expect(done.count < 20 && atStop.contains { $0.message?.contains("disk full writing") == true }, "\(atStop.map { "\($0.host) \($0.status)" })")
+
+        try FileManager.default.removeItem(atPath: sim + "/filler")
+        let resumed = try await FerryProcess.run(["resume", "last", "--journal", "j.db"], in: dir)
+        #expect(resumed.code == 0, "\(resumed.stderr)")
+        let after = try await journal.hosts(run.id, step: 0, phase: .run)
+        #expect(after.count == 20 && after.allSatisfy { $0.status == .ok })
+        for record in after where done.contains(record.host) {
+            #expect(record.attempts == 1, "\(record.host) was journaled done before the disk filled and ran again")
+        }
+        let model = try SimRegion(region: try RegionLoader.load(path: dir + "/region.yaml"), components: PluginRegistry.simComponents,
+                                  stateDirectory: sim)
+        #expect(model.state.hosts.values.filter { $0.services["neutron-openvswitch-agent"]?.release == "queens" }.count == 20,
+                "every host switched in the saved model")
     }
 }

@@ -180,7 +180,7 @@ struct HostStepRunner {
                     }
                 }
                 let duration = clock.now(host: host.name).timeIntervalSince(start)
-                clock.hostDone(host.name)
+                try clock.hostDone(host.name)
                 try await engine.journal.hostFinished(
                     runID, step.index, phase, host: host.name, ok: true, attempts: previousAttempts + lastAttempt,
                     duration: duration, message: nil, exitCode: nil, stdout: nil, stderr: nil,
@@ -194,7 +194,9 @@ struct HostStepRunner {
                 let duration = clock.now(host: host.name).timeIntervalSince(start)
                 let message = StepRunner.describe(error)
                 let failed = error as? CommandFailed
-                clock.hostDone(host.name)
+                if let failure = error as? LocalWriteError { engine.localWrites.record(failure) }
+                // Its record was tried already when that is what failed; the host is failed either way.
+                try? clock.hostDone(host.name)
                 try await engine.journal.hostFinished(
                     runID, step.index, phase, host: host.name, ok: false, attempts: previousAttempts + lastAttempt,
                     duration: duration, message: message, exitCode: failed?.result.exitCode.map(Int.init),
