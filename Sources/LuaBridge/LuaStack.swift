@@ -52,6 +52,11 @@ func luaTypeName(_ L: LuaStatePointer, _ index: Int32) -> String {
     String(cString: lua_typename(L, lua_type(L, index)))
 }
 
+/// How deep tables may nest to cross into Ferry. Each level is a Swift frame and two Lua
+/// stack slots: a table nested a million deep (a loop builds one in a few lines) would
+/// overflow both.
+let luaValueMaxDepth = 200
+
 /// Converts the value at `index` into a ``LuaValue``.
 func luaValue(_ L: LuaStatePointer, _ index: Int32, path: String = "") throws -> LuaValue {
     var seen = Set<UnsafeRawPointer>()
@@ -61,6 +66,9 @@ func luaValue(_ L: LuaStatePointer, _ index: Int32, path: String = "") throws ->
 private func luaValue(_ L: LuaStatePointer, _ index: Int32, path: String, seen: inout Set<UnsafeRawPointer>) throws
     -> LuaValue
 {
+    if lua_type(L, index) == LUA_TTABLE && seen.count >= luaValueMaxDepth {
+        throw LuaConversionError(path: path, reason: "tables nested deeper than \(luaValueMaxDepth) levels cannot be stored")
+    }
     switch lua_type(L, index) {
     case LUA_TNIL, LUA_TNONE: return .nil
     case LUA_TBOOLEAN: return .bool(lua_toboolean(L, index) != 0)

@@ -177,9 +177,11 @@ public actor LuaVM {
     // MARK: Loading code
 
     /// Loads and runs a chunk on the main thread (declarations; it cannot yield).
-    /// `chunkName` is what error messages show, normally the file's path.
+    /// `chunkName` is what error messages show, normally the file's path. With `results`
+    /// false what the chunk returns is dropped, not converted (a runbook file's return
+    /// value, a function say, is none of Ferry's business).
     @discardableResult
-    public func run(source: String, chunkName: String, args: [LuaArg] = []) throws -> [LuaValue] {
+    public func run(source: String, chunkName: String, args: [LuaArg] = [], results: Bool = true) throws -> [LuaValue] {
         let top = lua_gettop(L)
         defer { lua_settop(L, top) }
         var source = source
@@ -199,6 +201,7 @@ public actor LuaVM {
         if callStatus != ferry_lua_ok() {
             throw errorFromTracebackMessage(luaString(L, -1) ?? "error in \(chunkName)", status: callStatus)
         }
+        guard results else { return [] }
         let n = lua_gettop(L) - top
         return try (0..<n).map { try luaValue(L, top + 1 + $0) }
     }

@@ -63,17 +63,22 @@ public final class SimRegion: Sendable {
                            taught.taughtNames.joined(separator: ",")].joined(separator: "|")
         store = SimStore(directory: stateDirectory, file: "\(region.name)-\(config.computes).json", fingerprint: fingerprint)
         let saved = fresh ? nil : try store.load()
-        if saved == nil { store.discardLog() }
+        if fresh { store.discardLog() }
         let start = (Date().timeIntervalSince1970 / 60).rounded(.down) * 60
-        clock = VirtualClock(start: saved?.clock ?? start)
+        // No model saved yet (the command before was killed, or its disk was full, before
+        // its first save): the hosts its log holds are laid over the seeded region below,
+        // so no host the journal calls done comes back unchanged.
+        let logged = saved == nil && !fresh ? store.loggedHosts() : nil
+        clock = VirtualClock(start: saved?.clock ?? max(start, logged?.clock ?? start))
         faults = SimFaults(config: config, region: region, clock: clock, origin: saved.map { $0.origin ?? $0.clock } ?? start)
         load = SimLoad(settings: config.load, clock: clock, databases: taught.loadedDatabases)
         catalogRole = taught.all.lazy.compactMap { $0.catalogRole(in: region) }.first
         brokerRole = taught.all.lazy.compactMap { $0.brokerRole(in: region) }.first
         model = Mutex(saved?.state ?? SimState())
         if saved == nil {
-            let seeded = seed()
-            model.withLock { $0 = seeded }
+            var seeded = seed()
+            for (name, host) in logged?.state.hosts ?? [:] { seeded.hosts[name] = host }
+            model.withLock { [seeded] in $0 = seeded }
         }
         clock.onClose { [weak self] lane, parent, ordinal in
             self?.load.laneClosed(lane, parent: parent, ordinal: ordinal)
@@ -86,7 +91,7 @@ public final class SimRegion: Sendable {
         }
         // Each host done is appended to a log before the journal records it, so a killed
         // process leaves no host the journal calls done whose change the model lost.
-        clock.onHostDone { [weak self] host, t in self?.logHost(host, at: t) }
+        clock.onHostDone { [weak self] host, t in try self?.logHost(host, at: t) }
     }
 
     public static let defaultReleases = [
@@ -121,10 +126,11 @@ public final class SimRegion: Sendable {
         }
     }
 
-    /// Appends one host's model to the crash log.
-    func logHost(_ name: String, at t: Double) {
+    /// Appends one host's model to the crash log; throws when it cannot (a full disk), so
+    /// the host is not journaled as done with a change the model could lose.
+    func logHost(_ name: String, at t: Double) throws {
         guard store.path != nil, let h = host(name) else { return }
-        store.log(host: name, at: t, state: h)
+        try store.log(host: name, at: t, state: h)
     }
 
     /// Saves after a group of hosts, at most every 2 s of real time.

@@ -11,7 +11,9 @@ final class SimStore: Sendable {
     let path: String?
     /// What the saved model was built from; a model saved with other settings is refused.
     let fingerprint: String
-    private let logHandle = Mutex<FileHandle?>(nil)
+    private let logHandle = Mutex<PrivateFile?>(nil)
+    /// The first write of the log that failed (a full disk), until a save succeeds.
+    private let logFailure = Mutex<LocalWriteError?>(nil)
     /// When the model was last written (real time), for ``checkpointDue()``.
     private let lastSave = Mutex<Double>(0)
 
@@ -45,6 +47,15 @@ final class SimStore: Sendable {
         return saved
     }
 
+    /// The hosts the log holds when no model was saved (nil: no log), laid over a region
+    /// seeded afresh.
+    func loggedHosts() -> Saved? {
+        guard let path, FileManager.default.fileExists(atPath: path + ".log") else { return nil }
+        var saved = Saved(clock: 0, state: SimState(), origin: nil, fingerprint: fingerprint)
+        Self.replayLog(path + ".log", into: &saved)
+        return saved
+    }
+
     /// Forgets the log of a model that is not read (a fresh region starts without one).
     func discardLog() {
         if let path { try? FileManager.default.removeItem(atPath: path + ".log") }
@@ -68,15 +79,28 @@ final class SimStore: Sendable {
 
     /// Appends one host's model to the log (a write per host: the page cache keeps it
     /// through a kill -9; ``save(_:)`` folds the log into the model and empties it).
-    func log(host: String, at t: Double, state: SimHost) {
+    func log(host: String, at t: Double, state: SimHost) throws {
         guard let path, let line = try? JSONEncoder().encode(LoggedHost(host: host, at: t, state: state)) else { return }
-        logHandle.withLock { handle in
-            if handle == nil {
-                handle = PrivateFiles.openForAppend(path + ".log")
+        try logHandle.withLock { handle in
+            do {
+                if handle == nil {
+                    let opened = try PrivateFile(appendingTo: path + ".log")
+                    // A line cut short by a full disk or a kill must not swallow the next one.
+                    let size = (try? FileManager.default.attributesOfItem(atPath: path + ".log")[.size] as? Int) ?? 0
+                    if size > 0 { try opened.write(Data("\n".utf8)) }
+                    handle = opened
+                }
+                try handle?.write(line + Data("\n".utf8))
+            } catch {
+                let failure = error as? LocalWriteError ?? LocalWriteError(path: path + ".log", reason: "\(error)", diskFull: false)
+                logFailure.withLock { if $0 == nil { $0 = failure } }
+                throw failure
             }
-            handle?.write(line + Data("\n".utf8))
         }
     }
+
+    /// A write of the log that failed since the model was last saved, if one did.
+    var writeFailure: LocalWriteError? { logFailure.withLock { $0 } }
 
     /// Writes the model (atomically), so the next command continues from it. `snapshot` is
     /// taken under the log's lock: no host is logged between it and emptying the log.
@@ -85,10 +109,10 @@ final class SimStore: Sendable {
         try PrivateFiles.makeDirectory(URL(fileURLWithPath: path).deletingLastPathComponent().path)
         try logHandle.withLock { handle in
             try PrivateFiles.write(try JSONEncoder().encode(snapshot()), to: path)
-            // The saved model holds every logged host now.
-            try? handle?.truncate(atOffset: 0)
-            try? handle?.seek(toOffset: 0)
+            // The saved model holds every logged host now (and those the log missed).
+            try? handle?.truncate()
             if handle == nil { try? FileManager.default.removeItem(atPath: path + ".log") }
+            logFailure.withLock { $0 = nil }
         }
     }
 

@@ -58,6 +58,9 @@ struct SimTransport: Transport {
         guard sim.host(host.name) != nil else {
             throw TransportError(.unreachable, host: host.name, "no such host in the simulated region")
         }
+        // The model could not be logged (a full disk): a change now might not outlive a
+        // kill, so nothing more changes until the disk has room and the run is resumed.
+        if let failure = sim.store.writeFailure { throw failure }
         let text = command.command
         // Whose time it takes: the per-host step's host that sent it, else the target.
         let lane = command.lane ?? RunLane.current ?? host.name

@@ -106,9 +106,12 @@ struct RunCommand: AsyncParsableCommand {
                 _ = try Plan.build(rb, region: target.region, options: options)
                 let engine = try Composition.engine(runbook: rb, target: target, journal: journal, yes: yes)
                 let chosen = options
-                let outcome = try await Composition.interruptible(closing: engine.transport) { try await engine.run(chosen, id: runID) }
-                try target.sim?.save()
-                return Composition.report(outcome, journal: journalOptions.journal)
+                let outcome = try await Composition.stoppingOnFullDisk(runID, command: "run", journal: journalOptions.journal) {
+                    try await Composition.interruptible(closing: engine.transport) { try await engine.run(chosen, id: runID) }
+                }
+                let code = Composition.report(outcome, journal: journalOptions.journal)
+                try Composition.save(target.sim)
+                return code
             }
         }
     }
@@ -193,9 +196,12 @@ struct ResumeCommand: AsyncParsableCommand {
             try await lockingRun(run, command: "resume", journalOptions: journalOptions, breakLock: lockOptions.breakLock) { journal, locked in
                 let (engine, record, sim) = try await engineForRun(
                     locked, journal: journal, journalOptions: journalOptions, policy: changeOptions.runbookChanged, command: "resume", yes: yes)
-                let outcome = try await Composition.interruptible(closing: engine.transport) { try await engine.resume(record.id, yes: yes) }
-                try sim?.save()
-                return Composition.report(outcome, journal: journalOptions.journal)
+                let outcome = try await Composition.stoppingOnFullDisk(record.id, command: "resume", journal: journalOptions.journal) {
+                    try await Composition.interruptible(closing: engine.transport) { try await engine.resume(record.id, yes: yes) }
+                }
+                let code = Composition.report(outcome, journal: journalOptions.journal)
+                try Composition.save(sim)
+                return code
             }
         }
     }
@@ -218,9 +224,12 @@ struct RollbackCommand: AsyncParsableCommand {
                 let (engine, record, sim) = try await engineForRun(
                     locked, journal: journal, journalOptions: journalOptions, policy: changeOptions.runbookChanged, command: "rollback", yes: yes,
                     validate: { engine in _ = try await engine.rollbackPlan(locked.id, to: target) })
-                let outcome = try await Composition.interruptible(closing: engine.transport) { try await engine.rollback(record.id, to: to, yes: yes) }
-                try sim?.save()
-                return Composition.report(outcome, journal: journalOptions.journal)
+                let outcome = try await Composition.stoppingOnFullDisk(record.id, command: "rollback", journal: journalOptions.journal) {
+                    try await Composition.interruptible(closing: engine.transport) { try await engine.rollback(record.id, to: to, yes: yes) }
+                }
+                let code = Composition.report(outcome, journal: journalOptions.journal)
+                try Composition.save(sim)
+                return code
             }
         }
     }

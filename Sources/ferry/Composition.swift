@@ -135,6 +135,29 @@ enum Composition {
         }, body)
     }
 
+    /// Runs an engine operation (`run`, `resume`, `rollback`) of run `runID`. A full disk
+    /// under it that the engine could not journal (the journal itself cannot grow) stops the
+    /// command resumably (exit 3), saying how to go on once there is room.
+    static func stoppingOnFullDisk<T>(_ runID: String, command: String, journal: String, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let failure as LocalWriteError where failure.diskFull {
+            let flag = journal == ".ferry/journal.db" ? "" : " --journal \(journal)"
+            let what = command == "rollback" ? "the rollback of run \(runID)" : "run \(runID)"
+            let verb = command == "rollback" ? "rollback" : "resume"
+            throw FerryError(.stopped, "\(failure)\n  \(what) stopped where its journal ends; free space there, then continue: ferry \(verb) \(runID)\(flag)")
+        }
+    }
+
+    /// Saves the simulated region's model after a command; a full disk says what was kept.
+    static func save(_ sim: SimRegion?) throws {
+        do {
+            try sim?.save()
+        } catch let failure as LocalWriteError {
+            throw FerryError.failed("\(failure): the simulated region's model was not saved; the next command reads the one saved before, with its log (the journal has the run)")
+        }
+    }
+
     /// What to tell the operator after a run or rollback.
     static func report(_ outcome: RunOutcome, journal: String) -> Int32 {
         let journalFlag = journal == ".ferry/journal.db" ? "" : " --journal \(journal)"

@@ -79,10 +79,11 @@ func guarded(_ body: () async throws -> Int32) async throws {
 enum Console {
     static let isTerminal = isatty(STDERR_FILENO) == 1
     static func out(_ s: String) {
-        FileHandle.standardOutput.write(Data(line(s).utf8))
+        // A full disk or a closed pipe loses the line; FileHandle.write(_:) would trap.
+        try? FileHandle.standardOutput.write(contentsOf: Data(line(s).utf8))
     }
     static func error(_ s: String) {
-        FileHandle.standardError.write(Data(line(s).utf8))
+        try? FileHandle.standardError.write(contentsOf: Data(line(s).utf8))
     }
     private static func line(_ s: String) -> String {
         let text = TerminalText.neutralized(s)

@@ -106,5 +106,5 @@ struct TerminalApprovals: ApprovalProvider {
 extension Console {
     /// Writes Ferry's own text as it is (progress lines with `\r` and `ESC [K`): never
     /// give it text from a host or a runbook without ``TerminalText/neutralized(_:)``.
-    static func errorRaw(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
+    static func errorRaw(_ s: String) { try? FileHandle.standardError.write(contentsOf: Data(s.utf8)) }
 }

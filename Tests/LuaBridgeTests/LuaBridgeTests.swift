@@ -48,6 +48,9 @@ struct Boom: Error, CustomStringConvertible { var description: String { "boom fr
             ("local t = {}; t.me = t; store(t)", "contains itself"),
             ("store({1, 2, x = 3})", "mixes string keys and integer keys"),
             ("store({[1] = 1, [3] = 3})", "gaps"),
+            // A loop builds a table nested a million deep in a few lines; converting it
+            // recursed per level until the stack overflowed (found by the loader fuzz test).
+            ("local t = {}; for _ = 1, 1000000 do t = { t } end; store(t)", "tables nested deeper than 200 levels cannot be stored"),
         ]
         for (source, expected) in cases {
             do {

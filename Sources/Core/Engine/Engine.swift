@@ -16,6 +16,9 @@ public final class Engine: Sendable {
     public let clock: any RunClock
     /// Drivers other than the real ones (the simulated region's).
     public let drivers: RunDrivers?
+    /// The first local write that failed (command output, a dump, the simulated model):
+    /// a full disk stops the run.
+    let localWrites = LocalWriteFailures()
 
     public init(runbook: Runbook, region: Region, transport: any Transport, journal: RunJournal,
                 observer: any RunObserver = NoObserver(), approvals: any ApprovalProvider = NobodyToAsk(),
@@ -92,6 +95,7 @@ public final class Engine: Sendable {
                                         level: line.level.rawValue, message: line.message)
             })
         env.clock = clock
+        env.localWrites = localWrites
         if let drivers { env.drivers = drivers }
         env.artifactDirectory = URL(fileURLWithPath: journal.path).deletingLastPathComponent().appendingPathComponent("artifacts/\(runID)").path
         // A restore killed midway left its option file (a password): a resume or rollback removes it.

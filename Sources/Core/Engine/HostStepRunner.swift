@@ -27,6 +27,17 @@ struct HostStepRunner {
             var failed = 0
             var failures: [(String, String)] = []
             var stopped = false
+            /// A full disk (or another local write that failed): the step stops, whatever `max_fail` allows.
+            var writeFailure: LocalWriteError?
+        }
+
+        /// Stops the step when a local write of the run failed.
+        func noteWrites(_ writes: LocalWriteFailures) {
+            guard let failure = writes.failure else { return }
+            state.withLock { s in
+                if s.writeFailure == nil { s.writeFailure = failure }
+                s.stopped = true
+            }
         }
         let state = Mutex(State())
     }
@@ -85,7 +96,7 @@ struct HostStepRunner {
             observer.handle(.waveStarted(index: step.index, wave: wave, size: slice.count))
             try await runWave(slice, wave: step.batch == nil ? nil : wave, parallel: parallel, maxFail: maxFail, tally: tally,
                               earlier: earlier, hostsFilter: hostsFilter)
-            let stopped = tally.state.withLock { $0.failed > maxFail }
+            let stopped = tally.state.withLock { $0.failed > maxFail || $0.writeFailure != nil }
             if stopped || position >= hosts.count { break }
             if let pause = step.pause { try await engine.clock.sleep(pause, host: nil) }
             if let gate = step.gate, phase != .check {
@@ -119,8 +130,10 @@ struct HostStepRunner {
         let s = tally.state.withLock { $0 }
         let maxFail = step.maxFail.resolve(total: total)
         var text = message
-        let succeeded = message == nil && s.failed <= maxFail
-        if s.failed > maxFail {
+        let succeeded = message == nil && s.failed <= maxFail && s.writeFailure == nil
+        if let failure = s.writeFailure {
+            text = "stopped: \(failure); free space there, then resume"
+        } else if s.failed > maxFail {
             let allowed = maxFail == 0 ? "none may fail" : "at most \(step.maxFail) may fail"
             let examples = s.failures.prefix(3).map { failure -> String in
                 let text = failure.1.count > 200 ? String(failure.1.prefix(197)) + "..." : failure.1
@@ -144,7 +157,8 @@ struct HostStepRunner {
         _ = try await Window(clock: engine.clock, parent: nil, limit: parallel).run(count: hosts.count, lane: { hosts[$0].name }) {
             i, _ in
             let host = hosts[i]
-            // Stop scheduling new hosts once too many failed; those in flight finish.
+            // Stop scheduling new hosts once too many failed, or the disk is full; those in flight finish.
+            tally.noteWrites(engine.localWrites)
             if tally.state.withLock({ $0.stopped }) { return }
             let clock = engine.clock
             let start = clock.now(host: host.name)
@@ -166,12 +180,13 @@ struct HostStepRunner {
                     }
                 }
                 let duration = clock.now(host: host.name).timeIntervalSince(start)
-                clock.hostDone(host.name)
+                try clock.hostDone(host.name)
                 try await engine.journal.hostFinished(
                     runID, step.index, phase, host: host.name, ok: true, attempts: previousAttempts + lastAttempt,
                     duration: duration, message: nil, exitCode: nil, stdout: nil, stderr: nil,
                     hostState: values.first ?? .map([:]))
                 tally.state.withLock { $0.ok += 1 }
+                tally.noteWrites(engine.localWrites)
                 engine.observer.handle(.hostFinished(index: step.index, host: host.name, ok: true, duration: duration, message: nil))
             } catch is CancellationError {
                 throw CancellationError()
@@ -179,7 +194,9 @@ struct HostStepRunner {
                 let duration = clock.now(host: host.name).timeIntervalSince(start)
                 let message = StepRunner.describe(error)
                 let failed = error as? CommandFailed
-                clock.hostDone(host.name)
+                if let failure = error as? LocalWriteError { engine.localWrites.record(failure) }
+                // Its record was tried already when that is what failed; the host is failed either way.
+                try? clock.hostDone(host.name)
                 try await engine.journal.hostFinished(
                     runID, step.index, phase, host: host.name, ok: false, attempts: previousAttempts + lastAttempt,
                     duration: duration, message: message, exitCode: failed?.result.exitCode.map(Int.init),
@@ -189,6 +206,7 @@ struct HostStepRunner {
                     s.failures.append((host.name, message))
                     if s.failed > maxFail { s.stopped = true }
                 }
+                tally.noteWrites(engine.localWrites)
                 engine.observer.handle(.hostFinished(index: step.index, host: host.name, ok: false, duration: duration, message: message))
             }
         }

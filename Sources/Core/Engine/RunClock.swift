@@ -32,8 +32,10 @@ public protocol RunClock: Sendable {
     func advance(_ seconds: Double, host: String?)
     /// The step the engine is running now (the simulation's faults can name steps).
     func enter(step: String?)
-    /// A host of a per-host step is done (called before the journal records it).
-    func hostDone(_ host: String)
+    /// A host of a per-host step is done (called before the journal records it). Throws
+    /// when what the host did cannot be kept (the simulated model's log on a full disk):
+    /// the host is then journaled as failed, and a resume runs it again.
+    func hostDone(_ host: String) throws
     /// Runs `body` with a time limit of `seconds` on `lane`'s time (nil: the coordinator's),
     /// cancelling it and throwing ``StepTimeout`` when the limit is reached. The engine
     /// calls this the same way on every clock: only where the time comes from differs
@@ -176,13 +178,13 @@ public final class VirtualClock: RunClock {
         private let lock = NSLock()
         private var closedHook: (@Sendable (String, String?, Int?) -> Void)?
         private var stepEndedHook: (@Sendable () -> Void)?
-        private var hostDoneHook: (@Sendable (String, Double) -> Void)?
+        private var hostDoneHook: (@Sendable (String, Double) throws -> Void)?
         func setClosed(_ f: @escaping @Sendable (String, String?, Int?) -> Void) { lock.lock(); closedHook = f; lock.unlock() }
         func setStepEnded(_ f: @escaping @Sendable () -> Void) { lock.lock(); stepEndedHook = f; lock.unlock() }
-        func setHostDone(_ f: @escaping @Sendable (String, Double) -> Void) { lock.lock(); hostDoneHook = f; lock.unlock() }
+        func setHostDone(_ f: @escaping @Sendable (String, Double) throws -> Void) { lock.lock(); hostDoneHook = f; lock.unlock() }
         var closed: (@Sendable (String, String?, Int?) -> Void)? { lock.lock(); defer { lock.unlock() }; return closedHook }
         var stepEnded: (@Sendable () -> Void)? { lock.lock(); defer { lock.unlock() }; return stepEndedHook }
-        var hostDone: (@Sendable (String, Double) -> Void)? { lock.lock(); defer { lock.unlock() }; return hostDoneHook }
+        var hostDone: (@Sendable (String, Double) throws -> Void)? { lock.lock(); defer { lock.unlock() }; return hostDoneHook }
     }
     let hooks = Hooks()
     /// Called when a window's lane closes, with its parent lane (nil: outermost) and, for an
@@ -193,10 +195,10 @@ public final class VirtualClock: RunClock {
     /// Called when a step ends (`enter(step: nil)`): the simulation saves its model.
     public func onStepEnd(_ body: @escaping @Sendable () -> Void) { hooks.setStepEnded(body) }
     /// Called when a host is done, before the journal says so (the simulation records the host).
-    public func onHostDone(_ body: @escaping @Sendable (String, Double) -> Void) { hooks.setHostDone(body) }
-    public func hostDone(_ host: String) {
+    public func onHostDone(_ body: @escaping @Sendable (String, Double) throws -> Void) { hooks.setHostDone(body) }
+    public func hostDone(_ host: String) throws {
         let t = state.withLock { $0.lanes[host] ?? $0.coordinator }
-        hooks.hostDone?(host, t)
+        try hooks.hostDone?(host, t)
     }
 
     public func now(host: String?) -> Date {

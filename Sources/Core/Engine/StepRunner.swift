@@ -76,6 +76,10 @@ struct StepRunner {
             } catch {
                 result = Result(succeeded: false, message: Self.describe(error))
             }
+            // A full disk fails the step even when its function caught the error.
+            if let failure = engine.localWrites.failure {
+                result = Result(succeeded: false, message: "stopped: \(failure); free space there, then resume")
+            }
         }
 
         if result.succeeded && phase == .run {

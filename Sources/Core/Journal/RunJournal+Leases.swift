@@ -13,7 +13,20 @@ struct SQLiteLeaseStore: LeaseStore {
     let queue: DatabaseQueue
 
     func acquire(_ scopes: [LeaseScope], for holder: LeaseHolder, breakLock: Bool) async throws -> any RunLock {
-        let outcome = try await queue.writeWithoutTransaction { db -> Result<[TakenOverLease], FerryError> in
+        let outcome: Result<[TakenOverLease], FerryError>
+        do {
+            outcome = try await take(scopes, for: holder, breakLock: breakLock)
+        } catch {
+            throw RunJournal.writeFailure(error, path: queue.path)
+        }
+        switch outcome {
+        case .success(let takenOver): return SQLiteRunLock(queue: queue, holder: holder, scopes: scopes, takenOver: takenOver)
+        case .failure(let refusal): throw refusal
+        }
+    }
+
+    private func take(_ scopes: [LeaseScope], for holder: LeaseHolder, breakLock: Bool) async throws -> Result<[TakenOverLease], FerryError> {
+        try await queue.writeWithoutTransaction { db -> Result<[TakenOverLease], FerryError> in
             var result: Result<[TakenOverLease], FerryError> = .success([])
             try db.inTransaction(.immediate) {
                 var takenOver: [TakenOverLease] = []
@@ -53,10 +66,6 @@ struct SQLiteLeaseStore: LeaseStore {
             }
             return result
         }
-        switch outcome {
-        case .success(let takenOver): return SQLiteRunLock(queue: queue, holder: holder, scopes: scopes, takenOver: takenOver)
-        case .failure(let refusal): throw refusal
-        }
     }
 
     func leases() async throws -> [Lease] {
@@ -82,7 +91,11 @@ struct SQLiteRunLock: RunLock {
 
     func release() async throws {
         let token = holder.token
-        try await queue.write { db in try db.execute(sql: "DELETE FROM leases WHERE token = ?", arguments: [token]) }
+        do {
+            try await queue.write { db in try db.execute(sql: "DELETE FROM leases WHERE token = ?", arguments: [token]) }
+        } catch {
+            throw RunJournal.writeFailure(error, path: queue.path)
+        }
     }
 
     func releaseBeforeExit() {

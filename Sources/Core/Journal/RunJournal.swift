@@ -186,10 +186,21 @@ public actor RunJournal {
                 for w in ws { w.resume() }
             } catch {
                 lastError = error
-                for w in ws { w.resume(throwing: FerryError.failed("journal write failed: \(error)")) }
+                let failure = Self.writeFailure(error, path: path)
+                for w in ws { w.resume(throwing: failure) }
             }
         }
         flushing = false
+    }
+
+    /// What a failed journal write says: a full disk (SQLITE_FULL, which SQLite returns for
+    /// ENOSPC) as ``LocalWriteError``, so the command stops resumably and says so.
+    nonisolated static func writeFailure(_ error: any Error, path: String) -> any Error {
+        if let e = error as? GRDB.DatabaseError, e.resultCode == .SQLITE_FULL {
+            return LocalWriteError(path: path, reason: "the journal cannot grow (SQLite: \(e.message ?? "database or disk is full"))",
+                                   diskFull: true)
+        }
+        return FerryError.failed("journal write failed: \(error)")
     }
 
     // MARK: Runs

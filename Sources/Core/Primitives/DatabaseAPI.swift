@@ -70,7 +70,14 @@ enum DatabaseAPI {
                     return .value(.nil)
                 }
                 return .yield {
-                    let artifact = try await backups.backup(name, via: via)
+                    let artifact: DatabaseArtifact
+                    do {
+                        artifact = try await backups.backup(name, via: via)
+                    } catch let failure as LocalWriteError {
+                        // A dump that does not fit stops the run as a full disk does anywhere.
+                        env.localWrites.record(failure)
+                        throw failure
+                    }
                     try await env.artifact("db-backup", artifact.luaValue, invocation)
                     env.log(LogLine(level: .info, message: "backed up \(name): \(artifact.bytes) bytes to \(artifact.path)", invocation: invocation))
                     return [artifact.luaValue]

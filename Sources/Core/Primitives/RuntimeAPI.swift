@@ -49,7 +49,15 @@ enum RuntimeAPI {
                 let capture = outputCapture(env, invocation, host: hostName, command: command)
                 let prepared = hostCommand
                 return .yield {
-                    let result = try await env.transport.run(prepared, on: host, output: capture)
+                    let result: CommandResult
+                    do {
+                        result = try await env.transport.run(prepared, on: host, output: capture)
+                    } catch let failure as LocalWriteError {
+                        env.localWrites.record(failure)
+                        throw failure
+                    }
+                    // Output that could not be kept (a full disk) fails the command, whatever it returned.
+                    try env.checkWrites(capture)
                     if check && !result.succeeded {
                         throw CommandFailed(host: hostName, command: command, result: result)
                     }
@@ -190,6 +198,7 @@ enum RuntimeAPI {
                                                    lane: { parent == nil ? $0.name : tag + $0.name }) { host in
                         try await env.transport.run(prepared, on: host, output: captures[host.name]!)
                     }
+                    for capture in captures.values { try env.checkWrites(capture) }
                     var out: [String: LuaValue] = [:]
                     var failures: [String] = []
                     for (host, outcome) in results {
@@ -199,6 +208,7 @@ enum RuntimeAPI {
                                          "stderr": .string(r.stderr), "duration": .number(r.duration)]
                             if !r.succeeded { failures.append(host) }
                         case .failure(let e):
+                            if let failure = e as? LocalWriteError { env.localWrites.record(failure) }
                             out[host] = ["code": -1, "error": .string(String(describing: e))]
                             failures.append(host)
                         }
@@ -219,7 +229,8 @@ enum RuntimeAPI {
             },
             LuaFunction("__native.print") { call in
                 let text = TerminalText.neutralized(try call.string(1)) + "\n"
-                FileHandle.standardOutput.write(Data(text.utf8))
+                // Standard output redirected to a full disk loses the line; it does not stop the run.
+                try? FileHandle.standardOutput.write(contentsOf: Data(text.utf8))
                 return .none
             },
             LuaFunction("__native.sleep") { call in

@@ -56,6 +56,16 @@ public struct RunEnvironment: Sendable {
     public var clock: any RunClock = WallClock()
     /// Drivers replacing the real ones (the simulated region's).
     public var drivers = RunDrivers()
+    /// The first local write of the run that failed (a full disk); the engine stops the run on it.
+    public var localWrites = LocalWriteFailures()
+
+    /// Throws the write of `capture`'s output files that failed, if one did, and records it
+    /// for the engine (a runbook that catches the error does not hide a full disk).
+    public func checkWrites(_ capture: OutputCapture) throws {
+        guard let failure = capture.writeFailure else { return }
+        localWrites.record(failure)
+        throw failure
+    }
 
     func databaseSetting(_ name: String, _ key: String) -> String? { region.databases[name]?[key].stringValue }
 

@@ -114,7 +114,7 @@ public enum RunbookLoader {
             hasher.add(display)
             hasher.add(data)
             do {
-                try await vm.run(source: String(decoding: data, as: UTF8.self), chunkName: display)
+                try await vm.run(source: String(decoding: data, as: UTF8.self), chunkName: display, results: false)
             } catch let error as LuaError {
                 throw FerryError.invalid(error.message + (error.traceback.map { tb in
                     error.kind == .syntax ? "" : "\n" + tb.split(separator: "\n").filter { !$0.contains("[C]") && !$0.contains("ferry-") }.prefix(6).joined(separator: "\n")
@@ -126,7 +126,12 @@ public enum RunbookLoader {
         runtime.parallelItem = entry.parallelItem
         runtime.directory = directory
 
-        let declarations = try await vm.callSync(declarationsRef, [])[0]
+        let declarations: LuaValue
+        do {
+            declarations = try await vm.callSync(declarationsRef, [])[0]
+        } catch let e as LuaConversionError {
+            throw FerryError.invalid("\(files.map(LuaVM.displayPath).joined(separator: ", ")): a declaration holds a value Ferry cannot read: \(e)")
+        }
         var validator = DeclarationValidator(vm: vm, functions: functionsRef, files: files)
         let (info, steps, checks, checkOrder) = try await validator.validate(declarations)
         if !validator.problems.isEmpty { throw ValidationErrors(validator.problems) }

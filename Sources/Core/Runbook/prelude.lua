@@ -25,18 +25,30 @@ local function caller(level)
   return src, info.currentline or 0
 end
 
--- Functions become { __fn = id } so the declaration crosses into Swift as data.
-local function encode(v, seen)
+-- Functions become { __fn = id } so the declaration crosses into Swift as data. Errors
+-- carry no place: `declared` adds the declaration's.
+local max_depth = 100
+local function encode(v, seen, depth)
   local t = type(v)
   if t == "function" then fns[#fns + 1] = v; return { __fn = #fns } end
   if t ~= "table" then return v end
   seen = seen or {}
-  if seen[v] then error("a table that contains itself cannot be declared", 4) end
+  depth = depth or 1
+  if seen[v] then error("a table that contains itself cannot be declared", 0) end
+  -- Deeper would overflow Lua's stack here (a loop builds a table a million deep).
+  if depth > max_depth then error("tables nested deeper than " .. max_depth .. " levels cannot be declared", 0) end
   seen[v] = true
   local out = {}
-  for k, x in pairs(v) do out[k] = encode(x, seen) end
+  for k, x in pairs(v) do out[k] = encode(x, seen, depth + 1) end
   seen[v] = nil
   return out
+end
+
+-- `encode(spec)`, its error raised at the line that declared it.
+local function declared(spec)
+  local ok, encoded = pcall(encode, spec)
+  if not ok then error(encoded, 3) end
+  return encoded
 end
 
 function runbook(spec)
@@ -47,7 +59,7 @@ function runbook(spec)
   if decl.runbook then
     error("runbook declared twice (first at " .. decl.runbook.file .. ":" .. decl.runbook.line .. ")", 2)
   end
-  decl.runbook = { spec = encode(spec), file = file, line = line }
+  decl.runbook = { spec = declared(spec), file = file, line = line }
 end
 
 local function declarer(kind, list)
@@ -63,7 +75,7 @@ local function declarer(kind, list)
       if type(spec) ~= "table" then
         error(kind .. ' "' .. name .. '" expects a table of fields { ... }, got ' .. type(spec), 2)
       end
-      list[#list + 1] = { name = name, file = file, line = line, spec = encode(spec) }
+      list[#list + 1] = { name = name, file = file, line = line, spec = declared(spec) }
     end
   end
 end

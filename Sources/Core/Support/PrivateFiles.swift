@@ -39,35 +39,28 @@ public enum PrivateFiles {
         return true
     }
 
-    /// Opens `path` for appending, created 0600 if missing.
-    public static func openForAppend(_ path: String) -> FileHandle? {
-        guard create(path) else { return nil }
-        guard let handle = FileHandle(forWritingAtPath: path) else { return nil }
-        handle.seekToEndOfFile()
-        return handle
-    }
-
     /// Writes `data` to `path` atomically (a 0600 temporary file beside it, renamed over it).
+    /// A full disk throws ``LocalWriteError`` and leaves the file as it was.
     public static func write(_ data: Data, to path: String) throws {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try makeDirectory(directory)
         let temporary = "\(directory)/.\(URL(fileURLWithPath: path).lastPathComponent).\(UUID().uuidString).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, fileMode)
-        guard fd >= 0 else { throw FerryError.failed("cannot write \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw LocalWriteError(path: path, errno: errno) }
         fchmod(fd, fileMode)
-        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-        do {
-            try handle.write(contentsOf: data)
-            try handle.synchronize()
-            try handle.close()
-        } catch {
+        var failure: (any Error)?
+        do { try writeAll(fd, data, path: path) } catch { failure = error }
+        // tmpfs and others may report a full disk only when the data is flushed.
+        if failure == nil, fsync(fd) != 0 { failure = LocalWriteError(path: path, errno: errno) }
+        if close(fd) != 0, failure == nil { failure = LocalWriteError(path: path, errno: errno) }
+        if let failure {
             unlink(temporary)
-            throw FerryError.failed("cannot write \(path): \(error.localizedDescription)")
+            throw failure
         }
         guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
+            let failure = LocalWriteError(path: path, errno: errno)
             unlink(temporary)
-            throw FerryError.failed("cannot write \(path): \(reason)")
+            throw failure
         }
     }
 }

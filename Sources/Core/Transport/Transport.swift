@@ -132,6 +132,9 @@ public struct CommandFailed: Error, CustomStringConvertible, Sendable {
 
 /// Streams a command's output to files beside the journal (when given) and keeps
 /// a bounded tail of each stream in memory.
+///
+/// A write that fails (a full disk) is kept, not thrown: the command runs to its end
+/// (its output still read, only its tail kept) and whoever ran it asks ``checkWrites()``.
 public final class OutputCapture: Sendable {
     public static let defaultTailBytes = 16 * 1024
     private struct State {
@@ -139,8 +142,9 @@ public final class OutputCapture: Sendable {
         var stderrTail: [UInt8] = []
         var stdoutBytes = 0
         var stderrBytes = 0
-        var stdoutFile: FileHandle?
-        var stderrFile: FileHandle?
+        var stdoutFile: PrivateFile?
+        var stderrFile: PrivateFile?
+        var writeFailure: LocalWriteError?
     }
     private let state = Mutex(State())
     private let stdoutPath: String?
@@ -164,14 +168,23 @@ public final class OutputCapture: Sendable {
     private func append(_ bytes: UnsafeRawBufferPointer, err: Bool) {
         guard bytes.count > 0 else { return }
         state.withLock { s in
-            let path = err ? stderrPath : stdoutPath
-            if let path {
-                var handle = err ? s.stderrFile : s.stdoutFile
-                if handle == nil {
-                    handle = Self.openForAppend(path, header: header)
-                    if err { s.stderrFile = handle } else { s.stdoutFile = handle }
+            if let path = err ? stderrPath : stdoutPath, s.writeFailure == nil {
+                do {
+                    var file = err ? s.stderrFile : s.stdoutFile
+                    if file == nil {
+                        // Command output may hold secrets: 0600 files in 0700 directories.
+                        let opened = try PrivateFile(appendingTo: path)
+                        if err { s.stderrFile = opened } else { s.stdoutFile = opened }
+                        if let header { try opened.write(Data(header.utf8)) }
+                        file = opened
+                    }
+                    try file?.write(Data(bytes))
+                } catch {
+                    // Nothing more is written to either file: the first failure is the one to report.
+                    s.writeFailure = error as? LocalWriteError ?? LocalWriteError(path: path, reason: "\(error)", diskFull: false)
+                    s.stdoutFile?.close()
+                    s.stderrFile?.close()
                 }
-                handle?.write(Data(bytes))
             }
             if err {
                 s.stderrBytes += bytes.count
@@ -192,22 +205,23 @@ public final class OutputCapture: Sendable {
         }
     }
 
-    private static func openForAppend(_ path: String, header: String?) -> FileHandle? {
-        // Command output may hold secrets: 0600 files in 0700 directories.
-        guard let h = PrivateFiles.openForAppend(path) else { return nil }
-        if let header { h.write(Data(header.utf8)) }
-        return h
-    }
-
     public var stdout: String { state.withLock { String(decoding: $0.stdoutTail, as: UTF8.self) } }
     public var stderr: String { state.withLock { String(decoding: $0.stderrTail, as: UTF8.self) } }
     public var byteCounts: (stdout: Int, stderr: Int) { state.withLock { ($0.stdoutBytes, $0.stderrBytes) } }
 
+    /// The first write to the output files that failed, if one did.
+    public var writeFailure: LocalWriteError? { state.withLock { $0.writeFailure } }
+
+    /// Throws the first write that failed (`disk full writing /…/cmp001.out: No space left on device`).
+    public func checkWrites() throws {
+        if let failure = writeFailure { throw failure }
+    }
+
     /// Closes the files.
     public func finish() {
         state.withLock { s in
-            try? s.stdoutFile?.close()
-            try? s.stderrFile?.close()
+            s.stdoutFile?.close()
+            s.stderrFile?.close()
             s.stdoutFile = nil
             s.stderrFile = nil
         }

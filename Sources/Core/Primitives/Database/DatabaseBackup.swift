@@ -108,6 +108,11 @@ public struct DatabaseBackups: Sendable {
                 throw DatabaseError(database: name, code: 0, message: "cannot run mysqldump here (install mariadb-client): \(m)")
             }
         }
+        if let failure = capture.writeFailure {
+            // A partial dump restores nothing: it goes, and the full disk is what is reported.
+            try? FileManager.default.removeItem(atPath: path)
+            throw failure
+        }
         guard result.exitCode == 0 else {
             try? FileManager.default.removeItem(atPath: path)
             throw DatabaseError(database: name, code: 0, message: "mysqldump failed on \(via?.name ?? "this machine"): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
@@ -210,7 +215,9 @@ public struct DatabaseBackups: Sendable {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let optionPath = dir + "/client.cnf"
-            FileManager.default.createFile(atPath: optionPath, contents: Data(options.utf8), attributes: [.posixPermissions: 0o600])
+            // Throws on a full disk (createFile would only return false, and mysql would then
+            // fail to log in without saying why).
+            try PrivateFiles.write(Data(options.utf8), to: optionPath)
             do {
                 result = try await ProcessRunner.run(
                     "/bin/sh", ["-c", "f=$1; shift; exec \"$@\" < \"$f\"", "sh", artifact.path, "/usr/bin/mysql",

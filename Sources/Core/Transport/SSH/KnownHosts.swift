@@ -169,10 +169,10 @@ public final class KnownHosts: Sendable {
         if !FileManager.default.fileExists(atPath: recordFile) {
             _ = FileManager.default.createFile(atPath: recordFile, contents: nil, attributes: [.posixPermissions: 0o600])
         }
-        let handle = try FileHandle(forWritingTo: url)
-        defer { try? handle.close() }
-        handle.seekToEndOfFile()
-        handle.write(Data(text.utf8))
+        // A plain write(2): a full disk throws instead of trapping as FileHandle.write(_:) does.
+        let file = try PrivateFile(appendingTo: recordFile)
+        defer { file.close() }
+        try file.write(Data(text.utf8))
         entries.withLock { $0.add(Self.parse(text, file: recordFile)) }
     }
 }
