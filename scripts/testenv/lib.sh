@@ -212,6 +212,34 @@ testenv_netns_add() { # NS VETH BRIDGE ADDR LIST
     testenv_ip -n "$ns" link set lo up || return 1
 }
 
+# A lab bridge BRIDGE that exists when a service starts was made by another lab: one
+# still running (refuse: two labs share ports and addresses) or one that ended
+# without `down` (its directory deleted, its processes killed with the session). The
+# second is an orphan: every namespace attached to the bridge is empty of processes.
+# An orphan's links, namespaces and bridge are removed, and the start goes on.
+# Returns 1 (with the reason logged) when the bridge is in use.
+testenv_reclaim_orphan_bridge() { # BRIDGE
+    local bridge=$1 link ns pids nss=() links=()
+    ip link show "$bridge" >/dev/null 2>&1 || return 0
+    while read -r link ns; do
+        links+=("$link")
+        [[ -n $ns ]] && nss+=("$ns")
+    done < <(ip -o link show master "$bridge" 2>/dev/null |
+        sed -n 's/^[0-9]*: \([^@:]*\)[@:].*/\1 &/p' |
+        awk '{ ns=""; for (i = 2; i < NF; i++) if ($i == "link-netns") ns = $(i + 1); print $1, ns }')
+    for ns in "${nss[@]}"; do
+        pids=$(ip netns pids "$ns" 2>/dev/null || true)
+        if [[ -n $pids ]]; then
+            testenv_log "bridge $bridge belongs to a lab that is still running (processes in namespace $ns: $(echo $pids)); stop that lab with its own scripts/testenv/down first"
+            return 1
+        fi
+    done
+    testenv_log "bridge $bridge was left by a lab that ended without \`down\` (no process in its ${#nss[@]} namespaces); removing it"
+    for link in "${links[@]}"; do ip link del "$link" 2>/dev/null || true; done
+    for ns in "${nss[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+    testenv_ip link del "$bridge"
+}
+
 # Removes what a service recorded in LIST ("netns NAME", "link NAME", "bridge NAME"
 # lines, written before each thing was made), newest first, after ending every
 # process still running inside its namespaces.

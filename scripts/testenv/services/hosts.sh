@@ -223,9 +223,7 @@ hosts__write_confs() {
 
 hosts__netns_setup() {
     local list="$HOSTS_DIR/netns.list" i ns host veth
-    if ip link show "$HOSTS_BRIDGE" >/dev/null 2>&1; then
-        testenv_die "bridge $HOSTS_BRIDGE exists but was not made by this testenv (not in $list); remove it by hand"
-    fi
+    testenv_reclaim_orphan_bridge "$HOSTS_BRIDGE" || testenv_die "cannot start the hosts beside another lab"
     echo "bridge $HOSTS_BRIDGE" >>"$list"
     testenv_ip link add "$HOSTS_BRIDGE" type bridge || return 1
     testenv_ip addr add "$HOSTS_BRIDGE_ADDR/24" dev "$HOSTS_BRIDGE" || return 1

@@ -261,10 +261,7 @@ keepalived__write_if_changed() { # FILE
 
 keepalived__netns_setup() {
     local k
-    if ip link show "$KEEPALIVED_BRIDGE" >/dev/null 2>&1; then
-        testenv_log "bridge $KEEPALIVED_BRIDGE exists but was not made by this testenv (not in $K_LIST); another TESTENV_DIR runs keepalived? remove it by hand"
-        return 1
-    fi
+    testenv_reclaim_orphan_bridge "$KEEPALIVED_BRIDGE" || return 1
     echo "bridge $KEEPALIVED_BRIDGE" >>"$K_LIST"
     testenv_ip link add "$KEEPALIVED_BRIDGE" type bridge || return 1
     testenv_ip addr add "$KEEPALIVED_BRIDGE_ADDR/24" dev "$KEEPALIVED_BRIDGE" || return 1
