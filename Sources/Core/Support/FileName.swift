@@ -2,7 +2,7 @@
 /// component of a local path: `/`, `%`, NUL and other control characters are
 /// percent-encoded, and `.` / `..` become `%2E` / `%2E%2E`, so a name can neither leave
 /// the directory it is written under nor collide with another name (the mapping is
-/// one-to-one; an ordinary name such as `cmp001` or `stop-glance` is unchanged).
+/// one-to-one; an ordinary name such as `cmp001` or `stop-api` is unchanged).
 public enum FileName {
     public static func component(_ name: String) -> String {
         if name.isEmpty { return "%" }

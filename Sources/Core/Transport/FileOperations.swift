@@ -21,7 +21,7 @@ public struct FileOperationResult: Sendable, Equatable {
 
 /// A file operation the host refused: the command (or what stands for it) and its result.
 extension FileOperation {
-    /// How it is named in errors and the journal: `read /etc/nova/nova.conf`.
+    /// How it is named in errors and the journal: `read /etc/myservice/myservice.conf`.
     public var label: String {
         switch self {
         case .read(let path): "read \(path)"
