@@ -29,10 +29,13 @@
 ---A probe of a check with `on`, called for every host.
 ---@alias HostProbe fun(host: Host, ctx: Ctx): (boolean, string?)
 
----A secret reference, as written in the region file: `{ env = "NAME" }` or `{ file = "path" }`.
+---A secret reference, as written in the region file: `{ env = "NAME" }`, `{ file = "path" }`
+---or `{ file = "path", key = "NAME" }` (one key of a YAML, INI or openrc file, ansible-vault allowed).
 ---@class SecretRef
 ---@field env? string environment variable of the ferry process
 ---@field file? string file path, relative to the region file's directory
+---@field key? string one key of the file: a YAML key or dotted path, an INI `section.option`, a shell variable
+---@field vault_password_file? string the ansible-vault password file (else ANSIBLE_VAULT_PASSWORD_FILE); run if executable
 
 ---@class Ctx
 ---@field state table persisted in the journal after every step (storable data only); restored on resume and rollback

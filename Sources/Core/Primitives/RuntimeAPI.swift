@@ -257,9 +257,10 @@ enum RuntimeAPI {
             LuaFunction("__native.secret") { call in
                 let value = try call.value(1)
                 guard let ref = SecretReference(value) else {
-                    throw LuaArgumentError("secret(ref): expected { env = NAME } or { file = PATH }")
+                    throw LuaArgumentError("secret(ref): expected { env = NAME }, { file = PATH } or { file = PATH, key = NAME [, vault_password_file = PATH] }")
                 }
-                return .value(.string(try ref.resolve(relativeTo: box.current?.region.directory)))
+                let region = box.current?.region
+                return .value(.string(try ref.resolve(relativeTo: region?.directory, programs: region?.vaultPasswordPrograms ?? [])))
             },
             LuaFunction("__native.parallel") { call in
                 let opts = try call.table(3, optional: true)

@@ -177,9 +177,7 @@ public enum RegionLoader {
         ])
         region.releases = try named("releases")
         if let k = root["keystone"] {
-            try k.checkKeys([
-                "auth_url", "username", "password", "project", "user_domain", "project_domain", "region_name", "ca_file", "insecure",
-            ])
+            try k.checkKeys(KeystoneCredentials.sectionKeys)
             region.keystone = try k.value()
             try checkSecrets(region.keystone, at: k)
         }
@@ -270,9 +268,13 @@ public enum RegionLoader {
             if case .array(let a) = value { for v in a { try checkSecrets(v, at: node) } }
             return
         }
-        if m.keys.contains("env") || m.keys.contains("file"), m.count == 1 {
-            if SecretReference(value) == nil { throw node.error("a secret reference is { env: NAME } or { file: PATH }") }
-            return
+        if SecretReference.looksLikeReference(Set(m.keys)) {
+            guard SecretReference(value) == nil else { return }
+            let unknown = m.keys.filter { !SecretReference.fileKeys.contains($0) && $0 != "env" }.sorted()
+            let hints = unknown.compactMap { k in
+                SecretReference.fileKeys.first { editDistance($0, k) <= 2 }.map { "\(k) (did you mean \($0)?)" } ?? k
+            }
+            throw node.error(SecretReference.shapes + (hints.isEmpty ? "" : "; unknown key \(hints.joined(separator: ", "))"))
         }
         for (_, v) in m { try checkSecrets(v, at: node) }
     }

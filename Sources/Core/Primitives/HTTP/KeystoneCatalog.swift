@@ -5,47 +5,27 @@ import Synchronization
 /// The Keystone v3 catalog: services and endpoints, with a token obtained by
 /// password and renewed before it expires (or when Keystone says it has).
 public final class KeystoneCatalog: Sendable {
-    public struct Settings: Sendable {
-        var authURL: String
-        var username: String
-        var password: String
-        var project: String
-        var userDomain: String
-        var projectDomain: String
-        var region: String?
-        var caFile: String?
-        var insecure: Bool
-    }
+    public typealias Settings = KeystoneCredentials
 
     let settings: Settings
     private let token = Mutex<(value: String, expires: Date)?>(nil)
     let http = HTTPService.shared
 
-    public init(region: Region) throws {
-        let k = region.keystone
-        guard case .map = k, let authURL = k["auth_url"].stringValue else {
-            throw HTTPFailure(description: "catalog: region \(region.name) has no keystone: { auth_url: … } section")
-        }
-        let password = try region.secretValue(k["password"]) ?? ""
-        settings = Settings(
-            authURL: authURL.hasSuffix("/") ? String(authURL.dropLast()) : authURL, username: k["username"].stringValue ?? "admin",
-            password: password, project: k["project"].stringValue ?? "admin",
-            userDomain: k["user_domain"].stringValue ?? "Default", projectDomain: k["project_domain"].stringValue ?? "Default",
-            region: k["region_name"].stringValue,
-            caFile: k["ca_file"].stringValue.map { RegionPaths.expand($0, relativeTo: region.directory) }, insecure: k["insecure"].boolValue ?? false)
+    /// Logs in with the region's credentials (``KeystoneCredentials/resolve(region:environment:)``:
+    /// the `keystone:` section, a clouds.yaml cloud, an openrc, or `OS_*`).
+    public convenience init(region: Region) throws {
+        self.init(credentials: try KeystoneCredentials.resolve(region: region))
+    }
+
+    public init(credentials: KeystoneCredentials) {
+        settings = credentials
     }
 
     func fail(_ message: String) -> HTTPFailure { HTTPFailure(description: "catalog: Keystone at \(settings.authURL): \(message)") }
 
     func authenticate() async throws -> String {
         if let t = token.withLock({ $0 }), t.expires.timeIntervalSinceNow > 60 { return t.value }
-        let body: LuaValue = ["auth": [
-            "identity": ["methods": ["password"], "password": ["user": [
-                "name": .string(settings.username), "domain": ["name": .string(settings.userDomain)],
-                "password": .string(settings.password),
-            ]]],
-            "scope": ["project": ["name": .string(settings.project), "domain": ["name": .string(settings.projectDomain)]]],
-        ]]
+        let body = settings.authBody
         let response: HTTPResponse
         do {
             response = try await http.request(method: "POST", url: settings.authURL + "/auth/tokens",
@@ -55,7 +35,7 @@ public final class KeystoneCatalog: Sendable {
             throw fail("cannot authenticate: \(e.description)")
         }
         guard response.status == 201, let value = response.headers["x-subject-token"] else {
-            throw fail(response.status == 401 ? "authentication as \(settings.username) rejected (wrong password?)" : "authentication failed: HTTP \(response.status) \(response.body.prefix(200))")
+            throw fail(response.status == 401 ? "authentication as \(settings.who) rejected (wrong password or secret?; credentials from \(settings.source))" : "authentication failed: HTTP \(response.status) \(response.body.prefix(200))")
         }
         let expiresText = response.json?["token"]["expires_at"].stringValue ?? ""
         let formatter = ISO8601DateFormatter()
