@@ -98,7 +98,9 @@ extension Report {
         var counts: [String: Int] = [:]
         var order: [String] = []
         for h in failed.sorted(by: { ($0.endedAt ?? .distantFuture, $0.host) < ($1.endedAt ?? .distantFuture, $1.host) }) {
-            let message = h.message ?? "failed"
+            // The same failure on two hosts is one message: the host's own name is taken out.
+            var message = h.message ?? "failed"
+            if let r = message.range(of: "\(h.host): ") { message.removeSubrange(r) }
             if counts[message] == nil { order.append(message) }
             counts[message, default: 0] += 1
         }
