@@ -10,7 +10,7 @@ import FerryTestSupport
 @Suite struct StrictSimulationTests {
     /// A Kilo region (new controllers at Queens) with a runbook that does nothing, for commands run on it directly.
     static func kilo() async throws -> LibraryTests.Sim {
-        try await LibraryTests.make(runbook: try writeRunbook(#"runbook { name = "noop" }"#), release: "kilo", target: "queens", computes: 4)
+        try await LibraryTests.make(runbook: try writeRunbook(#"runbook { name = "noop" } step "noop" { run = function() end }"#), release: "kilo", target: "queens", computes: 4)
     }
 
     static func run(_ s: LibraryTests.Sim, _ command: String, on host: String = "nova-old-1") async throws -> CommandResult {
