@@ -26,6 +26,15 @@ public protocol SimCommandInterpreter: Sendable {
     /// Runs the command against the state; nil leaves it to the next interpreter
     /// (and finally to the recorder, which accepts it and changes nothing).
     func run(_ command: SimCommand, state: inout SimState, context: any SimContext) -> SimOutcome?
+    /// Before ``run(_:state:context:)``: the failure the real tool gives for words its release
+    /// does not have (argparse's `invalid choice`, exit 2), or nil when they name a command
+    /// of that release. A command it names that `run` then leaves (nil) is recorded, not
+    /// judged. Default: nil (no table of the tool's commands).
+    func reject(_ command: SimCommand, state: SimState) -> SimOutcome?
+}
+
+extension SimCommandInterpreter {
+    public func reject(_ command: SimCommand, state: SimState) -> SimOutcome? { nil }
 }
 
 /// A component as the simulated region knows it: where it lives in the region (its APIs,
@@ -70,6 +79,11 @@ public protocol SimComponent: SimCommandInterpreter {
     /// reads, with what that unit's name contains (`"scheduler": "<component>-scheduler"`).
     /// A topic no component names is read by a unit named like it. Default: none.
     var queueReaders: [String: String] { get }
+    /// Programs its hosts have that the simulation runs without judging (its client, a
+    /// hypervisor's tools): recorded and warned about, where a program no component names
+    /// fails as the shell would (`command not found`, exit 127). Default: its client, a
+    /// program named like the component.
+    var recordedPrograms: Set<String> { get }
     /// How restarting some of its units loads one of its databases. Default: nil (restarts load nothing).
     var loadModel: SimLoadModel? { get }
     /// The estimate in seconds for restarting `unit` (before `durations:` and `duration_scale`),
@@ -153,6 +167,7 @@ extension SimComponent {
     public func catalogRole(in region: Region) -> SimCatalogRole? { nil }
     public func brokerRole(in region: Region) -> SimBrokerRole? { nil }
     public var queueReaders: [String: String] { [:] }
+    public var recordedPrograms: Set<String> { [component] }
     public var loadModel: SimLoadModel? { nil }
     public func restartSeconds(unit: String) -> Double? { nil }
     public func dumpSecondsPerCompute(database: String) -> Double? { nil }

@@ -36,6 +36,9 @@ struct SimComponents: Sendable {
         return out
     }
 
+    /// Programs the components' hosts have that the simulation records without judging.
+    var recordedPrograms: Set<String> { all.reduce(into: []) { $0.formUnion($1.recordedPrograms) } }
+
     /// The databases a component's restarts load.
     var loadedDatabases: Set<String> { Set(all.compactMap { $0.loadModel?.database }) }
 

@@ -19,8 +19,9 @@ struct SimDatabaseDriver: DatabaseDriver {
     }
 }
 
-/// Answers the queries runbooks and plugins ask of OpenStack databases from the model;
-/// other statements are accepted and change nothing.
+/// Answers the queries runbooks and plugins ask of OpenStack databases from the model.
+/// A statement MariaDB could not parse fails with its syntax error (SimSQL); one that parses
+/// but the model does not answer is accepted, changes nothing, and is recorded, not judged.
 struct SimSession: DatabaseSession {
     let sim: SimRegion
     let name: String
@@ -50,6 +51,11 @@ struct SimSession: DatabaseSession {
             throw DatabaseError(database: name, code: 1049, message: "Unknown database '\(name)'")
         }
         sim.clock.advance(0.002, host: nil)
+        if let error = SimSQL.syntaxError(text, database: name) { throw error }
+        func unjudged(_ why: String) -> ([[String: LuaValue]], [String], Int) {
+            sim.unjudged.record("\(name): \(text)", host: nil, why: why)
+            return ([], [], 0)
+        }
         func one(_ column: String, _ value: LuaValue) -> ([[String: LuaValue]], [String], Int) { ([[column: value]], [column], 0) }
         // CREATE / DROP DATABASE [IF [NOT] EXISTS] name: a runbook creates the databases a later
         // release needs and its undo drops them again.
@@ -98,7 +104,11 @@ struct SimSession: DatabaseSession {
             }
             // Which counter answers is the components' knowledge (else `rows:<table>`).
             let key = sim.components.countKey(table: table, query: upper)
-            return one("COUNT(*)", .int(Int64(db.counters[key] ?? 0)))
+            guard let count = db.counters[key] else {
+                _ = unjudged("the model counts no rows of \(table.isEmpty ? "this query" : table) (answered 0)")
+                return one("COUNT(*)", .int(0))
+            }
+            return one("COUNT(*)", .int(Int64(count)))
         }
         if upper.hasPrefix("SELECT DATABASE()") { return one("DATABASE()", .string(name)) }
         if upper.hasPrefix("SELECT") && !upper.contains(" FROM ") {
@@ -107,8 +117,8 @@ struct SimSession: DatabaseSession {
             if let n = Int64(expr) { return one(expr, .int(n)) }
             return one(expr, .int(1))
         }
-        if upper.hasPrefix("SELECT") || upper.hasPrefix("SHOW") { return ([], [], 0) }
-        return ([], [], 0)
+        if upper.hasPrefix("SELECT") || upper.hasPrefix("SHOW") { return unjudged("the model does not answer this query (no rows)") }
+        return unjudged("the model does not apply this statement (nothing changed)")
     }
 
     func command(_ sql: String) async throws { _ = try await query(sql, []) }

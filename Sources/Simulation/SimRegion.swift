@@ -26,6 +26,8 @@ public final class SimRegion: Sendable {
     let store: SimStore
     let load: SimLoad
     let faults: SimFaults
+    /// What it ran without judging, said once per run (SimUnjudged.swift).
+    let unjudged: SimUnjudged
     /// The component that is the region's catalog, and its message broker, as their drivers see them.
     let catalogRole: SimCatalogRole?
     let brokerRole: SimBrokerRole?
@@ -70,6 +72,7 @@ public final class SimRegion: Sendable {
         // so no host the journal calls done comes back unchanged.
         let logged = saved == nil && !fresh ? store.loggedHosts() : nil
         clock = VirtualClock(start: saved?.clock ?? max(start, logged?.clock ?? start))
+        unjudged = SimUnjudged(clock: clock)
         faults = SimFaults(config: config, region: region, clock: clock, origin: saved.map { $0.origin ?? $0.clock } ?? start)
         load = SimLoad(settings: config.load, clock: clock, databases: taught.loadedDatabases)
         catalogRole = taught.all.lazy.compactMap { $0.catalogRole(in: region) }.first

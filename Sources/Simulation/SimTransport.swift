@@ -135,14 +135,26 @@ struct SimTransport: Transport {
         if body.hasPrefix("sudo -n /bin/sh -c ") { body = Self.unquote(String(body.dropFirst("sudo -n /bin/sh -c ".count))) }
         body = body.replacingOccurrences(of: "\\\n", with: " ")
         if body.hasPrefix("export "), let semi = body.firstIndex(of: ";") { body = String(body[body.index(after: semi)...]) }
+        // A script the model cannot follow (a loop, a condition, an expansion, a subshell):
+        // recorded whole, and warned about, rather than guessed at piece by piece.
+        if let why = Self.unfollowable(body) {
+            sim.unjudged.record(body.trimmingCharacters(in: .whitespacesAndNewlines), host: host, why: why)
+            return SimOutcome(duration: sim.duration("shell script", 1))
+        }
         var total = SimOutcome(duration: 0)
         var last: Int32 = 0
         for (op, piece) in Self.split(body) {
             if op == "&&" && last != 0 { continue }
             if op == "||" && last == 0 { continue }
-            let words = Self.words(piece)
-            guard !words.isEmpty else { continue }
-            let r = simple(words, text: piece, stdin: stdin, host: host, lane: lane)
+            let stages = Self.pipeline(piece)
+            let r: SimOutcome
+            if stages.count > 1 {
+                r = pipeline(stages, text: piece.trimmingCharacters(in: .whitespaces), host: host)
+            } else {
+                let words = Self.words(piece)
+                guard !words.isEmpty else { continue }
+                r = simple(words, text: piece.trimmingCharacters(in: .whitespaces), stdin: stdin, host: host, lane: lane)
+            }
             total.stdout += r.stdout
             total.stderr += r.stderr
             total.duration += r.duration
@@ -150,6 +162,115 @@ struct SimTransport: Transport {
         }
         total.exitCode = last
         return total
+    }
+
+    /// A pipeline: each stage's program must exist (as the shell says, the pipeline exits with
+    /// the last stage's status: 127 when that one is missing); what flows between the stages is
+    /// not modelled, so the pipeline is recorded, not judged, and prints nothing.
+    func pipeline(_ stages: [String], text: String, host: String) -> SimOutcome {
+        var out = SimOutcome(duration: 0.05)
+        for (i, stage) in stages.enumerated() {
+            var words = Self.words(stage)
+            while let w = words.first, w == "sudo" || w.hasPrefix("-") || w.contains("=") && words.count > 1 { words.removeFirst() }
+            guard let first = words.first else { continue }
+            if let missing = missingProgram(first) {
+                out.stderr += missing.stderr
+                if i == stages.count - 1 { out.exitCode = missing.exitCode }
+            }
+        }
+        if out.exitCode == 0 { sim.unjudged.record(text, host: host, why: "a pipeline: what passes between its commands is not modelled") }
+        return out
+    }
+
+    /// The shell's answer when `word` names no program the simulated host has (nil when it has it):
+    /// a program no component interprets or names, not a judged shell command, and not one of the
+    /// operating system's that the simulation records (``hostPrograms``).
+    func missingProgram(_ word: String) -> SimOutcome? {
+        let program = (word as NSString).lastPathComponent
+        if Self.judgedPrograms.contains(program) || Self.hostPrograms.contains(program) { return nil }
+        if sim.interpreters.contains(where: { $0.programs.contains(program) }) || sim.components.recordedPrograms.contains(program) {
+            return nil
+        }
+        // sh (bash as /bin/sh on the region's RPM hosts): a name is looked up in PATH, a path is run as given.
+        if word.contains("/") { return .fail("sh: \(word): No such file or directory", code: 127, duration: 0.01) }
+        return .fail("sh: \(word): command not found", code: 127, duration: 0.01)
+    }
+
+    /// Programs the interpreter below runs against the model (SimTransport.simple).
+    static let judgedPrograms: Set<String> = [
+        "systemctl", "service", "true", ":", "false", "exit", "echo", "hostname", "sleep", "test", "[", "cat", "ln", "rm", "mv",
+        "cp", "tar", "mkdir", "cd", "set", "export", "umask", "pwd", "timeout", "sudo", "env",
+    ]
+
+    /// Operating-system programs a region's hosts have (coreutils, util-linux, procps, iproute2,
+    /// curl, the MariaDB client, a package manager, Python): run without judgement, recorded and
+    /// warned about once per run. A program in neither list, nor taught by a component, is not
+    /// installed: `command not found`, exit 127, as on a real host.
+    static let hostPrograms: Set<String> = [
+        "sh", "bash", "dash", "su", "runuser", "nohup", "nice", "ionice", "flock", "stdbuf", "xargs", "source", ".",
+        "ls", "touch", "chmod", "chown", "chgrp", "install", "ln", "readlink", "realpath", "dirname", "basename", "stat", "du", "df",
+        "find", "grep", "egrep", "fgrep", "sed", "awk", "gawk", "cut", "tr", "sort", "uniq", "wc", "head", "tail", "tee", "diff",
+        "cmp", "md5sum", "sha1sum", "sha256sum", "base64", "date", "printf", "seq", "yes", "id", "whoami", "groups", "uname",
+        "uptime", "free", "nproc", "lscpu", "ps", "pgrep", "pkill", "kill", "killall", "pidof", "top", "lsof", "fuser",
+        "ip", "ss", "netstat", "ping", "arping", "nc", "ncat", "curl", "wget", "host", "dig", "getent", "hostnamectl",
+        "gzip", "gunzip", "zcat", "xz", "unxz", "bzip2", "zip", "unzip", "rsync", "scp", "ssh", "sync", "mount", "umount",
+        "lsblk", "blkid", "journalctl", "logger", "crontab", "chronyc", "ntpq", "timedatectl", "sysctl", "modprobe", "lsmod",
+        "iptables", "iptables-save", "ip6tables", "conntrack", "rpm", "yum", "dnf", "apt-get", "apt", "apt-cache", "dpkg",
+        "dpkg-query", "python", "python2", "python3", "pip", "pip3", "virtualenv", "mysql", "mysqldump", "mysqladmin",
+        "mariadb", "openssl", "crudini", "jq", "haproxy", "keepalived", "socat",
+    ]
+
+    /// Why a script cannot be interpreted command by command, or nil: a shell keyword starts one
+    /// of its pieces (a loop, a condition, a function), or it expands something (`$X`, `$(…)`,
+    /// backquotes) or opens a subshell outside single quotes.
+    static func unfollowable(_ body: String) -> String? {
+        let keywords: Set<String> = ["if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done", "case", "esac",
+                                     "function", "select", "{", "}", "[[", "!"]
+        for (_, piece) in split(body) {
+            if let first = words(piece).first, keywords.contains(first) {
+                return "a shell script (`\(first)`) the simulation does not follow"
+            }
+        }
+        var quote: Character?
+        var previous: Character?
+        for c in body {
+            defer { previous = c }
+            if let q = quote {
+                if c == q { quote = nil } else if q == "\"" && (c == "`" || (previous == "$" && (c == "(" || c == "{" || c.isLetter || c == "_"))) {
+                    return "a shell expansion the simulation does not evaluate"
+                }
+                continue
+            }
+            if c == "'" || c == "\"" { quote = c; continue }
+            if c == "`" || (previous == "$" && (c == "(" || c == "{" || c.isLetter || c == "_" || c == "?")) {
+                return "a shell expansion the simulation does not evaluate"
+            }
+            if c == "(" && previous != "$" { return "a subshell the simulation does not follow" }
+        }
+        return nil
+    }
+
+    /// Splits a piece at `|` outside quotes (not `||`, which ``split(_:)`` already took).
+    static func pipeline(_ piece: String) -> [String] {
+        var out: [String] = []
+        var current = ""
+        var quote: Character?
+        for c in piece {
+            if let q = quote {
+                current.append(c)
+                if c == q { quote = nil }
+                continue
+            }
+            if c == "'" || c == "\"" { quote = c }
+            if c == "|" {
+                out.append(current)
+                current = ""
+                continue
+            }
+            current.append(c)
+        }
+        out.append(current)
+        return out.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
     }
 
     func simple(_ input: [String], text: String, stdin: Data?, host: String, lane: String) -> SimOutcome {
@@ -188,6 +309,8 @@ struct SimTransport: Transport {
         switch program {
         case "systemctl", "service": return systemctl(program == "service" ? Array(words.dropFirst()).reversed() : Array(words.dropFirst()), host: host, lane: lane)
         case "true", ":": return SimOutcome(duration: 0.01)
+        // Directories are not modelled (any path may hold a file); shell settings change nothing in the model.
+        case "mkdir", "cd", "set", "export", "umask", "pwd": return SimOutcome(duration: 0.01)
         case "false": return SimOutcome(exitCode: 1, duration: 0.01)
         case "exit": return SimOutcome(exitCode: Int32(words.dropFirst().first ?? "0") ?? 0, duration: 0)
         case "echo": return SimOutcome(stdout: words.dropFirst().joined(separator: " ") + "\n", duration: 0.01)
@@ -261,11 +384,23 @@ struct SimTransport: Transport {
         for f in sim.faults.matching(host: host, command: text, release: toolRelease, primitive: nil) where f.kind == .fail && f.release != nil {
             return .fail(f.message ?? "simulated failure of \(program) (\(toolRelease ?? "?"))", duration: 30)
         }
-        let context = SimRegion.Context(sim: sim)
-        for interpreter in sim.interpreters where interpreter.programs.contains(program) {
-            if let r = sim.mutate({ interpreter.run(command, state: &$0, context: context) }) { return r }
+        let interpreters = sim.interpreters.filter { $0.programs.contains(program) }
+        if !interpreters.isEmpty {
+            let context = SimRegion.Context(sim: sim)
+            for interpreter in interpreters {
+                // Words the tool's release does not have fail as the tool does (argparse, exit 2).
+                if let rejected = sim.read({ interpreter.reject(command, state: $0) }) { return rejected }
+                if let r = sim.mutate({ interpreter.run(command, state: &$0, context: context) }) { return r }
+            }
+            // A command of the tool the model does not interpret: it succeeds, changing nothing.
+            sim.unjudged.record(text, host: host, why: "a command of \(program)\(toolRelease.map { " (\($0))" } ?? "") the simulation does not model")
+            return SimOutcome(duration: sim.duration(program, 1))
         }
-        // Unknown to the model: recorded (journaled as the host's output), succeeds.
+        if let missing = missingProgram(words[0]) { return missing }
+        // A program the host has but nothing models: it succeeds, changing nothing.
+        let why = program == "sh" || program == "bash" || program == "su" || program == "runuser" ? "a script the simulation does not follow"
+            : "no component models \(program)"
+        sim.unjudged.record(text, host: host, why: why)
         return SimOutcome(duration: sim.duration(program, 1))
     }
 
@@ -285,8 +420,29 @@ struct SimTransport: Transport {
 
     func systemctl(_ args: [String], host: String, lane: String) -> SimOutcome {
         let verbs: Set<String> = ["start", "stop", "restart", "reload", "is-active", "status", "enable", "disable", "try-restart", "daemon-reload", "cat"]
-        guard let verb = args.first(where: { verbs.contains($0) }) else { return SimOutcome(duration: 0.1) }
-        let units = args.filter { !$0.hasPrefix("-") && $0 != verb }.map { $0.hasSuffix(".service") ? String($0.dropLast(8)) : $0 }
+        // The verb is the first word that is not an option (or an option's value).
+        var words: [String] = []
+        var i = 0
+        while i < args.count {
+            let w = args[i]
+            if Self.systemctlValued.contains(w) { i += 2; continue }
+            if !w.hasPrefix("-") { words.append(w) }
+            i += 1
+        }
+        guard let verb = words.first else {
+            // No verb: list-units, which the model does not print.
+            sim.unjudged.record((["systemctl"] + args).joined(separator: " "), host: host, why: "systemctl's listings are not modelled")
+            return SimOutcome(duration: 0.1)
+        }
+        guard verbs.contains(verb) else {
+            guard Self.systemctlVerbs.contains(verb) else {
+                // systemd/systemd@v219 src/systemctl/systemctl.c, @v229 src/basic/verbs.c dispatch_verb: EXIT_FAILURE.
+                return .fail("Unknown command verb \(verb).", code: 1, duration: 0.05)
+            }
+            sim.unjudged.record((["systemctl"] + args).joined(separator: " "), host: host, why: "systemctl \(verb) is not modelled")
+            return SimOutcome(duration: 0.1)
+        }
+        let units = words.dropFirst().map { $0.hasSuffix(".service") ? String($0.dropLast(8)) : $0 }
         if verb == "daemon-reload" { return SimOutcome(duration: 0.5) }
         if verb == "cat" {
             // The unit file of each, or systemd's answer for one not installed.
@@ -346,6 +502,23 @@ struct SimTransport: Transport {
         }
         return out
     }
+
+    /// systemctl's options that take a value (`-t service`, `-p MainPID`).
+    static let systemctlValued: Set<String> = ["-t", "--type", "-p", "--property", "-H", "--host", "-M", "--machine", "-n", "--lines",
+                                               "-o", "--output", "-s", "--signal", "--state", "--kill-who", "--root", "--job-mode"]
+
+    /// Every verb of systemctl (systemd/systemd@v219 src/systemctl/systemctl.c `verbs[]`, the
+    /// CentOS 7 systemd, and @v229 for Ubuntu 16.04's): those the model does not interpret are
+    /// recorded, any other word is `Unknown command verb`.
+    static let systemctlVerbs: Set<String> = [
+        "list-units", "list-unit-files", "list-sockets", "list-timers", "list-jobs", "list-machines", "list-dependencies", "clear-jobs",
+        "cancel", "start", "stop", "condstop", "reload", "restart", "try-restart", "reload-or-restart", "reload-or-try-restart",
+        "force-reload", "condreload", "condrestart", "isolate", "kill", "is-active", "check", "is-failed", "show", "cat", "status",
+        "help", "snapshot", "delete", "daemon-reload", "daemon-reexec", "show-environment", "set-environment", "unset-environment",
+        "import-environment", "halt", "poweroff", "reboot", "kexec", "rescue", "emergency", "default", "exit", "switch-root",
+        "reset-failed", "enable", "disable", "is-enabled", "reenable", "preset", "preset-all", "mask", "unmask", "link", "revert",
+        "edit", "set-default", "get-default", "set-property", "is-system-running", "add-wants", "add-requires", "try-reload-or-restart",
+    ]
 
     // MARK: Shell words
 

@@ -65,7 +65,9 @@ struct ReportCommand: AsyncParsableCommand {
             }
             if step.status != "done" && step.status != "skipped" { line += "  [\(step.status)]" }
             lines.append(line)
+            if step.isFailure { lines += step.failureLines.map { "        " + $0 } }
         }
+        lines += unjudgedLines(run.unjudged.map(\.message))
         lines.append("The timeline: ferry report \(run.id) --html report.html  (data: --json)")
         return lines.joined(separator: "\n")
     }
@@ -79,14 +81,29 @@ struct ReportCommand: AsyncParsableCommand {
             line += "  rollback \((rep.rollbackSeconds.map { DurationText.format($0) } ?? "—").leftPadded(7))"
             if let failed = rep.failedStep { line += "  failed at \(failed)" }
             lines.append(line)
+            // Why the upgrade failed, before what the rollback made of it.
+            if !rep.upgradeFailure.isEmpty {
+                lines.append("       upgrade failed:")
+                lines += rep.upgradeFailure.map { "         " + $0 }
+                lines += rep.rollbackOutcome.enumerated().map { $0.offset == 0 ? "       then " + $0.element : "       " + $0.element }
+            } else if rep.failedStep?.hasPrefix("undo ") == true {
+                lines += rep.rollbackOutcome.map { "       " + $0 }
+            }
         }
         for (name, stats) in [("upgrade", drill.upgrade), ("rollback", drill.rollback)] {
             guard let s = stats else { continue }
             lines.append("  \(name): mean \(DurationText.format(s.mean)), p50 \(DurationText.format(s.p50)), p95 \(DurationText.format(s.p95)), max \(DurationText.format(s.max)) over \(s.count)")
         }
+        lines += unjudgedLines(drill.unjudged)
         lines.append("The comparison: ferry report \(drill.id) --html report.html  (data: --json)")
         return lines.joined(separator: "\n")
     }
+}
+
+/// What the region ran without judging, each once: a drill's reader sees what was never checked.
+func unjudgedLines(_ messages: [String]) -> [String] {
+    guard !messages.isEmpty else { return [] }
+    return ["  Recorded, not judged by the simulation (\(messages.count)):"] + messages.map { "    " + $0 }
 }
 
 extension String {

@@ -76,7 +76,8 @@ import Testing
         var sim = SimSandbox(release: "newton")
         let r = sim.run("cinder-manage db online_data_migrations --max_count 50", tool: "newton")
         #expect(r.exitCode == 2)
-        #expect(r.stderr.contains("unrecognized arguments"))
+        // openstack/cinder@9.0.0 cinder/cmd/manage.py DbCommands: purge, sync, version.
+        #expect(r.stderr.contains("argument action: invalid choice: 'online_data_migrations' (choose from 'purge', 'sync', 'version')"), "\(r.stderr)")
     }
 
     @Test func pikeCinderSyncWaitsForOcataOnlineMigrationsWhichExitOneThenZero() {
@@ -103,8 +104,12 @@ import Testing
         #expect(r.exitCode == 0)
         #expect(sim.state.databases["cinder"]!.counters["volumes_host:ctl1@lvm"] == nil)
         #expect(sim.state.databases["cinder"]!.counters["volumes_host:cinder-cluster@lvm"] == before)
-        #expect(sim.run("cinder-manage service remove cinder-volume gone@lvm", tool: "kilo").exitCode == 2)
-        #expect(sim.run("cinder-manage service remove cinder-volume ctl1@lvm", tool: "kilo").exitCode == 0)
+        // `service remove` arrives in Liberty (openstack/cinder@7.0.0 cinder/cmd/manage.py ServiceCommands.remove;
+        // 2015.1.0's has only list): Kilo's cinder-manage refuses it as argparse does.
+        let kilo = sim.run("cinder-manage service remove cinder-volume ctl1@lvm", tool: "kilo")
+        #expect(kilo.exitCode == 2 && kilo.stderr.contains("invalid choice: 'remove' (choose from 'list')"), "\(kilo.stderr)")
+        #expect(sim.run("cinder-manage service remove cinder-volume gone@lvm", tool: "liberty").exitCode == 2)
+        #expect(sim.run("cinder-manage service remove cinder-volume ctl1@lvm", tool: "liberty").exitCode == 0)
     }
 
     @Test func seedsCatalogPerRelease() {

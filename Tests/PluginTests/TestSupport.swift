@@ -38,6 +38,7 @@ struct SimSandbox {
         let argv = line.split(separator: " ").map(String.init)
         let command = SimCommand(host: host, text: line, argv: argv, toolRelease: tool)
         for c in components where c.programs.contains(command.program) {
+            if let rejected = c.reject(command, state: state) { return rejected }
             if let outcome = c.run(command, state: &state, context: context) { return outcome }
         }
         return SimOutcome(exitCode: 0, stdout: "(recorded)", duration: 0)

@@ -132,6 +132,17 @@ public final class Engine: Sendable {
         let env = environment(runID: runID, dryRun: dryRun)
         runbook.runtime.set(env)
         defer { runbook.runtime.set(nil) }
+        // What the region runs without judging it: a warning once per distinct command,
+        // in the output and the journal (kind `unjudged`, which the report lists).
+        if let recorder = drivers?.unjudged {
+            let (journal, observer, steps) = (journal, observer, runbook.steps.map { ($0.name, $0.index) })
+            recorder.begin(runID: runID) { note in
+                let index = note.step.flatMap { name in steps.first { $0.0 == name }?.1 }
+                journal.event(runID, kind: "unjudged", stepIndex: index, host: note.host, level: "warn", message: note.message)
+                observer.handle(.log(LogLine(level: .warn, message: note.message, invocation: nil)))
+            }
+        }
+        defer { drivers?.unjudged?.end() }
         let close = { [journal, transport, databases] in
             await env.resources.closeAll()
             await databases?.close()

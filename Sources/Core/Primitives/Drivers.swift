@@ -66,5 +66,7 @@ public struct RunDrivers: Sendable {
     public var catalog: (any CatalogDriver)?
     public var broker: (any BrokerDriver)?
     public var http: (any HTTPRequester)?
+    /// Where a simulated region says what it ran without judging (``UnjudgedRecorder``).
+    public var unjudged: (any UnjudgedRecorder)?
     public init() {}
 }

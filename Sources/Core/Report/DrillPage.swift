@@ -7,7 +7,8 @@ struct DrillPage {
     let runs: [RunTimeline]
 
     func render() -> String {
-        header() + cards() + comparison() + stepTable() + repetitions() + timelines()
+        header() + cards() + whyFailed() + comparison() + stepTable() + repetitions()
+            + RunSections.unjudgedSection([], drill.unjudged) + timelines()
     }
 
     var clean: Int {
@@ -44,6 +45,20 @@ struct DrillPage {
                                 tone: clean == drill.repetitions.count ? "" : "card-bad")
         if let up = drill.upgrade, let back = drill.rollback, up.mean > 0 {
             html += HTMLReport.card("Rollback / upgrade", String(format: "%.0f%%", back.mean / up.mean * 100), "mean rollback time against mean upgrade time")
+        }
+        return html + "</section>"
+    }
+
+    /// For each repetition whose upgrade failed: the failing step and its first distinct
+    /// messages with their host counts, then what the rollback made of it.
+    func whyFailed() -> String {
+        let failed = drill.repetitions.filter { !$0.upgradeFailure.isEmpty }
+        guard !failed.isEmpty else { return "" }
+        var html = "<section><h2>Why the upgrade failed</h2>"
+        for rep in failed {
+            html += "<div class=\"failure\"><h3>Repetition \(rep.number) <span class=\"muted\"><code>\(Markup.escape(rep.runID))</code></span></h3>"
+            html += "<ul class=\"message\">" + rep.upgradeFailure.map { "<li>\(Markup.escape($0))</li>" }.joined() + "</ul>"
+            html += "<p class=\"muted\">then " + rep.rollbackOutcome.map { Markup.escape($0) }.joined(separator: "<br>") + "</p></div>"
         }
         return html + "</section>"
     }

@@ -50,7 +50,11 @@ extension Report {
                         passed: c.passed, message: c.message, at: clock.offset(c.at), duration: c.duration,
                         attempts: c.attempts)
         }
-        let notable = try await journal.events(run.id).filter { $0.kind != "log" || $0.level == "warn" || $0.level == "error" }
+        let all = try await journal.events(run.id)
+        let unjudged = all.filter { $0.kind == "unjudged" }.map {
+            RunTimeline.Unjudged(stepIndex: $0.stepIndex, stepName: $0.stepIndex.flatMap { names[$0] }, host: $0.host, message: $0.message)
+        }
+        let notable = all.filter { $0.kind != "unjudged" && ($0.kind != "log" || $0.level == "warn" || $0.level == "error") }
         let events = notable.prefix(RunTimeline.Event.limit).map {
             RunTimeline.Event(at: clock.offset($0.at), kind: $0.kind, level: $0.level, stepIndex: $0.stepIndex, host: $0.host,
                          message: $0.message)
@@ -67,7 +71,8 @@ extension Report {
             drill: run.options.drill, repetition: run.options.repetition, simulatedTime: run.options.virtualTime == true,
             startedAt: origin, endedAt: run.endedAt, duration: duration,
             upgrade: span(steps.filter { $0.phase == "run" }), rollback: span(steps.filter { $0.phase == "undo" }),
-            steps: steps, checks: checks, events: Array(events), omittedEvents: max(0, notable.count - RunTimeline.Event.limit))
+            steps: steps, checks: checks, events: Array(events), omittedEvents: max(0, notable.count - RunTimeline.Event.limit),
+            unjudged: unjudged)
     }
 
     struct StepKey: Hashable {
@@ -89,7 +94,17 @@ extension Report {
         var status = record.status.rawValue
         if record.status == .running && interrupted { status = "interrupted" }
         let failed = hosts.filter { $0.status == .failed }
-        return StepTimeline(
+        // Distinct messages in the order the hosts failed, each counted over every failed host.
+        var counts: [String: Int] = [:]
+        var order: [String] = []
+        for h in failed.sorted(by: { ($0.endedAt ?? .distantFuture, $0.host) < ($1.endedAt ?? .distantFuture, $1.host) }) {
+            // The same failure on two hosts is one message: the host's own name is taken out.
+            var message = h.message ?? "failed"
+            if let r = message.range(of: "\(h.host): ") { message.removeSubrange(r) }
+            if counts[message] == nil { order.append(message) }
+            counts[message, default: 0] += 1
+        }
+        var timeline = StepTimeline(
             index: record.index, name: record.name, phase: record.phase.rawValue, status: status, start: start, end: end,
             duration: max(0, end - start), finished: record.endedAt != nil && record.status != .running,
             hostsTotal: max(record.hostsTotal, hosts.count),
@@ -100,6 +115,8 @@ extension Report {
             failedHosts: failed.prefix(StepTimeline.failedHostLimit).map {
                 StepTimeline.FailedHost(host: $0.host, wave: $0.wave, attempts: $0.attempts, exitCode: $0.exitCode, message: $0.message)
             })
+        timeline.failures = order.prefix(StepTimeline.failureLimit).map { StepTimeline.Failure(message: $0, hosts: counts[$0] ?? 0) }
+        return timeline
     }
 
     /// Hosts folded into their waves: a step of thousands of hosts is a handful of bars.
@@ -129,6 +146,15 @@ extension Report {
 }
 
 extension DrillSummary {
+    /// What the rollback of a run came to, for the drill's summary.
+    static func rollbackOutcome(_ run: RunTimeline) -> [String] {
+        guard let back = run.rollback else { return ["no rollback ran (\(run.status.replacingOccurrences(of: "_", with: " ")))"] }
+        if let failed = run.steps.first(where: { $0.phase == "undo" && $0.isFailure }) {
+            return ["rollback failed at undo \(failed.name):"] + failed.failureLines.map { "  " + $0 }
+        }
+        return ["\(run.status == "rolled_back" ? "rolled back" : run.status.replacingOccurrences(of: "_", with: " ")) in \(DurationText.format(back.duration)) (\(back.steps) undo step\(back.steps == 1 ? "" : "s"))"]
+    }
+
     /// Compares the repetitions: a phase counts in the statistics only where it finished
     /// without a failed step, so an aborted repetition does not pass for a fast one.
     init(id: String, _ runs: [RunTimeline]) {
@@ -141,8 +167,12 @@ extension DrillSummary {
                 number: run.repetition ?? position + 1, runID: run.id, status: run.status, startedAt: run.startedAt,
                 upgradeSeconds: run.upgrade?.duration, rollbackSeconds: run.rollback?.duration,
                 failedStep: run.steps.first(where: \.isFailure).map { ($0.phase == "undo" ? "undo " : "") + $0.name },
-                message: run.message)
+                message: run.message,
+                upgradeFailure: run.steps.first { $0.phase == "run" && $0.isFailure }?.failureLines ?? [],
+                rollbackOutcome: Self.rollbackOutcome(run))
         }
+        var seen = Set<String>()
+        unjudged = runs.flatMap { $0.unjudged.map(\.message) }.filter { seen.insert($0).inserted }
         upgrade = DurationStatistics(runs.compactMap { run in run.upgrade.flatMap { $0.failedSteps == 0 ? $0.duration : nil } })
         rollback = DurationStatistics(runs.compactMap { run in run.rollback.flatMap { $0.failedSteps == 0 ? $0.duration : nil } })
 

@@ -66,6 +66,9 @@ public struct RunTimeline: Sendable, Codable {
     public var events: [RunTimeline.Event]
     /// Notable events left out to keep the report readable (the journal has them all).
     public var omittedEvents: Int
+    /// What the (simulated) region ran without judging, once per distinct command, in the
+    /// order it was first run (docs/simulation.md#what-is-judged).
+    public var unjudged: [RunTimeline.Unjudged] = []
 
     /// The steps of one phase, in the order they ran.
     public func steps(_ phase: String) -> [StepTimeline] { steps.filter { $0.phase == phase } }
@@ -119,7 +122,12 @@ public struct StepTimeline: Sendable, Codable {
     /// The first failed hosts (up to ``StepTimeline/failedHostLimit``); `hostsFailed` counts all.
     public var failedHosts: [StepTimeline.FailedHost]
 
+    /// The distinct messages of its failed hosts, in the order they first failed, each with
+    /// how many hosts failed with it (all of them counted; the first ``failureLimit`` messages kept).
+    public var failures: [StepTimeline.Failure] = []
+
     public static let failedHostLimit = 50
+    public static let failureLimit = 5
     public var isFailure: Bool { status == "failed" || status == "interrupted" }
 }
 
@@ -141,6 +149,22 @@ public struct WaveSpan: Sendable, Codable {
 }
 
 extension StepTimeline {
+    /// One message its failed hosts gave, and how many gave it.
+    public struct Failure: Sendable, Codable, Equatable {
+        public var message: String
+        public var hosts: Int
+    }
+
+    /// `restart-agents: 163 hosts failed: Job for … failed: …`, one line per distinct message;
+    /// a step that failed without hosts says its own message.
+    public var failureLines: [String] {
+        if failures.isEmpty { return ["\(name): \(message ?? "failed")"] }
+        var lines = failures.map { "\(name): \($0.hosts) host\($0.hosts == 1 ? "" : "s") failed: \($0.message)" }
+        let counted = failures.map(\.hosts).reduce(0, +)
+        if counted < hostsFailed { lines.append("\(name): \(hostsFailed - counted) more host(s) failed with other messages") }
+        return lines
+    }
+
     public struct FailedHost: Sendable, Codable {
         public var host: String
         public var wave: Int?
@@ -167,6 +191,14 @@ extension RunTimeline {
 }
 
 extension RunTimeline {
+    /// A command the region ran without judging it (journal events of kind `unjudged`).
+    public struct Unjudged: Sendable, Codable {
+        public var stepIndex: Int?
+        public var stepName: String?
+        public var host: String?
+        public var message: String
+    }
+
     public struct Event: Sendable, Codable {
         public var at: Double
         public var kind: String
@@ -203,7 +235,15 @@ public struct DrillSummary: Sendable, Codable {
         /// The first step that failed, in either direction.
         public var failedStep: String?
         public var message: String?
+        /// The upgrade's failing step and its first distinct messages with their host counts
+        /// (``StepTimeline/failureLines``); empty when the upgrade did not fail.
+        public var upgradeFailure: [String] = []
+        /// The rollback's outcome: `rolled back in 4m 10s`, or its failing step and messages.
+        public var rollbackOutcome: [String] = []
     }
+
+    /// What any repetition ran without judging, distinct, in the order first seen.
+    public var unjudged: [String] = []
 
     public struct StepStatistics: Sendable, Codable {
         public var index: Int

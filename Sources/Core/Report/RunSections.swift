@@ -5,7 +5,23 @@ struct RunSections {
     let run: RunTimeline
 
     func render() -> String {
-        failures() + steps() + checks() + events()
+        failures() + steps() + checks() + unjudged() + events()
+    }
+
+    /// What the simulated region ran without judging: a reader sees what the drill never checked.
+    func unjudged() -> String { Self.unjudgedSection(run.unjudged.map { ($0.stepIndex.map { "\($0 + 1). " } ?? "") + ($0.stepName ?? "") }, run.unjudged.map(\.message)) }
+
+    static func unjudgedSection(_ steps: [String], _ messages: [String]) -> String {
+        guard !messages.isEmpty else { return "" }
+        var html = "<section><h2>Recorded, not judged</h2><p class=\"muted\">The simulation ran these without knowing whether a real "
+        html += "host would accept them (each once): a drill checks nothing about them.</p><table class=\"compact\"><thead><tr>"
+        html += steps.isEmpty ? "" : "<th>Step</th>"
+        html += "<th>Command</th></tr></thead><tbody>"
+        for (i, message) in messages.enumerated() {
+            html += "<tr>" + (steps.isEmpty ? "" : "<td>\(Markup.escape(steps[i]))</td>")
+            html += "<td class=\"message\">\(Markup.escape(message))</td></tr>"
+        }
+        return html + "</tbody></table></section>"
     }
 
     func stepName(_ index: Int?) -> String {
@@ -30,6 +46,9 @@ struct RunSections {
                     html += " (they run again on resume)"
                 }
                 html += ".</p>"
+            }
+            if step.failures.count > 0 && step.hostsFailed > 0 {
+                html += "<ul class=\"message\">" + step.failureLines.map { "<li>\(Markup.escape($0))</li>" }.joined() + "</ul>"
             }
             if !step.failedHosts.isEmpty {
                 html += "<table class=\"compact\"><thead><tr><th>Host</th><th>Wave</th><th class=\"num\">Attempts</th><th class=\"num\">Exit</th><th>Why</th></tr></thead><tbody>"
