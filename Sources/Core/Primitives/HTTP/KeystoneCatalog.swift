@@ -37,15 +37,20 @@ public final class KeystoneCatalog: Sendable {
 
     func fail(_ message: String) -> HTTPFailure { HTTPFailure(description: "catalog: Keystone at \(settings.authURL): \(message)") }
 
-    func authenticate() async throws -> String {
-        if let t = token.withLock({ $0 }), t.expires.timeIntervalSinceNow > 60 { return t.value }
-        let body: LuaValue = ["auth": [
+    /// The password authentication, scoped to the project, that every token is asked with.
+    var authBody: LuaValue {
+        ["auth": [
             "identity": ["methods": ["password"], "password": ["user": [
                 "name": .string(settings.username), "domain": ["name": .string(settings.userDomain)],
                 "password": .string(settings.password),
             ]]],
             "scope": ["project": ["name": .string(settings.project), "domain": ["name": .string(settings.projectDomain)]]],
         ]]
+    }
+
+    func authenticate() async throws -> String {
+        if let t = token.withLock({ $0 }), t.expires.timeIntervalSinceNow > 60 { return t.value }
+        let body = authBody
         let response: HTTPResponse
         do {
             response = try await http.request(method: "POST", url: settings.authURL + "/auth/tokens",
@@ -180,6 +185,30 @@ public final class KeystoneCatalog: Sendable {
             "enabled": true,
         ]], expect: [201])
         return (try read("POST /endpoints") { try Self.endpoint(created["endpoint"], at: "endpoint") }, .created)
+    }
+
+    /// The catalog Keystone puts in a new project-scoped token (POST /auth/tokens, with the
+    /// catalog): what nova, cinder and the other services that authenticate are given. Unlike
+    /// GET /endpoints, the URLs are substituted and the endpoints Keystone cannot format are
+    /// gone (openstack/keystone@2015.1.0 keystone/catalog/backends/sql.py get_v3_catalog skips
+    /// them). The token is not kept: the run's own stays as it was.
+    public func tokenCatalog() async throws -> [CatalogTokenService] {
+        let response: HTTPResponse
+        do {
+            response = try await http.request(method: "POST", url: settings.authURL + "/auth/tokens",
+                                              headers: ["Content-Type": "application/json", "Accept": "application/json"],
+                                              body: Data(authBody.jsonString().utf8), caFile: settings.caFile, insecure: settings.insecure)
+        } catch let e as HTTPFailure {
+            throw fail("cannot authenticate: \(e.description)")
+        }
+        guard response.status == 201, let json = response.json else {
+            throw fail(response.status == 401 ? "authentication as \(settings.username) rejected (wrong password?)"
+                : "authentication failed: HTTP \(response.status) \(response.body.prefix(200))")
+        }
+        guard json["token"]["catalog"].arrayValue != nil else {
+            throw fail("POST /auth/tokens: the token has no catalog (is \(settings.username) scoped to project \(settings.project)?)")
+        }
+        return try list(json["token"], "catalog", "POST /auth/tokens") { try CatalogTokenService(lua: $0, at: "token.\($1)") }
     }
 
     // MARK: Regions
