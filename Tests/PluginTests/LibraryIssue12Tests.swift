@@ -226,6 +226,27 @@ import FerryTestSupport
         #expect(first("%(total)i instances matched query, %(done)i completed {'total': 60, 'done': 56}") == patterns[1])
     }
 
+    // MARK: 9. Newton's point release
+
+    /// 14.0.0…14.0.3 need --transport-url, before 14.0.7 cell0 is named after the API database: the preflight reads the
+    /// Newton tools' version and stops before anything changes (openstack/nova@14.0.3, @14.0.7 nova/cmd/manage.py).
+    @Test func anOldNewtonPointReleaseStopsThePreflight() async throws {
+        #expect(NovaKnowledge.newtonCellSetupMinimum == "14.0.7")
+        let s = try await LibraryTests.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 20) {
+            $0.databases["nova"]?.flags["tools_version:newton"] = "14.0.3"
+        }
+        let run = try await Self.run(s)
+        #expect(run.status == .failed)
+        #expect(run.step == "preflight", "\(run.step ?? ""): \(run.message ?? "")")
+        #expect(run.message?.contains("Newton's nova-manage on tools1 is 14.0.3, older than 14.0.7") == true, "\(run.message ?? "")")
+        // 14.0.10 is newer than 14.0.7 (numbers, not text).
+        let later = try await LibraryTests.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 20) {
+            $0.databases["nova"]?.flags["tools_version:newton"] = "14.0.10"
+        }
+        let fine = try await Self.run(later)
+        #expect(fine.status == .succeeded, "\(fine.step ?? ""): \(fine.message ?? "")")
+    }
+
     /// The busy-volume preflight names every transitional status a running operation holds a volume in.
     @Test func busyVolumesCoverEveryTransitionalStatus() {
         let source = CinderPlugin.luaSource

@@ -197,6 +197,46 @@ function M.new_controllers(spec)
   return "new-controllers-answer"
 end
 
+-- Whether version a (1.2.3) is older than b.
+local function older(a, b)
+  local x, y = {}, {}
+  for n in a:gmatch("%d+") do x[#x + 1] = tonumber(n) end
+  for n in b:gmatch("%d+") do y[#y + 1] = tonumber(n) end
+  for i = 1, math.max(#x, #y) do
+    if (x[i] or 0) ~= (y[i] or 0) then return (x[i] or 0) < (y[i] or 0) end
+  end
+  return false
+end
+
+--- Before a walk through Newton: the Newton tools (where the region's releases: puts them,
+--- else `on`, default the first of nova_new, with `venv`, default /opt/venvs/newton) are
+--- `min` (default nova.newton_cell_setup_minimum, 14.0.7) or later. 14.0.0…14.0.3 require
+--- `simple_cell_setup --transport-url`; before 14.0.7 cell0's database is named after the
+--- API database (nova_api_cell0), not nova_cell0, which the library creates.
+function M.newton_nova_version(spec)
+  spec = spec or {}
+  local nova = require "ferry.nova"
+  local release = require "ferry.release"
+  local min = spec.min or nova.newton_cell_setup_minimum
+  check "newton-nova-version" {
+    desc = "Newton's nova-manage is " .. min .. " or later (its cell setup: --transport-url optional, cell0 named nova_cell0)",
+    probe = function(ctx)
+      local where = release.tools(ctx, "newton", { on = spec.on or "nova_new", venv = spec.venv or "/opt/venvs/{release}" })
+      local line = release.command_line(where, { argv = { "nova-manage", "--version" } })
+      local r = where.host:run(line, { check = false })
+      local version = ((r.stdout or "") .. " " .. (r.stderr or "")):match("(%d+%.%d+%.%d+)")
+      if not version then return false, line .. " on " .. where.host.name .. " printed no version (exit " .. tostring(r.code) .. ")" end
+      if older(version, min) then
+        return false, "Newton's nova-manage on " .. where.host.name .. " is " .. version .. ", older than " .. min
+          .. ": 14.0.0…14.0.3 need simple_cell_setup --transport-url, and before 14.0.7 cell0's database is "
+          .. "named after the API database (nova_api_cell0); ship Newton " .. min .. " or later (newton-eol is 14.1.0)"
+      end
+      return true
+    end,
+  }
+  return "newton-nova-version"
+end
+
 --- Before Nova moves to Queens or later: a volumev3 endpoint is registered. Returns an
 --- inline check (a function) for a step's `before`: a named check would also run after the
 --- drill's rollback, where a Kilo catalog rightly has no volumev3.

@@ -873,6 +873,9 @@ nova.discover_hosts = function(host) end
 nova.update_cells = function(host) end
 ---@type Probe
 nova.preflight.instances_in_flight = function(ctx) end
+---The oldest Newton point release whose cell setup the library suits ("14.0.7").
+---@type string
+nova.newton_cell_setup_minimum = "14.0.7"
 ---A public volumev3 endpoint in a new token's catalog (not merely registered).
 ---@type Probe
 nova.preflight.volumev3_endpoint = function(ctx) end

@@ -47,6 +47,13 @@ enum NovaKnowledge {
             + "would abort): let their operations finish, confirm or revert the resizes, unrescue, then run the step again "
             + "(nova.preflight.flavor_migration_blockers finds them)")
 
+    /// Newton's cell setup depends on its point release: 14.0.0 … 14.0.3 require `simple_cell_setup --transport-url`
+    /// (`def simple_cell_setup(self, transport_url)`), 14.0.4 on read [DEFAULT]/transport_url without it; before 14.0.7
+    /// cell0's default database is named after the API database (`<api db>_cell0`, e.g. nova_api_cell0), from 14.0.7
+    /// after the main one (`nova_cell0`, what the library creates) (openstack/nova@14.0.0, @14.0.3, @14.0.4, @14.0.6,
+    /// @14.0.7 nova/cmd/manage.py CellV2Commands.simple_cell_setup, map_cell0 cell0_default_connection).
+    static let newtonCellSetupMinimum = "14.0.7"
+
     /// `migrate_version` of the main database after each release's sync (last migration of its tree).
     static let lastVersion: [String: Int] = [
         "kilo": 280,     // openstack/nova@2015.1.0 versions/280_add_nullable_false_to_keypairs_name.py
@@ -108,7 +115,10 @@ enum NovaKnowledge {
             ], requiredStop: "Ocata's API migration 030 needs cell mappings (cell0 and a cell) made here, and its migration 345 "
                 + "needs Newton's online migrations done (flavors, keypairs, aggregates, instance groups move to the API database)",
             apiRemovals: ["the legacy v2 API code (/v2 is served by v2.1 in compatible mode)"],
-            notes: ["placement API and cells v2 appear, optional until Ocata"]),
+            notes: ["placement API and cells v2 appear, optional until Ocata",
+                    "use Newton \(newtonCellSetupMinimum) or later: 14.0.0…14.0.3 require simple_cell_setup --transport-url, and "
+                        + "before 14.0.7 cell0's database is named after the API database (nova_api_cell0), not the main one "
+                        + "(nova_cell0): preflight.newton_nova_version"]),
             // nova-status: openstack/nova@15.0.0 nova/cmd/status.py (absent at 14.0.0).
             ReleaseStep("nova", "ocata", commands: [apiSync, dbSync, odm("ocata")],
                         requiredStop: previousReleaseOnly("ocata", "Pike's scheduler no longer falls back for computes that do not "

@@ -100,6 +100,10 @@ struct NovaSimulation: SimComponent {
         let args = ManageArguments(command.argv, valued: ["--max-count", "--max_count", "--max-number", "--transport-url", "--name",
                                                          "--database_connection", "--cell_uuid"])
         let words = args.words
+        if words.isEmpty && args.flags.contains("--version") {
+            // The point release of the tools: `tools_version:<release>` on the nova database, else the series' last.
+            return Sim.ok(state.databases["nova"]?.flags["tools_version:\(tool)"] ?? Self.lastVersion(tool), duration: 1)
+        }
         switch (words.first, words.dropFirst().first) {
         case ("db", "version"):
             return Sim.ok(state.databases["nova"]?.flags["migrate_version"] ?? "None", duration: 2)
@@ -180,6 +184,16 @@ struct NovaSimulation: SimComponent {
         }
         return SimOutcome(exitCode: code, stdout: lines.joined(separator: "\n") + "\n",
                           duration: context.duration("nova-manage db online_data_migrations", 30))
+    }
+
+    /// The version `nova-manage --version` prints for a release's tools by default: Kilo 2015.1.4, Newton 14.1.0
+    /// (newton-eol), else `<number>.0.0`.
+    static func lastVersion(_ release: String) -> String {
+        switch release {
+        case "kilo": return "2015.1.4"
+        case "newton": return "14.1.0"
+        default: return "\(Releases.find(release)?.number ?? 0).0.0"
+        }
     }
 
     /// The simulated database answers `SELECT COUNT(*) FROM <table>` from `rows:<table>`.

@@ -55,6 +55,11 @@ function M.preflight.null_instance_uuids(host, ctx)
   return false, "NULL instance uuids remain: back up, then nova-manage db null_instance_uuid_scan --delete"
 end
 
+--- The oldest Newton point release whose cell setup the library's chain suits (NovaKnowledge.newtonCellSetupMinimum):
+--- 14.0.0…14.0.3 require simple_cell_setup --transport-url; before 14.0.7 cell0's database is named after the API
+--- database (nova_api_cell0), not nova_cell0.
+M.newton_cell_setup_minimum = "14.0.7"
+
 --- Inside a step: maps computes that are not in a cell yet (run whenever computes are added, Ocata on).
 function M.discover_hosts(host)
   if type(host) ~= "table" then error("nova.discover_hosts(host): expected the host to run nova-manage on", 2) end

@@ -26,6 +26,8 @@ preflight.step {
   -- chain, and its consistency groups are moved by Ocata's migrations on the way).
   preflight.databases_reachable { names = { "glance", "cinder", "nova", "neutron" } },
   preflight.backup_space(),
+  -- The Newton tools' point release decides how its cell setup behaves (14.0.7 or later).
+  preflight.newton_nova_version(),
   preflight.new_controllers {
     roles = { cinder = { "api", "scheduler", "volume" } }, to = "queens",
     groups = { "glance_new", "cinder_new", "nova_new", "neutron_new", "rabbit_new" },
