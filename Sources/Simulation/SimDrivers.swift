@@ -337,10 +337,11 @@ struct SimCatalogDriver: CatalogDriver {
     func tokenCatalog() async throws -> [CatalogTokenService] {
         try await fault("catalog.token_catalog")
         let state = sim.state
-        let format: @Sendable (String, SimState) -> String? = sim.catalogRole?.tokenURL ?? { url, _ in url }
+        let role = sim.catalogRole
+        func format(_ url: String) -> String? { role.map { $0.tokenURL(url, state) } ?? url }
         return state.catalog.services.map { s in
             let endpoints = state.catalog.endpoints.filter { $0.serviceID == s.id }.compactMap { e -> CatalogTokenService.Endpoint? in
-                guard let url = format(e.url, state) else { return nil }
+                guard let url = format(e.url) else { return nil }
                 return CatalogTokenService.Endpoint(id: e.id, interface: e.interface, region: e.region, url: url)
             }
             return CatalogTokenService(id: s.id, name: s.name, type: s.type, endpoints: endpoints)

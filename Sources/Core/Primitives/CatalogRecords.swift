@@ -211,15 +211,17 @@ public struct CatalogTokenService: LuaParsableRecord {
 
     public init(lua: LuaValue) throws { try self.init(lua: lua, at: "") }
 
+    static func endpoint(_ e: LuaValue, at path: String) throws -> Endpoint {
+        let f = try FieldReader(e, at: path)
+        let region = try f.optionalString("region_id") ?? f.optionalString("region")
+        return Endpoint(id: try f.optionalString("id"), interface: try f.string("interface"), region: region, url: try f.string("url"))
+    }
+
     /// Also reads Keystone's own answer (`token.catalog[i]`), whose endpoints name their
     /// region `region_id` (and `region`, from Kilo on) and whose name may be empty.
     init(lua: LuaValue, at path: String) throws {
         let f = try FieldReader(lua, at: path)
-        let endpoints = try f.optionalList("endpoints") { e, at in
-            let ef = try FieldReader(e, at: at)
-            return Endpoint(id: try ef.optionalString("id"), interface: try ef.string("interface"),
-                            region: try ef.optionalString("region_id") ?? ef.optionalString("region"), url: try ef.string("url"))
-        } ?? []
+        let endpoints: [Endpoint] = try f.optionalList("endpoints", Self.endpoint) ?? []
         let name = try f.optionalString("name")
         self.init(id: try f.optionalString("id"), name: name?.isEmpty == true ? nil : name, type: try f.string("type"), endpoints: endpoints)
     }

@@ -33,7 +33,7 @@ end
 --- `release_name` substitutes it: "/v3/%(project_id)s" is "/v3/%(tenant_id)s" for Kilo.
 function M.url_template(path, release_name)
   local key = M.project_key(release_name)
-  return (path:gsub("%%%((%w+)%)s", function(k)
+  return (path:gsub("%%%(([%w_]+)%)s", function(k)
     if k == "project_id" or k == "tenant_id" then return "%(" .. key .. ")s" end
   end))
 end

@@ -288,7 +288,7 @@ local function project_path(path, key)
   if key ~= "project_id" and key ~= "tenant_id" then
     error("project_key: expected \"project_id\" or \"tenant_id\", got " .. tostring(key), 3)
   end
-  return (path:gsub("%%%((%w+)%)s", function(k)
+  return (path:gsub("%%%(([%w_]+)%)s", function(k)
     if k == "project_id" or k == "tenant_id" then return "%(" .. key .. ")s" end
   end))
 end
