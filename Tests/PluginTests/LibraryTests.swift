@@ -163,7 +163,7 @@ import FerryTestSupport
         let run = try await s.engine.run(RunOptions())
         #expect(run.status == .failed)
         #expect(run.step == "preflight", "\(run.step ?? "")")
-        #expect(run.message?.contains("3 volume(s) attaching, creating, deleting, detaching or migrating") == true, "\(run.message ?? "")")
+        #expect(run.message?.contains("3 volume(s) attaching, creating, deleting, detaching, migrating, uploading, downloading, backing-up, restoring-backup, extending or retyping") == true, "\(run.message ?? "")")
         #expect(s.sim.state.databases["glance"]?.schema["main"] == "kilo")
     }
 
