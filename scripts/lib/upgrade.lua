@@ -237,20 +237,24 @@ end
 function M.register_endpoints(spec)
   local name = spec.name or "register-endpoints"
   local keystone = require "ferry.keystone"
+  -- What the plan shows: each path with the project key of the Keystone the runbook names
+  -- (vars.keystone_release decides at run time).
+  local function planned(path) return spec.keystone and keystone.url_template(path, spec.keystone) or path end
   local what = {}
   for _, s in ipairs(spec.services or {}) do
     if s.service then
-      what[#what + 1] = "re-point " .. s.service .. " at vip " .. (s.vip or "?") .. (s.path or "")
+      what[#what + 1] = "re-point " .. s.service .. " at the " .. (s.vip or "?") .. " VIP" .. planned(s.path or "")
     else
       for _, e in ipairs((M.module(s.component).step(s.release) or {}).endpoints or {}) do
-        what[#what + 1] = "register " .. e.type .. " (" .. e.service .. ") at vip " .. (s.vip or s.component) .. e.path
+        what[#what + 1] = "register " .. e.type .. " (" .. e.service .. ") at the " .. (s.vip or s.component) .. " VIP" .. planned(e.path)
       end
     end
   end
   for _, r in ipairs(spec.remove or {}) do what[#what + 1] = "remove " .. r end
   step(name) (with_waves(spec, {
-    desc = "catalog: " .. concat(what, ", ") .. " (project key as the region's Keystone substitutes it; checked in a "
-      .. "token's catalog; undo restores the snapshot)",
+    desc = "catalog: " .. concat(what, ", ") .. " (project key as the region's Keystone"
+      .. (spec.keystone and (", " .. spec.keystone .. " unless vars.keystone_release says,") or "")
+      .. " substitutes it; checked in a token's catalog; undo restores the snapshot)",
     tags = spec.tags or { "catalog" },
     run = function(ctx)
       local ks_release = keystone.region_release(ctx, spec.keystone)
