@@ -16,7 +16,7 @@ local ferry = {
   http = { fields = { "request", "get" } },
   catalog = { fields = {
     "services", "endpoints", "ensure_service", "ensure_endpoint", "update_endpoint", "delete_endpoint",
-    "regions", "create_region", "ensure_region", "delete_region", "snapshot", "restore",
+    "regions", "create_region", "ensure_region", "delete_region", "snapshot", "restore", "token_catalog",
   } },
   broker = { fields = {
     "overview", "vhosts", "ensure_vhost", "ensure_user", "ensure_permissions", "policy", "delete_policy",
@@ -24,7 +24,7 @@ local ferry = {
   } },
   release = { fields = {
     "list", "names", "chain", "index", "info", "is_slurp", "steps", "required_stops", "tools", "quote",
-    "command_line", "run_online_migrations", "run_release", "component", "http_health", "zero_rows",
+    "command_line", "online_migrations_batch", "run_online_migrations", "check_completion", "run_release", "component", "http_health", "zero_rows",
   } },
 }
 

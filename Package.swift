@@ -111,7 +111,9 @@ let package = Package(
             dependencies: ["FerryTestSupport", "ferry", "FerryCore", "FerrySimulation", "FerryPlugins", "LuaBridge",
                            .product(name: "GRDB", package: "GRDB.swift")],
             path: "Tests/FerryCLITests"),
-        .testTarget(name: "PluginTests", dependencies: ["FerryTestSupport", "FerryPlugins", "FerrySimulation", "FerryCore"], path: "Tests/PluginTests"),
+        // Fixtures/: runbooks the tests read from the repository (not compiled).
+        .testTarget(name: "PluginTests", dependencies: ["FerryTestSupport", "FerryPlugins", "FerrySimulation", "FerryCore"],
+                    path: "Tests/PluginTests", exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

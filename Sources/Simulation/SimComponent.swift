@@ -97,6 +97,11 @@ public protocol SimComponent: SimCommandInterpreter {
     /// over `table` (lower case) for this `query` (the statement in upper case), or nil to
     /// leave it to the next component (and finally to the counter `rows:<table>`). Default: nil.
     func countKey(table: String, query: String) -> String?
+    /// A unit of this component starting (start, restart, reload, try-restart) on `host` with
+    /// its code at `release`: nil when it starts (after recording what its start records,
+    /// e.g. its service row), or what systemd reports when the service refuses to start
+    /// (`Job for X.service failed: …`; the unit stays stopped). Default: it starts.
+    func start(unit: String, host: String, release: String, state: inout SimState) -> String?
 
     /// Fills `state` for a region whose component runs `release` everywhere, except the
     /// hosts of `<component>_new`, which come prebuilt with `newRelease` (services stopped)
@@ -146,8 +151,16 @@ public struct SimCatalogRole: Sendable {
     public var label: String
     /// The region endpoints go to when a call names none.
     public var defaultRegion: String
+    /// What a new token's catalog shows of an endpoint's URL, as the catalog's release
+    /// formats it: the URL with its substitutions done, or nil when that release leaves the
+    /// endpoint out (`catalog.token_catalog()`). Default: the URL as registered.
+    public var tokenURL: @Sendable (_ url: String, _ state: SimState) -> String?
 
-    public init(label: String, defaultRegion: String) { (self.label, self.defaultRegion) = (label, defaultRegion) }
+    public init(label: String, defaultRegion: String,
+                tokenURL: @escaping @Sendable (_ url: String, _ state: SimState) -> String? = { url, _ in url })
+    {
+        (self.label, self.defaultRegion, self.tokenURL) = (label, defaultRegion, tokenURL)
+    }
 }
 
 /// What the simulated broker takes from the component that is the region's message broker.
@@ -172,6 +185,7 @@ extension SimComponent {
     public func restartSeconds(unit: String) -> Double? { nil }
     public func dumpSecondsPerCompute(database: String) -> Double? { nil }
     public func countKey(table: String, query: String) -> String? { nil }
+    public func start(unit: String, host: String, release: String, state: inout SimState) -> String? { nil }
 
     public func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {
         seedGeneric(&state, release: release, newRelease: newRelease)

@@ -342,6 +342,22 @@ struct SimCatalogDriver: CatalogDriver {
     }
 
     /// The whole model catalog, ids and the next id included, as JSON only this driver reads.
+    /// A new token's catalog: each service with the endpoints the catalog's component
+    /// formats (``SimCatalogRole/tokenURL``; without one, the URLs as registered).
+    func tokenCatalog() async throws -> [CatalogTokenService] {
+        try await fault("catalog.token_catalog")
+        let state = sim.state
+        let role = sim.catalogRole
+        func format(_ url: String) -> String? { role.map { $0.tokenURL(url, state) } ?? url }
+        return state.catalog.services.map { s in
+            let endpoints = state.catalog.endpoints.filter { $0.serviceID == s.id }.compactMap { e -> CatalogTokenService.Endpoint? in
+                guard let url = format(e.url) else { return nil }
+                return CatalogTokenService.Endpoint(id: e.id, interface: e.interface, region: e.region, url: url)
+            }
+            return CatalogTokenService(id: s.id, name: s.name, type: s.type, endpoints: endpoints)
+        }
+    }
+
     func snapshot() async throws -> CatalogSnapshot {
         try await fault("catalog.snapshot")
         let data = try JSONEncoder().encode(sim.state.catalog)

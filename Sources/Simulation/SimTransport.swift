@@ -491,12 +491,20 @@ struct SimTransport: Transport {
                     }
                     sim.load.restarted(database: weighs.database, at: now, lane: lane)
                 }
-                sim.mutate { s in
-                    guard var svc = s.hosts[host]?.services[unit] else { return }
+                // The component may refuse the start (its plugin's release quirks).
+                let refused: String? = sim.mutate { s in
+                    guard var svc = s.hosts[host]?.services[unit] else { return nil }
+                    let release = s.hosts[host]?.code[svc.component] ?? svc.release
+                    if let why = sim.components.component(svc.component).start(unit: unit, host: host, release: release, state: &s) {
+                        s.hosts[host]?.services[unit]?.running = false
+                        return why
+                    }
                     svc.running = true
-                    if let code = s.hosts[host]?.code[svc.component] { svc.release = code }
+                    svc.release = release
                     s.hosts[host]?.services[unit] = svc
+                    return nil
                 }
+                if let refused { return .fail(refused, duration: out.duration + seconds) }
                 out.duration += seconds
             }
         }

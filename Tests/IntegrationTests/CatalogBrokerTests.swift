@@ -45,6 +45,46 @@ import Testing
         #expect((s["restored"]["deleted"].intValue ?? 0) >= 2)
     }
 
+    /// catalog.token_catalog(): what a new token carries, URLs substituted by Keystone, an endpoint it cannot
+    /// format left out (while GET /endpoints still lists it). The lab's Keystone is past Mitaka: it substitutes
+    /// project_id and tenant_id alike (LAB: needs scripts/testenv/up keystone).
+    @Test func aTokensCatalogSubstitutesURLsAndLeavesOutWhatKeystoneCannotFormat() async throws {
+        let n = UInt32.random(in: 0..<UInt32.max)
+        let r = try await LabRun(runbook: """
+            runbook { name = "catalog-token" }
+            step "token" { run = function(ctx)
+              ctx.state.before = catalog.snapshot()
+              for _, kind in ipairs({ "project", "tenant", "unknown" }) do
+                catalog.ensure_service { name = "ferry-" .. kind .. "-\(n)", type = "ferry-" .. kind .. "-\(n)" }
+              end
+              catalog.ensure_endpoint { service = "ferry-project-\(n)", interface = "public", url = "http://p:8776/v3/%(project_id)s" }
+              catalog.ensure_endpoint { service = "ferry-tenant-\(n)", interface = "public", url = "http://t:8776/v2/%(tenant_id)s" }
+              catalog.ensure_endpoint { service = "ferry-unknown-\(n)", interface = "public", url = "http://u:8776/v3/%(no_such_key)s" }
+              ctx.state.listed = #catalog.endpoints { service = "ferry-unknown-\(n)" }
+              local token = {}
+              for _, s in ipairs(catalog.token_catalog()) do
+                if s.type:find("-\(n)", 1, true) then
+                  token[s.type] = #s.endpoints > 0 and s.endpoints[1].url or "none"
+                end
+              end
+              ctx.state.token = token
+              catalog.restore(ctx.state.before)
+            end }
+            """, requiring: "\nkeystone:")
+        let outcome = try await r.run()
+        #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
+        let s = try await r.state(outcome)
+        #expect(s["listed"].intValue == 1)
+        let project = try #require(s["token"]["ferry-project-\(n)"].stringValue)
+        let tenant = try #require(s["token"]["ferry-tenant-\(n)"].stringValue)
+        #expect(project.hasPrefix("http://p:8776/v3/") && !project.contains("%("), "\(project)")
+        #expect(tenant.hasPrefix("http://t:8776/v2/") && !tenant.contains("%("), "\(tenant)")
+        #expect(project.dropFirst("http://p:8776/v3/".count) == tenant.dropFirst("http://t:8776/v2/".count))
+        // An endpoint with a key Keystone does not substitute is not in the token (the service may be, without it).
+        let unknown = s["token"]["ferry-unknown-\(n)"].stringValue
+        #expect(unknown == nil || unknown == "none", "\(unknown ?? "")")
+    }
+
     /// Regions are part of "exactly": made ones go (children first, after the endpoints
     /// naming them), deleted ones come back (parents first), changed descriptions revert.
     @Test func restorePutsRegionsBack() async throws {

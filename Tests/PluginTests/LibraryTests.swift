@@ -24,7 +24,7 @@ import FerryTestSupport
 
     /// A simulated region starting at `release` (the new controllers prebuilt with `target`),
     /// with the repository's `runbook`; `adjust` edits the region's model before the run.
-    static func make(runbook: String, release: String, target: String, computes: Int, faults: String = "[]",
+    static func make(runbook: String, release: String, target: String, computes: Int, faults: String = "[]", vars: String = "",
                      adjust: ((inout SimState) -> Void)? = nil) async throws -> Sim
     {
         let dir = NSTemporaryDirectory() + "ferry-library-" + UUID().uuidString
@@ -43,7 +43,7 @@ import FerryTestSupport
             releases:
             \(["kilo", "liberty", "mitaka", "newton", "ocata", "pike", "queens", "rocky"]
                 .map { "  \($0): { host: tools1, venv: /opt/venvs/\($0) }" }.joined(separator: "\n"))
-            vars: { family: rpm, venv_cache: /var/cache/ferry, rabbit_start_new: true }
+            vars: { family: rpm, venv_cache: /var/cache/ferry, rabbit_start_new: true\(vars.isEmpty ? "" : ", " + vars) }
             """.write(toFile: dir + "/region.yaml", atomically: true, encoding: .utf8)
         let region = try RegionLoader.load(path: dir + "/region.yaml")
         if let adjust {
@@ -143,11 +143,12 @@ import FerryTestSupport
             let ids = Set(state.catalog.services.filter { $0.type == type }.map(\.id))
             return state.catalog.endpoints.filter { ids.contains($0.serviceID) }
         }
+        // Keystone stays at Kilo: the project key is tenant_id, the only one Kilo substitutes.
         #expect(endpoints("volumev3").count == 3)
-        #expect(endpoints("volumev3").allSatisfy { $0.url == "http://cinder.sim:8776/v3/%(project_id)s" })
+        #expect(endpoints("volumev3").allSatisfy { $0.url == "http://cinder.sim:8776/v3/%(tenant_id)s" })
         #expect(endpoints("placement").count == 3)
         #expect(endpoints("volume").isEmpty)
-        #expect(endpoints("volumev2").allSatisfy { $0.url == "http://cinder.sim:8776/v2/%(project_id)s" })
+        #expect(endpoints("volumev2").allSatisfy { $0.url == "http://cinder.sim:8776/v2/%(tenant_id)s" })
         #expect(state.catalog.endpoints.contains { $0.url == "http://nova.sim:8774/v2.1" })
         #expect(state.databases["cinder"]?.counters["volumes_host:cinder-new-1@lvm"] ?? 0 > 0)
         #expect(state.databases["cinder"]?.counters["volumes_host:cinder-old-1@lvm"] == nil)
@@ -162,7 +163,7 @@ import FerryTestSupport
         let run = try await s.engine.run(RunOptions())
         #expect(run.status == .failed)
         #expect(run.step == "preflight", "\(run.step ?? "")")
-        #expect(run.message?.contains("3 volume(s) attaching, creating, deleting, detaching or migrating") == true, "\(run.message ?? "")")
+        #expect(run.message?.contains("3 volume(s) attaching, creating, deleting, detaching, migrating, uploading, downloading, backing-up, restoring-backup, extending or retyping") == true, "\(run.message ?? "")")
         #expect(s.sim.state.databases["glance"]?.schema["main"] == "kilo")
     }
 
@@ -365,7 +366,7 @@ import FerryTestSupport
         let run = try await nova.engine.run(RunOptions())
         #expect(run.status == .failed)
         #expect(run.step == "preflight", "\(run.step ?? "")")
-        #expect(run.message?.contains("nova: online data migrations of queens not complete (nova-manage exited 1)") == true,
+        #expect(run.message?.contains("nova: online data migrations of queens not complete") == true,
                 "\(run.message ?? "")")
         #expect(nova.sim.state.databases["nova"]?.schema["main"] == "queens")
 

@@ -16,7 +16,11 @@ import Testing
         #expect(steps.filter { $0.requiredStop != nil }.map(\.release) == ["liberty", "mitaka", "newton", "ocata", "pike", "queens"])
         #expect(steps[3].endpoints.map(\.serviceType) == ["placement"])
         #expect(steps[5].endpoints.first?.guideURL == "http://controller:8774/v2.1")
-        #expect(steps[1].onlineMigrations?.onlineMigrations?.exitCodes == [0: "done", 1: "more", 2: "errors"])
+        // Mitaka exits 0 whatever is left (its output tells); Newton … Rocky 0/1; exit 2 from Stein.
+        #expect(steps[1].onlineMigrations?.onlineMigrations?.exitCodes == [0: "progress"])
+        #expect(steps[2].onlineMigrations?.onlineMigrations?.exitCodes == [0: "done", 1: "more"])
+        #expect(steps[5].onlineMigrations?.onlineMigrations?.failureText == "Error attempting to run")
+        #expect(nova.step(for: "stein")?.onlineMigrations?.onlineMigrations?.exitCodes == [0: "done", 1: "more", 2: "errors"])
         #expect(PluginRegistry.knowledge["placement"]?.steps.first?.release == "stein")
     }
 
@@ -59,7 +63,9 @@ import Testing
         #expect(sim.state.databases["nova"]?.flags["migrate_version"] == "302")
     }
 
-    @Test func newtonSyncWaitsForMitakaOnlineMigrationsWhichExitOneThenZero() {
+    /// Mitaka's command exits 0 batch after batch (openstack/nova@13.0.0 nova/cmd/manage.py returns nothing): only
+    /// its output ("N rows matched query") tells that rows were left.
+    @Test func newtonSyncWaitsForMitakaOnlineMigrationsWhichExitZeroEveryBatch() {
         var sim = SimSandbox(release: "liberty")
         #expect(sim.run("nova-manage db online_data_migrations", tool: "liberty").exitCode == 2)
         #expect(sim.run("nova-manage api_db sync", tool: "mitaka").exitCode == 0)
@@ -68,8 +74,11 @@ import Testing
         let refused = sim.run("nova-manage db sync", tool: "newton")
         #expect(refused.exitCode == 1)
         #expect(refused.stderr.contains("330"))
-        #expect(sim.run("nova-manage db online_data_migrations --max-count 15", tool: "mitaka").exitCode == 1)
-        #expect(sim.run("nova-manage db online_data_migrations --max-count 15", tool: "mitaka").exitCode == 0)
+        let first = sim.run("nova-manage db online_data_migrations --max-count 15", tool: "mitaka")
+        #expect(first.exitCode == 0 && first.stdout.contains("15 rows matched query"), "\(first.stdout)")
+        #expect(sim.run("nova-manage db sync", tool: "newton").exitCode == 1)   // 5 rows left
+        let second = sim.run("nova-manage db online_data_migrations --max-count 15", tool: "mitaka")
+        #expect(second.exitCode == 0 && second.stdout.contains("5 rows matched query"), "\(second.stdout)")
         #expect(sim.run("nova-manage db sync", tool: "newton").exitCode == 0)
     }
 
@@ -90,10 +99,59 @@ import Testing
         #expect(sim.state.databases["nova_cell0"]?.schema["main"] == "ocata")
     }
 
-    @Test func onlineMigrationErrorsExitTwo() {
-        var sim = SimSandbox(release: "mitaka")
-        sim.state.databases["nova"]!.counters["odm_errors"] = 1
-        #expect(sim.run("nova-manage db online_data_migrations --max-count 50", tool: "mitaka").exitCode == 2)
+    /// A migration that raises: Mitaka … Rocky print "Error attempting to run" and exit 0 (or 1 beside
+    /// progress); only Stein's exit 2 says so (openstack/nova@13.0.0, @17.0.0, @19.0.0 nova/cmd/manage.py).
+    @Test func onlineMigrationErrorsExitTwoOnlyFromStein() {
+        for (release, code) in [("mitaka", Int32(0)), ("newton", 0), ("queens", 0), ("rocky", 0), ("stein", 2)] {
+            var sim = SimSandbox(release: release)
+            sim.state.databases["nova"]!.counters["odm_errors"] = 1
+            let r = sim.run("nova-manage db online_data_migrations --max-count 50", tool: release)
+            #expect(r.exitCode == code, "\(release)")
+            #expect(r.stdout.contains("Error attempting to run"), "\(release): \(r.stdout)")
+        }
+    }
+
+    /// Mitaka exits 0 after one batch with rows left, and Newton's 330 then refuses: what a library that
+    /// read exit 0 as "done" ran into. Newton … Rocky exit 1 while a batch moved rows.
+    @Test func mitakaExitsZeroWithRowsLeftAndNewtonRefuses() {
+        var sim = SimSandbox(release: "liberty")
+        #expect(sim.run("nova-manage db sync", tool: "mitaka").exitCode == 0)
+        sim.state.databases["nova"]!.addPending("mitaka", 1200)
+        let batch = sim.run("nova-manage db online_data_migrations --max-count 1000", tool: "mitaka")
+        #expect(batch.exitCode == 0)
+        #expect(batch.stdout.contains("rows matched query"), "\(batch.stdout)")
+        #expect((sim.state.databases["nova"]?.pending("mitaka") ?? 0) > 0)
+        #expect(sim.run("nova-manage api_db sync", tool: "newton").exitCode == 0)
+        let refused = sim.run("nova-manage db sync", tool: "newton")
+        #expect(refused.exitCode == 1)
+        #expect(refused.stderr.contains("330_enforce_mitaka_online_migrations"), "\(refused.stderr)")
+        // Until a batch finds nothing, Mitaka's output shows rows matched; then none.
+        #expect(sim.run("nova-manage db online_data_migrations --max-count 1000", tool: "mitaka").stdout.contains("rows matched query"))
+        let last = sim.run("nova-manage db online_data_migrations --max-count 1000", tool: "mitaka")
+        #expect(last.exitCode == 0 && !last.stdout.contains("rows matched query"), "\(last.stdout)")
+        var newton = SimSandbox(release: "newton")
+        newton.state.databases["nova"]!.addPending("newton", 30)
+        #expect(newton.run("nova-manage db online_data_migrations --max-count 20", tool: "newton").exitCode == 1)
+        #expect(newton.run("nova-manage db online_data_migrations --max-count 20", tool: "newton").exitCode == 1)
+        #expect(newton.run("nova-manage db online_data_migrations --max-count 20", tool: "newton").exitCode == 0)
+    }
+
+    /// Kilo's migrate_flavor_data skips instances with a task_state, or resized or rescued, exits 0, and
+    /// Liberty's 291 aborts (openstack/nova@2015.1.0 nova/db/sqlalchemy/api.py; 12.0.0 versions/291).
+    @Test func kiloFlavorMigrationSkipsUnsettledInstancesAndLibertyAborts() {
+        var sim = SimSandbox(release: "kilo")
+        sim.state.databases["nova"]!.counters["unsettled_instances"] = 5
+        let pending = sim.state.databases["nova"]?.counters["flavor_migration_pending"] ?? 0
+        #expect(pending > 5)
+        let r = sim.run("nova-manage db migrate_flavor_data", tool: "kilo")
+        #expect(r.exitCode == 0)
+        #expect(r.stdout.contains("\(pending) instances matched query, \(pending - 5) completed"), "\(r.stdout)")
+        let refused = sim.run("nova-manage db sync", tool: "liberty")
+        #expect(refused.exitCode == 1)
+        #expect(refused.stderr.contains("291_enforce_flavors_migrated"), "\(refused.stderr)")
+        // --force (Kilo 2015.1.1 on) takes them too.
+        #expect(sim.run("nova-manage db migrate_flavor_data --force", tool: "kilo").stdout.contains("5 instances matched query, 5 completed"))
+        #expect(sim.run("nova-manage db sync", tool: "liberty").exitCode == 0)
     }
 
     @Test func novaStatusFailsWithoutPlacementEndpoint() {

@@ -11,9 +11,11 @@ local function probe_check(name, desc, probe, spec, within, every)
   return name
 end
 
---- No volume attaching, creating, deleting, detaching or migrating.
+--- No volume attaching, creating, deleting, detaching, migrating, uploading (to an image),
+--- downloading (from one), backing-up, restoring-backup, extending or retyping.
 function M.no_busy_volumes(spec)
-  return probe_check("no-busy-volumes", "no volume in a transitional state (attaching, creating, deleting, detaching, migrating)",
+  return probe_check("no-busy-volumes", "no volume in a transitional state (attaching, creating, deleting, detaching, migrating, "
+    .. "uploading, downloading, backing-up, restoring-backup, extending, retyping)",
     require("ferry.cinder").preflight.busy_volumes, spec, "0s", "30s")
 end
 
@@ -29,17 +31,27 @@ function M.no_instances_in_flight(spec)
     require("ferry.nova").preflight.instances_in_flight, spec, "0s", "30s")
 end
 
+--- Before a walk from Kilo: no instance that Kilo's flavor migration would skip (a task_state,
+--- or vm_state resized or rescued): it exits 0 past them and Liberty's migration 291 aborts.
+function M.no_flavor_migration_blockers(spec)
+  return probe_check("no-flavor-migration-blockers",
+    "no instance with a task_state, or resized or rescued (Kilo's migrate_flavor_data skips them; Liberty's 291 aborts)",
+    require("ferry.nova").preflight.flavor_migration_blockers, spec, "0s", "30s")
+end
+
 --- The online data migrations of the release the region runs are complete: from Ocata
 --- on, Cinder's (consistency groups moved to groups, which Pike's 097 enforces); from
 --- Mitaka on, Nova's (`nova-manage db online_data_migrations --max-count 1` with the
---- running release's tools: exit 0 only when nothing is left; a non-zero exit means rows
---- were left, and that one call migrated a batch of one, as the real command does).
+--- running release's tools, read by that release's contract: done when the batch found
+--- nothing to migrate; a batch that migrated its row means rows were left, as the real
+--- command does; "Error attempting to run" fails).
 --- Before Mitaka there is nothing to check: Kilo's flavor migration is a step of the
 --- schema chain itself (`nova.db_sync`), and Kilo's consistency groups are ordinary data
 --- that Ocata's migrations move later in the chain. Asked for such a release, it says so.
 function M.online_migrations_done(spec)
   local from = spec.from
   local cinder = require "ferry.cinder"
+  local nova = require "ferry.nova"
   local release = require "ferry.release"
   local cinder_odm = release.index(from) >= release.index("ocata")
   local nova_has_odm = release.index(from) >= release.index("mitaka")
@@ -57,11 +69,19 @@ function M.online_migrations_done(spec)
         local ok, why = cinder.preflight.ocata_migrations_done(ctx)
         if not ok then return false, "cinder: " .. why end
       end
+      -- One batch of one row with the running release's tools, read as that release's
+      -- contract says (Mitaka exits 0 whatever is left; Newton … Rocky print "Error attempting
+      -- to run" and exit 0 or 1; NovaKnowledge.onlineMigrations cites them).
       local host = inventory.group(spec.nova_group or "nova_old")[1]
-      local r = host:run("nova-manage db online_data_migrations --max-count 1", { check = false })
-      if r.code ~= 0 then
-        return false, "nova: online data migrations of " .. from .. " not complete (nova-manage exited " .. r.code
-          .. "): run them until they exit 0"
+      local cmd
+      for _, c in ipairs((nova.step(from) or {}).commands or {}) do
+        if c.online_migrations then cmd = c end
+      end
+      local ok, state = pcall(release.online_migrations_batch, { host = host, release = from }, cmd, {}, ctx, 1)
+      if not ok then return false, "nova: online data migrations of " .. from .. " fail: " .. tostring(state) end
+      if state ~= "done" then
+        return false, "nova: online data migrations of " .. from .. " not complete (a batch of one still migrated a row): "
+          .. "run them until done"
       end
       return true
     end,
@@ -175,6 +195,46 @@ function M.new_controllers(spec)
     end,
   }
   return "new-controllers-answer"
+end
+
+-- Whether version a (1.2.3) is older than b.
+local function older(a, b)
+  local x, y = {}, {}
+  for n in a:gmatch("%d+") do x[#x + 1] = tonumber(n) end
+  for n in b:gmatch("%d+") do y[#y + 1] = tonumber(n) end
+  for i = 1, math.max(#x, #y) do
+    if (x[i] or 0) ~= (y[i] or 0) then return (x[i] or 0) < (y[i] or 0) end
+  end
+  return false
+end
+
+--- Before a walk through Newton: the Newton tools (where the region's releases: puts them,
+--- else `on`, default the first of nova_new, with `venv`, default /opt/venvs/newton) are
+--- `min` (default nova.newton_cell_setup_minimum, 14.0.7) or later. 14.0.0…14.0.3 require
+--- `simple_cell_setup --transport-url`; before 14.0.7 cell0's database is named after the
+--- API database (nova_api_cell0), not nova_cell0, which the library creates.
+function M.newton_nova_version(spec)
+  spec = spec or {}
+  local nova = require "ferry.nova"
+  local release = require "ferry.release"
+  local min = spec.min or nova.newton_cell_setup_minimum
+  check "newton-nova-version" {
+    desc = "Newton's nova-manage is " .. min .. " or later (its cell setup: --transport-url optional, cell0 named nova_cell0)",
+    probe = function(ctx)
+      local where = release.tools(ctx, "newton", { on = spec.on or "nova_new", venv = spec.venv or "/opt/venvs/{release}" })
+      local line = release.command_line(where, { argv = { "nova-manage", "--version" } })
+      local r = where.host:run(line, { check = false })
+      local version = ((r.stdout or "") .. " " .. (r.stderr or "")):match("(%d+%.%d+%.%d+)")
+      if not version then return false, line .. " on " .. where.host.name .. " printed no version (exit " .. tostring(r.code) .. ")" end
+      if older(version, min) then
+        return false, "Newton's nova-manage on " .. where.host.name .. " is " .. version .. ", older than " .. min
+          .. ": 14.0.0…14.0.3 need simple_cell_setup --transport-url, and before 14.0.7 cell0's database is "
+          .. "named after the API database (nova_api_cell0); ship Newton " .. min .. " or later (newton-eol is 14.1.0)"
+      end
+      return true
+    end,
+  }
+  return "newton-nova-version"
 end
 
 --- Before Nova moves to Queens or later: a volumev3 endpoint is registered. Returns an

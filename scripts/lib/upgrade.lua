@@ -228,32 +228,75 @@ end
 ---   { component = "cinder", release = "queens", vip = "cinder" }   -- what that release needs
 ---   { service = "cinderv2", path = "/v2/%(project_id)s", vip = "cinder" } -- re-point an existing one
 --- `remove`: service names or types whose endpoints go (Queens removes Cinder v1: `volume`).
+--- `keystone`: the release of the region's Keystone when `vars.keystone_release` does not say
+--- (a runbook that leaves Keystone alone passes its `from`). The project key of every path
+--- follows it: `%(tenant_id)s` for Kilo and Liberty, which leave an endpoint naming
+--- `%(project_id)s` out of every token's catalog; `%(project_id)s` from Mitaka. Once
+--- registered, each endpoint is looked for in a new token's catalog (what nova and the
+--- others read), and the step fails naming those Keystone left out.
 function M.register_endpoints(spec)
   local name = spec.name or "register-endpoints"
+  local keystone = require "ferry.keystone"
+  -- What the plan shows: each path with the project key of the Keystone the runbook names
+  -- (vars.keystone_release decides at run time).
+  local function planned(path) return spec.keystone and keystone.url_template(path, spec.keystone) or path end
   local what = {}
   for _, s in ipairs(spec.services or {}) do
-    what[#what + 1] = s.service or (s.component .. " " .. s.release)
+    if s.service then
+      what[#what + 1] = "re-point " .. s.service .. " at the " .. (s.vip or "?") .. " VIP" .. planned(s.path or "")
+    else
+      for _, e in ipairs((M.module(s.component).step(s.release) or {}).endpoints or {}) do
+        what[#what + 1] = "register " .. e.type .. " (" .. e.service .. ") at the " .. (s.vip or s.component) .. " VIP" .. planned(e.path)
+      end
+    end
   end
   for _, r in ipairs(spec.remove or {}) do what[#what + 1] = "remove " .. r end
   step(name) (with_waves(spec, {
-    desc = "catalog: " .. concat(what, ", ") .. " (undo restores the snapshot)",
+    desc = "catalog: " .. concat(what, ", ") .. " (project key as the region's Keystone"
+      .. (spec.keystone and (", " .. spec.keystone .. " unless vars.keystone_release says,") or "")
+      .. " substitutes it; checked in a token's catalog; undo restores the snapshot)",
     tags = spec.tags or { "catalog" },
     run = function(ctx)
+      local ks_release = keystone.region_release(ctx, spec.keystone)
+      local key = keystone.project_key(ks_release)
       ctx.state.catalogs = ctx.state.catalogs or {}
       ctx.state.catalogs[name] = catalog.snapshot()
+      local expected = {}   -- { service, interface, url } that a token's catalog must show
       for _, s in ipairs(spec.services or {}) do
         local base = vip.url(s.vip or s.component)
+        local interfaces = s.interfaces or { "public", "internal", "admin" }
         if s.service then
-          for _, interface in ipairs(s.interfaces or { "public", "internal", "admin" }) do
-            catalog.ensure_endpoint { service = s.service, interface = interface, url = base .. (s.path or "") }
+          local url = base .. keystone.url_template(s.path or "", ks_release)
+          for _, interface in ipairs(interfaces) do
+            catalog.ensure_endpoint { service = s.service, interface = interface, url = url }
+            expected[#expected + 1] = { service = s.service, interface = interface, url = url }
           end
         else
-          M.module(s.component).ensure_endpoints { release = s.release, base_url = base, interfaces = s.interfaces }
+          local mod = M.module(s.component)
+          mod.ensure_endpoints { release = s.release, base_url = base, interfaces = s.interfaces, project_key = key }
+          for _, e in ipairs((mod.step(s.release) or {}).endpoints or {}) do
+            for _, interface in ipairs(interfaces) do
+              local url = base .. keystone.url_template(e.path, ks_release)
+              expected[#expected + 1] = { service = e.service, interface = interface, url = url }
+            end
+          end
         end
       end
       for _, r in ipairs(spec.remove or {}) do
         for _, e in ipairs(catalog.endpoints { service = r }) do catalog.delete_endpoint(e.id) end
       end
+      if ctx.dry_run then return end
+      local missing, tokens = {}, {}
+      for _, x in ipairs(expected) do
+        tokens[x.service] = tokens[x.service] or keystone.token_endpoints(x.service)
+        if not tokens[x.service][x.interface] then missing[#missing + 1] = x.service .. " " .. x.interface .. " (" .. x.url .. ")" end
+      end
+      if #missing > 0 then
+        fail("a token's catalog lacks " .. concat(missing, ", ") .. ": the region's Keystone (" .. ks_release
+          .. ") could not format these URLs, so the services would not find them")
+      end
+      log.info("a token's catalog carries the " .. #expected .. " endpoint(s) registered (Keystone " .. ks_release .. ", "
+        .. key .. ")")
     end,
     undo = function(ctx)
       local snap = (ctx.state.catalogs or {})[name]

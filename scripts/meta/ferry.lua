@@ -490,6 +490,12 @@ function catalog.delete_region(id) end
 ---@return table
 function catalog.snapshot() end
 
+---The catalog of a new project-scoped token: what the services that authenticate are given.
+---URLs are substituted (`%(tenant_id)s` → the project's id); endpoints Keystone cannot format
+---(a key its release does not substitute: `project_id` before Mitaka) are left out.
+---@return {id?: string, name?: string, type: string, endpoints: {id?: string, interface: string, region?: string, url: string}[]}[]
+function catalog.token_catalog() end
+
 ---Puts the catalog back as the snapshot had it: regions (parents first), services (with
 ---their enabled flag and description) and endpoints; deletes what was created since,
 ---recreates what was deleted (new ids), reverts changed URLs. Returns counts.
@@ -611,7 +617,8 @@ function Ini:delete(section, key) end
 ---@field purpose string
 ---@field tool? string run with this release's tools instead of the step's
 ---@field options {flag: string, parameter: string}[] added only when the parameter is given
----@field online_migrations? {max_count_flag: string, default_max_count: integer, exit_codes: table<string, string>, required_before?: string}
+---@field online_migrations? {max_count_flag: string, default_max_count: integer, exit_codes: table<string, string>, required_before?: string, failure_text?: string, progress_pattern?: string}
+---@field completion? {patterns: string[], incomplete: string} a command that exits 0 either way: its output's counts (matched, completed)
 
 ---@class ReleaseStep
 ---@field component string
@@ -699,13 +706,31 @@ release.quote = function(word) end
 ---@return string
 release.command_line = function(where, cmd, opts, ctx) end
 
----Runs an online data migration command with --max-count until its exit code says done.
+---Runs an online data migration command with --max-count until the release's contract
+---(exit codes, failure text, progress counts) says done.
 ---@param where ReleaseTools
 ---@param cmd ReleaseCommand
 ---@param opts? {max_count?: integer, max_rounds?: integer, timeout?: Duration}
 ---@param ctx? Ctx
 ---@return integer calls
 release.run_online_migrations = function(where, cmd, opts, ctx) end
+
+---One batch of `max` rows: "done" or "more" as the release's contract reads the exit code and
+---the output (its failure text fails, a batch that matched rows but migrated none fails).
+---@param where ReleaseTools
+---@param cmd ReleaseCommand
+---@param opts? {timeout?: Duration}
+---@param ctx? Ctx
+---@param max integer
+---@return "done"|"more", string line
+release.online_migrations_batch = function(where, cmd, opts, ctx, max) end
+
+---Raises unless a command's output says it completed every row it matched (`cmd.completion`).
+---@param completion {patterns: string[], incomplete: string}
+---@param r CommandResult
+---@param what string the command and host, for the message
+---@return integer matched, integer completed
+release.check_completion = function(completion, r, what) end
 
 ---Runs every command of one release step, in order.
 ---@param data ReleaseStep
@@ -791,7 +816,8 @@ component.services = function(family, role, release) end
 component.packages = function(family) end
 
 ---Inside a step: registers the endpoints `release` needs at base_url (e.g. vip.url("cinder")).
----@param spec {release: string, base_url: string, region?: string, interfaces?: string[]}
+---`project_key` ("tenant_id" for a Kilo or Liberty Keystone) replaces the paths' project key.
+---@param spec {release: string, base_url: string, region?: string, interfaces?: string[], project_key?: "project_id"|"tenant_id"}
 ---@return table[]
 component.ensure_endpoints = function(spec) end
 
@@ -828,6 +854,9 @@ cinder.service_remove = function(spec) end
 cinder.preflight.busy_volumes = function(ctx) end
 ---@type Probe
 cinder.preflight.ocata_migrations_done = function(ctx) end
+---Before a Newton or later Cinder starts: no service row without an RPC version (Kilo's; ServiceTooOld).
+---@type Probe
+cinder.preflight.unversioned_services = function(ctx) end
 
 ---@class ferry.nova: ferry.component
 ---@field placement ferry.component Placement's steps (Stein on)
@@ -847,8 +876,15 @@ nova.discover_hosts = function(host) end
 nova.update_cells = function(host) end
 ---@type Probe
 nova.preflight.instances_in_flight = function(ctx) end
+---The oldest Newton point release whose cell setup the library suits ("14.0.7").
+---@type string
+nova.newton_cell_setup_minimum = "14.0.7"
+---A public volumev3 endpoint in a new token's catalog (not merely registered).
 ---@type Probe
 nova.preflight.volumev3_endpoint = function(ctx) end
+---No instance with a task_state, or resized or rescued (Kilo's migrate_flavor_data skips them).
+---@type Probe
+nova.preflight.flavor_migration_blockers = function(ctx) end
 ---@type Probe
 nova.preflight.cells_mapped = function(ctx) end
 ---@type HostProbe
@@ -873,6 +909,24 @@ keystone.health = function(ctx) end
 keystone.preflight.fernet_tokens = function(host, ctx) end
 ---@type Probe
 keystone.preflight.no_v2_endpoints = function(ctx) end
+---"project_id" from Mitaka, "tenant_id" before (Kilo and Liberty substitute no project_id).
+---@param release string
+---@return "project_id"|"tenant_id"
+keystone.project_key = function(release) end
+---`path` with its `%(project_id)s`/`%(tenant_id)s` as a Keystone of `release` substitutes it.
+---@param path string
+---@param release string
+---@return string
+keystone.url_template = function(path, release) end
+---`vars.keystone_release`, else `default`; an error when neither says.
+---@param ctx Ctx
+---@param default? string
+---@return string
+keystone.region_release = function(ctx, default) end
+---The endpoints a new token's catalog carries for the service named or typed `service`: { [interface] = url }.
+---@param service string
+---@return table<string, string>
+keystone.token_endpoints = function(service) end
 
 ---@class PolicySnapshot
 ---@field vhost string

@@ -175,3 +175,54 @@ public struct CatalogRestoreSummary: LuaRecord {
         ["created": .int(Int64(created)), "deleted": .int(Int64(deleted)), "updated": .int(Int64(updated))]
     }
 }
+
+/// A service of a token's catalog: what Keystone puts in a new project-scoped token
+/// (`catalog.token_catalog()`): `{ id, name, type, endpoints = { { id, interface, region, url } } }`,
+/// each URL with Keystone's substitutions done (`%(tenant_id)s` → the project's id), and
+/// without the endpoints Keystone could not format (an unknown `%(key)s`: Kilo knows no
+/// `project_id`, openstack/keystone@2015.1.0 keystone/catalog/core.py format_url).
+public struct CatalogTokenService: LuaParsableRecord {
+    public struct Endpoint: Sendable, Equatable {
+        public var id: String?
+        public var interface: String
+        public var region: String?
+        public var url: String
+        public init(id: String?, interface: String, region: String?, url: String) {
+            (self.id, self.interface, self.region, self.url) = (id, interface, region, url)
+        }
+    }
+
+    public var id: String?
+    public var name: String?
+    public var type: String
+    public var endpoints: [Endpoint]
+
+    public init(id: String?, name: String?, type: String, endpoints: [Endpoint]) {
+        (self.id, self.name, self.type, self.endpoints) = (id, name, type, endpoints)
+    }
+
+    public var luaValue: LuaValue {
+        .record(["id": .optional(id), "name": .optional(name), "type": .string(type),
+                 "endpoints": .array(endpoints.map { e -> LuaValue in
+                     LuaValue.record(["id": .optional(e.id), "interface": .string(e.interface), "region": .optional(e.region),
+                                      "url": .string(e.url)])
+                 })])
+    }
+
+    public init(lua: LuaValue) throws { try self.init(lua: lua, at: "") }
+
+    static func endpoint(_ e: LuaValue, at path: String) throws -> Endpoint {
+        let f = try FieldReader(e, at: path)
+        let region = try f.optionalString("region_id") ?? f.optionalString("region")
+        return Endpoint(id: try f.optionalString("id"), interface: try f.string("interface"), region: region, url: try f.string("url"))
+    }
+
+    /// Also reads Keystone's own answer (`token.catalog[i]`), whose endpoints name their
+    /// region `region_id` (and `region`, from Kilo on) and whose name may be empty.
+    init(lua: LuaValue, at path: String) throws {
+        let f = try FieldReader(lua, at: path)
+        let endpoints: [Endpoint] = try f.optionalList("endpoints", Self.endpoint) ?? []
+        let name = try f.optionalString("name")
+        self.init(id: try f.optionalString("id"), name: name?.isEmpty == true ? nil : name, type: try f.string("type"), endpoints: endpoints)
+    }
+}

@@ -27,6 +27,9 @@ public protocol CatalogDriver: Sendable {
     func deleteEndpoint(id: String) async throws
     func snapshot() async throws -> CatalogSnapshot
     func restore(_ snapshot: CatalogSnapshot) async throws -> CatalogRestoreSummary
+    /// The catalog of a new project-scoped token: what the services that authenticate
+    /// (nova reading `volumev3`, …) are given, after Keystone's URL substitutions.
+    func tokenCatalog() async throws -> [CatalogTokenService]
 }
 
 extension KeystoneCatalog: CatalogDriver {

@@ -125,6 +125,10 @@ enum ServiceAPI {
                     return []
                 }
             },
+            LuaFunction("__native.catalog_token_catalog") { call in
+                let c = try catalog("catalog.token_catalog")
+                return .yield { [.array(try await c.tokenCatalog().map(\.luaValue))] }
+            },
             LuaFunction("__native.catalog_snapshot") { call in
                 let c = try catalog("catalog.snapshot")
                 return .yield { [try await c.snapshot().luaValue] }

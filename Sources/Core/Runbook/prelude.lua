@@ -246,6 +246,7 @@ catalog = {
   ensure_region = function(spec) return native.catalog_ensure_region(spec) end,
   delete_region = function(id) return native.catalog_delete_region(id) end,
   snapshot = function() return native.catalog_snapshot() end,
+  token_catalog = function() return native.catalog_token_catalog() end,
   restore = function(snapshot) return native.catalog_restore(snapshot) end,
 }
 

@@ -9,10 +9,53 @@ struct CinderSimulation: SimComponent {
     let programs: Set<String> = ["cinder-manage", "cinder-status"]
     let apis = [SimAPI(name: "cinder", port: 8776, versionStatus: 300)]
 
-    /// `COUNT(*)` over volumes: those in a transitional status when the query asks by status, else all.
+    /// `COUNT(*)` over volumes: those in a transitional status when the query asks by status, else all;
+    /// over services: those without an RPC version (rows Kilo wrote) when the query asks for them.
     func countKey(table: String, query: String) -> String? {
+        if table == "services" && query.contains("RPC_CURRENT_VERSION") { return "services_unversioned" }
         guard table == "volumes" else { return nil }
         return query.contains("STATUS") ? "busy_volumes" : "volumes"
+    }
+
+    /// The service row a unit keeps (`cinder-volume` on `host@lvm`, `cinder-scheduler` and `cinder-backup`
+    /// on the host); cinder-api keeps none.
+    static func serviceRow(unit: String, host: String) -> (binary: String, host: String)? {
+        for binary in ["cinder-volume", "cinder-scheduler", "cinder-backup"] where unit.hasSuffix(binary) {
+            return (binary, binary == "cinder-volume" ? "\(host)@lvm" : host)
+        }
+        return nil
+    }
+
+    /// Service rows (`service:<binary>:<host>`) with no `rpc_current_version` (flag `rpc_version:<binary>:<host>`):
+    /// the rows Kilo wrote, which Liberty's migration 053 leaves NULL.
+    static func unversionedRows(_ db: SimDatabase) -> [String] {
+        db.counters.keys.filter { $0.hasPrefix("service:") }
+            .filter { db.flags["rpc_version:" + $0.dropFirst("service:".count)] == nil }.sorted()
+    }
+
+    /// A cinder service starting. From Newton on, each service builds its RPC clients at start, and each asks
+    /// the minimum version of the services of its binary: a non-deleted row with a NULL `rpc_current_version`
+    /// raises ServiceTooOld, and the service does not start (openstack/cinder@12.0.0 cinder/objects/service.py
+    /// Service._get_minimum_version, called from cinder/rpc.py RPCAPI.__init__ → determine_rpc_version_cap; the
+    /// same from 9.0.0 on, absent at 8.0.0; the NULL comes from openstack/cinder@7.0.0
+    /// cinder/db/sqlalchemy/migrate_repo/versions/053_add_version_columns_to_service.py). A service that starts
+    /// writes its row: with its RPC version from Liberty on (053), without one before.
+    func start(unit: String, host: String, release: String, state: inout SimState) -> String? {
+        guard var db = state.databases["cinder"] else { return nil }
+        if Sim.atLeast(release, "newton"), let stale = Self.unversionedRows(db).first {
+            let parts = stale.split(separator: ":", maxSplits: 2)
+            return "Job for \(unit).service failed: ServiceTooOld: Service \(parts[1]) is in Liberty version. We do not provide "
+                + "backward compatibility with Liberty now, so you need to upgrade it, release by release if live upgrade is "
+                + "required. After upgrade you may need to remove any stale service records via \"cinder-manage service remove\". "
+                + "(row of \(parts[2]); \(Self.unversionedRows(db).count) such row(s))"
+        }
+        guard let row = Self.serviceRow(unit: unit, host: host) else { return nil }
+        let key = "\(row.binary):\(row.host)"
+        db.counters["service:\(key)"] = 1
+        if Sim.atLeast(release, "liberty") { db.flags["rpc_version:\(key)"] = release }
+        Self.mirrorRows(&db)
+        state.databases["cinder"] = db
+        return nil
     }
 
     func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {
@@ -29,7 +72,13 @@ struct CinderSimulation: SimComponent {
             db.counters["volumes_host:\(host)@lvm"] = volumes / max(hosts.count, 1) + (i < volumes % max(hosts.count, 1) ? 1 : 0)
             db.counters["service:cinder-scheduler:\(host)"] = 1
             db.counters["service:cinder-volume:\(host)@lvm"] = 1
+            // From Liberty on the services write their RPC version (migration 053); Kilo's rows have none.
+            if Sim.atLeast(release, "liberty") {
+                db.flags["rpc_version:cinder-scheduler:\(host)"] = release
+                db.flags["rpc_version:cinder-volume:\(host)@lvm"] = release
+            }
         }
+        Self.mirrorRows(&db)
         state.databases["cinder"] = db
         if Sim.before(release, "queens") {
             Sim.addCatalog(&state, name: "cinder", type: "volume", url: "http://controller:8776/v1/%(tenant_id)s")
@@ -105,6 +154,8 @@ struct CinderSimulation: SimComponent {
                 return .fail("Host not found. Failed to remove \(words[2]) on \(words[3]).", code: 2)
             }
             db.counters[key] = nil
+            db.flags["rpc_version:\(words[2]):\(words[3])"] = nil
+            Self.mirrorRows(&db)
             state.databases["cinder"] = db
             return Sim.ok("Service \(words[2]) on host \(words[3]) removed.", duration: 2)
         case ("service", "list"):
@@ -122,6 +173,7 @@ struct CinderSimulation: SimComponent {
     /// the simulated database answers `SELECT COUNT(*) FROM consistencygroups` from `rows:consistencygroups`.
     static func mirrorRows(_ db: inout SimDatabase) {
         db.counters["rows:consistencygroups"] = db.pending("ocata")
+        db.counters["services_unversioned"] = unversionedRows(db).count
     }
 
     private func sync(_ db: inout SimDatabase, tool: String, command: SimCommand, context: any SimContext) -> SimOutcome {

@@ -1,10 +1,22 @@
 local release = require "ferry.release"
 local M = release.component("cinder")
 
---- Volumes in a transitional state: stop cinder only when none remain.
+--- Volumes in a transitional state (every status a running operation holds a volume in, Kilo
+--- to Queens: openstack/cinder@2015.1.0 and @12.0.0 cinder/volume/api.py (uploading, extending,
+--- retyping), cinder/volume/flows/manager/create_volume.py (downloading), cinder/backup/api.py
+--- (backing-up, restoring-backup)): stop cinder only when none remain.
 M.preflight.busy_volumes = release.zero_rows("cinder",
-  "SELECT COUNT(*) FROM volumes WHERE status IN ('attaching','creating','deleting','detaching','migrating') AND deleted = 0",
-  "volume(s) attaching, creating, deleting, detaching or migrating")
+  "SELECT COUNT(*) FROM volumes WHERE status IN ('attaching','creating','deleting','detaching','migrating','uploading',"
+    .. "'downloading','backing-up','restoring-backup','extending','retyping') AND deleted = 0",
+  "volume(s) attaching, creating, deleting, detaching, migrating, uploading, downloading, backing-up, restoring-backup, "
+    .. "extending or retyping")
+
+--- Before a Newton or later Cinder starts: no service row without an RPC version. Kilo's rows
+--- have none (Liberty's migration 053 adds the column, NULL), and from Newton on every cinder
+--- service refuses to start beside one (ServiceTooOld; CinderSimulation.start cites the source).
+M.preflight.unversioned_services = release.zero_rows("cinder",
+  "SELECT COUNT(*) FROM services WHERE deleted = 0 AND rpc_current_version IS NULL",
+  "cinder service row(s) without an RPC version (written by Kilo): Queens refuses to start (ServiceTooOld)")
 
 --- Before Pike's db sync: Ocata's online migrations left no consistency group or cgsnapshot
 --- (migration 097 refuses otherwise).

@@ -46,11 +46,35 @@ enum KeystoneKnowledge {
         return step
     }
 
+    /// The `%(key)s` names a token's catalog substitutes in endpoint URLs, by release. An endpoint
+    /// whose URL names any other key is left out of the token's catalog (logged as "Malformed
+    /// endpoint", nothing else): a service reading its catalog finds no such endpoint.
+    /// openstack/keystone@2015.1.0 keystone/catalog/core.py format_url (WHITELISTED_PROPERTIES: tenant_id, user_id,
+    /// public_bind_host, admin_bind_host, compute_host, compute_port, admin_port, public_port, public_endpoint,
+    /// admin_endpoint; a KeyError raises MalformedEndpoint) and keystone/catalog/backends/sql.py get_v3_catalog
+    /// (`except exception.MalformedEndpoint: continue`); openstack/keystone@8.0.0 the same without compute_port;
+    /// openstack/keystone@9.0.0 keystone/catalog/core.py adds `project_id` (and backends/sql.py substitutes it with
+    /// the token's project), kept through openstack/keystone@13.0.0 keystone/common/utils.py.
+    static func urlSubstitutions(_ release: String) -> Set<String> {
+        var keys: Set<String> = ["tenant_id", "user_id", "public_bind_host", "admin_bind_host", "compute_host", "admin_port",
+                                 "public_port", "public_endpoint", "admin_endpoint"]
+        if Releases.before(release, "liberty") { keys.insert("compute_port") }
+        if Releases.atLeast(release, "mitaka") { keys.insert("project_id") }
+        return keys
+    }
+
+    /// The project key an endpoint template should use on a Keystone of `release`: `project_id` from Mitaka,
+    /// `tenant_id` before (the only one Kilo and Liberty substitute).
+    static func projectKey(_ release: String) -> String { Releases.atLeast(release, "mitaka") ? "project_id" : "tenant_id" }
+
     static let knowledge = ComponentKnowledge(
         component: "keystone", steps: steps,
         services: [ServiceUnit(role: "api", rpm: "httpd", deb: "apache2")],
         packages: [.rpm: ["openstack-keystone"], .deb: ["keystone"]],
         notes: [
             "registering endpoints (volumev3, compute v2.1, placement) is Keystone-side work for the other services",
+            "a token's catalog substitutes only tenant_id (and user_id, some [DEFAULT] options) in endpoint URLs before "
+                + "Mitaka, which adds project_id: a Kilo or Liberty Keystone silently leaves an endpoint with %(project_id)s "
+                + "out of every token's catalog (keystone.url_template, catalog.token_catalog())",
         ])
 }

@@ -1,5 +1,6 @@
 import FerryCore
 import FerrySimulation
+import Foundation
 import LuaBridge
 
 /// Keystone in the simulated region: `keystone-manage db_sync` against the `keystone` database.
@@ -16,8 +17,43 @@ struct KeystoneSimulation: SimComponent {
     }
 
     /// How the simulated catalog names itself in errors, as the real driver does (`catalog: Keystone at URL: …`).
+    /// A token's catalog is formatted as the running Keystone's release does (``tokenURL(_:release:)``).
     func catalogRole(in region: Region) -> SimCatalogRole? {
-        SimCatalogRole(label: "Keystone at http://keystone.sim:5000/v3", defaultRegion: region.keystone["region_name"].stringValue ?? "RegionOne")
+        SimCatalogRole(label: "Keystone at http://keystone.sim:5000/v3", defaultRegion: region.keystone["region_name"].stringValue ?? "RegionOne",
+                       tokenURL: { url, state in Self.tokenURL(url, release: Self.release(state)) })
+    }
+
+    /// The project the simulated catalog's tokens are scoped to (the region's `keystone:` project).
+    static let projectID = "4f1c2d3e5a6b47c8b9d0e1f2a3b4c5d6"
+    static let userID = "0a1b2c3d4e5f46a7b8c9d0e1f2a3b4c5"
+
+    /// The release of the Keystone that answers: the newest running keystone service, else the schema of its database.
+    static func release(_ state: SimState) -> String {
+        let running = state.hosts.values.flatMap { $0.services.values }.filter { $0.component == "keystone" && $0.running }.map(\.release)
+        return running.max { (Sim.index($0) ?? 0) < (Sim.index($1) ?? 0) } ?? state.databases["keystone"]?.schema["main"] ?? "queens"
+    }
+
+    /// An endpoint URL as a token of a Keystone of `release` shows it: `$(` read as `%(`, each `%(key)s` it
+    /// substitutes replaced, or nil (left out of the catalog) when the URL names a key that release does not
+    /// substitute (KeystoneKnowledge.urlSubstitutions).
+    static func tokenURL(_ url: String, release: String) -> String? {
+        let known = KeystoneKnowledge.urlSubstitutions(release)
+        let values: [String: String] = [
+            "tenant_id": projectID, "project_id": projectID, "user_id": userID, "public_bind_host": "0.0.0.0",
+            "admin_bind_host": "0.0.0.0", "admin_port": "35357", "public_port": "5000", "compute_port": "8774",
+            "public_endpoint": "None", "admin_endpoint": "None",
+        ]
+        var out = ""
+        var rest = Substring(url.replacingOccurrences(of: "$(", with: "%("))
+        while let start = rest.range(of: "%(") {
+            out += rest[..<start.lowerBound]
+            guard let close = rest[start.upperBound...].range(of: ")s") else { return nil }
+            let key = String(rest[start.upperBound..<close.lowerBound])
+            guard known.contains(key), let value = values[key] else { return nil }
+            out += value
+            rest = rest[close.upperBound...]
+        }
+        return out + rest
     }
 
     func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {

@@ -21,6 +21,47 @@ function M.preflight.no_v2_endpoints(ctx)
   return false, "identity endpoint(s) on /v2.0, removed in Queens: " .. table.concat(old, ", ")
 end
 
+--- The key endpoint URL templates name the project with on a Keystone of `release_name`:
+--- "project_id" from Mitaka, "tenant_id" before. Kilo and Liberty substitute no project_id and
+--- leave an endpoint that names it out of every token's catalog, silently (the rule and its
+--- sources: KeystoneKnowledge.urlSubstitutions).
+function M.project_key(release_name)
+  return release.index(release_name) >= release.index("mitaka") and "project_id" or "tenant_id"
+end
+
+--- `path` with its project key (`%(project_id)s` or `%(tenant_id)s`) as a Keystone of
+--- `release_name` substitutes it: "/v3/%(project_id)s" is "/v3/%(tenant_id)s" for Kilo.
+function M.url_template(path, release_name)
+  local key = M.project_key(release_name)
+  return (path:gsub("%%%(([%w_]+)%)s", function(k)
+    if k == "project_id" or k == "tenant_id" then return "%(" .. key .. ")s" end
+  end))
+end
+
+--- The release of the region's Keystone: `vars.keystone_release`, else `default` (the release
+--- a runbook that leaves Keystone alone starts from). Neither is an error naming both.
+function M.region_release(ctx, default)
+  local r = (type(ctx) == "table" and type(ctx.vars) == "table" and ctx.vars.keystone_release) or default
+  if type(r) ~= "string" then
+    error("the region's Keystone release is unknown: set vars.keystone_release (endpoint URL templates depend on it: "
+      .. "Kilo and Liberty substitute tenant_id, not project_id)", 2)
+  end
+  release.index(r) -- an unknown name is an error here
+  return r
+end
+
+--- The endpoints a new token's catalog carries (catalog.token_catalog()) for the service
+--- named or typed `service`, as { [interface] = url }: what nova and the others find.
+function M.token_endpoints(service)
+  local out = {}
+  for _, s in ipairs(catalog.token_catalog()) do
+    if s.type == service or s.name == service then
+      for _, e in ipairs(s.endpoints or {}) do out[e.interface] = e.url end
+    end
+  end
+  return out
+end
+
 --- The Identity API answers its version document behind the keystone VIP.
 M.health = release.http_health("keystone", "/v3")
 

@@ -5,15 +5,54 @@ enum NovaKnowledge {
     static let apiSync = ManageCommand(["nova-manage", "api_db", "sync"], "API database schema (run before the main database)")
     static let dbSync = ManageCommand(["nova-manage", "db", "sync"], "main database schema (and cell0 once it is mapped)")
 
-    static let onlineMigrations = OnlineMigrationContract(
-        maxCountFlag: "--max-count", exitCodes: [0: "done", 1: "more", 2: "errors"], defaultMaxCount: 1000)
+    /// What `nova-manage db online_data_migrations --max-count N` says, by release. Every release prints
+    /// "N rows matched query M, D migrated" per migration that matched rows, and "Error attempting to run M" for
+    /// one that raised (that migration then counts as found = done = 0):
+    /// - Mitaka returns nothing: exit 0 after one batch whatever is left, and after errors
+    ///   (openstack/nova@13.0.0 nova/cmd/manage.py DbCommands.online_data_migrations, _run_migration);
+    /// - Newton … Rocky return `ran and 1 or 0`: 1 when the batch migrated rows, 0 when it migrated none — also when a
+    ///   migration raised or matched rows it could not migrate (openstack/nova@14.0.0, @17.0.0, @18.0.0 nova/cmd/manage.py);
+    /// - Stein adds exit 2 ("Some migrations failed unexpectedly") for errors with no other progress
+    ///   (openstack/nova@19.0.0 nova/cmd/manage.py).
+    static func onlineMigrations(_ release: String) -> OnlineMigrationContract {
+        let progress = "(%d+) rows matched query [%w_]+, (%d+) migrated"
+        if Releases.before(release, "newton") {
+            return OnlineMigrationContract(maxCountFlag: "--max-count", exitCodes: [0: "progress"], defaultMaxCount: 1000,
+                                           failureText: "Error attempting to run", progressPattern: progress)
+        }
+        if Releases.before(release, "stein") {
+            return OnlineMigrationContract(maxCountFlag: "--max-count", exitCodes: [0: "done", 1: "more"], defaultMaxCount: 1000,
+                                           failureText: "Error attempting to run", progressPattern: progress)
+        }
+        return OnlineMigrationContract(maxCountFlag: "--max-count", exitCodes: [0: "done", 1: "more", 2: "errors"], defaultMaxCount: 1000,
+                                       progressPattern: progress)
+    }
 
-    static func odm(requiredBefore: String? = nil) -> ManageCommand {
-        var contract = onlineMigrations
+    static func odm(_ release: String, requiredBefore: String? = nil) -> ManageCommand {
+        var contract = onlineMigrations(release)
         contract.requiredBefore = requiredBefore
         return ManageCommand(["nova-manage", "db", "online_data_migrations"], "online data migrations, in batches until done",
                              onlineMigrations: contract)
     }
+
+    /// Kilo's `nova-manage db migrate_flavor_data` skips every instance with a task_state, or in vm_state resized or
+    /// rescued (unless --force), counts it as matched, and exits 0 all the same; Liberty's migration 291 then aborts
+    /// while any flavor is left (openstack/nova@2015.1.0 nova/db/sqlalchemy/api.py migrate_flavor_data, nova/cmd/manage.py
+    /// DbCommands.migrate_flavor_data; --force from openstack/nova@2015.1.1; openstack/nova@12.0.0
+    /// versions/291_enforce_flavors_migrated.py). 2015.1.0 prints its message unformatted, followed by the counts
+    /// (`print(_('%(total)i instances matched query, %(done)i completed'), {'total': …, 'done': …})`); 2015.1.1 on format it.
+    static let flavorMigrationCompletion = CompletionCheck(
+        patterns: ["(%d+) instances matched query, (%d+) completed", "'total': (%d+), 'done': (%d+)"],
+        incomplete: "the others have a task_state, or are resized or rescued, and Kilo skips them (Liberty's migration 291 "
+            + "would abort): let their operations finish, confirm or revert the resizes, unrescue, then run the step again "
+            + "(nova.preflight.flavor_migration_blockers finds them)")
+
+    /// Newton's cell setup depends on its point release: 14.0.0 … 14.0.3 require `simple_cell_setup --transport-url`
+    /// (`def simple_cell_setup(self, transport_url)`), 14.0.4 on read [DEFAULT]/transport_url without it; before 14.0.7
+    /// cell0's default database is named after the API database (`<api db>_cell0`, e.g. nova_api_cell0), from 14.0.7
+    /// after the main one (`nova_cell0`, what the library creates) (openstack/nova@14.0.0, @14.0.3, @14.0.4, @14.0.6,
+    /// @14.0.7 nova/cmd/manage.py CellV2Commands.simple_cell_setup, map_cell0 cell0_default_connection).
+    static let newtonCellSetupMinimum = "14.0.7"
 
     /// `migrate_version` of the main database after each release's sync (last migration of its tree).
     static let lastVersion: [String: Int] = [
@@ -49,7 +88,7 @@ enum NovaKnowledge {
             // openstack/nova@12.0.0 versions/291_enforce_flavors_migrated.py.
             ReleaseStep("nova", "liberty", commands: [
                 .init(["nova-manage", "db", "migrate_flavor_data"], "move every instance's flavor to the new format (Liberty's "
-                    + "migration 291_enforce_flavors_migrated aborts otherwise)", tool: "kilo"),
+                    + "migration 291_enforce_flavors_migrated aborts otherwise)", tool: "kilo", completion: flavorMigrationCompletion),
                 dbSync,
             ], requiredStop: previousReleaseOnly("liberty"), notes: [
                 // openstack/nova@2015.1.0 nova/db/sqlalchemy/api_migrations/migrate_repo/versions/002_instance_mapping.py,
@@ -61,7 +100,7 @@ enum NovaKnowledge {
             ReleaseStep("nova", "mitaka", commands: [
                 .init(["nova-manage", "api_db", "sync"], "create the nova_api schema: the database and [api_database]/connection are required from Mitaka"),
                 dbSync,
-                odm(requiredBefore: "newton (migration 330_enforce_mitaka_online_migrations)"),
+                odm("mitaka", requiredBefore: "newton (migration 330_enforce_mitaka_online_migrations)"),
             ], requiredStop: "Newton's migration 330 refuses until Mitaka's online migrations are done "
                 + "(compute_nodes.uuid, aggregates.uuid, pci_devices.parent_addr)",
             notes: ["the EC2 API pipeline is no longer in api-paste.ini"]),  // openstack/nova@13.0.0 etc/nova/api-paste.ini
@@ -69,16 +108,19 @@ enum NovaKnowledge {
             // versions/345_require_online_migration_completion.py; simple_cell_setup --transport-url: openstack/nova@14.0.0 nova/cmd/manage.py
             ReleaseStep("nova", "newton", commands: [
                 apiSync, dbSync,
-                odm(requiredBefore: "ocata (migration 345_require_online_migration_completion)"),
+                odm("newton", requiredBefore: "ocata (migration 345_require_online_migration_completion)"),
                 .init(["nova-manage", "cell_v2", "simple_cell_setup"], "map cell0 and the cell, hosts and instances (Ocata's API "
                     + "migration 030 requires it); needs an empty nova_cell0 database first",
                       options: [(flag: "--transport-url", parameter: "transport_url")]),
             ], requiredStop: "Ocata's API migration 030 needs cell mappings (cell0 and a cell) made here, and its migration 345 "
                 + "needs Newton's online migrations done (flavors, keypairs, aggregates, instance groups move to the API database)",
             apiRemovals: ["the legacy v2 API code (/v2 is served by v2.1 in compatible mode)"],
-            notes: ["placement API and cells v2 appear, optional until Ocata"]),
+            notes: ["placement API and cells v2 appear, optional until Ocata",
+                    "use Newton \(newtonCellSetupMinimum) or later: 14.0.0…14.0.3 require simple_cell_setup --transport-url, and "
+                        + "before 14.0.7 cell0's database is named after the API database (nova_api_cell0), not the main one "
+                        + "(nova_cell0): preflight.newton_nova_version"]),
             // nova-status: openstack/nova@15.0.0 nova/cmd/status.py (absent at 14.0.0).
-            ReleaseStep("nova", "ocata", commands: [apiSync, dbSync, odm()],
+            ReleaseStep("nova", "ocata", commands: [apiSync, dbSync, odm("ocata")],
                         requiredStop: previousReleaseOnly("ocata", "Pike's scheduler no longer falls back for computes that do not "
                             + "report to placement: it needs Ocata's placement (API 1.4) and computes "
                             + "(openstack/nova@16.0.0 releasenotes/notes/no-placement-fallback-5db2d0645f51aca8.yaml)"),
@@ -87,29 +129,29 @@ enum NovaKnowledge {
                 "nova-manage cell_v2 discover_hosts whenever computes are added (or the scheduler's periodic discovery)",
                 "nova-status upgrade check appears (cells v2, placement API, resource providers)",
             ]),
-            ReleaseStep("nova", "pike", commands: [apiSync, dbSync, odm()],
+            ReleaseStep("nova", "pike", commands: [apiSync, dbSync, odm("pike")],
                         requiredStop: previousReleaseOnly("pike", "Pike's computes migrate ironic instances' flavors at runtime, "
                             + "which Queens expects done (openstack/nova@17.0.0 releasenotes/notes/"
                             + "ironic_offline_flavor_migration-4845307799f0e24e.yaml)"),
                         notes: [
                 "the scheduler writes allocations to placement; nova's support for Cinder v2 is deprecated",
             ]),
-            ReleaseStep("nova", "queens", commands: [apiSync, dbSync, odm()], requiredStop: previousReleaseOnly("queens"),
+            ReleaseStep("nova", "queens", commands: [apiSync, dbSync, odm("queens")], requiredStop: previousReleaseOnly("queens"),
                         endpoints: [computeEndpoint], notes: [
                 "Cinder v2 is no longer supported: a volumev3 catalog entry must exist before nova Queens runs",
                 "upgrade placement before the nova controllers and computes",
             ]),
             // openstack/nova@18.0.0 nova/cmd/manage.py (purge), releasenotes/notes/deprecate-nova-consoleauth-ed6ccbc324a0fb10.yaml
-            ReleaseStep("nova", "rocky", commands: [apiSync, dbSync, odm()], requiredStop: previousReleaseOnly("rocky"), notes: [
+            ReleaseStep("nova", "rocky", commands: [apiSync, dbSync, odm("rocky")], requiredStop: previousReleaseOnly("rocky"), notes: [
                 "nova-manage db purge and archive_deleted_rows --purge appear; nova-consoleauth deprecated",
             ]),
-            ReleaseStep("nova", "stein", commands: [apiSync, dbSync, odm()], requiredStop: previousReleaseOnly("stein"), notes: [
+            ReleaseStep("nova", "stein", commands: [apiSync, dbSync, odm("stein")], requiredStop: previousReleaseOnly("stein"), notes: [
                 "placement is extracted to openstack/placement: move it to its own database here (placement's stein step)",
             ]),
             // openstack/nova@23.0.0 versions/402_train.py and api_migrations/.../067_train.py;
             // openstack/nova@20.0.0 versions/400_enforce_service_uuid.py; nova/cells, nova/cmd/consoleauth.py and
             // nova/api/openstack/placement are gone at 20.0.0.
-            ReleaseStep("nova", "train", commands: [apiSync, dbSync, odm()],
+            ReleaseStep("nova", "train", commands: [apiSync, dbSync, odm("train")],
                         requiredStop: "Wallaby's migrations start from 402_train / API 067_train: the databases must be synced "
                             + "by Train (and its online migrations done, for 400_enforce_service_uuid) before Wallaby",
                         notes: [
@@ -118,7 +160,7 @@ enum NovaKnowledge {
             ]),
         ]
         for r in Releases.all where Releases.atLeast(r.name, "ussuri") {
-            var step = ReleaseStep("nova", r.name, commands: [apiSync, dbSync, odm()])
+            var step = ReleaseStep("nova", r.name, commands: [apiSync, dbSync, odm(r.name)])
             // Before the first SLURP release every release is a stop; from 2023.1 on only the SLURP
             // releases are (a SLURP hop skips the release between).
             if Releases.before(r.name, "2023.1") { step.requiredStop = previousReleaseOnly(r.name) }

@@ -20,8 +20,10 @@ struct NovaSimulation: SimComponent {
     func dumpSecondsPerCompute(database: String) -> Double? { database.hasPrefix("nova") ? 0.3 : nil }
 
     /// `COUNT(*)` over instances: those in a transitional state when the query asks by state, else all.
+    /// Those Kilo's flavor migration skips (a task_state, or resized or rescued) when the query asks for rescued ones.
     func countKey(table: String, query: String) -> String? {
         guard table == "instances" else { return nil }
+        if query.contains("RESCUED") { return "unsettled_instances" }
         return query.contains("STATE") ? "busy_instances" : "instances"
     }
 
@@ -43,6 +45,8 @@ struct NovaSimulation: SimComponent {
         nova.counters["migrating_instances"] = 0
         // What the simulated database answers for a COUNT over instances by state.
         nova.counters["busy_instances"] = 0
+        // Instances with a task_state, or resized or rescued (Kilo's migrate_flavor_data skips them).
+        nova.counters["unsettled_instances"] = 0
         nova.counters["null_instance_uuids"] = 0
         // Kilo keeps flavors of older instances in system_metadata until migrate_flavor_data runs.
         nova.counters["flavor_migration_pending"] = release == "kilo" ? context.computes * 3 : 0
@@ -96,6 +100,10 @@ struct NovaSimulation: SimComponent {
         let args = ManageArguments(command.argv, valued: ["--max-count", "--max_count", "--max-number", "--transport-url", "--name",
                                                          "--database_connection", "--cell_uuid"])
         let words = args.words
+        if words.isEmpty && args.flags.contains("--version") {
+            // The point release of the tools: `tools_version:<release>` on the nova database, else the series' last.
+            return Sim.ok(state.databases["nova"]?.flags["tools_version:\(tool)"] ?? Self.lastVersion(tool), duration: 1)
+        }
         switch (words.first, words.dropFirst().first) {
         case ("db", "version"):
             return Sim.ok(state.databases["nova"]?.flags["migrate_version"] ?? "None", duration: 2)
@@ -109,23 +117,21 @@ struct NovaSimulation: SimComponent {
         case ("db", "online_data_migrations"):
             guard Sim.atLeast(tool, "mitaka") else { return Sim.invalidChoice(command, category: "db", choice: "online_data_migrations") }
             var db = state.databases["nova"]!
-            let max = args.int("--max-count") ?? args.int("--max_count")
-            let moved = db.migrate(upTo: tool, max: max)
-            let left = db.pending(upTo: tool)
-            let errors = db.counters["odm_errors"] ?? 0
+            let outcome = Self.onlineMigrations(&db, tool: tool, max: args.int("--max-count") ?? args.int("--max_count"), context: context)
             state.databases["nova"] = db
-            let text = "Running batches of \(max ?? 50) until complete\n\(moved) rows matched query, \(moved) completed"
-                + (errors > 0 ? "\nSome migrations failed unexpectedly. Check log for details." : "")
-            let code: Int32 = errors > 0 ? 2 : left > 0 ? 1 : 0
-            return SimOutcome(exitCode: code, stdout: text + "\n", duration: context.duration("nova-manage db online_data_migrations", 30))
+            return outcome
         case ("db", "migrate_flavor_data"):
             guard !Sim.atLeast(tool, "mitaka") else { return Sim.invalidChoice(command, category: "db", choice: "migrate_flavor_data") }
+            // Instances with a task_state, or resized or rescued, are matched and skipped (without --force), and the
+            // command exits 0 all the same (NovaKnowledge.flavorMigrationCompletion cites openstack/nova@2015.1.0).
             var db = state.databases["nova"]!
             let pending = db.counters["flavor_migration_pending"] ?? 0
-            let done = min(pending, args.int("--max-number") ?? pending)
+            let matched = min(pending, args.int("--max-number") ?? pending)
+            let skipped = args.flags.contains("--force") ? 0 : min(matched, db.counters["unsettled_instances"] ?? 0)
+            let done = matched - skipped
             db.counters["flavor_migration_pending"] = pending - done
             state.databases["nova"] = db
-            return Sim.ok("\(pending) instances matched query, \(done) completed",
+            return Sim.ok("\(matched) instances matched query, \(done) completed",
                           duration: context.duration("nova-manage db migrate_flavor_data", 60 + Double(done) * 0.05))
         case ("db", "null_instance_uuid_scan"):
             var db = state.databases["nova"]!
@@ -143,6 +149,50 @@ struct NovaSimulation: SimComponent {
             return cells(action, command: command, args: args, tool: tool, state: &state, context: context)
         default:
             return nil
+        }
+    }
+
+    /// `nova-manage db online_data_migrations [--max-count N]` as `tool`'s release says it (NovaKnowledge.onlineMigrations
+    /// cites each): one batch with `--max-count`, batches of 50 until one moves nothing without. A migration that raises
+    /// (`odm_errors` > 0: one migration fails every time) prints "Error attempting to run" and moves nothing. Exit: Mitaka 0
+    /// always; Newton … Rocky 1 when the last batch moved rows, else 0; from Stein 2 on errors with no progress.
+    static func onlineMigrations(_ db: inout SimDatabase, tool: String, max: Int?, context: any SimContext) -> SimOutcome {
+        let errors = (db.counters["odm_errors"] ?? 0) > 0
+        var lines: [String] = max == nil ? ["Running batches of 50 until complete"] : []
+        var total = 0, last = 0
+        repeat {
+            last = db.migrate(upTo: tool, max: max ?? 50)
+            total += last
+            if errors { lines.append("Error attempting to run <function migration_failing_on_this_database>") }
+            if last > 0 { lines.append("\(last) rows matched query migrate_\(tool)_data, \(last) migrated") }
+        } while max == nil && last > 0
+        if Sim.atLeast(tool, "queens") {
+            lines.append("+---------------------------+--------------+-----------+")
+            lines.append("|         Migration         | Total Needed | Completed |")
+            lines.append("| migrate_\(tool)_data | \(total) | \(total) |")
+        }
+        let code: Int32
+        if Sim.before(tool, "newton") {
+            code = 0
+        } else if Sim.before(tool, "stein") {
+            code = last > 0 ? 1 : 0
+        } else if errors && (max == nil || last == 0) {
+            lines.append("Some migrations failed unexpectedly. Check log for details.")
+            code = 2
+        } else {
+            code = last > 0 ? 1 : 0
+        }
+        return SimOutcome(exitCode: code, stdout: lines.joined(separator: "\n") + "\n",
+                          duration: context.duration("nova-manage db online_data_migrations", 30))
+    }
+
+    /// The version `nova-manage --version` prints for a release's tools by default: Kilo 2015.1.4, Newton 14.1.0
+    /// (newton-eol), else `<number>.0.0`.
+    static func lastVersion(_ release: String) -> String {
+        switch release {
+        case "kilo": return "2015.1.4"
+        case "newton": return "14.1.0"
+        default: return "\(Releases.find(release)?.number ?? 0).0.0"
         }
     }
 

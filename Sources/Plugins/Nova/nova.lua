@@ -10,10 +10,27 @@ M.preflight.instances_in_flight = release.zero_rows("nova",
     .. "('migrating','resize_prep','resize_migrating','resize_migrated','resize_finish','rebuilding','spawning'))",
   "instance(s) building, migrating or resizing")
 
---- Before nova Queens: a volumev3 endpoint is registered (nova Queens reads volumev3:cinderv3:publicURL).
+--- Before Kilo's flavor migration (the Liberty step's nova-manage db migrate_flavor_data): no
+--- instance with a task_state, or resized or rescued. Kilo skips them, exits 0, and Liberty's
+--- migration 291 then aborts mid-window (NovaKnowledge.flavorMigrationCompletion cites the source).
+M.preflight.flavor_migration_blockers = release.zero_rows("nova",
+  "SELECT COUNT(*) FROM instances WHERE deleted = 0 AND (task_state IS NOT NULL OR vm_state IN ('resized','rescued'))",
+  "instance(s) with a task_state, or resized or rescued: Kilo's migrate_flavor_data skips them and Liberty's "
+    .. "migration 291 aborts (let them finish, confirm or revert resizes, unrescue)")
+
+--- Before nova Queens: a public volumev3 endpoint is in a token's catalog (nova Queens reads
+--- volumev3:cinderv3:publicURL from the catalog of its user's token, not /v3/endpoints): an
+--- endpoint registered with a key the region's Keystone does not substitute (project_id on
+--- Kilo or Liberty) is left out of that catalog, and nova would not find Cinder.
 function M.preflight.volumev3_endpoint(ctx)
-  local found = catalog.endpoints { service = "volumev3" }
-  if #found > 0 then return true end
+  local keystone = require "ferry.keystone"
+  if keystone.token_endpoints("volumev3").public then return true end
+  local registered = catalog.endpoints { service = "volumev3" }
+  if #registered > 0 then
+    return false, "volumev3 is registered (" .. registered[1].url .. ") but a token's catalog has no public volumev3 "
+      .. "endpoint: Keystone could not format its URL (Kilo and Liberty substitute tenant_id, not project_id), "
+      .. "so nova would not find Cinder"
+  end
   return false, "no volumev3 endpoint in the catalog: nova Queens no longer talks to Cinder v2 "
     .. "(cinder.ensure_endpoints { release = \"queens\", ... })"
 end
@@ -37,6 +54,11 @@ function M.preflight.null_instance_uuids(host, ctx)
   if r.stdout:find("no records found", 1, true) then return true end
   return false, "NULL instance uuids remain: back up, then nova-manage db null_instance_uuid_scan --delete"
 end
+
+--- The oldest Newton point release whose cell setup the library's chain suits (NovaKnowledge.newtonCellSetupMinimum):
+--- 14.0.0…14.0.3 require simple_cell_setup --transport-url; before 14.0.7 cell0's database is named after the API
+--- database (nova_api_cell0), not nova_cell0.
+M.newton_cell_setup_minimum = "14.0.7"
 
 --- Inside a step: maps computes that are not in a cell yet (run whenever computes are added, Ocata on).
 function M.discover_hosts(host)

@@ -40,7 +40,12 @@ extension ManageCommand {
                 "exit_codes": .map(Dictionary(uniqueKeysWithValues: odm.exitCodes.map { (String($0.key), LuaValue.string($0.value)) })),
             ]
             if let r = odm.requiredBefore { o["required_before"] = .string(r) }
+            if let f = odm.failureText { o["failure_text"] = .string(f) }
+            if let p = odm.progressPattern { o["progress_pattern"] = .string(p) }
             m["online_migrations"] = .map(o)
+        }
+        if let c = completion {
+            m["completion"] = .map(["patterns": .array(c.patterns.map { .string($0) }), "incomplete": .string(c.incomplete)])
         }
         return .map(m)
     }

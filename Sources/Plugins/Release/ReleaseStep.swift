@@ -49,19 +49,37 @@ public struct ManageCommand: Sendable {
     public var options: [(flag: String, parameter: String)]
     /// Set for an online data migration command: how to loop it.
     public var onlineMigrations: OnlineMigrationContract?
+    /// Set for a command that exits 0 whether or not it did everything: how its output tells.
+    public var completion: CompletionCheck?
 
     public init(_ argv: [String], _ purpose: String, tool: String? = nil, options: [(flag: String, parameter: String)] = [],
-                onlineMigrations: OnlineMigrationContract? = nil)
+                onlineMigrations: OnlineMigrationContract? = nil, completion: CompletionCheck? = nil)
     {
         self.argv = argv
         self.purpose = purpose
         self.tool = tool
         self.options = options
         self.onlineMigrations = onlineMigrations
+        self.completion = completion
     }
 
     public var text: String {
         (argv + options.flatMap { [$0.flag, "<\($0.parameter)>"] }).joined(separator: " ")
+    }
+}
+
+/// How the output of a command that exits 0 either way tells whether it did everything: the
+/// first of `patterns` (Lua patterns, two captures: how many it matched, how many it completed)
+/// found in its output; fewer completed than matched fails with `incomplete`, and output none
+/// of them matches fails too.
+public struct CompletionCheck: Sendable {
+    public var patterns: [String]
+    /// What the rows left mean and what to do (after "N of M completed: ").
+    public var incomplete: String
+
+    public init(patterns: [String], incomplete: String) {
+        self.patterns = patterns
+        self.incomplete = incomplete
     }
 }
 
@@ -70,22 +88,34 @@ public struct ManageCommand: Sendable {
 public struct OnlineMigrationContract: Sendable {
     /// `--max-count` (Nova) or `--max_count` (Cinder).
     public var maxCountFlag: String
-    /// Exit code → `done`, `more` or `errors`.
+    /// Exit code → `done`, `more`, `errors`, or `progress` (the code says nothing: the output's
+    /// `progressPattern` counts tell — more while a batch migrated rows, done when none matched).
     public var exitCodes: [Int32: String]
     /// A batch size that keeps each call short.
     public var defaultMaxCount: Int
     /// Which later release refuses to sync while these are not done, and why.
     public var requiredBefore: String?
+    /// Output that means a migration failed whatever the exit code (releases that print it and exit 0 or 1).
+    public var failureText: String?
+    /// A Lua pattern with two captures, rows matched and rows migrated, found once per migration
+    /// that matched rows in a batch. With it, a batch that matched rows but migrated none is an error
+    /// (they cannot be migrated as they are), whatever the exit code.
+    public var progressPattern: String?
 
-    public init(maxCountFlag: String, exitCodes: [Int32: String], defaultMaxCount: Int = 1000, requiredBefore: String? = nil) {
+    public init(maxCountFlag: String, exitCodes: [Int32: String], defaultMaxCount: Int = 1000, requiredBefore: String? = nil,
+                failureText: String? = nil, progressPattern: String? = nil)
+    {
         self.maxCountFlag = maxCountFlag
         self.exitCodes = exitCodes
         self.defaultMaxCount = defaultMaxCount
         self.requiredBefore = requiredBefore
+        self.failureText = failureText
+        self.progressPattern = progressPattern
     }
 
     public var exitCodeText: String {
         exitCodes.keys.sorted().map { "\($0) \(exitCodes[$0]!)" }.joined(separator: ", ")
+            + (failureText.map { "; output \"\($0)\" fails" } ?? "")
     }
 }
 

@@ -167,24 +167,82 @@ local function last_line(r)
   return last or "no output"
 end
 
---- Runs an online data migration command in batches until its exit code says done.
+-- The line of `text` holding `needle` (plain), or nil.
+local function line_with(text, needle)
+  for line in text:gmatch("[^\n]+") do
+    if line:find(needle, 1, true) then return line end
+  end
+  return nil
+end
+
+--- One batch of an online data migration command (`max` rows at most): "done" when nothing
+--- is left, "more" when the batch moved rows, else an error naming why. What the exit code
+--- and the output mean is the release's contract (the component's knowledge): output with
+--- its `failure_text` fails whatever the code (nova Mitaka … Rocky print "Error attempting to
+--- run" and exit 0 or 1); with a `progress_pattern`, a batch that matched rows but migrated
+--- none fails (they cannot be migrated as they are), and a `progress` exit code (nova Mitaka
+--- always exits 0) is read from those counts.
+function M.online_migrations_batch(where, cmd, opts, ctx, max)
+  opts = opts or {}
+  local odm = cmd.online_migrations
+  local line = M.command_line(where, cmd, opts, ctx) .. " " .. odm.max_count_flag .. " " .. tostring(max)
+  local r = where.host:run(line, { check = false, timeout = opts.timeout })
+  if r.dry_run then return "done", line end
+  local out = (r.stdout or "") .. "\n" .. (r.stderr or "")
+  local meaning = odm.exit_codes[tostring(r.code)]
+  local function failed(why)
+    error(line .. " on " .. where.host.name .. " exited " .. tostring(r.code) .. (meaning and (" (" .. meaning .. ")") or "")
+      .. ": " .. why, 0)
+  end
+  if odm.failure_text then
+    local bad = line_with(out, odm.failure_text)
+    if bad then failed(bad .. " (this release exits " .. tostring(r.code) .. " on a failed migration: its output tells)") end
+  end
+  local matched, migrated = 0, 0
+  if odm.progress_pattern then
+    for m, d in out:gmatch(odm.progress_pattern) do
+      matched, migrated = matched + tonumber(m), migrated + tonumber(d)
+    end
+    if matched > 0 and migrated == 0 and meaning ~= "errors" then
+      failed(matched .. " row(s) matched but none migrated: they cannot be migrated as they are (" .. last_line(r) .. ")")
+    end
+  end
+  if meaning == "progress" then return (matched == 0) and "done" or "more", line end
+  if meaning == "done" or meaning == "more" then return meaning, line end
+  failed(last_line(r))
+end
+
+--- Runs an online data migration command in batches until the release's contract says done.
 --- Returns the number of calls.
 function M.run_online_migrations(where, cmd, opts, ctx)
   opts = opts or {}
   local odm = cmd.online_migrations
   local max = opts.max_count or odm.default_max_count
-  local line = M.command_line(where, cmd, opts, ctx) .. " " .. odm.max_count_flag .. " " .. tostring(max)
   local limit = opts.max_rounds or 100000
+  local line
   for round = 1, limit do
-    local r = where.host:run(line, { check = false, timeout = opts.timeout })
-    local meaning = odm.exit_codes[tostring(r.code)]
-    if meaning == "done" or r.dry_run then return round end
-    if meaning ~= "more" then
-      error(line .. " on " .. where.host.name .. " exited " .. tostring(r.code)
-        .. (meaning and (" (" .. meaning .. ")") or "") .. ": " .. last_line(r), 0)
-    end
+    local state
+    state, line = M.online_migrations_batch(where, cmd, opts, ctx, max)
+    if state == "done" then return round end
   end
   error(line .. " on " .. where.host.name .. ": still more to migrate after " .. limit .. " calls", 0)
+end
+
+--- A command that exits 0 whether or not it did everything (`completion` of its release data):
+--- raises unless its output says it completed every row it matched.
+function M.check_completion(completion, r, what)
+  local out = (r.stdout or "") .. "\n" .. (r.stderr or "")
+  for _, pattern in ipairs(completion.patterns) do
+    local matched, done = out:match(pattern)
+    if matched then
+      matched, done = tonumber(matched), tonumber(done)
+      if done < matched then
+        error(what .. " exited 0 but completed " .. done .. " of the " .. matched .. " matched: " .. completion.incomplete, 0)
+      end
+      return matched, done
+    end
+  end
+  error(what .. ": its output does not say what it completed (" .. last_line(r) .. ")", 0)
 end
 
 --- Runs every command of one release step, in order, on `where` (M.tools).
@@ -196,7 +254,9 @@ function M.run_release(data, ctx, opts, where)
     else
       local at = where
       if cmd.tool ~= nil and cmd.tool ~= data.release then at = M.tools(ctx, cmd.tool, opts) end
-      at.host:run(M.command_line(at, cmd, opts, ctx), { timeout = opts.timeout })
+      local line = M.command_line(at, cmd, opts, ctx)
+      local r = at.host:run(line, { timeout = opts.timeout })
+      if cmd.completion and not r.dry_run then M.check_completion(cmd.completion, r, line .. " on " .. at.host.name) end
     end
   end
 end
@@ -220,6 +280,17 @@ local function describe(data, spec)
   local text = data.component .. " " .. data.release .. ", " .. placement(spec, data.release) .. ": " .. concat(parts, "; ")
   if data.required_stop then text = text .. ". Required stop: " .. data.why_stop end
   return text .. ". Irreversible: pair it with a db.backup step whose undo restores."
+end
+
+-- An endpoint path with its project key (`%(project_id)s`, `%(tenant_id)s`) as `key`; as it is without one.
+local function project_path(path, key)
+  if key == nil then return path end
+  if key ~= "project_id" and key ~= "tenant_id" then
+    error("project_key: expected \"project_id\" or \"tenant_id\", got " .. tostring(key), 3)
+  end
+  return (path:gsub("%%%(([%w_]+)%)s", function(k)
+    if k == "project_id" or k == "tenant_id" then return "%(" .. key .. ")s" end
+  end))
 end
 
 local function family_name(family, what)
@@ -314,6 +385,8 @@ function M.component(name)
   end
 
   --- Inside a step: registers the endpoints `release` needs, at base_url (e.g. vip.url(NAME)).
+  --- `project_key` ("tenant_id" for a Kilo or Liberty Keystone, keystone.project_key) replaces
+  --- the project key of the paths (`/v3/%(project_id)s`).
   function C.ensure_endpoints(spec)
     if type(spec) ~= "table" then error(name .. ".ensure_endpoints { release = ..., base_url = ... } expects a table", 2) end
     need(spec.release, name .. ".ensure_endpoints { release = ... }", 2)
@@ -324,7 +397,7 @@ function M.component(name)
       catalog.ensure_service { name = e.service, type = e.type }
       for _, interface in ipairs(spec.interfaces or { "public", "internal", "admin" }) do
         done[#done + 1] = catalog.ensure_endpoint {
-          service = e.service, interface = interface, region = spec.region, url = spec.base_url .. e.path,
+          service = e.service, interface = interface, region = spec.region, url = spec.base_url .. project_path(e.path, spec.project_key),
         }
       end
     end

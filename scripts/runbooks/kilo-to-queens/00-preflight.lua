@@ -20,10 +20,14 @@ runbook {
 preflight.step {
   preflight.no_busy_volumes(),
   preflight.no_instances_in_flight(),
+  -- Kilo's migrate_flavor_data skips these and exits 0; Liberty's migration 291 then aborts.
+  preflight.no_flavor_migration_blockers(),
   -- No online-migrations check: Kilo has none (its flavor migration is a step of the
   -- chain, and its consistency groups are moved by Ocata's migrations on the way).
   preflight.databases_reachable { names = { "glance", "cinder", "nova", "neutron" } },
   preflight.backup_space(),
+  -- The Newton tools' point release decides how its cell setup behaves (14.0.7 or later).
+  preflight.newton_nova_version(),
   preflight.new_controllers {
     roles = { cinder = { "api", "scheduler", "volume" } }, to = "queens",
     groups = { "glance_new", "cinder_new", "nova_new", "neutron_new", "rabbit_new" },

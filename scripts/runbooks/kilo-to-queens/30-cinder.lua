@@ -4,18 +4,7 @@
 -- registered (nova Queens needs it) and the v2 endpoints follow the VIP.
 local lib = require "lib.upgrade"
 local phases = require "lib.phases"
-local cinder = require "ferry.cinder"
-
---- The cinder-volume hosts (host@backend) the old servers own, from cinder-manage service list.
-local function volume_hosts(host)
-  local out = {}
-  local r = host:run("cinder-manage service list", { check = false })
-  for line in (r.stdout or ""):gmatch("[^\n]+") do
-    local binary, h = line:match("^%s*(cinder%-volume)%s+(%S+)")
-    if binary then out[#out + 1] = h end
-  end
-  return out
-end
+local cinder = require "lib.cinder"
 
 phases.api_component {
   component = "cinder", from = "kilo", to = "queens",
@@ -23,38 +12,13 @@ phases.api_component {
   roles = { "api", "scheduler", "volume" },   -- add "backup" where cinder-backup runs
   sync = { timeout = "2h" },
   after_sync = function()
-    step "cinder-rehome-volumes" {
-      desc = "re-home volumes of the old cinder-volume hosts to the new ones (cinder-manage volume update_host)",
-      tags = { "cinder" },
-      run = function(ctx)
-        local new = inventory.group("cinder_new")
-        local old = inventory.group("cinder_old")
-        local runner = new[1]
-        local moves = {}
-        for _, current in ipairs(volume_hosts(runner)) do
-          local name, backend = current:match("^([^@]+)@(.+)$")
-          for i, h in ipairs(old) do
-            if name == h.name and new[i] then
-              local target = new[i].name .. "@" .. backend
-              if ctx.vars.cinder_rehome and ctx.vars.cinder_rehome[current] then target = ctx.vars.cinder_rehome[current] end
-              cinder.update_host { host = runner, currenthost = current, newhost = target }
-              moves[#moves + 1] = { from = current, to = target }
-            end
-          end
-        end
-        ctx.state.cinder_moves = moves
-        log.info("re-homed " .. #moves .. " cinder-volume host(s)")
-      end,
-      undo = function(ctx)
-        local runner = inventory.group("cinder_new")[1]
-        local moves = ctx.state.cinder_moves or {}
-        for i = #moves, 1, -1 do
-          cinder.update_host { host = runner, currenthost = moves[i].to, newhost = moves[i].from }
-        end
-      end,
-    }
+    -- The volumes of the old cinder-volume hosts move to the new hosts (vars.cinder_rehome maps
+    -- them otherwise); then the old hosts' service rows go: Queens Cinder refuses to start while
+    -- a row has no RPC version (Kilo's, left NULL by Liberty's migration 053: ServiceTooOld).
+    cinder.rehome_volumes()
+    cinder.remove_old_services()
     lib.register_endpoints {
-      name = "cinder-endpoints", tags = { "cinder", "catalog" },
+      name = "cinder-endpoints", tags = { "cinder", "catalog" }, keystone = "kilo",
       services = {
         { component = "cinder", release = "queens", vip = "cinder" },             -- volumev3 (cinderv3)
         { service = "cinderv2", path = "/v2/%(project_id)s", vip = "cinder" },    -- volumev2 follows the VIP

@@ -13,7 +13,7 @@ phases.nova_neutron {
   create_databases = { "nova_api", "nova_cell0" },
   vips = { "nova", "neutron" },   -- add "placement" where placement has its own VIP
   endpoints = {
-    name = "nova-endpoints", tags = { "nova", "catalog" },
+    name = "nova-endpoints", tags = { "nova", "catalog" }, keystone = "kilo",   -- Keystone stays at Kilo
     services = {
       { component = "nova", release = "ocata", vip = "placement" },   -- placement, mandatory from Ocata
       { component = "nova", release = "queens", vip = "nova" },       -- compute at /v2.1

@@ -5,8 +5,7 @@ step "record-finish" {
   run = function(ctx)
     ctx.state.finished = true
     log.info("Queens everywhere. When the change is accepted: stop the old RabbitMQ cluster, "
-      .. "decommission the *_old controllers, remove the Kilo virtualenvs from the nodes, purge "
-      .. "cinder services of the old hosts (cinder-manage service remove)")
+      .. "decommission the *_old controllers, remove the Kilo virtualenvs from the nodes")
   end,
   undo = function(ctx) ctx.state.finished = nil end,
 }

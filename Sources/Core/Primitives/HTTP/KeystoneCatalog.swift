@@ -23,19 +23,29 @@ public final class KeystoneCatalog: Sendable {
 
     func fail(_ message: String) -> HTTPFailure { HTTPFailure(description: "catalog: Keystone at \(settings.authURL): \(message)") }
 
-    func authenticate() async throws -> String {
-        if let t = token.withLock({ $0 }), t.expires.timeIntervalSinceNow > 60 { return t.value }
-        let body = settings.authBody
+    /// A new token: `POST /auth/tokens` with the credentials (its answer holds the token's
+    /// catalog too). A refusal names who logged in and where the credentials came from.
+    func requestToken() async throws -> HTTPResponse {
         let response: HTTPResponse
         do {
             response = try await http.request(method: "POST", url: settings.authURL + "/auth/tokens",
-                                              headers: ["Content-Type": "application/json"], body: Data(body.jsonString().utf8),
+                                              headers: ["Content-Type": "application/json", "Accept": "application/json"],
+                                              body: Data(settings.authBody.jsonString().utf8),
                                               caFile: settings.caFile, insecure: settings.insecure)
         } catch let e as HTTPFailure {
             throw fail("cannot authenticate: \(e.description)")
         }
-        guard response.status == 201, let value = response.headers["x-subject-token"] else {
+        guard response.status == 201 else {
             throw fail(response.status == 401 ? "authentication as \(settings.who) rejected (wrong password or secret?; credentials from \(settings.source))" : "authentication failed: HTTP \(response.status) \(response.body.prefix(200))")
+        }
+        return response
+    }
+
+    func authenticate() async throws -> String {
+        if let t = token.withLock({ $0 }), t.expires.timeIntervalSinceNow > 60 { return t.value }
+        let response = try await requestToken()
+        guard let value = response.headers["x-subject-token"] else {
+            throw fail("POST /auth/tokens: Keystone answered 201 without an X-Subject-Token")
         }
         let expiresText = response.json?["token"]["expires_at"].stringValue ?? ""
         let formatter = ISO8601DateFormatter()
@@ -160,6 +170,19 @@ public final class KeystoneCatalog: Sendable {
             "enabled": true,
         ]], expect: [201])
         return (try read("POST /endpoints") { try Self.endpoint(created["endpoint"], at: "endpoint") }, .created)
+    }
+
+    /// The catalog Keystone puts in a new project-scoped token (POST /auth/tokens, with the
+    /// catalog): what nova, cinder and the other services that authenticate are given. Unlike
+    /// GET /endpoints, the URLs are substituted and the endpoints Keystone cannot format are
+    /// gone (openstack/keystone@2015.1.0 keystone/catalog/backends/sql.py get_v3_catalog skips
+    /// them). The token is not kept: the run's own stays as it was.
+    public func tokenCatalog() async throws -> [CatalogTokenService] {
+        let response = try await requestToken()
+        guard let json = response.json, json["token"]["catalog"].arrayValue != nil else {
+            throw fail("POST /auth/tokens: the token has no catalog (is \(settings.who) scoped to a project?)")
+        }
+        return try list(json["token"], "catalog", "POST /auth/tokens") { try CatalogTokenService(lua: $0, at: "token.\($1)") }
     }
 
     // MARK: Regions

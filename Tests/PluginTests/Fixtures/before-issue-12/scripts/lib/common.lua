@@ -1,0 +1,65 @@
+-- Helpers shared by the library's modules (lib.upgrade, lib.config, lib.nodes): unit
+-- names from the component modules, secret values, and the step fields passed through.
+local M = {}
+
+local concat = table.concat
+
+-- Helpers (run time) ------------------------------------------------------------------
+
+--- The package family of the region (rpm: RDO/CentOS units, deb: Ubuntu/Debian).
+function M.family(ctx)
+  return (ctx and ctx.vars and ctx.vars.family) or "rpm"
+end
+
+--- The plugin module of a component (`nova`, `glance`, …); `placement` is nova's.
+function M.module(component)
+  if component == "placement" then return (require "ferry.nova").placement end
+  return require("ferry." .. component)
+end
+
+function M.list(v)
+  if v == nil then return {} end
+  if type(v) == "table" then return v end
+  return { v }
+end
+
+--- The systemd units a spec names: `units` as given, or the `roles` of `component`
+--- (all of its controller units without roles) in `release`, for the region's family.
+function M.units(ctx, spec)
+  if spec.units ~= nil then
+    if type(spec.units) == "function" then return spec.units(ctx) end
+    return M.list(spec.units)
+  end
+  local mod = M.module(spec.component)
+  local out, seen = {}, {}
+  for _, role in ipairs(spec.roles and M.list(spec.roles) or { "controller" }) do
+    for _, u in ipairs(mod.services(M.family(ctx), role, spec.release)) do
+      if not seen[u] then seen[u] = true; out[#out + 1] = u end
+    end
+  end
+  return out
+end
+
+function M.describe_units(spec)
+  if type(spec.units) == "table" then return concat(spec.units, ", ") end
+  if type(spec.units) == "string" then return spec.units end
+  return spec.component .. " " .. (spec.roles and concat(M.list(spec.roles), "/") or "controller") .. " units"
+end
+
+--- A value that may be a secret reference ({ env = NAME } / { file = PATH }).
+function M.reveal(v)
+  if type(v) == "table" then return secret(v) end
+  return v
+end
+
+--- Copies the step fields that shape a per-host step (waves, gates, failures) from `spec`.
+local WAVE_FIELDS = { "parallel", "batch", "pause", "gate", "adaptive", "max_fail", "timeout", "retries",
+                      "retry_delay", "before", "after", "confirm", "when", "tags", "desc" }
+function M.with_waves(spec, fields)
+  for _, k in ipairs(WAVE_FIELDS) do
+    if fields[k] == nil and spec[k] ~= nil then fields[k] = spec[k] end
+  end
+  return fields
+end
+
+return M

@@ -1,0 +1,77 @@
+-- Compute and network nodes upgraded in place: a release's packed virtualenv shipped
+-- beside the running one, then each component switched to it (with its configuration)
+-- in waves. Part of the runbook library (lib.upgrade re-exports these).
+local common = require "lib.common"
+local concat = table.concat
+local list, with_waves, describe_units = common.list, common.with_waves, common.describe_units
+local config = require "lib.config"
+
+local M = {}
+
+-- Virtualenvs on compute nodes ----------------------------------------------------------
+
+local function venv_dir(ctx, release) return ((ctx.vars and ctx.vars.venv_root) or "/opt/venvs") .. "/" .. release end
+
+--- Unpacks a release's packed virtualenv on a group's hosts, beside the running one:
+--- from ctx.vars.venv_url ("…/openstack-{release}.tgz", fetched with curl on each host),
+--- else ctx.vars.venv_cache (a directory already on the hosts). Undo removes it.
+function M.ship_venv(spec)
+  local r = spec.release
+  local name = spec.name or ("ship-venv-" .. r .. "-" .. spec.group)
+  step(name) (with_waves(spec, {
+    desc = "unpack the " .. r .. " virtualenv on " .. spec.group .. " (beside the running one)",
+    on = spec.group, parallel = spec.parallel or 200, tags = spec.tags or { "venv" },
+    run = function(host, ctx)
+      local dir = venv_dir(ctx, r)
+      local v = ctx.vars or {}
+      if v.venv_url then
+        local url = v.venv_url:gsub("{release}", r)
+        local tmp = "/tmp/ferry-venv-" .. r .. ".tgz"
+        host:run("mkdir -p " .. dir .. " && curl -fsS -o " .. tmp .. " " .. url .. " && tar -xzf " .. tmp .. " -C " .. dir
+          .. " && rm -f " .. tmp, { timeout = spec.fetch_timeout or "15m" })
+      else
+        local cache = v.venv_cache or "/var/cache/ferry"
+        host:run("mkdir -p " .. dir .. " && tar -xzf " .. cache .. "/openstack-" .. r .. ".tgz -C " .. dir)
+      end
+    end,
+    undo = function(host, ctx) host:run("rm -rf " .. venv_dir(ctx, r)) end,
+  }))
+  return name
+end
+
+--- Switches components' code on a group to `release`'s virtualenv (the link
+--- /opt/openstack/<component>), applies INI `edits` (e.g. the transport URL), and restarts
+--- `units`, in waves (`batch`, `gate`, `adaptive`, `max_fail` as for any step). Undo links
+--- back to `from`, puts the configuration back, and restarts the units again.
+function M.switch_venv(spec)
+  local r, from = spec.release, spec.from
+  local components = list(spec.components or spec.component)
+  local name = spec.name or ("switch-" .. concat(components, "-") .. "-" .. spec.group)
+  local root = spec.link_root or "/opt/openstack"
+  local function relink(host, ctx, release)
+    local cmds = {}
+    for _, c in ipairs(components) do cmds[#cmds + 1] = "ln -sfn " .. venv_dir(ctx, release) .. " " .. root .. "/" .. c end
+    host:run(concat(cmds, " && "))
+  end
+  step(name) (with_waves(spec, {
+    desc = "switch " .. concat(components, ", ") .. " on " .. spec.group .. " to the " .. r .. " virtualenv and restart "
+      .. describe_units(spec),
+    on = spec.group, tags = spec.tags or { components[1], "venv" },
+    run = function(host, ctx)
+      relink(host, ctx, r)
+      if spec.edits then
+        local edits = type(spec.edits) == "function" and spec.edits(host, ctx) or spec.edits
+        host.state.ini = config.apply_ini(host, edits)
+      end
+      for _, u in ipairs(common.units(ctx, spec)) do host:service(u):restart() end
+    end,
+    undo = function(host, ctx)
+      relink(host, ctx, from)
+      config.undo_ini(host, host.state.ini)
+      for _, u in ipairs(common.units(ctx, spec)) do host:service(u):restart() end
+    end,
+  }))
+  return name
+end
+
+return M

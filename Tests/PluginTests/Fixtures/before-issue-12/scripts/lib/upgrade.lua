@@ -1,0 +1,353 @@
+-- The runbook library: functions that DECLARE steps (each with its undo) from which an
+-- upgrade runbook is assembled. Call them at the top level of a runbook file:
+--
+--   local lib = require "lib.upgrade"
+--   lib.maintenance { component = "glance", mode = "writes" }
+--   lib.stop_services { component = "glance", group = "glance_old", release = "kilo" }
+--   lib.backup_databases { names = { "glance" } }
+--
+-- Every function returns the name of the step it declared (or a list of names), so a
+-- runbook can name them in `before`/`after` or in `--from`. See docs/library.md.
+local common = require "lib.common"
+local config = require "lib.config"
+local nodes = require "lib.nodes"
+
+local M = {}
+
+local concat = table.concat
+local list, with_waves, describe_units = common.list, common.with_waves, common.describe_units
+
+-- The helpers and the steps of the other modules, under one name.
+for _, mod in ipairs({ common, config, nodes }) do
+  for k, v in pairs(mod) do
+    if type(v) == "function" and k ~= "list" and k ~= "with_waves" and k ~= "describe_units" then M[k] = v end
+  end
+end
+
+-- Maintenance: block and unblock user actions ------------------------------------------
+
+--- Puts a VIP in maintenance (`writes`: reads pass, writes get 503; `all`); undo lifts it.
+function M.maintenance(spec)
+  local c, mode = spec.component, spec.mode or "writes"
+  local name = spec.name or ("block-" .. c .. "-" .. mode)
+  step(name) (with_waves(spec, {
+    desc = "block user actions on " .. c .. " (" .. mode .. " get 503 at the VIP)",
+    tags = spec.tags or { c, "maintenance" },
+    run = function(ctx) vip.maintenance(c, mode) end,
+    undo = function(ctx) vip.maintenance(c, false) end,
+  }))
+  return name
+end
+
+--- Lifts a VIP's maintenance; undo puts `mode` back (the rollback walks back into the window).
+function M.end_maintenance(spec)
+  local c, mode = spec.component, spec.mode or "writes"
+  local name = spec.name or ("unblock-" .. c)
+  step(name) (with_waves(spec, {
+    desc = "let users back in to " .. c,
+    tags = spec.tags or { c, "maintenance" },
+    run = function(ctx) vip.maintenance(c, false) end,
+    undo = function(ctx) vip.maintenance(c, mode) end,
+  }))
+  return name
+end
+
+-- Services ------------------------------------------------------------------------------
+
+--- Stops units on a group's hosts; undo starts again those that were running.
+function M.stop_services(spec)
+  local name = spec.name or ("stop-" .. spec.group)
+  step(name) (with_waves(spec, {
+    desc = "stop " .. describe_units(spec) .. " on " .. spec.group,
+    on = spec.group, tags = spec.tags or { spec.component or "services" },
+    run = function(host, ctx)
+      local stopped = {}
+      for _, u in ipairs(M.units(ctx, spec)) do
+        local svc = host:service(u)
+        if svc:active() then svc:stop(); stopped[#stopped + 1] = u end
+      end
+      host.state.stopped = stopped
+    end,
+    undo = function(host, ctx)
+      -- In flight when Ferry died: nothing was recorded; start every unit (start is idempotent).
+      for _, u in ipairs(host.state.stopped or M.units(ctx, spec)) do host:service(u):start() end
+    end,
+  }))
+  return name
+end
+
+--- Starts units on a group's hosts (enabling them); undo stops them.
+function M.start_services(spec)
+  local name = spec.name or ("start-" .. spec.group)
+  step(name) (with_waves(spec, {
+    desc = "start " .. describe_units(spec) .. " on " .. spec.group,
+    on = spec.group, tags = spec.tags or { spec.component or "services" },
+    run = function(host, ctx)
+      local started = {}
+      for _, u in ipairs(M.units(ctx, spec)) do
+        host:service(u):start()
+        started[#started + 1] = u
+        host.state.started = started
+      end
+    end,
+    undo = function(host, ctx)
+      -- Units this host started (all of them if Ferry died before recording), newest first;
+      -- a unit that is not running is left alone.
+      local units = host.state.started or M.units(ctx, spec)
+      for i = #units, 1, -1 do
+        local svc = host:service(units[i])
+        if svc:active() then svc:stop() end
+      end
+    end,
+  }))
+  return name
+end
+
+--- Restarts units in waves, optionally behind a gate that adapts the wave size
+--- (`batch`, `gate`, `adaptive = true`); undo restarts them the same way.
+function M.rolling_restart(spec)
+  local name = spec.name or ("restart-" .. spec.group)
+  step(name) (with_waves(spec, {
+    desc = "restart " .. describe_units(spec) .. " on " .. spec.group .. " in waves",
+    on = spec.group, tags = spec.tags or { spec.component or "services" },
+    run = function(host, ctx) for _, u in ipairs(M.units(ctx, spec)) do host:service(u):restart() end end,
+    undo = function(host, ctx) for _, u in ipairs(M.units(ctx, spec)) do host:service(u):restart() end end,
+  }))
+  return name
+end
+
+-- Databases -----------------------------------------------------------------------------
+
+--- Dumps databases (db.backup); undo restores them, newest first. Put it before a schema
+--- chain: the chain's steps have no undo, the restore is their rollback. `force = true`
+--- restores past connections still open (services that this runbook does not stop).
+function M.backup_databases(spec)
+  local names = list(spec.names)
+  local name = spec.name or ("backup-" .. concat(names, "-"))
+  step(name) (with_waves(spec, {
+    desc = "dump " .. concat(names, ", ") .. " (the rollback restores them: schema migrations are one-way)",
+    tags = spec.tags or { "backup" },
+    run = function(ctx)
+      ctx.state.backups = ctx.state.backups or {}
+      for _, n in ipairs(names) do
+        local artifact = db.backup(n, spec.via and { via = spec.via } or nil)
+        ctx.state.backups[name .. "/" .. n] = artifact
+        if artifact then log.info("backed up", n, artifact.bytes, "bytes") end
+      end
+    end,
+    undo = function(ctx)
+      local saved = ctx.state.backups or {}
+      for i = #names, 1, -1 do
+        local artifact = saved[name .. "/" .. names[i]]
+        if artifact then
+          db.restore(artifact, { force = spec.force, lock_wait = spec.lock_wait })
+        else
+          log.warn("no backup of " .. names[i] .. " was recorded by " .. name .. ": nothing to restore")
+        end
+      end
+    end,
+  }))
+  return name
+end
+
+--- Creates databases a later release needs (nova_api, nova_cell0), through the connection
+--- of an existing one (`via`, default the first name's component); undo drops the ones it created.
+function M.create_databases(spec)
+  local names = list(spec.names)
+  local via = spec.via or "nova"
+  local name = spec.name or ("create-" .. concat(names, "-"))
+  local function q(n) return "`" .. n:gsub("`", "") .. "`" end
+  step(name) (with_waves(spec, {
+    desc = "create the databases " .. concat(names, ", ") .. " (empty) if they are missing",
+    tags = spec.tags or { "databases" },
+    run = function(ctx)
+      local c = db.connect(via)
+      local created = {}
+      for _, n in ipairs(names) do
+        local database = n
+        if ctx.vars and type(ctx.vars.database_names) == "table" and ctx.vars.database_names[n] then
+          database = ctx.vars.database_names[n]
+        end
+        if c:exec("CREATE DATABASE IF NOT EXISTS " .. q(database)) > 0 then created[#created + 1] = database end
+      end
+      c:close()
+      ctx.state.created_databases = ctx.state.created_databases or {}
+      ctx.state.created_databases[name] = created
+    end,
+    undo = function(ctx)
+      local created = (ctx.state.created_databases or {})[name] or {}
+      if #created == 0 then return end
+      local c = db.connect(via)
+      for i = #created, 1, -1 do c:exec("DROP DATABASE IF EXISTS " .. q(created[i])) end
+      c:close()
+    end,
+  }))
+  return name
+end
+
+--- Declares a component's schema chain (from → to), one step per release, where the
+--- region's `releases:` puts each release's tools (else the first host of `on`, default
+--- `<component>_new`, with `venv`, default `/opt/venvs/{release}`). The chain is one-way:
+--- declare `backup_databases` before it.
+function M.db_sync(spec)
+  local mod = M.module(spec.component)
+  local opts = {}
+  for k, v in pairs(spec) do if k ~= "component" then opts[k] = v end end
+  opts.on = spec.on or (spec.component .. "_new")
+  opts.venv = spec.venv or "/opt/venvs/{release}"
+  return mod.db_sync(opts)
+end
+
+-- VIPs ----------------------------------------------------------------------------------
+
+--- Sends a VIP's traffic to `to` (default `<component>_new`); undo puts it back
+--- (vip.restore). `after` names checks that must pass once traffic moved.
+function M.switch_vip(spec)
+  local c = spec.component
+  local to = spec.to or (c .. "_new")
+  local name = spec.name or ("switch-vip-" .. c)
+  step(name) (with_waves(spec, {
+    desc = "send " .. c .. "'s VIP traffic to " .. to,
+    tags = spec.tags or { c, "vip" },
+    run = function(ctx)
+      ctx.state.vips = ctx.state.vips or {}
+      ctx.state.vips[name] = vip.switch(c, to)
+    end,
+    undo = function(ctx)
+      local previous = (ctx.state.vips or {})[name]
+      if previous then vip.restore(previous) else log.warn("no VIP state saved by " .. name) end
+    end,
+  }))
+  return name
+end
+
+-- Catalog -------------------------------------------------------------------------------
+
+--- Registers endpoints in Keystone; undo restores the catalog snapshot taken first.
+--- `services`: a list of
+---   { component = "cinder", release = "queens", vip = "cinder" }   -- what that release needs
+---   { service = "cinderv2", path = "/v2/%(project_id)s", vip = "cinder" } -- re-point an existing one
+--- `remove`: service names or types whose endpoints go (Queens removes Cinder v1: `volume`).
+function M.register_endpoints(spec)
+  local name = spec.name or "register-endpoints"
+  local what = {}
+  for _, s in ipairs(spec.services or {}) do
+    what[#what + 1] = s.service or (s.component .. " " .. s.release)
+  end
+  for _, r in ipairs(spec.remove or {}) do what[#what + 1] = "remove " .. r end
+  step(name) (with_waves(spec, {
+    desc = "catalog: " .. concat(what, ", ") .. " (undo restores the snapshot)",
+    tags = spec.tags or { "catalog" },
+    run = function(ctx)
+      ctx.state.catalogs = ctx.state.catalogs or {}
+      ctx.state.catalogs[name] = catalog.snapshot()
+      for _, s in ipairs(spec.services or {}) do
+        local base = vip.url(s.vip or s.component)
+        if s.service then
+          for _, interface in ipairs(s.interfaces or { "public", "internal", "admin" }) do
+            catalog.ensure_endpoint { service = s.service, interface = interface, url = base .. (s.path or "") }
+          end
+        else
+          M.module(s.component).ensure_endpoints { release = s.release, base_url = base, interfaces = s.interfaces }
+        end
+      end
+      for _, r in ipairs(spec.remove or {}) do
+        for _, e in ipairs(catalog.endpoints { service = r }) do catalog.delete_endpoint(e.id) end
+      end
+    end,
+    undo = function(ctx)
+      local snap = (ctx.state.catalogs or {})[name]
+      if snap then catalog.restore(snap) end
+    end,
+  }))
+  return name
+end
+
+-- RabbitMQ ------------------------------------------------------------------------------
+
+local function restore_policies(vhost, saved)
+  local keep = {}
+  for _, p in ipairs(saved or {}) do keep[p.name] = true end
+  for _, p in ipairs(broker.policies { vhost = vhost }) do
+    if not keep[p.name] then broker.delete_policy(vhost, p.name) end
+  end
+  for _, p in ipairs(saved or {}) do
+    broker.policy(vhost, p.name, { pattern = p.pattern, definition = p.definition, apply_to = p.apply_to, priority = p.priority })
+  end
+end
+
+--- Reshapes the broker's policies: notification queues lazy, the HA (mirroring) policy off
+--- for RPC queues, queue masters placed by `locator` (min-masters). Undo puts back every
+--- policy of the vhost as it was.
+function M.rabbit_reshape(spec)
+  local vhost = spec.vhost or "/"
+  local locator = spec.locator or "min-masters"
+  local notifications = spec.notifications or "^(notifications|versioned_notifications)\\."
+  local name = spec.name or "rabbit-policies"
+  local rabbitmq = require "ferry.rabbitmq"
+  step(name) (with_waves(spec, {
+    desc = "broker policies on " .. vhost .. ": notifications lazy, no HA mirroring for RPC queues, queue-master-locator "
+      .. locator .. " (undo restores the policies)",
+    tags = spec.tags or { "rabbitmq" },
+    run = function(ctx)
+      local before = broker.policies { vhost = vhost }
+      ctx.state.policies = ctx.state.policies or {}
+      ctx.state.policies[name] = before
+      -- A queue gets one policy (the highest priority): mirroring policies go, and the
+      -- two below cover every queue.
+      for _, p in ipairs(before) do
+        if type(p.definition) == "table" and p.definition["ha-mode"] ~= nil then
+          log.info("removing mirroring policy " .. p.name .. " (" .. p.pattern .. ")")
+          broker.delete_policy(vhost, p.name)
+        end
+      end
+      broker.policy(vhost, "rpc-queues", {
+        pattern = spec.rpc or ".*", definition = rabbitmq.definition { locator = locator }, apply_to = "queues", priority = 0,
+      })
+      broker.policy(vhost, "notifications-lazy", {
+        pattern = notifications, definition = rabbitmq.definition { lazy = true, locator = locator },
+        apply_to = "queues", priority = 1,
+      })
+    end,
+    undo = function(ctx)
+      local saved = (ctx.state.policies or {})[name]
+      if saved then restore_policies(vhost, saved) end
+    end,
+  }))
+  return name
+end
+
+-- Checks --------------------------------------------------------------------------------
+
+--- Declares a check that the neutron database is calm (Threads_running below `max`):
+--- the gate of agent restarts.
+function M.db_load_check(spec)
+  spec = spec or {}
+  local name = spec.name or "neutron-db-load"
+  local max = spec.max or 28
+  check(name) {
+    desc = "the " .. (spec.database or "neutron") .. " database is not overloaded (Threads_running below " .. max .. ")",
+    within = spec.within or "15m", every = spec.every or "30s",
+    probe = function(ctx)
+      local c = db.connect(spec.database or "neutron")
+      local threads = tonumber(c:status("Threads_running")) or 0
+      c:close()
+      return threads < max, "Threads_running " .. threads
+    end,
+  }
+  return name
+end
+
+--- Declares a check that a component's API answers through its VIP.
+function M.api_check(spec)
+  local c = spec.component
+  local name = spec.name or (c .. "-api")
+  check(name) {
+    desc = c .. " answers through its VIP",
+    within = spec.within or "2m", every = spec.every or "10s",
+    probe = M.module(c).health,
+  }
+  return name
+end
+
+return M

@@ -1,0 +1,22 @@
+-- Nova and Neutron together: controllers prebuilt with Queens take over, the schemas walk
+-- Liberty … Queens (Nova: flavors migrated with Kilo's tools, nova_api from Mitaka, cells
+-- v2 on Newton, placement from Ocata), the compute endpoint becomes /v2.1, and the compute
+-- and network nodes switch to a shipped Queens virtualenv; the OVS agents restart in
+-- adaptive waves behind the Neutron database's load.
+local phases = require "lib.phases"
+local preflight = require "lib.preflight"
+
+phases.nova_neutron {
+  from = "kilo", to = "queens",
+  before = { preflight.volumev3_endpoint() },
+  nova_databases = { "nova" },
+  create_databases = { "nova_api", "nova_cell0" },
+  vips = { "nova", "neutron" },   -- add "placement" where placement has its own VIP
+  endpoints = {
+    name = "nova-endpoints", tags = { "nova", "catalog" },
+    services = {
+      { component = "nova", release = "ocata", vip = "placement" },   -- placement, mandatory from Ocata
+      { component = "nova", release = "queens", vip = "nova" },       -- compute at /v2.1
+    },
+  },
+}

@@ -1,0 +1,259 @@
+import FerryCore
+import FerrySimulation
+@testable import FerryPlugins
+import Foundation
+import Testing
+import FerryTestSupport
+
+/// Issue 12's library fixes, each drilled on the simulated region: the Kilo → Queens runbook as it
+/// was before them (Fixtures/before-issue-12) fails where a real region would, the fixed one passes.
+@Suite struct LibraryIssue12Tests {
+    static let before = Repository.root + "/Tests/PluginTests/Fixtures/before-issue-12/scripts/runbooks/kilo-to-queens"
+
+    static func run(_ s: LibraryTests.Sim, skipTags: [String] = []) async throws -> RunOutcome {
+        var options = RunOptions()
+        options.yes = true
+        options.virtualTime = true
+        options.skipTags = skipTags
+        return try await s.engine.run(options)
+    }
+
+    /// What a new token's catalog shows of the service `type`'s public endpoint on the region as it is now.
+    static func tokenURL(_ state: SimState, type: String) -> String? {
+        let ids = Set(state.catalog.services.filter { $0.type == type }.map(\.id))
+        let release = KeystoneSimulation.release(state)
+        return state.catalog.endpoints.filter { ids.contains($0.serviceID) && $0.interface == "public" }
+            .compactMap { KeystoneSimulation.tokenURL($0.url, release: release) }.first
+    }
+
+    /// The old cinder service rows gone (what the fixed runbook does, so the old one gets past Cinder).
+    static func withoutKiloCinderRows(_ s: inout SimState) {
+        let db = s.databases["cinder"]!
+        for key in CinderSimulation.unversionedRows(db) { s.databases["cinder"]!.counters[key] = nil }
+        CinderSimulation.mirrorRows(&s.databases["cinder"]!)
+    }
+
+    // MARK: 1. Endpoints on a Kilo Keystone
+
+    /// openstack/keystone@2015.1.0 keystone/catalog/core.py format_url: no project_id before Mitaka (9.0.0).
+    @Test func kiloKeystoneSubstitutesTenantIDOnly() {
+        let id = KeystoneSimulation.projectID
+        #expect(KeystoneSimulation.tokenURL("http://c:8776/v3/%(project_id)s", release: "kilo") == nil)
+        #expect(KeystoneSimulation.tokenURL("http://c:8776/v3/%(project_id)s", release: "liberty") == nil)
+        #expect(KeystoneSimulation.tokenURL("http://c:8776/v3/%(project_id)s", release: "mitaka") == "http://c:8776/v3/\(id)")
+        #expect(KeystoneSimulation.tokenURL("http://c:8776/v2/%(tenant_id)s", release: "kilo") == "http://c:8776/v2/\(id)")
+        #expect(KeystoneSimulation.tokenURL("http://c:8776/v2/$(tenant_id)s", release: "kilo") == "http://c:8776/v2/\(id)")
+        #expect(KeystoneSimulation.tokenURL("http://c:8774/v2.1", release: "kilo") == "http://c:8774/v2.1")
+        #expect(KeystoneSimulation.tokenURL("http://c/%(region)s", release: "queens") == nil)
+        for r in Releases.names {
+            #expect(KeystoneKnowledge.urlSubstitutions(r).contains(KeystoneKnowledge.projectKey(r)), "\(r)")
+        }
+        #expect(KeystoneKnowledge.projectKey("liberty") == "tenant_id" && KeystoneKnowledge.projectKey("mitaka") == "project_id")
+    }
+
+    /// ferry.keystone's project_key (what the library uses) agrees with the knowledge, release by release.
+    @Test func keystoneModuleProjectKeyAgreesWithTheKnowledge() async throws {
+        let keys = Releases.names.map { "\"\($0)\"" }.joined(separator: ", ")
+        let runbook = try await loadRunbook("""
+            local keystone = require "ferry.keystone"
+            runbook { name = "keys" }
+            local out = {}
+            for _, r in ipairs({ \(keys) }) do out[#out + 1] = r .. "=" .. keystone.project_key(r) end
+            step "x" { desc = table.concat(out, ","), run = function() end }
+            """)
+        let desc = try #require(runbook.steps.first?.desc)
+        for r in Releases.names { #expect(desc.contains("\(r)=\(KeystoneKnowledge.projectKey(r))"), "\(r)") }
+    }
+
+    /// The old runbook registered volumev3 and re-pointed cinderv2 with %(project_id)s: a Kilo Keystone leaves both
+    /// out of every token, and Nova's preflight, now reading a token's catalog, stops the run before Nova is touched.
+    @Test func oldEndpointsVanishFromKiloTokensAndNovaIsNotTouched() async throws {
+        let old = try await LibraryTests.make(runbook: Self.before, release: "kilo", target: "queens", computes: 20,
+                                              adjust: Self.withoutKiloCinderRows)
+        let run = try await Self.run(old)
+        #expect(run.status == .failed)
+        #expect(run.step == "block-nova-writes", "\(run.step ?? ""): \(run.message ?? "")")
+        #expect(run.message?.contains("a token's catalog has no public volumev3 endpoint") == true, "\(run.message ?? "")")
+        #expect(Self.tokenURL(old.sim.state, type: "volumev3") == nil)
+        #expect(Self.tokenURL(old.sim.state, type: "volumev2") == nil)   // Kilo Nova loses Cinder v2 too
+        #expect(old.sim.state.databases["nova"]?.schema["main"] == "kilo")
+
+        let fixed = try await LibraryTests.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 20)
+        let good = try await Self.run(fixed)
+        #expect(good.status == .succeeded, "\(good.step ?? ""): \(good.message ?? "")")
+        #expect(Self.tokenURL(fixed.sim.state, type: "volumev3") == "http://cinder.sim:8776/v3/\(KeystoneSimulation.projectID)")
+        #expect(Self.tokenURL(fixed.sim.state, type: "volumev2") == "http://cinder.sim:8776/v2/\(KeystoneSimulation.projectID)")
+    }
+
+    /// A region that says its Keystone is newer than it is gets project_id URLs; the step looks for them in a
+    /// token's catalog and fails naming them (its undo puts the catalog back).
+    @Test func registeredEndpointsAreCheckedInATokensCatalog() async throws {
+        let s = try await LibraryTests.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 20,
+                                            vars: "keystone_release: queens")
+        let before = s.sim.state.catalog
+        let run = try await Self.run(s)
+        #expect(run.status == .failed)
+        #expect(run.step == "cinder-endpoints", "\(run.step ?? ""): \(run.message ?? "")")
+        #expect(run.message?.contains("a token's catalog lacks cinderv3 public (http://cinder.sim:8776/v3/%(project_id)s)") == true,
+                "\(run.message ?? "")")
+        let back = try await s.engine.rollback(run.runID, yes: true)
+        #expect(back.status == .rolledBack, "\(back.message ?? "")")
+        #expect(s.sim.state.catalog.sameEntries(before))
+    }
+
+    /// The preflight reads a token's catalog, not /v3/endpoints: a volumev3 registered with %(project_id)s on Kilo
+    /// (listed by /v3/endpoints, which the old check read) does not pass.
+    @Test func volumev3PreflightReadsATokensCatalog() async throws {
+        let s = try await LibraryTests.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 20) { state in
+            let id = "svc-cinderv3-old"
+            state.catalog.services.append(.init(id: id, name: "cinderv3", type: "volumev3", description: nil))
+            for i in ["public", "internal", "admin"] {
+                state.catalog.endpoints.append(.init(id: "ep-v3-\(i)", serviceID: id, interface: i, region: "RegionOne",
+                                                     url: "http://cinder.sim:8776/v3/%(project_id)s"))
+            }
+        }
+        let run = try await Self.run(s, skipTags: ["catalog"])
+        #expect(run.status == .failed)
+        #expect(run.step == "block-nova-writes", "\(run.step ?? ""): \(run.message ?? "")")
+        #expect(run.message?.contains("volumev3 is registered (http://cinder.sim:8776/v3/%(project_id)s) but a token's catalog") == true,
+                "\(run.message ?? "")")
+    }
+
+    // MARK: 2. Queens Cinder and Kilo's service rows
+
+    /// Cinder from Newton refuses to start beside a service row with a NULL rpc_current_version (Kilo's rows):
+    /// the old runbook left them to a log line in cleanup, and Queens Cinder did not start.
+    @Test func queensCinderRefusesKiloServiceRowsUntilTheyAreRemoved() async throws {
+        let old = try await LibraryTests.make(runbook: Self.before, release: "kilo", target: "queens", computes: 20)
+        let run = try await Self.run(old)
+        #expect(run.status == .failed)
+        #expect(run.step == "start-cinder-queens", "\(run.step ?? ""): \(run.message ?? "")")
+        #expect(run.failedHosts.first?.message.contains("ServiceTooOld: Service cinder-scheduler is in Liberty version") == true,
+                "\(run.failedHosts.first?.message ?? "")")
+        let back = try await old.engine.rollback(run.runID, yes: true)
+        #expect(back.status == .rolledBack, "\(back.message ?? "")")
+
+        let fixed = try await LibraryTests.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 20)
+        let good = try await Self.run(fixed)
+        #expect(good.status == .succeeded, "\(good.step ?? ""): \(good.message ?? "")")
+        let db = try #require(fixed.sim.state.databases["cinder"])
+        #expect(CinderSimulation.unversionedRows(db).isEmpty, "\(CinderSimulation.unversionedRows(db))")
+        #expect(db.counters["service:cinder-scheduler:cinder-old-1"] == nil)
+        #expect(db.counters["service:cinder-volume:cinder-new-1@lvm"] == 1 && db.flags["rpc_version:cinder-volume:cinder-new-1@lvm"] == "queens")
+        #expect(fixed.sim.state.hosts["cinder-new-1"]?.services["openstack-cinder-volume"]?.running == true)
+    }
+
+    /// Queens → Rocky moves Cinder to new hosts too: the volumes follow, the Queens rows of the old hosts go.
+    @Test func queensToRockyRehomesVolumesAndRemovesTheOldRows() async throws {
+        let s = try await LibraryTests.make(runbook: "queens-to-rocky", release: "queens", target: "rocky", computes: 20)
+        let before = try #require(s.sim.state.databases["cinder"]?.counters["volumes_host:cinder-old-1@lvm"])
+        let run = try await Self.run(s)
+        #expect(run.status == .succeeded, "\(run.step ?? ""): \(run.message ?? "")")
+        let db = try #require(s.sim.state.databases["cinder"])
+        #expect(db.counters["volumes_host:cinder-old-1@lvm"] == nil)
+        #expect(db.counters["volumes_host:cinder-new-1@lvm"] == before)
+        #expect(db.counters["service:cinder-volume:cinder-old-1@lvm"] == nil && db.counters["service:cinder-scheduler:cinder-old-1"] == nil)
+        #expect(db.flags["rpc_version:cinder-volume:cinder-new-1@lvm"] == "rocky")
+    }
+
+    // MARK: 3. Nova's online migrations, per release
+
+    /// 600 computes leave 1,200 rows to Mitaka's online migrations, more than a batch of 1,000: Mitaka exits 0 after
+    /// the first batch, and only reading its output carries the library past Newton's migration 330.
+    @Test func mitakaOnlineMigrationsRunUntilTheirOutputSaysDone() async throws {
+        let s = try await LibraryTests.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 600)
+        let run = try await Self.run(s)
+        #expect(run.status == .succeeded, "\(run.step ?? ""): \(run.message ?? "")")
+        #expect(s.sim.state.databases["nova"]?.schema["main"] == "queens")
+        #expect(s.sim.state.databases["nova"]?.pending(upTo: "queens") == 0)
+    }
+
+    /// "Error attempting to run" with exit 0 (Mitaka … Rocky) fails the step that ran it.
+    @Test func errorAttemptingToRunFailsTheStep() async throws {
+        let s = try await LibraryTests.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 20) {
+            $0.databases["nova"]?.counters["odm_errors"] = 1
+        }
+        let run = try await Self.run(s)
+        #expect(run.status == .failed)
+        #expect(run.step == "nova-db-sync-mitaka", "\(run.step ?? ""): \(run.message ?? "")")
+        #expect(run.message?.contains("Error attempting to run") == true, "\(run.message ?? "")")
+        #expect(s.sim.state.databases["nova"]?.schema["main"] == "mitaka")
+    }
+
+    // MARK: 4. Kilo's flavor migration and the busy-volume preflight
+
+    /// Instances with a task_state, or resized or rescued. The old runbook has no preflight for them: it moves Glance
+    /// and Cinder, and only in the Nova phase Kilo's migrate_flavor_data skips them (exit 0, which the chain now reads
+    /// by its counts; Liberty's 291 refused next: NovaTests.kiloFlavorMigrationSkipsUnsettledInstancesAndLibertyAborts).
+    /// The fixed runbook stops at its preflight, before anything changes.
+    @Test func unsettledInstancesStopThePreflightNotTheWindow() async throws {
+        // The old runbook, on a region where its other defects do not stop it first (Keystone at Mitaka, Kilo's cinder rows gone).
+        let old = try await LibraryTests.make(runbook: Self.before, release: "kilo", target: "queens", computes: 20) { s in
+            s.databases["nova"]?.counters["unsettled_instances"] = 4
+            Self.withoutKiloCinderRows(&s)
+            for (name, host) in s.hosts {
+                for (unit, svc) in host.services where svc.component == "keystone" { s.hosts[name]?.services[unit]?.release = "mitaka" }
+            }
+        }
+        let run = try await Self.run(old)
+        #expect(run.status == .failed)
+        #expect(run.step == "nova-db-sync-liberty", "\(run.step ?? ""): \(run.message ?? "")")
+        let why = (run.message ?? "") + " " + run.failedHosts.map(\.message).joined(separator: " ")
+        #expect(why.contains("migrate_flavor_data on tools1 exited 0 but completed 56 of the 60 matched"), "\(why)")
+        #expect(old.sim.state.databases["glance"]?.schema["main"] == "queens")   // mid-window
+        #expect(old.sim.state.databases["nova"]?.schema["main"] == "kilo")
+
+        let fixed = try await LibraryTests.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 20) {
+            $0.databases["nova"]?.counters["unsettled_instances"] = 4
+        }
+        let stopped = try await Self.run(fixed)
+        #expect(stopped.status == .failed)
+        #expect(stopped.step == "preflight", "\(stopped.step ?? ""): \(stopped.message ?? "")")
+        #expect(stopped.message?.contains("4 instance(s) with a task_state, or resized or rescued") == true, "\(stopped.message ?? "")")
+        #expect(fixed.sim.state.databases["glance"]?.schema["main"] == "kilo")
+    }
+
+    /// Kilo 2015.1.0 printed the counts after its unformatted message; the check reads both forms.
+    @Test func flavorMigrationCountsAreReadInBothForms() {
+        let patterns = NovaKnowledge.flavorMigrationCompletion.patterns
+        func first(_ text: String) -> String? { patterns.first { luaPattern($0, matches: text) } }
+        #expect(first("60 instances matched query, 56 completed") == patterns[0])
+        #expect(first("%(total)i instances matched query, %(done)i completed {'total': 60, 'done': 56}") == patterns[1])
+    }
+
+    // MARK: 9. Newton's point release
+
+    /// 14.0.0…14.0.3 need --transport-url, before 14.0.7 cell0 is named after the API database: the preflight reads the
+    /// Newton tools' version and stops before anything changes (openstack/nova@14.0.3, @14.0.7 nova/cmd/manage.py).
+    @Test func anOldNewtonPointReleaseStopsThePreflight() async throws {
+        #expect(NovaKnowledge.newtonCellSetupMinimum == "14.0.7")
+        let s = try await LibraryTests.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 20) {
+            $0.databases["nova"]?.flags["tools_version:newton"] = "14.0.3"
+        }
+        let run = try await Self.run(s)
+        #expect(run.status == .failed)
+        #expect(run.step == "preflight", "\(run.step ?? ""): \(run.message ?? "")")
+        #expect(run.message?.contains("Newton's nova-manage on tools1 is 14.0.3, older than 14.0.7") == true, "\(run.message ?? "")")
+        // 14.0.10 is newer than 14.0.7 (numbers, not text).
+        let later = try await LibraryTests.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 20) {
+            $0.databases["nova"]?.flags["tools_version:newton"] = "14.0.10"
+        }
+        let fine = try await Self.run(later)
+        #expect(fine.status == .succeeded, "\(fine.step ?? ""): \(fine.message ?? "")")
+    }
+
+    /// The busy-volume preflight names every transitional status a running operation holds a volume in.
+    @Test func busyVolumesCoverEveryTransitionalStatus() {
+        let source = CinderPlugin.luaSource
+        for status in ["attaching", "creating", "deleting", "detaching", "migrating", "uploading", "downloading", "backing-up",
+                       "restoring-backup", "extending", "retyping"] {
+            #expect(source.contains("'\(status)'"), "\(status)")
+        }
+    }
+}
+
+/// Whether the Lua pattern `pattern` (only `%d+` classes and captures) matches somewhere in `text`.
+func luaPattern(_ pattern: String, matches text: String) -> Bool {
+    let regex = pattern.replacingOccurrences(of: "%d", with: "[0-9]")
+    return text.range(of: regex, options: .regularExpression) != nil
+}
