@@ -52,7 +52,7 @@ RELEASES_RECIPE=1
 # (Queens), keystone 11.x (Ocata). Ocata's walk starts those two at Pike's code; the
 # Queens step of Glance is Rocky's glance (17.0.1), which carries the Queens migrations.
 releases__spec() {
-    local legacy=(pip==21.3.1 setuptools==57.5.0 wheel==0.37.1) # setuptools < 58: suds-jurko's use_2to3
+    local legacy=(pip==21.3.1 setuptools==45.3.0 wheel==0.37.1) # setuptools < 46: MarkupSafe 1.0 imports Feature; < 58: suds-jurko
     case $1 in
         ocata)  R_PYTHON=3.6;  R_PACKAGES=(nova cinder neutron PyMySQL python-memcached) ;;
         pike)   R_PYTHON=3.6;  R_PACKAGES=(nova cinder glance neutron keystone PyMySQL python-memcached) ;;
