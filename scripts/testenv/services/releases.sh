@@ -51,6 +51,9 @@ RELEASES_RECIPE=1
 # Not on the registry (checked with `pip index versions`): glance 14.x (Ocata) and 16.x
 # (Queens), keystone 11.x (Ocata). Ocata's walk starts those two at Pike's code; the
 # Queens step of Glance is Rocky's glance (17.0.1), which carries the Queens migrations.
+# Pins replaced: Ocata's cryptography 1.7.1 (an sdist; it does not compile against
+# Debian 12's OpenSSL 3: `_openssl.c: error: void value not ignored`) by Pike's 2.0.2,
+# whose cp36 manylinux1 wheel carries its own OpenSSL.
 releases__spec() {
     local legacy=(pip==21.3.1 setuptools==45.3.0 wheel==0.37.1) # setuptools < 46: MarkupSafe 1.0 imports Feature; < 58: suds-jurko
     case $1 in
