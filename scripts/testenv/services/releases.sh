@@ -57,10 +57,10 @@ RELEASES_RECIPE=1
 releases__spec() {
     local legacy=(pip==21.3.1 setuptools==45.3.0 wheel==0.37.1) # setuptools < 46: MarkupSafe 1.0 imports Feature; < 58: suds-jurko
     case $1 in
-        ocata)  R_PYTHON=3.6;  R_PACKAGES=(nova cinder neutron PyMySQL python-memcached) ;;
-        pike)   R_PYTHON=3.6;  R_PACKAGES=(nova cinder glance neutron keystone PyMySQL python-memcached) ;;
-        queens) R_PYTHON=3.6;  R_PACKAGES=(nova cinder neutron keystone PyMySQL python-memcached) ;;
-        rocky)  R_PYTHON=3.6;  R_PACKAGES=(nova cinder glance neutron keystone PyMySQL python-memcached) ;;
+        ocata)  R_PYTHON=3.6;  R_PACKAGES=(nova cinder neutron PyMySQL) ;;
+        pike)   R_PYTHON=3.6;  R_PACKAGES=(nova cinder glance neutron keystone PyMySQL) ;;
+        queens) R_PYTHON=3.6;  R_PACKAGES=(nova cinder neutron keystone PyMySQL) ;;
+        rocky)  R_PYTHON=3.6;  R_PACKAGES=(nova cinder glance neutron keystone PyMySQL) ;;
         2023.1) R_PYTHON=3.10; R_PACKAGES=(nova cinder glance neutron keystone openstack-placement PyMySQL) ;;
         2024.1) R_PYTHON=3.11; R_PACKAGES=(nova cinder glance neutron keystone openstack-placement PyMySQL) ;;
         *) testenv_usage_error "releases: unknown release '$1' (known: ${RELEASES_ALL[*]})" ;;
