@@ -10,8 +10,20 @@ import Testing
 /// run by scripts/testenv/releases-walk from a runbook step, against the lab's MariaDB. The
 /// schema versions it ends at are read back through Ferry's own `db` module and compared with
 /// what the plugins' knowledge files say each release's sync ends at.
-@Suite(.serialized) struct ReleasesWalkTests {
+///
+/// Not part of scripts/test yet: a cold build of the virtualenvs takes about an hour on this
+/// machine (docs/region-file.md), so the suite runs once `scripts/testenv/up hosts mariadb
+/// releases` has built them (the cache outlives the clone) and is skipped, saying so, before.
+@Suite(.serialized, .enabled(if: ReleasesWalkTests.missing == nil, Comment(rawValue: ReleasesWalkTests.missing ?? "")))
+struct ReleasesWalkTests {
     static let walk = ["ocata", "pike", "queens"]
+
+    /// Why the suite cannot run here, or nil.
+    static var missing: String? {
+        let absent = walk.filter { !FileManager.default.fileExists(atPath: TestEnvironment.testenv + "/releases/\($0)/venv/bin/python") }
+        return absent.isEmpty ? nil
+            : "no \(absent.joined(separator: ", ")) virtualenv in the lab: run `scripts/testenv/up hosts mariadb releases` once per machine"
+    }
 
     /// The releases service's virtualenvs; fails loudly when they are not there.
     static func requireReleases() throws {
