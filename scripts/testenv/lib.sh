@@ -17,7 +17,7 @@
 # every wait loop is bounded; processes are stopped by the pid they recorded, never
 # by name; only loopback (127.x) or the testenv's own network namespaces are targeted.
 
-TESTENV_SERVICES=(hosts mariadb haproxy keystone rabbitmq keepalived)
+TESTENV_SERVICES=(hosts mariadb haproxy keystone rabbitmq keepalived releases)
 
 TESTENV_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 TESTENV_ROOT="$(cd "$TESTENV_SCRIPTS/../.." && pwd -P)"

@@ -17,7 +17,7 @@
 
 MARIADB_DIR="$TESTENV_DIR/mariadb"
 MARIADB_FRAGMENT=20-mariadb
-MARIADB_DATABASES=(glance cinder nova nova_api neutron keystone)
+MARIADB_DATABASES=(glance cinder nova nova_api nova_cell0 neutron keystone placement)
 MARIADB_USER=ferry
 MARIADB_PASSWORD=ferry-test-pw
 
