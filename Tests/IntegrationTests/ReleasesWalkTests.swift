@@ -14,8 +14,7 @@ import Testing
 /// Not part of scripts/test yet: a cold build of the virtualenvs takes about an hour on this
 /// machine (docs/region-file.md), so the suite runs once `scripts/testenv/up hosts mariadb
 /// releases` has built them (the cache outlives the clone) and is skipped, saying so, before.
-@Suite(.serialized, .enabled(if: ReleasesWalkTests.missing == nil, Comment(rawValue: ReleasesWalkTests.missing ?? "")))
-struct ReleasesWalkTests {
+enum ReleasesLab {
     static let walk = ["ocata", "pike", "queens"]
 
     /// Why the suite cannot run here, or nil.
@@ -24,6 +23,11 @@ struct ReleasesWalkTests {
         return absent.isEmpty ? nil
             : "no \(absent.joined(separator: ", ")) virtualenv in the lab: run `scripts/testenv/up hosts mariadb releases` once per machine"
     }
+}
+
+@Suite(.serialized, .enabled(if: ReleasesLab.missing == nil, Comment(rawValue: ReleasesLab.missing ?? "")))
+struct ReleasesWalkTests {
+    static let walk = ReleasesLab.walk
 
     /// The releases service's virtualenvs; fails loudly when they are not there.
     static func requireReleases() throws {

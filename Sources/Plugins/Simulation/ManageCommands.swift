@@ -52,6 +52,11 @@ struct ManageCommandTable: Sendable {
         var r = release ?? last
         if Releases.before(r, first) { r = first }
         if Releases.atLeast(r, Releases.next(last)) { r = last }
+        // argparse acts on --version (oslo.config adds it when given `version=`:
+        // openstack/nova@14.0.0 nova/config.py parse_args, `CONF(argv[1:], project='nova',
+        // version=version.version_string(), …)`) and on -h as it meets them, before any
+        // positional is checked.
+        if command.argv.dropFirst().contains(where: { ["--version", "-h", "--help"].contains($0) }) { return nil }
         let words = Self.positionals(command.argv)
         let present = entries.filter { $0.exists(in: r) }
         let categories = Self.ordered(present.map(\.category))
