@@ -120,8 +120,11 @@ struct Boom: Error, CustomStringConvertible { var description: String { "boom fr
 
     /// A thousand coroutines wait at once: each wait returns only after all thousand have
     /// started waiting (a barrier), so coroutines run one after another would never finish
-    /// (the time limit fails the test) — no wall-clock bound needed.
-    @Test(.timeLimit(.minutes(2))) func thousandCoroutinesAwaitAsyncPrimitivesConcurrently() async throws {
+    /// (the time limit fails the test) — no wall-clock bound needed. Alone it takes a tenth of
+    /// a second; in the full suite on two cores it shares the cooperative threads with the
+    /// CPU-bound fuzz and drill suites and once ran past 2 minutes, hence the generous limit:
+    /// it only fails a hang.
+    @Test(.timeLimit(.minutes(10))) func thousandCoroutinesAwaitAsyncPrimitivesConcurrently() async throws {
         let vm = try LuaVM()
         let waiting = LiveCounter()
         let everyoneWaits = Latch()
