@@ -119,6 +119,9 @@ public struct Region: Sendable {
     public var releases: [String: LuaValue]
     public var vars: [String: LuaValue]
     public var simulate: LuaValue?
+    /// Each Ansible inventory read, and by which reader (`ansible-inventory: PATH`, or
+    /// `built-in reader: PATH (…)`), as `ferry validate` prints them.
+    public var inventorySources: [String] = []
     /// Group name → its members as a set, so adding a member is O(1) (a `contains` on
     /// the ordered list made loading 100,000 hosts quadratic). Kept by ``addToGroup(_:_:)``.
     private var members: [String: Set<String>] = [:]
