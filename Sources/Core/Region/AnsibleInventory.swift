@@ -52,6 +52,9 @@ public enum AnsibleInventory {
                             vaultPasswordFile: String? = nil,
                             environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String
     {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw FerryError.invalid("Ansible inventory \(path): cannot read it (no such file or directory)")
+        }
         let program = reader == .builtin ? nil : locate("ansible-inventory", path: environment["PATH"] ?? "")
         if let program {
             let vault = VaultPassword(file: vaultPasswordFile, relativeTo: nil)
@@ -410,22 +413,84 @@ public enum AnsibleInventory {
             }
             vars.merge(parsed.hostVars[name] ?? [:]) { $1 }
             var host = RegionHost(name: name)
-            if let a = vars.removeValue(forKey: "ansible_host")?.stringValue {
-                if let problem = HostRules.addressProblem(a) {
-                    throw FerryError.invalid("\(file): host \(HostRules.quoted(name)): ansible_host: \(problem)")
-                }
-                host.address = a
-            }
-            if let p = vars.removeValue(forKey: "ansible_port")?.intValue { host.port = p }
-            if let u = vars.removeValue(forKey: "ansible_user")?.stringValue {
-                if let problem = HostRules.userProblem(u) {
-                    throw FerryError.invalid("\(file): host \(HostRules.quoted(name)): ansible_user: \(problem)")
-                }
-                host.user = u
-            }
+            try connectionVariables(&vars, into: &host, file: file)
             host.vars = vars
             region.addHost(host)
             for g in groups { region.addToGroup(g, name) }
+        }
+    }
+
+    // MARK: Connection variables
+
+    /// Moves the variables Ansible's connection and become plugins read onto the host,
+    /// checked like the region file's own (HostRules). Where Ansible lists two names for
+    /// one option, the later one wins ("sources that are lists listed in low to high
+    /// precedence (last one wins)", ansible/ansible@v2.14.18 lib/ansible/config/manager.py):
+    /// `ansible_ssh_host` over `ansible_host`, `ansible_ssh_port` over `ansible_port`,
+    /// `ansible_ssh_user` over `ansible_user`, `ansible_ssh_private_key_file` over
+    /// `ansible_private_key_file` (their `vars:` lists in lib/ansible/plugins/connection/ssh.py
+    /// @ v2.14.18). `ansible_become`/`ansible_become_user` follow lib/ansible/plugins/become/sudo.py
+    /// (the default user is root); `ansible_connection` is lib/ansible/plugins/connection/local.py's `local`.
+    static func connectionVariables(_ vars: inout [String: LuaValue], into host: inout RegionHost, file: String) throws {
+        let name = HostRules.quoted(host.name)
+        func take(_ keys: [String]) -> (String, LuaValue)? {
+            var found: (String, LuaValue)?
+            for k in keys { if let v = vars.removeValue(forKey: k) { found = (k, v) } }
+            return found
+        }
+        func fail(_ key: String, _ problem: String) -> FerryError {
+            FerryError.invalid("\(file): host \(name): \(key): \(problem)")
+        }
+        if let (k, v) = take(["ansible_host", "ansible_ssh_host"]) {
+            let a = v.stringValue ?? v.intValue.map(String.init) ?? ""
+            if let problem = HostRules.addressProblem(a) { throw fail(k, problem) }
+            host.address = a
+        }
+        if let (k, v) = take(["ansible_port", "ansible_ssh_port"]) {
+            guard let p = v.intValue ?? v.stringValue.flatMap({ Int($0) }), (1...65535).contains(p) else {
+                throw fail(k, "port '\(v.stringValue ?? v.jsonString())' is not a number from 1 to 65535")
+            }
+            host.port = p
+        }
+        if let (k, v) = take(["ansible_user", "ansible_ssh_user"]) {
+            let u = v.stringValue ?? ""
+            if let problem = HostRules.userProblem(u) { throw fail(k, problem) }
+            host.user = u
+        }
+        if let (k, v) = take(["ansible_private_key_file", "ansible_ssh_private_key_file"]) {
+            let path = v.stringValue ?? ""
+            if path.isEmpty || path.unicodeScalars.contains(where: HostRules.isControl) {
+                throw fail(k, "key file '\(path.debugDescription.dropFirst().dropLast())' is empty or contains a control character")
+            }
+            host.identity = RegionPaths.expand(path, relativeTo: nil)
+        }
+        if let (k, v) = take(["ansible_become"]) {
+            guard let b = boolean(v) else { throw fail(k, "'\(v.stringValue ?? v.jsonString())' is not a boolean (yes/no, true/false)") }
+            host.become = b
+        }
+        if let (k, v) = take(["ansible_become_user"]) {
+            let u = v.stringValue ?? ""
+            if let problem = HostRules.userProblem(u) { throw fail(k, problem) }
+            host.becomeUser = u
+        }
+        if let v = vars["ansible_become_method"]?.stringValue, v != "sudo", host.become == true {
+            throw fail("ansible_become_method", "'\(v)': Ferry becomes another user through sudo only")
+        }
+        if let (_, v) = take(["ansible_connection"]) {
+            let c = v.stringValue ?? ""
+            host.connection = c
+        }
+    }
+
+    /// Ansible's `boolean()` (lib/ansible/module_utils/parsing/convert_bool.py @ v2.14.18):
+    /// yes/on/1/true/y/t and no/off/0/false/n/f, any case.
+    static func boolean(_ v: LuaValue) -> Bool? {
+        if let b = v.boolValue { return b }
+        if let i = v.intValue { return i == 1 ? true : i == 0 ? false : nil }
+        switch v.stringValue?.lowercased() {
+        case "yes", "on", "1", "true", "y", "t": return true
+        case "no", "off", "0", "false", "n", "f": return false
+        default: return nil
         }
     }
 }
