@@ -228,3 +228,56 @@ struct AnsibleInventoryTests {
         #expect(message { _ = try selector.names("compute[7]") }.contains("no hosts matched the subscripted pattern 'compute[7]'"))
     }
 }
+
+/// What `ansible_become` and `ansible_connection` do when a host is reached (HostPolicyTransport).
+@Suite struct HostPolicyTransportTests {
+    /// Records the commands it is given, runs nothing.
+    final class Recorder: Transport, @unchecked Sendable {
+        var texts: [String] = []
+        func run(_ command: HostCommand, on host: RegionHost, output: OutputCapture) async throws -> CommandResult {
+            texts.append(command.shellText)
+            return CommandResult(exitCode: 0, stdout: "remote", stderr: "", duration: 0)
+        }
+        func put(file localPath: String, to remotePath: String, mode: Int?, on host: RegionHost) async throws {}
+        func shutdown() async {}
+    }
+
+    @Test func becomeLocalAndRefusedConnections() async throws {
+        let recorder = Recorder()
+        let transport = HostPolicyTransport(inner: recorder)
+        var become = RegionHost(name: "ctl01")
+        become.become = true
+        become.becomeUser = "nova"
+        _ = try await transport.run(HostCommand("nova-manage db version"), on: become, output: OutputCapture())
+        #expect(recorder.texts.last == "sudo -n -u nova /bin/sh -c 'nova-manage db version'")
+        become.becomeUser = nil
+        _ = try await transport.run(HostCommand("id -u"), on: become, output: OutputCapture())
+        #expect(recorder.texts.last == "sudo -n /bin/sh -c 'id -u'")
+        _ = try await transport.run(HostCommand("id -u"), on: RegionHost(name: "plain"), output: OutputCapture())
+        #expect(recorder.texts.last == "id -u")
+        // ansible_connection=local runs here, not through the region's transport.
+        var local = RegionHost(name: "localhost")
+        local.connection = "local"
+        let here = try await transport.run(HostCommand("echo here"), on: local, output: OutputCapture())
+        #expect(here.stdout == "here\n")
+        #expect(recorder.texts.count == 3)
+        var ssh = RegionHost(name: "s")
+        ssh.connection = "smart"
+        #expect(try await transport.run(HostCommand("true"), on: ssh, output: OutputCapture()).stdout == "remote")
+        var docker = RegionHost(name: "nova_api")
+        docker.connection = "community.docker.docker"
+        await #expect(throws: TransportError.self) {
+            _ = try await transport.run(HostCommand("true"), on: docker, output: OutputCapture())
+        }
+        do { _ = try await transport.run(HostCommand("true"), on: docker, output: OutputCapture()) } catch let e as TransportError {
+            #expect(e.message.contains("ansible_connection 'community.docker.docker' is not one Ferry reaches hosts through"))
+        }
+        // The region's transport is wrapped only when some host needs it.
+        var region = Region(name: "r")
+        region.ssh.transport = .local
+        region.addHost(RegionHost(name: "a"))
+        #expect(try Transports.make(for: region, keyDirectory: "/tmp") is LocalTransport)
+        region.addHost(local)
+        #expect(try Transports.make(for: region, keyDirectory: "/tmp") is HostPolicyTransport)
+    }
+}
