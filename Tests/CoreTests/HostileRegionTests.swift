@@ -205,6 +205,10 @@ import Testing
         let selector = HostSelector(region: region)
         #expect(try selector.names("rack3").count == n / 40)
         #expect(try selector.names("computes:&cmp00000?").count == 9)
+        // A comma list of 20,000 names: the union keeps one set across its terms (linear).
+        let many = (1...20000).map { "cmp" + String(repeating: "0", count: 6 - String($0).count) + String($0) }
+        #expect(try selector.names(many.joined(separator: ",")) == many)
+        #expect(try selector.names("computes:!rack1:!rack2").count == n - 2 * n / 40)
         #expect(try selector.hosts(["first", "rack1", "cmp000001"]).count == 10 + n / 40 - 1)
     }
 }
