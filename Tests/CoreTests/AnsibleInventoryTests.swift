@@ -164,6 +164,32 @@ struct AnsibleInventoryTests {
         #expect(message { try AnsibleInventory.load(path: dir + "/broken.yml", into: &other) }.contains("ansible-inventory exited"))
     }
 
+    /// A stored `--list` JSON (OpenStack-Ansible's openstack_inventory.json has this layout:
+    /// groups with hosts, children and vars, and `_meta.hostvars`), read by Ferry itself.
+    @Test func storedListJSONLikeOpenStackAnsible() throws {
+        try write("openstack_inventory.json", """
+            {
+              "_meta": { "hostvars": {
+                "infra1_nova_api_container-2f4a7c1e": { "ansible_host": "172.29.238.10", "physical_host": "infra1",
+                                                        "container_name": "infra1_nova_api_container-2f4a7c1e" },
+                "infra1": { "ansible_host": "172.29.236.11" } } },
+              "all": { "children": ["hosts", "nova_api"], "vars": { "openstack_release": "2024.1" } },
+              "hosts": { "hosts": ["infra1"] },
+              "nova_api": { "hosts": ["infra1_nova_api_container-2f4a7c1e"], "vars": { "nova_api_workers": 2 } }
+            }
+            """)
+        var region = Region(name: "osa")
+        let used = try AnsibleInventory.load(path: dir + "/openstack_inventory.json", into: &region)
+        #expect(used.hasPrefix("inventory JSON (the ansible-inventory --list format)"))
+        let api = try #require(region.hosts["infra1_nova_api_container-2f4a7c1e"])
+        #expect(api.address == "172.29.238.10")
+        #expect(api.vars["physical_host"] == "infra1")
+        #expect(api.vars["nova_api_workers"] == 2)
+        #expect(api.vars["openstack_release"] == "2024.1")
+        #expect(region.groups["nova_api"] == ["infra1_nova_api_container-2f4a7c1e"])
+        #expect(region.hosts["infra1"]?.address == "172.29.236.11")
+    }
+
     /// Connection variables reach ssh's command line: hostile values are refused through both readers.
     @Test func hostileConnectionVariables() throws {
         let cases: [(String, [String])] = [

@@ -55,6 +55,13 @@ public enum AnsibleInventory {
         guard FileManager.default.fileExists(atPath: path) else {
             throw FerryError.invalid("Ansible inventory \(path): cannot read it (no such file or directory)")
         }
+        // The `--list` JSON itself, stored (OpenStack-Ansible's openstack_inventory.json, or a
+        // saved `ansible-inventory --list`): Ansible's own plugins do not read it, Ferry does.
+        if let parsed = try storedListJSON(path) {
+            let vault = VaultPassword(file: vaultPasswordFile, relativeTo: nil)
+            try apply(try decryptVaultValues(parsed, vault: vault, file: path), to: &region, file: path)
+            return "inventory JSON (the ansible-inventory --list format): \(path)"
+        }
         let program = reader == .builtin ? nil : locate("ansible-inventory", path: environment["PATH"] ?? "")
         if let program {
             let vault = VaultPassword(file: vaultPasswordFile, relativeTo: nil)
@@ -122,6 +129,18 @@ public enum AnsibleInventory {
         return try parseJSON(data, file: path)
     }
 
+    /// A regular, non-executable file holding a JSON object with `_meta`: the `--list` format.
+    static func storedListJSON(_ path: String) throws -> Parsed? {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+            !FileManager.default.isExecutableFile(atPath: path),
+            let data = FileManager.default.contents(atPath: path),
+            data.first(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }) == UInt8(ascii: "{"),
+            case .map(let top)? = try? JSONDecoder().decode(LuaValue.self, from: data), top["_meta"] != nil
+        else { return nil }
+        return try parseJSON(data, file: path)
+    }
+
     /// The JSON of `ansible-inventory --list`. Keys come sorted (Ansible dumps with
     /// `sort_keys`); the order of hosts is the walk from `all` through `children` lists.
     static func parseJSON(_ data: Data, file: String) throws -> Parsed {
@@ -144,6 +163,9 @@ public enum AnsibleInventory {
             guard visited.insert(name).inserted else { return }
             _ = parsed.group(name)
             guard case .map(let g)? = top[name] else { return }
+            // Group vars: none in ansible-inventory's output (merged into hostvars), present in a
+            // stored inventory such as OpenStack-Ansible's.
+            if case .map(let vars)? = g["vars"] { parsed.groups[name]!.vars.merge(vars) { $1 } }
             for h in strings(g["hosts"]) {
                 var vars: [String: LuaValue] = [:]
                 if case .map(let m)? = hostvars[h] { vars = m }
