@@ -138,6 +138,10 @@ struct AnsibleInventoryTests {
         #expect(text.contains("is encrypted with ansible-vault"), "\(text)")
         #expect(text.contains("vault_password_file"), "\(text)")
         #expect(!text.contains("n0va-db-s3cret"))
+        // ANSIBLE_VAULT_PASSWORD_FILE names it as for Ansible.
+        env["ANSIBLE_VAULT_PASSWORD_FILE"] = dir + "/vault-password"
+        try AnsibleInventory.load(path: dir + "/inventory", into: &region, environment: env)
+        #expect(region.hosts["ctl03"]?.vars["nova_database_password"] == "n0va-db-s3cret")
     }
 
     @Test func builtinReaderWhereAnsibleIsAbsent() throws {

@@ -58,13 +58,13 @@ public enum AnsibleInventory {
         // The `--list` JSON itself, stored (OpenStack-Ansible's openstack_inventory.json, or a
         // saved `ansible-inventory --list`): Ansible's own plugins do not read it, Ferry does.
         if let parsed = try storedListJSON(path) {
-            let vault = VaultPassword(file: vaultPasswordFile, relativeTo: nil)
+            let vault = VaultPassword(file: vaultPasswordFile ?? environment["ANSIBLE_VAULT_PASSWORD_FILE"].flatMap { $0.isEmpty ? nil : $0 }, relativeTo: nil)
             try apply(try decryptVaultValues(parsed, vault: vault, file: path), to: &region, file: path)
             return "inventory JSON (the ansible-inventory --list format): \(path)"
         }
         let program = reader == .builtin ? nil : locate("ansible-inventory", path: environment["PATH"] ?? "")
         if let program {
-            let vault = VaultPassword(file: vaultPasswordFile, relativeTo: nil)
+            let vault = VaultPassword(file: vaultPasswordFile ?? environment["ANSIBLE_VAULT_PASSWORD_FILE"].flatMap { $0.isEmpty ? nil : $0 }, relativeTo: nil)
             let parsed = try runAnsibleInventory(program, path: path, vaultPasswordFile: vault.path, environment: environment)
             try apply(try decryptVaultValues(parsed, vault: vault, file: path), to: &region, file: path)
             return "ansible-inventory: \(path)"
