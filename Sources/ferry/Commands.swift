@@ -21,6 +21,7 @@ struct ValidateCommand: AsyncParsableCommand {
                 let plan = try Plan.build(rb, region: r)
                 extra = ", selectors resolved on \(r.name) (\(r.hostOrder.count) hosts)"
                 _ = plan
+                for source in r.inventorySources { Console.out("inventory: \(source)") }
             }
             let irreversible = rb.steps.filter { !$0.isReversible }.map(\.name)
             Console.out("\(rb.info.name): \(rb.steps.count) step(s), \(rb.checks.count) check(s) — valid\(extra)")

@@ -7,7 +7,7 @@ import Synchronization
 struct ExecCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exec", abstract: "Run one command on many hosts; output grouped by identical result.")
-    @Argument(help: "Hosts: all, a group, a host, group:glob, a range like cmp[001:010], or a comma list.") var selector: String
+    @Argument(help: "Hosts, as an Ansible pattern: all, a group, a host, a:b (union), a:&b, a:!b, g[0], g[0:9], ~regex, a glob, a range like cmp[001:010].") var selector: String
     @Option(name: .shortAndLong, help: "A region file (or a name under scripts/regions).") var region: String
     @Option(name: .long, help: "Hosts at once (default: the region's ssh.parallel).") var parallel: Int?
     @Option(name: .long, help: "Kill the command after this long, e.g. 30s.") var timeout: String?

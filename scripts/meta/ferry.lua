@@ -9,6 +9,8 @@
 
 ---Which hosts: a group, a host, "all", "group:glob", a range "cmp[001:040]", a glob,
 ---a comma list, a list of these, or (in `on`) a function returning hosts or host names.
+---An Ansible host pattern ("control:compute", "computes:&cmp0*", "baremetal:!control", "compute[0:9]", "~ctl0[12]"),
+---a list of them, or a function returning hosts or host names.
 ---@alias Selector string|string[]|fun(ctx: Ctx): (Host[]|string[])
 
 ---A host count or a share of the step's hosts: `10` or `"10%"`.

@@ -39,7 +39,190 @@ public enum AnsibleInventory {
         }
     }
 
-    public static func load(path: String, into region: inout Region) throws {
+    /// Which reader reads an inventory: Ansible's own `ansible-inventory --list` when it is
+    /// on PATH (`auto`), always (`ansible`), or never (`builtin`, the INI/YAML reader below).
+    public enum Reader: String, Sendable, CaseIterable {
+        case auto, ansible, builtin
+    }
+
+    /// Reads one inventory into the region and returns which reader read it, as
+    /// `ferry validate` prints it (`ansible-inventory 2.14.18: PATH` or `built-in reader: PATH (…)`).
+    @discardableResult
+    public static func load(path: String, into region: inout Region, reader: Reader = .auto,
+                            vaultPasswordFile: String? = nil,
+                            environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String
+    {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw FerryError.invalid("Ansible inventory \(path): cannot read it (no such file or directory)")
+        }
+        // The `--list` JSON itself, stored (OpenStack-Ansible's openstack_inventory.json, or a
+        // saved `ansible-inventory --list`): Ansible's own plugins do not read it, Ferry does.
+        if let parsed = try storedListJSON(path) {
+            let vault = VaultPassword(file: vaultPasswordFile ?? environment["ANSIBLE_VAULT_PASSWORD_FILE"].flatMap { $0.isEmpty ? nil : $0 }, relativeTo: nil)
+            try apply(try decryptVaultValues(parsed, vault: vault, file: path), to: &region, file: path)
+            return "inventory JSON (the ansible-inventory --list format): \(path)"
+        }
+        let program = reader == .builtin ? nil : locate("ansible-inventory", path: environment["PATH"] ?? "")
+        if let program {
+            let vault = VaultPassword(file: vaultPasswordFile ?? environment["ANSIBLE_VAULT_PASSWORD_FILE"].flatMap { $0.isEmpty ? nil : $0 }, relativeTo: nil)
+            let parsed = try runAnsibleInventory(program, path: path, vaultPasswordFile: vault.path, environment: environment)
+            try apply(try decryptVaultValues(parsed, vault: vault, file: path), to: &region, file: path)
+            return "ansible-inventory: \(path)"
+        }
+        if reader == .ansible {
+            throw FerryError.invalid("Ansible inventory \(path): reader: ansible, but ansible-inventory is not on PATH (install ansible-core, or say reader: builtin)")
+        }
+        try loadBuiltin(path: path, into: &region)
+        return "built-in reader: \(path)" + (reader == .builtin ? " (reader: builtin)" : " (ansible-inventory is not on PATH)")
+    }
+
+    /// The first executable `name` in a PATH-style list of directories.
+    static func locate(_ name: String, path: String) -> String? {
+        for dir in path.split(separator: ":") where !dir.isEmpty {
+            let candidate = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    // MARK: Through Ansible
+
+    /// Runs `ansible-inventory -i PATH --list` and reads its JSON: `_meta.hostvars` (every
+    /// host's variables, group_vars/host_vars and inventory plugins already merged by
+    /// Ansible's precedence) and each group's `hosts` and `children`. Ansible is told to
+    /// fail on an inventory it cannot parse (by default it warns and lists nothing).
+    static func runAnsibleInventory(_ program: String, path: String, vaultPasswordFile: String?,
+                                    environment: [String: String]) throws -> Parsed
+    {
+        var arguments = ["-i", path, "--list"]
+        if let vaultPasswordFile { arguments += ["--vault-password-file", vaultPasswordFile] }
+        var env = environment
+        env["ANSIBLE_INVENTORY_UNPARSED_FAILED"] = "True"
+        env["ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED"] = "True"
+        env["ANSIBLE_NOCOLOR"] = "True"
+        env["ANSIBLE_FORCE_COLOR"] = "False"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: program)
+        p.arguments = arguments
+        p.environment = env
+        let out = Pipe()
+        // stderr to a file: reading two pipes in turn can deadlock when the second fills.
+        let errPath = NSTemporaryDirectory() + "ferry-ansible-inventory-\(getpid())-\(UUID().uuidString).err"
+        FileManager.default.createFile(atPath: errPath, contents: nil, attributes: [.posixPermissions: 0o600])
+        defer { try? FileManager.default.removeItem(atPath: errPath) }
+        guard let errHandle = FileHandle(forWritingAtPath: errPath) else {
+            throw FerryError.invalid("Ansible inventory \(path): cannot create \(errPath)")
+        }
+        p.standardOutput = out
+        p.standardError = errHandle
+        p.standardInput = FileHandle.nullDevice
+        do { try p.run() } catch { throw FerryError.invalid("Ansible inventory \(path): cannot run \(program): \(error)") }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        try? errHandle.close()
+        if p.terminationStatus != 0 {
+            let stderr = String(decoding: FileManager.default.contents(atPath: errPath) ?? Data(), as: UTF8.self)
+            let lines = stderr.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            let said = lines.first(where: { $0.hasPrefix("ERROR!") }) ?? lines.last ?? "no message"
+            throw FerryError.invalid("Ansible inventory \(path): ansible-inventory exited \(p.terminationStatus): \(said)")
+        }
+        return try parseJSON(data, file: path)
+    }
+
+    /// A regular, non-executable file holding a JSON object with `_meta`: the `--list` format.
+    static func storedListJSON(_ path: String) throws -> Parsed? {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+            !FileManager.default.isExecutableFile(atPath: path),
+            let data = FileManager.default.contents(atPath: path),
+            data.first(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }) == UInt8(ascii: "{"),
+            case .map(let top)? = try? JSONDecoder().decode(LuaValue.self, from: data), top["_meta"] != nil
+        else { return nil }
+        return try parseJSON(data, file: path)
+    }
+
+    /// The JSON of `ansible-inventory --list`. Keys come sorted (Ansible dumps with
+    /// `sort_keys`); the order of hosts is the walk from `all` through `children` lists.
+    static func parseJSON(_ data: Data, file: String) throws -> Parsed {
+        let root: LuaValue
+        do { root = try JSONDecoder().decode(LuaValue.self, from: data) } catch {
+            throw FerryError.invalid("Ansible inventory \(file): ansible-inventory printed something that is not JSON")
+        }
+        guard case .map(let top) = root else {
+            throw FerryError.invalid("Ansible inventory \(file): ansible-inventory's JSON is not an object")
+        }
+        var hostvars: [String: LuaValue] = [:]
+        if case .map(let meta)? = top["_meta"], case .map(let hv)? = meta["hostvars"] { hostvars = hv }
+        func strings(_ v: LuaValue?) -> [String] {
+            guard case .array(let a)? = v else { return [] }
+            return a.compactMap(\.stringValue)
+        }
+        var parsed = Parsed()
+        var visited = Set<String>()
+        func walk(_ name: String) {
+            guard visited.insert(name).inserted else { return }
+            _ = parsed.group(name)
+            guard case .map(let g)? = top[name] else { return }
+            // Group vars: none in ansible-inventory's output (merged into hostvars), present in a
+            // stored inventory such as OpenStack-Ansible's.
+            if case .map(let vars)? = g["vars"] { parsed.groups[name]!.vars.merge(vars) { $1 } }
+            for h in strings(g["hosts"]) {
+                var vars: [String: LuaValue] = [:]
+                if case .map(let m)? = hostvars[h] { vars = m }
+                parsed.addHost(h, to: name, vars: vars)
+            }
+            for c in strings(g["children"]) {
+                if !parsed.groups[name]!.children.contains(c) { parsed.groups[name]!.children.append(c) }
+                walk(c)
+            }
+        }
+        walk("all")
+        // A group not reachable from `all` (Ansible always parents groups to it, but be safe).
+        for name in top.keys.sorted() where name != "_meta" { walk(name) }
+        return parsed
+    }
+
+    /// `!vault` values arrive from ansible-inventory still encrypted
+    /// (`{"__ansible_vault": "$ANSIBLE_VAULT;1.1;AES256…"}`: ansible-core 2.14's
+    /// `AnsibleJSONEncoder` keeps them so unless `vault_to_text`): Ferry decrypts them with
+    /// the same password file (lib/ansible/module_utils/common/json.py @ v2.14.18).
+    static func decryptVaultValues(_ parsed: Parsed, vault: VaultPassword, file: String) throws -> Parsed {
+        var out = parsed
+        var password: String?
+        func decrypt(_ value: LuaValue, host: String, key: String) throws -> LuaValue {
+            switch value {
+            case .map(let m):
+                if m.count == 1, let cipher = m["__ansible_vault"]?.stringValue {
+                    if password == nil {
+                        do { password = try vault.read(for: "host \(HostRules.quoted(host))'s variable \(key)") } catch let e as FerryError {
+                            throw FerryError.invalid("Ansible inventory \(file): \(e.message.replacingOccurrences(of: "in the reference", with: "under inventory:"))")
+                        }
+                    }
+                    do { return .string(try AnsibleVault.decrypt(cipher, password: password!)) } catch {
+                        throw FerryError.invalid("Ansible inventory \(file): host \(HostRules.quoted(host)): variable \(key): \(error)")
+                    }
+                }
+                return .map(try m.mapValues { try decrypt($0, host: host, key: key) })
+            case .array(let a): return .array(try a.map { try decrypt($0, host: host, key: key) })
+            default: return value
+            }
+        }
+        for (host, vars) in parsed.hostVars {
+            for (key, value) in vars {
+                if case .map = value { out.hostVars[host]![key] = try decrypt(value, host: host, key: key) }
+                if case .array = value { out.hostVars[host]![key] = try decrypt(value, host: host, key: key) }
+            }
+        }
+        return out
+    }
+
+    // MARK: Built-in reader
+
+    static func loadBuiltin(path: String, into region: inout Region) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw FerryError.invalid("Ansible inventory \(path): is a directory, and the built-in reader reads one INI or YAML file (install ansible-core: Ferry then reads any inventory through ansible-inventory)")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw FerryError.invalid("Ansible inventory \(path): cannot read it")
         }
@@ -252,22 +435,84 @@ public enum AnsibleInventory {
             }
             vars.merge(parsed.hostVars[name] ?? [:]) { $1 }
             var host = RegionHost(name: name)
-            if let a = vars.removeValue(forKey: "ansible_host")?.stringValue {
-                if let problem = HostRules.addressProblem(a) {
-                    throw FerryError.invalid("\(file): host \(HostRules.quoted(name)): ansible_host: \(problem)")
-                }
-                host.address = a
-            }
-            if let p = vars.removeValue(forKey: "ansible_port")?.intValue { host.port = p }
-            if let u = vars.removeValue(forKey: "ansible_user")?.stringValue {
-                if let problem = HostRules.userProblem(u) {
-                    throw FerryError.invalid("\(file): host \(HostRules.quoted(name)): ansible_user: \(problem)")
-                }
-                host.user = u
-            }
+            try connectionVariables(&vars, into: &host, file: file)
             host.vars = vars
             region.addHost(host)
             for g in groups { region.addToGroup(g, name) }
+        }
+    }
+
+    // MARK: Connection variables
+
+    /// Moves the variables Ansible's connection and become plugins read onto the host,
+    /// checked like the region file's own (HostRules). Where Ansible lists two names for
+    /// one option, the later one wins ("sources that are lists listed in low to high
+    /// precedence (last one wins)", ansible/ansible@v2.14.18 lib/ansible/config/manager.py):
+    /// `ansible_ssh_host` over `ansible_host`, `ansible_ssh_port` over `ansible_port`,
+    /// `ansible_ssh_user` over `ansible_user`, `ansible_ssh_private_key_file` over
+    /// `ansible_private_key_file` (their `vars:` lists in lib/ansible/plugins/connection/ssh.py
+    /// @ v2.14.18). `ansible_become`/`ansible_become_user` follow lib/ansible/plugins/become/sudo.py
+    /// (the default user is root); `ansible_connection` is lib/ansible/plugins/connection/local.py's `local`.
+    static func connectionVariables(_ vars: inout [String: LuaValue], into host: inout RegionHost, file: String) throws {
+        let name = HostRules.quoted(host.name)
+        func take(_ keys: [String]) -> (String, LuaValue)? {
+            var found: (String, LuaValue)?
+            for k in keys { if let v = vars.removeValue(forKey: k) { found = (k, v) } }
+            return found
+        }
+        func fail(_ key: String, _ problem: String) -> FerryError {
+            FerryError.invalid("\(file): host \(name): \(key): \(problem)")
+        }
+        if let (k, v) = take(["ansible_host", "ansible_ssh_host"]) {
+            let a = v.stringValue ?? v.intValue.map(String.init) ?? ""
+            if let problem = HostRules.addressProblem(a) { throw fail(k, problem) }
+            host.address = a
+        }
+        if let (k, v) = take(["ansible_port", "ansible_ssh_port"]) {
+            guard let p = v.intValue ?? v.stringValue.flatMap({ Int($0) }), (1...65535).contains(p) else {
+                throw fail(k, "port '\(v.stringValue ?? v.jsonString())' is not a number from 1 to 65535")
+            }
+            host.port = p
+        }
+        if let (k, v) = take(["ansible_user", "ansible_ssh_user"]) {
+            let u = v.stringValue ?? ""
+            if let problem = HostRules.userProblem(u) { throw fail(k, problem) }
+            host.user = u
+        }
+        if let (k, v) = take(["ansible_private_key_file", "ansible_ssh_private_key_file"]) {
+            let path = v.stringValue ?? ""
+            if path.isEmpty || path.unicodeScalars.contains(where: HostRules.isControl) {
+                throw fail(k, "key file '\(path.debugDescription.dropFirst().dropLast())' is empty or contains a control character")
+            }
+            host.identity = RegionPaths.expand(path, relativeTo: nil)
+        }
+        if let (k, v) = take(["ansible_become"]) {
+            guard let b = boolean(v) else { throw fail(k, "'\(v.stringValue ?? v.jsonString())' is not a boolean (yes/no, true/false)") }
+            host.become = b
+        }
+        if let (k, v) = take(["ansible_become_user"]) {
+            let u = v.stringValue ?? ""
+            if let problem = HostRules.userProblem(u) { throw fail(k, problem) }
+            host.becomeUser = u
+        }
+        if let v = vars["ansible_become_method"]?.stringValue, v != "sudo", host.become == true {
+            throw fail("ansible_become_method", "'\(v)': Ferry becomes another user through sudo only")
+        }
+        if let (_, v) = take(["ansible_connection"]) {
+            let c = v.stringValue ?? ""
+            host.connection = c
+        }
+    }
+
+    /// Ansible's `boolean()` (lib/ansible/module_utils/parsing/convert_bool.py @ v2.14.18):
+    /// yes/on/1/true/y/t and no/off/0/false/n/f, any case.
+    static func boolean(_ v: LuaValue) -> Bool? {
+        if let b = v.boolValue { return b }
+        if let i = v.intValue { return i == 1 ? true : i == 0 ? false : nil }
+        switch v.stringValue?.lowercased() {
+        case "yes", "on", "1", "true", "y", "t": return true
+        case "no", "off", "0", "false", "n", "f": return false
+        default: return nil
         }
     }
 }

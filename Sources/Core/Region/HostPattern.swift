@@ -40,7 +40,7 @@ public enum HostPattern {
         return out
     }
 
-    /// Shell-style glob match (`*`, `?`, `[abc]`) used by `"group:pattern"` selectors.
+    /// Shell-style glob match (`*`, `?`, `[abc]`) used by selectors (`"cmp0*"`, `"computes:&cmp0*"`).
     public static func glob(_ pattern: String, matches name: String) -> Bool {
         let p = Array(pattern.unicodeScalars)
         let n = Array(name.unicodeScalars)

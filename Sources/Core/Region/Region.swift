@@ -9,6 +9,15 @@ public struct RegionHost: Sendable, Hashable {
     public var port: Int?
     public var user: String?
     public var jump: String?
+    /// The SSH key for this host (`ansible_private_key_file`), over the region's `ssh.identity`.
+    public var identity: String?
+    /// Run every command through `sudo -n` (`ansible_become`), as `becomeUser` (default root).
+    public var become: Bool?
+    public var becomeUser: String?
+    /// How the host is reached (`ansible_connection`): nil or `ssh`/`smart`/`paramiko` go
+    /// through the region's transport, `local` runs on this machine, anything else is refused
+    /// when the host is first reached.
+    public var connection: String?
     public var vars: [String: LuaValue]
     /// Every group the host belongs to, in the order they were declared.
     public var groups: [String]
@@ -33,6 +42,9 @@ public struct RegionHost: Sendable, Hashable {
         ]
         if let port { m["port"] = .int(Int64(port)) }
         if let user { m["user"] = .string(user) }
+        if let become { m["become"] = .bool(become) }
+        if let becomeUser { m["become_user"] = .string(becomeUser) }
+        if let connection { m["connection"] = .string(connection) }
         return .map(m)
     }
 }
@@ -119,6 +131,9 @@ public struct Region: Sendable {
     public var releases: [String: LuaValue]
     public var vars: [String: LuaValue]
     public var simulate: LuaValue?
+    /// Each Ansible inventory read, and by which reader (`ansible-inventory: PATH`, or
+    /// `built-in reader: PATH (…)`), as `ferry validate` prints them.
+    public var inventorySources: [String] = []
     /// Group name → its members as a set, so adding a member is O(1) (a `contains` on
     /// the ordered list made loading 100,000 hosts quadratic). Kept by ``addToGroup(_:_:)``.
     private var members: [String: Set<String>] = [:]
@@ -147,6 +162,10 @@ public struct Region: Sendable {
             existing.port = host.port ?? existing.port
             existing.user = host.user ?? existing.user
             existing.jump = host.jump ?? existing.jump
+            existing.identity = host.identity ?? existing.identity
+            existing.become = host.become ?? existing.become
+            existing.becomeUser = host.becomeUser ?? existing.becomeUser
+            existing.connection = host.connection ?? existing.connection
             existing.vars.merge(host.vars) { $1 }
             for g in host.groups where !existing.groups.contains(g) { existing.groups.append(g) }
             hosts[host.name] = existing
@@ -190,6 +209,7 @@ extension Region {
         if let u = host.user { result.user = u }
         if let p = host.port { result.port = p }
         if let j = host.jump { result.jump = j }
+        if let i = host.identity { result.identity = i }
         // A jump host does not jump through itself.
         if result.jump == host.name { result.jump = nil }
         return result

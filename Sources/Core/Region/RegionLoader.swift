@@ -40,12 +40,24 @@ public enum RegionLoader {
         region.file = file
 
         if let inventory = root["inventory"] {
-            try inventory.checkKeys(["ansible", "groups", "hosts"])
+            try inventory.checkKeys(["ansible", "groups", "hosts", "reader", "vault_password_file"])
+            var reader = AnsibleInventory.Reader.auto
+            if let r = inventory["reader"] {
+                let text = try r.requireString()
+                guard let known = AnsibleInventory.Reader(rawValue: text) else {
+                    throw r.error("reader '\(text)': one of auto, ansible, builtin")
+                }
+                reader = known
+            }
+            let vaultFile = try inventory["vault_password_file"].map { RegionPaths.expand(try $0.requireString(), relativeTo: $0.directory) }
             if let ansible = inventory["ansible"] {
                 let paths = try ansible.sequence?.map { try $0.requireString() } ?? [ansible.requireString()]
                 for p in paths {
                     let full = RegionPaths.expand(p, relativeTo: ansible.directory)
-                    do { try AnsibleInventory.load(path: full, into: &region) } catch let e as FerryError {
+                    do {
+                        region.inventorySources.append(
+                            try AnsibleInventory.load(path: full, into: &region, reader: reader, vaultPasswordFile: vaultFile))
+                    } catch let e as FerryError {
                         throw ansible.error(e.message)
                     }
                 }

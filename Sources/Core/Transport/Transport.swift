@@ -8,6 +8,9 @@ public struct HostCommand: Sendable {
     public var environment: [String: String]
     /// Run through `sudo -n` (never prompts).
     public var sudo: Bool
+    /// The user sudo runs the command as (`sudo -u`; nil: root). Set from the host's
+    /// `ansible_become_user` by ``HostPolicyTransport``.
+    public var sudoUser: String?
     /// Seconds after which the command is killed.
     public var timeout: Double?
     /// Whose time the command takes when time is simulated: the host a per-host step
@@ -31,7 +34,10 @@ public struct HostCommand: Sendable {
     public var shellText: String {
         var text = command
         if let block = environmentBlock { text = "eval \"$(head -c \(block.count))\"; \(text)" }
-        if sudo { text = "sudo -n /bin/sh -c \(ShellQuote.quote(text))" }
+        if sudo {
+            let user = sudoUser.map { "-u \(ShellQuote.quote($0)) " } ?? ""
+            text = "sudo -n \(user)/bin/sh -c \(ShellQuote.quote(text))"
+        }
         return text
     }
 
