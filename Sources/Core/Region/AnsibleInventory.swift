@@ -58,13 +58,13 @@ public enum AnsibleInventory {
         // The `--list` JSON itself, stored (OpenStack-Ansible's openstack_inventory.json, or a
         // saved `ansible-inventory --list`): Ansible's own plugins do not read it, Ferry does.
         if let parsed = try storedListJSON(path) {
-            let vault = VaultPassword(file: vaultPasswordFile ?? environment["ANSIBLE_VAULT_PASSWORD_FILE"].flatMap { $0.isEmpty ? nil : $0 }, relativeTo: nil)
+            let vault = VaultPassword(file: vaultPasswordFile, relativeTo: nil, environment: environment)
             try apply(try decryptVaultValues(parsed, vault: vault, file: path), to: &region, file: path)
             return "inventory JSON (the ansible-inventory --list format): \(path)"
         }
         let program = reader == .builtin ? nil : locate("ansible-inventory", path: environment["PATH"] ?? "")
         if let program {
-            let vault = VaultPassword(file: vaultPasswordFile ?? environment["ANSIBLE_VAULT_PASSWORD_FILE"].flatMap { $0.isEmpty ? nil : $0 }, relativeTo: nil)
+            let vault = VaultPassword(file: vaultPasswordFile, relativeTo: nil, environment: environment)
             let parsed = try runAnsibleInventory(program, path: path, vaultPasswordFile: vault.path, environment: environment)
             try apply(try decryptVaultValues(parsed, vault: vault, file: path), to: &region, file: path)
             return "ansible-inventory: \(path)"
@@ -101,32 +101,16 @@ public enum AnsibleInventory {
         env["ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED"] = "True"
         env["ANSIBLE_NOCOLOR"] = "True"
         env["ANSIBLE_FORCE_COLOR"] = "False"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: program)
-        p.arguments = arguments
-        p.environment = env
-        let out = Pipe()
-        // stderr to a file: reading two pipes in turn can deadlock when the second fills.
-        let errPath = NSTemporaryDirectory() + "ferry-ansible-inventory-\(getpid())-\(UUID().uuidString).err"
-        FileManager.default.createFile(atPath: errPath, contents: nil, attributes: [.posixPermissions: 0o600])
-        defer { try? FileManager.default.removeItem(atPath: errPath) }
-        guard let errHandle = FileHandle(forWritingAtPath: errPath) else {
-            throw FerryError.invalid("Ansible inventory \(path): cannot create \(errPath)")
+        let result: LocalProgram.Result
+        do { result = try LocalProgram.run(program, arguments: arguments, environment: env) } catch {
+            throw FerryError.invalid("Ansible inventory \(path): cannot run \(program): \(error)")
         }
-        p.standardOutput = out
-        p.standardError = errHandle
-        p.standardInput = FileHandle.nullDevice
-        do { try p.run() } catch { throw FerryError.invalid("Ansible inventory \(path): cannot run \(program): \(error)") }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        try? errHandle.close()
-        if p.terminationStatus != 0 {
-            let stderr = String(decoding: FileManager.default.contents(atPath: errPath) ?? Data(), as: UTF8.self)
-            let lines = stderr.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        if result.status != 0 {
+            let lines = result.stderr.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             let said = lines.first(where: { $0.hasPrefix("ERROR!") }) ?? lines.last ?? "no message"
-            throw FerryError.invalid("Ansible inventory \(path): ansible-inventory exited \(p.terminationStatus): \(said)")
+            throw FerryError.invalid("Ansible inventory \(path): ansible-inventory exited \(result.status): \(said)")
         }
-        return try parseJSON(data, file: path)
+        return try parseJSON(result.stdout, file: path)
     }
 
     /// A regular, non-executable file holding a JSON object with `_meta`: the `--list` format.

@@ -200,9 +200,7 @@ public struct HostSelector: Sendable {
 
     private func suggestion(_ name: String) -> String {
         let candidates = region.groupOrder + (region.hostOrder.count < 2000 ? region.hostOrder : [])
-        guard let best = candidates.min(by: { editDistance($0, name) < editDistance($1, name) }),
-            editDistance(best, name) <= 3
-        else {
+        guard let best = nearest(to: name, among: candidates) else {
             return region.groupOrder.isEmpty ? "" : " (groups: \(region.groupOrder.prefix(12).joined(separator: ", ")))"
         }
         return " (did you mean '\(best)'?)"

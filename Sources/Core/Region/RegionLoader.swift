@@ -284,7 +284,7 @@ public enum RegionLoader {
             guard SecretReference(value) == nil else { return }
             let unknown = m.keys.filter { !SecretReference.fileKeys.contains($0) && $0 != "env" }.sorted()
             let hints = unknown.compactMap { k in
-                SecretReference.fileKeys.first { editDistance($0, k) <= 2 }.map { "\(k) (did you mean \($0)?)" } ?? k
+                nearest(to: k, among: SecretReference.fileKeys, within: 2).map { "\(k) (did you mean \($0)?)" } ?? k
             }
             throw node.error(SecretReference.shapes + (hints.isEmpty ? "" : "; unknown key \(hints.joined(separator: ", "))"))
         }

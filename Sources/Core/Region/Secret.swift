@@ -38,7 +38,7 @@ public enum SecretReference: Sendable, Hashable, CustomStringConvertible {
     public static func looksLikeReference(_ keys: Set<String>) -> Bool {
         guard keys.contains("env") || keys.contains("file") else { return false }
         if keys.count == 1 { return true }
-        return keys.allSatisfy { k in fileKeys.contains(k) || k == "env" || fileKeys.contains { editDistance($0, k) <= 2 } }
+        return keys.allSatisfy { k in k == "env" || nearest(to: k, among: fileKeys, within: 2) != nil }
     }
 
     /// Where to find it, never the value itself.

@@ -27,8 +27,7 @@ enum SecretFile {
     }
 
     private static func missing(_ key: String, _ known: [String], _ file: String) -> FerryError {
-        let near = known.min { editDistance($0, key) < editDistance($1, key) }
-        let hint = near.flatMap { editDistance($0, key) <= max(2, key.count / 4) ? " (did you mean \($0)?)" : nil } ?? ""
+        let hint = nearest(to: key, among: known, within: max(2, key.count / 4)).map { " (did you mean \($0)?)" } ?? ""
         return FerryError.failed("no key \(key) in \(file)\(hint)")
     }
 
@@ -128,11 +127,12 @@ struct VaultPassword {
     let path: String?
     let programs: Set<String>?
 
-    init(file: String?, relativeTo directory: String?, programs: Set<String>? = nil) {
+    init(file: String?, relativeTo directory: String?, programs: Set<String>? = nil,
+         environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.programs = programs
         if let file {
             path = RegionPaths.expand(file, relativeTo: directory)
-        } else if let env = ProcessInfo.processInfo.environment["ANSIBLE_VAULT_PASSWORD_FILE"], !env.isEmpty {
+        } else if let env = environment["ANSIBLE_VAULT_PASSWORD_FILE"], !env.isEmpty {
             path = RegionPaths.expand(env, relativeTo: nil)
         } else {
             path = nil
@@ -157,17 +157,13 @@ struct VaultPassword {
     }
 
     private func runScript(_ path: String) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        do { try p.run() } catch { throw FerryError.failed("cannot run the vault password script \(path): \(error)") }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw FerryError.failed("the vault password script \(path) exited \(p.terminationStatus)")
+        let result: LocalProgram.Result
+        do { result = try LocalProgram.run(path) } catch {
+            throw FerryError.failed("cannot run the vault password script \(path): \(error)")
         }
-        return String(decoding: data, as: UTF8.self)
+        guard result.status == 0 else {
+            throw FerryError.failed("the vault password script \(path) exited \(result.status)")
+        }
+        return String(decoding: result.stdout, as: UTF8.self)
     }
 }

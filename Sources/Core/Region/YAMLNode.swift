@@ -159,8 +159,7 @@ struct YAMLNode {
     func checkKeys(_ known: [String]) throws {
         guard let m = mapping else { return }
         for (key, value) in m where !known.contains(key) {
-            let hint = known.min(by: { editDistance($0, key) < editDistance($1, key) })
-            let suggestion = hint.map { editDistance($0, key) <= 3 ? " (did you mean '\($0)'?)" : "" } ?? ""
+            let suggestion = nearest(to: key, among: known).map { " (did you mean '\($0)'?)" } ?? ""
             let at = YAMLNode(node: value.node, file: value.file, path: path)
             throw at.error("unknown key '\(key)'\(suggestion); known: \(known.joined(separator: ", "))")
         }
@@ -198,6 +197,15 @@ struct YAMLNode {
             throw error("YAML aliases are not supported")
         }
     }
+}
+
+/// The candidate nearest to `name` by edit distance, if it is within `distance`: what the
+/// "did you mean …?" hints of region, runbook and secret errors offer.
+func nearest(to name: String, among candidates: some Sequence<String>, within distance: Int = 3) -> String? {
+    guard let best = candidates.min(by: { editDistance($0, name) < editDistance($1, name) }),
+          editDistance(best, name) <= distance
+    else { return nil }
+    return best
 }
 
 func editDistance(_ a: String, _ b: String) -> Int {

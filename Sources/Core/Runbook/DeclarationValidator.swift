@@ -162,8 +162,7 @@ struct DeclarationValidator {
             return
         }
         for key in m.keys.sorted() where !known.contains(key) {
-            let best = known.min { editDistance($0, key) < editDistance($1, key) }
-            let hint = best.map { editDistance($0, key) <= 3 ? " (did you mean '\($0)'?)" : "" } ?? ""
+            let hint = nearest(to: key, among: known).map { " (did you mean '\($0)'?)" } ?? ""
             problems.append("\(loc): \(what): unknown field '\(key)'\(hint)")
         }
     }
@@ -241,8 +240,7 @@ struct DeclarationValidator {
         for item in items {
             if case .string(let name) = item {
                 if checks[name] == nil {
-                    let best = checks.keys.min { editDistance($0, name) < editDistance($1, name) }
-                    let hint = best.map { editDistance($0, name) <= 3 ? " (did you mean '\($0)'?)" : "" } ?? ""
+                    let hint = nearest(to: name, among: checks.keys).map { " (did you mean '\($0)'?)" } ?? ""
                     problems.append("\(loc): \(what): no check named \"\(name)\"\(hint)")
                 } else {
                     out.append(.named(name))
