@@ -59,7 +59,14 @@ public protocol HTTPRequester: Sendable {
                  caFile: String?, insecure: Bool) async throws -> HTTPResponse
 }
 
-extension HTTPService: HTTPRequester {}
+extension HTTPService: HTTPRequester {
+    public func request(method: String, url: String, headers: [String: String], body: Data?, timeout: Double,
+                        caFile: String?, insecure: Bool) async throws -> HTTPResponse
+    {
+        try await request(method: method, url: url, headers: headers, body: body, timeout: timeout, caFile: caFile,
+                          insecure: insecure, idempotent: nil)
+    }
+}
 
 /// Drivers that replace the real ones for a run (the simulated region's). Nil fields
 /// keep the real driver.

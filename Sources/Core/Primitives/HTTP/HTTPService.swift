@@ -67,9 +67,20 @@ public final class HTTPService: Sendable {
         }
     }
 
+    /// Methods HTTP defines as idempotent (RFC 9110 §9.2.2): sending one twice leaves the
+    /// server as sending it once.
+    static let idempotentMethods: Set<String> = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]
+
     /// Sends a request; a transport failure raises, any HTTP status returns.
+    ///
+    /// A request that may be repeated (`idempotent`, by default the idempotent methods) is
+    /// sent once more when its connection was reset or closed before any answer came: a
+    /// pooled keep-alive connection the server closed as the request went out (gunicorn
+    /// closes idle ones after 2 s; Apache, HAProxy and nginx after their own timeouts) fails
+    /// that way, and the request never reached the application. A POST that creates
+    /// something is not repeated: the server may have acted on it.
     public func request(method: String, url: String, headers: [String: String] = [:], body: Data? = nil, timeout: Double = 30,
-                        caFile: String? = nil, insecure: Bool = false) async throws -> HTTPResponse
+                        caFile: String? = nil, insecure: Bool = false, idempotent: Bool? = nil) async throws -> HTTPResponse
     {
         let clock = ContinuousClock()
         let start = clock.now
@@ -78,8 +89,15 @@ public final class HTTPService: Sendable {
         for (k, v) in headers { request.headers.add(name: k, value: v) }
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
         let client = try client(caFile: caFile, insecure: insecure)
+        let repeatable = idempotent ?? Self.idempotentMethods.contains(method.uppercased())
+        let deadline = NIODeadline.now() + .milliseconds(Int64(timeout * 1000))
         do {
-            let response = try await client.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))
+            let response: HTTPClientResponse
+            do {
+                response = try await client.execute(request, deadline: deadline)
+            } catch where repeatable && Self.isStaleConnection(error) {
+                response = try await client.execute(request, deadline: deadline)
+            }
             let bytes = try await response.body.collect(upTo: 64 << 20)
             var h: [String: String] = [:]
             for (name, value) in response.headers { h[name.lowercased()] = h[name.lowercased()].map { $0 + ", " + value } ?? value }
@@ -90,6 +108,14 @@ public final class HTTPService: Sendable {
         } catch {
             throw HTTPFailure(description: "\(method) \(url): \(Self.describe(error))")
         }
+    }
+
+    /// The connection was reset or closed before the answer's head: the request can be sent
+    /// again on a new connection.
+    static func isStaleConnection(_ error: any Error) -> Bool {
+        if let e = error as? HTTPClientError, e == .remoteConnectionClosed { return true }
+        if let e = error as? IOError, [ECONNRESET, EPIPE].contains(e.errnoCode) { return true }
+        return false
     }
 
     static func describe(_ error: any Error) -> String {

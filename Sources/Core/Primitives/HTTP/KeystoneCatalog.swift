@@ -31,7 +31,8 @@ public final class KeystoneCatalog: Sendable {
             response = try await http.request(method: "POST", url: settings.authURL + "/auth/tokens",
                                               headers: ["Content-Type": "application/json", "Accept": "application/json"],
                                               body: Data(settings.authBody.jsonString().utf8),
-                                              caFile: settings.caFile, insecure: settings.insecure)
+                                              caFile: settings.caFile, insecure: settings.insecure,
+                                              idempotent: true)  // a token more changes nothing
         } catch let e as HTTPFailure {
             throw fail("cannot authenticate: \(e.description)")
         }
