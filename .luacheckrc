@@ -4,58 +4,12 @@
 -- Lua embedded in the binary (Sources/**/*.lua: prelude, sandbox, ferry.* modules).
 -- scripts/test runs:  luacheck $(git ls-files '*.lua')
 
--- Ferry's globals (Sources/Core/Runbook/prelude.lua, docs/lua-api.md); `release`
--- is `require "ferry.release"` (Sources/Plugins/Release/release.lua).
-local ferry = {
-  "runbook", "step", "check", "parallel", "wait_until", "sleep", "fail", "secret",
-  inventory = { fields = { "hosts", "group", "host" } },
-  ssh = { fields = { "run" } },
-  log = { fields = { "info", "warn", "error" } },
-  db = { fields = { "connect", "backup", "verify", "restore" } },
-  vip = { fields = { "url", "get", "switch", "restore", "maintenance" } },
-  http = { fields = { "request", "get" } },
-  catalog = { fields = {
-    "services", "endpoints", "ensure_service", "ensure_endpoint", "update_endpoint", "delete_endpoint",
-    "regions", "create_region", "ensure_region", "delete_region", "snapshot", "restore", "token_catalog",
-  } },
-  broker = { fields = {
-    "overview", "vhosts", "ensure_vhost", "ensure_user", "ensure_permissions", "policy", "delete_policy",
-    "policies", "queues", "queue", "wait_drained",
-  } },
-  release = { fields = {
-    "list", "names", "chain", "index", "info", "is_slurp", "steps", "required_stops", "tools", "quote",
-    "command_line", "online_migrations_batch", "run_online_migrations", "check_completion", "run_release", "component", "http_health", "zero_rows",
-  } },
-}
-
--- Lua 5.4 as the sandbox leaves it (Sources/LuaBridge/sandbox.lua; docs/lua-api.md,
--- "The Lua environment"). Sources/CLuaShim opens neither io nor coroutine; the sandbox
--- removes dofile, loadfile, warn, string.dump, package.loadlib and package.searchpath, and
--- replaces os, io, debug and package by read-only tables holding only a few functions.
-std = "lua54"
-not_globals = {
-  "coroutine", "dofile", "loadfile", "warn",
-  "string.dump", "package.loadlib", "package.searchpath",
-}
-read_globals = {
-  -- A name in the array part replaces luacheck's lua54 definition of that table; the keyed
-  -- entry then lists the only fields it has (so `os.execute`, `io.popen` are undefined).
-  "os", "io", "debug",
-  os = { other_fields = false, fields = { "time", "clock", "date", "difftime" } },
-  io = { other_fields = false, fields = { "open", "lines" } },   -- read-only, runbook's files
-  debug = { other_fields = false, fields = { "traceback" } },
-}
--- Ferry's globals are read-only: a runbook that assigns one breaks the API.
-for name, def in pairs(ferry) do
-  if type(name) == "number" then read_globals[#read_globals + 1] = def else read_globals[name] = def end
-end
-
-max_line_length = 140
-
--- Steps, checks and the library hand API-shaped callbacks to Ferry (`run = function(host, ctx)`,
--- `undo = function(ctx)`, `probe = function(ctx)`, `edits = function(host, ctx)`): their
--- `host` and `ctx` arguments are the API's, used or not. Other unused arguments still warn.
-ignore = { "212/host", "212/ctx" }
+-- Ferry's globals and the Lua the sandbox leaves, as a runbook author's .luacheckrc gets them
+-- (scripts/meta/luacheck.lua, installed with the library).
+local base = dofile("scripts/meta/luacheck.lua")
+local ferry = base.globals
+std, not_globals, read_globals = base.std, base.not_globals, base.read_globals
+max_line_length, ignore = base.max_line_length, base.ignore
 
 -- The LuaLS meta file (`---@meta`): it is never run; it defines Ferry's globals as stubs.
 -- Inherent to it: it sets the globals, its functions are empty (unused arguments, parameter

@@ -36,6 +36,8 @@ enum Composition {
                 path = candidate
                 break
             }
+            // Else the library's regions/ (an installed ferry's PREFIX/share/ferry/regions).
+            if path == reference, let found = FerryLibrary.region(named: reference) { path = found }
         }
         if reference == "sim" && (!FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) || isDirectory.boolValue) {
             // The built-in simulated region, when scripts/regions/sim.yaml is not at hand.
@@ -47,7 +49,13 @@ enum Composition {
     }
 
     static func loadRunbook(_ path: String) async throws -> Runbook {
-        try await RunbookLoader.load(path: path, extensions: PluginRegistry.extensions)
+        try await RunbookLoader.load(path: runbookPath(path), extensions: PluginRegistry.extensions)
+    }
+
+    /// A runbook path as given, or a bare name of a library runbook (`kilo-to-queens`).
+    static func runbookPath(_ reference: String) -> String {
+        if FileManager.default.fileExists(atPath: reference) { return reference }
+        return FerryLibrary.runbook(named: reference) ?? reference
     }
 
     static func transport(for region: Region, journal: String = ".ferry/journal.db") throws -> any Transport {

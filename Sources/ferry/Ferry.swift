@@ -7,15 +7,22 @@ struct Ferry: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ferry",
         abstract: "Carry an OpenStack region from one release to another with Lua runbooks.",
+        // Listed by --help; `ferry --version` itself prints FerryLibrary.versionText (with the commit).
+        version: "ferry \(FerryLibrary.release)",
         subcommands: [
             ValidateCommand.self, PlanCommand.self, RunCommand.self, ResumeCommand.self, RollbackCommand.self,
             StatusCommand.self, CheckCommand.self, ExecCommand.self, ReleasesCommand.self, ReportCommand.self, DrillCommand.self,
+            InitCommand.self,
         ])
 
     /// Ferry's exit codes (docs/runbook-guide.md#exit-codes): a command line that cannot be parsed is bad usage (2),
     /// not ArgumentParser's 64.
     static func main() async {
         Signals.install()
+        if Array(CommandLine.arguments.dropFirst()) == ["--version"] {
+            print(FerryLibrary.versionText)
+            return
+        }
         do {
             var command = try parseAsRoot()
             if var async = command as? any AsyncParsableCommand {

@@ -160,19 +160,9 @@ public enum RunbookLoader {
         return ref
     }
 
-    /// The `scripts` directory whose `lib/` runbooks may `require`: `FERRY_SCRIPTS`,
-    /// else the nearest ancestor of the runbook named `scripts` or holding `scripts/lib`.
+    /// The library directory whose `lib/` runbooks may `require` (``FerryLibrary/root(near:environment:)``).
     public static func scriptsDirectory(near directory: String) -> String? {
-        if let env = ProcessInfo.processInfo.environment["FERRY_SCRIPTS"], !env.isEmpty { return env }
-        var url = URL(fileURLWithPath: directory)
-        for _ in 0..<12 {
-            if url.lastPathComponent == "scripts", FileManager.default.fileExists(atPath: url.path + "/lib") { return url.path }
-            if FileManager.default.fileExists(atPath: url.path + "/scripts/lib") { return url.path + "/scripts" }
-            let parent = url.deletingLastPathComponent()
-            if parent.path == url.path { break }
-            url = parent
-        }
-        return nil
+        FerryLibrary.root(near: directory)
     }
 }
 
