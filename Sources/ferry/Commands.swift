@@ -11,8 +11,29 @@ struct ValidateCommand: AsyncParsableCommand {
     @Argument(help: "A runbook file or directory.") var runbook: String
     @Option(name: .shortAndLong, help: "A region file (or a name under scripts/regions).") var region: String?
     @Option(name: .long, help: "The journal whose simulated model to read (default: none is read).") var journal: String?
+    @Flag(name: .long, help: "Print the result as one JSON object (valid, steps, checks, irreversible, or the errors).") var json = false
 
     func run() async throws {
+        if json {
+            do {
+                let rb = try await Composition.loadRunbook(runbook)
+                var hosts: Int?
+                if let region {
+                    let r = try Composition.target(region, journal: journal ?? NSTemporaryDirectory() + "ferry-validate-\(getpid())/journal.db").region
+                    _ = try Plan.build(rb, region: r)
+                    hosts = r.hostOrder.count
+                }
+                var o: [String: Any] = ["valid": true, "runbook": rb.info.name, "steps": rb.steps.map(\.name), "checks": rb.checks.keys.sorted(),
+                                        "irreversible": rb.steps.filter { !$0.isReversible }.map(\.name), "fingerprint": rb.fingerprint]
+                if let hosts { o["hosts"] = hosts }
+                Console.outRaw(EventJSON.line(o))
+            } catch {
+                let problems = (error as? ValidationErrors)?.problems ?? ["\(error)"]
+                Console.outRaw(EventJSON.line(["valid": false, "errors": problems]))
+                throw ExitCode(1)
+            }
+            return
+        }
         try await guarded {
             let rb = try await Composition.loadRunbook(runbook)
             var extra = ""
@@ -82,12 +103,14 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Approve every confirm without asking.") var yes = false
     @Flag(name: .customLong("dry-run"), help: "Run the steps' logic but send no command to any host.") var dryRun = false
     @Option(name: .long, help: "Compute nodes of the simulated region (overrides simulate.computes).") var computes: Int?
+    @OptionGroup var machine: MachineOptions
     @OptionGroup var lockOptions: LockOptions
     @OptionGroup var journalOptions: JournalOptions
 
     func run() async throws {
         try await guarded {
             let rb = try await Composition.loadRunbook(runbook)
+            try machine.validate(rb)
             let regionName = try Composition.loadRegion(region).name
             let journal = try journalOptions.open()
             let runID = RunJournal.newRunID()
@@ -105,12 +128,13 @@ struct RunCommand: AsyncParsableCommand {
                     options.computes = target.sim?.config.computes
                 }
                 _ = try Plan.build(rb, region: target.region, options: options)
-                let engine = try Composition.engine(runbook: rb, target: target, journal: journal, yes: yes)
+                let engine = try Composition.engine(runbook: rb, target: target, journal: journal, yes: yes,
+                                                    observer: machine.observer(region: target.region, yes: yes), approvals: machine.approvals(yes: yes))
                 let chosen = options
                 let outcome = try await Composition.stoppingOnFullDisk(runID, command: "run", journal: journalOptions.journal) {
                     try await Composition.interruptible(closing: engine.transport) { try await engine.run(chosen, id: runID) }
                 }
-                let code = Composition.report(outcome, journal: journalOptions.journal)
+                let code = Composition.report(outcome, journal: journalOptions.journal, json: machine.json)
                 try Composition.save(target.sim)
                 return code
             }
@@ -155,7 +179,7 @@ extension RunbookChangePolicy: ExpressibleByArgument {
 /// journaled run was started with. A changed runbook the operator did not approve
 /// (`use-new`) stops here: exit 3 without a terminal to ask, 1 when declined.
 func engineForRun(_ record: RunRecord, journal: RunJournal, journalOptions: JournalOptions, policy: RunbookChangePolicy,
-                  command: String, yes: Bool, validate: ((Engine) async throws -> Void)? = nil) async throws -> (Engine, RunRecord, SimRegion?)
+                  command: String, yes: Bool, machine: MachineOptions, validate: ((Engine) async throws -> Void)? = nil) async throws -> (Engine, RunRecord, SimRegion?)
 {
     let choice = try await RunbookChoice.choose(for: record, journal: journal, policy: policy, command: command,
                                                 extensions: PluginRegistry.extensions)
@@ -163,7 +187,9 @@ func engineForRun(_ record: RunRecord, journal: RunJournal, journalOptions: Jour
     let regionReference = record.regionFile ?? (record.regionName == "sim" ? "sim" : nil)
     guard let regionReference else { throw FerryError.usage("run \(record.id) has no region file recorded") }
     let target = try Composition.target(regionReference, computes: record.options.computes, journal: journalOptions.journal)
-    let engine = try Composition.engine(runbook: choice.runbook, target: target, journal: journal, yes: yes)
+    try machine.validate(choice.runbook)
+    let engine = try Composition.engine(runbook: choice.runbook, target: target, journal: journal, yes: yes,
+                                        observer: machine.observer(region: target.region, yes: yes), approvals: machine.approvals(yes: yes))
     // A rollback that cannot be done with this version is refused before anything is journaled.
     try await validate?(engine)
     if let plan = choice.plan {
@@ -189,6 +215,7 @@ struct ResumeCommand: AsyncParsableCommand {
     @Argument(help: "A run id, or 'last'.") var run: String
     @Flag(name: .long, help: "Approve every confirm without asking.") var yes = false
     @OptionGroup var changeOptions: RunbookChangeOptions
+    @OptionGroup var machine: MachineOptions
     @OptionGroup var lockOptions: LockOptions
     @OptionGroup var journalOptions: JournalOptions
 
@@ -196,11 +223,12 @@ struct ResumeCommand: AsyncParsableCommand {
         try await guarded {
             try await lockingRun(run, command: "resume", journalOptions: journalOptions, breakLock: lockOptions.breakLock) { journal, locked in
                 let (engine, record, sim) = try await engineForRun(
-                    locked, journal: journal, journalOptions: journalOptions, policy: changeOptions.runbookChanged, command: "resume", yes: yes)
+                    locked, journal: journal, journalOptions: journalOptions, policy: changeOptions.runbookChanged, command: "resume", yes: yes,
+                    machine: machine)
                 let outcome = try await Composition.stoppingOnFullDisk(record.id, command: "resume", journal: journalOptions.journal) {
                     try await Composition.interruptible(closing: engine.transport) { try await engine.resume(record.id, yes: yes) }
                 }
-                let code = Composition.report(outcome, journal: journalOptions.journal)
+                let code = Composition.report(outcome, journal: journalOptions.journal, json: machine.json)
                 try Composition.save(sim)
                 return code
             }
@@ -215,6 +243,7 @@ struct RollbackCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Stop after undoing this step.") var to: String?
     @Flag(name: .long, help: "Approve the rollback (and every confirm) without asking.") var yes = false
     @OptionGroup var changeOptions: RunbookChangeOptions
+    @OptionGroup var machine: MachineOptions
     @OptionGroup var lockOptions: LockOptions
     @OptionGroup var journalOptions: JournalOptions
 
@@ -224,11 +253,11 @@ struct RollbackCommand: AsyncParsableCommand {
                 let target = to
                 let (engine, record, sim) = try await engineForRun(
                     locked, journal: journal, journalOptions: journalOptions, policy: changeOptions.runbookChanged, command: "rollback", yes: yes,
-                    validate: { engine in _ = try await engine.rollbackPlan(locked.id, to: target) })
+                    machine: machine, validate: { engine in _ = try await engine.rollbackPlan(locked.id, to: target) })
                 let outcome = try await Composition.stoppingOnFullDisk(record.id, command: "rollback", journal: journalOptions.journal) {
                     try await Composition.interruptible(closing: engine.transport) { try await engine.rollback(record.id, to: to, yes: yes) }
                 }
-                let code = Composition.report(outcome, journal: journalOptions.journal)
+                let code = Composition.report(outcome, journal: journalOptions.journal, json: machine.json)
                 try Composition.save(sim)
                 return code
             }
@@ -241,6 +270,7 @@ struct CheckCommand: AsyncParsableCommand {
     @Argument(help: "A runbook file or directory.") var runbook: String
     @Option(name: .shortAndLong, help: "A region file (or a name under scripts/regions).") var region: String
     @Argument(help: "Checks to run (default: all).") var names: [String] = []
+    @Flag(name: .long, help: "Print the results as JSON (one object: checks with passed, message, seconds).") var json = false
     @OptionGroup var journalOptions: JournalOptions
 
     func run() async throws {
@@ -255,6 +285,16 @@ struct CheckCommand: AsyncParsableCommand {
             let results = try await Composition.closingOnSignal(engine.transport) { try await engine.runChecks(names) }
             await engine.transport.shutdown()
             var failed = 0
+            if json {
+                let checks: [[String: Any]] = results.map { r in
+                    var o: [String: Any] = ["check": r.name, "passed": r.passed, "seconds": r.duration]
+                    if let m = r.message { o["message"] = m }
+                    return o
+                }
+                failed = results.filter { !$0.passed }.count
+                Console.outRaw(EventJSON.line(["checks": checks, "passed": results.count - failed, "failed": failed, "time": EventJSON.time()]))
+                return failed == 0 ? 0 : 1
+            }
             for r in results {
                 Console.out("\(r.passed ? "✓" : "✗") \(r.name)\(r.message.map { ": \($0)" } ?? "") (\(DurationText.format(r.duration)))")
                 if !r.passed { failed += 1 }

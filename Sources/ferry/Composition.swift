@@ -64,8 +64,8 @@ enum Composition {
 
     /// `keysBeside`: the journal whose directory keeps recorded host keys, when `journal` is a scratch one.
     static func engine(runbook: Runbook, target: Target, journal: RunJournal, yes: Bool, observer: any RunObserver = TerminalProgress(),
-                       keysBeside: String? = nil) throws -> Engine {
-        let approvals: any ApprovalProvider = yes ? ApproveAll() : TerminalApprovals()
+                       keysBeside: String? = nil, approvals chosen: (any ApprovalProvider)? = nil) throws -> Engine {
+        let approvals: any ApprovalProvider = chosen ?? (yes ? ApproveAll() : TerminalApprovals())
         if let sim = target.sim {
             return Engine(runbook: runbook, region: target.region, transport: sim.transport, journal: journal, observer: observer,
                           approvals: approvals, databases: sim.databaseDriver, clock: sim.clock, drivers: sim.drivers)
@@ -167,7 +167,9 @@ enum Composition {
     }
 
     /// What to tell the operator after a run or rollback.
-    static func report(_ outcome: RunOutcome, journal: String) -> Int32 {
+    static func report(_ outcome: RunOutcome, journal: String, json: Bool = false) -> Int32 {
+        // With --json, stdout holds only the event stream: the summary goes to stderr.
+        if json { return Console.toStandardError { report(outcome, journal: journal) } }
         let journalFlag = journal == ".ferry/journal.db" ? "" : " --journal \(journal)"
         switch outcome.status {
         case .succeeded:

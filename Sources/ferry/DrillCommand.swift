@@ -22,10 +22,12 @@ struct DrillCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Start from a fresh simulated region (forget what earlier runs left).") var fresh = false
     @Flag(name: .long, help: "Approve every confirm; required for a drill on a real region (it upgrades and rolls back for real).") var yes = false
     @OptionGroup var lockOptions: LockOptions
+    @OptionGroup var machine: MachineOptions
     @OptionGroup var journalOptions: JournalOptions
 
     func run() async throws {
         try await guarded {
+            if !machine.approve.isEmpty { throw FerryError.usage("--approve: a drill approves every confirm (it rehearses the whole run)") }
             guard times >= 1 else { throw FerryError.usage("--times must be at least 1") }
             let rb = try await Composition.loadRunbook(runbook)
             let regionName = try Composition.loadRegion(region).name
@@ -47,7 +49,16 @@ struct DrillCommand: AsyncParsableCommand {
         var options = RunOptions()
         options.computes = target.sim?.config.computes
         _ = try Plan.build(rb, region: target.region, options: options)
-        let engine = try Composition.engine(runbook: rb, target: target, journal: journal, yes: true, observer: QuietProgress())
+        // --json: the engine's events of every repetition (each with "drill"), one "repetition"
+        // line per repetition and "drill_finished"; the human lines go to stderr.
+        let stream = machine.json ? EventStream(extra: ["drill": id]) { line in Console.outRaw(line) } : nil
+        var observers: [any RunObserver] = [QuietProgress()]
+        if let stream { observers.append(stream) }
+        let hooks = (target.region.notify.map { [$0] } ?? []) + (machine.notify.map { [NotifySettings(command: $0)] } ?? [])
+        if !hooks.isEmpty { observers.append(NotifyHook(hooks: hooks, answered: nil)) }
+        let engine = try Composition.engine(runbook: rb, target: target, journal: journal, yes: true, observer: Observers(observers))
+        if machine.json { Console.outToStandardError.withLock { $0 = true } }
+        defer { Console.outToStandardError.withLock { $0 = false } }
         var drill = Drill(engine: engine, model: target.sim, times: times)
         drill.options = options
         Console.out("Drill \(id): \(rb.info.name) on \(target.region.name)\(target.sim.map { " (simulated, \($0.config.computes) compute nodes)" } ?? ""), \(times) repetition(s)")
@@ -56,6 +67,17 @@ struct DrillCommand: AsyncParsableCommand {
             let back = r.rollback.map { $0.status == .rolledBack ? "rollback \(DurationText.format(r.rollbackSeconds))" : "rollback \($0.status.rawValue)" } ?? "no rollback"
             let checks = (r.checksAfterRun + r.checksAfterRollback).filter { !$0.passed }.count
             Console.out("  \(r.number). \(r.runID): \(up), \(back)\(checks > 0 ? ", \(checks) check(s) failed" : "")\(r.differences.isEmpty ? "" : ", region changed")")
+            if machine.json {
+                var o: [String: Any] = ["event": "repetition", "drill": id, "repetition": r.number, "run": r.runID,
+                                        "upgrade": r.upgrade.status.rawValue, "upgrade_seconds": r.upgradeSeconds,
+                                        "time": EventJSON.time(), "region_changed": !r.differences.isEmpty,
+                                        "failed_checks": (r.checksAfterRun + r.checksAfterRollback).filter { !$0.passed }.map(\.name)]
+                if let rollback = r.rollback {
+                    o["rollback"] = rollback.status.rawValue
+                    o["rollback_seconds"] = r.rollbackSeconds
+                }
+                Console.outRaw(EventJSON.line(o))
+            }
         }
         let chosen = drill
         let outcome = try await Composition.interruptible(closing: engine.transport) { try await chosen.run(id: id) }
@@ -69,24 +91,33 @@ struct DrillCommand: AsyncParsableCommand {
             try HTMLReport.render(report).write(toFile: html, atomically: true, encoding: .utf8)
             Console.out("report: \(html)")
         }
+        func finished(_ code: Int32, _ summary: String) -> Int32 {
+            if machine.json {
+                Console.outRaw(EventJSON.line(["event": "drill_finished", "drill": id, "repetitions": times, "succeeded": code == 0,
+                                               "summary": summary, "time": EventJSON.time()]))
+            }
+            return code
+        }
         if let why = outcome.stoppedBecause {
             Console.error("Drill \(id) stopped: \(why)")
-            return 1
+            return finished(1, "stopped: \(why)")
         }
         let unhealthy = outcome.failedChecksAfterUpgrade
         for (n, check) in unhealthy {
             Console.error("Drill \(id): repetition \(n): check \(check.name) failed after the upgrade: \(check.message ?? "failed")")
         }
         if !outcome.failedUpgrades.isEmpty {
-            Console.error("Drill \(id): the upgrade failed in repetition(s) \(outcome.failedUpgrades.map(String.init).joined(separator: ", ")) of \(times); each rollback put the region back.")
-            return 1
+            let text = "the upgrade failed in repetition(s) \(outcome.failedUpgrades.map(String.init).joined(separator: ", ")) of \(times); each rollback put the region back."
+            Console.error("Drill \(id): \(text)")
+            return finished(1, text)
         }
         if !unhealthy.isEmpty {
-            Console.error("Drill \(id): checks failed after the upgrade in repetition(s) \(unhealthy.map { String($0.repetition) }.joined(separator: ", ")) of \(times); each rollback put the region back.")
-            return 1
+            let text = "checks failed after the upgrade in repetition(s) \(unhealthy.map { String($0.repetition) }.joined(separator: ", ")) of \(times); each rollback put the region back."
+            Console.error("Drill \(id): \(text)")
+            return finished(1, text)
         }
         Console.out("Drill \(id): \(times) repetition(s), region back where it began each time.")
-        return 0
+        return finished(0, "\(times) repetition(s), region back where it began each time")
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FerryCore
 import Foundation
+import Synchronization
 
 @main
 struct Ferry: AsyncParsableCommand {
@@ -87,7 +88,15 @@ enum Console {
     static let isTerminal = isatty(STDERR_FILENO) == 1
     static func out(_ s: String) {
         // A full disk or a closed pipe loses the line; FileHandle.write(_:) would trap.
-        try? FileHandle.standardOutput.write(contentsOf: Data(line(s).utf8))
+        let handle: FileHandle = outToStandardError.withLock { $0 } ? .standardError : .standardOutput
+        try? handle.write(contentsOf: Data(line(s).utf8))
+    }
+    /// While true, `out` writes to stderr (`--json`: stdout is the event stream's alone).
+    static let outToStandardError = Mutex(false)
+    static func toStandardError<T>(_ body: () -> T) -> T {
+        outToStandardError.withLock { $0 = true }
+        defer { outToStandardError.withLock { $0 = false } }
+        return body()
     }
     static func error(_ s: String) {
         try? FileHandle.standardError.write(contentsOf: Data(line(s).utf8))

@@ -4,7 +4,13 @@ import Synchronization
 
 /// Shows a run as it goes: on a terminal, a live line per per-host step (done /
 /// total / failed / ETA); otherwise plain lines, one per step and per failed host.
+///
+/// Without a terminal a per-host step of 20 hosts or more also prints a progress line at
+/// each tenth of its hosts (`1200/2000 done, 3 failed, ETA 4m10s`). `-q` keeps only
+/// failures and the end of each step; `-v` prints every host. Marks are coloured on a
+/// terminal unless `NO_COLOR` is set (https://no-color.org).
 final class TerminalProgress: RunObserver {
+    enum Verbosity: Sendable { case quiet, normal, verbose }
     private struct StepProgress {
         var name = ""
         var total = 0
@@ -12,9 +18,18 @@ final class TerminalProgress: RunObserver {
         var failed = 0
         var started = Date()
         var lastDraw = Date.distantPast
+        var tenths = 0
     }
     private let state = Mutex(StepProgress())
     private let live = Console.isTerminal
+    let verbosity: Verbosity
+
+    init(verbosity: Verbosity = .normal) { self.verbosity = verbosity }
+
+    static let colour = Console.isTerminal && (ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
+    static func painted(_ text: String, _ code: String) -> String { colour ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
+    static let ok = painted("✓", "32")
+    static let bad = painted("✗", "31")
 
     func handle(_ event: EngineEvent) {
         switch event {
@@ -24,15 +39,25 @@ final class TerminalProgress: RunObserver {
         case .stepStarted(let index, let name, let phase, let hosts):
             state.withLock { $0 = StepProgress(name: name, total: hosts, started: Date()) }
             let what = phase == .undo ? "undo " : ""
-            Console.error("→ \(index + 1). \(what)\(name)\(hosts > 0 ? " on \(hosts) host(s)" : "")")
+            if verbosity != .quiet { Console.error("→ \(index + 1). \(what)\(name)\(hosts > 0 ? " on \(hosts) host(s)" : "")") }
         case .stepSkipped(let index, let name, let reason):
-            Console.error("- \(index + 1). \(name): skipped (\(reason))")
-        case .waveStarted:
-            break
-        case .hostFinished(_, let host, let ok, _, let message):
+            if verbosity != .quiet { Console.error("- \(index + 1). \(name): skipped (\(reason))") }
+        case .waveStarted(_, let wave, let size):
+            if verbosity == .verbose { Console.error("   wave \(wave): \(size) host(s)") }
+        case .hostFinished(_, let host, let ok, let duration, let message):
+            if ok, verbosity == .verbose { Console.error("   \(Self.ok) \(host) (\(DurationText.format(duration)))") }
             let line: String? = state.withLock { s in
                 if ok { s.done += 1 } else { s.failed += 1 }
-                guard live else { return nil }
+                guard live else {
+                    // No terminal: a line at each tenth of a step's hosts.
+                    let finished = s.done + s.failed
+                    guard verbosity == .normal, s.total >= 20, finished < s.total, finished * 10 / s.total > s.tenths else { return nil }
+                    s.tenths = finished * 10 / s.total
+                    let elapsed = Date().timeIntervalSince(s.started)
+                    let eta = DurationText.format(elapsed / Double(finished) * Double(s.total - finished))
+                    return "   \(finished)/\(s.total) done, \(s.failed) failed, ETA \(eta)\n"
+                }
+                guard verbosity != .quiet else { return nil }
                 let now = Date()
                 if now.timeIntervalSince(s.lastDraw) < 0.1 && s.done + s.failed < s.total { return nil }
                 s.lastDraw = now
@@ -46,27 +71,31 @@ final class TerminalProgress: RunObserver {
             }
             if !ok {
                 if live { Console.errorRaw("\r\u{1B}[K") }
-                Console.error("   ✗ \(host): \(message ?? "failed")")
+                Console.error("   \(Self.bad) \(host): \(message ?? "failed")")
             }
             if let line { Console.errorRaw(line) }
         case .stepFinished(let index, let name, let phase, let status, let duration, let ok, let failed, let message):
             if live { Console.errorRaw("\r\u{1B}[K") }
-            let mark = status == .done ? "✓" : "✗"
+            let mark = status == .done ? Self.ok : Self.bad
             let counts = ok + failed > 0 ? " (\(ok) ok, \(failed) failed)" : ""
             let what = phase == .undo ? "undo " : ""
             var text = "\(mark) \(index + 1). \(what)\(name) \(status.rawValue) in \(DurationText.format(duration))\(counts)"
             if status != .done, let message { text += ": \(message)" }
             Console.error(text)
         case .checkFinished(let name, let phase, let passed, let message):
-            if !passed || phase == "standalone" {
-                Console.error("   \(passed ? "✓" : "✗") check \(name) (\(phase))\(message.map { ": \($0)" } ?? "")")
+            if live { Console.errorRaw("\r\u{1B}[K") }
+            if !passed || phase == "standalone" || verbosity == .verbose {
+                Console.error("   \(passed ? Self.ok : Self.bad) check \(name) (\(phase))\(message.map { ": \($0)" } ?? "")")
             }
         case .log(let line):
+            if verbosity == .quiet && line.level == .info { return }
             let host = line.invocation?.host.map { "\($0): " } ?? ""
             if live { Console.errorRaw("\r\u{1B}[K") }
             Console.error("   [\(line.level.rawValue)] \(host)\(line.message)")
         case .waitingForApproval:
             break
+        case .approvalDecided(let step, let approved, let by):
+            Console.error("   \(approved ? "approved" : "declined") by \(by): \(step)")
         case .runFinished:
             break
         }
@@ -75,6 +104,8 @@ final class TerminalProgress: RunObserver {
 
 /// Asks `confirm` questions on the controlling terminal.
 struct TerminalApprovals: ApprovalProvider {
+    func approver(for step: String) -> String { "\(ProcessInfo.processInfo.environment["USER"] ?? "the operator") at the terminal" }
+
     func approve(step: String, question: String) async -> Bool? {
         guard isatty(STDIN_FILENO) == 1 else { return nil }
         Console.errorRaw("\n?? \(TerminalText.neutralized(question))\n   Type 'yes' to continue, anything else to stop: ")

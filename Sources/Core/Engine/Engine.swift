@@ -212,9 +212,13 @@ public final class Engine: Sendable {
                     try Task.checkCancellation()
                     switch answer {
                     case .some(true):
-                        journal.event(runID, kind: "decision", stepIndex: step.index, message: "approved: \(question)")
+                        let by = approvals.approver(for: step.name)
+                        journal.event(runID, kind: "decision", stepIndex: step.index, message: "approved by \(by): \(question)")
+                        observer.handle(.approvalDecided(step: step.name, approved: true, by: by))
                     case .some(false):
-                        journal.event(runID, kind: "decision", stepIndex: step.index, message: "declined: \(question)")
+                        let by = approvals.approver(for: step.name)
+                        journal.event(runID, kind: "decision", stepIndex: step.index, message: "declined by \(by): \(question)")
+                        observer.handle(.approvalDecided(step: step.name, approved: false, by: by))
                         try await journal.stepFinished(runID, step.index, .run, name: step.name, status: .waiting,
                                                        message: "declined by the operator", state: nil)
                         return try await stop(runID, .waiting, step: step, steps: steps, message: "the operator declined step \(step.name)")

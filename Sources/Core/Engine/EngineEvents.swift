@@ -13,6 +13,9 @@ public enum EngineEvent: Sendable {
     case checkFinished(name: String, phase: String, passed: Bool, message: String?)
     case log(LogLine)
     case waitingForApproval(step: String, question: String)
+    /// A confirm answered: approved or declined, and by whom (`--yes`, `--approve STEP`, the
+    /// operator at the terminal).
+    case approvalDecided(step: String, approved: Bool, by: String)
     case runFinished(outcome: RunOutcome)
 }
 
@@ -30,12 +33,19 @@ public struct NoObserver: RunObserver {
 public protocol ApprovalProvider: Sendable {
     /// true: go on; false: the operator said no; nil: nobody can answer (no terminal).
     func approve(step: String, question: String) async -> Bool?
+    /// Who answers for `step`, as the journal and the report name it.
+    func approver(for step: String) -> String
+}
+
+extension ApprovalProvider {
+    public func approver(for step: String) -> String { "the operator" }
 }
 
 /// `--yes`: every question is approved.
 public struct ApproveAll: ApprovalProvider {
     public init() {}
     public func approve(step: String, question: String) async -> Bool? { true }
+    public func approver(for step: String) -> String { "--yes" }
 }
 
 /// No terminal and no `--yes`: the run stops, resumable.

@@ -168,7 +168,9 @@ extension Engine {
             observer.handle(.runFinished(outcome: outcome))
             return outcome
         }
-        journal.event(runID, kind: "decision", message: "rollback approved: \(question)")
+        let by = yes ? "--yes" : approvals.approver(for: "rollback")
+        journal.event(runID, kind: "decision", message: "rollback approved by \(by): \(question)")
+        observer.handle(.approvalDecided(step: "rollback", approved: true, by: by))
 
         return try await withRunEnvironment(runID: runID, dryRun: false) {
             try await undo(record, entries: entries, irreversible: irreversible, target: target)

@@ -131,6 +131,8 @@ public struct Region: Sendable {
     public var releases: [String: LuaValue]
     public var vars: [String: LuaValue]
     public var simulate: LuaValue?
+    /// `notify:`: a command told when a run waits for approval, fails or finishes.
+    public var notify: NotifySettings?
     /// Each Ansible inventory read, and by which reader (`ansible-inventory: PATH`, or
     /// `built-in reader: PATH (…)`), as `ferry validate` prints them.
     public var inventorySources: [String] = []
@@ -224,5 +226,19 @@ extension Region {
 
     public func explicitSSHPort(for host: RegionHost) -> Bool {
         host.port != nil || ssh.portIsExplicit || host.groups.contains { ssh.byGroup[$0]?.port != nil }
+    }
+}
+
+/// A region's `notify:` section: a command (run by `/bin/sh -c` on the Ferry machine) that
+/// gets each chosen event's JSON on stdin.
+public struct NotifySettings: Sendable, Equatable {
+    /// The events a hook may ask for; `failed` is a step or a run that failed.
+    public static let events = ["waiting", "failed", "finished"]
+    public var command: String
+    public var events: Set<String>
+
+    public init(command: String, events: Set<String> = Set(NotifySettings.events)) {
+        self.command = command
+        self.events = events
     }
 }

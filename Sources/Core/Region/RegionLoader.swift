@@ -5,6 +5,7 @@ import LuaBridge
 public enum RegionLoader {
     static let topLevelKeys = [
         "region", "extends", "inventory", "ssh", "databases", "vips", "keystone", "broker", "releases", "vars", "simulate",
+        "notify",
     ]
 
     public static func load(path: String) throws -> Region {
@@ -197,6 +198,29 @@ public enum RegionLoader {
             try b.checkKeys(["url", "username", "password", "ca_file", "insecure", "amqp_port"])
             region.broker = try b.value()
             try checkSecrets(region.broker, at: b)
+        }
+        if let n = root["notify"] {
+            // `notify: CMD`, or `notify: { command: CMD, events: [waiting, failed, finished] }`.
+            if n.mapping == nil {
+                region.notify = NotifySettings(command: try n.requireString())
+            } else {
+                try n.checkKeys(["command", "events"])
+                guard let c = n["command"] else { throw n.error("notify: needs command: (run by /bin/sh -c with the event's JSON on stdin)") }
+                var settings = NotifySettings(command: try c.requireString())
+                if let e = n["events"] {
+                    guard let list = e.sequence else { throw e.error("notify events: a list of \(NotifySettings.events.joined(separator: ", "))") }
+                    settings.events = []
+                    for item in list {
+                        let name = try item.requireString()
+                        guard NotifySettings.events.contains(name) else {
+                            let near = nearest(to: name, among: NotifySettings.events, within: 3).map { " (did you mean '\($0)'?)" } ?? ""
+                            throw item.error("unknown notify event '\(name)'\(near); one of \(NotifySettings.events.joined(separator: ", "))")
+                        }
+                        settings.events.insert(name)
+                    }
+                }
+                region.notify = settings
+            }
         }
         if let vars = root["vars"] {
             guard case .map(let m) = try vars.value() else { throw vars.error("expected a mapping of variables") }

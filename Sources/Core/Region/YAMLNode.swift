@@ -201,7 +201,7 @@ struct YAMLNode {
 
 /// The candidate nearest to `name` by edit distance, if it is within `distance`: what the
 /// "did you mean …?" hints of region, runbook and secret errors offer.
-func nearest(to name: String, among candidates: some Sequence<String>, within distance: Int = 3) -> String? {
+public func nearest(to name: String, among candidates: some Sequence<String>, within distance: Int = 3) -> String? {
     guard let best = candidates.min(by: { editDistance($0, name) < editDistance($1, name) }),
           editDistance(best, name) <= distance
     else { return nil }
