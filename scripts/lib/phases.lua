@@ -40,13 +40,16 @@ end
 --- (e.g. { "nova_api", "nova_cell0" } when the walk crosses Mitaka/Newton), endpoints (what
 --- register_endpoints gets), vips (default { "nova", "neutron" }), after_sync (hook),
 --- compute_batch (default "10%"), agent_batch (default 50), load_max (default 28),
---- transport (false: the services keep their broker; default: they move to the new one).
+--- transport (false: the services keep their broker; default: they move to the new one),
+--- failover (false: leave neutron-server's automatic DHCP/L3 failover on through the window;
+--- default: off from before neutron-server starts until every agent reports to its broker).
 function M.nova_neutron(spec)
   local from, to = spec.from, spec.to
   local nova_api = lib.api_check { component = "nova", name = "nova-api" }
   local neutron_api = lib.api_check { component = "neutron", name = "neutron-api" }
   local gate = lib.db_load_check { name = "neutron-db-load", max = spec.load_max or 28 }
   local nova = require "ferry.nova"
+  local neutron = require "lib.neutron"
   -- Inline (not a named check): the drill runs every named check after its rollback too,
   -- where the Kilo controllers rightly fail nova-status.
   local function nova_status(ctx)
@@ -95,6 +98,10 @@ function M.nova_neutron(spec)
     if spec.transport == false then return nil end
     return function(host, ctx) return lib.transport_edits(ctx, component, file) end
   end
+  -- Until the agents report to neutron-server's broker they look dead to it: its automatic
+  -- failover would move every network (router) to the first agent that does (lib.neutron).
+  local failover = spec.failover ~= false and spec.transport ~= false
+  if failover then neutron.failover_off { group = "neutron_new" } end
   lib.start_services { component = "neutron", group = "neutron_new", release = to, roles = { "server" }, name = "start-neutron-" .. to }
   local up = {}
   for i = #nova_roles, 1, -1 do up[#up + 1] = nova_roles[i] end
@@ -124,6 +131,7 @@ function M.nova_neutron(spec)
     parallel = 1000, max_fail = spec.max_fail or "1%", after = { neutron_api },
     edits = transport("neutron", "/etc/neutron/neutron.conf"),
   }
+  if failover then neutron.failover_restore { group = "neutron_new", release = to } end
   step "nova-discover-hosts" {
     desc = "map the compute nodes to their cell (nova-manage cell_v2 discover_hosts)",
     tags = { "nova" },
