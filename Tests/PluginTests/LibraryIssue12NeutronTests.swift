@@ -13,12 +13,11 @@ import FerryTestSupport
     static let conf = "/etc/neutron/neutron.conf"
 
     /// What the old runbook needs to get to the Neutron agents on this region: a Keystone that substitutes
-    /// project_id (its endpoints) and no Kilo Cinder rows (Queens Cinder starts): items 1 and 2, fixed elsewhere.
-    static func pastItemsOneAndTwo(_ s: inout SimState) {
-        LibraryIssue12Tests.withoutKiloCinderRows(&s)
-        for (name, host) in s.hosts {
-            for (unit, svc) in host.services where svc.component == "keystone" { s.hosts[name]?.services[unit]?.release = "mitaka" }
-        }
+    /// project_id (its endpoints), no Kilo Cinder rows (Queens Cinder starts) and computes that already have a
+    /// [placement] section (Queens nova-compute starts): items 1, 2 and 5, fixed elsewhere.
+    static func pastItemsOneTwoAndFive(_ s: inout SimState) {
+        LibraryIssue12ComputeTests.pastItemsOneAndTwo(&s)
+        for h in Sim.hosts(s, in: "computes") { s.hosts[h]?.files["/etc/nova/nova.conf"] = "[placement]\nos_region_name = RegionOne\n" }
     }
 
     static func networks(_ state: SimState) -> [String: Int] {
@@ -70,7 +69,7 @@ import FerryTestSupport
     /// The fixed runbook turns failover off for the window and puts it back: the networks stay where they were.
     @Test func oldRunbookStormsTheFirstDHCPAgentAndTheFixedOneDoesNot() async throws {
         let old = try await LibraryTests.make(runbook: LibraryIssue12Tests.before, release: "kilo", target: "queens", computes: 20,
-                                              adjust: Self.pastItemsOneAndTwo)
+                                              adjust: Self.pastItemsOneTwoAndFive)
         let before = Self.networks(old.sim.state)
         let run = try await LibraryIssue12Tests.run(old)
         #expect(run.status == .failed)
@@ -81,7 +80,7 @@ import FerryTestSupport
         #expect(message.contains("(allow_automatic_dhcp_failover = True) rescheduled 75 network(s) onto it from 3 neutron-dhcp-agent(s)"),
                 "\(message)")
         let back = try await old.engine.rollback(run.runID, yes: true)
-        #expect(back.status == .rolledBack, "\(back.message ?? "")")
+        #expect(back.status == .rolledBack, "\(back.message ?? "") \(back.step ?? "") \(back.failedHosts.first?.message ?? "")")
         #expect(Self.networks(old.sim.state) == before)   // the neutron database's restore
 
         let fixed = try await LibraryTests.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 20)

@@ -50,6 +50,7 @@ function M.nova_neutron(spec)
   local gate = lib.db_load_check { name = "neutron-db-load", max = spec.load_max or 28 }
   local nova = require "ferry.nova"
   local neutron = require "lib.neutron"
+  local compute = require "lib.compute"
   -- Inline (not a named check): the drill runs every named check after its rollback too,
   -- where the Kilo controllers rightly fail nova-status.
   local function nova_status(ctx)
@@ -114,10 +115,25 @@ function M.nova_neutron(spec)
   -- The nodes, upgraded in place: the new code unpacked beside the old, then switched.
   lib.ship_venv { release = to, group = "computes", max_fail = spec.max_fail or "1%" }
   lib.ship_venv { release = to, group = "network_nodes" }
+  -- nova-compute switches with `to`'s configuration: [placement] and [neutron] from the new
+  -- controllers' nova.conf, Kilo's [neutron] admin_* out (lib.compute), and the new broker.
+  -- A canary wave first: the rest only once it runs.
+  local function compute_edits(host, ctx)
+    local edits = compute.config_edits(ctx, to)
+    for _, e in ipairs(transport("nova", "/etc/nova/nova.conf") and lib.transport_edits(ctx, "nova", "/etc/nova/nova.conf") or {}) do
+      edits[#edits + 1] = e
+    end
+    return edits
+  end
+  local canary, rest = compute.canary("computes", spec.compute_canary or 2)
   lib.switch_venv {
-    name = "switch-nova-compute", component = "nova", release = to, from = from, group = "computes",
+    name = "switch-nova-compute-canary", component = "nova", release = to, from = from, group = "computes", on = canary,
+    roles = { "compute" }, max_fail = 0, edits = compute_edits,
+  }
+  lib.switch_venv {
+    name = "switch-nova-compute", component = "nova", release = to, from = from, group = "computes", on = rest,
     roles = { "compute" }, batch = spec.compute_batch or "10%", parallel = 500, max_fail = spec.max_fail or "1%",
-    edits = transport("nova", "/etc/nova/nova.conf"),
+    edits = compute_edits,
   }
   -- The L3/DHCP agents one network node at a time (parallel restarts of HA routers cut traffic).
   lib.switch_venv {

@@ -147,6 +147,11 @@ struct NeutronSimulation: SimComponent {
                 db.counters["\(counter):\(node)"] = total / nodes.count + (i < total % nodes.count ? 1 : 0)
             }
         }
+        // The running servers started with the region's configuration: its broker, upstream's failover defaults.
+        for host in Sim.hosts(state, in: "neutron_old") where state.hosts[host]?.services["neutron-server"]?.running == true {
+            db.flags["server_broker:\(host)"] = Self.broker(state, host: host)
+            for f in Self.failovers { db.flags["server_\(f.option):\(host)"] = f.byDefault ? "True" : "False" }
+        }
         state.databases["neutron"] = db
         Sim.addCatalog(&state, name: "neutron", type: "network", url: "http://controller:9696", description: "OpenStack Networking")
     }

@@ -5,7 +5,7 @@ import FerrySimulation
 /// `nova_api` and `nova_cell0` databases, `placement-manage` against `placement`.
 struct NovaSimulation: SimComponent {
     let component = "nova"
-    let programs: Set<String> = ["nova-manage", "nova-status", "placement-manage", "placement-status"]
+    let programs: Set<String> = ["nova-manage", "nova-status", "placement-manage", "placement-status", "virsh"]
     /// The compute API, and Placement, served by nova's controllers (its own `placement` VIP).
     let apis = [SimAPI(name: "nova", port: 8774), SimAPI(name: "placement", port: 8778)]
     /// The region file's databases for Nova (`placement` is seeded from Train on, not listed).
@@ -35,6 +35,21 @@ struct NovaSimulation: SimComponent {
         }
         Sim.install(&state, group: "computes", component: "nova", release: release,
                     units: NovaKnowledge.knowledge.units(.rpm, role: "compute"), running: true)
+        // The new controllers come with their release's nova.conf: the [placement] and [neutron] sections in keystoneauth
+        // form (what the computes need from Ocata; the Kilo [neutron] admin_* options are gone from Ocata on,
+        // openstack/nova@15.0.0 nova/conf/neutron.py). Computes deployed at Ocata or later have [placement] too; a Kilo
+        // compute's nova.conf (no file here) has neither.
+        let target = newRelease ?? release
+        if Sim.atLeast(target, "ocata") {
+            for host in Sim.hosts(state, in: "nova_new") {
+                state.hosts[host]?.files["/etc/nova/nova.conf"] = Self.controllerConf
+            }
+        }
+        if Sim.atLeast(release, "ocata") {
+            for host in Sim.hosts(state, in: "computes") {
+                state.hosts[host]?.files["/etc/nova/nova.conf"] = "[placement]\nos_region_name = RegionOne\n"
+            }
+        }
 
         var nova = SimDatabase(component: "nova")
         nova.schema["main"] = release
@@ -84,7 +99,85 @@ struct NovaSimulation: SimComponent {
         }
     }
 
+    /// A prebuilt controller's nova.conf (the sections the computes take from it).
+    static let controllerConf = """
+        [neutron]
+        url = http://neutron.sim:9696
+        auth_type = password
+        auth_url = http://keystone.sim:5000/v3
+        project_name = service
+        project_domain_name = Default
+        username = neutron
+        user_domain_name = Default
+        region_name = RegionOne
+        password = sim-neutron-secret
+
+        [placement]
+        os_region_name = RegionOne
+        auth_type = password
+        auth_url = http://keystone.sim:5000/v3
+        project_name = service
+        project_domain_name = Default
+        username = placement
+        user_domain_name = Default
+        password = sim-placement-secret
+
+        """
+
+    // MARK: nova-compute's start and the hypervisor
+
+    /// A compute's libvirt and QEMU: the nova database's flags `libvirt_version:<host>` / `qemu_version:<host>` where a
+    /// test sets them, else a CentOS 7.4 compute with the virt SIG's qemu-kvm-ev (libvirt 3.2.0, QEMU 2.9.0).
+    static func hypervisor(_ state: SimState, host: String) -> (libvirt: String, qemu: String) {
+        let db = state.databases["nova"]
+        return (db?.flags["libvirt_version:\(host)"] ?? "3.2.0", db?.flags["qemu_version:\(host)"] ?? "2.9.0")
+    }
+
+    static func older(_ a: String, than b: String) -> Bool {
+        let x = a.split(separator: ".").map { Int($0) ?? 0 }, y = b.split(separator: ".").map { Int($0) ?? 0 }
+        for i in 0..<max(x.count, y.count) where (i < x.count ? x[i] : 0) != (i < y.count ? y[i] : 0) {
+            return (i < x.count ? x[i] : 0) < (i < y.count ? y[i] : 0)
+        }
+        return false
+    }
+
+    /// nova-compute's `init_host` at `release` on `host`, with the host's /etc/nova/nova.conf: PlacementNotConfigured
+    /// (Ocata…Queens), then the libvirt driver's minimum libvirt and QEMU (NovaKnowledge). The message, or nil.
+    static func computeRefusal(unit: String, host: String, release: String, state: SimState) -> String? {
+        let conf = state.hosts[host]?.files["/etc/nova/nova.conf"].map { IniDocument($0) }
+        if NovaKnowledge.requiresPlacementSection(release), conf?.get("placement", "os_region_name") == nil {
+            return "Job for \(unit).service failed: PlacementNotConfigured: This compute is not configured to talk to the placement "
+                + "service. Configure the [placement] section of nova.conf and restart the service."
+        }
+        guard let min = NovaKnowledge.hypervisorMinimum[release] else { return nil }
+        let have = hypervisor(state, host: host)
+        if older(have.libvirt, than: min.libvirt) {
+            return "Job for \(unit).service failed: InternalError: Nova requires libvirt version \(min.libvirt) or greater. "
+                + "(libvirt \(have.libvirt) on this host)"
+        }
+        if let qemu = min.qemu, older(have.qemu, than: qemu) {
+            return "Job for \(unit).service failed: InternalError: Nova requires QEMU version \(qemu) or greater. (QEMU \(have.qemu) on this host)"
+        }
+        return nil
+    }
+
+    func start(unit: String, host: String, release: String, state: inout SimState) -> String? {
+        guard NovaKnowledge.knowledge.units(.rpm, role: "compute").contains(unit)
+            || NovaKnowledge.knowledge.units(.deb, role: "compute").contains(unit) else { return nil }
+        return Self.computeRefusal(unit: unit, host: host, release: release, state: state)
+    }
+
+    /// `virsh version` (libvirt's tools/virsh-host.c cmdVersion): the library, the API and the running hypervisor.
+    /// Any other virsh command is left unjudged (recorded).
+    static func virsh(_ command: SimCommand, state: SimState) -> SimOutcome? {
+        guard command.argv.dropFirst().first(where: { !$0.hasPrefix("-") }) == "version" else { return nil }
+        let h = hypervisor(state, host: command.host)
+        return Sim.ok("Compiled against library: libvirt \(h.libvirt)\nUsing library: libvirt \(h.libvirt)\n"
+            + "Using API: QEMU \(h.libvirt)\nRunning hypervisor: QEMU \(h.qemu)\n", duration: 0.2)
+    }
+
     func run(_ command: SimCommand, state: inout SimState, context: any SimContext) -> SimOutcome? {
+        if command.program == "virsh" { return Self.virsh(command, state: state) }
         let isPlacement = command.program.hasPrefix("placement-")
         let component = isPlacement ? "placement" : "nova"
         guard let tool = Sim.tool(command, state, component: component) ?? Sim.tool(command, state, component: "nova") else {
