@@ -139,3 +139,38 @@ import FerryTestSupport
         #expect(touched.count <= 2, "\(touched)")
     }
 }
+
+/// Issue 12 item 10 (part): the metadata API's VIP (8775) moves with Nova's.
+@Suite struct LibraryIssue12MetadataTests {
+    /// The hosts that would answer behind a VIP: ready, with a running nova service.
+    static func serving(_ state: SimState, vip: String) -> [String] {
+        (state.vips[vip]?.servers ?? [:]).filter { $0.value == "ready" }.keys.sorted().filter { server in
+            state.hosts[server]?.services.values.contains { $0.component == "nova" && $0.running } ?? false
+        }
+    }
+
+    /// The old runbook, on a region where its other defects are out of the way (items 1, 2, 5 and 6), completes and
+    /// leaves the metadata VIP on the stopped Kilo controllers: nothing answers instances' metadata requests. The
+    /// fixed runbook switches it to the Queens controllers after Nova's, and its check reads it.
+    @Test func theMetadataVIPFollowsNovas() async throws {
+        let old = try await LibraryTests.make(runbook: LibraryIssue12Tests.before, release: "kilo", target: "queens", computes: 20) { s in
+            LibraryIssue12NeutronTests.pastItemsOneTwoAndFive(&s)
+            for h in Sim.hosts(s, in: "neutron_new") {
+                s.hosts[h]?.files["/etc/neutron/neutron.conf"] = "[DEFAULT]\nallow_automatic_dhcp_failover = False\n"
+            }
+        }
+        #expect(Self.serving(old.sim.state, vip: "metadata") == Sim.hosts(old.sim.state, in: "nova_old"))
+        let run = try await LibraryIssue12Tests.run(old)
+        #expect(run.status == .succeeded, "\(run.step ?? ""): \(run.message ?? "")")
+        #expect(Self.serving(old.sim.state, vip: "nova") == Sim.hosts(old.sim.state, in: "nova_new"))
+        #expect(Self.serving(old.sim.state, vip: "metadata").isEmpty)
+
+        let fixed = try await LibraryTests.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 20)
+        let good = try await LibraryIssue12Tests.run(fixed)
+        #expect(good.status == .succeeded, "\(good.step ?? ""): \(good.message ?? "")")
+        #expect(Self.serving(fixed.sim.state, vip: "metadata") == Sim.hosts(fixed.sim.state, in: "nova_new"))
+        let back = try await fixed.engine.rollback(good.runID, yes: true)
+        #expect(back.status == .rolledBack, "\(back.message ?? "")")
+        #expect(Self.serving(fixed.sim.state, vip: "metadata") == Sim.hosts(fixed.sim.state, in: "nova_old"))
+    }
+}

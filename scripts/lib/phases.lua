@@ -38,7 +38,8 @@ end
 --- in adaptive waves behind the Neutron database's load.
 --- spec: from, to, before (checks before the first step), nova_databases, create_databases
 --- (e.g. { "nova_api", "nova_cell0" } when the walk crosses Mitaka/Newton), endpoints (what
---- register_endpoints gets), vips (default { "nova", "neutron" }), after_sync (hook),
+--- register_endpoints gets), vips (default { "nova", "neutron" }; "metadata" and "placement" move to
+--- nova_new), after_sync (hook),
 --- compute_batch (default "10%"), agent_batch (default 50), load_max (default 28),
 --- transport (false: the services keep their broker; default: they move to the new one),
 --- failover (false: leave neutron-server's automatic DHCP/L3 failover on through the window;
@@ -108,8 +109,18 @@ function M.nova_neutron(spec)
   for i = #nova_roles, 1, -1 do up[#up + 1] = nova_roles[i] end
   lib.start_services { component = "nova", group = "nova_new", release = to, roles = up, name = "start-nova-" .. to,
                        after = { nova_status } }
+  -- The metadata API (8775, nova-api's `metadata` in enabled_apis) has its own VIP where the
+  -- region gives it one: it moves with Nova's, or instances lose their metadata.
+  local function metadata_api(ctx)
+    local url = vip.url("metadata")
+    local r = http.get(url .. "/", { timeout = "10s" })
+    if r.status >= 400 then return false, "the metadata API (" .. url .. ") answered HTTP " .. tostring(r.status) end
+    return true
+  end
+  local checks = { nova = { nova_api }, neutron = { neutron_api }, metadata = { metadata_api } }
   for _, v in ipairs(spec.vips or { "nova", "neutron" }) do
-    lib.switch_vip { component = v, after = (v == "nova" and { nova_api }) or (v == "neutron" and { neutron_api }) or nil }
+    local served_by_nova = v == "metadata" or v == "placement"
+    lib.switch_vip { component = v, to = served_by_nova and "nova_new" or nil, after = checks[v] }
   end
 
   -- The nodes, upgraded in place: the new code unpacked beside the old, then switched.

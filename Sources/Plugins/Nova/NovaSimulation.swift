@@ -7,7 +7,9 @@ struct NovaSimulation: SimComponent {
     let component = "nova"
     let programs: Set<String> = ["nova-manage", "nova-status", "placement-manage", "placement-status", "virsh"]
     /// The compute API, and Placement, served by nova's controllers (its own `placement` VIP).
-    let apis = [SimAPI(name: "nova", port: 8774), SimAPI(name: "placement", port: 8778)]
+    /// The metadata API (8775) is served by nova-api with `enabled_apis` naming `metadata` (openstack/nova@2015.1.0
+    /// nova/cmd/api.py, @17.0.0 nova/conf/service.py enabled_apis default `osapi_compute,metadata`), behind its own VIP.
+    let apis = [SimAPI(name: "nova", port: 8774), SimAPI(name: "placement", port: 8778), SimAPI(name: "metadata", port: 8775)]
     /// The region file's databases for Nova (`placement` is seeded from Train on, not listed).
     let databases = ["nova", "nova_api", "nova_cell0"]
     /// Nova's RPC topics and the units that read them (`openstack-nova-conductor` / `nova-conductor`, …).
@@ -47,7 +49,7 @@ struct NovaSimulation: SimComponent {
         }
         if Sim.atLeast(release, "ocata") {
             for host in Sim.hosts(state, in: "computes") {
-                state.hosts[host]?.files["/etc/nova/nova.conf"] = "[placement]\nos_region_name = RegionOne\n"
+                state.hosts[host]?.files["/etc/nova/nova.conf"] = Self.computeConf
             }
         }
 
@@ -100,7 +102,9 @@ struct NovaSimulation: SimComponent {
     }
 
     /// A prebuilt controller's nova.conf (the sections the computes take from it).
-    static let controllerConf = """
+    static var controllerConf: String { "[DEFAULT]\nenabled_apis = osapi_compute,metadata\n\n" + computeConf }
+    /// A compute deployed at Ocata or later: the same [neutron] and [placement] as its controllers.
+    static let computeConf = """
         [neutron]
         url = http://neutron.sim:9696
         auth_type = password
