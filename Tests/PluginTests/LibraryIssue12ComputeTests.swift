@@ -140,8 +140,37 @@ import FerryTestSupport
     }
 }
 
-/// Issue 12 item 10 (part): the metadata API's VIP (8775) moves with Nova's.
+/// Issue 12 item 10: archive_deleted_rows before the schema walk; the metadata API's VIP (8775) moves with Nova's.
 @Suite struct LibraryIssue12MetadataTests {
+    /// The old runbook dumps and walks every soft-deleted instance row; the fixed one archives them first with Kilo's
+    /// nova-manage (which needs --max_rows: without it Kilo's DB API raises TypeError, openstack/nova@2015.1.0
+    /// nova/db/sqlalchemy/api.py archive_deleted_rows), in batches until none is left.
+    @Test func deletedRowsAreArchivedBeforeTheWalk() async throws {
+        let old = try await LibraryTests.make(runbook: LibraryIssue12Tests.before, release: "kilo", target: "queens", computes: 20,
+                                              adjust: LibraryIssue12ComputeTests.pastItemsOneAndTwo)
+        #expect(old.sim.state.databases["nova"]?.counters["deleted_instances"] == 400)
+        _ = try await LibraryIssue12Tests.run(old)
+        #expect(old.sim.state.databases["nova"]?.schema["main"] == "queens")
+        #expect(old.sim.state.databases["nova"]?.counters["deleted_instances"] == 400)
+
+        let fixed = try await LibraryTests.make(runbook: "kilo-to-queens", release: "kilo", target: "queens", computes: 20)
+        let good = try await LibraryIssue12Tests.run(fixed)
+        #expect(good.status == .succeeded, "\(good.step ?? ""): \(good.message ?? "")")
+        #expect(fixed.sim.state.databases["nova"]?.counters["deleted_instances"] == 0)
+    }
+
+    /// Kilo's archive without --max_rows fails as Kilo does; with it, the batch moves the rows and prints nothing.
+    @Test func kiloArchiveNeedsMaxRows() {
+        var sim = SimSandbox(release: "kilo")
+        let total = sim.state.databases["nova"]?.counters["deleted_instances"] ?? 0
+        #expect(total > 150)
+        let bare = sim.run("nova-manage db archive_deleted_rows", tool: "kilo")
+        #expect(bare.exitCode == 1 && bare.stderr.contains("TypeError: unsupported operand type(s) for -: 'NoneType' and 'int'"), "\(bare)")
+        let batch = sim.run("nova-manage db archive_deleted_rows --max_rows 150", tool: "kilo")
+        #expect(batch.exitCode == 0 && batch.stdout.isEmpty, "\(batch)")
+        #expect(sim.state.databases["nova"]?.counters["deleted_instances"] == total - 150)
+    }
+
     /// The hosts that would answer behind a VIP: ready, with a running nova service.
     static func serving(_ state: SimState, vip: String) -> [String] {
         (state.vips[vip]?.servers ?? [:]).filter { $0.value == "ready" }.keys.sorted().filter { server in

@@ -42,6 +42,7 @@ end
 --- nova_new), after_sync (hook),
 --- compute_batch (default "10%"), agent_batch (default 50), load_max (default 28),
 --- transport (false: the services keep their broker; default: they move to the new one),
+--- archive (false: no nova-archive-deleted-rows; archive_batch, default 10000),
 --- failover (false: leave neutron-server's automatic DHCP/L3 failover on through the window;
 --- default: off from before neutron-server starts until every agent reports to its broker).
 function M.nova_neutron(spec)
@@ -76,6 +77,39 @@ function M.nova_neutron(spec)
   local default_dbs = { "nova" }
   if release.index(from) >= release.index("mitaka") then default_dbs[#default_dbs + 1] = "nova_api" end
   if release.index(from) >= release.index("ocata") then default_dbs[#default_dbs + 1] = "nova_cell0" end
+  -- Soft-deleted rows out of the way before the dump and the schema walk (every migration
+  -- and online migration of the walk would carry them): archive_deleted_rows with `from`'s tools.
+  if spec.archive ~= false then
+    local batch = spec.archive_batch or 10000
+    step "nova-archive-deleted-rows" {
+      desc = "move soft-deleted rows to the shadow tables before the schema walk (nova-manage db archive_deleted_rows "
+        .. "--max_rows " .. batch .. " with " .. from .. "'s tools, until no deleted instance is left)",
+      tags = { "nova", "archive" },
+      run = function(ctx)
+        if ctx.dry_run then log.info("[dry run] would archive the deleted rows of nova"); return end
+        local where = release.tools(ctx, from, { on = "nova_new", venv = "/opt/venvs/{release}" })
+        local line = release.command_line(where, { argv = { "nova-manage", "db", "archive_deleted_rows", "--max_rows", tostring(batch) } })
+        local c = db.connect("nova")
+        local function left() return tonumber(c:scalar("SELECT COUNT(*) FROM instances WHERE deleted != 0")) or 0 end
+        local first = left()
+        local n, rounds = first, 0
+        while n > 0 do
+          local r = where.host:run(line, { check = false, timeout = spec.archive_timeout or "2h" })
+          if r.code ~= 0 then c:close(); fail(line .. " on " .. where.host.name .. " exited " .. r.code .. ": " .. (r.stderr or "")) end
+          local now = left()
+          if now >= n then
+            c:close()
+            fail("archive_deleted_rows moved nothing: " .. now .. " deleted instance row(s) remain (rows referencing them "
+              .. "keep them; archive or purge those by hand)")
+          end
+          n, rounds = now, rounds + 1
+        end
+        c:close()
+        log.info("archived " .. first .. " deleted instance row(s) in " .. rounds .. " batch(es) of " .. batch)
+      end,
+      undo = function(ctx) end, -- the rows stay in the shadow tables (and in the dump taken next)
+    }
+  end
   lib.backup_databases { names = spec.nova_databases or default_dbs, name = "backup-nova", tags = { "nova", "backup" } }
   lib.backup_databases { names = { "neutron" }, name = "backup-neutron", tags = { "neutron", "backup" } }
   if spec.create_databases then lib.create_databases { names = spec.create_databases, via = "nova" } end
