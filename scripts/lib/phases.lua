@@ -77,8 +77,11 @@ function M.nova_neutron(spec)
   local default_dbs = { "nova" }
   if release.index(from) >= release.index("mitaka") then default_dbs[#default_dbs + 1] = "nova_api" end
   if release.index(from) >= release.index("ocata") then default_dbs[#default_dbs + 1] = "nova_cell0" end
-  -- Soft-deleted rows out of the way before the dump and the schema walk (every migration
-  -- and online migration of the walk would carry them): archive_deleted_rows with `from`'s tools.
+  lib.backup_databases { names = spec.nova_databases or default_dbs, name = "backup-nova", tags = { "nova", "backup" } }
+  lib.backup_databases { names = { "neutron" }, name = "backup-neutron", tags = { "neutron", "backup" } }
+  -- Soft-deleted rows out of the way before the schema walk (every migration and online
+  -- migration of the walk would carry them), after the dump (a rollback gets them back as
+  -- they were): archive_deleted_rows with `from`'s tools.
   if spec.archive ~= false then
     local batch = spec.archive_batch or 10000
     step "nova-archive-deleted-rows" {
@@ -95,7 +98,12 @@ function M.nova_neutron(spec)
         local n, rounds = first, 0
         while n > 0 do
           local r = where.host:run(line, { check = false, timeout = spec.archive_timeout or "2h" })
-          if r.code ~= 0 then c:close(); fail(line .. " on " .. where.host.name .. " exited " .. r.code .. ": " .. (r.stderr or "")) end
+          -- From Ocata exit 1 means rows were archived (0: nothing was); before, 0 is success.
+          local archived_code = release.index(from) >= release.index("ocata") and 1 or 0
+          if r.code ~= 0 and r.code ~= archived_code then
+            c:close()
+            fail(line .. " on " .. where.host.name .. " exited " .. r.code .. ": " .. (r.stderr or ""))
+          end
           local now = left()
           if now >= n then
             c:close()
@@ -107,11 +115,9 @@ function M.nova_neutron(spec)
         c:close()
         log.info("archived " .. first .. " deleted instance row(s) in " .. rounds .. " batch(es) of " .. batch)
       end,
-      undo = function(ctx) end, -- the rows stay in the shadow tables (and in the dump taken next)
+      undo = function(ctx) end, -- the rows come back with the dump's restore
     }
   end
-  lib.backup_databases { names = spec.nova_databases or default_dbs, name = "backup-nova", tags = { "nova", "backup" } }
-  lib.backup_databases { names = { "neutron" }, name = "backup-neutron", tags = { "neutron", "backup" } }
   if spec.create_databases then lib.create_databases { names = spec.create_databases, via = "nova" } end
   lib.db_sync { component = "nova", from = from, to = to, timeout = spec.nova_timeout or "6h" }
   lib.db_sync { component = "neutron", from = from, to = to }

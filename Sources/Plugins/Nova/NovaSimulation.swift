@@ -248,6 +248,22 @@ struct NovaSimulation: SimComponent {
             db.counters["deleted_instances"] = left - moved
             state.databases["nova"] = db
             return Sim.ok("", duration: context.duration("nova-manage db archive_deleted_rows", 5 + Double(moved) * 0.002))
+        case ("db", "archive_deleted_rows") where Sim.atLeast(tool, "ocata"):
+            // From Ocata: exit 1 when rows were archived, 0 when nothing was ("Nothing was archived." with --verbose),
+            // 2 for an invalid --max_rows (openstack/nova@15.0.0, @17.0.0 nova/cmd/manage.py DbCommands.archive_deleted_rows).
+            let max = args.int("--max_rows") ?? 1000
+            guard max >= 0 else { return SimOutcome(exitCode: 2, stdout: "Must supply a positive value for max_rows\n", duration: 1) }
+            var db = state.databases["nova"]!
+            let left = db.counters["deleted_instances"] ?? 0
+            let moved = min(max, left)
+            db.counters["deleted_instances"] = left - moved
+            state.databases["nova"] = db
+            let verbose = args.flags.contains("--verbose")
+            let out = !verbose ? "" : moved == 0 ? "Nothing was archived.\n"
+                : "+-----------+-------------------------+\n| Table     | Number of Rows Archived |\n"
+                    + "+-----------+-------------------------+\n| instances | \(moved) |\n+-----------+-------------------------+\n"
+            return SimOutcome(exitCode: moved > 0 ? 1 : 0, stdout: out,
+                              duration: context.duration("nova-manage db archive_deleted_rows", 5 + Double(moved) * 0.002))
         case ("db", "null_instance_uuid_scan"):
             var db = state.databases["nova"]!
             let n = db.counters["null_instance_uuids"] ?? 0
