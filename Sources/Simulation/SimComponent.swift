@@ -136,8 +136,8 @@ public struct SimLoadModel: Sendable {
     /// What a restart that failed under the load says (systemd's `Job for … failed: …`).
     public var overloaded: @Sendable (_ unit: String, _ threadsRunning: Int, _ threshold: Int) -> String
     /// What else a restart of `unit` on `host` sets off on the database, beyond its own resync
-    /// (Neutron rescheduling the networks of agents it thinks dead onto this one): the state
-    /// changed accordingly, and the extra threads with what caused them, or nil. A restart
+    /// (a server moving the work of peers it thinks dead onto the unit that just came up): the
+    /// state changed accordingly, and the extra threads with what caused them, or nil. A restart
     /// whose surge takes the database past its threshold fails (the work lands on it), where
     /// an ordinary overload fails by chance. Default: none.
     public var surge: (@Sendable (_ unit: String, _ host: String, _ state: inout SimState) -> SimLoadSurge?)?
