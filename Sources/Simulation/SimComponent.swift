@@ -139,7 +139,8 @@ public struct SimLoadModel: Sendable {
     /// (a server moving the work of peers it thinks dead onto the unit that just came up): the
     /// state changed accordingly, and the extra threads with what caused them, or nil. A restart
     /// whose surge takes the database past its threshold fails (the work lands on it), where
-    /// an ordinary overload fails by chance. Default: none.
+    /// an ordinary overload fails by chance; the unit then syncs nothing, so its surge stops
+    /// weighing with it (its own resync still does). Default: none.
     public var surge: (@Sendable (_ unit: String, _ host: String, _ state: inout SimState) -> SimLoadSurge?)?
 
     public init(database: String, weighs: @escaping @Sendable (_ unit: String) -> Bool,

@@ -487,9 +487,10 @@ struct SimTransport: Transport {
                         seconds *= 1 + (over - 1) * 4
                         let chance = min(0.9, (over - 1) * 1.5)
                         let key = "overload|\(host)|\(unit)|\(sim.clock.step ?? "")|\(sim.faults.elapsed(now))"
-                        // A surge that overloads the database lands on this unit: it fails for certain.
+                        // A surge that overloads the database lands on this unit: it fails for certain,
+                        // and a unit whose start failed syncs nothing: only its own restart weighs on.
                         if extra > 0 || sim.faults.random(key) < chance {
-                            sim.load.restarted(database: weighs.database, at: now, lane: lane, extra: extra)
+                            sim.load.restarted(database: weighs.database, at: now, lane: lane)
                             let message = weighs.overloaded(unit, Int(load), Int(sim.config.load.threshold))
                             return .fail(surge.map { "\(message): \($0.why)" } ?? message, duration: out.duration + seconds)
                         }

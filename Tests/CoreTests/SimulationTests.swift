@@ -65,6 +65,30 @@ struct SimulationTests {
         #expect(again.state == s.sim.state)
     }
 
+    /// A dump's simulated length follows the seed and the seconds since the region's timeline began,
+    /// never the wall-clock minute the virtual clock started from: two regions of one seed whose
+    /// timelines begin 4,321 s apart take exactly as long (keyed on the absolute clock, a drill's whole
+    /// timeline, and so which restarts met an overloaded database, changed from one minute to the next).
+    @Test func dumpLengthsDoNotDependOnTheWallClock() async throws {
+        let a = try await Self.make(simulate: "seed: 3", computes: 20)
+        let b = try await Self.make(simulate: "seed: 3", computes: 20)
+        b.sim.clock.advance(4321, host: nil)
+        try b.sim.reset()   // b's timeline begins 4,321 s later
+        var lengths: [[Double]] = []
+        for s in [a, b] {
+            let backups = try #require(s.sim.drivers.backups)
+            var took: [Double] = []
+            for name in ["neutron", "nova", "neutron"] {
+                let t = s.sim.clock.seconds
+                _ = try await backups.backup(name, via: nil)
+                took.append(s.sim.clock.seconds - t)
+            }
+            lengths.append(took)
+        }
+        #expect(lengths[0] == lengths[1])
+        #expect(Set(lengths[0]).count > 1)   // they do vary (by the seed and the time since the timeline began)
+    }
+
     @Test func injectedFaultsHitTheNamedHostsRepeatably() async throws {
         let runbook = """
             runbook { name = "faults" }
