@@ -135,13 +135,33 @@ public struct SimLoadModel: Sendable {
     public var weighs: @Sendable (_ unit: String) -> Bool
     /// What a restart that failed under the load says (systemd's `Job for … failed: …`).
     public var overloaded: @Sendable (_ unit: String, _ threadsRunning: Int, _ threshold: Int) -> String
+    /// What else a restart of `unit` on `host` sets off on the database, beyond its own resync
+    /// (a server moving the work of peers it thinks dead onto the unit that just came up): the
+    /// state changed accordingly, and the extra threads with what caused them, or nil. A restart
+    /// whose surge takes the database past its threshold fails (the work lands on it), where
+    /// an ordinary overload fails by chance; the unit then syncs nothing, so its surge stops
+    /// weighing with it (its own resync still does). Default: none.
+    public var surge: (@Sendable (_ unit: String, _ host: String, _ state: inout SimState) -> SimLoadSurge?)?
 
     public init(database: String, weighs: @escaping @Sendable (_ unit: String) -> Bool,
-                overloaded: @escaping @Sendable (_ unit: String, _ threadsRunning: Int, _ threshold: Int) -> String)
+                overloaded: @escaping @Sendable (_ unit: String, _ threadsRunning: Int, _ threshold: Int) -> String,
+                surge: (@Sendable (_ unit: String, _ host: String, _ state: inout SimState) -> SimLoadSurge?)? = nil)
     {
         self.database = database
         self.weighs = weighs
         self.overloaded = overloaded
+        self.surge = surge
+    }
+}
+
+/// Extra load a restart sets off (``SimLoadModel/surge``): threads that fade like a restart's
+/// resync, and why, which the failure names.
+public struct SimLoadSurge: Sendable {
+    public var threads: Double
+    public var why: String
+    public init(threads: Double, why: String) {
+        self.threads = threads
+        self.why = why
     }
 }
 

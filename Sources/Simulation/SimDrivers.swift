@@ -146,7 +146,7 @@ struct SimBackups: BackupDriver {
         let (bytes, sha) = try DatabaseBackups.measure(path)
         // A dump of a large cloud's database takes minutes: scaled with the region.
         let seconds = sim.duration("db.backup \(name)", 60 + Double(sim.config.computes) * sim.components.dumpSecondsPerCompute(database: name))
-        sim.clock.advance(seconds * (0.8 + 0.4 * sim.faults.random("backup|\(name)|\(Int(sim.clock.seconds))")), host: nil)
+        sim.clock.advance(seconds * (0.8 + 0.4 * sim.faults.random("backup|\(name)|\(sim.faults.elapsed(sim.clock.seconds))")), host: nil)
         return DatabaseArtifact(database: name, path: path, bytes: bytes, sha256: sha, at: sim.clock.now(), source: "simulated mysqldump")
     }
 
@@ -181,7 +181,7 @@ struct SimBackups: BackupDriver {
         }
         sim.mutate { $0.databases[artifact.database] = db }
         let seconds = sim.duration("db.restore \(artifact.database)", 120 + Double(sim.config.computes) * 0.2)
-        sim.clock.advance(seconds * (0.8 + 0.4 * sim.faults.random("restore|\(artifact.database)|\(Int(sim.clock.seconds))")), host: nil)
+        sim.clock.advance(seconds * (0.8 + 0.4 * sim.faults.random("restore|\(artifact.database)|\(sim.faults.elapsed(sim.clock.seconds))")), host: nil)
     }
 }
 

@@ -49,9 +49,10 @@ final class SimLoad: Sendable {
         return l.base + fromPast + Double(clock.cohort(lane: lane)) * l.perAgent
     }
 
-    /// A restart on `lane` at `t` that weighs on `database`.
-    func restarted(database: String, at t: Double, lane: String) {
-        pulses.withLock { $0.pending[lane, default: []].append(Pulse(database: database, start: t, weight: settings.perAgent)) }
+    /// A restart on `lane` at `t` that weighs on `database` (`extra`: threads it set off
+    /// beyond its own resync, ``SimLoadSurge``).
+    func restarted(database: String, at t: Double, lane: String, extra: Double = 0) {
+        pulses.withLock { $0.pending[lane, default: []].append(Pulse(database: database, start: t, weight: settings.perAgent + extra)) }
     }
 
     /// A lane closed: its restarts go to its parent's (a nested window), or now weigh on

@@ -476,20 +476,26 @@ struct SimTransport: Transport {
                 if verb == "try-restart", sim.host(host)?.services[unit]?.running != true { continue }
                 var seconds = sim.duration("\(unit) restart", sim.components.restartSeconds(unit: unit, component: component))
                 if let weighs {
+                    // What the restart sets off beyond its own resync (the component's surge).
+                    let surge = weighs.surge.flatMap { s in sim.mutate { s(unit, host, &$0) } }
+                    let extra = surge?.threads ?? 0
                     // The restarts of the hosts running together, plus those still resyncing.
                     let now = sim.clock.now(host: lane).timeIntervalSince1970
-                    let load = sim.load.threadsRunning(database: weighs.database, at: now, lane: lane)
+                    let load = sim.load.threadsRunning(database: weighs.database, at: now, lane: lane) + extra
                     let over = load / sim.config.load.threshold
                     if over > 1 {
                         seconds *= 1 + (over - 1) * 4
                         let chance = min(0.9, (over - 1) * 1.5)
                         let key = "overload|\(host)|\(unit)|\(sim.clock.step ?? "")|\(sim.faults.elapsed(now))"
-                        if sim.faults.random(key) < chance {
+                        // A surge that overloads the database lands on this unit: it fails for certain,
+                        // and a unit whose start failed syncs nothing: only its own restart weighs on.
+                        if extra > 0 || sim.faults.random(key) < chance {
                             sim.load.restarted(database: weighs.database, at: now, lane: lane)
-                            return .fail(weighs.overloaded(unit, Int(load), Int(sim.config.load.threshold)), duration: out.duration + seconds)
+                            let message = weighs.overloaded(unit, Int(load), Int(sim.config.load.threshold))
+                            return .fail(surge.map { "\(message): \($0.why)" } ?? message, duration: out.duration + seconds)
                         }
                     }
-                    sim.load.restarted(database: weighs.database, at: now, lane: lane)
+                    sim.load.restarted(database: weighs.database, at: now, lane: lane, extra: extra)
                 }
                 // The component may refuse the start (its plugin's release quirks).
                 let refused: String? = sim.mutate { s in

@@ -6,9 +6,83 @@ import Testing
 import FerryTestSupport
 
 /// The simulated region: rollback identity, injected faults, the load model with
-/// adaptive waves, drills. Runs the repository's own sim runbook where it can.
+/// adaptive waves, drills. Without the component plugins: the repository's sim-agents
+/// runbook needs `lib.compute` (plugin modules) and Nova's simulation, so these run its
+/// core-only shape, `agents` (CLISimulationTests runs the runbook itself, plugins and all).
 struct SimulationTests {
     static let root = Repository.root
+
+    /// The repository's scripts/runbooks/sim-agents before it shipped Queens' [placement]
+    /// (a model without Nova's plugin does not refuse a nova-compute without it).
+    static let agents = """
+        runbook {
+          name = "sim-agents",
+          from = "kilo", to = "queens",
+          description = "Ship the Queens virtualenv to every compute node and switch nova-compute and the OVS agent to it",
+        }
+
+        check "neutron-db-load" {
+          desc = "the Neutron database is not overloaded (Threads_running below 28)",
+          within = "15m", every = "30s",
+          probe = function(ctx)
+            local threads = tonumber(db.connect("neutron"):status("Threads_running"))
+            return threads < 28, "Threads_running " .. threads
+          end,
+        }
+
+        check "compute-api" {
+          desc = "the compute API answers through its VIP",
+          within = "2m", every = "10s",
+          probe = function(ctx)
+            local r = http.get(vip.url("nova") .. "/")
+            return r.status == 200, "HTTP " .. r.status
+          end,
+        }
+
+        step "backup-databases" {
+          desc = "Back up the Nova and Neutron databases before anything changes",
+          run = function(ctx)
+            ctx.state.nova = db.backup("nova")
+            ctx.state.neutron = db.backup("neutron")
+          end,
+          undo = function(ctx)
+            db.restore(ctx.state.neutron, { force = true })
+            db.restore(ctx.state.nova, { force = true })
+          end,
+        }
+
+        step "ship-venv" {
+          desc = "Unpack the Queens virtualenv beside the running one",
+          on = "computes", parallel = 500,
+          run = function(host, ctx)
+            host:run("tar -xzf " .. ctx.vars.venv_cache .. "/openstack-queens.tgz -C /opt/venvs/queens")
+          end,
+          undo = function(host, ctx) host:run("rm -rf /opt/venvs/queens") end,
+        }
+
+        step "switch-compute" {
+          desc = "Point openstack-nova-compute at the Queens code and restart it",
+          on = "computes", batch = "25%", parallel = 500, max_fail = "1%",
+          run = function(host, ctx)
+            host:run("ln -sfn /opt/venvs/queens /opt/openstack/nova && systemctl restart openstack-nova-compute")
+          end,
+          undo = function(host, ctx)
+            host:run("ln -sfn /opt/venvs/kilo /opt/openstack/nova && systemctl restart openstack-nova-compute")
+          end,
+        }
+
+        step "switch-agents" {
+          desc = "Restart the OVS agents on the new code in waves the Neutron database can take",
+          on = "computes", batch = 50, adaptive = true, gate = "neutron-db-load", parallel = 1000, max_fail = "1%",
+          after = { "compute-api" },
+          run = function(host, ctx)
+            host:run("ln -sfn /opt/venvs/queens /opt/openstack/neutron && systemctl restart neutron-openvswitch-agent")
+          end,
+          undo = function(host, ctx)
+            host:run("ln -sfn /opt/venvs/kilo /opt/openstack/neutron && systemctl restart neutron-openvswitch-agent")
+          end,
+        }
+        """
 
     struct Sim {
         let sim: SimRegion
@@ -25,7 +99,8 @@ struct SimulationTests {
             rbPath = dir + "/rb/main.lua"
             try runbook.write(toFile: rbPath, atomically: true, encoding: .utf8)
         } else {
-            rbPath = root + "/scripts/runbooks/sim-agents"
+            rbPath = dir + "/rb/main.lua"
+            try Self.agents.write(toFile: rbPath, atomically: true, encoding: .utf8)
         }
         try """
             region: simtest
@@ -63,6 +138,30 @@ struct SimulationTests {
         try s.sim.save()
         let again = try SimRegion(region: try RegionLoader.load(path: s.directory + "/region.yaml"), computes: 300, components: SimFixture.components, stateDirectory: s.directory + "/sim")
         #expect(again.state == s.sim.state)
+    }
+
+    /// A dump's simulated length follows the seed and the seconds since the region's timeline began,
+    /// never the wall-clock minute the virtual clock started from: two regions of one seed whose
+    /// timelines begin 4,321 s apart take exactly as long (keyed on the absolute clock, a drill's whole
+    /// timeline, and so which restarts met an overloaded database, changed from one minute to the next).
+    @Test func dumpLengthsDoNotDependOnTheWallClock() async throws {
+        let a = try await Self.make(simulate: "seed: 3", computes: 20)
+        let b = try await Self.make(simulate: "seed: 3", computes: 20)
+        b.sim.clock.advance(4321, host: nil)
+        try b.sim.reset()   // b's timeline begins 4,321 s later
+        var lengths: [[Double]] = []
+        for s in [a, b] {
+            let backups = try #require(s.sim.drivers.backups)
+            var took: [Double] = []
+            for name in ["neutron", "nova", "neutron"] {
+                let t = s.sim.clock.seconds
+                _ = try await backups.backup(name, via: nil)
+                took.append(s.sim.clock.seconds - t)
+            }
+            lengths.append(took)
+        }
+        #expect(lengths[0] == lengths[1])
+        #expect(Set(lengths[0]).count > 1)   // they do vary (by the seed and the time since the timeline began)
     }
 
     @Test func injectedFaultsHitTheNamedHostsRepeatably() async throws {

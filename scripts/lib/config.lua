@@ -10,12 +10,20 @@ M.reveal = common.reveal
 -- Configuration -------------------------------------------------------------------------
 
 --- Applies INI edits on a host; returns what undo_ini needs ({ file, section, key, previous, created }).
+--- An edit with `delete = true` removes the key (undo puts its value back).
 function M.apply_ini(host, edits)
   local done = {}
   for _, e in ipairs(edits) do
     local created = host:run("test -e " .. e.file, { check = false }).code ~= 0
-    local previous = host:ini(e.file):set(e.section, e.key, M.reveal(e.value))
-    done[#done + 1] = { file = e.file, section = e.section, key = e.key, previous = previous or false, created = created }
+    local previous
+    if e.delete then
+      previous = host:ini(e.file):get(e.section, e.key)
+      if previous ~= nil then host:ini(e.file):delete(e.section, e.key) end
+    else
+      previous = host:ini(e.file):set(e.section, e.key, M.reveal(e.value))
+    end
+    done[#done + 1] = { file = e.file, section = e.section, key = e.key, previous = previous or false,
+                        created = created and not e.delete }
   end
   return done
 end

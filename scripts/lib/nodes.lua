@@ -41,7 +41,8 @@ end
 
 --- Switches components' code on a group to `release`'s virtualenv (the link
 --- /opt/openstack/<component>), applies INI `edits` (e.g. the transport URL), and restarts
---- `units`, in waves (`batch`, `gate`, `adaptive`, `max_fail` as for any step). Undo links
+--- `units`, in waves (`batch`, `gate`, `adaptive`, `max_fail` as for any step; `on`: a selector or
+--- function for a subset of `group`, a canary wave). Undo links
 --- back to `from`, puts the configuration back, and restarts the units again.
 function M.switch_venv(spec)
   local r, from = spec.release, spec.from
@@ -56,7 +57,7 @@ function M.switch_venv(spec)
   step(name) (with_waves(spec, {
     desc = "switch " .. concat(components, ", ") .. " on " .. spec.group .. " to the " .. r .. " virtualenv and restart "
       .. describe_units(spec),
-    on = spec.group, tags = spec.tags or { components[1], "venv" },
+    on = spec.on or spec.group, tags = spec.tags or { components[1], "venv" },
     run = function(host, ctx)
       relink(host, ctx, r)
       if spec.edits then

@@ -38,15 +38,21 @@ end
 --- in adaptive waves behind the Neutron database's load.
 --- spec: from, to, before (checks before the first step), nova_databases, create_databases
 --- (e.g. { "nova_api", "nova_cell0" } when the walk crosses Mitaka/Newton), endpoints (what
---- register_endpoints gets), vips (default { "nova", "neutron" }), after_sync (hook),
+--- register_endpoints gets), vips (default { "nova", "neutron" }; "metadata" and "placement" move to
+--- nova_new), after_sync (hook),
 --- compute_batch (default "10%"), agent_batch (default 50), load_max (default 28),
---- transport (false: the services keep their broker; default: they move to the new one).
+--- transport (false: the services keep their broker; default: they move to the new one),
+--- archive (false: no nova-archive-deleted-rows; archive_batch, default 10000),
+--- failover (false: leave neutron-server's automatic DHCP/L3 failover on through the window;
+--- default: off from before neutron-server starts until every agent reports to its broker).
 function M.nova_neutron(spec)
   local from, to = spec.from, spec.to
   local nova_api = lib.api_check { component = "nova", name = "nova-api" }
   local neutron_api = lib.api_check { component = "neutron", name = "neutron-api" }
   local gate = lib.db_load_check { name = "neutron-db-load", max = spec.load_max or 28 }
   local nova = require "ferry.nova"
+  local neutron = require "lib.neutron"
+  local compute = require "lib.compute"
   -- Inline (not a named check): the drill runs every named check after its rollback too,
   -- where the Kilo controllers rightly fail nova-status.
   local function nova_status(ctx)
@@ -73,6 +79,45 @@ function M.nova_neutron(spec)
   if release.index(from) >= release.index("ocata") then default_dbs[#default_dbs + 1] = "nova_cell0" end
   lib.backup_databases { names = spec.nova_databases or default_dbs, name = "backup-nova", tags = { "nova", "backup" } }
   lib.backup_databases { names = { "neutron" }, name = "backup-neutron", tags = { "neutron", "backup" } }
+  -- Soft-deleted rows out of the way before the schema walk (every migration and online
+  -- migration of the walk would carry them), after the dump (a rollback gets them back as
+  -- they were): archive_deleted_rows with `from`'s tools.
+  if spec.archive ~= false then
+    local batch = spec.archive_batch or 10000
+    step "nova-archive-deleted-rows" {
+      desc = "move soft-deleted rows to the shadow tables before the schema walk (nova-manage db archive_deleted_rows "
+        .. "--max_rows " .. batch .. " with " .. from .. "'s tools, until no deleted instance is left)",
+      tags = { "nova", "archive" },
+      run = function(ctx)
+        if ctx.dry_run then log.info("[dry run] would archive the deleted rows of nova"); return end
+        local where = release.tools(ctx, from, { on = "nova_new", venv = "/opt/venvs/{release}" })
+        local line = release.command_line(where, { argv = { "nova-manage", "db", "archive_deleted_rows", "--max_rows", tostring(batch) } })
+        local c = db.connect("nova")
+        local function left() return tonumber(c:scalar("SELECT COUNT(*) FROM instances WHERE deleted != 0")) or 0 end
+        local first = left()
+        local n, rounds = first, 0
+        while n > 0 do
+          local r = where.host:run(line, { check = false, timeout = spec.archive_timeout or "2h" })
+          -- From Ocata exit 1 means rows were archived (0: nothing was); before, 0 is success.
+          local archived_code = release.index(from) >= release.index("ocata") and 1 or 0
+          if r.code ~= 0 and r.code ~= archived_code then
+            c:close()
+            fail(line .. " on " .. where.host.name .. " exited " .. r.code .. ": " .. (r.stderr or ""))
+          end
+          local now = left()
+          if now >= n then
+            c:close()
+            fail("archive_deleted_rows moved nothing: " .. now .. " deleted instance row(s) remain (rows referencing them "
+              .. "keep them; archive or purge those by hand)")
+          end
+          n, rounds = now, rounds + 1
+        end
+        c:close()
+        log.info("archived " .. first .. " deleted instance row(s) in " .. rounds .. " batch(es) of " .. batch)
+      end,
+      undo = function(ctx) end, -- the rows come back with the dump's restore
+    }
+  end
   if spec.create_databases then lib.create_databases { names = spec.create_databases, via = "nova" } end
   lib.db_sync { component = "nova", from = from, to = to, timeout = spec.nova_timeout or "6h" }
   lib.db_sync { component = "neutron", from = from, to = to }
@@ -95,22 +140,51 @@ function M.nova_neutron(spec)
     if spec.transport == false then return nil end
     return function(host, ctx) return lib.transport_edits(ctx, component, file) end
   end
+  -- Until the agents report to neutron-server's broker they look dead to it: its automatic
+  -- failover would move every network (router) to the first agent that does (lib.neutron).
+  local failover = spec.failover ~= false and spec.transport ~= false
+  if failover then neutron.failover_off { group = "neutron_new" } end
   lib.start_services { component = "neutron", group = "neutron_new", release = to, roles = { "server" }, name = "start-neutron-" .. to }
   local up = {}
   for i = #nova_roles, 1, -1 do up[#up + 1] = nova_roles[i] end
   lib.start_services { component = "nova", group = "nova_new", release = to, roles = up, name = "start-nova-" .. to,
                        after = { nova_status } }
+  -- The metadata API (8775, nova-api's `metadata` in enabled_apis) has its own VIP where the
+  -- region gives it one: it moves with Nova's, or instances lose their metadata.
+  local function metadata_api(ctx)
+    local url = vip.url("metadata")
+    local r = http.get(url .. "/", { timeout = "10s" })
+    if r.status >= 400 then return false, "the metadata API (" .. url .. ") answered HTTP " .. tostring(r.status) end
+    return true
+  end
+  local checks = { nova = { nova_api }, neutron = { neutron_api }, metadata = { metadata_api } }
   for _, v in ipairs(spec.vips or { "nova", "neutron" }) do
-    lib.switch_vip { component = v, after = (v == "nova" and { nova_api }) or (v == "neutron" and { neutron_api }) or nil }
+    local served_by_nova = v == "metadata" or v == "placement"
+    lib.switch_vip { component = v, to = served_by_nova and "nova_new" or nil, after = checks[v] }
   end
 
   -- The nodes, upgraded in place: the new code unpacked beside the old, then switched.
   lib.ship_venv { release = to, group = "computes", max_fail = spec.max_fail or "1%" }
   lib.ship_venv { release = to, group = "network_nodes" }
+  -- nova-compute switches with `to`'s configuration: [placement] and [neutron] from the new
+  -- controllers' nova.conf, Kilo's [neutron] admin_* out (lib.compute), and the new broker.
+  -- A canary wave first: the rest only once it runs.
+  local function compute_edits(host, ctx)
+    local edits = compute.config_edits(ctx, to)
+    for _, e in ipairs(transport("nova", "/etc/nova/nova.conf") and lib.transport_edits(ctx, "nova", "/etc/nova/nova.conf") or {}) do
+      edits[#edits + 1] = e
+    end
+    return edits
+  end
+  local canary, rest = compute.canary("computes", spec.compute_canary or 2)
   lib.switch_venv {
-    name = "switch-nova-compute", component = "nova", release = to, from = from, group = "computes",
+    name = "switch-nova-compute-canary", component = "nova", release = to, from = from, group = "computes", on = canary,
+    roles = { "compute" }, max_fail = 0, edits = compute_edits,
+  }
+  lib.switch_venv {
+    name = "switch-nova-compute", component = "nova", release = to, from = from, group = "computes", on = rest,
     roles = { "compute" }, batch = spec.compute_batch or "10%", parallel = 500, max_fail = spec.max_fail or "1%",
-    edits = transport("nova", "/etc/nova/nova.conf"),
+    edits = compute_edits,
   }
   -- The L3/DHCP agents one network node at a time (parallel restarts of HA routers cut traffic).
   lib.switch_venv {
@@ -124,6 +198,7 @@ function M.nova_neutron(spec)
     parallel = 1000, max_fail = spec.max_fail or "1%", after = { neutron_api },
     edits = transport("neutron", "/etc/neutron/neutron.conf"),
   }
+  if failover then neutron.failover_restore { group = "neutron_new", release = to } end
   step "nova-discover-hosts" {
     desc = "map the compute nodes to their cell (nova-manage cell_v2 discover_hosts)",
     tags = { "nova" },

@@ -881,6 +881,10 @@ nova.preflight.instances_in_flight = function(ctx) end
 ---The oldest Newton point release whose cell setup the library suits ("14.0.7").
 ---@type string
 nova.newton_cell_setup_minimum = "14.0.7"
+---The oldest libvirt and QEMU each release's libvirt driver starts on (nova/virt/libvirt/driver.py
+---MIN_LIBVIRT_VERSION, MIN_QEMU_VERSION): release → { libvirt = "1.2.9", qemu = "2.1.0" } (no qemu before Newton).
+---@type table<string, { libvirt: string, qemu: string? }>
+nova.hypervisor_minimum = {}
 ---A public volumev3 endpoint in a new token's catalog (not merely registered).
 ---@type Probe
 nova.preflight.volumev3_endpoint = function(ctx) end

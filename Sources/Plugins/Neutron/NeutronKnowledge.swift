@@ -44,5 +44,11 @@ enum NeutronKnowledge {
             "upgrade every neutron-server first, then the agents (the server keeps RPC compatibility with older agents)",
             "restarting many agents at once loads the server and database: OVS agents past agent_boot_time lose tunnel flows, "
                 + "L3 agents' sync_routers timeouts cause endless resyncs (LP#1516260); restart in waves behind a gate",
+            // openstack/neutron@2015.1.0 neutron/db/agentschedulers_db.py, @12.0.0 neutron/conf/agent/database/agentschedulers_db.py
+            // and neutron/conf/db/l3_agentschedulers_db.py (defaults True and False), @12.0.0 neutron/db/agentschedulers_db.py
+            // remove_networks_from_down_agents.
+            "a neutron-server on another broker than its agents sees them dead: allow_automatic_dhcp_failover (default True) "
+                + "moves all their networks to the first agent that reports (allow_automatic_l3agent_failover, default False: routers); "
+                + "turn both off until the agents follow, then restore them and restart the server",
         ])
 }

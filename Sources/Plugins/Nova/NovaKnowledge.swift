@@ -54,6 +54,23 @@ enum NovaKnowledge {
     /// @14.0.7 nova/cmd/manage.py CellV2Commands.simple_cell_setup, map_cell0 cell0_default_connection).
     static let newtonCellSetupMinimum = "14.0.7"
 
+    /// The oldest libvirt and QEMU (kvm/qemu virt_type) nova-compute's libvirt driver starts on, per release: `init_host`
+    /// raises InternalError "Nova requires libvirt version X or greater." / "Nova requires QEMU version X or greater."
+    /// (openstack/nova@2015.1.0, @12.0.0, @13.0.0, @14.0.0, @15.0.0, @16.0.0, @17.0.0, @18.0.0
+    /// nova/virt/libvirt/driver.py MIN_LIBVIRT_VERSION, MIN_QEMU_VERSION; no QEMU minimum before Newton).
+    static let hypervisorMinimum: [String: (libvirt: String, qemu: String?)] = [
+        "kilo": ("0.9.11", nil), "liberty": ("0.9.11", nil), "mitaka": ("0.10.2", nil),
+        "newton": ("1.2.1", "1.5.3"), "ocata": ("1.2.1", "1.5.3"), "pike": ("1.2.9", "2.1.0"), "queens": ("1.2.9", "2.1.0"),
+        "rocky": ("1.3.1", "2.5.0"),
+    ]
+
+    /// nova-compute refuses to start without `[placement] os_region_name` from Ocata through Queens: `init_host` raises
+    /// PlacementNotConfigured (openstack/nova@15.0.0, @17.0.0 nova/compute/manager.py init_host, nova/exception.py;
+    /// gone at @18.0.0, where the placement client's keystoneauth options replace the check).
+    static func requiresPlacementSection(_ release: String) -> Bool {
+        Releases.atLeast(release, "ocata") && !Releases.atLeast(release, "rocky")
+    }
+
     /// `migrate_version` of the main database after each release's sync (last migration of its tree).
     static let lastVersion: [String: Int] = [
         "kilo": 280,     // openstack/nova@2015.1.0 versions/280_add_nullable_false_to_keypairs_name.py

@@ -5,9 +5,11 @@ import FerrySimulation
 /// `nova_api` and `nova_cell0` databases, `placement-manage` against `placement`.
 struct NovaSimulation: SimComponent {
     let component = "nova"
-    let programs: Set<String> = ["nova-manage", "nova-status", "placement-manage", "placement-status"]
+    let programs: Set<String> = ["nova-manage", "nova-status", "placement-manage", "placement-status", "virsh"]
     /// The compute API, and Placement, served by nova's controllers (its own `placement` VIP).
-    let apis = [SimAPI(name: "nova", port: 8774), SimAPI(name: "placement", port: 8778)]
+    /// The metadata API (8775) is served by nova-api with `enabled_apis` naming `metadata` (openstack/nova@2015.1.0
+    /// nova/cmd/api.py, @17.0.0 nova/conf/service.py enabled_apis default `osapi_compute,metadata`), behind its own VIP.
+    let apis = [SimAPI(name: "nova", port: 8774), SimAPI(name: "placement", port: 8778), SimAPI(name: "metadata", port: 8775)]
     /// The region file's databases for Nova (`placement` is seeded from Train on, not listed).
     let databases = ["nova", "nova_api", "nova_cell0"]
     /// Nova's RPC topics and the units that read them (`openstack-nova-conductor` / `nova-conductor`, …).
@@ -23,6 +25,7 @@ struct NovaSimulation: SimComponent {
     /// Those Kilo's flavor migration skips (a task_state, or resized or rescued) when the query asks for rescued ones.
     func countKey(table: String, query: String) -> String? {
         guard table == "instances" else { return nil }
+        if query.contains("DELETED !=") || query.contains("DELETED <>") { return "deleted_instances" }
         if query.contains("RESCUED") { return "unsettled_instances" }
         return query.contains("STATE") ? "busy_instances" : "instances"
     }
@@ -35,6 +38,21 @@ struct NovaSimulation: SimComponent {
         }
         Sim.install(&state, group: "computes", component: "nova", release: release,
                     units: NovaKnowledge.knowledge.units(.rpm, role: "compute"), running: true)
+        // The new controllers come with their release's nova.conf: the [placement] and [neutron] sections in keystoneauth
+        // form (what the computes need from Ocata; the Kilo [neutron] admin_* options are gone from Ocata on,
+        // openstack/nova@15.0.0 nova/conf/neutron.py). Computes deployed at Ocata or later have [placement] too; a Kilo
+        // compute's nova.conf (no file here) has neither.
+        let target = newRelease ?? release
+        if Sim.atLeast(target, "ocata") {
+            for host in Sim.hosts(state, in: "nova_new") {
+                state.hosts[host]?.files["/etc/nova/nova.conf"] = Self.controllerConf
+            }
+        }
+        if Sim.atLeast(release, "ocata") {
+            for host in Sim.hosts(state, in: "computes") {
+                state.hosts[host]?.files["/etc/nova/nova.conf"] = Self.computeConf
+            }
+        }
 
         var nova = SimDatabase(component: "nova")
         nova.schema["main"] = release
@@ -48,6 +66,8 @@ struct NovaSimulation: SimComponent {
         // Instances with a task_state, or resized or rescued (Kilo's migrate_flavor_data skips them).
         nova.counters["unsettled_instances"] = 0
         nova.counters["null_instance_uuids"] = 0
+        // Soft-deleted instances (deleted != 0) a region collects over the years, until archive_deleted_rows moves them.
+        nova.counters["deleted_instances"] = context.computes * 20
         // Kilo keeps flavors of older instances in system_metadata until migrate_flavor_data runs.
         nova.counters["flavor_migration_pending"] = release == "kilo" ? context.computes * 3 : 0
         nova.counters["odm_pending"] = 0
@@ -84,7 +104,87 @@ struct NovaSimulation: SimComponent {
         }
     }
 
+    /// A prebuilt controller's nova.conf (the sections the computes take from it).
+    static var controllerConf: String { "[DEFAULT]\nenabled_apis = osapi_compute,metadata\n\n" + computeConf }
+    /// A compute deployed at Ocata or later: the same [neutron] and [placement] as its controllers.
+    static let computeConf = """
+        [neutron]
+        url = http://neutron.sim:9696
+        auth_type = password
+        auth_url = http://keystone.sim:5000/v3
+        project_name = service
+        project_domain_name = Default
+        username = neutron
+        user_domain_name = Default
+        region_name = RegionOne
+        password = sim-neutron-secret
+
+        [placement]
+        os_region_name = RegionOne
+        auth_type = password
+        auth_url = http://keystone.sim:5000/v3
+        project_name = service
+        project_domain_name = Default
+        username = placement
+        user_domain_name = Default
+        password = sim-placement-secret
+
+        """
+
+    // MARK: nova-compute's start and the hypervisor
+
+    /// A compute's libvirt and QEMU: the nova database's flags `libvirt_version:<host>` / `qemu_version:<host>` where a
+    /// test sets them, else a CentOS 7.4 compute with the virt SIG's qemu-kvm-ev (libvirt 3.2.0, QEMU 2.9.0).
+    static func hypervisor(_ state: SimState, host: String) -> (libvirt: String, qemu: String) {
+        let db = state.databases["nova"]
+        return (db?.flags["libvirt_version:\(host)"] ?? "3.2.0", db?.flags["qemu_version:\(host)"] ?? "2.9.0")
+    }
+
+    static func older(_ a: String, than b: String) -> Bool {
+        let x = a.split(separator: ".").map { Int($0) ?? 0 }, y = b.split(separator: ".").map { Int($0) ?? 0 }
+        for i in 0..<max(x.count, y.count) where (i < x.count ? x[i] : 0) != (i < y.count ? y[i] : 0) {
+            return (i < x.count ? x[i] : 0) < (i < y.count ? y[i] : 0)
+        }
+        return false
+    }
+
+    /// nova-compute's `init_host` at `release` on `host`, with the host's /etc/nova/nova.conf: PlacementNotConfigured
+    /// (Ocata…Queens), then the libvirt driver's minimum libvirt and QEMU (NovaKnowledge). The message, or nil.
+    static func computeRefusal(unit: String, host: String, release: String, state: SimState) -> String? {
+        let conf = state.hosts[host]?.files["/etc/nova/nova.conf"].map { IniDocument($0) }
+        if NovaKnowledge.requiresPlacementSection(release), conf?.get("placement", "os_region_name") == nil {
+            return "Job for \(unit).service failed: PlacementNotConfigured: This compute is not configured to talk to the placement "
+                + "service. Configure the [placement] section of nova.conf and restart the service."
+        }
+        guard let min = NovaKnowledge.hypervisorMinimum[release] else { return nil }
+        let have = hypervisor(state, host: host)
+        if older(have.libvirt, than: min.libvirt) {
+            return "Job for \(unit).service failed: InternalError: Nova requires libvirt version \(min.libvirt) or greater. "
+                + "(libvirt \(have.libvirt) on this host)"
+        }
+        if let qemu = min.qemu, older(have.qemu, than: qemu) {
+            return "Job for \(unit).service failed: InternalError: Nova requires QEMU version \(qemu) or greater. (QEMU \(have.qemu) on this host)"
+        }
+        return nil
+    }
+
+    func start(unit: String, host: String, release: String, state: inout SimState) -> String? {
+        guard NovaKnowledge.knowledge.units(.rpm, role: "compute").contains(unit)
+            || NovaKnowledge.knowledge.units(.deb, role: "compute").contains(unit) else { return nil }
+        return Self.computeRefusal(unit: unit, host: host, release: release, state: state)
+    }
+
+    /// `virsh version` (libvirt's tools/virsh-host.c cmdVersion): the library, the API and the running hypervisor.
+    /// Any other virsh command is left unjudged (recorded).
+    static func virsh(_ command: SimCommand, state: SimState) -> SimOutcome? {
+        guard command.argv.dropFirst().first(where: { !$0.hasPrefix("-") }) == "version" else { return nil }
+        let h = hypervisor(state, host: command.host)
+        return Sim.ok("Compiled against library: libvirt \(h.libvirt)\nUsing library: libvirt \(h.libvirt)\n"
+            + "Using API: QEMU \(h.libvirt)\nRunning hypervisor: QEMU \(h.qemu)\n", duration: 0.2)
+    }
+
     func run(_ command: SimCommand, state: inout SimState, context: any SimContext) -> SimOutcome? {
+        if command.program == "virsh" { return Self.virsh(command, state: state) }
         let isPlacement = command.program.hasPrefix("placement-")
         let component = isPlacement ? "placement" : "nova"
         guard let tool = Sim.tool(command, state, component: component) ?? Sim.tool(command, state, component: "nova") else {
@@ -97,7 +197,7 @@ struct NovaSimulation: SimComponent {
         case "placement-manage": return placement(command, tool: tool, state: &state, context: context)
         default: break
         }
-        let args = ManageArguments(command.argv, valued: ["--max-count", "--max_count", "--max-number", "--transport-url", "--name",
+        let args = ManageArguments(command.argv, valued: ["--max-count", "--max_count", "--max-number", "--max_rows", "--transport-url", "--name",
                                                          "--database_connection", "--cell_uuid"])
         let words = args.words
         if words.isEmpty && args.flags.contains("--version") {
@@ -133,6 +233,37 @@ struct NovaSimulation: SimComponent {
             state.databases["nova"] = db
             return Sim.ok("\(matched) instances matched query, \(done) completed",
                           duration: context.duration("nova-manage db migrate_flavor_data", 60 + Double(done) * 0.05))
+        case ("db", "archive_deleted_rows") where !Sim.atLeast(tool, "mitaka"):
+            // Kilo and Liberty: `--max_rows` is needed in practice (None - 0 raises TypeError in the DB API), the rows
+            // move to the shadow tables table by table, nothing is printed (openstack/nova@2015.1.0 nova/cmd/manage.py
+            // DbCommands.archive_deleted_rows, nova/db/sqlalchemy/api.py archive_deleted_rows). The model moves
+            // `deleted_instances`; later releases' output is not modelled (recorded).
+            guard let max = args.int("--max_rows") else {
+                return .fail("Traceback (most recent call last):\n  File \"nova/db/sqlalchemy/api.py\", in archive_deleted_rows\n"
+                    + "TypeError: unsupported operand type(s) for -: 'NoneType' and 'int'", code: 1, duration: 2)
+            }
+            var db = state.databases["nova"]!
+            let left = db.counters["deleted_instances"] ?? 0
+            let moved = min(max, left)
+            db.counters["deleted_instances"] = left - moved
+            state.databases["nova"] = db
+            return Sim.ok("", duration: context.duration("nova-manage db archive_deleted_rows", 5 + Double(moved) * 0.002))
+        case ("db", "archive_deleted_rows") where Sim.atLeast(tool, "ocata"):
+            // From Ocata: exit 1 when rows were archived, 0 when nothing was ("Nothing was archived." with --verbose),
+            // 2 for an invalid --max_rows (openstack/nova@15.0.0, @17.0.0 nova/cmd/manage.py DbCommands.archive_deleted_rows).
+            let max = args.int("--max_rows") ?? 1000
+            guard max >= 0 else { return SimOutcome(exitCode: 2, stdout: "Must supply a positive value for max_rows\n", duration: 1) }
+            var db = state.databases["nova"]!
+            let left = db.counters["deleted_instances"] ?? 0
+            let moved = min(max, left)
+            db.counters["deleted_instances"] = left - moved
+            state.databases["nova"] = db
+            let verbose = args.flags.contains("--verbose")
+            let out = !verbose ? "" : moved == 0 ? "Nothing was archived.\n"
+                : "+-----------+-------------------------+\n| Table     | Number of Rows Archived |\n"
+                    + "+-----------+-------------------------+\n| instances | \(moved) |\n+-----------+-------------------------+\n"
+            return SimOutcome(exitCode: moved > 0 ? 1 : 0, stdout: out,
+                              duration: context.duration("nova-manage db archive_deleted_rows", 5 + Double(moved) * 0.002))
         case ("db", "null_instance_uuid_scan"):
             var db = state.databases["nova"]!
             let n = db.counters["null_instance_uuids"] ?? 0

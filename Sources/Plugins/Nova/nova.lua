@@ -60,6 +60,15 @@ end
 --- database (nova_api_cell0), not nova_cell0.
 M.newton_cell_setup_minimum = "14.0.7"
 
+--- The oldest libvirt and QEMU the libvirt driver of each release starts on (NovaKnowledge.hypervisorMinimum;
+--- openstack/nova@<tag> nova/virt/libvirt/driver.py MIN_LIBVIRT_VERSION, MIN_QEMU_VERSION): { libvirt =, qemu = }.
+M.hypervisor_minimum = {
+  kilo = { libvirt = "0.9.11" }, liberty = { libvirt = "0.9.11" }, mitaka = { libvirt = "0.10.2" },
+  newton = { libvirt = "1.2.1", qemu = "1.5.3" }, ocata = { libvirt = "1.2.1", qemu = "1.5.3" },
+  pike = { libvirt = "1.2.9", qemu = "2.1.0" }, queens = { libvirt = "1.2.9", qemu = "2.1.0" },
+  rocky = { libvirt = "1.3.1", qemu = "2.5.0" },
+}
+
 --- Inside a step: maps computes that are not in a cell yet (run whenever computes are added, Ocata on).
 function M.discover_hosts(host)
   if type(host) ~= "table" then error("nova.discover_hosts(host): expected the host to run nova-manage on", 2) end

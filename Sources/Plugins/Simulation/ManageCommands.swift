@@ -134,7 +134,7 @@ extension NeutronSimulation {
 }
 extension NovaSimulation {
     /// The compute client and the hypervisor's tools on the computes, run without judgement.
-    var recordedPrograms: Set<String> { ["nova", "openstack", "virsh", "libvirtd", "qemu-img", "qemu-kvm", "qemu-system-x86_64"] }
+    var recordedPrograms: Set<String> { ["nova", "openstack", "libvirtd", "qemu-img", "qemu-kvm", "qemu-system-x86_64"] }
 }
 extension RabbitMQSimulation {
     /// RabbitMQ's other tools (rabbitmqctl's status commands are interpreted).

@@ -26,6 +26,8 @@ preflight.step {
   -- chain, and its consistency groups are moved by Ocata's migrations on the way).
   preflight.databases_reachable { names = { "glance", "cinder", "nova", "neutron" } },
   preflight.backup_space(),
+  -- Every compute's libvirt and QEMU new enough for Queens's nova-compute (it refuses older).
+  require("lib.compute").hypervisor_versions { to = "queens" },
   -- The Newton tools' point release decides how its cell setup behaves (14.0.7 or later).
   preflight.newton_nova_version(),
   preflight.new_controllers {

@@ -11,7 +11,8 @@ phases.nova_neutron {
   before = { preflight.volumev3_endpoint() },
   nova_databases = { "nova" },
   create_databases = { "nova_api", "nova_cell0" },
-  vips = { "nova", "neutron" },   -- add "placement" where placement has its own VIP
+  -- The metadata API's VIP (8775) moves with Nova's; add "placement" where placement has its own VIP.
+  vips = { "nova", "metadata", "neutron" },
   endpoints = {
     name = "nova-endpoints", tags = { "nova", "catalog" }, keystone = "kilo",   -- Keystone stays at Kilo
     services = {

@@ -27,6 +27,8 @@ preflight.step {
   preflight.online_migrations_done { from = "queens" },
   preflight.databases_reachable { names = { "glance", "cinder", "nova", "nova_api", "nova_cell0", "neutron" } },
   preflight.backup_space(),
+  -- Every compute's libvirt and QEMU new enough for Rocky's nova-compute (it refuses older).
+  require("lib.compute").hypervisor_versions { to = "rocky" },
   preflight.new_controllers {
     roles = { cinder = { "api", "scheduler", "volume" } }, to = "rocky",
     groups = { "glance_new", "cinder_new", "nova_new", "neutron_new" },

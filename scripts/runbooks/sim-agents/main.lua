@@ -2,6 +2,9 @@
 -- with the agents restarted in adaptive waves behind the Neutron database's load: the
 -- step the reference upgrade's first attempt was rolled back for. Runs on the
 -- simulated region (ferry drill scripts/runbooks/sim-agents -r sim).
+local compute = require "lib.compute"
+local config = require "lib.config"
+
 runbook {
   name = "sim-agents",
   from = "kilo", to = "queens",
@@ -47,14 +50,21 @@ step "ship-venv" {
   undo = function(host, ctx) host:run("rm -rf /opt/venvs/queens") end,
 }
 
+-- Queens nova-compute needs Queens' configuration, not Kilo's: it refuses to start without
+-- [placement] (PlacementNotConfigured), and Kilo's [neutron] admin_* options are gone.
+-- lib.compute takes [placement] and [neutron] from the new controllers' nova.conf.
 step "switch-compute" {
-  desc = "Point openstack-nova-compute at the Queens code and restart it",
+  desc = "Point openstack-nova-compute at the Queens code with the new controllers' [placement] and [neutron], and restart it",
   on = "computes", batch = "25%", parallel = 500, max_fail = "1%",
   run = function(host, ctx)
-    host:run("ln -sfn /opt/venvs/queens /opt/openstack/nova && systemctl restart openstack-nova-compute")
+    host:run("ln -sfn /opt/venvs/queens /opt/openstack/nova")
+    host.state.ini = config.apply_ini(host, compute.config_edits(ctx, "queens"))
+    host:run("systemctl restart openstack-nova-compute")
   end,
   undo = function(host, ctx)
-    host:run("ln -sfn /opt/venvs/kilo /opt/openstack/nova && systemctl restart openstack-nova-compute")
+    host:run("ln -sfn /opt/venvs/kilo /opt/openstack/nova")
+    config.undo_ini(host, host.state.ini)
+    host:run("systemctl restart openstack-nova-compute")
   end,
 }
 
