@@ -54,6 +54,7 @@
 ---@field user? string set only when given for this host
 ---@field vars table the host's variables
 ---@field groups string[] the groups the host belongs to
+---@field family "rpm"|"deb" its package family: its own vars.family, else its groups' (inventory.families), else the region's vars.family, else "rpm"
 ---@field state table in a per-host step: saved with the host's result and handed to its undo
 local Host = {}
 
