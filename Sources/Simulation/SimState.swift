@@ -26,7 +26,13 @@ public struct SimHost: Codable, Sendable, Equatable {
     public var files: [String: String] = [:]
     /// Symbolic links (`ln -sfn TARGET LINK`): link → target.
     public var links: [String: String] = [:]
-    public init(groups: [String]) { self.groups = groups }
+    /// How the host's distribution packages OpenStack (its unit names); nil in a model saved
+    /// before hosts had one: RDO's.
+    public var family: PackageFamily?
+    public init(groups: [String], family: PackageFamily? = nil) {
+        self.groups = groups
+        self.family = family
+    }
 }
 
 public struct SimService: Codable, Sendable, Equatable {

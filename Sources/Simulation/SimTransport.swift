@@ -449,7 +449,10 @@ struct SimTransport: Transport {
             for unit in units where sim.host(host)?.services[unit] == nil {
                 return SimOutcome(exitCode: 1, stderr: "No files found for \(unit).service.\n", duration: 0.05)
             }
-            return SimOutcome(stdout: units.map { "# /usr/lib/systemd/system/\($0).service\n" }.joined(), duration: 0.05)
+            // Where the host's packages put unit files: RDO specs' %{_unitdir}, Debian/Ubuntu's /lib/systemd/system
+            // (dh_systemd); the sources are cited in docs/simulation.md.
+            let dir = sim.host(host)?.family == .deb ? "/lib/systemd/system" : "/usr/lib/systemd/system"
+            return SimOutcome(stdout: units.map { "# \(dir)/\($0).service\n" }.joined(), duration: 0.05)
         }
         var out = SimOutcome(duration: 0)
         for unit in units {

@@ -221,6 +221,73 @@ import FerryTestSupport
         #expect(first("%(total)i instances matched query, %(done)i completed {'total': 60, 'done': 56}") == patterns[1])
     }
 
+    // MARK: 8. Package family per host
+
+    /// The reference region: Ubuntu controllers (the region's `vars.family: deb`), CentOS computes with RDO packages
+    /// (`inventory.families: { computes: rpm }`).
+    static func mixed(_ runbook: String, computes: Int = 20, adjust: ((inout SimState) -> Void)? = nil) async throws -> LibraryTests.Sim {
+        try await LibraryTests.make(runbook: runbook, release: "kilo", target: "queens", computes: computes, family: "deb",
+                                    families: "computes: rpm", adjust: adjust)
+    }
+
+    /// The simulated region seeds each host with its own family's units: Ubuntu's nova package names them after the
+    /// package (nova-compute.service, openstack/deb-nova@debian/ocata debian/nova-compute.init.in, the Debian packaging
+    /// Ubuntu's follows), RDO's spec prefixes them (openstack-nova-compute.service, rdo-packages/nova-distgit@rpm-kilo
+    /// and @queens-rdo openstack-nova.spec).
+    @Test func aMixedRegionSeedsEachHostWithItsFamilysUnits() async throws {
+        let s = try await Self.mixed("kilo-to-queens")
+        let state = s.sim.state
+        #expect(s.sim.region.hosts["cmp0001"]?.family == .rpm && s.sim.region.hosts["nova-old-1"]?.family == .deb)
+        #expect(state.hosts["cmp0001"]?.services["openstack-nova-compute"] != nil && state.hosts["cmp0001"]?.services["nova-compute"] == nil)
+        #expect(state.hosts["nova-old-1"]?.services["nova-api"] != nil && state.hosts["nova-old-1"]?.services["openstack-nova-api"] == nil)
+        #expect(state.hosts["nova-new-1"]?.services["nova-conductor"]?.release == "queens")
+        #expect(state.hosts["nova-new-1"]?.services["apache2"] != nil)   // Ubuntu's placement-api runs under apache2
+        #expect(state.hosts["cinder-new-1"]?.services["cinder-volume"] != nil)
+        #expect(state.hosts["net01"]?.services["neutron-l3-agent"] != nil)
+    }
+
+    /// The old library took the family from the region's vars for every host: on Ubuntu controllers and RDO computes it
+    /// walked every schema to Queens and then failed on the computes, mid-window, restarting a unit they do not have.
+    /// Its rollback failed the same way. The library now takes each host's family, and the drill passes both ways.
+    @Test func aMixedRegionFailsThePerRegionFamilyAndPassesThePerHostOne() async throws {
+        // The old runbook, on a region where its other defects do not stop it first (Keystone at Mitaka, Kilo's cinder rows gone).
+        let old = try await Self.mixed(Self.before) { s in
+            Self.withoutKiloCinderRows(&s)
+            for (name, host) in s.hosts {
+                for (unit, svc) in host.services where svc.component == "keystone" { s.hosts[name]?.services[unit]?.release = "mitaka" }
+            }
+        }
+        let run = try await Self.run(old)
+        #expect(run.status == .failed)
+        #expect(run.step == "switch-nova-compute", "\(run.step ?? ""): \(run.message ?? "")")
+        #expect(run.failedHosts.first?.message.contains("Failed to restart nova-compute.service: Unit nova-compute.service not found.") == true,
+                "\(run.failedHosts.first?.message ?? "")")
+        #expect(old.sim.state.databases["nova"]?.schema["main"] == "queens")   // mid-window: every schema walked
+        // Nor can it walk back: its undo restarts the same unit.
+        let back = try await old.engine.rollback(run.runID, yes: true)
+        #expect(back.status == .rollbackFailed)
+        #expect(back.message?.contains("Unit nova-compute.service not found") == true, "\(back.message ?? "")")
+
+        let fixed = try await Self.mixed("kilo-to-queens")
+        let before = fixed.sim.state
+        let outcome = try await Drill(engine: fixed.engine, model: fixed.sim, times: 1).run()
+        let rep = try #require(outcome.repetitions.first)
+        #expect(rep.upgrade.status == .succeeded, "\(rep.upgrade.step ?? ""): \(rep.upgrade.message ?? "")")
+        #expect(rep.rollback?.status == .rolledBack, "\(rep.rollback?.message ?? "")")
+        #expect(rep.differences.isEmpty, "\(rep.differences)")
+        #expect(SimRegion.differences(before, fixed.sim.state).isEmpty)
+
+        // Once more without the rollback: each host ends on Queens under its own unit names.
+        let again = try await Self.mixed("kilo-to-queens")
+        let good = try await Self.run(again)
+        #expect(good.status == .succeeded, "\(good.step ?? ""): \(good.message ?? "")")
+        let state = again.sim.state
+        #expect(state.hosts["cmp0001"]?.services["openstack-nova-compute"]?.release == "queens")
+        #expect(state.hosts["nova-new-1"]?.services["nova-api"]?.running == true)
+        #expect(state.hosts["nova-old-1"]?.services["nova-api"]?.running == false)
+        #expect(state.hosts["cinder-new-1"]?.services["cinder-volume"]?.running == true)
+    }
+
     // MARK: 9. Newton's point release
 
     /// 14.0.0…14.0.3 need --transport-url, before 14.0.7 cell0 is named after the API database: the preflight reads the

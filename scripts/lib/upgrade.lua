@@ -62,7 +62,7 @@ function M.stop_services(spec)
     on = spec.group, tags = spec.tags or { spec.component or "services" },
     run = function(host, ctx)
       local stopped = {}
-      for _, u in ipairs(M.units(ctx, spec)) do
+      for _, u in ipairs(M.units(ctx, spec, host)) do
         local svc = host:service(u)
         if svc:active() then svc:stop(); stopped[#stopped + 1] = u end
       end
@@ -70,7 +70,7 @@ function M.stop_services(spec)
     end,
     undo = function(host, ctx)
       -- In flight when Ferry died: nothing was recorded; start every unit (start is idempotent).
-      for _, u in ipairs(host.state.stopped or M.units(ctx, spec)) do host:service(u):start() end
+      for _, u in ipairs(host.state.stopped or M.units(ctx, spec, host)) do host:service(u):start() end
     end,
   }))
   return name
@@ -84,7 +84,7 @@ function M.start_services(spec)
     on = spec.group, tags = spec.tags or { spec.component or "services" },
     run = function(host, ctx)
       local started = {}
-      for _, u in ipairs(M.units(ctx, spec)) do
+      for _, u in ipairs(M.units(ctx, spec, host)) do
         host:service(u):start()
         started[#started + 1] = u
         host.state.started = started
@@ -93,7 +93,7 @@ function M.start_services(spec)
     undo = function(host, ctx)
       -- Units this host started (all of them if Ferry died before recording), newest first;
       -- a unit that is not running is left alone.
-      local units = host.state.started or M.units(ctx, spec)
+      local units = host.state.started or M.units(ctx, spec, host)
       for i = #units, 1, -1 do
         local svc = host:service(units[i])
         if svc:active() then svc:stop() end
@@ -110,8 +110,8 @@ function M.rolling_restart(spec)
   step(name) (with_waves(spec, {
     desc = "restart " .. describe_units(spec) .. " on " .. spec.group .. " in waves",
     on = spec.group, tags = spec.tags or { spec.component or "services" },
-    run = function(host, ctx) for _, u in ipairs(M.units(ctx, spec)) do host:service(u):restart() end end,
-    undo = function(host, ctx) for _, u in ipairs(M.units(ctx, spec)) do host:service(u):restart() end end,
+    run = function(host, ctx) for _, u in ipairs(M.units(ctx, spec, host)) do host:service(u):restart() end end,
+    undo = function(host, ctx) for _, u in ipairs(M.units(ctx, spec, host)) do host:service(u):restart() end end,
   }))
   return name
 end
