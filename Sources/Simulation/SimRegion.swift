@@ -30,6 +30,9 @@ public final class SimRegion: Sendable {
     let unjudged: SimUnjudged
     /// The component that is the region's catalog, and its message broker, as their drivers see them.
     let catalogRole: SimCatalogRole?
+    /// When the broker was last brought up to date in this process (``brokerTick``), while nothing
+    /// published: kept out of the model, which a run that publishes nothing leaves as it found it.
+    let brokerTicked = Mutex<Double?>(nil)
     let brokerRole: SimBrokerRole?
     private let model: Mutex<SimState>
 

@@ -125,6 +125,10 @@ public struct SimBroker: Codable, Sendable, Equatable {
     public var permissions: [String: String] = [:]
     public var policies: [Policy] = []
     public var queues: [Queue] = []
+    /// The resource alarm that blocks publishers (memory or disk), while it is on.
+    public var alarm: String?
+    /// When notifications were last published to it (simulated seconds since 1970).
+    public var publishedAt: Double?
     public init() {}
 }
 

@@ -494,6 +494,11 @@ struct SimTransport: Transport {
                     }
                     sim.load.restarted(database: weighs.database, at: now, lane: lane)
                 }
+                // A service that publishes to a broker whose resource alarm blocks publishers does not come up.
+                if let blocked = sim.blockedByBroker(host: host, unit: unit, now: sim.clock.now(host: lane).timeIntervalSince1970) {
+                    sim.mutate { $0.hosts[host]?.services[unit]?.running = false }
+                    return .fail(blocked, duration: out.duration + seconds)
+                }
                 // The component may refuse the start (its plugin's release quirks).
                 let refused: String? = sim.mutate { s in
                     guard var svc = s.hosts[host]?.services[unit] else { return nil }
