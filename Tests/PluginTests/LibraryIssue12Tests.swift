@@ -288,6 +288,87 @@ import FerryTestSupport
         #expect(state.hosts["cinder-new-1"]?.services["cinder-volume"]?.running == true)
     }
 
+    // MARK: 11. Notification consumers and the new broker
+
+    /// A billing consumer (ceilometer's notification agent on tel1, RDO's unit) reading the old cluster, and a broker
+    /// node that holds `broker` of notifications before its resource alarm.
+    static func withConsumer(_ runbook: String, broker: String, skipRabbit: Bool = false,
+                             adjust: ((inout SimState) -> Void)? = nil) async throws -> LibraryTests.Sim {
+        try await LibraryTests.make(
+            runbook: runbook, release: "kilo", target: "queens", computes: 20,
+            vars: "notification_queues: [notifications.info], notification_consumers: [{ name: ceilometer, group: telemetry, "
+                + "file: /etc/ceilometer/ceilometer.conf, section: oslo_messaging_notifications, option: transport_url, "
+                + "units: { rpm: [openstack-ceilometer-notification], deb: [ceilometer-agent-notification] } }]",
+            groups: "telemetry: [tel1]", simulate: "broker: { \(broker) }") { s in
+                s.hosts["tel1"]?.services["openstack-ceilometer-notification"] = SimService(component: "ceilometer", running: true, release: "kilo")
+                s.hosts["tel1"]?.files["/etc/ceilometer/ceilometer.conf"] =
+                    "[oslo_messaging_notifications]\ntransport_url = rabbit://ceilometer@rabbit-old-1:5672/\n"
+                adjust?(&s)
+            }
+    }
+
+    /// The old runbook moved every service to the new cluster and left billing on the old one: the new cluster's
+    /// notifications.info had no consumer and grew (lazy: to disk) until the broker's disk alarm blocked its publishers,
+    /// and the next service to start on it never came up. The fixed runbook mirrors the consumers' queues, moves the
+    /// consumers first and checks their queues drain; the drill passes both ways.
+    @Test func billingLeftOnTheOldBrokerFillsTheNewOneUntilItsAlarmBlocksPublishers() async throws {
+        let broker = "notifications_per_host: 2, disk_free_mb: 300, disk_free_limit_mb: 50, message_bytes: 2048"
+        let old = try await Self.withConsumer(Self.before, broker: broker) { s in
+            Self.withoutKiloCinderRows(&s)
+            for (name, host) in s.hosts {
+                for (unit, svc) in host.services where svc.component == "keystone" { s.hosts[name]?.services[unit]?.release = "mitaka" }
+            }
+        }
+        let run = try await Self.run(old)
+        #expect(run.status == .failed)
+        let why = (run.message ?? "") + " " + run.failedHosts.map(\.message).joined(separator: " ")
+        #expect(why.contains("timed out publishing to RabbitMQ (connection.blocked by the broker's disk alarm"), "\(run.step ?? ""): \(why)")
+        #expect(old.sim.state.brokers["default"]?.alarm?.contains("disk alarm") == true)
+        #expect(old.sim.state.brokers["default"]?.queues.first { $0.name == "notifications.info" }.map { $0.messages > 100_000 } == true)
+
+        let fixed = try await Self.withConsumer("kilo-to-queens", broker: broker)
+        let before = fixed.sim.state
+        let outcome = try await Drill(engine: fixed.engine, model: fixed.sim, times: 1).run()
+        let rep = try #require(outcome.repetitions.first)
+        #expect(rep.upgrade.status == .succeeded, "\(rep.upgrade.step ?? ""): \(rep.upgrade.message ?? "")")
+        #expect(rep.rollback?.status == .rolledBack, "\(rep.rollback?.message ?? "")")
+        #expect(rep.differences.isEmpty, "\(rep.differences)")
+        #expect(SimRegion.differences(before, fixed.sim.state).isEmpty)
+
+        let again = try await Self.withConsumer("kilo-to-queens", broker: broker)
+        let good = try await Self.run(again)
+        #expect(good.status == .succeeded, "\(good.step ?? ""): \(good.message ?? "")")
+        let b = try #require(again.sim.state.brokers["default"])
+        #expect(b.alarm == nil)
+        let mirrored = try #require(b.policies.first { $0.name == "notifications-mirrored" })
+        #expect(mirrored.pattern == "^(notifications\\.info)$" && mirrored.priority == 2)
+        #expect(mirrored.definition["ha-mode"] == "all" && mirrored.definition["ha-sync-mode"] == "automatic"
+                && mirrored.definition["queue-mode"] == "lazy", "\(mirrored.definition)")
+        #expect(again.sim.state.hosts["tel1"]?.files["/etc/ceilometer/ceilometer.conf"]?.contains("rabbit-new-1") == true)
+    }
+
+    /// A notification queue nobody reads, in default mode, holds its messages in RAM: past vm_memory_high_watermark
+    /// (0.4 of the node's RAM by default, RabbitMQ 3.6) the memory alarm blocks every publisher, and a service that
+    /// publishes there does not come up.
+    @Test func anUnreadNotificationQueueInRAMTripsTheMemoryAlarm() async throws {
+        let runbook = try writeRunbook("""
+            runbook { name = "alarm" }
+            step "publish" { on = "computes", run = function(host)
+              host:ini("/etc/nova/nova.conf"):set("DEFAULT", "transport_url", "rabbit://nova@rabbit-new-1:5672/")
+            end }
+            step "wait" { run = function(ctx) sleep("2h") end }
+            step "restart" { on = "computes", run = function(host) host:service("openstack-nova-compute"):restart() end }
+            """)
+        let s = try await Self.withConsumer(runbook, broker: "notifications_per_host: 2, memory_mb: 256, message_bytes: 2048")
+        let run = try await Self.run(s)
+        let why = run.failedHosts.map(\.message).joined(separator: " ")
+        // 20 computes × 2 a second for 2 hours: 288,000 notifications of 2 KB, 562 MB, over 0.4 of 256 MB.
+        #expect(why.contains("Job for openstack-nova-compute.service failed: timed out publishing to RabbitMQ (connection.blocked by the "
+                             + "broker's memory alarm: queues hold"), "\(run.step ?? ""): \(why)")
+        #expect(why.contains("over vm_memory_high_watermark 0.40 of 256 MB RAM"), "\(why)")
+        #expect(s.sim.state.hosts["cmp0001"]?.services["openstack-nova-compute"]?.running == false)
+    }
+
     // MARK: 9. Newton's point release
 
     /// 14.0.0…14.0.3 need --transport-url, before 14.0.7 cell0 is named after the API database: the preflight reads the

@@ -26,7 +26,8 @@ import FerryTestSupport
     /// with the repository's `runbook`; `adjust` edits the region's model before the run.
     /// `family`: the region's package family (`vars.family`); `families`: `inventory.families` (group → family).
     static func make(runbook: String, release: String, target: String, computes: Int, faults: String = "[]", vars: String = "",
-                     family: String = "rpm", families: String = "", adjust: ((inout SimState) -> Void)? = nil) async throws -> Sim
+                     family: String = "rpm", families: String = "", groups: String = "", simulate: String = "",
+                     adjust: ((inout SimState) -> Void)? = nil) async throws -> Sim
     {
         let dir = NSTemporaryDirectory() + "ferry-library-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -37,10 +38,10 @@ import FerryTestSupport
               target: \(target)
               components: [keystone, glance, cinder, nova, neutron, rabbitmq]
               seed: 42
-              faults: \(faults)
+              faults: \(faults)\(simulate.isEmpty ? "" : "\n  " + simulate)
             inventory:
               groups:
-                tools: [tools1]\(families.isEmpty ? "" : "\n  families: { \(families) }")
+                tools: [tools1]\(groups.isEmpty ? "" : "\n    " + groups)\(families.isEmpty ? "" : "\n  families: { \(families) }")
             releases:
             \(["kilo", "liberty", "mitaka", "newton", "ocata", "pike", "queens", "rocky"]
                 .map { "  \($0): { host: tools1, venv: /opt/venvs/\($0) }" }.joined(separator: "\n"))

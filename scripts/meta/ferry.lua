@@ -941,7 +941,7 @@ local rabbitmq = {}
 ---@type Probe
 rabbitmq.health = function(ctx) end
 ---One policy definition (a queue gets only one policy).
----@param spec {lazy?: boolean, locator?: string, leader_locator?: string}
+---@param spec {lazy?: boolean, locator?: string, leader_locator?: string, ha_mode?: "all"|"exactly"|"nodes", ha_params?: any, ha_sync_mode?: "automatic"|"manual"}
 ---@return table
 rabbitmq.definition = function(spec) end
 ---Inside a step: notification queues lazy; returns what restore_policies needs.
