@@ -29,7 +29,7 @@ struct RabbitMQSimulation: SimComponent {
         // notify_send → _publish_and_creates_default_queue). A publisher the broker blocks (connection.blocked)
         // waits on its first send: the service does not come up. The node blocks publishers past
         // vm_memory_high_watermark (0.4 of RAM) or below disk_free_limit (50 MB), RabbitMQ 3.6's defaults
-        // (rabbitmq/rabbitmq-server@rabbitmq_v3_6_16 ebin/rabbit_app.in, docs/rabbitmq.config.example; the
+        // (rabbitmq/rabbitmq-server@rabbitmq_v3_6_16 Makefile (the app defaults), docs/rabbitmq.config.example; the
         // memory and disk alarms of src/rabbit_alarm.erl block publishing connections); lazy queues (3.6.0 on)
         // page their messages to disk, so they count against the disk, the others against memory
         // (simulate.broker sizes the node).
