@@ -369,6 +369,19 @@ import FerryTestSupport
         #expect(s.sim.state.hosts["cmp0001"]?.services["openstack-nova-compute"]?.running == false)
     }
 
+    /// simulate.broker: its keys are checked, its numbers read.
+    @Test func simulatedBrokerSettingsAreChecked() throws {
+        let c = try SimConfig(["broker": ["memory_mb": 512, "vm_memory_high_watermark": 0.5, "notifications_per_host": 1]], file: "r.yaml")
+        #expect(c.broker.memoryMB == 512 && c.broker.watermark == 0.5 && c.broker.notificationsPerHost == 1 && c.broker.diskFreeLimitMB == 50)
+        do {
+            _ = try SimConfig(["broker": ["memry_mb": 512]], file: "r.yaml")
+            Issue.record("no error")
+        } catch let e as FerryError {
+            #expect(e.message.contains("r.yaml: simulate.broker: unknown key 'memry_mb'; known: disk_free_limit_mb"), "\(e.message)")
+        }
+        #expect(throws: FerryError.self) { try SimConfig(["broker": ["memory_mb": "lots"]], file: "r.yaml") }
+    }
+
     // MARK: 9. Newton's point release
 
     /// 14.0.0…14.0.3 need --transport-url, before 14.0.7 cell0 is named after the API database: the preflight reads the
