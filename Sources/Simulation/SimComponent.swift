@@ -189,8 +189,24 @@ public struct SimBrokerRole: Sendable {
     public var label: String
     /// The overview it reports; `messages` and `queues` are counted from the model.
     public var overview: BrokerOverview
+    /// The group of the cluster the region's `broker:` reaches: a host whose configuration names one of
+    /// its hosts in a `transport_url` publishes notifications to it (nil: nothing publishes).
+    public var clusterGroup: String?
+    /// The queue a notifier declares and publishes to when nothing else says (`notifications.info`).
+    public var notificationQueue: String
+    /// Whether a queue of this name is a notification queue (read by declared consumers, not RPC readers).
+    public var isNotificationQueue: @Sendable (String) -> Bool
+    /// The words of the failure of a unit that cannot publish while the broker's alarm blocks publishers.
+    public var blocked: @Sendable (_ unit: String, _ alarm: String) -> String
 
-    public init(label: String, overview: BrokerOverview) { (self.label, self.overview) = (label, overview) }
+    public init(label: String, overview: BrokerOverview, clusterGroup: String? = nil, notificationQueue: String = "notifications.info",
+                isNotificationQueue: @escaping @Sendable (String) -> Bool = { $0.hasPrefix("notifications") },
+                blocked: @escaping @Sendable (String, String) -> String = { unit, alarm in "Job for \(unit).service failed: \(alarm)" })
+    {
+        (self.label, self.overview, self.clusterGroup, self.notificationQueue) = (label, overview, clusterGroup, notificationQueue)
+        self.isNotificationQueue = isNotificationQueue
+        self.blocked = blocked
+    }
 }
 
 extension SimComponent {

@@ -20,7 +20,23 @@ public struct SimConfig: Sendable {
     /// in the plugins' order (``SimRegion`` fills it in).
     public var components: [String]?
     public var load = Load()
+    public var broker = Broker()
     public var faults: [SimFault] = []
+
+    /// The broker the region's `broker:` reaches: what its node holds before an alarm blocks publishers,
+    /// and how fast the hosts that point at it publish notifications.
+    public struct Broker: Sendable {
+        /// The node's RAM, and vm_memory_high_watermark (a fraction of it) past which the memory alarm blocks publishers.
+        public var memoryMB = 8192.0
+        public var watermark = 0.4
+        /// Free disk on the node, and disk_free_limit below which the disk alarm blocks publishers.
+        public var diskFreeMB = 102_400.0
+        public var diskFreeLimitMB = 50.0
+        /// One notification's size.
+        public var messageBytes = 2048.0
+        /// Notifications each publishing host sends a simulated second.
+        public var notificationsPerHost = 0.02
+    }
 
     /// A database under the restarts a component's load model (``SimLoadModel``) says weigh on it.
     public struct Load: Sendable {
@@ -42,7 +58,7 @@ public struct SimConfig: Sendable {
             throw FerryError.failed("\(file): simulate: expected a mapping (computes:, controllers:, release:, …)")
         }
         let known: Set<String> = ["computes", "controllers", "network_nodes", "release", "target", "seed", "time_scale",
-                                  "duration_scale", "durations", "components", "load", "faults"]
+                                  "duration_scale", "durations", "components", "load", "broker", "faults"]
         for key in m.keys where !known.contains(key) {
             throw FerryError.failed("\(file): simulate: unknown key '\(key)'; known: \(known.sorted().joined(separator: ", "))")
         }
@@ -76,6 +92,26 @@ public struct SimConfig: Sendable {
             load.base = l["base"]?.doubleValue ?? load.base
             load.perAgent = l["per_agent"]?.doubleValue ?? load.perAgent
             load.resync = l["resync"]?.stringValue.flatMap(DurationText.seconds) ?? l["resync"]?.doubleValue ?? load.resync
+        }
+        if case .map(let b)? = m["broker"] {
+            let keys = ["memory_mb", "vm_memory_high_watermark", "disk_free_mb", "disk_free_limit_mb", "message_bytes", "notifications_per_host"]
+            for key in b.keys where !keys.contains(key) {
+                throw FerryError.failed("\(file): simulate.broker: unknown key '\(key)'; known: \(keys.sorted().joined(separator: ", "))")
+            }
+            for key in keys {
+                guard let v = b[key] else { continue }
+                guard let d = v.doubleValue, d >= 0 else {
+                    throw FerryError.failed("\(file): simulate.broker.\(key): expected a number, got \(v.jsonString())")
+                }
+                switch key {
+                case "memory_mb": broker.memoryMB = d
+                case "vm_memory_high_watermark": broker.watermark = d
+                case "disk_free_mb": broker.diskFreeMB = d
+                case "disk_free_limit_mb": broker.diskFreeLimitMB = d
+                case "message_bytes": broker.messageBytes = d
+                default: broker.notificationsPerHost = d
+                }
+            }
         }
         if case .array(let f)? = m["faults"] {
             faults = try f.enumerated().map {

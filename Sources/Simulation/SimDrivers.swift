@@ -380,6 +380,136 @@ struct SimCatalogDriver: CatalogDriver {
 
 // MARK: Broker
 
+/// A notification consumer the region declares (`vars.notification_consumers`): the units on a group's hosts
+/// that read `queues` from the broker their configuration's `file` [`section`] `option` names.
+struct SimNotificationConsumer {
+    var group: String
+    var units: [String]
+    var file: String
+    var section: String
+    var option: String
+    var queues: [String]
+
+    static func declared(in region: Region, defaultQueues: [String]) -> [SimNotificationConsumer] {
+        let queues = region.vars["notification_queues"]?.arrayValue?.compactMap(\.stringValue)
+        return (region.vars["notification_consumers"]?.arrayValue ?? []).compactMap { c in
+            guard let group = c["group"].stringValue, let file = c["file"].stringValue else { return nil }
+            // `units`: a list, or one list per package family ({ rpm = {…}, deb = {…} }).
+            var units = c["units"].arrayValue?.compactMap(\.stringValue) ?? []
+            for (_, v) in c["units"].mapValue ?? [:] { units += v.arrayValue?.compactMap(\.stringValue) ?? v.stringValue.map { [$0] } ?? [] }
+            return SimNotificationConsumer(group: group, units: units, file: file, section: c["section"].stringValue ?? "DEFAULT",
+                                           option: c["option"].stringValue ?? "transport_url",
+                                           queues: c["queues"].arrayValue?.compactMap(\.stringValue) ?? queues ?? defaultQueues)
+        }
+    }
+}
+
+extension SimRegion {
+    /// The hosts of the cluster the broker API reaches (its component's `clusterGroup`).
+    var brokerClusterHosts: [String] { brokerRole?.clusterGroup.flatMap { region.groups[$0] } ?? [] }
+
+    /// Whether a configuration value names a host of the broker's cluster (`scheme://user@host:port,…/`).
+    func namesCluster(_ value: String, _ cluster: [String]) -> Bool {
+        cluster.contains { value.contains("@\($0):") || value.contains("@\($0)/") || value.contains(",\($0):") }
+    }
+
+    /// Whether a host's configuration points it at the broker's cluster: one of its files has a
+    /// `transport_url` that names one of the cluster's hosts (so its services publish there).
+    func publishes(_ host: SimHost, _ cluster: [String]) -> Bool {
+        host.files.values.contains { text in
+            text.split(separator: "\n").contains { line in
+                line.trimmingCharacters(in: .whitespaces).hasPrefix("transport_url") && namesCluster(String(line), cluster)
+            }
+        }
+    }
+
+    /// Brings the broker up to `now`: each host pointing at its cluster has published notifications
+    /// (`simulate.broker.notifications_per_host` a second) into the notifier's queue, unless an alarm
+    /// blocks publishers, and the declared consumers have read theirs; then the node's memory (messages
+    /// of queues in default mode) and disk (queues in lazy mode, whose messages go to disk) decide the
+    /// resource alarm, past which the node blocks every connection that publishes (the broker
+    /// component's plugin and docs/simulation.md cite the thresholds). At most once a simulated minute
+    /// (a region of thousands of hosts scans their files).
+    func brokerTick(_ s: inout SimState, now: Double, key: String = "default") {
+        guard let role = brokerRole, var b = s.brokers[key] else { return }
+        let cluster = brokerClusterHosts
+        guard !cluster.isEmpty else { return }
+        // Since the region's origin the first time (its first minutes may have published nothing yet).
+        let ticked = [b.publishedAt, brokerTicked.withLock { $0 }].compactMap { $0 }.max()
+        let last = min(now, ticked ?? faults.origin.withLock { $0 })
+        guard now - last >= 60 else { return }
+        brokerTicked.withLock { $0 = now }
+        let before = b
+        let cfg = config.broker
+        var publishers = 0
+        if b.alarm == nil, now > last {
+            publishers = s.hosts.values.filter { publishes($0, cluster) }.count
+            let sent = Int(Double(publishers) * cfg.notificationsPerHost * (now - last))
+            if sent > 0 {
+                if let i = b.queues.firstIndex(where: { $0.vhost == "/" && $0.name == role.notificationQueue }) {
+                    b.queues[i].messages += sent
+                } else if let q = try? JSONDecoder().decode(SimBroker.Queue.self, from: Data(
+                    #"{"vhost":"/","name":"\#(role.notificationQueue)","messages":\#(sent),"durable":true,"at":\#(now)}"#.utf8)) {
+                    b.queues.append(q)
+                }
+            }
+        }
+        // The declared consumers read their notification queues meanwhile, each at the drain rate.
+        if now > last {
+            let readers = notificationReaders(s, cluster)
+            for i in b.queues.indices where role.isNotificationQueue(b.queues[i].name) {
+                let n = readers[b.queues[i].name] ?? 0
+                if n > 0 { b.queues[i].messages = max(0, b.queues[i].messages - Int((now - last) * SimBroker.Queue.drainRate * Double(n))) }
+            }
+        }
+        var memory = 0.0, disk = 0.0
+        for q in b.queues {
+            let lazy = SimBrokerDriver.policy(for: q, in: b)?.definition["queue-mode"].stringValue == "lazy"
+            if lazy { disk += Double(q.messages) * cfg.messageBytes } else { memory += Double(q.messages) * cfg.messageBytes }
+        }
+        let mb = 1_048_576.0
+        if memory > cfg.memoryMB * cfg.watermark * mb {
+            b.alarm = String(format: "memory alarm: queues hold %.0f MB, over vm_memory_high_watermark %.2f of %.0f MB RAM; publishers blocked",
+                             memory / mb, cfg.watermark, cfg.memoryMB)
+        } else if cfg.diskFreeMB - disk / mb < cfg.diskFreeLimitMB {
+            b.alarm = String(format: "disk alarm: %.0f MB free, below disk_free_limit %.0f MB (lazy queues page %.0f MB to disk); publishers blocked",
+                             max(0, cfg.diskFreeMB - disk / mb), cfg.diskFreeLimitMB, disk / mb)
+        } else {
+            b.alarm = nil
+        }
+        // A broker nothing published to and nothing changed on stays as it was in the model.
+        guard publishers > 0 || b != before else { return }
+        b.publishedAt = now
+        s.brokers[key] = b
+    }
+
+    /// Queue name → how many declared consumers read it from the broker's cluster now: a unit of theirs runs
+    /// on a host of their group whose configuration option names the cluster.
+    func notificationReaders(_ s: SimState, _ cluster: [String]) -> [String: Int] {
+        var out: [String: Int] = [:]
+        for c in SimNotificationConsumer.declared(in: region, defaultQueues: [brokerRole?.notificationQueue ?? "notifications.info"]) {
+            for name in region.groups[c.group] ?? [] {
+                guard let h = s.hosts[name], c.units.contains(where: { h.services[$0]?.running == true }),
+                      let value = h.files[c.file].map(IniDocument.init)?.get(c.section, c.option), namesCluster(value, cluster)
+                else { continue }
+                for q in c.queues { out[q, default: 0] += 1 }
+            }
+        }
+        return out
+    }
+
+    /// Why a unit on `host` cannot start now: the broker it publishes to has an alarm on.
+    func blockedByBroker(host: String, unit: String, now: Double) -> String? {
+        guard let role = brokerRole else { return nil }
+        let cluster = brokerClusterHosts
+        return mutate { s -> String? in
+            brokerTick(&s, now: now)
+            guard let alarm = s.brokers["default"]?.alarm, let h = s.hosts[host], publishes(h, cluster) else { return nil }
+            return role.blocked(unit, alarm)
+        }
+    }
+}
+
 struct SimBrokerDriver: BrokerDriver {
     let sim: SimRegion
     var key: String { "default" }
@@ -428,23 +558,35 @@ struct SimBrokerDriver: BrokerDriver {
         touch()
         return (sim.state.brokers[key]?.policies ?? []).filter { vhost == nil || $0.vhost == vhost }
     }
-    func policyFor(_ q: SimBroker.Queue, _ b: SimBroker) -> String? {
-        let matching = b.policies.filter { p in
+    func policyFor(_ q: SimBroker.Queue, _ b: SimBroker) -> String? { Self.policy(for: q, in: b)?.name }
+
+    /// The policy the broker applies to a queue: the highest priority of those whose pattern matches.
+    static func policy(for q: SimBroker.Queue, in b: SimBroker) -> SimBroker.Policy? {
+        b.policies.filter { p in
             p.vhost == q.vhost && (try? NSRegularExpression(pattern: p.pattern))?.firstMatch(in: q.name, range: NSRange(q.name.startIndex..., in: q.name)) != nil
         }.max { $0.priority < $1.priority }
-        return matching?.name
     }
     /// The broker with its queues' consumers having taken what they could since last asked:
     /// a queue has one consumer while a unit that reads it runs somewhere.
     func drained() -> (SimBroker, consumers: [String: Int]) {
         let now = sim.clock.now(host: RunLane.current).timeIntervalSince1970
         let readers = sim.components.queueReaders
+        let cluster = sim.brokerClusterHosts
         return sim.mutate { s -> (SimBroker, consumers: [String: Int]) in
+            // Notifications published and read by declared consumers (brokerTick drains those queues).
+            sim.brokerTick(&s, now: now, key: key)
             guard var b = s.brokers[key] else { return (SimBroker(), [:]) }
             let running = Set(s.hosts.values.flatMap { h in h.services.filter(\.value.running).map(\.key) })
+            let notificationReaders = sim.notificationReaders(s, cluster)
             var consumers: [String: Int] = [:]
             for i in b.queues.indices {
                 let q = b.queues[i]
+                if q.readerUnit(readers: readers) == nil {
+                    // A notification queue: its declared consumers, drained by brokerTick.
+                    consumers["\(q.vhost)|\(q.name)"] = notificationReaders[q.name] ?? 0
+                    b.queues[i].at = max(q.at ?? now, now)
+                    continue
+                }
                 let n = q.readerUnit(readers: readers).map { unit in running.contains { $0.contains(unit) } ? 1 : 0 } ?? 0
                 consumers["\(q.vhost)|\(q.name)"] = n
                 let elapsed = max(0, now - (q.at ?? now))

@@ -30,6 +30,9 @@ public final class SimRegion: Sendable {
     let unjudged: SimUnjudged
     /// The component that is the region's catalog, and its message broker, as their drivers see them.
     let catalogRole: SimCatalogRole?
+    /// When the broker was last brought up to date in this process (``brokerTick``), while nothing
+    /// published: kept out of the model, which a run that publishes nothing leaves as it found it.
+    let brokerTicked = Mutex<Double?>(nil)
     let brokerRole: SimBrokerRole?
     private let model: Mutex<SimState>
 
@@ -59,10 +62,15 @@ public final class SimRegion: Sendable {
         let taught = SimComponents(components)
         self.components = taught
         let region = SimTopology.expand(base, config: config, components: taught)
+        if let problem = region.unknownFamilyGroup() { throw FerryError.invalid("\(base.file ?? base.name): \(problem)") }
         self.region = region
-        let fingerprint = [String(config.computes), String(config.controllers), String(config.networkNodes), config.release,
-                           config.target ?? "-", (config.components ?? []).joined(separator: ","), String(region.hostOrder.count),
-                           taught.taughtNames.joined(separator: ",")].joined(separator: "|")
+        var fingerprintParts = [String(config.computes), String(config.controllers), String(config.networkNodes), config.release,
+                                config.target ?? "-", (config.components ?? []).joined(separator: ","), String(region.hostOrder.count),
+                                taught.taughtNames.joined(separator: ",")]
+        // Hosts of the deb family (their unit names differ); none adds nothing, so models saved before families still load.
+        let debHosts = region.hosts.values.filter { $0.family == .deb }.count
+        if debHosts > 0 { fingerprintParts.append("deb hosts \(debHosts)") }
+        let fingerprint = fingerprintParts.joined(separator: "|")
         store = SimStore(directory: stateDirectory, file: "\(region.name)-\(config.computes).json", fingerprint: fingerprint)
         let saved = fresh ? nil : try store.load()
         if fresh { store.discardLog() }

@@ -8,7 +8,7 @@ enum SimSeeder {
     static func seed(region: Region, config: SimConfig, components: SimComponents, context: any SimContext) -> SimState {
         var s = SimState()
         for name in region.hostOrder {
-            s.hosts[name] = SimHost(groups: region.hosts[name]?.groups ?? [])
+            s.hosts[name] = SimHost(groups: region.hosts[name]?.groups ?? [], family: region.hosts[name]?.family)
         }
         s.brokers["default"] = SimBroker()
         s.catalog.regions = ["RegionOne"]

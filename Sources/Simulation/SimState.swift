@@ -26,7 +26,13 @@ public struct SimHost: Codable, Sendable, Equatable {
     public var files: [String: String] = [:]
     /// Symbolic links (`ln -sfn TARGET LINK`): link → target.
     public var links: [String: String] = [:]
-    public init(groups: [String]) { self.groups = groups }
+    /// How the host's distribution packages OpenStack (its unit names); nil in a model saved
+    /// before hosts had one: RDO's.
+    public var family: PackageFamily?
+    public init(groups: [String], family: PackageFamily? = nil) {
+        self.groups = groups
+        self.family = family
+    }
 }
 
 public struct SimService: Codable, Sendable, Equatable {
@@ -119,6 +125,10 @@ public struct SimBroker: Codable, Sendable, Equatable {
     public var permissions: [String: String] = [:]
     public var policies: [Policy] = []
     public var queues: [Queue] = []
+    /// The resource alarm that blocks publishers (memory or disk), while it is on.
+    public var alarm: String?
+    /// When notifications were last published to it (simulated seconds since 1970).
+    public var publishedAt: Double?
     public init() {}
 }
 

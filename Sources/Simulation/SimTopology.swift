@@ -48,6 +48,8 @@ public enum SimTopology {
         }
         r.vips = vips
         r.databases = databases
+        // Each host's package family, generated hosts included (`inventory.families` may name `computes`).
+        r.resolveFamilies()
         return r
     }
 

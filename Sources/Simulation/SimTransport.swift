@@ -449,7 +449,10 @@ struct SimTransport: Transport {
             for unit in units where sim.host(host)?.services[unit] == nil {
                 return SimOutcome(exitCode: 1, stderr: "No files found for \(unit).service.\n", duration: 0.05)
             }
-            return SimOutcome(stdout: units.map { "# /usr/lib/systemd/system/\($0).service\n" }.joined(), duration: 0.05)
+            // Where the host's packages put unit files: RDO specs' %{_unitdir}, Debian/Ubuntu's /lib/systemd/system
+            // (dh_systemd); the sources are cited in docs/simulation.md.
+            let dir = sim.host(host)?.family == .deb ? "/lib/systemd/system" : "/usr/lib/systemd/system"
+            return SimOutcome(stdout: units.map { "# \(dir)/\($0).service\n" }.joined(), duration: 0.05)
         }
         var out = SimOutcome(duration: 0)
         for unit in units {
@@ -496,6 +499,11 @@ struct SimTransport: Transport {
                         }
                     }
                     sim.load.restarted(database: weighs.database, at: now, lane: lane, extra: extra)
+                }
+                // A service that publishes to a broker whose resource alarm blocks publishers does not come up.
+                if let blocked = sim.blockedByBroker(host: host, unit: unit, now: sim.clock.now(host: lane).timeIntervalSince1970) {
+                    sim.mutate { $0.hosts[host]?.services[unit]?.running = false }
+                    return .fail(blocked, duration: out.duration + seconds)
                 }
                 // The component may refuse the start (its plugin's release quirks).
                 let refused: String? = sim.mutate { s in

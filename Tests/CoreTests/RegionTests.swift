@@ -68,6 +68,69 @@ import Testing
         }
     }
 
+    /// A host's package family: its own vars.family, else its groups' (inventory.families, the later group winning),
+    /// else the region's vars.family, else rpm; Lua sees the result as host.family.
+    @Test func packageFamilyIsPerHostWithGroupAndRegionDefaults() throws {
+        let text = """
+            region: kr1
+            inventory:
+              groups:
+                nova_old: [ctl1, ctl2]
+                computes: "cmp[001:003]"
+                gpu: [cmp003]
+              families: { computes: centos, gpu: ubuntu }
+              hosts:
+                cmp002: { vars: { family: deb } }
+            vars: { family: ubuntu }
+            """
+        let region = try RegionLoader.parse(text, file: "kr1.yaml")
+        #expect(region.hosts["ctl1"]?.family == .deb)       // the region's
+        #expect(region.hosts["cmp001"]?.family == .rpm)     // its group's over the region's
+        #expect(region.hosts["cmp002"]?.family == .deb)     // its own over its group's
+        #expect(region.hosts["cmp003"]?.family == .deb)     // the later of its groups
+        #expect(region.hosts["cmp001"]?.luaValue["family"] == "rpm")
+        let plain = try RegionLoader.parse("region: x\ninventory:\n  groups:\n    g: [h1]\n", file: "x.yaml")
+        #expect(plain.hosts["h1"]?.family == .rpm && plain.hosts["h1"]?.luaValue["family"] == "rpm")
+    }
+
+    /// An unknown family is an error when the region loads, wherever it is written, naming the closest known one.
+    @Test func anUnknownPackageFamilyIsAnErrorWithASuggestion() throws {
+        let cases: [(String, String)] = [
+            ("region: x\nvars:\n  family: ubunut\n", "x.yaml:3: vars.family: unknown package family 'ubunut' (did you mean 'ubuntu'?)"),
+            ("region: x\ninventory:\n  groups: { c: [h1] }\n  families:\n    c: centso\n",
+             "x.yaml:5: inventory.families.c: group c: unknown package family 'centso' (did you mean 'centos'?)"),
+            ("region: x\ninventory:\n  hosts:\n    h1: { vars: { family: dbe } }\n",
+             "host 'h1': unknown package family 'dbe' (did you mean 'deb'?)"),
+            ("region: x\ninventory:\n  groups: { computes: [h1] }\n  families: { compute: rpm }\n",
+             "inventory.families: no group named 'compute' in the inventory (did you mean 'computes'?)"),
+            ("region: x\nvars:\n  family: solaris\n", "unknown package family 'solaris'; known: rpm, deb, centos"),
+        ]
+        for (text, expected) in cases {
+            do {
+                _ = try RegionLoader.parse(text, file: "x.yaml")
+                Issue.record("no error for \(text)")
+            } catch let e as FerryError {
+                #expect(e.message.contains(expected), "\(e.message)")
+            }
+        }
+        // An Ansible inventory's family (a group var here) is checked the same way.
+        let dir = NSTemporaryDirectory() + "ferry-family-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "[computes]\ncmp1\n\n[computes:vars]\nfamily=RedHat\n".write(toFile: dir + "/good.ini", atomically: true, encoding: .utf8)
+        try "[computes]\ncmp1\n\n[computes:vars]\nfamily=redhta\n".write(toFile: dir + "/bad.ini", atomically: true, encoding: .utf8)
+        let good = try RegionLoader.parse("region: x\ninventory:\n  ansible: \(dir)/good.ini\n  reader: builtin\nvars: { family: deb }\n",
+                                          file: dir + "/x.yaml")
+        #expect(good.hosts["cmp1"]?.family == .rpm)
+        #expect(throws: FerryError.self) {
+            _ = try RegionLoader.parse("region: x\ninventory:\n  ansible: \(dir)/bad.ini\n  reader: builtin\n", file: dir + "/x.yaml")
+        }
+        do {
+            _ = try RegionLoader.parse("region: x\ninventory:\n  ansible: \(dir)/bad.ini\n  reader: builtin\n", file: dir + "/x.yaml")
+        } catch let e as FerryError {
+            #expect(e.message.contains("host 'cmp1': vars.family: unknown package family 'redhta' (did you mean 'redhat'?)"), "\(e.message)")
+        }
+    }
+
     @Test func sshKeepalivesDefaultToFifteenSecondsAndThreeAndAreChecked() throws {
         let defaults = try RegionLoader.parse("region: x\n", file: "x.yaml")
         #expect(defaults.ssh.keepaliveInterval == 15 && defaults.ssh.keepaliveCount == 3)

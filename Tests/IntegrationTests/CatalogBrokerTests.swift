@@ -1,4 +1,6 @@
 import FerryCore
+import FerryPlugins
+import FerryTestSupport
 import Foundation
 import LuaBridge
 import Testing
@@ -369,6 +371,79 @@ import Testing
         #expect(s["listed_policy"] == .string(name), "\(s["listed_policy"])")
         #expect(s["messages"] == 0)
         #expect(s["left"].isNil)
+    }
+
+    /// The library's broker phase (lib.rabbit_reshape) on the lab's RabbitMQ, in a vhost of its own: the queues the
+    /// region's notification consumers need (vars.notification_queues) get a mirroring policy (ha-mode all, synced
+    /// automatically, lazy, one policy per queue so it carries the locator too) that RabbitMQ applies to them over the
+    /// lazy one; the other notification queues stay lazy only; the rollback puts the vhost's policies back (none).
+    @Test func notificationQueuesConsumersNeedAreMirroredByTheLibrary() async throws {
+        let tag = UInt32.random(in: 0..<UInt32.max)
+        let vhost = "ferry-notify-\(tag)"
+        let dir = try TestEnvironment.directory()
+        // Under a `scripts` directory holding lib/, so the runbook requires the repository's library.
+        try FileManager.default.createDirectory(atPath: dir + "/scripts/runbooks/notify", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/scripts/lib", withDestinationPath: Repository.root + "/scripts/lib")
+        try """
+            local lib = require "lib.upgrade"
+            runbook { name = "notify" }
+            \(Self.api)
+            local vhost = "\(vhost)"
+            local enc = "ferry-notify-\(tag)"
+            step "vhost" {
+              run = function(ctx)
+                broker.ensure_vhost(vhost)
+                broker.ensure_permissions { vhost = vhost, user = "ferry" }
+                for _, q in ipairs({ "notifications.info", "notifications.warn" }) do
+                  api(ctx, "PUT", "/queues/" .. enc .. "/" .. q, { durable = true })
+                end
+              end,
+              undo = function(ctx) api(ctx, "DELETE", "/vhosts/" .. enc) end,
+            }
+            lib.rabbit_reshape { name = "policies", vhost = vhost, locator = "min-masters" }
+            step "look" { run = function(ctx)
+              for _, p in ipairs(broker.policies { vhost = vhost }) do
+                if p.name == "notifications-mirrored" then
+                  ctx.state.pattern = p.pattern
+                  ctx.state.priority = p.priority
+                  ctx.state.ha_mode = p.definition["ha-mode"]
+                  ctx.state.ha_sync = p.definition["ha-sync-mode"]
+                  ctx.state.lazy = p.definition["queue-mode"]
+                end
+              end
+              -- A queue's policy shows once the management API has its first statistics (~5s).
+              wait_until(function()
+                local p = broker.queue(vhost, "notifications.info").policy
+                return p == "notifications-mirrored", tostring(p)
+              end, { within = "30s", every = "1s" })
+              ctx.state.info = broker.queue(vhost, "notifications.info").policy
+              wait_until(function()
+                local p = broker.queue(vhost, "notifications.warn").policy
+                return p ~= nil, tostring(p)
+              end, { within = "30s", every = "1s" })
+              ctx.state.warn = broker.queue(vhost, "notifications.warn").policy
+            end }
+            """.write(toFile: dir + "/scripts/runbooks/notify/runbook.lua", atomically: true, encoding: .utf8)
+        let lab = try String(contentsOfFile: TestEnvironment.testenv + "/region.yaml", encoding: .utf8)
+        guard lab.contains("\nbroker:") else {
+            throw FerryError.failed("the lab region has no broker section: run `scripts/testenv/up` with its service (scripts/test does)")
+        }
+        let region = Self.withAPIVars(lab).replacingOccurrences(of: "\nvars: { ", with: "\nvars: { notification_queues: [notifications.info], ")
+        try region.write(toFile: dir + "/region.yaml", atomically: true, encoding: .utf8)
+        let engine = Engine(
+            runbook: try await RunbookLoader.load(path: dir + "/scripts/runbooks/notify/runbook.lua", extensions: PluginRegistry.extensions),
+            region: try RegionLoader.load(path: dir + "/region.yaml"), transport: LocalTransport(),
+            journal: try RunJournal(path: dir + "/journal.db"))
+        let outcome = try await engine.run(RunOptions())
+        #expect(outcome.status == .succeeded, "\(outcome.step ?? ""): \(outcome.message ?? "")")
+        let s = try await engine.journal.run(outcome.runID).state
+        #expect(s["pattern"] == "^(notifications\\.info)$", "\(s["pattern"])")
+        #expect(s["priority"] == 2 && s["ha_mode"] == "all" && s["ha_sync"] == "automatic" && s["lazy"] == "lazy", "\(s)")
+        // RabbitMQ applies the mirroring policy to the queue consumers need, the lazy one to the others.
+        #expect(s["info"] == "notifications-mirrored", "\(s["info"])")
+        #expect(s["warn"] == "notifications-lazy", "\(s["warn"])")
+        let back = try await engine.rollback(outcome.runID, yes: true)
+        #expect(back.status == .rolledBack, "\(back.message ?? "")")
     }
 
     @Test func unreachableAndWrongPasswordAreClear() async throws {

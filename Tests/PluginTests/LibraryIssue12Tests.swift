@@ -221,6 +221,167 @@ import FerryTestSupport
         #expect(first("%(total)i instances matched query, %(done)i completed {'total': 60, 'done': 56}") == patterns[1])
     }
 
+    // MARK: 8. Package family per host
+
+    /// The reference region: Ubuntu controllers (the region's `vars.family: deb`), CentOS computes with RDO packages
+    /// (`inventory.families: { computes: rpm }`).
+    static func mixed(_ runbook: String, computes: Int = 20, adjust: ((inout SimState) -> Void)? = nil) async throws -> LibraryTests.Sim {
+        try await LibraryTests.make(runbook: runbook, release: "kilo", target: "queens", computes: computes, family: "deb",
+                                    families: "computes: rpm", adjust: adjust)
+    }
+
+    /// The simulated region seeds each host with its own family's units: Ubuntu's nova package names them after the
+    /// package (nova-compute.service, openstack/deb-nova@debian/ocata debian/nova-compute.init.in, the Debian packaging
+    /// Ubuntu's follows), RDO's spec prefixes them (openstack-nova-compute.service, rdo-packages/nova-distgit@rpm-kilo
+    /// and @queens-rdo openstack-nova.spec).
+    @Test func aMixedRegionSeedsEachHostWithItsFamilysUnits() async throws {
+        let s = try await Self.mixed("kilo-to-queens")
+        let state = s.sim.state
+        #expect(s.sim.region.hosts["cmp0001"]?.family == .rpm && s.sim.region.hosts["nova-old-1"]?.family == .deb)
+        #expect(state.hosts["cmp0001"]?.services["openstack-nova-compute"] != nil && state.hosts["cmp0001"]?.services["nova-compute"] == nil)
+        #expect(state.hosts["nova-old-1"]?.services["nova-api"] != nil && state.hosts["nova-old-1"]?.services["openstack-nova-api"] == nil)
+        #expect(state.hosts["nova-new-1"]?.services["nova-conductor"]?.release == "queens")
+        #expect(state.hosts["nova-new-1"]?.services["apache2"] != nil)   // Ubuntu's placement-api runs under apache2
+        #expect(state.hosts["cinder-new-1"]?.services["cinder-volume"] != nil)
+        #expect(state.hosts["net01"]?.services["neutron-l3-agent"] != nil)
+    }
+
+    /// The old library took the family from the region's vars for every host: on Ubuntu controllers and RDO computes it
+    /// walked every schema to Queens and then failed on the computes, mid-window, restarting a unit they do not have.
+    /// Its rollback failed the same way. The library now takes each host's family, and the drill passes both ways.
+    @Test func aMixedRegionFailsThePerRegionFamilyAndPassesThePerHostOne() async throws {
+        // The old runbook, on a region where its other defects do not stop it first (Keystone at Mitaka, Kilo's cinder rows gone).
+        let old = try await Self.mixed(Self.before) { s in
+            Self.withoutKiloCinderRows(&s)
+            for (name, host) in s.hosts {
+                for (unit, svc) in host.services where svc.component == "keystone" { s.hosts[name]?.services[unit]?.release = "mitaka" }
+            }
+        }
+        let run = try await Self.run(old)
+        #expect(run.status == .failed)
+        #expect(run.step == "switch-nova-compute", "\(run.step ?? ""): \(run.message ?? "")")
+        #expect(run.failedHosts.first?.message.contains("Failed to restart nova-compute.service: Unit nova-compute.service not found.") == true,
+                "\(run.failedHosts.first?.message ?? "")")
+        #expect(old.sim.state.databases["nova"]?.schema["main"] == "queens")   // mid-window: every schema walked
+        // Nor can it walk back: its undo restarts the same unit.
+        let back = try await old.engine.rollback(run.runID, yes: true)
+        #expect(back.status == .rollbackFailed)
+        #expect(back.message?.contains("Unit nova-compute.service not found") == true, "\(back.message ?? "")")
+
+        let fixed = try await Self.mixed("kilo-to-queens")
+        let before = fixed.sim.state
+        let outcome = try await Drill(engine: fixed.engine, model: fixed.sim, times: 1).run()
+        let rep = try #require(outcome.repetitions.first)
+        #expect(rep.upgrade.status == .succeeded, "\(rep.upgrade.step ?? ""): \(rep.upgrade.message ?? "")")
+        #expect(rep.rollback?.status == .rolledBack, "\(rep.rollback?.message ?? "")")
+        #expect(rep.differences.isEmpty, "\(rep.differences)")
+        #expect(SimRegion.differences(before, fixed.sim.state).isEmpty)
+
+        // Once more without the rollback: each host ends on Queens under its own unit names.
+        let again = try await Self.mixed("kilo-to-queens")
+        let good = try await Self.run(again)
+        #expect(good.status == .succeeded, "\(good.step ?? ""): \(good.message ?? "")")
+        let state = again.sim.state
+        #expect(state.hosts["cmp0001"]?.services["openstack-nova-compute"]?.release == "queens")
+        #expect(state.hosts["nova-new-1"]?.services["nova-api"]?.running == true)
+        #expect(state.hosts["nova-old-1"]?.services["nova-api"]?.running == false)
+        #expect(state.hosts["cinder-new-1"]?.services["cinder-volume"]?.running == true)
+    }
+
+    // MARK: 11. Notification consumers and the new broker
+
+    /// A billing consumer (ceilometer's notification agent on tel1, RDO's unit) reading the old cluster, and a broker
+    /// node that holds `broker` of notifications before its resource alarm.
+    static func withConsumer(_ runbook: String, broker: String, skipRabbit: Bool = false,
+                             adjust: ((inout SimState) -> Void)? = nil) async throws -> LibraryTests.Sim {
+        try await LibraryTests.make(
+            runbook: runbook, release: "kilo", target: "queens", computes: 20,
+            vars: "notification_queues: [notifications.info], notification_consumers: [{ name: ceilometer, group: telemetry, "
+                + "file: /etc/ceilometer/ceilometer.conf, section: oslo_messaging_notifications, option: transport_url, "
+                + "units: { rpm: [openstack-ceilometer-notification], deb: [ceilometer-agent-notification] } }]",
+            groups: "telemetry: [tel1]", simulate: "broker: { \(broker) }") { s in
+                s.hosts["tel1"]?.services["openstack-ceilometer-notification"] = SimService(component: "ceilometer", running: true, release: "kilo")
+                s.hosts["tel1"]?.files["/etc/ceilometer/ceilometer.conf"] =
+                    "[oslo_messaging_notifications]\ntransport_url = rabbit://ceilometer@rabbit-old-1:5672/\n"
+                adjust?(&s)
+            }
+    }
+
+    /// The old runbook moved every service to the new cluster and left billing on the old one: the new cluster's
+    /// notifications.info had no consumer and grew (lazy: to disk) until the broker's disk alarm blocked its publishers,
+    /// and the next service to start on it never came up. The fixed runbook mirrors the consumers' queues, moves the
+    /// consumers first and checks their queues drain; the drill passes both ways.
+    @Test func billingLeftOnTheOldBrokerFillsTheNewOneUntilItsAlarmBlocksPublishers() async throws {
+        let broker = "notifications_per_host: 2, disk_free_mb: 300, disk_free_limit_mb: 50, message_bytes: 2048"
+        let old = try await Self.withConsumer(Self.before, broker: broker) { s in
+            Self.withoutKiloCinderRows(&s)
+            for (name, host) in s.hosts {
+                for (unit, svc) in host.services where svc.component == "keystone" { s.hosts[name]?.services[unit]?.release = "mitaka" }
+            }
+        }
+        let run = try await Self.run(old)
+        #expect(run.status == .failed)
+        let why = (run.message ?? "") + " " + run.failedHosts.map(\.message).joined(separator: " ")
+        #expect(why.contains("timed out publishing to RabbitMQ (connection.blocked by the broker's disk alarm"), "\(run.step ?? ""): \(why)")
+        #expect(old.sim.state.brokers["default"]?.alarm?.contains("disk alarm") == true)
+        #expect(old.sim.state.brokers["default"]?.queues.first { $0.name == "notifications.info" }.map { $0.messages > 100_000 } == true)
+
+        let fixed = try await Self.withConsumer("kilo-to-queens", broker: broker)
+        let before = fixed.sim.state
+        let outcome = try await Drill(engine: fixed.engine, model: fixed.sim, times: 1).run()
+        let rep = try #require(outcome.repetitions.first)
+        #expect(rep.upgrade.status == .succeeded, "\(rep.upgrade.step ?? ""): \(rep.upgrade.message ?? "")")
+        #expect(rep.rollback?.status == .rolledBack, "\(rep.rollback?.message ?? "")")
+        #expect(rep.differences.isEmpty, "\(rep.differences)")
+        #expect(SimRegion.differences(before, fixed.sim.state).isEmpty)
+
+        let again = try await Self.withConsumer("kilo-to-queens", broker: broker)
+        let good = try await Self.run(again)
+        #expect(good.status == .succeeded, "\(good.step ?? ""): \(good.message ?? "")")
+        let b = try #require(again.sim.state.brokers["default"])
+        #expect(b.alarm == nil)
+        let mirrored = try #require(b.policies.first { $0.name == "notifications-mirrored" })
+        #expect(mirrored.pattern == "^(notifications\\.info)$" && mirrored.priority == 2)
+        #expect(mirrored.definition["ha-mode"] == "all" && mirrored.definition["ha-sync-mode"] == "automatic"
+                && mirrored.definition["queue-mode"] == "lazy", "\(mirrored.definition)")
+        #expect(again.sim.state.hosts["tel1"]?.files["/etc/ceilometer/ceilometer.conf"]?.contains("rabbit-new-1") == true)
+    }
+
+    /// A notification queue nobody reads, in default mode, holds its messages in RAM: past vm_memory_high_watermark
+    /// (0.4 of the node's RAM by default, RabbitMQ 3.6) the memory alarm blocks every publisher, and a service that
+    /// publishes there does not come up.
+    @Test func anUnreadNotificationQueueInRAMTripsTheMemoryAlarm() async throws {
+        let runbook = try writeRunbook("""
+            runbook { name = "alarm" }
+            step "publish" { on = "computes", run = function(host)
+              host:ini("/etc/nova/nova.conf"):set("DEFAULT", "transport_url", "rabbit://nova@rabbit-new-1:5672/")
+            end }
+            step "wait" { run = function(ctx) sleep("2h") end }
+            step "restart" { on = "computes", run = function(host) host:service("openstack-nova-compute"):restart() end }
+            """)
+        let s = try await Self.withConsumer(runbook, broker: "notifications_per_host: 2, memory_mb: 256, message_bytes: 2048")
+        let run = try await Self.run(s)
+        let why = run.failedHosts.map(\.message).joined(separator: " ")
+        // 20 computes × 2 a second for 2 hours: 288,000 notifications of 2 KB, 562 MB, over 0.4 of 256 MB.
+        #expect(why.contains("Job for openstack-nova-compute.service failed: timed out publishing to RabbitMQ (connection.blocked by the "
+                             + "broker's memory alarm: queues hold"), "\(run.step ?? ""): \(why)")
+        #expect(why.contains("over vm_memory_high_watermark 0.40 of 256 MB RAM"), "\(why)")
+        #expect(s.sim.state.hosts["cmp0001"]?.services["openstack-nova-compute"]?.running == false)
+    }
+
+    /// simulate.broker: its keys are checked, its numbers read.
+    @Test func simulatedBrokerSettingsAreChecked() throws {
+        let c = try SimConfig(["broker": ["memory_mb": 512, "vm_memory_high_watermark": 0.5, "notifications_per_host": 1]], file: "r.yaml")
+        #expect(c.broker.memoryMB == 512 && c.broker.watermark == 0.5 && c.broker.notificationsPerHost == 1 && c.broker.diskFreeLimitMB == 50)
+        do {
+            _ = try SimConfig(["broker": ["memry_mb": 512]], file: "r.yaml")
+            Issue.record("no error")
+        } catch let e as FerryError {
+            #expect(e.message.contains("r.yaml: simulate.broker: unknown key 'memry_mb'; known: disk_free_limit_mb"), "\(e.message)")
+        }
+        #expect(throws: FerryError.self) { try SimConfig(["broker": ["memory_mb": "lots"]], file: "r.yaml") }
+    }
+
     // MARK: 9. Newton's point release
 
     /// 14.0.0…14.0.3 need --transport-url, before 14.0.7 cell0 is named after the API database: the preflight reads the

@@ -24,7 +24,9 @@ import FerryTestSupport
 
     /// A simulated region starting at `release` (the new controllers prebuilt with `target`),
     /// with the repository's `runbook`; `adjust` edits the region's model before the run.
+    /// `family`: the region's package family (`vars.family`); `families`: `inventory.families` (group → family).
     static func make(runbook: String, release: String, target: String, computes: Int, faults: String = "[]", vars: String = "",
+                     family: String = "rpm", families: String = "", groups: String = "", simulate: String = "",
                      adjust: ((inout SimState) -> Void)? = nil) async throws -> Sim
     {
         let dir = NSTemporaryDirectory() + "ferry-library-" + UUID().uuidString
@@ -36,14 +38,14 @@ import FerryTestSupport
               target: \(target)
               components: [keystone, glance, cinder, nova, neutron, rabbitmq]
               seed: 42
-              faults: \(faults)
+              faults: \(faults)\(simulate.isEmpty ? "" : "\n  " + simulate)
             inventory:
               groups:
-                tools: [tools1]
+                tools: [tools1]\(groups.isEmpty ? "" : "\n    " + groups)\(families.isEmpty ? "" : "\n  families: { \(families) }")
             releases:
             \(["kilo", "liberty", "mitaka", "newton", "ocata", "pike", "queens", "rocky"]
                 .map { "  \($0): { host: tools1, venv: /opt/venvs/\($0) }" }.joined(separator: "\n"))
-            vars: { family: rpm, venv_cache: /var/cache/ferry, rabbit_start_new: true\(vars.isEmpty ? "" : ", " + vars) }
+            vars: { family: \(family), venv_cache: /var/cache/ferry, rabbit_start_new: true\(vars.isEmpty ? "" : ", " + vars) }
             """.write(toFile: dir + "/region.yaml", atomically: true, encoding: .utf8)
         let region = try RegionLoader.load(path: dir + "/region.yaml")
         if let adjust {

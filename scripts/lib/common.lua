@@ -6,8 +6,11 @@ local concat = table.concat
 
 -- Helpers (run time) ------------------------------------------------------------------
 
---- The package family of the region (rpm: RDO/CentOS units, deb: Ubuntu/Debian).
-function M.family(ctx)
+--- The package family of a host (rpm: RDO/CentOS units, deb: Ubuntu/Debian): `host.family`, which
+--- the region resolves per host (its own vars.family, else its groups' inventory.families, else
+--- the region's vars.family). Without a host (a step that runs once), the region's.
+function M.family(ctx, host)
+  if host and host.family then return host.family end
   return (ctx and ctx.vars and ctx.vars.family) or "rpm"
 end
 
@@ -23,17 +26,18 @@ function M.list(v)
   return { v }
 end
 
---- The systemd units a spec names: `units` as given, or the `roles` of `component`
---- (all of its controller units without roles) in `release`, for the region's family.
-function M.units(ctx, spec)
+--- The systemd units a spec names on `host`: `units` as given (a function gets ctx and the host),
+--- or the `roles` of `component` (all of its controller units without roles) in `release`, for
+--- the host's package family (an RDO compute's openstack-nova-compute, an Ubuntu one's nova-compute).
+function M.units(ctx, spec, host)
   if spec.units ~= nil then
-    if type(spec.units) == "function" then return spec.units(ctx) end
+    if type(spec.units) == "function" then return spec.units(ctx, host) end
     return M.list(spec.units)
   end
   local mod = M.module(spec.component)
   local out, seen = {}, {}
   for _, role in ipairs(spec.roles and M.list(spec.roles) or { "controller" }) do
-    for _, u in ipairs(mod.services(M.family(ctx), role, spec.release)) do
+    for _, u in ipairs(mod.services(M.family(ctx, host), role, spec.release)) do
       if not seen[u] then seen[u] = true; out[#out + 1] = u end
     end
   end

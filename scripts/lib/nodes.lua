@@ -64,12 +64,12 @@ function M.switch_venv(spec)
         local edits = type(spec.edits) == "function" and spec.edits(host, ctx) or spec.edits
         host.state.ini = config.apply_ini(host, edits)
       end
-      for _, u in ipairs(common.units(ctx, spec)) do host:service(u):restart() end
+      for _, u in ipairs(common.units(ctx, spec, host)) do host:service(u):restart() end
     end,
     undo = function(host, ctx)
       relink(host, ctx, from)
       config.undo_ini(host, host.state.ini)
-      for _, u in ipairs(common.units(ctx, spec)) do host:service(u):restart() end
+      for _, u in ipairs(common.units(ctx, spec, host)) do host:service(u):restart() end
     end,
   }))
   return name

@@ -136,7 +136,7 @@ end
 
 --- The new controllers answer (a command runs on each) and, given `to`, have the services
 --- of their component at that release installed (`systemctl cat` finds each unit; the
---- component is the group's name before `_new`, the package family `vars.family`).
+--- component is the group's name before `_new`, the package family the host's: `host.family`).
 --- `roles = { cinder = { "api", "scheduler", "volume" } }` limits a component to the roles
 --- the runbook starts (default: every controller service of the release).
 function M.new_controllers(spec)
@@ -160,7 +160,7 @@ function M.new_controllers(spec)
   end
   -- Every unit a host must have: of each component whose `_new` group it is in.
   local function units_for(host, ctx)
-    local family = (ctx.vars and ctx.vars.family) or "rpm"
+    local family = host.family or (ctx.vars and ctx.vars.family) or "rpm"   -- the host's own (Ubuntu controllers, RDO computes)
     local units, seen = {}, {}
     for g, m in pairs(modules) do
       for _, h in ipairs(inventory.group(g)) do

@@ -62,7 +62,7 @@ function M.stop_services(spec)
     on = spec.group, tags = spec.tags or { spec.component or "services" },
     run = function(host, ctx)
       local stopped = {}
-      for _, u in ipairs(M.units(ctx, spec)) do
+      for _, u in ipairs(M.units(ctx, spec, host)) do
         local svc = host:service(u)
         if svc:active() then svc:stop(); stopped[#stopped + 1] = u end
       end
@@ -70,7 +70,7 @@ function M.stop_services(spec)
     end,
     undo = function(host, ctx)
       -- In flight when Ferry died: nothing was recorded; start every unit (start is idempotent).
-      for _, u in ipairs(host.state.stopped or M.units(ctx, spec)) do host:service(u):start() end
+      for _, u in ipairs(host.state.stopped or M.units(ctx, spec, host)) do host:service(u):start() end
     end,
   }))
   return name
@@ -84,7 +84,7 @@ function M.start_services(spec)
     on = spec.group, tags = spec.tags or { spec.component or "services" },
     run = function(host, ctx)
       local started = {}
-      for _, u in ipairs(M.units(ctx, spec)) do
+      for _, u in ipairs(M.units(ctx, spec, host)) do
         host:service(u):start()
         started[#started + 1] = u
         host.state.started = started
@@ -93,7 +93,7 @@ function M.start_services(spec)
     undo = function(host, ctx)
       -- Units this host started (all of them if Ferry died before recording), newest first;
       -- a unit that is not running is left alone.
-      local units = host.state.started or M.units(ctx, spec)
+      local units = host.state.started or M.units(ctx, spec, host)
       for i = #units, 1, -1 do
         local svc = host:service(units[i])
         if svc:active() then svc:stop() end
@@ -110,8 +110,8 @@ function M.rolling_restart(spec)
   step(name) (with_waves(spec, {
     desc = "restart " .. describe_units(spec) .. " on " .. spec.group .. " in waves",
     on = spec.group, tags = spec.tags or { spec.component or "services" },
-    run = function(host, ctx) for _, u in ipairs(M.units(ctx, spec)) do host:service(u):restart() end end,
-    undo = function(host, ctx) for _, u in ipairs(M.units(ctx, spec)) do host:service(u):restart() end end,
+    run = function(host, ctx) for _, u in ipairs(M.units(ctx, spec, host)) do host:service(u):restart() end end,
+    undo = function(host, ctx) for _, u in ipairs(M.units(ctx, spec, host)) do host:service(u):restart() end end,
   }))
   return name
 end
@@ -320,17 +320,23 @@ local function restore_policies(vhost, saved)
 end
 
 --- Reshapes the broker's policies: notification queues lazy, the HA (mirroring) policy off
---- for RPC queues, queue masters placed by `locator` (min-masters). Undo puts back every
---- policy of the vhost as it was.
+--- for RPC queues, queue masters placed by `locator` (min-masters), and the notification queues
+--- that consumers need (billing, audit: vars.notification_queues, or the consumers' own, see
+--- lib.notifications) mirrored (`ha_mode`, default "all", synchronised automatically) so a node's
+--- loss loses none of their messages. Classic mirroring is what Queens can use: quorum queues need
+--- RabbitMQ 3.8 and a queue declared with x-queue-type quorum, which Queens' oslo.messaging
+--- (5.35.x) never declares (no policy turns a classic queue into one). Undo puts back every policy
+--- of the vhost as it was.
 function M.rabbit_reshape(spec)
   local vhost = spec.vhost or "/"
   local locator = spec.locator or "min-masters"
   local notifications = spec.notifications or "^(notifications|versioned_notifications)\\."
   local name = spec.name or "rabbit-policies"
   local rabbitmq = require "ferry.rabbitmq"
+  local notifications_lib = require "lib.notifications"
   step(name) (with_waves(spec, {
     desc = "broker policies on " .. vhost .. ": notifications lazy, no HA mirroring for RPC queues, queue-master-locator "
-      .. locator .. " (undo restores the policies)",
+      .. locator .. ", the notification queues consumers need (vars.notification_queues) mirrored (undo restores the policies)",
     tags = spec.tags or { "rabbitmq" },
     run = function(ctx)
       local before = broker.policies { vhost = vhost }
@@ -351,6 +357,17 @@ function M.rabbit_reshape(spec)
         pattern = notifications, definition = rabbitmq.definition { lazy = true, locator = locator },
         apply_to = "queues", priority = 1,
       })
+      -- The queues billing and audit read stay mirrored (one policy per queue: the highest priority,
+      -- so lazy mode and the locator go in its definition too).
+      local needed = spec.mirror or notifications_lib.queues(ctx)
+      if #needed > 0 then
+        broker.policy(vhost, "notifications-mirrored", {
+          pattern = notifications_lib.pattern(needed),
+          definition = rabbitmq.definition { lazy = true, locator = locator, ha_mode = spec.ha_mode or "all", ha_params = spec.ha_params },
+          apply_to = "queues", priority = 2,
+        })
+        log.info("notification queues mirrored for their consumers: " .. concat(needed, ", "))
+      end
     end,
     undo = function(ctx)
       local saved = (ctx.state.policies or {})[name]

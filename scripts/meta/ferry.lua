@@ -54,6 +54,7 @@
 ---@field user? string set only when given for this host
 ---@field vars table the host's variables
 ---@field groups string[] the groups the host belongs to
+---@field family "rpm"|"deb" its package family: its own vars.family, else its groups' (inventory.families), else the region's vars.family, else "rpm"
 ---@field state table in a per-host step: saved with the host's result and handed to its undo
 local Host = {}
 
@@ -944,7 +945,7 @@ local rabbitmq = {}
 ---@type Probe
 rabbitmq.health = function(ctx) end
 ---One policy definition (a queue gets only one policy).
----@param spec {lazy?: boolean, locator?: string, leader_locator?: string}
+---@param spec {lazy?: boolean, locator?: string, leader_locator?: string, ha_mode?: "all"|"exactly"|"nodes", ha_params?: any, ha_sync_mode?: "automatic"|"manual"}
 ---@return table
 rabbitmq.definition = function(spec) end
 ---Inside a step: notification queues lazy; returns what restore_policies needs.

@@ -21,6 +21,9 @@ public struct RegionHost: Sendable, Hashable {
     public var vars: [String: LuaValue]
     /// Every group the host belongs to, in the order they were declared.
     public var groups: [String]
+    /// How its distribution packages OpenStack (unit names): set by ``Region/resolveFamilies()``
+    /// from its own `vars.family`, its groups' (`inventory.families`), the region's `vars.family`.
+    public var family: PackageFamily = .rpm
 
     public init(name: String, address: String? = nil, port: Int? = nil, user: String? = nil, jump: String? = nil,
                 vars: [String: LuaValue] = [:], groups: [String] = [])
@@ -38,7 +41,7 @@ public struct RegionHost: Sendable, Hashable {
     public var luaValue: LuaValue {
         var m: [String: LuaValue] = [
             "name": .string(name), "address": .string(address), "vars": .map(vars),
-            "groups": .array(groups.map { .string($0) }),
+            "groups": .array(groups.map { .string($0) }), "family": .string(family.rawValue),
         ]
         if let port { m["port"] = .int(Int64(port)) }
         if let user { m["user"] = .string(user) }
@@ -130,6 +133,9 @@ public struct Region: Sendable {
     public var broker: LuaValue
     public var releases: [String: LuaValue]
     public var vars: [String: LuaValue]
+    /// Group → the package family of its hosts (`inventory.families`), below a host's own
+    /// `vars.family` and above the region's.
+    public var groupFamilies: [String: PackageFamily] = [:]
     public var simulate: LuaValue?
     /// `notify:`: a command told when a run waits for approval, fails or finishes.
     public var notify: NotifySettings?
@@ -219,6 +225,28 @@ extension Region {
 }
 
 extension Region {
+    /// The region's own package family: `vars.family`, else `rpm`.
+    public var defaultFamily: PackageFamily {
+        vars["family"].flatMap { try? PackageFamily.named($0) } ?? .rpm
+    }
+
+    /// The package family of a host: its own `vars.family` (the region file's host vars, or an
+    /// Ansible host or group var), else that of the last of its groups that `inventory.families`
+    /// names (a later group overrides an earlier one, as in `ssh.groups`), else the region's.
+    public func family(of host: RegionHost) -> PackageFamily {
+        if let own = host.vars["family"].flatMap({ try? PackageFamily.named($0) }) { return own }
+        for group in host.groups.reversed() {
+            if let f = groupFamilies[group] { return f }
+        }
+        return defaultFamily
+    }
+
+    /// Sets every host's ``RegionHost/family`` (after the inventory is complete: a simulated
+    /// region's generated hosts too).
+    public mutating func resolveFamilies() {
+        for name in hostOrder { hosts[name]!.family = family(of: hosts[name]!) }
+    }
+
     /// Whether the region names the user for this host (region, group or host level).
     public func explicitSSHUser(for host: RegionHost) -> Bool {
         host.user != nil || ssh.user != nil || host.groups.contains { ssh.byGroup[$0]?.user != nil }

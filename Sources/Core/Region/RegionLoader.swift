@@ -41,7 +41,7 @@ public enum RegionLoader {
         region.file = file
 
         if let inventory = root["inventory"] {
-            try inventory.checkKeys(["ansible", "groups", "hosts", "reader", "vault_password_file"])
+            try inventory.checkKeys(["ansible", "groups", "hosts", "reader", "vault_password_file", "families"])
             var reader = AnsibleInventory.Reader.auto
             if let r = inventory["reader"] {
                 let text = try r.requireString()
@@ -88,6 +88,13 @@ public enum RegionLoader {
 
         region.indexHostGroups()
         try checkHosts(region, file: file)
+        if let families = root["inventory"]?["families"] {
+            for (group, node) in try families.requireMapping() {
+                do { region.groupFamilies[group] = try PackageFamily.named(try node.value()) } catch let e as FerryError {
+                    throw node.error("group \(group): \(e.message)")
+                }
+            }
+        }
 
         if let ssh = root["ssh"] {
             try ssh.checkKeys([
@@ -226,8 +233,16 @@ public enum RegionLoader {
             guard case .map(let m) = try vars.value() else { throw vars.error("expected a mapping of variables") }
             try checkSecrets(.map(m), at: vars)
             region.vars = m
+            if let f = m["family"], let node = vars["family"] {
+                do { _ = try PackageFamily.named(f) } catch let e as FerryError { throw node.error(e.message) }
+            }
         }
         if let sim = root["simulate"] { region.simulate = try sim.value() }
+        // A simulated region completes its groups later (SimTopology), and checks these then.
+        if region.simulate == nil, let problem = region.unknownFamilyGroup() {
+            throw (root["inventory"]?["families"] ?? root).error(problem)
+        }
+        region.resolveFamilies()
 
         for group in region.ssh.byGroup.keys where region.groups[group] == nil {
             throw root.error("ssh.groups: no group named '\(group)' in the inventory")
@@ -267,6 +282,11 @@ public enum RegionLoader {
         if let v = node["jump"] { host.jump = try v.requireString() }
         if let v = node["vars"] {
             guard case .map(let m) = try v.value() else { throw v.error("expected a mapping") }
+            if let f = m["family"] {
+                do { _ = try PackageFamily.named(f) } catch let e as FerryError {
+                    throw (v["family"] ?? v).error("host \(HostRules.quoted(name)): \(e.message)")
+                }
+            }
             host.vars = m
         }
         if let v = node["groups"] { host.groups = try (v.sequence ?? [v]).map { try $0.requireString() } }
@@ -294,6 +314,12 @@ public enum RegionLoader {
             if let user = host.user, let problem = HostRules.userProblem(user) {
                 throw FerryError.invalid("\(file): host \(HostRules.quoted(name)): \(problem)")
             }
+            // A family from an Ansible inventory (host or group var) is checked as the region file's own.
+            if let f = host.vars["family"] {
+                do { _ = try PackageFamily.named(f) } catch let e as FerryError {
+                    throw FerryError.invalid("\(file): host \(HostRules.quoted(name)): vars.family: \(e.message)")
+                }
+            }
         }
     }
 
@@ -317,6 +343,13 @@ public enum RegionLoader {
 }
 
 extension Region {
+    /// `inventory.families` naming a group the inventory does not have, as an error message.
+    public func unknownFamilyGroup() -> String? {
+        guard let group = groupFamilies.keys.sorted().first(where: { groups[$0] == nil }) else { return nil }
+        let hint = nearest(to: group, among: groupOrder).map { " (did you mean '\($0)'?)" } ?? ""
+        return "inventory.families: no group named '\(group)' in the inventory\(hint)"
+    }
+
     /// Group memberships declared on hosts (`groups:` in a host entry) become groups.
     mutating func indexHostGroups() {
         for name in hostOrder {

@@ -59,8 +59,8 @@ struct CinderSimulation: SimComponent {
     }
 
     func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {
-        Sim.installOldAndNew(&state, component: "cinder", release: release, newRelease: newRelease) { r in
-            ["api", "scheduler", "volume"].flatMap { CinderKnowledge.knowledge.units(.rpm, role: $0, release: r) }
+        Sim.installOldAndNew(&state, component: "cinder", release: release, newRelease: newRelease) { r, family in
+            ["api", "scheduler", "volume"].flatMap { CinderKnowledge.knowledge.units(family, role: $0, release: r) }
         }
         var db = SimDatabase(component: "cinder")
         Self.synced(&db, to: release)

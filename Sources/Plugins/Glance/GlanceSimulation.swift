@@ -16,7 +16,7 @@ struct GlanceSimulation: SimComponent {
 
     func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {
         Sim.installOldAndNew(&state, component: "glance", release: release, newRelease: newRelease) {
-            GlanceKnowledge.knowledge.units(.rpm, release: $0)
+            GlanceKnowledge.knowledge.units($1, release: $0)
         }
         var db = SimDatabase(component: "glance")
         Self.synced(&db, to: release)

@@ -57,8 +57,8 @@ struct KeystoneSimulation: SimComponent {
     }
 
     func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {
-        Sim.installOldAndNew(&state, component: "keystone", release: release, newRelease: newRelease) { r in
-            KeystoneKnowledge.knowledge.units(.rpm, release: r)
+        Sim.installOldAndNew(&state, component: "keystone", release: release, newRelease: newRelease) { r, family in
+            KeystoneKnowledge.knowledge.units(family, release: r)
         }
         // Kilo's default token provider is uuid; Ocata makes Fernet the default.
         let provider = Sim.before(release, "ocata") ? "uuid" : "fernet"

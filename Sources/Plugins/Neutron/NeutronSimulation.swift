@@ -125,13 +125,13 @@ struct NeutronSimulation: SimComponent {
 
     func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {
         let k = NeutronKnowledge.knowledge
-        Sim.installOldAndNew(&state, component: "neutron", release: release, newRelease: newRelease) { r in
-            k.units(.rpm, role: "server", release: r)
+        Sim.installOldAndNew(&state, component: "neutron", release: release, newRelease: newRelease) { r, family in
+            k.units(family, role: "server", release: r)
         }
         Sim.install(&state, group: "computes", component: "neutron", release: release,
-                    units: k.units(.rpm, role: "openvswitch-agent"), running: true)
+                    units: { k.units($0, role: "openvswitch-agent") }, running: true)
         Sim.install(&state, group: "network_nodes", component: "neutron", release: release,
-                    units: k.units(.rpm, role: "network") + k.units(.rpm, role: "openvswitch-agent"), running: true)
+                    units: { k.units($0, role: "network") + k.units($0, role: "openvswitch-agent") }, running: true)
         var db = SimDatabase(component: "neutron")
         db.schema["main"] = release
         db.schema["expand"] = release

@@ -33,11 +33,11 @@ struct NovaSimulation: SimComponent {
     static let controllerRoles = ["api", "conductor", "scheduler", "novncproxy", "consoleauth", "cert", "placement-api"]
 
     func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {
-        Sim.installOldAndNew(&state, component: "nova", release: release, newRelease: newRelease) { r in
-            Self.controllerRoles.flatMap { NovaKnowledge.knowledge.units(.rpm, role: $0, release: r) }
+        Sim.installOldAndNew(&state, component: "nova", release: release, newRelease: newRelease) { r, family in
+            Self.controllerRoles.flatMap { NovaKnowledge.knowledge.units(family, role: $0, release: r) }
         }
         Sim.install(&state, group: "computes", component: "nova", release: release,
-                    units: NovaKnowledge.knowledge.units(.rpm, role: "compute"), running: true)
+                    units: { NovaKnowledge.knowledge.units($0, role: "compute") }, running: true)
         // The new controllers come with their release's nova.conf: the [placement] and [neutron] sections in keystoneauth
         // form (what the computes need from Ocata; the Kilo [neutron] admin_* options are gone from Ocata on,
         // openstack/nova@15.0.0 nova/conf/neutron.py). Computes deployed at Ocata or later have [placement] too; a Kilo

@@ -22,9 +22,25 @@ struct RabbitMQSimulation: SimComponent {
 
     /// How the simulated broker names itself in errors (as the real driver does) and what its overview says.
     func brokerRole(in region: Region) -> SimBrokerRole? {
+        // The region's broker: is the new cluster's management API (kr1.example.yaml): the services that move
+        // to rabbit_new publish their notifications there. oslo.messaging's rabbit driver declares the
+        // notification queue `<topic>.<priority>` (notifications.info) as it publishes, so it fills with no
+        // consumer (openstack/oslo.messaging@5.35.0, Queens, oslo_messaging/_drivers/impl_rabbit.py
+        // notify_send → _publish_and_creates_default_queue). A publisher the broker blocks (connection.blocked)
+        // waits on its first send: the service does not come up. The node blocks publishers past
+        // vm_memory_high_watermark (0.4 of RAM) or below disk_free_limit (50 MB), RabbitMQ 3.6's defaults
+        // (rabbitmq/rabbitmq-server@rabbitmq_v3_6_16 Makefile (the app defaults), docs/rabbitmq.config.example; the
+        // memory and disk alarms of src/rabbit_alarm.erl block publishing connections); lazy queues (3.6.0 on)
+        // page their messages to disk, so they count against the disk, the others against memory
+        // (simulate.broker sizes the node).
         SimBrokerRole(label: "RabbitMQ at http://rabbit.sim:15672",
                       overview: BrokerOverview(rabbitmqVersion: "3.6.16", clusterName: "rabbit@sim", node: "rabbit@rabbit-old-1",
-                                               messages: nil, queues: nil, connections: 120))
+                                               messages: nil, queues: nil, connections: 120),
+                      clusterGroup: "rabbit_new", notificationQueue: "notifications.info",
+                      isNotificationQueue: { $0.hasPrefix("notifications") || $0.hasPrefix("versioned_notifications") },
+                      blocked: { unit, alarm in
+                          "Job for \(unit).service failed: timed out publishing to RabbitMQ (connection.blocked by the broker's \(alarm))"
+                      })
     }
 
     func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {

@@ -1,11 +1,17 @@
 local release = require "ferry.release"
 local M = release.component("rabbitmq")
 
---- The definition of one policy (a queue gets only one): { lazy = true, locator = "min-masters" }.
+--- The definition of one policy (a queue gets only one): { lazy = true, locator = "min-masters",
+--- ha_mode = "all" | "exactly" | "nodes", ha_params = 2, ha_sync_mode = "automatic" }.
 function M.definition(spec)
   spec = spec or {}
   local d = {}
   if spec.lazy then d["queue-mode"] = "lazy" end
+  if spec.ha_mode then
+    d["ha-mode"] = spec.ha_mode
+    if spec.ha_params ~= nil then d["ha-params"] = spec.ha_params end
+    d["ha-sync-mode"] = spec.ha_sync_mode or "automatic"
+  end
   if spec.locator then d["queue-master-locator"] = spec.locator end
   if spec.leader_locator then d["queue-leader-locator"] = spec.leader_locator end
   return d

@@ -51,9 +51,6 @@ enum ReleaseModule {
     }
 
     static func family(_ name: String) throws -> PackageFamily {
-        guard let f = PackageFamily(name: name) else {
-            throw FerryError.invalid("unknown package family '\(name)' (rpm, deb, or centos, rhel, ubuntu, debian)")
-        }
-        return f
+        try PackageFamily.named(.string(name))
     }
 }

@@ -1,3 +1,4 @@
+import FerryCore
 import LuaBridge
 
 /// What moving one component to one release takes: the manage commands in order,
@@ -169,23 +170,6 @@ public struct ServiceUnit: Sendable {
         if let from, let f = Releases.index(from), i < f { return false }
         if let until, let u = Releases.index(until), i >= u { return false }
         return true
-    }
-}
-
-/// How a distribution packages OpenStack.
-public enum PackageFamily: String, Sendable, CaseIterable {
-    /// CentOS / RHEL with RDO packages.
-    case rpm
-    /// Ubuntu / Debian (Ubuntu Cloud Archive).
-    case deb
-
-    /// `rpm`, `deb`, or a distribution name (`centos`, `rhel`, `rocky`, `ubuntu`, `debian`).
-    public init?(name: String) {
-        switch name.lowercased() {
-        case "rpm", "centos", "rhel", "redhat", "rocky", "almalinux", "fedora": self = .rpm
-        case "deb", "ubuntu", "debian": self = .deb
-        default: return nil
-        }
     }
 }
 

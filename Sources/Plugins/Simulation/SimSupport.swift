@@ -88,21 +88,31 @@ enum Sim {
 
     /// Installs `component` at `release` on the hosts of `group`, with `units` running or stopped.
     static func install(_ state: inout SimState, group: String, component: String, release: String, units: [String], running: Bool) {
+        install(&state, group: group, component: component, release: release, units: { _ in units }, running: running)
+    }
+
+    /// Installs `component` at `release` on the hosts of `group`, each with the units its package family
+    /// names (`openstack-nova-compute` on an RDO host, `nova-compute` on an Ubuntu one), running or stopped.
+    static func install(_ state: inout SimState, group: String, component: String, release: String,
+                        units: (PackageFamily) -> [String], running: Bool)
+    {
         for name in hosts(state, in: group) {
             state.hosts[name]!.code[component] = release
-            for unit in units where state.hosts[name]!.services[unit] == nil {
+            for unit in units(state.hosts[name]!.family ?? .rpm) where state.hosts[name]!.services[unit] == nil {
                 state.hosts[name]!.services[unit] = SimService(component: component, running: running, release: release)
             }
         }
     }
 
     /// Seeds `<component>_old` at `release` (running) and `<component>_new` at `newRelease` (stopped).
+    /// `units(release, family)`: the units of a host of that family at that release.
     static func installOldAndNew(_ state: inout SimState, component: String, release: String, newRelease: String?,
-                                 units: (String) -> [String])
+                                 units: (String, PackageFamily) -> [String])
     {
-        install(&state, group: "\(component)_old", component: component, release: release, units: units(release), running: true)
+        install(&state, group: "\(component)_old", component: component, release: release, units: { units(release, $0) }, running: true)
         if let newRelease {
-            install(&state, group: "\(component)_new", component: component, release: newRelease, units: units(newRelease), running: false)
+            install(&state, group: "\(component)_new", component: component, release: newRelease, units: { units(newRelease, $0) },
+                    running: false)
         }
     }
 

@@ -24,3 +24,7 @@ lib.start_services { name = "start-rabbit-new", group = "rabbit_new", units = { 
                      when = function(ctx) return ctx.vars.rabbit_start_new == true end,
                      after = { cluster_answers }, tags = { "rabbitmq" } }
 lib.rabbit_reshape { name = "rabbit-policies", vhost = "/", locator = "min-masters", before = { "rabbit-api" } }
+-- Billing and audit (vars.notification_consumers) read from the new cluster before the first service
+-- publishes there (Glance, next): with nobody reading, its notification queue grows until the broker's
+-- resource alarm blocks every publisher. Their queues are mirrored above.
+require("lib.notifications").move_consumers { name = "notification-consumers" }
