@@ -64,7 +64,7 @@ function M.failover_restore(spec)
   local name = spec.name or "neutron-failover-restore"
   local units = { component = "neutron", roles = { "server" }, release = spec.release }
   local function restart(host, ctx)
-    for _, u in ipairs(common.units(ctx, units)) do host:service(u):restart() end
+    for _, u in ipairs(common.units(ctx, units, host)) do host:service(u):restart() end
   end
   step(name) {
     desc = "put " .. table.concat(M.OPTIONS, " and ") .. " back on " .. group .. " and restart neutron-server",
