@@ -6,7 +6,7 @@ local M = {}
 -- Declares check `name` around a plugin's probe, waiting `within` (spec, else the default)
 -- and asking `every`; returns the name.
 local function probe_check(name, desc, probe, spec, within, every)
-  spec = spec or {}
+  spec = validate_spec("preflight." .. name:gsub("-", "_"), spec or {}, { "within", "every" })
   check(name) { desc = desc, within = spec.within or within, every = spec.every or every, probe = probe }
   return name
 end
@@ -49,6 +49,7 @@ end
 --- schema chain itself (`nova.db_sync`), and Kilo's consistency groups are ordinary data
 --- that Ocata's migrations move later in the chain. Asked for such a release, it says so.
 function M.online_migrations_done(spec)
+  validate_spec("preflight.online_migrations_done", spec, { "from", "nova_group" })
   local from = spec.from
   local cinder = require "ferry.cinder"
   local nova = require "ferry.nova"
@@ -91,6 +92,7 @@ end
 
 --- Every database the runbook touches answers (SELECT 1).
 function M.databases_reachable(spec)
+  validate_spec("preflight.databases_reachable", spec, { "names" })
   local names = spec.names
   check "databases-reachable" {
     desc = "the databases answer: " .. table.concat(names, ", "),
@@ -140,6 +142,7 @@ end
 --- `roles = { cinder = { "api", "scheduler", "volume" } }` limits a component to the roles
 --- the runbook starts (default: every controller service of the release).
 function M.new_controllers(spec)
+  validate_spec("preflight.new_controllers", spec, { "groups", "to", "roles" })
   local groups = spec.groups
   local to = spec.to
   local roles = spec.roles or {}
@@ -214,7 +217,7 @@ end
 --- `simple_cell_setup --transport-url`; before 14.0.7 cell0's database is named after the
 --- API database (nova_api_cell0), not nova_cell0, which the library creates.
 function M.newton_nova_version(spec)
-  spec = spec or {}
+  spec = validate_spec("preflight.newton_nova_version", spec or {}, { "min", "on", "venv" })
   local nova = require "ferry.nova"
   local release = require "ferry.release"
   local min = spec.min or nova.newton_cell_setup_minimum
@@ -247,7 +250,7 @@ end
 
 --- The step that runs the checks `names` before anything changes (nothing to undo).
 function M.step(names, spec)
-  spec = spec or {}
+  spec = validate_spec("preflight.step", spec or {}, { "name" })
   step(spec.name or "preflight") {
     desc = "preflight: " .. table.concat(names, ", "),
     tags = { "preflight" },

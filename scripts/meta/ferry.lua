@@ -155,6 +155,16 @@ function step(name) end
 ---@return fun(spec: CheckSpec)
 function check(name) end
 
+---Checks a helper's spec: a table whose keys are all in the lists `known`, ...; raises
+---"WHAT: unknown field 'rolse' (did you mean 'roles'?)" at the line of the runbook file that
+---called the helper. Returns `spec`. Every helper of the library and the plugins calls it.
+---@generic T: table
+---@param what string the helper's name in the message (`lib.stop_services`)
+---@param spec T
+---@param ... string[] lists of the field names it takes
+---@return T
+function validate_spec(what, spec, ...) end
+
 -- Helpers ---------------------------------------------------------------------
 
 ---Suspends the calling coroutine (run time only).

@@ -75,7 +75,10 @@ public enum RunbookLoader {
         let memory = ProcessInfo.processInfo.environment["FERRY_LUA_MEMORY"].flatMap(Int.init).map { $0 << 20 } ?? LuaVM.defaultMemoryLimit
         let vm = try LuaVM(instructionBudget: budget, memoryLimit: memory)
         await vm.register(natives(runtime) + extensions.natives + extensions.runNatives.flatMap { $0(runtime) })
-        try await vm.run(source: RunbookPrelude.source, chunkName: "=ferry-prelude")
+        // The prelude learns the runbook's own files: a declaration a helper makes is placed at
+        // the line of the runbook file that called the helper.
+        try await vm.run(source: RunbookPrelude.source, chunkName: "=ferry-prelude",
+                         args: files.map { .value(.string(LuaVM.displayPath($0))) })
         // Ferry's entry points are pinned now and leave the global table, before any other
         // Lua runs: a runbook cannot replace them (`rawset(_G, "__ferry_invoke_host", …)`).
         let entry = Runbook.EntryPoints(
