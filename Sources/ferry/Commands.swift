@@ -236,11 +236,16 @@ struct RollbackCommand: AsyncParsableCommand {
     }
 }
 
+extension CheckPhase: ExpressibleByArgument {}
+
 struct CheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "check", abstract: "Run a runbook's health checks only.")
     @Argument(help: "A runbook file or directory.") var runbook: String
     @Option(name: .shortAndLong, help: "A region file (or a name under scripts/regions).") var region: String
     @Argument(help: "Checks to run (default: all).") var names: [String] = []
+    @Option(name: .long, help: ArgumentHelp(
+        "Without names, only the checks for this moment: before (phase before or always: the region before the upgrade, or after a rollback) or after (phase after or always).",
+        valueName: "before|after")) var phase: CheckPhase?
     @OptionGroup var journalOptions: JournalOptions
 
     func run() async throws {
@@ -252,7 +257,7 @@ struct CheckCommand: AsyncParsableCommand {
             defer { try? FileManager.default.removeItem(atPath: scratch) }
             let engine = try Composition.engine(runbook: rb, target: target, journal: try RunJournal(path: scratch + "/journal.db"),
                                                 yes: true, observer: NoObserver(), keysBeside: journalOptions.journal)
-            let results = try await Composition.closingOnSignal(engine.transport) { try await engine.runChecks(names) }
+            let results = try await Composition.closingOnSignal(engine.transport) { try await engine.runChecks(names, moment: phase ?? .always) }
             await engine.transport.shutdown()
             var failed = 0
             for r in results {

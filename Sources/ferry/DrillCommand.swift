@@ -54,8 +54,8 @@ struct DrillCommand: AsyncParsableCommand {
         drill.progress = { r in
             let up = r.upgrade.status == .succeeded ? "upgrade \(DurationText.format(r.upgradeSeconds))" : "upgrade FAILED at \(r.upgrade.step ?? "?") after \(DurationText.format(r.upgradeSeconds))"
             let back = r.rollback.map { $0.status == .rolledBack ? "rollback \(DurationText.format(r.rollbackSeconds))" : "rollback \($0.status.rawValue)" } ?? "no rollback"
-            let checks = (r.checksAfterRun + r.checksAfterRollback).filter { !$0.passed }.count
-            Console.out("  \(r.number). \(r.runID): \(up), \(back)\(checks > 0 ? ", \(checks) check(s) failed" : "")\(r.differences.isEmpty ? "" : ", region changed")")
+            let failed = (r.checksAfterRun + r.checksAfterRollback).filter { !$0.passed }.map(\.name)
+            Console.out("  \(r.number). \(r.runID): \(up), \(back)\(failed.isEmpty ? "" : ", check(s) failed: \(failed.joined(separator: ", "))")\(r.differences.isEmpty ? "" : ", region changed")")
         }
         let chosen = drill
         let outcome = try await Composition.interruptible(closing: engine.transport) { try await chosen.run(id: id) }

@@ -89,6 +89,7 @@ struct ReportCommand: AsyncParsableCommand {
             } else if rep.failedStep?.hasPrefix("undo ") == true {
                 lines += rep.rollbackOutcome.map { "       " + $0 }
             }
+            lines += rep.failedChecks.map { "       " + $0 }
         }
         for (name, stats) in [("upgrade", drill.upgrade), ("rollback", drill.rollback)] {
             guard let s = stats else { continue }

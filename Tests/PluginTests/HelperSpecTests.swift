@@ -145,4 +145,15 @@ import FerryTestSupport
                 """]), extensions: PluginRegistry.extensions)
         #expect(runbook.steps.map { "\(URL(fileURLWithPath: $0.location.file).lastPathComponent):\($0.location.line)" } == ["runbook.lua:3", "runbook.lua:5"])
     }
+
+    /// The library's preflight checks describe the region before the upgrade (issue 15): a
+    /// drill runs them after the rollback, not after the upgrade; the API checks hold on both sides.
+    @Test func theLibrarysPreflightChecksAreOfPhaseBefore() async throws {
+        let runbook = try await RunbookLoader.load(path: Repository.root + "/scripts/runbooks/queens-to-rocky",
+                                                   extensions: PluginRegistry.extensions)
+        let before = runbook.checkOrder.filter { runbook.checks[$0]!.phase == .before }
+        #expect(before == ["keystone-fernet", "no-busy-volumes", "no-instances-in-flight", "online-migrations-done", "databases-reachable",
+                           "backup-space", "new-controllers-answer", "no-image-uploads"])
+        #expect(runbook.checks["glance-api"]?.phase == .always)
+    }
 }

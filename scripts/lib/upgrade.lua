@@ -382,12 +382,12 @@ end
 --- Declares a check that the neutron database is calm (Threads_running below `max`):
 --- the gate of agent restarts.
 function M.db_load_check(spec)
-  spec = validate_spec("lib.db_load_check", spec or {}, { "name", "max", "database", "within", "every" })
+  spec = validate_spec("lib.db_load_check", spec or {}, { "name", "max", "database", "within", "every", "phase" })
   local name = spec.name or "neutron-db-load"
   local max = spec.max or 28
   check(name) {
     desc = "the " .. (spec.database or "neutron") .. " database is not overloaded (Threads_running below " .. max .. ")",
-    within = spec.within or "15m", every = spec.every or "30s",
+    within = spec.within or "15m", every = spec.every or "30s", phase = spec.phase,
     probe = function(ctx)
       local c = db.connect(spec.database or "neutron")
       local threads = tonumber(c:status("Threads_running")) or 0
@@ -400,12 +400,12 @@ end
 
 --- Declares a check that a component's API answers through its VIP.
 function M.api_check(spec)
-  validate_spec("lib.api_check", spec, { "component", "name", "within", "every" })
+  validate_spec("lib.api_check", spec, { "component", "name", "within", "every", "phase" })
   local c = spec.component
   local name = spec.name or (c .. "-api")
   check(name) {
     desc = c .. " answers through its VIP",
-    within = spec.within or "2m", every = spec.every or "10s",
+    within = spec.within or "2m", every = spec.every or "10s", phase = spec.phase,
     probe = M.module(c).health,
   }
   return name

@@ -138,6 +138,7 @@ local Ini = {}
 ---@field every? Duration time between probes (default "5s")
 ---@field on? Selector probe every one of these hosts; all must pass
 ---@field desc? string
+---@field phase? "before"|"after"|"always" what it describes: the region before the upgrade (a drill runs it after the rollback), after it (a drill runs it after the upgrade), or both (default "always")
 
 -- Declarations ----------------------------------------------------------------
 

@@ -240,6 +240,9 @@ public struct DrillSummary: Sendable, Codable {
         public var upgradeFailure: [String] = []
         /// The rollback's outcome: `rolled back in 4m 10s`, or its failing step and messages.
         public var rollbackOutcome: [String] = []
+        /// Every check the drill ran on its own that failed, in the order run:
+        /// `check NAME failed after the upgrade: why` (or `after the rollback`).
+        public var failedChecks: [String] = []
     }
 
     /// What any repetition ran without judging, distinct, in the order first seen.
