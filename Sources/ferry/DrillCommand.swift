@@ -21,12 +21,14 @@ struct DrillCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Write the drill's HTML report here.") var html: String?
     @Flag(name: .long, help: "Start from a fresh simulated region (forget what earlier runs left).") var fresh = false
     @Flag(name: .long, help: "Approve every confirm; required for a drill on a real region (it upgrades and rolls back for real).") var yes = false
+    @OptionGroup var inputOptions: InputOptions
     @OptionGroup var lockOptions: LockOptions
     @OptionGroup var journalOptions: JournalOptions
 
     func run() async throws {
         try await guarded {
             guard times >= 1 else { throw FerryError.usage("--times must be at least 1") }
+            _ = try inputOptions.inputs()
             let rb = try await Composition.loadRunbook(runbook)
             let regionName = try Composition.loadRegion(region).name
             let journal = try journalOptions.open()
@@ -46,6 +48,7 @@ struct DrillCommand: AsyncParsableCommand {
         defer { try? target.sim?.save() }
         var options = RunOptions()
         options.computes = target.sim?.config.computes
+        options.vars = try inputOptions.inputs()
         _ = try Plan.build(rb, region: target.region, options: options)
         let engine = try Composition.engine(runbook: rb, target: target, journal: journal, yes: true, observer: QuietProgress())
         var drill = Drill(engine: engine, model: target.sim, times: times)

@@ -41,7 +41,7 @@
 
 ---@class Ctx
 ---@field state table persisted in the journal after every step (storable data only); restored on resume and rollback
----@field vars table the region file's `vars:` (secret references stay `{ env = ... }` tables)
+---@field vars table the region file's `vars:` with the run's inputs over them (`--vars FILE`, `-e KEY=VALUE`), read-only; secret references stay `{ env = ... }` tables
 ---@field region string the region's name
 ---@field releases table<string, {host?: string, venv?: string}> the region file's `releases:` (where each release's tools live)
 ---@field run_id string the run id, e.g. "20261125-120633-d35d"

@@ -72,7 +72,7 @@ extension Report {
             startedAt: origin, endedAt: run.endedAt, duration: duration,
             upgrade: span(steps.filter { $0.phase == "run" }), rollback: span(steps.filter { $0.phase == "undo" }),
             steps: steps, checks: checks, events: Array(events), omittedEvents: max(0, notable.count - RunTimeline.Event.limit),
-            unjudged: unjudged)
+            unjudged: unjudged, inputs: RunInputs.describe(run.options.vars ?? [:]))
     }
 
     struct StepKey: Hashable {

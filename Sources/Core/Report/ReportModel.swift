@@ -69,6 +69,8 @@ public struct RunTimeline: Sendable, Codable {
     /// What the (simulated) region ran without judging, once per distinct command, in the
     /// order it was first run (docs/simulation.md#what-is-judged).
     public var unjudged: [RunTimeline.Unjudged] = []
+    /// The run's inputs (`-e`, `--vars`) as `KEY=VALUE`, secret references as references.
+    public var inputs: [String] = []
 
     /// The steps of one phase, in the order they ran.
     public func steps(_ phase: String) -> [StepTimeline] { steps.filter { $0.phase == phase } }

@@ -368,8 +368,28 @@ function __ferry_select(fn, ctx)
   return names, where
 end
 
+-- ctx.vars: the region's vars with the run's inputs (--vars, -e) over them, read-only (the
+-- run journals its inputs; what a step learns goes in ctx.state). Its tables are plain
+-- copies, so that secret() and the other natives read them as they are.
+local function read_only(vars)
+  local next = next
+  return setmetatable({}, {
+    __index = vars,
+    __newindex = function(_, key)
+      error("ctx.vars is read-only: cannot set '" .. tostring(key) .. "' (inputs come from the region's vars:, "
+        .. "--vars FILE and -e KEY=VALUE; keep what a step learns in ctx.state)", 2)
+    end,
+    __pairs = function() return next, vars, nil end,
+    __len = function() return #vars end,
+    __metatable = "ctx.vars is read-only",
+  })
+end
+
 function __ferry_make_ctx(run_id, vars, dry_run, region, state, releases)
-  return { run_id = run_id, vars = vars, dry_run = dry_run, region = region, state = state or {}, releases = releases or {} }
+  return {
+    run_id = run_id, vars = read_only(vars or {}), dry_run = dry_run, region = region, state = state or {},
+    releases = releases or {},
+  }
 end
 
 function __ferry_state(ctx) return ctx.state end
