@@ -156,4 +156,46 @@ import FerryTestSupport
                            "backup-space", "new-controllers-answer", "no-image-uploads"])
         #expect(runbook.checks["glance-api"]?.phase == .always)
     }
+
+    /// A runbook directory's `lib/` holds the operator's modules: never run as runbook files,
+    /// found by `require "lib.NAME"` (before the library's), journaled with the run like any
+    /// module; a module that fails names its own file:line and the runbook line that required it.
+    @Test func aRunbookDirectorysLibHoldsModules() async throws {
+        let dir = NSTemporaryDirectory() + "ferry-rb-lib-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir + "/rb/lib", withIntermediateDirectories: true)
+        try """
+            local mine = require "lib.mine"
+            local lib = require "lib.upgrade"
+            runbook { name = "mods" }
+            mine.declare()
+            lib.maintenance { component = "glance" }
+            """.write(toFile: dir + "/rb/main.lua", atomically: true, encoding: .utf8)
+        try """
+            local M = {}
+            function M.declare() step "mine" { run = function(ctx) end } end
+            return M
+            """.write(toFile: dir + "/rb/lib/mine.lua", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: dir + "/scripts", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Repository.root + "/scripts/lib", toPath: dir + "/scripts/lib")
+        let runbook = try await RunbookLoader.load(path: dir + "/rb", extensions: PluginRegistry.extensions)
+        #expect(runbook.files.map { URL(fileURLWithPath: $0).lastPathComponent } == ["main.lua"])
+        #expect(runbook.steps.map(\.name) == ["mine", "block-glance-writes"])
+        #expect(runbook.steps.map { "\(URL(fileURLWithPath: $0.location.file).lastPathComponent):\($0.location.line)" }
+                == ["main.lua:4", "main.lua:5"])
+        #expect(runbook.snapshot.files.contains { $0.path.hasSuffix("lib/mine.lua") && !$0.entry })
+
+        try """
+            local M = {}
+            local settings = nil
+            M.size = settings.size
+            return M
+            """.write(toFile: dir + "/rb/lib/mine.lua", atomically: true, encoding: .utf8)
+        do {
+            _ = try await RunbookLoader.load(path: dir + "/rb", extensions: PluginRegistry.extensions)
+            Issue.record("loaded")
+        } catch let e as FerryError {
+            #expect(e.message.contains("rb/lib/mine.lua:3: attempt to index a nil value (local 'settings')"), "\(e.message)")
+            #expect(e.message.contains("rb/main.lua:1: in main chunk"), "\(e.message)")
+        }
+    }
 }
