@@ -91,4 +91,20 @@ import Testing
                 "\(e.problems)")
         }
     }
+
+    /// A drill's runs carry its inputs (`ferry drill -e`): its steps and the checks it runs see them.
+    @Test func aDrillsRunsAndChecksSeeItsInputs() async throws {
+        let s = try await SimulationTests.make(runbook: """
+            runbook { name = "drill-inputs" }
+            check "flag-seen" { probe = function(ctx) return ctx.vars.flag == "on", "flag is " .. tostring(ctx.vars.flag) end }
+            step "use" { run = function(ctx) ctx.state.flag = ctx.vars.flag end, undo = function(ctx) end }
+            """, simulate: "seed: 2", computes: 2)
+        var drill = Drill(engine: s.engine, model: s.sim, times: 1)
+        drill.options.vars = ["flag": "on"]
+        let outcome = try await drill.run()
+        #expect(outcome.succeeded, "\(outcome.stoppedBecause ?? "") \(outcome.failedChecksAfterUpgrade.map { $0.check.message ?? "" })")
+        let run = try await s.engine.journal.run(try #require(outcome.repetitions.first?.runID))
+        #expect(run.options.vars == ["flag": "on"])
+        #expect((outcome.repetitions.first?.checksAfterRun.map(\.passed) ?? []) == [true])
+    }
 }

@@ -82,4 +82,26 @@ import Testing
         #expect(badRef.code != 0)
         #expect(badRef.stderr.contains("a secret reference is"), "\(badRef.stderr)")
     }
+
+    /// Issue 15: a typo in a library or plugin helper's spec fails `ferry validate` at the
+    /// runbook's line (it validated cleanly, and `rolse` widened the step to every unit).
+    @Test func validateRefusesAHelpersUnknownKeyAtTheRunbooksLine() async throws {
+        let dir = try workspace(runbook: """
+            local lib = require "lib.upgrade"
+            local glance = require "ferry.glance"
+            runbook { name = "typos", from = "kilo", to = "queens" }
+            lib.stop_services { component = "glance", group = "glance_old", release = "kilo", rolse = { "api" } }
+            glance.db_sync { from = "kilo", to = "queens", timeot = "1h" }
+            """)
+        try FileManager.default.createDirectory(atPath: dir + "/scripts", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Repository.root + "/scripts/lib", toPath: dir + "/scripts/lib")
+        let first = try await FerryProcess.run(["validate", "runbook.lua"], in: dir)
+        #expect(first.code == 1)
+        #expect(first.stderr.contains("runbook.lua:4: lib.stop_services: unknown field 'rolse' (did you mean 'roles'?)"), "\(first.stderr)")
+        try String(contentsOfFile: dir + "/runbook.lua", encoding: .utf8).replacingOccurrences(of: "rolse", with: "roles")
+            .write(toFile: dir + "/runbook.lua", atomically: true, encoding: .utf8)
+        let second = try await FerryProcess.run(["validate", "runbook.lua"], in: dir)
+        #expect(second.code == 1)
+        #expect(second.stderr.contains("runbook.lua:5: glance.db_sync: unknown field 'timeot' (did you mean 'timeout'?)"), "\(second.stderr)")
+    }
 }
