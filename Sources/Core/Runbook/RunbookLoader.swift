@@ -120,7 +120,9 @@ public enum RunbookLoader {
                 try await vm.run(source: String(decoding: data, as: UTF8.self), chunkName: display, results: false)
             } catch let error as LuaError {
                 throw FerryError.invalid(error.message + (error.traceback.map { tb in
-                    error.kind == .syntax ? "" : "\n" + tb.split(separator: "\n").filter { !$0.contains("[C]") && !$0.contains("ferry-") }.prefix(6).joined(separator: "\n")
+                    error.kind == .syntax ? "" : "\n" + tb.split(separator: "\n").filter {
+                        !$0.contains("[C]") && !$0.contains("ferry-") && !$0.contains("(...tail calls...)")
+                    }.prefix(6).joined(separator: "\n")
                 } ?? ""))
             }
         }
