@@ -12,10 +12,12 @@ struct ValidateCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "A region file (or a name under scripts/regions).") var region: String?
     @Option(name: .long, help: "The journal whose simulated model to read (default: none is read).") var journal: String?
     @Flag(name: .long, help: "Print the result as one JSON object (valid, steps, checks, irreversible, or the errors).") var json = false
+    @OptionGroup var inputOptions: InputOptions
 
     func run() async throws {
         if json {
             do {
+                _ = try inputOptions.inputs()
                 let rb = try await Composition.loadRunbook(runbook)
                 var hosts: Int?
                 if let region {
@@ -35,8 +37,9 @@ struct ValidateCommand: AsyncParsableCommand {
             return
         }
         try await guarded {
+            let inputs = try inputOptions.inputs()
             let rb = try await Composition.loadRunbook(runbook)
-            var extra = ""
+            var extra = inputs.map { ", \($0.count) input(s)" } ?? ""
             if let region {
                 let r = try Composition.target(region, journal: journal ?? NSTemporaryDirectory() + "ferry-validate-\(getpid())/journal.db").region
                 let plan = try Plan.build(rb, region: r)
@@ -49,6 +52,21 @@ struct ValidateCommand: AsyncParsableCommand {
             if !irreversible.isEmpty { Console.out("irreversible (no undo): \(irreversible.joined(separator: ", "))") }
             return 0
         }
+    }
+}
+
+/// The run's inputs: `ctx.vars` is the region's vars with these over them (``RunInputs``).
+struct InputOptions: ParsableArguments {
+    @Option(name: [.customShort("e"), .customLong("var")], help: ArgumentHelp(
+        "A run input, KEY=VALUE, in ctx.vars over the region's vars (repeatable). A VALUE starting with { or [ is YAML: -e 'db_password={env: DB_PASSWORD}' is a secret reference, journaled as the reference.",
+        valueName: "key=value")) var assignments: [String] = []
+    @Option(name: .customLong("vars"), help: ArgumentHelp("A YAML file of run inputs (a mapping), under any -e (repeatable).",
+                                                          valueName: "file")) var files: [String] = []
+
+    /// The inputs given (nil: none).
+    func inputs() throws -> [String: LuaValue]? {
+        if assignments.isEmpty && files.isEmpty { return nil }
+        return try RunInputs.parse(assignments: assignments, files: files)
     }
 }
 
@@ -75,13 +93,16 @@ struct PlanCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the plan as JSON.") var json = false
     @Option(name: .long, help: "Compute nodes of the simulated region (overrides simulate.computes).") var computes: Int?
     @Option(name: .long, help: "The journal whose simulated model to read (default: none is read).") var journal: String?
+    @OptionGroup var inputOptions: InputOptions
 
     func run() async throws {
         try await guarded {
+            let inputs = try inputOptions.inputs()
             let rb = try await Composition.loadRunbook(runbook)
             let r = try Composition.target(region, computes: computes, journal: journal ?? NSTemporaryDirectory() + "ferry-plan-\(getpid())/journal.db").region
             var options = RunOptions()
             selection.apply(to: &options)
+            options.vars = inputs
             let plan = try Plan.build(rb, region: r, options: options)
             if json {
                 let encoder = JSONEncoder()
@@ -104,11 +125,13 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .customLong("dry-run"), help: "Run the steps' logic but send no command to any host.") var dryRun = false
     @Option(name: .long, help: "Compute nodes of the simulated region (overrides simulate.computes).") var computes: Int?
     @OptionGroup var machine: MachineOptions
+    @OptionGroup var inputOptions: InputOptions
     @OptionGroup var lockOptions: LockOptions
     @OptionGroup var journalOptions: JournalOptions
 
     func run() async throws {
         try await guarded {
+            let inputs = try inputOptions.inputs()
             let rb = try await Composition.loadRunbook(runbook)
             try machine.validate(rb)
             let regionName = try Composition.loadRegion(region).name
@@ -123,6 +146,7 @@ struct RunCommand: AsyncParsableCommand {
                 selection.apply(to: &options)
                 options.yes = yes
                 options.dryRun = dryRun
+                options.vars = inputs
                 if target.sim != nil {
                     options.virtualTime = true
                     options.computes = target.sim?.config.computes
@@ -214,6 +238,7 @@ struct ResumeCommand: AsyncParsableCommand {
         commandName: "resume", abstract: "Continue a stopped or failed run where it stopped.")
     @Argument(help: "A run id, or 'last'.") var run: String
     @Flag(name: .long, help: "Approve every confirm without asking.") var yes = false
+    @OptionGroup(title: "Inputs (a resume runs with the run's own: any given must be the same)") var inputOptions: InputOptions
     @OptionGroup var changeOptions: RunbookChangeOptions
     @OptionGroup var machine: MachineOptions
     @OptionGroup var lockOptions: LockOptions
@@ -221,12 +246,13 @@ struct ResumeCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await guarded {
-            try await lockingRun(run, command: "resume", journalOptions: journalOptions, breakLock: lockOptions.breakLock) { journal, locked in
+            let inputs = try inputOptions.inputs()
+            return try await lockingRun(run, command: "resume", journalOptions: journalOptions, breakLock: lockOptions.breakLock) { journal, locked in
                 let (engine, record, sim) = try await engineForRun(
                     locked, journal: journal, journalOptions: journalOptions, policy: changeOptions.runbookChanged, command: "resume", yes: yes,
                     machine: machine)
                 let outcome = try await Composition.stoppingOnFullDisk(record.id, command: "resume", journal: journalOptions.journal) {
-                    try await Composition.interruptible(closing: engine.transport) { try await engine.resume(record.id, yes: yes) }
+                    try await Composition.interruptible(closing: engine.transport) { try await engine.resume(record.id, yes: yes, inputs: inputs) }
                 }
                 let code = Composition.report(outcome, journal: journalOptions.journal, json: machine.json)
                 try Composition.save(sim)
@@ -265,16 +291,23 @@ struct RollbackCommand: AsyncParsableCommand {
     }
 }
 
+extension CheckPhase: ExpressibleByArgument {}
+
 struct CheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "check", abstract: "Run a runbook's health checks only.")
     @Argument(help: "A runbook file or directory.") var runbook: String
     @Option(name: .shortAndLong, help: "A region file (or a name under scripts/regions).") var region: String
     @Argument(help: "Checks to run (default: all).") var names: [String] = []
     @Flag(name: .long, help: "Print the results as JSON (one object: checks with passed, message, seconds).") var json = false
+    @Option(name: .long, help: ArgumentHelp(
+        "Without names, only the checks for this moment: before (phase before or always: the region before the upgrade, or after a rollback) or after (phase after or always).",
+        valueName: "before|after")) var phase: CheckPhase?
+    @OptionGroup var inputOptions: InputOptions
     @OptionGroup var journalOptions: JournalOptions
 
     func run() async throws {
         try await guarded {
+            let inputs = try inputOptions.inputs()
             let rb = try await Composition.loadRunbook(runbook)
             // A simulated region is the one beside this journal (as the runs left it).
             let target = try Composition.target(region, journal: journalOptions.journal)
@@ -282,7 +315,9 @@ struct CheckCommand: AsyncParsableCommand {
             defer { try? FileManager.default.removeItem(atPath: scratch) }
             let engine = try Composition.engine(runbook: rb, target: target, journal: try RunJournal(path: scratch + "/journal.db"),
                                                 yes: true, observer: NoObserver(), keysBeside: journalOptions.journal)
-            let results = try await Composition.closingOnSignal(engine.transport) { try await engine.runChecks(names) }
+            let results = try await Composition.closingOnSignal(engine.transport) {
+                try await engine.runChecks(names, moment: phase ?? .always, inputs: inputs)
+            }
             await engine.transport.shutdown()
             var failed = 0
             if json {

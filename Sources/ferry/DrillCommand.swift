@@ -21,6 +21,7 @@ struct DrillCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Write the drill's HTML report here.") var html: String?
     @Flag(name: .long, help: "Start from a fresh simulated region (forget what earlier runs left).") var fresh = false
     @Flag(name: .long, help: "Approve every confirm; required for a drill on a real region (it upgrades and rolls back for real).") var yes = false
+    @OptionGroup var inputOptions: InputOptions
     @OptionGroup var lockOptions: LockOptions
     @OptionGroup var machine: MachineOptions
     @OptionGroup var journalOptions: JournalOptions
@@ -29,6 +30,7 @@ struct DrillCommand: AsyncParsableCommand {
         try await guarded {
             if !machine.approve.isEmpty { throw FerryError.usage("--approve: a drill approves every confirm (it rehearses the whole run)") }
             guard times >= 1 else { throw FerryError.usage("--times must be at least 1") }
+            _ = try inputOptions.inputs()
             let rb = try await Composition.loadRunbook(runbook)
             let regionName = try Composition.loadRegion(region).name
             let journal = try journalOptions.open()
@@ -48,6 +50,7 @@ struct DrillCommand: AsyncParsableCommand {
         defer { try? target.sim?.save() }
         var options = RunOptions()
         options.computes = target.sim?.config.computes
+        options.vars = try inputOptions.inputs()
         _ = try Plan.build(rb, region: target.region, options: options)
         // --json: the engine's events of every repetition (each with "drill"), one "repetition"
         // line per repetition and "drill_finished"; the human lines go to stderr.
@@ -65,13 +68,13 @@ struct DrillCommand: AsyncParsableCommand {
         drill.progress = { r in
             let up = r.upgrade.status == .succeeded ? "upgrade \(DurationText.format(r.upgradeSeconds))" : "upgrade FAILED at \(r.upgrade.step ?? "?") after \(DurationText.format(r.upgradeSeconds))"
             let back = r.rollback.map { $0.status == .rolledBack ? "rollback \(DurationText.format(r.rollbackSeconds))" : "rollback \($0.status.rawValue)" } ?? "no rollback"
-            let checks = (r.checksAfterRun + r.checksAfterRollback).filter { !$0.passed }.count
-            Console.out("  \(r.number). \(r.runID): \(up), \(back)\(checks > 0 ? ", \(checks) check(s) failed" : "")\(r.differences.isEmpty ? "" : ", region changed")")
+            let failed = (r.checksAfterRun + r.checksAfterRollback).filter { !$0.passed }.map(\.name)
+            Console.out("  \(r.number). \(r.runID): \(up), \(back)\(failed.isEmpty ? "" : ", check(s) failed: \(failed.joined(separator: ", "))")\(r.differences.isEmpty ? "" : ", region changed")")
             if machine.json {
                 var o: [String: Any] = ["event": "repetition", "drill": id, "repetition": r.number, "run": r.runID,
                                         "upgrade": r.upgrade.status.rawValue, "upgrade_seconds": r.upgradeSeconds,
                                         "time": EventJSON.time(), "region_changed": !r.differences.isEmpty,
-                                        "failed_checks": (r.checksAfterRun + r.checksAfterRollback).filter { !$0.passed }.map(\.name)]
+                                        "failed_checks": failed]
                 if let rollback = r.rollback {
                     o["rollback"] = rollback.status.rawValue
                     o["rollback_seconds"] = r.rollbackSeconds

@@ -51,6 +51,7 @@ struct ReportCommand: AsyncParsableCommand {
         let failedHosts = run.steps.map(\.hostsFailed).reduce(0, +)
         if failedHosts > 0 { totals.append("\(failedHosts) host(s) failed") }
         if !totals.isEmpty { lines.append("  " + totals.joined(separator: ", ")) }
+        if !run.inputs.isEmpty { lines.append("  inputs: " + run.inputs.joined(separator: ", ")) }
         let width = min(40, run.steps.map(\.name.count).max() ?? 0)
         for step in run.steps {
             let mark = step.isFailure ? "✗" : step.status == "done" ? "✓" : "-"
@@ -89,6 +90,7 @@ struct ReportCommand: AsyncParsableCommand {
             } else if rep.failedStep?.hasPrefix("undo ") == true {
                 lines += rep.rollbackOutcome.map { "       " + $0 }
             }
+            lines += rep.failedChecks.map { "       " + $0 }
         }
         for (name, stats) in [("upgrade", drill.upgrade), ("rollback", drill.rollback)] {
             guard let s = stats else { continue }

@@ -96,6 +96,8 @@ struct StatusCommand: AsyncParsableCommand {
             Console.out("  status:  \(Self.status(record))\(record.message.map { " — \($0)" } ?? "")")
             Console.out("  started: \(Self.time(record.startedAt))\(record.endedAt.map { ", ended \(Self.time($0))" } ?? "")")
             Console.out("  runbook: \(record.runbook)")
+            let inputs = RunInputs.describe(record.options.vars ?? [:])
+            if !inputs.isEmpty { Console.out("  inputs:  \(inputs.joined(separator: ", "))") }
             if let changes, !changes.isEmpty {
                 Console.out("  runbook: changed on disk since the run started (\(changes.summary)); resume and rollback run the journaled version")
             } else if journaledRunbook == nil {
@@ -175,6 +177,8 @@ struct StatusCommand: AsyncParsableCommand {
         ]
         if let e = r.endedAt { m["ended_at"] = .string(time(e)) }
         if let msg = r.message { m["message"] = .string(msg) }
+        // The inputs as journaled: a secret reference is the reference, never its value.
+        if let vars = r.options.vars, !vars.isEmpty { m["inputs"] = .map(vars) }
         return .map(m)
     }
 }

@@ -64,6 +64,31 @@ import Testing
         }
     }
 
+    /// Issue 15: a selector an `on` function returns that selects nothing fails the step (or
+    /// the check) naming the function's file and line.
+    @Test func aBadSelectorFromAnOnFunctionNamesItsLine() async throws {
+        let f = try Fixture(runbook: """
+            runbook { name = "on-fn" }
+            check "typo-check" { on = function(ctx)
+              return { "controller" }
+            end, probe = function(host, ctx) return true end }
+            step "typo" {
+              on = function(ctx) return { "compute" } end,
+              run = function(h, ctx) end,
+              after = { "typo-check" },
+            }
+            """)
+        let engine = try await f.engine()
+        let outcome = try await engine.run(RunOptions())
+        #expect(outcome.status == .failed)
+        #expect(outcome.message?.contains(
+            "runbook.lua:6: in what the 'on' function returned: selector 'compute' matches no host or group (did you mean 'computes'?)") == true,
+            "\(outcome.message ?? "")")
+        let checks = try await engine.runChecks(["typo-check"], runID: outcome.runID)
+        #expect(checks.first?.message?.contains("runbook.lua:2: in what the 'on' function returned: selector 'controller'") == true,
+                "\(checks.map { $0.message ?? "" })")
+    }
+
     @Test func sandboxRefusesTheMachine() async throws {
         let f = try Fixture(runbook: """
             runbook { name = "sandbox" }

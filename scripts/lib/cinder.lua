@@ -22,7 +22,7 @@ end
 --- `cinder-manage volume update_host`; undo moves them back. spec: from (default
 --- "cinder_old"), to (default "cinder_new"), name, tags.
 function M.rehome_volumes(spec)
-  spec = spec or {}
+  spec = validate_spec("lib.cinder.rehome_volumes", spec or {}, { "from", "to", "name", "tags" })
   local from, to = spec.from or "cinder_old", spec.to or "cinder_new"
   local name = spec.name or "cinder-rehome-volumes"
   step(name) {
@@ -71,7 +71,7 @@ end
 --- new services start. spec: from (default "cinder_old"), runner (default "cinder_new"),
 --- name, tags.
 function M.remove_old_services(spec)
-  spec = spec or {}
+  spec = validate_spec("lib.cinder.remove_old_services", spec or {}, { "from", "runner", "name", "tags", "versioned" })
   local from, runner_group = spec.from or "cinder_old", spec.runner or "cinder_new"
   local name = spec.name or "cinder-remove-old-services"
   step(name) {

@@ -26,6 +26,9 @@ function M.list(v)
   return { v }
 end
 
+--- The fields of a spec that names systemd units (M.units).
+M.UNIT_FIELDS = { "component", "group", "release", "roles", "units" }
+
 --- The systemd units a spec names on `host`: `units` as given (a function gets ctx and the host),
 --- or the `roles` of `component` (all of its controller units without roles) in `release`, for
 --- the host's package family (an RDO compute's openstack-nova-compute, an Ubuntu one's nova-compute).
@@ -56,9 +59,18 @@ function M.reveal(v)
   return v
 end
 
---- Copies the step fields that shape a per-host step (waves, gates, failures) from `spec`.
+-- The step fields a helper passes on to the step it declares (waves, gates, failures).
 local WAVE_FIELDS = { "parallel", "batch", "pause", "gate", "adaptive", "max_fail", "timeout", "retries",
                       "retry_delay", "before", "after", "confirm", "when", "tags", "desc" }
+
+--- Checks the spec of a helper that declares one step: its `own` fields, `name`, and the
+--- step fields it passes on (with_waves). An unknown key (`rolse`) raises "did you mean" at
+--- the runbook line that called the helper (validate_spec, Ferry's prelude).
+function M.check_spec(what, spec, own)
+  return validate_spec(what, spec, own, { "name" }, WAVE_FIELDS)
+end
+
+--- Copies the step fields that shape a per-host step (waves, gates, failures) from `spec`.
 function M.with_waves(spec, fields)
   for _, k in ipairs(WAVE_FIELDS) do
     if fields[k] == nil and spec[k] ~= nil then fields[k] = spec[k] end

@@ -2,7 +2,7 @@
 -- on the new broker. Part of the runbook library (lib.upgrade re-exports these).
 local common = require "lib.common"
 local concat = table.concat
-local list, with_waves = common.list, common.with_waves
+local list, with_waves, check_spec = common.list, common.with_waves, common.check_spec
 
 local M = {}
 M.reveal = common.reveal
@@ -46,6 +46,7 @@ end
 --- value } or a function(host, ctx) returning one); undo puts each key back (the values are
 --- never journaled: they may be secrets).
 function M.edit_config(spec)
+  check_spec("lib.edit_config", spec, { "group", "edits" })
   local name = spec.name or ("config-" .. spec.group)
   step(name) (with_waves(spec, {
     desc = spec.desc or ("edit configuration on " .. spec.group),
@@ -91,6 +92,7 @@ end
 --- Points a component's configuration on a group at the new broker (as its turn comes);
 --- undo puts the old URLs back.
 function M.set_transport_url(spec)
+  check_spec("lib.set_transport_url", spec, { "component", "group", "file" })
   local c = spec.component
   local files = list(spec.file or ("/etc/" .. c .. "/" .. c .. ".conf"))
   return M.edit_config(with_waves(spec, {

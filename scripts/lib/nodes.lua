@@ -3,7 +3,7 @@
 -- in waves. Part of the runbook library (lib.upgrade re-exports these).
 local common = require "lib.common"
 local concat = table.concat
-local list, with_waves, describe_units = common.list, common.with_waves, common.describe_units
+local list, with_waves, describe_units, check_spec = common.list, common.with_waves, common.describe_units, common.check_spec
 local config = require "lib.config"
 
 local M = {}
@@ -16,6 +16,7 @@ local function venv_dir(ctx, release) return ((ctx.vars and ctx.vars.venv_root) 
 --- from ctx.vars.venv_url ("…/openstack-{release}.tgz", fetched with curl on each host),
 --- else ctx.vars.venv_cache (a directory already on the hosts). Undo removes it.
 function M.ship_venv(spec)
+  check_spec("lib.ship_venv", spec, { "release", "group", "fetch_timeout" })
   local r = spec.release
   local name = spec.name or ("ship-venv-" .. r .. "-" .. spec.group)
   step(name) (with_waves(spec, {
@@ -45,6 +46,7 @@ end
 --- function for a subset of `group`, a canary wave). Undo links
 --- back to `from`, puts the configuration back, and restarts the units again.
 function M.switch_venv(spec)
+  check_spec("lib.switch_venv", spec, { "release", "from", "component", "components", "group", "link_root", "edits", "roles", "units" })
   local r, from = spec.release, spec.from
   local components = list(spec.components or spec.component)
   local name = spec.name or ("switch-" .. concat(components, "-") .. "-" .. spec.group)

@@ -17,6 +17,8 @@ local function call(hook, ...) if hook then return hook(...) end end
 --- checks (before stopping: check names), after_sync (function declaring more steps),
 --- sync (extra db_sync options), maintenance ("writes" or "all"), transport (false: keep the broker).
 function M.api_component(spec)
+  validate_spec("phases.api_component", spec, { "component", "from", "to", "databases", "roles", "file", "checks", "after_sync",
+                                               "sync", "maintenance", "transport" })
   local c, from, to = spec.component, spec.from, spec.to
   local api = lib.api_check { component = c, name = c .. "-api" }
   local mode = spec.maintenance or "writes"
@@ -46,6 +48,9 @@ end
 --- failover (false: leave neutron-server's automatic DHCP/L3 failover on through the window;
 --- default: off from before neutron-server starts until every agent reports to its broker).
 function M.nova_neutron(spec)
+  validate_spec("phases.nova_neutron", spec, { "from", "to", "before", "nova_databases", "create_databases", "endpoints", "vips",
+                                              "after_sync", "compute_batch", "agent_batch", "load_max", "transport", "nova_roles",
+                                              "nova_timeout", "max_fail" })
   local from, to = spec.from, spec.to
   local nova_api = lib.api_check { component = "nova", name = "nova-api" }
   local neutron_api = lib.api_check { component = "neutron", name = "neutron-api" }

@@ -1,13 +1,17 @@
 -- Preflight checks for an upgrade, and the step that holds the run until they pass.
 -- Each function declares one check (named as returned); `preflight.step` declares the
--- step that runs them all before anything changes.
+-- step that runs them all before anything changes. They describe the region before the
+-- upgrade (phase "before", unless the spec gives another): a drill runs them after each
+-- rollback, not after the upgrade.
 local M = {}
 
 -- Declares check `name` around a plugin's probe, waiting `within` (spec, else the default)
 -- and asking `every`; returns the name.
 local function probe_check(name, desc, probe, spec, within, every)
-  spec = spec or {}
-  check(name) { desc = desc, within = spec.within or within, every = spec.every or every, probe = probe }
+  spec = validate_spec("preflight." .. name:gsub("-", "_"), spec or {}, { "within", "every", "phase" })
+  check(name) {
+    desc = desc, within = spec.within or within, every = spec.every or every, probe = probe, phase = spec.phase or "before",
+  }
   return name
 end
 
@@ -49,6 +53,7 @@ end
 --- schema chain itself (`nova.db_sync`), and Kilo's consistency groups are ordinary data
 --- that Ocata's migrations move later in the chain. Asked for such a release, it says so.
 function M.online_migrations_done(spec)
+  validate_spec("preflight.online_migrations_done", spec, { "from", "nova_group", "phase" })
   local from = spec.from
   local cinder = require "ferry.cinder"
   local nova = require "ferry.nova"
@@ -63,6 +68,7 @@ function M.online_migrations_done(spec)
   if cinder_odm then parts[#parts + 1] = "cinder" end
   parts[#parts + 1] = "nova"
   check "online-migrations-done" {
+    phase = spec.phase or "before",
     desc = "the online data migrations of " .. from .. " are complete (" .. table.concat(parts, ", ") .. ")",
     probe = function(ctx)
       if cinder_odm then
@@ -91,8 +97,10 @@ end
 
 --- Every database the runbook touches answers (SELECT 1).
 function M.databases_reachable(spec)
+  validate_spec("preflight.databases_reachable", spec, { "names", "phase" })
   local names = spec.names
   check "databases-reachable" {
+    phase = spec.phase or "before",
     desc = "the databases answer: " .. table.concat(names, ", "),
     probe = function(ctx)
       local bad = {}
@@ -114,8 +122,10 @@ end
 --- Enough free space where the dumps go: ctx.vars.backup_space = { host =, path =, min_free_gb = }
 --- (the host that writes them: the machine that runs Ferry, reached as a host of the region).
 --- Without that setting the check warns and passes.
-function M.backup_space()
+function M.backup_space(spec)
+  spec = validate_spec("preflight.backup_space", spec or {}, { "phase" })
   check "backup-space" {
+    phase = spec.phase or "before",
     desc = "the backup disk has room for the dumps (vars.backup_space)",
     probe = function(ctx)
       local b = ctx.vars and ctx.vars.backup_space
@@ -140,6 +150,7 @@ end
 --- `roles = { cinder = { "api", "scheduler", "volume" } }` limits a component to the roles
 --- the runbook starts (default: every controller service of the release).
 function M.new_controllers(spec)
+  validate_spec("preflight.new_controllers", spec, { "groups", "to", "roles", "phase" })
   local groups = spec.groups
   local to = spec.to
   local roles = spec.roles or {}
@@ -178,6 +189,7 @@ function M.new_controllers(spec)
     return units
   end
   check "new-controllers-answer" {
+    phase = spec.phase or "before",
     desc = "the new controllers answer" .. (to and (" and have their " .. to .. " services installed") or "") .. ": "
       .. table.concat(groups, ", "),
     on = groups,
@@ -214,11 +226,12 @@ end
 --- `simple_cell_setup --transport-url`; before 14.0.7 cell0's database is named after the
 --- API database (nova_api_cell0), not nova_cell0, which the library creates.
 function M.newton_nova_version(spec)
-  spec = spec or {}
+  spec = validate_spec("preflight.newton_nova_version", spec or {}, { "min", "on", "venv", "phase" })
   local nova = require "ferry.nova"
   local release = require "ferry.release"
   local min = spec.min or nova.newton_cell_setup_minimum
   check "newton-nova-version" {
+    phase = spec.phase or "before",
     desc = "Newton's nova-manage is " .. min .. " or later (its cell setup: --transport-url optional, cell0 named nova_cell0)",
     probe = function(ctx)
       local where = release.tools(ctx, "newton", { on = spec.on or "nova_new", venv = spec.venv or "/opt/venvs/{release}" })
@@ -247,7 +260,7 @@ end
 
 --- The step that runs the checks `names` before anything changes (nothing to undo).
 function M.step(names, spec)
-  spec = spec or {}
+  spec = validate_spec("preflight.step", spec or {}, { "name" })
   step(spec.name or "preflight") {
     desc = "preflight: " .. table.concat(names, ", "),
     tags = { "preflight" },

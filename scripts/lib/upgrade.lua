@@ -15,12 +15,14 @@ local nodes = require "lib.nodes"
 local M = {}
 
 local concat = table.concat
-local list, with_waves, describe_units = common.list, common.with_waves, common.describe_units
+local list, with_waves, describe_units, check_spec = common.list, common.with_waves, common.describe_units, common.check_spec
 
 -- The helpers and the steps of the other modules, under one name.
 for _, mod in ipairs({ common, config, nodes }) do
   for k, v in pairs(mod) do
-    if type(v) == "function" and k ~= "list" and k ~= "with_waves" and k ~= "describe_units" then M[k] = v end
+    if type(v) == "function" and k ~= "list" and k ~= "with_waves" and k ~= "describe_units" and k ~= "check_spec" then
+      M[k] = v
+    end
   end
 end
 
@@ -28,6 +30,7 @@ end
 
 --- Puts a VIP in maintenance (`writes`: reads pass, writes get 503; `all`); undo lifts it.
 function M.maintenance(spec)
+  check_spec("lib.maintenance", spec, { "component", "mode" })
   local c, mode = spec.component, spec.mode or "writes"
   local name = spec.name or ("block-" .. c .. "-" .. mode)
   step(name) (with_waves(spec, {
@@ -41,6 +44,7 @@ end
 
 --- Lifts a VIP's maintenance; undo puts `mode` back (the rollback walks back into the window).
 function M.end_maintenance(spec)
+  check_spec("lib.end_maintenance", spec, { "component", "mode" })
   local c, mode = spec.component, spec.mode or "writes"
   local name = spec.name or ("unblock-" .. c)
   step(name) (with_waves(spec, {
@@ -56,6 +60,7 @@ end
 
 --- Stops units on a group's hosts; undo starts again those that were running.
 function M.stop_services(spec)
+  check_spec("lib.stop_services", spec, common.UNIT_FIELDS)
   local name = spec.name or ("stop-" .. spec.group)
   step(name) (with_waves(spec, {
     desc = "stop " .. describe_units(spec) .. " on " .. spec.group,
@@ -78,6 +83,7 @@ end
 
 --- Starts units on a group's hosts (enabling them); undo stops them.
 function M.start_services(spec)
+  check_spec("lib.start_services", spec, common.UNIT_FIELDS)
   local name = spec.name or ("start-" .. spec.group)
   step(name) (with_waves(spec, {
     desc = "start " .. describe_units(spec) .. " on " .. spec.group,
@@ -106,6 +112,7 @@ end
 --- Restarts units in waves, optionally behind a gate that adapts the wave size
 --- (`batch`, `gate`, `adaptive = true`); undo restarts them the same way.
 function M.rolling_restart(spec)
+  check_spec("lib.rolling_restart", spec, common.UNIT_FIELDS)
   local name = spec.name or ("restart-" .. spec.group)
   step(name) (with_waves(spec, {
     desc = "restart " .. describe_units(spec) .. " on " .. spec.group .. " in waves",
@@ -122,6 +129,7 @@ end
 --- chain: the chain's steps have no undo, the restore is their rollback. `force = true`
 --- restores past connections still open (services that this runbook does not stop).
 function M.backup_databases(spec)
+  check_spec("lib.backup_databases", spec, { "names", "via", "force", "lock_wait" })
   local names = list(spec.names)
   local name = spec.name or ("backup-" .. concat(names, "-"))
   step(name) (with_waves(spec, {
@@ -153,6 +161,7 @@ end
 --- Creates databases a later release needs (nova_api, nova_cell0), through the connection
 --- of an existing one (`via`, default the first name's component); undo drops the ones it created.
 function M.create_databases(spec)
+  check_spec("lib.create_databases", spec, { "names", "via" })
   local names = list(spec.names)
   local via = spec.via or "nova"
   local name = spec.name or ("create-" .. concat(names, "-"))
@@ -190,6 +199,11 @@ end
 --- `<component>_new`, with `venv`, default `/opt/venvs/{release}`). The chain is one-way:
 --- declare `backup_databases` before it.
 function M.db_sync(spec)
+  -- The component's db_sync checks the rest of the spec (its own fields and the step's).
+  if type(spec) ~= "table" then validate_spec("lib.db_sync", spec, {}) end
+  if type(spec.component) ~= "string" then
+    error("lib.db_sync { component = ..., from = ..., to = ... }: the component is missing", 2)
+  end
   local mod = M.module(spec.component)
   local opts = {}
   for k, v in pairs(spec) do if k ~= "component" then opts[k] = v end end
@@ -203,6 +217,7 @@ end
 --- Sends a VIP's traffic to `to` (default `<component>_new`); undo puts it back
 --- (vip.restore). `after` names checks that must pass once traffic moved.
 function M.switch_vip(spec)
+  check_spec("lib.switch_vip", spec, { "component", "to" })
   local c = spec.component
   local to = spec.to or (c .. "_new")
   local name = spec.name or ("switch-vip-" .. c)
@@ -235,6 +250,7 @@ end
 --- registered, each endpoint is looked for in a new token's catalog (what nova and the
 --- others read), and the step fails naming those Keystone left out.
 function M.register_endpoints(spec)
+  check_spec("lib.register_endpoints", spec, { "services", "remove", "keystone" })
   local name = spec.name or "register-endpoints"
   local keystone = require "ferry.keystone"
   -- What the plan shows: each path with the project key of the Keystone the runbook names
@@ -328,6 +344,7 @@ end
 --- (5.35.x) never declares (no policy turns a classic queue into one). Undo puts back every policy
 --- of the vhost as it was.
 function M.rabbit_reshape(spec)
+  check_spec("lib.rabbit_reshape", spec, { "vhost", "locator", "notifications", "rpc" })
   local vhost = spec.vhost or "/"
   local locator = spec.locator or "min-masters"
   local notifications = spec.notifications or "^(notifications|versioned_notifications)\\."
@@ -382,12 +399,12 @@ end
 --- Declares a check that the neutron database is calm (Threads_running below `max`):
 --- the gate of agent restarts.
 function M.db_load_check(spec)
-  spec = spec or {}
+  spec = validate_spec("lib.db_load_check", spec or {}, { "name", "max", "database", "within", "every", "phase" })
   local name = spec.name or "neutron-db-load"
   local max = spec.max or 28
   check(name) {
     desc = "the " .. (spec.database or "neutron") .. " database is not overloaded (Threads_running below " .. max .. ")",
-    within = spec.within or "15m", every = spec.every or "30s",
+    within = spec.within or "15m", every = spec.every or "30s", phase = spec.phase,
     probe = function(ctx)
       local c = db.connect(spec.database or "neutron")
       local threads = tonumber(c:status("Threads_running")) or 0
@@ -400,11 +417,12 @@ end
 
 --- Declares a check that a component's API answers through its VIP.
 function M.api_check(spec)
+  validate_spec("lib.api_check", spec, { "component", "name", "within", "every", "phase" })
   local c = spec.component
   local name = spec.name or (c .. "-api")
   check(name) {
     desc = c .. " answers through its VIP",
-    within = spec.within or "2m", every = spec.every or "10s",
+    within = spec.within or "2m", every = spec.every or "10s", phase = spec.phase,
     probe = M.module(c).health,
   }
   return name

@@ -41,7 +41,7 @@
 
 ---@class Ctx
 ---@field state table persisted in the journal after every step (storable data only); restored on resume and rollback
----@field vars table the region file's `vars:` (secret references stay `{ env = ... }` tables)
+---@field vars table the region file's `vars:` with the run's inputs over them (`--vars FILE`, `-e KEY=VALUE`), read-only; secret references stay `{ env = ... }` tables
 ---@field region string the region's name
 ---@field releases table<string, {host?: string, venv?: string}> the region file's `releases:` (where each release's tools live)
 ---@field run_id string the run id, e.g. "20261125-120633-d35d"
@@ -139,6 +139,7 @@ local Ini = {}
 ---@field every? Duration time between probes (default "5s")
 ---@field on? Selector probe every one of these hosts; all must pass
 ---@field desc? string
+---@field phase? "before"|"after"|"always" what it describes: the region before the upgrade (a drill runs it after the rollback), after it (a drill runs it after the upgrade), or both (default "always")
 
 -- Declarations ----------------------------------------------------------------
 
@@ -155,6 +156,16 @@ function step(name) end
 ---@param name string
 ---@return fun(spec: CheckSpec)
 function check(name) end
+
+---Checks a helper's spec: a table whose keys are all in the lists `known`, ...; raises
+---"WHAT: unknown field 'rolse' (did you mean 'roles'?)" at the line of the runbook file that
+---called the helper. Returns `spec`. Every helper of the library and the plugins calls it.
+---@generic T: table
+---@param what string the helper's name in the message (`lib.stop_services`)
+---@param spec T
+---@param ... string[] lists of the field names it takes
+---@return T
+function validate_spec(what, spec, ...) end
 
 -- Helpers ---------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ local M = {}
 -- Ferry's globals, read-only (Sources/Core/Runbook/prelude.lua, docs/lua-api.md); `release`
 -- is `require "ferry.release"` (Sources/Plugins/Release/release.lua).
 M.globals = {
-  "runbook", "step", "check", "parallel", "wait_until", "sleep", "fail", "secret",
+  "runbook", "step", "check", "validate_spec", "parallel", "wait_until", "sleep", "fail", "secret",
   inventory = { fields = { "hosts", "group", "host" } },
   ssh = { fields = { "run" } },
   log = { fields = { "info", "warn", "error" } },

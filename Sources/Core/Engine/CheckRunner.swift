@@ -67,7 +67,8 @@ struct CheckRunner {
             case .selectors(let s): hosts = try HostSelector(region: engine.region).hosts(s)
             case .function(let fn):
                 let names = try await vm.call(engine.runbook.entry.select, [.ref(fn), .ref(ctx)], context: invocation)
-                hosts = try HostSelector(region: engine.region).hosts(names.first?.arrayValue?.compactMap(\.stringValue) ?? [])
+                hosts = try HostSelector.chosen(names.first?.arrayValue?.compactMap(\.stringValue) ?? [], by: names.dropFirst().first,
+                                                declaredAt: check.location, region: engine.region)
             }
             let ctx = self.ctx
             let results = await FanOut.run(hosts, limit: engine.region.ssh.parallel, clock: engine.clock) { host in

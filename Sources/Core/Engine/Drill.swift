@@ -15,7 +15,9 @@ public protocol DrillModel: Sendable {
 }
 
 /// `ferry drill`: run → checks → rollback → checks, N times, each repetition a journaled
-/// run; stops at the first repetition that leaves the region different from where it
+/// run (the checks that fit: after the upgrade those of phase `after` and `always`, after the
+/// rollback those of phase `before` and `always`, see ``CheckPhase``);
+/// stops at the first repetition that leaves the region different from where it
 /// began (on a simulated region, compared state by state), and says how.
 public struct Drill: Sendable {
     public let engine: Engine
@@ -55,16 +57,24 @@ public struct Drill: Sendable {
         public var succeeded: Bool { stoppedBecause == nil && failedUpgrades.isEmpty && failedChecksAfterUpgrade.isEmpty }
         /// Repetitions whose upgrade failed (their rollback still ran and was checked).
         public var failedUpgrades: [Int] { repetitions.filter { $0.upgrade.status != .succeeded }.map(\.number) }
-        /// Repetitions whose upgrade finished but a check failed after it: the upgraded
-        /// region is not healthy (the drill goes on: the rollback is rehearsed all the same).
+        /// Every check that failed after an upgrade that finished: the upgraded region is not
+        /// healthy (the drill goes on: the rollback is rehearsed all the same).
         public var failedChecksAfterUpgrade: [(repetition: Int, check: Engine.CheckResult)] {
-            repetitions.filter { $0.upgrade.status == .succeeded }.compactMap { r in
-                r.checksAfterRun.first { !$0.passed }.map { (r.number, $0) }
+            repetitions.filter { $0.upgrade.status == .succeeded }.flatMap { r in
+                r.checksAfterRun.filter { !$0.passed }.map { (r.number, $0) }
             }
+        }
+        /// Every check that failed after a rollback (the drill stops at the first repetition with one).
+        public var failedChecksAfterRollback: [(repetition: Int, check: Engine.CheckResult)] {
+            repetitions.flatMap { r in r.checksAfterRollback.filter { !$0.passed }.map { (r.number, $0) } }
         }
     }
 
     public static func newID() -> String { "drill-" + RunJournal.newRunID() }
+
+    /// The phases a drill's checks are journaled under (the report names them).
+    public static let afterUpgrade = "after-upgrade"
+    public static let afterRollback = "after-rollback"
 
     public func run(id: String = Drill.newID()) async throws -> Outcome {
         var repetitions: [Repetition] = []
@@ -82,7 +92,7 @@ public struct Drill: Sendable {
                 return Outcome(id: id, repetitions: repetitions,
                                stoppedBecause: "repetition \(n) was interrupted (\(upgrade.status.rawValue)): ferry rollback \(upgrade.runID) puts it back")
             }
-            let afterRun = try await engine.runChecks([], runID: upgrade.runID)
+            let afterRun = try await engine.runChecks([], runID: upgrade.runID, moment: .after, label: Self.afterUpgrade)
             let rollback: RunOutcome
             do {
                 rollback = try await engine.rollback(upgrade.runID, yes: true)
@@ -94,7 +104,7 @@ public struct Drill: Sendable {
                 return Outcome(id: id, repetitions: repetitions,
                                stoppedBecause: "repetition \(n): the rollback was interrupted: ferry rollback \(upgrade.runID) continues it")
             }
-            let afterRollback = try await engine.runChecks([], runID: upgrade.runID)
+            let afterRollback = try await engine.runChecks([], runID: upgrade.runID, moment: .before, label: Self.afterRollback)
             try model?.save()
             var differences: [String] = []
             if let before { differences = before() }
@@ -120,9 +130,11 @@ public struct Drill: Sendable {
                 return Outcome(id: id, repetitions: repetitions,
                                stoppedBecause: "repetition \(n) left the region different from where it began:\n  " + differences.joined(separator: "\n  "))
             }
-            if let failed = afterRollback.first(where: { !$0.passed }) {
+            let failed = afterRollback.filter { !$0.passed }
+            if !failed.isEmpty {
                 return Outcome(id: id, repetitions: repetitions,
-                               stoppedBecause: "repetition \(n): check \(failed.name) fails after the rollback: \(failed.message ?? "")")
+                               stoppedBecause: "repetition \(n): \(failed.count) check(s) fail after the rollback:\n  "
+                                   + failed.map { "\($0.name): \($0.message ?? "failed")" }.joined(separator: "\n  "))
             }
         }
         return Outcome(id: id, repetitions: repetitions, stoppedBecause: nil)

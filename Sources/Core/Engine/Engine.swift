@@ -54,9 +54,16 @@ public final class Engine: Sendable {
         return try await execute(record, resumed: false)
     }
 
-    /// Continues a stopped, failed or interrupted run where it stopped.
-    public func resume(_ reference: String, yes: Bool = false) async throws -> RunOutcome {
+    /// Continues a stopped, failed or interrupted run where it stopped, with the inputs it
+    /// journaled: `inputs` (those given to the resume) must be none or the same.
+    public func resume(_ reference: String, yes: Bool = false, inputs: [String: LuaValue]? = nil) async throws -> RunOutcome {
         var record = try await journal.run(reference)
+        if let inputs, !inputs.isEmpty, inputs != (record.options.vars ?? [:]) {
+            let journaled = RunInputs.describe(record.options.vars ?? [:])
+            throw FerryError.usage(
+                "run \(record.id) started with \(journaled.isEmpty ? "no inputs" : "the inputs " + journaled.joined(separator: ", ")); "
+                    + "a resume runs with the run's own inputs: drop -e/--vars (or give the same ones), or start a new run")
+        }
         if yes { record.options.yes = true }
         try Self.ensureNotActive(record)
         switch record.status {
@@ -106,10 +113,12 @@ public final class Engine: Sendable {
         return env
     }
 
-    func makeContext(runID: String, dryRun: Bool, state: LuaValue) async throws -> LuaRef {
+    /// `ctx` for a run: `inputs` (the run's journaled ``RunOptions/vars``) over the region's vars.
+    func makeContext(runID: String, dryRun: Bool, state: LuaValue, inputs: [String: LuaValue]?) async throws -> LuaRef {
         let refs = try await vm.callSyncPinned(
             runbook.entry.makeContext,
-            [.value(.string(runID)), .value(.map(region.vars)), .value(.bool(dryRun)), .value(.string(region.name)), .value(state),
+            [.value(.string(runID)), .value(.map(RunInputs.merged(region.vars, inputs))), .value(.bool(dryRun)),
+             .value(.string(region.name)), .value(state),
              .value(.map(region.releases))])
         return refs[0]
     }
@@ -171,7 +180,7 @@ public final class Engine: Sendable {
     func executeSteps(_ record: RunRecord, resumed: Bool) async throws -> RunOutcome {
         let runID = record.id
         let options = record.options
-        let ctx = try await makeContext(runID: runID, dryRun: options.dryRun, state: record.state)
+        let ctx = try await makeContext(runID: runID, dryRun: options.dryRun, state: record.state, inputs: options.vars)
         defer { Task { [vm] in await vm.release(ctx) } }
         observer.handle(.runStarted(runID: runID, runbook: runbook.info.name, steps: runbook.steps.count, resumed: resumed, phase: .run))
         if resumed { journal.event(runID, kind: "resume", message: "resumed by process \(getpid())") }

@@ -50,7 +50,7 @@ struct HostStepRunner {
             let invocation = Invocation(stepIndex: step.index, stepName: step.name, phase: runner.phase)
             let names = try await engine.vm.call(engine.runbook.entry.select, [.ref(fn), .ref(runner.ctx)], context: invocation)
             guard let list = names.first?.arrayValue?.compactMap(\.stringValue) else { return [] }
-            return try HostSelector(region: engine.region).hosts(list)
+            return try HostSelector.chosen(list, by: names.dropFirst().first, declaredAt: step.location, region: engine.region)
         }
     }
 

@@ -182,7 +182,7 @@ extension Engine {
         guard let env = runbook.runtime.current else { throw FerryError.failed("internal: no run environment for the rollback") }
         try await journal.setRunStatus(runID, .rollingBack, pid: getpid())
         observer.handle(.runStarted(runID: runID, runbook: runbook.info.name, steps: entries.count, resumed: false, phase: .undo))
-        let ctx = try await makeContext(runID: runID, dryRun: false, state: record.state)
+        let ctx = try await makeContext(runID: runID, dryRun: false, state: record.state, inputs: record.options.vars)
         defer { Task { [vm] in await vm.release(ctx) } }
 
         let aligned = Self.align(runbook.steps, to: try await journal.steps(runID))

@@ -40,6 +40,9 @@ public struct RunOptions: Sendable, Codable, Equatable {
     public var virtualTime: Bool?
     /// `--computes N` of a simulated region.
     public var computes: Int?
+    /// The run's inputs (`--vars FILE`, `-e KEY=VALUE`; ``RunInputs``), over the region's
+    /// vars in `ctx.vars`. Secret references stay references. nil: none were given.
+    public var vars: [String: LuaValue]?
     public init() {}
 }
 

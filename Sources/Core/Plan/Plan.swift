@@ -36,6 +36,8 @@ public struct Plan: Sendable, Encodable {
     public var transport: String
     public var steps: [Step]
     public var checks: [String]
+    /// The run's inputs (`-e`, `--vars`), `KEY=VALUE`, secret references as references.
+    public var inputs: [String] = []
 
     public var irreversible: [String] { steps.filter { !$0.reversible && $0.skipped == nil }.map(\.name) }
 
@@ -84,14 +86,17 @@ public struct Plan: Sendable, Encodable {
             }
         }
         return Plan(runbook: runbook.info.name, from: runbook.info.from, to: runbook.info.to, region: region.name,
-                    transport: region.simulate != nil ? "the simulation (\(region.groups["computes"]?.count ?? 0) compute nodes, virtual clock)" : region.ssh.transport.rawValue, steps: steps, checks: runbook.checkOrder)
+                    transport: region.simulate != nil ? "the simulation (\(region.groups["computes"]?.count ?? 0) compute nodes, virtual clock)" : region.ssh.transport.rawValue, steps: steps, checks: runbook.checkOrder,
+                    inputs: RunInputs.describe(options.vars ?? [:]))
     }
 
     /// The plan as an operator reads it.
     public func render() -> String {
         var out = "Plan: \(runbook)"
         if let from, let to { out += " (\(from) → \(to))" }
-        out += " on region \(region) via \(transport)\n\n"
+        out += " on region \(region) via \(transport)\n"
+        if !inputs.isEmpty { out += "Inputs: \(inputs.joined(separator: ", "))\n" }
+        out += "\n"
         for s in steps {
             let marker = s.skipped != nil ? "-" : (s.reversible ? " " : "!")
             var line = String(format: "%@ %2d. %@", marker, s.index + 1, s.name)

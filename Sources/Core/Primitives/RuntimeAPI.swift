@@ -92,6 +92,11 @@ enum RuntimeAPI {
                     return []
                 }
             },
+            // The "did you mean" of validate_spec: the same nearest name as a step's fields.
+            LuaFunction("__native.nearest") { call in
+                let candidates = (try call.table(2).arrayValue ?? []).compactMap(\.stringValue)
+                return .value(nearest(to: try call.string(1), among: candidates).map(LuaValue.string) ?? .nil)
+            },
             LuaFunction("__native.shell_quote") { call in .value(.string(ShellQuote.quote(try call.string(1)))) },
             LuaFunction("__native.ini_get") { call in
                 let env = try box.require("host:ini")

@@ -1,4 +1,5 @@
 import Foundation
+import LuaBridge
 
 /// Resolves the host selectors of `on`, `inventory.hosts` and `ferry exec` with Ansible's
 /// host-pattern syntax (ansible/ansible@v2.14.18 lib/ansible/inventory/manager.py:
@@ -34,6 +35,17 @@ public struct HostSelector: Sendable {
             for h in try hosts(s) where seen.insert(h.name).inserted { out.append(h) }
         }
         return out
+    }
+
+    /// The hosts an `on` function chose (`list`); a name that selects nothing is an error at
+    /// the function's place (`place`, when a runbook file defines it) or else at the line that
+    /// declared the step or check.
+    static func chosen(_ list: [String], by place: LuaValue?, declaredAt location: SourceLocation, region: Region) throws -> [RegionHost] {
+        do {
+            return try HostSelector(region: region).hosts(list)
+        } catch let e as FerryError {
+            throw FerryError(e.kind, "\(place?.stringValue ?? location.description): in what the 'on' function returned: \(e.message)")
+        }
     }
 
     public func names(_ selector: String) throws -> [String] {

@@ -141,6 +141,9 @@ struct RunPage {
             items.append(("Drill", "<code>\(Markup.escape(drill))</code>" + (run.repetition.map { ", repetition \($0)" } ?? "")))
         }
         items.append(("Runbook", "<code>\(Markup.escape(run.runbookPath))</code>"))
+        if !run.inputs.isEmpty {
+            items.append(("Inputs", run.inputs.map { "<code>\(Markup.escape($0))</code>" }.joined(separator: " ")))
+        }
         return html + HTMLReport.meta(items) + "</header>"
     }
 

@@ -72,7 +72,7 @@ extension Report {
             startedAt: origin, endedAt: run.endedAt, duration: duration,
             upgrade: span(steps.filter { $0.phase == "run" }), rollback: span(steps.filter { $0.phase == "undo" }),
             steps: steps, checks: checks, events: Array(events), omittedEvents: max(0, notable.count - RunTimeline.Event.limit),
-            unjudged: unjudged)
+            unjudged: unjudged, inputs: RunInputs.describe(run.options.vars ?? [:]))
     }
 
     struct StepKey: Hashable {
@@ -147,6 +147,13 @@ extension Report {
 
 extension DrillSummary {
     /// What the rollback of a run came to, for the drill's summary.
+    static func failedChecks(_ run: RunTimeline) -> [String] {
+        let when = [Drill.afterUpgrade: "after the upgrade", Drill.afterRollback: "after the rollback"]
+        return run.checks.filter { !$0.passed && $0.stepIndex == nil }.compactMap { c in
+            when[c.phase].map { "check \(c.name) failed \($0): \(c.message ?? "failed")" }
+        }
+    }
+
     static func rollbackOutcome(_ run: RunTimeline) -> [String] {
         guard let back = run.rollback else { return ["no rollback ran (\(run.status.replacingOccurrences(of: "_", with: " ")))"] }
         if let failed = run.steps.first(where: { $0.phase == "undo" && $0.isFailure }) {
@@ -169,7 +176,7 @@ extension DrillSummary {
                 failedStep: run.steps.first(where: \.isFailure).map { ($0.phase == "undo" ? "undo " : "") + $0.name },
                 message: run.message,
                 upgradeFailure: run.steps.first { $0.phase == "run" && $0.isFailure }?.failureLines ?? [],
-                rollbackOutcome: Self.rollbackOutcome(run))
+                rollbackOutcome: Self.rollbackOutcome(run), failedChecks: Self.failedChecks(run))
         }
         var seen = Set<String>()
         unjudged = runs.flatMap { $0.unjudged.map(\.message) }.filter { seen.insert($0).inserted }

@@ -69,6 +69,8 @@ public struct RunTimeline: Sendable, Codable {
     /// What the (simulated) region ran without judging, once per distinct command, in the
     /// order it was first run (docs/simulation.md#what-is-judged).
     public var unjudged: [RunTimeline.Unjudged] = []
+    /// The run's inputs (`-e`, `--vars`) as `KEY=VALUE`, secret references as references.
+    public var inputs: [String] = []
 
     /// The steps of one phase, in the order they ran.
     public func steps(_ phase: String) -> [StepTimeline] { steps.filter { $0.phase == phase } }
@@ -240,6 +242,9 @@ public struct DrillSummary: Sendable, Codable {
         public var upgradeFailure: [String] = []
         /// The rollback's outcome: `rolled back in 4m 10s`, or its failing step and messages.
         public var rollbackOutcome: [String] = []
+        /// Every check the drill ran on its own that failed, in the order run:
+        /// `check NAME failed after the upgrade: why` (or `after the rollback`).
+        public var failedChecks: [String] = []
     }
 
     /// What any repetition ran without judging, distinct, in the order first seen.

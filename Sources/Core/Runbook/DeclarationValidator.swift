@@ -18,7 +18,7 @@ struct DeclarationValidator {
         "run", "undo", "desc", "on", "parallel", "batch", "pause", "gate", "adaptive", "max_fail", "timeout",
         "retries", "retry_delay", "before", "after", "confirm", "when", "tags",
     ]
-    static let checkFields = ["probe", "within", "every", "on", "desc"]
+    static let checkFields = ["probe", "within", "every", "on", "desc", "phase"]
     static let runbookFields = ["name", "from", "to", "description"]
 
     mutating func validate(_ declarations: LuaValue) async throws -> (
@@ -60,9 +60,18 @@ struct DeclarationValidator {
             guard let probe = await function(spec["probe"], at: loc, what: "\(what): probe", required: true) else { continue }
             let within = duration(spec["within"], at: loc, what: "\(what): within") ?? 0
             let every = duration(spec["every"], at: loc, what: "\(what): every") ?? 5
+            var phase = CheckPhase.always
+            switch spec["phase"] {
+            case .nil: break
+            case .string(let p) where CheckPhase(rawValue: p) != nil: phase = CheckPhase(rawValue: p)!
+            default:
+                let hint = spec["phase"].stringValue.flatMap { nearest(to: $0, among: CheckPhase.allCases.map(\.rawValue)) }
+                    .map { " (did you mean '\($0)'?)" } ?? ""
+                problems.append("\(loc): \(what): phase must be \"before\", \"after\" or \"always\", got \(describe(spec["phase"]))\(hint)")
+            }
             checks[name] = CheckDefinition(
                 name: name, location: loc, desc: spec["desc"].stringValue, probe: probe, within: within, every: every,
-                on: await selection(spec["on"], at: loc, what: what))
+                on: await selection(spec["on"], at: loc, what: what), phase: phase)
             checkOrder.append(name)
         }
 

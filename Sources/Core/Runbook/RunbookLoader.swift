@@ -75,7 +75,10 @@ public enum RunbookLoader {
         let memory = ProcessInfo.processInfo.environment["FERRY_LUA_MEMORY"].flatMap(Int.init).map { $0 << 20 } ?? LuaVM.defaultMemoryLimit
         let vm = try LuaVM(instructionBudget: budget, memoryLimit: memory)
         await vm.register(natives(runtime) + extensions.natives + extensions.runNatives.flatMap { $0(runtime) })
-        try await vm.run(source: RunbookPrelude.source, chunkName: "=ferry-prelude")
+        // The prelude learns the runbook's own files: a declaration a helper makes is placed at
+        // the line of the runbook file that called the helper.
+        try await vm.run(source: RunbookPrelude.source, chunkName: "=ferry-prelude",
+                         args: files.map { .value(.string(LuaVM.displayPath($0))) })
         // Ferry's entry points are pinned now and leave the global table, before any other
         // Lua runs: a runbook cannot replace them (`rawset(_G, "__ferry_invoke_host", …)`).
         let entry = Runbook.EntryPoints(
@@ -117,7 +120,9 @@ public enum RunbookLoader {
                 try await vm.run(source: String(decoding: data, as: UTF8.self), chunkName: display, results: false)
             } catch let error as LuaError {
                 throw FerryError.invalid(error.message + (error.traceback.map { tb in
-                    error.kind == .syntax ? "" : "\n" + tb.split(separator: "\n").filter { !$0.contains("[C]") && !$0.contains("ferry-") }.prefix(6).joined(separator: "\n")
+                    error.kind == .syntax ? "" : "\n" + tb.split(separator: "\n").filter {
+                        !$0.contains("[C]") && !$0.contains("ferry-") && !$0.contains("(...tail calls...)")
+                    }.prefix(6).joined(separator: "\n")
                 } ?? ""))
             }
         }

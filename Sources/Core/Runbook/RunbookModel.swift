@@ -78,6 +78,19 @@ public struct StepDefinition: Sendable {
     public var isReversible: Bool { undo != nil }
 }
 
+/// What a check describes (`phase = ...`): the region `before` the upgrade (a preflight:
+/// it holds again once a rollback put the region back), the upgraded region (`after`), or
+/// both (`always`, the default: what every check was before checks had a phase). A step's
+/// `before`/`after`/`gate` run the checks they name whatever their phase; the phase decides
+/// what a drill runs on its own (after the upgrade: `after` and `always`; after the
+/// rollback: `before` and `always`) and what `ferry check --phase` picks.
+public enum CheckPhase: String, Sendable, Codable, CaseIterable {
+    case before, after, always
+
+    /// Whether a check of this phase holds for the region at `moment` (`.always`: any check).
+    public func fits(_ moment: CheckPhase) -> Bool { self == .always || moment == .always || self == moment }
+}
+
 public struct CheckDefinition: Sendable {
     public var name: String
     public var location: SourceLocation
@@ -87,6 +100,7 @@ public struct CheckDefinition: Sendable {
     public var within: Double
     public var every: Double
     public var on: HostSelection?
+    public var phase: CheckPhase = .always
 }
 
 public struct RunbookInfo: Sendable {

@@ -17,12 +17,35 @@ local decl = { runbook = nil, steps = {}, checks = {}, pending = {} }
 local fns = {}
 __ferry_fns = fns
 
-local function caller(level)
-  local info = getinfo(level + 1, "Sl")
-  if not info then return "?", 0 end
+-- The runbook's own files (their chunk names), passed to this chunk by the loader: a
+-- declaration made by a helper (the library's, a plugin's, a module of the runbook's) is
+-- placed at the line of the runbook file that called the helper.
+local entry_files = {}
+for i = 1, select("#", ...) do entry_files[(select(i, ...))] = true end
+
+local function source_of(info)
   local src = info.source or "?"
   if src:sub(1, 1) == "@" then src = src:sub(2) end
-  return src, info.currentline or 0
+  return src
+end
+
+-- Where the function `level` levels up was called from: the innermost frame in one of the
+-- runbook's own files, else that caller. Returns file, line and the level to give error()
+-- (counted from the function calling `caller`).
+local function caller(level)
+  local l = level + 1
+  while true do
+    local info = getinfo(l, "Sl")
+    if not info then break end
+    if info.what ~= "C" then
+      local src = source_of(info)
+      if entry_files[src] then return src, info.currentline or 0, l - 1 end
+    end
+    l = l + 1
+  end
+  local info = getinfo(level + 1, "Sl")
+  if not info then return "?", 0, level end
+  return source_of(info), info.currentline or 0, level
 end
 
 -- Functions become { __fn = id } so the declaration crosses into Swift as data. Errors
@@ -44,40 +67,74 @@ local function encode(v, seen, depth)
   return out
 end
 
--- `encode(spec)`, its error raised at the line that declared it.
-local function declared(spec)
+-- `encode(spec)`, its error raised at `level` (the line that declared it).
+local function declared(spec, level)
   local ok, encoded = pcall(encode, spec)
-  if not ok then error(encoded, 3) end
+  if not ok then error(encoded, level + 1) end
   return encoded
 end
 
 function runbook(spec)
-  local file, line = caller(2)
+  local file, line, level = caller(2)
   if type(spec) ~= "table" then
-    error("runbook { name = ..., from = ..., to = ... } expects a table, got " .. type(spec), 2)
+    error("runbook { name = ..., from = ..., to = ... } expects a table, got " .. type(spec), level)
   end
   if decl.runbook then
-    error("runbook declared twice (first at " .. decl.runbook.file .. ":" .. decl.runbook.line .. ")", 2)
+    error("runbook declared twice (first at " .. decl.runbook.file .. ":" .. decl.runbook.line .. ")", level)
   end
-  decl.runbook = { spec = declared(spec), file = file, line = line }
+  decl.runbook = { spec = declared(spec, level), file = file, line = line }
 end
 
 local function declarer(kind, list)
   return function(name)
-    local file, line = caller(2)
+    local file, line, level = caller(2)
     if type(name) ~= "string" or name == "" then
-      error(kind .. ' "name" { ... }: expected a name string, got ' .. type(name), 2)
+      error(kind .. ' "name" { ... }: expected a name string, got ' .. type(name), level)
     end
     local token = {}
     decl.pending[token] = { kind = kind, name = name, file = file, line = line }
     return function(spec)
       decl.pending[token] = nil
+      local _, _, body_level = caller(2)
       if type(spec) ~= "table" then
-        error(kind .. ' "' .. name .. '" expects a table of fields { ... }, got ' .. type(spec), 2)
+        error(kind .. ' "' .. name .. '" expects a table of fields { ... }, got ' .. type(spec), body_level)
       end
-      list[#list + 1] = { name = name, file = file, line = line, spec = declared(spec) }
+      list[#list + 1] = { name = name, file = file, line = line, spec = declared(spec, body_level) }
     end
   end
+end
+
+--- Checks that `spec` is a table whose keys are all among the lists `known`, ...: raises
+--- "WHAT: unknown field 'rolse' (did you mean 'roles'?)" at the runbook line that called the
+--- helper (or the helper's caller). Every helper of the library and the plugins calls it.
+function validate_spec(what, spec, ...)
+  if type(what) ~= "string" then error("validate_spec(what, spec, known): what must be a string", 2) end
+  local _, _, level = caller(3)
+  if type(spec) ~= "table" then
+    error(what .. " { ... } expects a table of fields, got " .. type(spec), level)
+  end
+  local allowed, names = {}, {}
+  for i = 1, select("#", ...) do
+    local known = select(i, ...)
+    if type(known) ~= "table" then error("validate_spec(what, spec, known): known must be a list of field names", 2) end
+    for _, k in ipairs(known) do
+      if not allowed[k] then allowed[k] = true; names[#names + 1] = k end
+    end
+  end
+  local unknown, positional = {}, false
+  for k in pairs(spec) do
+    if type(k) ~= "string" then positional = true
+    elseif not allowed[k] then unknown[#unknown + 1] = k end
+  end
+  if positional then error(what .. ": fields must be named (name = value), found a list", level) end
+  if #unknown == 0 then return spec end
+  table.sort(unknown)
+  local problems = {}
+  for i, k in ipairs(unknown) do
+    local near = native.nearest(k, names)
+    problems[i] = "unknown field '" .. k .. "'" .. (near and (" (did you mean '" .. near .. "'?)") or "")
+  end
+  error(what .. ": " .. concat(problems, ", "), level)
 end
 step = declarer("step", decl.steps)
 check = declarer("check", decl.checks)
@@ -293,19 +350,46 @@ function __ferry_probe(fn, ctx, hostdata)
   return ok and true or false, why ~= nil and tostring(why) or nil
 end
 
+-- The names an `on` function chose, and where it is when one of the runbook's own files
+-- defines it (else nil: the engine names the line that declared the step or check).
 function __ferry_select(fn, ctx)
+  local info = getinfo(fn, "S")
+  local src = source_of(info)
+  local where = entry_files[src] and (src .. ":" .. tostring(info.linedefined)) or nil
   local list = fn(ctx)
-  if type(list) == "string" then return { list } end
-  if type(list) ~= "table" then error("an 'on' function must return hosts or host names, got " .. type(list), 0) end
+  if type(list) == "string" then return { list }, where end
+  if type(list) ~= "table" then
+    error((where and (where .. ": ") or "") .. "an 'on' function must return hosts or host names, got " .. type(list), 0)
+  end
   local names = {}
   for i, h in ipairs(list) do
     if type(h) == "table" then names[i] = h.name else names[i] = tostring(h) end
   end
-  return names
+  return names, where
+end
+
+-- ctx.vars: the region's vars with the run's inputs (--vars, -e) over them, read-only (the
+-- run journals its inputs; what a step learns goes in ctx.state). Its tables are plain
+-- copies, so that secret() and the other natives read them as they are.
+local function read_only(vars)
+  local next = next
+  return setmetatable({}, {
+    __index = vars,
+    __newindex = function(_, key)
+      error("ctx.vars is read-only: cannot set '" .. tostring(key) .. "' (inputs come from the region's vars:, "
+        .. "--vars FILE and -e KEY=VALUE; keep what a step learns in ctx.state)", 2)
+    end,
+    __pairs = function() return next, vars, nil end,
+    __len = function() return #vars end,
+    __metatable = "ctx.vars is read-only",
+  })
 end
 
 function __ferry_make_ctx(run_id, vars, dry_run, region, state, releases)
-  return { run_id = run_id, vars = vars, dry_run = dry_run, region = region, state = state or {}, releases = releases or {} }
+  return {
+    run_id = run_id, vars = read_only(vars or {}), dry_run = dry_run, region = region, state = state or {},
+    releases = releases or {},
+  }
 end
 
 function __ferry_state(ctx) return ctx.state end

@@ -33,6 +33,7 @@ end
 --- Inside a step: moves volumes from one cinder-volume host (host@backend) to another.
 function M.update_host(spec)
   require_host(spec, "update_host")
+  validate_spec("cinder.update_host", spec, { "host", "currenthost", "newhost" })
   if type(spec.currenthost) ~= "string" or type(spec.newhost) ~= "string" then
     error("cinder.update_host { host =, currenthost =, newhost = }: currenthost and newhost are required", 2)
   end
@@ -43,6 +44,7 @@ end
 --- Inside a step: removes the service record of a host that is gone.
 function M.service_remove(spec)
   require_host(spec, "service_remove")
+  validate_spec("cinder.service_remove", spec, { "host", "binary", "service_host" })
   if type(spec.binary) ~= "string" or type(spec.service_host) ~= "string" then
     error("cinder.service_remove { host =, binary =, service_host = }: binary and service_host are required", 2)
   end

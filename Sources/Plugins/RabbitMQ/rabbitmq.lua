@@ -4,7 +4,7 @@ local M = release.component("rabbitmq")
 --- The definition of one policy (a queue gets only one): { lazy = true, locator = "min-masters",
 --- ha_mode = "all" | "exactly" | "nodes", ha_params = 2, ha_sync_mode = "automatic" }.
 function M.definition(spec)
-  spec = spec or {}
+  spec = validate_spec("rabbitmq.definition", spec or {}, { "lazy", "locator", "leader_locator" })
   local d = {}
   if spec.lazy then d["queue-mode"] = "lazy" end
   if spec.ha_mode then
@@ -16,6 +16,9 @@ function M.definition(spec)
   if spec.leader_locator then d["queue-leader-locator"] = spec.leader_locator end
   return d
 end
+
+-- What lazy_notifications and queue_master_locator take (put_policy's fields, the locator).
+local POLICY_FIELDS = { "vhost", "name", "pattern", "priority", "locator" }
 
 -- Puts one queue policy (spec's name, pattern and priority over the defaults) and
 -- returns the vhost's policies as they were, for M.restore_policies.
@@ -33,14 +36,14 @@ end
 --- Inside a step: notification queues lazy (and, with locator, masters placed by it).
 --- Returns the policies as they were, for an undo to put back with M.restore_policies.
 function M.lazy_notifications(spec)
-  spec = spec or {}
+  spec = validate_spec("rabbitmq.lazy_notifications", spec or {}, POLICY_FIELDS)
   return put_policy(spec, { name = "notifications-lazy", pattern = "^notifications\\.", priority = 1 },
     M.definition { lazy = true, locator = spec.locator })
 end
 
 --- Inside a step: where classic queue masters go (`min-masters`, `client-local`, `random`).
 function M.queue_master_locator(spec)
-  spec = spec or {}
+  spec = validate_spec("rabbitmq.queue_master_locator", spec or {}, POLICY_FIELDS)
   return put_policy(spec, { name = "queue-master-locator", pattern = ".*", priority = 0 },
     M.definition { locator = spec.locator or "min-masters" })
 end

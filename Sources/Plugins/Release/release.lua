@@ -298,6 +298,25 @@ local function family_name(family, what)
   return family
 end
 
+-- What a component's db_sync and online_migrations take: where the tools run (place,
+-- M.tools), how the commands run (M.run_release, M.command_line), and the parameters its
+-- release data's commands add as options (nova's transport_url), found once per component.
+local RUN_FIELDS = { "timeout", "on", "venv", "releases", "config_files", "max_count", "max_rounds", "online_migrations" }
+local option_parameters = {}
+local function parameters(name)
+  if option_parameters[name] == nil then
+    local out, names = {}, M.names()
+    local ok, steps = pcall(native.steps, name, names[1], names[#names], false)
+    for _, data in ipairs(ok and steps or {}) do
+      for _, cmd in ipairs(data.commands or {}) do
+        for _, o in ipairs(cmd.options or {}) do out[#out + 1] = o.parameter end
+      end
+    end
+    option_parameters[name] = out
+  end
+  return option_parameters[name]
+end
+
 --- The functions every component module has, built on its release data.
 function M.component(name)
   local C = { name = name }
@@ -322,12 +341,14 @@ function M.component(name)
       error(name .. ".db_sync { from = ..., to = ... } expects a table, got " .. type(spec), 2)
     end
     if spec.release ~= nil then
+      validate_spec(name .. ".db_sync", spec, { "release", "ctx", "host" }, RUN_FIELDS, parameters(name))
       need(spec.release, name .. ".db_sync { release = ... }", 2)
       local data = checked(2, native.step, name, spec.release)
       if data == nil then error(name .. " has no step for " .. spec.release, 2) end
       M.run_release(data, spec.ctx, spec, place(spec, data.release))
       return data.release
     end
+    validate_spec(name .. ".db_sync", spec, { "from", "to", "slurp", "prefix" }, RUN_FIELDS, parameters(name))
     need(spec.from, name .. ".db_sync { from = ..., to = ... }", 2)
     need(spec.to, name .. ".db_sync { from = ..., to = ... }", 2)
     if spec.slurp ~= nil and type(spec.slurp) ~= "boolean" then
@@ -364,6 +385,7 @@ function M.component(name)
     if type(spec) ~= "table" then
       error(name .. ".online_migrations { release = ..., max_count = ... } expects a table, got " .. type(spec), 2)
     end
+    validate_spec(name .. ".online_migrations", spec, { "release", "ctx", "host" }, RUN_FIELDS, parameters(name))
     need(spec.release, name .. ".online_migrations { release = ... }", 2)
     local data = checked(2, native.step, name, spec.release)
     local cmd
@@ -389,6 +411,7 @@ function M.component(name)
   --- the project key of the paths (`/v3/%(project_id)s`).
   function C.ensure_endpoints(spec)
     if type(spec) ~= "table" then error(name .. ".ensure_endpoints { release = ..., base_url = ... } expects a table", 2) end
+    validate_spec(name .. ".ensure_endpoints", spec, { "release", "base_url", "interfaces", "region", "project_key" })
     need(spec.release, name .. ".ensure_endpoints { release = ... }", 2)
     if type(spec.base_url) ~= "string" then error(name .. ".ensure_endpoints: base_url (scheme://host:port) is required", 2) end
     local data = checked(2, native.step, name, spec.release)

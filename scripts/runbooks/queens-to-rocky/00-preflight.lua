@@ -16,6 +16,7 @@ runbook {
 }
 
 check "keystone-fernet" {
+  phase = "before",
   desc = "Keystone issues Fernet tokens (Rocky removes the uuid provider and the sql token driver)",
   on = "keystone_old",
   probe = keystone.preflight.fernet_tokens,
