@@ -116,11 +116,10 @@ import Testing
             }
             """)
         let engine = try await f.engine()
-        let clock = ContinuousClock()
-        let start = clock.now
         let outcome = try await engine.run(RunOptions())
-        // Far below the command's 300 s: the step stopped it (a loaded machine may take a while).
-        #expect(clock.now - start < .seconds(120))
+        // The step stopped the command: had the timeout not fired, it would have finished
+        // after 300 s and the step succeeded. (No wall-clock bound: on a loaded CI machine a
+        // 400 ms timeout was once seen 175 s late, and that is load, not this behaviour.)
         #expect(outcome.status == .failed)
         #expect(outcome.failedHosts.first?.message.contains("did not finish within 400ms") == true)
         // The remote command was killed, not left running.

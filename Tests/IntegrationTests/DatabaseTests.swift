@@ -147,11 +147,9 @@ struct LabRun {
               end)
             end }
             """)
-        let clock = ContinuousClock()
-        let start = clock.now
+        // The kill interrupted the query (the error says so; an uninterrupted SLEEP(120) ends
+        // without one). No wall-clock bound: load is not this behaviour.
         let outcome = try await r.run()
-        // Well below the 120 s the query would sleep if the kill did not interrupt it.
-        #expect(clock.now - start < .seconds(60))
         let error = try await r.state(outcome)["error"].stringValue ?? ""
         #expect(error.contains("lost the connection") || error.contains("interrupted"), "\(error)")
     }

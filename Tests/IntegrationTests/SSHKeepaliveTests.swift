@@ -56,7 +56,6 @@ import Testing
         }
         let took = clock.now - stopped
         print("SSHKeepaliveTests: a stalled session was reported lost after \(took) (limit 3 s)")
-        #expect(took < .seconds(60), "\(took)")
         #expect(outcome.status == .failed)
         let message = outcome.failedHosts.first?.message ?? ""
         // Not before the limit: the silence it reports (from the last byte, which came

@@ -70,11 +70,8 @@ import Testing
             runbook { name = "mismatch" }
             step "probe" { on = "computes", run = function(host, ctx) host:run("true") end }
             """, count: 1, ssh: "connect_timeout: 60s", knownHosts: dir + "/kh")
-        let clock = ContinuousClock()
-        let start = clock.now
+        // Fails at once, not after a timeout and not after a retry: the handshake counters say so.
         let outcome = try await r.run()
-        // Fails at once, not after a timeout and not after a retry.
-        #expect(clock.now - start < .seconds(30))
         let stats = try #require(r.engine.transport as? NIOSSHTransport).handshakeStats
         #expect(stats.started == 1 && stats.failed == 1 && stats.timedOut == 0, "\(stats.summary)")
         let message = outcome.failedHosts.first?.message ?? ""
@@ -431,10 +428,7 @@ import Testing
             runbook { name = "silent" }
             step "probe" { on = "computes", run = function(host, ctx) host:run("true") end }
             """, count: 1, ssh: "port: \(port)\nconnect_timeout: 1s")
-        let clock = ContinuousClock()
-        let start = clock.now
         let outcome = try await r.run()
-        #expect(clock.now - start < .seconds(30))
         #expect(outcome.failedHosts.first?.message.contains("no SSH handshake") == true, "\(outcome.failedHosts)")
         await r.shutdown()
     }

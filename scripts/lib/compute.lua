@@ -66,6 +66,7 @@ end
 --- `virsh version` reports a libvirt and a QEMU at least `to`'s minimum
 --- (nova.hypervisor_minimum; a libvirt driver older than it refuses to start). Returns its name.
 function M.hypervisor_versions(spec)
+  validate_spec("compute.hypervisor_versions", spec, { "to", "group" })
   local to, group = spec.to, spec.group or "computes"
   local min = nova.hypervisor_minimum[to]
   if min == nil then error("compute.hypervisor_versions: no known hypervisor minimum for release '" .. tostring(to) .. "'", 2) end

@@ -30,6 +30,7 @@ end
 --- the step that starts it. Undo puts the previous values back.
 function M.failover_off(spec)
   spec = spec or {}
+  validate_spec("neutron.failover_off", spec, { "group", "name", "tags" })
   local group = spec.group or "neutron_new"
   local name = spec.name or "neutron-failover-off"
   step(name) {
@@ -60,6 +61,7 @@ end
 --- again and restarts. spec: group, release (of the server units), name, tags.
 function M.failover_restore(spec)
   spec = spec or {}
+  validate_spec("neutron.failover_restore", spec, { "group", "name", "release", "tags" })
   local group = spec.group or "neutron_new"
   local name = spec.name or "neutron-failover-restore"
   local units = { component = "neutron", roles = { "server" }, release = spec.release }

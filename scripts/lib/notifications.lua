@@ -74,6 +74,7 @@ end
 --- where the consumers read).
 function M.move_consumers(spec)
   spec = spec or {}
+  common.check_spec("notifications.move_consumers", spec, { "within", "every", "vhost", "max_messages", "tags" })
   local name = spec.name or "notification-consumers"
   local within = spec.within or "10m"
   local function drained(ctx)
