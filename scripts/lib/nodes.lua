@@ -46,7 +46,8 @@ end
 --- function for a subset of `group`, a canary wave). Undo links
 --- back to `from`, puts the configuration back, and restarts the units again.
 function M.switch_venv(spec)
-  check_spec("lib.switch_venv", spec, { "release", "from", "component", "components", "group", "on", "link_root", "edits", "roles", "units" })
+  check_spec("lib.switch_venv", spec,
+    { "release", "from", "component", "components", "group", "on", "link_root", "edits", "roles", "units" })
   local r, from = spec.release, spec.from
   local components = list(spec.components or spec.component)
   local name = spec.name or ("switch-" .. concat(components, "-") .. "-" .. spec.group)
