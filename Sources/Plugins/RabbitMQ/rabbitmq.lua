@@ -4,7 +4,7 @@ local M = release.component("rabbitmq")
 --- The definition of one policy (a queue gets only one): { lazy = true, locator = "min-masters",
 --- ha_mode = "all" | "exactly" | "nodes", ha_params = 2, ha_sync_mode = "automatic" }.
 function M.definition(spec)
-  spec = validate_spec("rabbitmq.definition", spec or {}, { "lazy", "locator", "leader_locator" })
+  spec = validate_spec("rabbitmq.definition", spec or {}, { "lazy", "locator", "leader_locator", "ha_mode", "ha_params", "ha_sync_mode" })
   local d = {}
   if spec.lazy then d["queue-mode"] = "lazy" end
   if spec.ha_mode then
