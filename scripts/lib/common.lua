@@ -70,6 +70,17 @@ function M.check_spec(what, spec, own)
   return validate_spec(what, spec, own, { "name" }, WAVE_FIELDS)
 end
 
+--- Whether version `a` (1.2.3) is older than `b`, number by number (1.2 is 1.2.0).
+function M.older(a, b)
+  local x, y = {}, {}
+  for n in a:gmatch("%d+") do x[#x + 1] = tonumber(n) end
+  for n in b:gmatch("%d+") do y[#y + 1] = tonumber(n) end
+  for i = 1, math.max(#x, #y) do
+    if (x[i] or 0) ~= (y[i] or 0) then return (x[i] or 0) < (y[i] or 0) end
+  end
+  return false
+end
+
 --- Copies the step fields that shape a per-host step (waves, gates, failures) from `spec`.
 function M.with_waves(spec, fields)
   for _, k in ipairs(WAVE_FIELDS) do

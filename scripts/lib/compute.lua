@@ -1,6 +1,7 @@
 -- The compute nodes' move to a new Nova: the new release's nova.conf sections shipped with
 -- the virtualenv, hypervisor versions checked before anything changes, a canary wave first.
 -- See docs/library.md.
+local common = require "lib.common"
 local nova = require "ferry.nova"
 local release = require "ferry.release"
 
@@ -51,16 +52,7 @@ function M.config_edits(ctx, to, source)
   return edits
 end
 
--- Whether version a (1.2.3) is older than b.
-local function older(a, b)
-  local x, y = {}, {}
-  for n in a:gmatch("%d+") do x[#x + 1] = tonumber(n) end
-  for n in b:gmatch("%d+") do y[#y + 1] = tonumber(n) end
-  for i = 1, math.max(#x, #y) do
-    if (x[i] or 0) ~= (y[i] or 0) then return (x[i] or 0) < (y[i] or 0) end
-  end
-  return false
-end
+local older = common.older
 
 --- Declares the check `hypervisor-versions`: on every host of `group` (default "computes"),
 --- `virsh version` reports a libvirt and a QEMU at least `to`'s minimum

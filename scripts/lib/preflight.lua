@@ -3,6 +3,8 @@
 -- step that runs them all before anything changes. They describe the region before the
 -- upgrade (phase "before", unless the spec gives another): a drill runs them after each
 -- rollback, not after the upgrade.
+local common = require "lib.common"
+
 local M = {}
 
 -- Declares check `name` around a plugin's probe, waiting `within` (spec, else the default)
@@ -209,16 +211,7 @@ function M.new_controllers(spec)
   return "new-controllers-answer"
 end
 
--- Whether version a (1.2.3) is older than b.
-local function older(a, b)
-  local x, y = {}, {}
-  for n in a:gmatch("%d+") do x[#x + 1] = tonumber(n) end
-  for n in b:gmatch("%d+") do y[#y + 1] = tonumber(n) end
-  for i = 1, math.max(#x, #y) do
-    if (x[i] or 0) ~= (y[i] or 0) then return (x[i] or 0) < (y[i] or 0) end
-  end
-  return false
-end
+local older = common.older
 
 --- Before a walk through Newton: the Newton tools (where the region's releases: puts them,
 --- else `on`, default the first of nova_new, with `venv`, default /opt/venvs/newton) are
