@@ -22,6 +22,11 @@ public struct SimConfig: Sendable {
     public var load = Load()
     public var broker = Broker()
     public var faults: [SimFault] = []
+    /// What the region's database server answers to `SELECT VERSION()`: a MariaDB 10.1, as the
+    /// Kilo…Queens era's distributions shipped beside OpenStack. A component that fails on a
+    /// later server (Queens' keystone-manage db_sync on 10.3 or later) fails here only when
+    /// the region says its server is one (`database_server: 10.11.6-MariaDB`).
+    public var databaseServer = "10.1.20-MariaDB"
 
     /// The broker the region's `broker:` reaches: what its node holds before an alarm blocks publishers,
     /// and how fast the hosts that point at it publish notifications.
@@ -58,7 +63,7 @@ public struct SimConfig: Sendable {
             throw FerryError.failed("\(file): simulate: expected a mapping (computes:, controllers:, release:, …)")
         }
         let known: Set<String> = ["computes", "controllers", "network_nodes", "release", "target", "seed", "time_scale",
-                                  "duration_scale", "durations", "components", "load", "broker", "faults"]
+                                  "duration_scale", "durations", "components", "load", "broker", "faults", "database_server"]
         for key in m.keys where !known.contains(key) {
             throw FerryError.failed("\(file): simulate: unknown key '\(key)'; known: \(known.sorted().joined(separator: ", "))")
         }
@@ -74,6 +79,12 @@ public struct SimConfig: Sendable {
         target = m["target"]?.stringValue
         seed = UInt64(try int("seed") ?? Int(seed))
         timeScale = m["time_scale"]?.doubleValue ?? timeScale
+        if let v = m["database_server"] {
+            guard let text = v.stringValue, MariaDBVersion(text) != nil else {
+                throw FerryError.failed("\(file): simulate.database_server: expected a server version such as \"10.11.6-MariaDB\", got \(v.jsonString())")
+            }
+            databaseServer = text
+        }
         durationScale = m["duration_scale"]?.doubleValue ?? durationScale
         if case .map(let d)? = m["durations"] {
             for (k, v) in d {
@@ -172,4 +183,20 @@ public struct SimFault: Sendable {
             throw FerryError.failed("\(location): an unreachable fault needs host:, group: or a probability below 1 (otherwise no host could be reached)")
         }
     }
+}
+
+/// A MariaDB server version (`10.11.6-MariaDB-0+deb12u1`, `10.1.20-MariaDB`): major and minor.
+public struct MariaDBVersion: Comparable, Sendable {
+    public let major: Int
+    public let minor: Int
+
+    public init?(_ text: String) {
+        let numbers = text.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+        guard numbers.count == 2, text.first?.isNumber == true else { return nil }
+        (major, minor) = (numbers[0], numbers[1])
+    }
+
+    public init(_ major: Int, _ minor: Int) { (self.major, self.minor) = (major, minor) }
+
+    public static func < (a: Self, b: Self) -> Bool { (a.major, a.minor) < (b.major, b.minor) }
 }

@@ -69,7 +69,9 @@ struct SimSession: DatabaseSession {
             let affected: Int = sim.mutate { s in
                 if create {
                     guard s.databases[target] == nil else { return 0 }
-                    s.databases[target] = SimDatabase(component: db.component)
+                    var created = SimDatabase(component: db.component)
+                    created.flags["server_version"] = db.flags["server_version"]
+                    s.databases[target] = created
                     return 1
                 }
                 // MariaDB reports 0 rows for DROP DATABASE.
@@ -111,6 +113,11 @@ struct SimSession: DatabaseSession {
             return one("COUNT(*)", .int(Int64(count)))
         }
         if upper.hasPrefix("SELECT DATABASE()") { return one("DATABASE()", .string(name)) }
+        // The server's version (simulate.database_server), as MariaDB answers VERSION() and @@version.
+        for expr in ["VERSION()", "@@VERSION", "@@GLOBAL.VERSION"] where upper == "SELECT " + expr || upper == "SELECT " + expr + ";" {
+            return one(String(text.dropFirst(7)).trimmingCharacters(in: CharacterSet(charactersIn: " ;")),
+                       .string(db.flags["server_version"] ?? SimConfig().databaseServer))
+        }
         if upper.hasPrefix("SELECT") && !upper.contains(" FROM ") {
             // SELECT 1, SELECT 1 + 1, SELECT NOW(): a liveness probe.
             let expr = text.dropFirst(6).trimmingCharacters(in: .whitespaces)

@@ -15,6 +15,8 @@ enum SimSeeder {
         for c in config.components ?? [] {
             components.component(c).seed(&s, release: config.release, newRelease: config.target, context: context)
         }
+        // One database server holds every component's database.
+        for name in s.databases.keys { s.databases[name]?.flags["server_version"] = config.databaseServer }
         // Every simulated VIP: its `_old` servers ready, its `_new` ones in maintenance.
         for (name, settings) in region.vips where settings["driver"].stringValue == "sim" && s.vips[name] == nil {
             var vip = SimVIP()

@@ -7,10 +7,10 @@ import Testing
 /// The component modules against the simulated region: the whole Kilo → Queens chain
 /// of schema steps, and a skipped required stop refused the way the real tool refuses.
 @Suite struct SimulatedChainTests {
-    func make(_ runbook: String, computes: Int = 50) async throws -> (SimRegion, Engine) {
+    func make(_ runbook: String, computes: Int = 50, simulate extra: String = "") async throws -> (SimRegion, Engine) {
         let path = try writeRunbook(runbook)
         let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        try "region: simchain\nsimulate:\n  release: kilo\n  target: queens\n  seed: 3\n"
+        try ("region: simchain\nsimulate:\n  release: kilo\n  target: queens\n  seed: 3\n" + extra)
             .write(toFile: dir + "/region.yaml", atomically: true, encoding: .utf8)
         let sim = try SimRegion(region: try RegionLoader.load(path: dir + "/region.yaml"), computes: computes,
                                 components: PluginRegistry.simComponents, stateDirectory: nil)
@@ -62,6 +62,41 @@ import Testing
         for name in ["keystone", "glance", "cinder", "nova", "neutron"] {
             #expect(sim.state.databases[name] == before.databases[name], "\(name)")
         }
+    }
+
+    /// Queens' keystone-manage db_sync stops at migration 035 on MariaDB 10.3 or later, as the
+    /// real keystone 13.0.4 does against the lab's 10.11 (ReleasesWalkTests); the preflight says
+    /// so before anything runs; on the default 10.1 server both pass.
+    @Test func queensKeystoneSyncFailsOnMariaDB103AndThePreflightSaysSoFirst() async throws {
+        let runbook = """
+            local keystone = require "ferry.keystone"
+            runbook { name = "ks", from = "pike", to = "queens" }
+            check "keystone-db-server" { phase = "before", probe = keystone.preflight.database_server }
+            step "version" { run = function(ctx) ctx.state.version = db.connect("keystone"):scalar("SELECT VERSION()") end }
+            step "preflight" { before = { "keystone-db-server" }, run = function(ctx) end }
+            keystone.db_sync { from = "kilo", to = "queens", on = "keystone_new", venv = "/opt/venvs/{release}" }
+            """
+        let (_, old) = try await make(runbook)
+        let fine = try await old.run(RunOptions())
+        #expect(fine.status == .succeeded, "\(fine.message ?? "")")
+        #expect(try await old.journal.run(fine.runID).state["version"].stringValue == "10.1.20-MariaDB")
+
+        // Without the preflight the sync itself fails, naming the column and the server.
+        let (sim, new) = try await make(runbook.replacingOccurrences(of: "before = { \"keystone-db-server\" }, ", with: ""),
+                                        simulate: "  database_server: 10.11.6-MariaDB\n")
+        let failed = try await new.run(RunOptions())
+        #expect(failed.status == .failed)
+        #expect(failed.step == "keystone-db-sync-queens", "\(failed.step ?? "")")
+        let why = failed.failedHosts.first?.message ?? ""
+        #expect(why.contains("ALTER TABLE application_credential ADD system VARCHAR(64)") && why.contains("10.11.6-MariaDB"), "\(why)")
+        #expect(sim.state.databases["keystone"]?.schema["expand"] == "pike")
+
+        // With it, the run stops before any sync.
+        let (sim2, guarded) = try await make(runbook, simulate: "  database_server: 10.11.6-MariaDB\n")
+        let stopped = try await guarded.run(RunOptions())
+        #expect(stopped.status == .failed && stopped.step == "preflight")
+        #expect(stopped.message?.contains("Queens' keystone-manage db_sync fails on MariaDB 10.3 or later") == true, "\(stopped.message ?? "")")
+        #expect(sim2.state.databases["keystone"]?.schema["main"] == "kilo")
     }
 
     @Test func skippingLibertyFailsAsGlanceManageDoes() async throws {

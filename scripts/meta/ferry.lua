@@ -927,6 +927,11 @@ keystone.health = function(ctx) end
 keystone.preflight.fernet_tokens = function(host, ctx) end
 ---@type Probe
 keystone.preflight.no_v2_endpoints = function(ctx) end
+---Before a Keystone db_sync to Queens: the database server is not MariaDB 10.3 or later (Queens' migration 035 fails there).
+---@param ctx Ctx
+---@param database? string the region's database entry (default "keystone")
+---@return boolean ok, string? why
+keystone.preflight.database_server = function(ctx, database) end
 ---"project_id" from Mitaka, "tenant_id" before (Kilo and Liberty substitute no project_id).
 ---@param release string
 ---@return "project_id"|"tenant_id"

@@ -73,6 +73,25 @@ struct KeystoneSimulation: SimComponent {
         Sim.addCatalog(&state, name: "keystone", type: "identity", url: url, description: "OpenStack Identity")
     }
 
+    /// Queens' expand migration 035 adds `application_credential.system`
+    /// (openstack/keystone@13.0.0 keystone/common/sql/expand_repo/versions/035_expand_add_system_column_to_application_credential_table.py,
+    /// `sql.Column('system', …)` with `create_column`), and Queens' SQLAlchemy (1.2.1 in
+    /// openstack/requirements@stable/queens upper-constraints.txt) does not quote it; `SYSTEM` is
+    /// reserved from MariaDB 10.3 (system-versioned tables), so the ALTER fails with 1064 and the
+    /// sync stops (found on real code: keystone 13.0.4 against MariaDB 10.11, ReleasesWalkTests).
+    /// Only Queens is modelled: a database already past 035 never runs it again; later releases'
+    /// SQLAlchemy is not verified here.
+    static func reservedSystemColumn(tool: String, db: SimDatabase) -> SimOutcome? {
+        guard tool == "queens", Sim.before(db.schema["expand"] ?? "kilo", "queens"),
+              let server = db.flags["server_version"].flatMap(MariaDBVersion.init), server >= MariaDBVersion(10, 3) else { return nil }
+        return .fail("""
+            CRITICAL keystone [-] Unhandled error: oslo_db.exception.DBError: (pymysql.err.ProgrammingError) (1064, "You have an error \
+            in your SQL syntax; check the manual that corresponds to your MariaDB server version for the right syntax to use near \
+            'system VARCHAR(64)' at line 1") [SQL: 'ALTER TABLE application_credential ADD system VARCHAR(64)'] \
+            (MariaDB \(db.flags["server_version"] ?? "") reserves SYSTEM since 10.3)
+            """, duration: 20)
+    }
+
     func run(_ command: SimCommand, state: inout SimState, context: any SimContext) -> SimOutcome? {
         guard let tool = Sim.tool(command, state, component: "keystone") else { return Sim.notInstalled(command) }
         if command.program == "keystone-status" {
@@ -90,6 +109,7 @@ struct KeystoneSimulation: SimComponent {
             if let c = Sim.index(db.schema["main"]), let t = Sim.index(tool), c > t {
                 return .fail("ERROR: the keystone database is at \(db.schema["main"]!), newer than this keystone-manage (\(tool))", duration: 3)
             }
+            if phases.isEmpty || phases.first == "--expand", let refusal = Self.reservedSystemColumn(tool: tool, db: db) { return refusal }
             switch phases.first {
             case "--expand":
                 db.schema["expand"] = tool

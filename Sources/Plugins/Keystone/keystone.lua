@@ -21,6 +21,25 @@ function M.preflight.no_v2_endpoints(ctx)
   return false, "identity endpoint(s) on /v2.0, removed in Queens: " .. table.concat(old, ", ")
 end
 
+--- Before a Keystone db_sync to Queens: the database server is not MariaDB 10.3 or later.
+--- Queens' expand migration 035 adds a column named `system`, reserved since MariaDB 10.3,
+--- and Queens' SQLAlchemy 1.2.1 does not quote it: the sync stops half-way with 1064
+--- (KeystoneSimulation.reservedSystemColumn cites the sources). `database` names the
+--- region's database entry (default "keystone"). Use it as a check's probe:
+---   check "keystone-db-server" { phase = "before", probe = keystone.preflight.database_server }
+function M.preflight.database_server(ctx, database)
+  local version = db.connect(database or "keystone"):scalar("SELECT VERSION()")
+  local major, minor = tostring(version):match("^(%d+)%.(%d+)")
+  if not major then return true end
+  local mariadb = tostring(version):lower():find("mariadb", 1, true) ~= nil
+  if mariadb and (tonumber(major) > 10 or (tonumber(major) == 10 and tonumber(minor) >= 3)) then
+    return false, "the keystone database server is " .. version .. ": Queens' keystone-manage db_sync fails on MariaDB 10.3 or "
+      .. "later (column application_credential.system, migration 035, unquoted by SQLAlchemy 1.2.1); "
+      .. "run Queens' sync against a MariaDB 10.1 or 10.2 server"
+  end
+  return true
+end
+
 --- The key endpoint URL templates name the project with on a Keystone of `release_name`:
 --- "project_id" from Mitaka, "tenant_id" before. Kilo and Liberty substitute no project_id and
 --- leave an endpoint that names it out of every token's catalog, silently (the rule and its
