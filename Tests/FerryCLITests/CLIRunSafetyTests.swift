@@ -1,0 +1,96 @@
+import FerryCore
+import FerryTestSupport
+import Foundation
+import Testing
+
+/// What keeps a run from being misread or started on top of another: a dry run is shown as
+/// one (never `succeeded`), a new run on a region whose last run was left failed is refused,
+/// `--limit`, and a dry run's output grouped per step.
+@Suite struct CLIRunSafetyTests {
+    static let runbook = """
+        runbook { name = "safety" }
+        step "prepare" { run = function(ctx) end, undo = function(ctx) end }
+        step "agents" {
+          on = "computes",
+          run = function(host, ctx)
+            if host.name == "cmp002" and not ctx.vars.fixed then fail("agent broken") end
+            host:run("true")
+            host:run("echo agent-ok")
+          end,
+          undo = function(host, ctx) end,
+        }
+        """
+
+    func json(_ text: String) throws -> Any { try JSONSerialization.jsonObject(with: Data(text.utf8)) }
+
+    @Test func aDryRunIsShownAsADryRunAndIsNeitherResumedNorRolledBack() async throws {
+        let dir = try workspace(runbook: Self.runbook, hosts: 3)
+        let dry = try await FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db", "--dry-run", "-e", "fixed=true"], in: dir)
+        #expect(dry.code == 0, "\(dry.stderr)")
+        #expect(dry.stdout.contains("Dry run ") && dry.stdout.contains(" passed") && !dry.stdout.contains("succeeded"), "\(dry.stdout)")
+
+        let list = try await FerryProcess.run(["status", "--journal", "j.db"], in: dir)
+        #expect(list.stdout.contains("dry run passed") && !list.stdout.contains("succeeded"), "\(list.stdout)")
+        let one = try await FerryProcess.run(["status", "last", "--journal", "j.db"], in: dir)
+        #expect(one.stdout.contains("status:  dry run passed") && !one.stdout.contains("succeeded"), "\(one.stdout)")
+        let listed = try #require(try json((try await FerryProcess.run(["status", "--journal", "j.db", "--json"], in: dir)).stdout) as? [[String: Any]])
+        #expect(listed.first?["status"] as? String == "dry_run_passed" && listed.first?["dry_run"] as? Bool == true, "\(listed)")
+        let shown = try #require(try json((try await FerryProcess.run(["status", "last", "--journal", "j.db", "--json"], in: dir)).stdout) as? [String: Any])
+        #expect(shown["status"] as? String == "dry_run_passed" && shown["kind"] as? String == "dry-run")
+
+        // Nothing was done: nothing to resume or roll back, and each says so.
+        let resume = try await FerryProcess.run(["resume", "last", "--journal", "j.db", "--yes"], in: dir)
+        #expect(resume.code == 2 && resume.stderr.contains("was a dry run") && resume.stderr.contains("nothing to resume"), "\(resume.stderr)")
+        let rollback = try await FerryProcess.run(["rollback", "last", "--journal", "j.db", "--yes"], in: dir)
+        #expect(rollback.code == 2 && rollback.stderr.contains("was a dry run") && rollback.stderr.contains("nothing to roll back"), "\(rollback.stderr)")
+
+        // A dry run that fails reads as a failed dry run, with no resume or rollback offered.
+        let failing = try await FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db", "--dry-run", "--json"], in: dir)
+        #expect(failing.code == 1)
+        #expect(failing.stderr.contains("Dry run ") && failing.stderr.contains("FAILED at step agents") && !failing.stderr.contains("ferry resume"),
+                "\(failing.stderr)")
+        let finished = try #require(failing.stdout.split(separator: "\n").last.flatMap { try? json(String($0)) as? [String: Any] })
+        #expect(finished["status"] as? String == "dry_run_failed" && finished["dry_run"] as? Bool == true, "\(finished)")
+    }
+
+    @Test func aNewRunOnARegionLeftFailedIsRefusedUnlessItSupersedesThatRun() async throws {
+        let dir = try workspace(runbook: Self.runbook, hosts: 3)
+        let run = ["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db"]
+        let failed = try await FerryProcess.run(run, in: dir)
+        #expect(failed.code == 1, "\(failed.stderr)")
+        let runID = try #require((try json((try await FerryProcess.run(["status", "last", "--journal", "j.db", "--json"], in: dir)).stdout) as? [String: Any])?["id"] as? String)
+
+        // A dry run changes nothing: it may go on top, and does not hide the failed run.
+        let dry = try await FerryProcess.run(run + ["--dry-run", "-e", "fixed=true"], in: dir)
+        #expect(dry.code == 0, "\(dry.stderr)")
+
+        let refused = try await FerryProcess.run(run + ["-e", "fixed=true"], in: dir)
+        #expect(refused.code == 1)
+        #expect(refused.stderr.contains("region cli's last run, \(runID) (safety") && refused.stderr.contains("ended failed"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("ferry resume \(runID) --journal j.db") && refused.stderr.contains("ferry rollback \(runID) --journal j.db"),
+                "\(refused.stderr)")
+        #expect(refused.stderr.contains("--supersede \(runID)"), "\(refused.stderr)")
+        let wrong = try await FerryProcess.run(run + ["-e", "fixed=true", "--supersede", "20200101-000000-dead"], in: dir)
+        #expect(wrong.code == 1 && wrong.stderr.contains("names another run"), "\(wrong.stderr)")
+        let runs = try #require(try json((try await FerryProcess.run(["status", "--journal", "j.db", "--json"], in: dir)).stdout) as? [[String: Any]])
+        #expect(runs.count == 2, "refused runs are not journaled: \(runs)")
+
+        // --supersede names the run: a warning, the run goes on, the journal says so.
+        let forced = try await FerryProcess.run(run + ["-e", "fixed=true", "--supersede", runID], in: dir)
+        #expect(forced.code == 0, "\(forced.stderr)")
+        #expect(forced.stderr.contains("warning: region cli's last run, \(runID)") && forced.stderr.contains("--supersede"), "\(forced.stderr)")
+        let report = try await FerryProcess.run(["report", "last", "--journal", "j.db", "--json"], in: dir)
+        #expect(report.stdout.contains("started with --supersede \(runID)"), "\(report.stdout.prefix(3000))")
+
+        // The region's last run succeeded: the next starts without a word.
+        let next = try await FerryProcess.run(run + ["-e", "fixed=true"], in: dir)
+        #expect(next.code == 0 && !next.stderr.contains("last run"), "\(next.stderr)")
+        // A failed run rolled back is finished too.
+        let failedAgain = try await FerryProcess.run(run, in: dir)
+        #expect(failedAgain.code == 1)
+        let rolledBack = try await FerryProcess.run(["rollback", "last", "--journal", "j.db", "--yes"], in: dir)
+        #expect(rolledBack.code == 0, "\(rolledBack.stderr)")
+        let afterRollback = try await FerryProcess.run(run + ["-e", "fixed=true"], in: dir)
+        #expect(afterRollback.code == 0, "\(afterRollback.stderr)")
+    }
+}
