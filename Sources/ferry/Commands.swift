@@ -75,8 +75,12 @@ struct StepSelection: ParsableArguments {
     @Option(name: .long, help: "Run only this step (repeatable).") var only: [String] = []
     @Option(name: .long, help: "Run only steps with one of these tags (repeatable).") var tags: [String] = []
     @Option(name: .customLong("skip-tags"), help: "Skip steps with one of these tags (repeatable).") var skipTags: [String] = []
+    @Option(name: .long, help: ArgumentHelp(
+        "Per-host steps act only on the hosts this pattern selects (the syntax of a step's 'on': 'computes:&cmp00*', 'cmp001,cmp002', 'all:!ctl1'); journaled, kept by resume.",
+        valueName: "pattern")) var limit: String?
 
     func apply(to options: inout RunOptions) {
+        options.limit = limit
         options.fromStep = from
         options.onlySteps = only
         options.tags = tags.flatMap { $0.split(separator: ",").map(String.init) }

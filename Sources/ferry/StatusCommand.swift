@@ -98,6 +98,7 @@ struct StatusCommand: AsyncParsableCommand {
             Console.out("  runbook: \(record.runbook)")
             let inputs = RunInputs.describe(record.options.vars ?? [:])
             if !inputs.isEmpty { Console.out("  inputs:  \(inputs.joined(separator: ", "))") }
+            if let limit = record.options.limit { Console.out("  limit:   \(limit) (per-host steps act only on these hosts)") }
             if let changes, !changes.isEmpty {
                 Console.out("  runbook: changed on disk since the run started (\(changes.summary)); resume and rollback run the journaled version")
             } else if journaledRunbook == nil {
@@ -188,6 +189,7 @@ struct StatusCommand: AsyncParsableCommand {
         if let msg = r.message { m["message"] = .string(msg) }
         // The inputs as journaled: a secret reference is the reference, never its value.
         if let vars = r.options.vars, !vars.isEmpty { m["inputs"] = .map(vars) }
+        if let limit = r.options.limit { m["limit"] = .string(limit) }
         return .map(m)
     }
 }

@@ -93,4 +93,39 @@ import Testing
         let afterRollback = try await FerryProcess.run(run + ["-e", "fixed=true"], in: dir)
         #expect(afterRollback.code == 0, "\(afterRollback.stderr)")
     }
+
+    @Test func limitActsOnlyOnTheHostsItSelectsIsPlannedJournaledAndKeptByResume() async throws {
+        let dir = try workspace(runbook: """
+            runbook { name = "limited" }
+            step "agents" {
+              on = "computes",
+              run = function(host, ctx)
+                if host.name == "cmp002" and io.open(ctx.vars.out .. "/broken") then fail("agent broken") end
+                host:run("touch " .. ctx.vars.out .. "/" .. host.name)
+              end,
+              undo = function(host, ctx) end,
+            }
+            step "controllers" { on = "controllers", run = function(host, ctx) host:run("touch " .. ctx.vars.out .. "/" .. host.name) end }
+            """, hosts: 4)
+        let plan = try await FerryProcess.run(["plan", "runbook.lua", "-r", "region.yaml", "--limit", "computes:!cmp003"], in: dir)
+        #expect(plan.code == 0, "\(plan.stderr)")
+        #expect(plan.stdout.contains("Limit: computes:!cmp003 (3 host(s))") && plan.stdout.contains("agents  on computes (3 hosts)")
+                    && plan.stdout.contains("controllers  on controllers (0 hosts)"), "\(plan.stdout)")
+        let bad = try await FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db", "--limit", "cmp9*"], in: dir)
+        #expect(bad.code == 2 && bad.stderr.contains("--limit cmp9*"), "\(bad.stderr)")
+
+        FileManager.default.createFile(atPath: dir + "/out/broken", contents: nil)
+        let failed = try await FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db", "--limit", "computes:!cmp003"], in: dir)
+        #expect(failed.code == 1 && failed.stderr.contains("agents on 3 host(s)"), "\(failed.stderr)")
+        let status = try await FerryProcess.run(["status", "last", "--journal", "j.db"], in: dir)
+        #expect(status.stdout.contains("limit:   computes:!cmp003"), "\(status.stdout)")
+        let shown = try #require(try json((try await FerryProcess.run(["status", "last", "--journal", "j.db", "--json"], in: dir)).stdout) as? [String: Any])
+        #expect(shown["limit"] as? String == "computes:!cmp003")
+
+        try FileManager.default.removeItem(atPath: dir + "/out/broken")
+        let resumed = try await FerryProcess.run(["resume", "last", "--journal", "j.db"], in: dir)
+        #expect(resumed.code == 0, "\(resumed.stderr)")
+        let touched = try FileManager.default.contentsOfDirectory(atPath: dir + "/out").sorted()
+        #expect(touched == ["cmp001", "cmp002", "cmp004"], "cmp003 and ctl1 are outside the limit: \(touched)")
+    }
 }

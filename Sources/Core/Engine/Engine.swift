@@ -96,6 +96,17 @@ public final class Engine: Sendable {
         for name in [options.fromStep].compactMap({ $0 }) + options.onlySteps where runbook.step(named: name) == nil {
             throw FerryError.usage("no step named '\(name)' in \(runbook.info.name) (steps: \(runbook.steps.map(\.name).joined(separator: ", ")))")
         }
+        _ = try limitedHosts(options)
+    }
+
+    /// The hosts `--limit` leaves to per-host steps (nil: no limit).
+    func limitedHosts(_ options: RunOptions) throws -> Set<String>? {
+        guard let limit = options.limit else { return nil }
+        do {
+            return Set(try HostSelector(region: region).names(limit))
+        } catch let e as FerryError {
+            throw FerryError.usage("--limit \(limit): \(e.message)")
+        }
     }
 
     func environment(runID: String, dryRun: Bool) -> RunEnvironment {
@@ -200,6 +211,7 @@ public final class Engine: Sendable {
         let journaled = Dictionary(records.filter { $0.phase == .run }.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
         let selected = Self.selectionRule(steps, options)
         let approvals: any ApprovalProvider = options.yes ? ApproveAll() : self.approvals
+        let limit = try limitedHosts(options)
 
         for step in steps {
             try await journalLateFiles(runID)
@@ -249,6 +261,7 @@ public final class Engine: Sendable {
                 }
                 var runner = StepRunner(engine: self, runID: runID, step: step, ctx: ctx, phase: .run)
                 runner.dryRun = options.dryRun
+                runner.limit = limit
                 let result = try await runner.execute(previous: journaled[step.name])
                 if !result.succeeded {
                     return try await stop(runID, .failed, step: step, steps: steps, message: result.message, failedHosts: result.failedHosts, dryRun: options.dryRun)
