@@ -7,7 +7,9 @@ import Synchronization
 ///
 /// Without a terminal a per-host step of 20 hosts or more also prints a progress line at
 /// each tenth of its hosts (`1200/2000 done, 3 failed, ETA 4m10s`). `-q` keeps only
-/// failures and the end of each step; `-v` prints every host. Marks are coloured on a
+/// failures and the end of each step; `-v` prints every host. A dry run's `[dry run] HOST:
+/// would …` lines are printed once per step and distinct action, with a host count, when
+/// the step ends (`-v`: each as it comes; the journal keeps each). Marks are coloured on a
 /// terminal unless `NO_COLOR` is set (https://no-color.org).
 final class TerminalProgress: RunObserver {
     enum Verbosity: Sendable { case quiet, normal, verbose }
@@ -21,6 +23,10 @@ final class TerminalProgress: RunObserver {
         var tenths = 0
     }
     private let state = Mutex(StepProgress())
+    /// A dry run's `[dry run] HOST: would …` lines of the current step, one group per
+    /// distinct action in the order first seen, with the hosts it was for (printed when
+    /// the step ends, unless `-v`).
+    private let dryRun = Mutex<(order: [String], hosts: [String: [String]])>(([], [:]))
     private let live = Console.isTerminal
     let verbosity: Verbosity
 
@@ -76,6 +82,7 @@ final class TerminalProgress: RunObserver {
             if let line { Console.errorRaw(line) }
         case .stepFinished(let index, let name, let phase, let status, let duration, let ok, let failed, let message):
             if live { Console.errorRaw("\r\u{1B}[K") }
+            flushDryRun()
             let mark = status == .done ? Self.ok : Self.bad
             let counts = ok + failed > 0 ? " (\(ok) ok, \(failed) failed)" : ""
             let what = phase == .undo ? "undo " : ""
@@ -89,6 +96,13 @@ final class TerminalProgress: RunObserver {
             }
         case .log(let line):
             if verbosity == .quiet && line.level == .info { return }
+            if verbosity == .normal, line.level == .info, let found = Self.dryRunAction(line) {
+                dryRun.withLock { d in
+                    if d.hosts[found.action] == nil { d.order.append(found.action) }
+                    d.hosts[found.action, default: []].append(found.host)
+                }
+                return
+            }
             let host = line.invocation?.host.map { "\($0): " } ?? ""
             if live { Console.errorRaw("\r\u{1B}[K") }
             Console.error("   [\(line.level.rawValue)] \(host)\(line.message)")
@@ -97,7 +111,33 @@ final class TerminalProgress: RunObserver {
         case .approvalDecided(let step, let approved, let by):
             Console.error("   \(approved ? "approved" : "declined") by \(by): \(step)")
         case .runFinished:
-            break
+            flushDryRun()
+        }
+    }
+
+    /// A dry run's `[dry run] HOST: would run `cmd`` as the action without the host, and the host.
+    static func dryRunAction(_ line: LogLine) -> (action: String, host: String)? {
+        guard line.message.hasPrefix("[dry run] ") else { return nil }
+        let rest = line.message.dropFirst("[dry run] ".count)
+        if let colon = rest.range(of: ": would "), !rest[..<colon.lowerBound].contains(" ") {
+            return ("would " + rest[colon.upperBound...], String(rest[..<colon.lowerBound]))
+        }
+        return (String(rest), line.invocation?.host ?? "-")
+    }
+
+    /// Prints the step's dry-run actions, one line each with its host count.
+    private func flushDryRun() {
+        let groups = dryRun.withLock { d in
+            defer { d = ([], [:]) }
+            return d.order.map { ($0, d.hosts[$0] ?? []) }
+        }
+        for (action, hosts) in groups {
+            var seen = Set<String>()
+            let distinct = hosts.filter { seen.insert($0).inserted }
+            let names = distinct.count <= 5 ? distinct.joined(separator: ", ")
+                : distinct.prefix(3).joined(separator: ", ") + ", … and \(distinct.count - 3) more"
+            let times = hosts.count > distinct.count ? ", \(hosts.count) times" : ""
+            Console.error("   [dry run] \(action) on \(distinct.count) host(s)\(times): \(names)")
         }
     }
 }

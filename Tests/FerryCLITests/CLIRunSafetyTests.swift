@@ -128,4 +128,18 @@ import Testing
         let touched = try FileManager.default.contentsOfDirectory(atPath: dir + "/out").sorted()
         #expect(touched == ["cmp001", "cmp002", "cmp004"], "cmp003 and ctl1 are outside the limit: \(touched)")
     }
+
+    @Test func aDryRunPrintsOneLinePerStepAndCommandWithAHostCountUnlessVerbose() async throws {
+        let dir = try workspace(runbook: Self.runbook, hosts: 40)
+        let dry = try await FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db", "--dry-run", "-e", "fixed=true"], in: dir)
+        #expect(dry.code == 0, "\(dry.stderr)")
+        let lines = dry.stderr.split(separator: "\n").filter { $0.contains("[dry run]") }
+        #expect(lines.count == 2, "\(dry.stderr)")
+        #expect(lines.first?.contains("[dry run] would run `true` on 40 host(s): cmp001, cmp002, cmp003, … and 37 more") == true, "\(lines)")
+        #expect(lines.last?.contains("[dry run] would run `echo agent-ok` on 40 host(s)") == true, "\(lines)")
+        #expect(dry.stderr.split(separator: "\n").count < 20, "\(dry.stderr)")
+
+        let verbose = try await FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db", "--dry-run", "-e", "fixed=true", "-v"], in: dir)
+        #expect(verbose.stderr.split(separator: "\n").filter { $0.contains("[dry run]") && $0.contains("would run") }.count == 80, "\(verbose.stderr)")
+    }
 }
