@@ -23,6 +23,17 @@ final class TerminalProgress: RunObserver {
         var tenths = 0
     }
     private let state = Mutex(StepProgress())
+    /// The whole run, for the terminal's `step 3/12, 4m10s elapsed, run ETA ~9m` (a run, not a
+    /// rollback): `finished` counts the steps this process ran to their end, `current` is
+    /// the position of the step running.
+    private struct RunProgress {
+        var total = 0
+        var started = Date()
+        var finished = 0
+        var current = 0
+        var undo = false
+    }
+    private let runState = Mutex(RunProgress())
     /// A dry run's `[dry run] HOST: would …` lines of the current step, one group per
     /// distinct action in the order first seen, with the hosts it was for (printed when
     /// the step ends, unless `-v`).
@@ -40,12 +51,15 @@ final class TerminalProgress: RunObserver {
     func handle(_ event: EngineEvent) {
         switch event {
         case .runStarted(let id, let runbook, let steps, let resumed, let phase):
+            runState.withLock { $0 = RunProgress(total: steps, started: Date(), undo: phase == .undo) }
             let verb = phase == .undo ? "Rolling back" : (resumed ? "Resuming" : "Running")
             Console.error("\(verb) \(runbook): run \(id), \(steps) step(s)")
         case .stepStarted(let index, let name, let phase, let hosts):
             state.withLock { $0 = StepProgress(name: name, total: hosts, started: Date()) }
+            runState.withLock { $0.current = index + 1 }
             let what = phase == .undo ? "undo " : ""
-            if verbosity != .quiet { Console.error("→ \(index + 1). \(what)\(name)\(hosts > 0 ? " on \(hosts) host(s)" : "")") }
+            let whole = runLine().map { "   [\($0)]" } ?? ""
+            if verbosity != .quiet { Console.error("→ \(index + 1). \(what)\(name)\(hosts > 0 ? " on \(hosts) host(s)" : "")\(whole)") }
         case .stepSkipped(let index, let name, let reason):
             if verbosity != .quiet { Console.error("- \(index + 1). \(name): skipped (\(reason))") }
         case .waveStarted(_, let wave, let size):
@@ -73,7 +87,7 @@ final class TerminalProgress: RunObserver {
                 if finished > 0 && finished < s.total {
                     eta = ", ETA " + DurationText.format(elapsed / Double(finished) * Double(s.total - finished))
                 }
-                return "\r   \(s.done)/\(s.total) done, \(s.failed) failed\(eta)\u{1B}[K"
+                return "\r   \(s.done)/\(s.total) done, \(s.failed) failed\(eta)\(runLine().map { " · \($0)" } ?? "")\u{1B}[K"
             }
             if !ok {
                 if live { Console.errorRaw("\r\u{1B}[K") }
@@ -82,6 +96,7 @@ final class TerminalProgress: RunObserver {
             if let line { Console.errorRaw(line) }
         case .stepFinished(let index, let name, let phase, let status, let duration, let ok, let failed, let message):
             if live { Console.errorRaw("\r\u{1B}[K") }
+            runState.withLock { $0.finished += 1 }
             flushDryRun()
             let mark = status == .done ? Self.ok : Self.bad
             let counts = ok + failed > 0 ? " (\(ok) ok, \(failed) failed)" : ""
@@ -113,6 +128,23 @@ final class TerminalProgress: RunObserver {
         case .runFinished:
             flushDryRun()
         }
+    }
+
+    /// On a terminal, where the whole run stands: `step 3/12, 4m10s elapsed, run ETA ~9m`.
+    /// The ETA is an estimate from the plan's step count: the steps left (this one included)
+    /// times the mean time of the steps this process finished. nil off a terminal, in a
+    /// rollback, or before the run started.
+    private func runLine() -> String? {
+        guard live else { return nil }
+        let r = runState.withLock { $0 }
+        guard !r.undo, r.total > 0, r.current > 0 else { return nil }
+        let elapsed = Date().timeIntervalSince(r.started)
+        var text = "step \(min(r.current, r.total))/\(r.total), \(DurationText.format(elapsed)) elapsed"
+        if r.finished > 0 {
+            let left = max(1, r.total - r.current + 1)
+            text += ", run ETA ~\(DurationText.format(elapsed / Double(r.finished) * Double(left)))"
+        }
+        return text
     }
 
     /// A dry run's `[dry run] HOST: would run `cmd`` as the action without the host, and the host.

@@ -142,4 +142,17 @@ import Testing
         let verbose = try await FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db", "--dry-run", "-e", "fixed=true", "-v"], in: dir)
         #expect(verbose.stderr.split(separator: "\n").filter { $0.contains("[dry run]") && $0.contains("would run") }.count == 80, "\(verbose.stderr)")
     }
+
+    /// On a terminal each step's line says where the whole run stands; elsewhere it does not.
+    @Test func onATerminalEachStepShowsTheRunsStepCountElapsedTimeAndETA() async throws {
+        let dir = try workspace(runbook: Self.runbook, hosts: 3)
+        let shown = try await CLITerminalTests.onTerminal(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db", "-e", "fixed=true"],
+                                                          in: dir, whenShown: "never shown", type: "")
+        #expect(shown.code == 0, "\(shown.screen)")
+        #expect(shown.screen.contains("→ 1. prepare   [step 1/2, ") && shown.screen.contains("elapsed]"), "\(shown.screen)")
+        #expect(shown.screen.contains("→ 2. agents on 3 host(s)   [step 2/2, ") && shown.screen.contains("elapsed, run ETA ~"), "\(shown.screen)")
+
+        let piped = try await FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--journal", "k.db", "-e", "fixed=true"], in: dir)
+        #expect(piped.code == 0 && !piped.stderr.contains("elapsed"), "\(piped.stderr)")
+    }
 }
