@@ -385,10 +385,11 @@ public actor RunJournal {
         }
     }
 
-    /// The runs of region `region`, newest first.
+    /// The runs of region `region`, the last started first (journal order, as `last` goes:
+    /// a simulated region's runs carry its virtual clock's times).
     public func runs(region: String, limit: Int = 50) async throws -> [RunRecord] {
         try await queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE region_name = ? ORDER BY started_at DESC, rowid DESC LIMIT ?",
+            try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE region_name = ? ORDER BY rowid DESC LIMIT ?",
                              arguments: [region, limit])
                 .map(Self.runRecord)
         }
