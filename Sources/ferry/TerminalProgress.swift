@@ -152,9 +152,20 @@ final class TerminalProgress: RunObserver {
         guard line.message.hasPrefix("[dry run] ") else { return nil }
         let rest = line.message.dropFirst("[dry run] ".count)
         if let colon = rest.range(of: ": would "), !rest[..<colon.lowerBound].contains(" ") {
-            return ("would " + rest[colon.upperBound...], String(rest[..<colon.lowerBound]))
+            let host = String(rest[..<colon.lowerBound])
+            return (placeholder(host, in: "would " + rest[colon.upperBound...]), host)
         }
-        return (String(rest), line.invocation?.host ?? "-")
+        let host = line.invocation?.host ?? "-"
+        return (placeholder(host, in: String(rest)), host)
+    }
+
+    /// `action` with the host's own name, where it stands as a name, written `{host}`: a
+    /// command that names its host (`echo cmp001 >> …`) groups with the other hosts' own.
+    static func placeholder(_ host: String, in action: String) -> String {
+        guard host.count >= 2,
+            let re = try? NSRegularExpression(pattern: "(?<![A-Za-z0-9_-])" + NSRegularExpression.escapedPattern(for: host) + "(?![A-Za-z0-9_-])")
+        else { return action }
+        return re.stringByReplacingMatches(in: action, range: NSRange(action.startIndex..., in: action), withTemplate: "{host}")
     }
 
     /// Prints the step's dry-run actions, one line each with its host count.
@@ -165,7 +176,8 @@ final class TerminalProgress: RunObserver {
         }
         for (action, hosts) in groups {
             var seen = Set<String>()
-            let distinct = hosts.filter { seen.insert($0).inserted }
+            // Sorted: hosts finish in any order, the line is the same each time.
+            let distinct = hosts.filter { seen.insert($0).inserted }.sorted()
             let names = distinct.count <= 5 ? distinct.joined(separator: ", ")
                 : distinct.prefix(3).joined(separator: ", ") + ", … and \(distinct.count - 3) more"
             let times = hosts.count > distinct.count ? ", \(hosts.count) times" : ""
