@@ -75,8 +75,12 @@ struct StepSelection: ParsableArguments {
     @Option(name: .long, help: "Run only this step (repeatable).") var only: [String] = []
     @Option(name: .long, help: "Run only steps with one of these tags (repeatable).") var tags: [String] = []
     @Option(name: .customLong("skip-tags"), help: "Skip steps with one of these tags (repeatable).") var skipTags: [String] = []
+    @Option(name: .long, help: ArgumentHelp(
+        "Per-host steps act only on the hosts this pattern selects (the syntax of a step's 'on': 'computes:&cmp00*', 'cmp001,cmp002', 'all:!ctl1'); journaled, kept by resume.",
+        valueName: "pattern")) var limit: String?
 
     func apply(to options: inout RunOptions) {
+        options.limit = limit
         options.fromStep = from
         options.onlySteps = only
         options.tags = tags.flatMap { $0.split(separator: ",").map(String.init) }
@@ -124,6 +128,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Approve every confirm without asking.") var yes = false
     @Flag(name: .customLong("dry-run"), help: "Run the steps' logic but send no command to any host.") var dryRun = false
     @Option(name: .long, help: "Compute nodes of the simulated region (overrides simulate.computes).") var computes: Int?
+    @Option(name: .long, help: ArgumentHelp(
+        "Start although the region's last run, RUN (its id), was left failed or stopped and neither resumed nor rolled back; journaled. Without it such a run is refused.",
+        valueName: "run")) var supersede: String?
     @OptionGroup var machine: MachineOptions
     @OptionGroup var inputOptions: InputOptions
     @OptionGroup var lockOptions: LockOptions
@@ -146,6 +153,8 @@ struct RunCommand: AsyncParsableCommand {
                 selection.apply(to: &options)
                 options.yes = yes
                 options.dryRun = dryRun
+                // A dry run changes nothing: it may go on top of an unfinished run.
+                if !dryRun { options.supersedes = try await unfinishedRunCheck(journal, region: regionName) }
                 options.vars = inputs
                 if target.sim != nil {
                     options.virtualTime = true
@@ -163,6 +172,34 @@ struct RunCommand: AsyncParsableCommand {
                 return code
             }
         }
+    }
+}
+
+extension RunCommand {
+    /// Refuses a new run on a region whose last run was left failed or stopped (exit 1,
+    /// naming it and the ways out), unless `--supersede` names that run: then a warning,
+    /// and the run's id to journal with the new one.
+    func unfinishedRunCheck(_ journal: RunJournal, region regionName: String) async throws -> String? {
+        guard let last = try await journal.unfinishedRun(region: regionName) else {
+            if let supersede {
+                Console.error("ferry: warning: --supersede \(supersede): region \(regionName)'s last run is not unfinished; nothing to supersede")
+            }
+            return nil
+        }
+        let flag = journalOptions.journal == ".ferry/journal.db" ? "" : " --journal \(journalOptions.journal)"
+        let status = StatusCommand.status(last)
+        let what = "region \(regionName)'s last run, \(last.id) (\(last.runbookName), started \(StatusCommand.time(last.startedAt))), ended \(status)"
+            + (last.message.map { ": \($0)" } ?? "")
+        if supersede == last.id {
+            Console.error("ferry: warning: \(what); starting a new run over it all the same (--supersede)")
+            return last.id
+        }
+        var text = "\(what)\n  it was neither resumed nor rolled back: a new run would start on a region left half-way"
+        if ![.rollingBack, .rollbackFailed].contains(last.status) { text += "\n  to continue it:          ferry resume \(last.id)\(flag)" }
+        text += "\n  to undo it:              ferry rollback \(last.id)\(flag)"
+        text += "\n  to start a new run anyway: add --supersede \(last.id)"
+        if let supersede { text += "\n  (--supersede \(supersede) names another run)" }
+        throw FerryError.failed(text)
     }
 }
 

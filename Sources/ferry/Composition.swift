@@ -166,11 +166,29 @@ enum Composition {
         }
     }
 
+    /// A dry run's end: what it found, never "succeeded", and no resume or rollback to offer
+    /// (it changed nothing).
+    static func reportDryRun(_ outcome: RunOutcome) -> Int32 {
+        switch outcome.status {
+        case .succeeded:
+            Console.out("Dry run \(outcome.runID) passed: every step went through; no command was sent to any host, nothing was changed.")
+        default:
+            var text = "Dry run \(outcome.runID) \(outcome.status == .failed ? "FAILED" : "stopped")"
+            if let s = outcome.step { text += " at step \(s)" }
+            text += ":\n  \(outcome.message ?? outcome.status.rawValue)"
+            for f in outcome.failedHosts.prefix(10) { text += "\n    \(f.host): \(f.message)" }
+            text += "\n  nothing was changed: a dry run is not resumed or rolled back; start a new one (ferry run … --dry-run)"
+            Console.error(text)
+        }
+        return outcome.exitCode
+    }
+
     /// What to tell the operator after a run or rollback.
     static func report(_ outcome: RunOutcome, journal: String, json: Bool = false) -> Int32 {
         // With --json, stdout holds only the event stream: the summary goes to stderr.
         if json { return Console.toStandardError { report(outcome, journal: journal) } }
         let journalFlag = journal == ".ferry/journal.db" ? "" : " --journal \(journal)"
+        if outcome.dryRun { return reportDryRun(outcome) }
         switch outcome.status {
         case .succeeded:
             Console.out("Run \(outcome.runID) succeeded.")

@@ -99,7 +99,8 @@ enum EventJSON {
         case .approvalDecided(let step, let approved, let by):
             o = ["event": "approval", "step": step, "approved": approved, "by": by]
         case .runFinished(let outcome):
-            o = ["event": "finished", "run": outcome.runID, "status": outcome.status.rawValue, "phase": outcome.phase.rawValue]
+            o = ["event": "finished", "run": outcome.runID, "status": outcome.displayStatus, "phase": outcome.phase.rawValue]
+            if outcome.dryRun { o["dry_run"] = true }
             if let m = outcome.message { o["message"] = m }
             if let s = outcome.step { o["step"] = s }
             if !outcome.failedHosts.isEmpty {

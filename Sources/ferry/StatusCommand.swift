@@ -27,9 +27,9 @@ struct StatusCommand: AsyncParsableCommand {
                     Console.out("No runs in \(journalOptions.journal).")
                 } else {
                     for r in runs {
-                        var line = "\(r.id)  \(Self.status(r).padding(toLength: 16, withPad: " ", startingAt: 0))  \(r.runbookName)  region \(r.regionName)  \(Self.time(r.startedAt))"
+                        var line = "\(r.id)  \(Self.statusText(r).padding(toLength: 19, withPad: " ", startingAt: 0))  \(r.runbookName)  region \(r.regionName)  \(Self.time(r.startedAt))"
                         // Only where it matters: a run that can still be resumed or rolled back.
-                        if r.status != .succeeded && r.status != .rolledBack, let changes = try await Self.runbookChanges(r, journal),
+                        if r.status != .succeeded && r.status != .rolledBack && !r.isDryRun, let changes = try await Self.runbookChanges(r, journal),
                             !changes.isEmpty
                         {
                             line += "  (runbook changed on disk)"
@@ -93,11 +93,12 @@ struct StatusCommand: AsyncParsableCommand {
                 return 0
             }
             Console.out("Run \(record.id): \(record.runbookName) on region \(record.regionName)")
-            Console.out("  status:  \(Self.status(record))\(record.message.map { " — \($0)" } ?? "")")
+            Console.out("  status:  \(Self.statusText(record))\(record.message.map { " — \($0)" } ?? "")")
             Console.out("  started: \(Self.time(record.startedAt))\(record.endedAt.map { ", ended \(Self.time($0))" } ?? "")")
             Console.out("  runbook: \(record.runbook)")
             let inputs = RunInputs.describe(record.options.vars ?? [:])
             if !inputs.isEmpty { Console.out("  inputs:  \(inputs.joined(separator: ", "))") }
+            if let limit = record.options.limit { Console.out("  limit:   \(limit) (per-host steps act only on these hosts)") }
             if let changes, !changes.isEmpty {
                 Console.out("  runbook: changed on disk since the run started (\(changes.summary)); resume and rollback run the journaled version")
             } else if journaledRunbook == nil {
@@ -129,9 +130,17 @@ struct StatusCommand: AsyncParsableCommand {
         try await journal.runbook(r.id)?.snapshot.differencesOnDisk()
     }
 
+    /// The run's status as shown: `interrupted` for a run whose process is gone; a dry run's
+    /// `dry_run_passed`, `dry_run_failed`… (``RunRecord/displayStatus``), never `succeeded`.
     static func status(_ r: RunRecord) -> String {
-        if (r.status == .running || r.status == .rollingBack) && !ProcessProbe.isAlive(r.pid) { return "interrupted" }
-        return r.status.rawValue
+        var shown = r
+        if (r.status == .running || r.status == .rollingBack) && !ProcessProbe.isAlive(r.pid) { shown.status = .interrupted }
+        return shown.displayStatus
+    }
+
+    /// ``status(_:)`` for people: `dry run passed`, `failed`.
+    static func statusText(_ r: RunRecord) -> String {
+        r.isDryRun ? status(r).replacingOccurrences(of: "_", with: " ") : status(r)
     }
 
     /// One line per holder: `locked: region kr1, run X by ferry run (pid 4242 on deploy-1, since 10:32)`,
@@ -174,11 +183,13 @@ struct StatusCommand: AsyncParsableCommand {
         var m: [String: LuaValue] = [
             "id": .string(r.id), "runbook": .string(r.runbookName), "region": .string(r.regionName),
             "status": .string(status(r)), "started_at": .string(time(r.startedAt)), "kind": .string(r.kind),
+            "dry_run": .bool(r.isDryRun),
         ]
         if let e = r.endedAt { m["ended_at"] = .string(time(e)) }
         if let msg = r.message { m["message"] = .string(msg) }
         // The inputs as journaled: a secret reference is the reference, never its value.
         if let vars = r.options.vars, !vars.isEmpty { m["inputs"] = .map(vars) }
+        if let limit = r.options.limit { m["limit"] = .string(limit) }
         return .map(m)
     }
 }

@@ -7,7 +7,9 @@ import Synchronization
 ///
 /// Without a terminal a per-host step of 20 hosts or more also prints a progress line at
 /// each tenth of its hosts (`1200/2000 done, 3 failed, ETA 4m10s`). `-q` keeps only
-/// failures and the end of each step; `-v` prints every host. Marks are coloured on a
+/// failures and the end of each step; `-v` prints every host. A dry run's `[dry run] HOST:
+/// would …` lines are printed once per step and distinct action, with a host count, when
+/// the step ends (`-v`: each as it comes; the journal keeps each). Marks are coloured on a
 /// terminal unless `NO_COLOR` is set (https://no-color.org).
 final class TerminalProgress: RunObserver {
     enum Verbosity: Sendable { case quiet, normal, verbose }
@@ -21,6 +23,21 @@ final class TerminalProgress: RunObserver {
         var tenths = 0
     }
     private let state = Mutex(StepProgress())
+    /// The whole run, for the terminal's `step 3/12, 4m10s elapsed, run ETA ~9m` (a run, not a
+    /// rollback): `finished` counts the steps this process ran to their end, `current` is
+    /// the position of the step running.
+    private struct RunProgress {
+        var total = 0
+        var started = Date()
+        var finished = 0
+        var current = 0
+        var undo = false
+    }
+    private let runState = Mutex(RunProgress())
+    /// A dry run's `[dry run] HOST: would …` lines of the current step, one group per
+    /// distinct action in the order first seen, with the hosts it was for (printed when
+    /// the step ends, unless `-v`).
+    private let dryRun = Mutex<(order: [String], hosts: [String: [String]])>(([], [:]))
     private let live = Console.isTerminal
     let verbosity: Verbosity
 
@@ -34,12 +51,15 @@ final class TerminalProgress: RunObserver {
     func handle(_ event: EngineEvent) {
         switch event {
         case .runStarted(let id, let runbook, let steps, let resumed, let phase):
+            runState.withLock { $0 = RunProgress(total: steps, started: Date(), undo: phase == .undo) }
             let verb = phase == .undo ? "Rolling back" : (resumed ? "Resuming" : "Running")
             Console.error("\(verb) \(runbook): run \(id), \(steps) step(s)")
         case .stepStarted(let index, let name, let phase, let hosts):
             state.withLock { $0 = StepProgress(name: name, total: hosts, started: Date()) }
+            runState.withLock { $0.current = index + 1 }
             let what = phase == .undo ? "undo " : ""
-            if verbosity != .quiet { Console.error("→ \(index + 1). \(what)\(name)\(hosts > 0 ? " on \(hosts) host(s)" : "")") }
+            let whole = runLine().map { "   [\($0)]" } ?? ""
+            if verbosity != .quiet { Console.error("→ \(index + 1). \(what)\(name)\(hosts > 0 ? " on \(hosts) host(s)" : "")\(whole)") }
         case .stepSkipped(let index, let name, let reason):
             if verbosity != .quiet { Console.error("- \(index + 1). \(name): skipped (\(reason))") }
         case .waveStarted(_, let wave, let size):
@@ -67,7 +87,7 @@ final class TerminalProgress: RunObserver {
                 if finished > 0 && finished < s.total {
                     eta = ", ETA " + DurationText.format(elapsed / Double(finished) * Double(s.total - finished))
                 }
-                return "\r   \(s.done)/\(s.total) done, \(s.failed) failed\(eta)\u{1B}[K"
+                return "\r   \(s.done)/\(s.total) done, \(s.failed) failed\(eta)\(runLine().map { " · \($0)" } ?? "")\u{1B}[K"
             }
             if !ok {
                 if live { Console.errorRaw("\r\u{1B}[K") }
@@ -76,6 +96,8 @@ final class TerminalProgress: RunObserver {
             if let line { Console.errorRaw(line) }
         case .stepFinished(let index, let name, let phase, let status, let duration, let ok, let failed, let message):
             if live { Console.errorRaw("\r\u{1B}[K") }
+            runState.withLock { $0.finished += 1 }
+            flushDryRun()
             let mark = status == .done ? Self.ok : Self.bad
             let counts = ok + failed > 0 ? " (\(ok) ok, \(failed) failed)" : ""
             let what = phase == .undo ? "undo " : ""
@@ -89,6 +111,13 @@ final class TerminalProgress: RunObserver {
             }
         case .log(let line):
             if verbosity == .quiet && line.level == .info { return }
+            if verbosity == .normal, line.level == .info, let found = Self.dryRunAction(line) {
+                dryRun.withLock { d in
+                    if d.hosts[found.action] == nil { d.order.append(found.action) }
+                    d.hosts[found.action, default: []].append(found.host)
+                }
+                return
+            }
             let host = line.invocation?.host.map { "\($0): " } ?? ""
             if live { Console.errorRaw("\r\u{1B}[K") }
             Console.error("   [\(line.level.rawValue)] \(host)\(line.message)")
@@ -97,7 +126,62 @@ final class TerminalProgress: RunObserver {
         case .approvalDecided(let step, let approved, let by):
             Console.error("   \(approved ? "approved" : "declined") by \(by): \(step)")
         case .runFinished:
-            break
+            flushDryRun()
+        }
+    }
+
+    /// On a terminal, where the whole run stands: `step 3/12, 4m10s elapsed, run ETA ~9m`.
+    /// The ETA is an estimate from the plan's step count: the steps left (this one included)
+    /// times the mean time of the steps this process finished. nil off a terminal, in a
+    /// rollback, or before the run started.
+    private func runLine() -> String? {
+        guard live else { return nil }
+        let r = runState.withLock { $0 }
+        guard !r.undo, r.total > 0, r.current > 0 else { return nil }
+        let elapsed = Date().timeIntervalSince(r.started)
+        var text = "step \(min(r.current, r.total))/\(r.total), \(DurationText.format(elapsed)) elapsed"
+        if r.finished > 0 {
+            let left = max(1, r.total - r.current + 1)
+            text += ", run ETA ~\(DurationText.format(elapsed / Double(r.finished) * Double(left)))"
+        }
+        return text
+    }
+
+    /// A dry run's `[dry run] HOST: would run `cmd`` as the action without the host, and the host.
+    static func dryRunAction(_ line: LogLine) -> (action: String, host: String)? {
+        guard line.message.hasPrefix("[dry run] ") else { return nil }
+        let rest = line.message.dropFirst("[dry run] ".count)
+        if let colon = rest.range(of: ": would "), !rest[..<colon.lowerBound].contains(" ") {
+            let host = String(rest[..<colon.lowerBound])
+            return (placeholder(host, in: "would " + rest[colon.upperBound...]), host)
+        }
+        let host = line.invocation?.host ?? "-"
+        return (placeholder(host, in: String(rest)), host)
+    }
+
+    /// `action` with the host's own name, where it stands as a name, written `{host}`: a
+    /// command that names its host (`echo cmp001 >> …`) groups with the other hosts' own.
+    static func placeholder(_ host: String, in action: String) -> String {
+        guard host.count >= 2,
+            let re = try? NSRegularExpression(pattern: "(?<![A-Za-z0-9_-])" + NSRegularExpression.escapedPattern(for: host) + "(?![A-Za-z0-9_-])")
+        else { return action }
+        return re.stringByReplacingMatches(in: action, range: NSRange(action.startIndex..., in: action), withTemplate: "{host}")
+    }
+
+    /// Prints the step's dry-run actions, one line each with its host count.
+    private func flushDryRun() {
+        let groups = dryRun.withLock { d in
+            defer { d = ([], [:]) }
+            return d.order.map { ($0, d.hosts[$0] ?? []) }
+        }
+        for (action, hosts) in groups {
+            var seen = Set<String>()
+            // Sorted: hosts finish in any order, the line is the same each time.
+            let distinct = hosts.filter { seen.insert($0).inserted }.sorted()
+            let names = distinct.count <= 5 ? distinct.joined(separator: ", ")
+                : distinct.prefix(3).joined(separator: ", ") + ", … and \(distinct.count - 3) more"
+            let times = hosts.count > distinct.count ? ", \(hosts.count) times" : ""
+            Console.error("   [dry run] \(action) on \(distinct.count) host(s)\(times): \(names)")
         }
     }
 }

@@ -51,6 +51,10 @@ public final class Engine: Sendable {
             state: .map([:]), message: nil, kind: options.dryRun ? "dry-run" : "run")
         // The runbook's files go into the journal with the run: resume and rollback run them.
         try await journal.createRun(record, runbook: runbook.snapshot)
+        if let earlier = options.supersedes {
+            journal.event(id, kind: "decision", level: "warn",
+                          message: "started with --supersede \(earlier): run \(earlier) on region \(region.name) was left unfinished (neither resumed nor rolled back)")
+        }
         return try await execute(record, resumed: false)
     }
 
@@ -66,6 +70,10 @@ public final class Engine: Sendable {
         }
         if yes { record.options.yes = true }
         try Self.ensureNotActive(record)
+        if record.isDryRun {
+            throw FerryError.usage(
+                "run \(record.id) was a dry run (\(record.displayStatus)): it changed nothing, so there is nothing to resume; start a new run instead (ferry run \(record.runbook) -r \(record.regionFile ?? record.regionName), with --dry-run to try again)")
+        }
         switch record.status {
         case .succeeded: throw FerryError.usage("run \(record.id) already succeeded; nothing to resume")
         case .rolledBack, .rollingBack, .rollbackFailed:
@@ -87,6 +95,17 @@ public final class Engine: Sendable {
     func validateOptions(_ options: RunOptions) throws {
         for name in [options.fromStep].compactMap({ $0 }) + options.onlySteps where runbook.step(named: name) == nil {
             throw FerryError.usage("no step named '\(name)' in \(runbook.info.name) (steps: \(runbook.steps.map(\.name).joined(separator: ", ")))")
+        }
+        _ = try limitedHosts(options)
+    }
+
+    /// The hosts `--limit` leaves to per-host steps (nil: no limit).
+    func limitedHosts(_ options: RunOptions) throws -> Set<String>? {
+        guard let limit = options.limit else { return nil }
+        do {
+            return Set(try HostSelector(region: region).names(limit))
+        } catch let e as FerryError {
+            throw FerryError.usage("--limit \(limit): \(e.message)")
         }
     }
 
@@ -192,6 +211,7 @@ public final class Engine: Sendable {
         let journaled = Dictionary(records.filter { $0.phase == .run }.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
         let selected = Self.selectionRule(steps, options)
         let approvals: any ApprovalProvider = options.yes ? ApproveAll() : self.approvals
+        let limit = try limitedHosts(options)
 
         for step in steps {
             try await journalLateFiles(runID)
@@ -241,26 +261,29 @@ public final class Engine: Sendable {
                 }
                 var runner = StepRunner(engine: self, runID: runID, step: step, ctx: ctx, phase: .run)
                 runner.dryRun = options.dryRun
+                runner.limit = limit
                 let result = try await runner.execute(previous: journaled[step.name])
                 if !result.succeeded {
-                    return try await stop(runID, .failed, step: step, steps: steps, message: result.message, failedHosts: result.failedHosts)
+                    return try await stop(runID, .failed, step: step, steps: steps, message: result.message, failedHosts: result.failedHosts, dryRun: options.dryRun)
                 }
             } catch is CancellationError {
-                return try await stop(runID, .interrupted, step: step, steps: steps, message: "interrupted during step \(step.name)")
+                return try await stop(runID, .interrupted, step: step, steps: steps, message: "interrupted during step \(step.name)", dryRun: options.dryRun)
             } catch {
                 // Anything else (a `when` that raised, a state that cannot be stored, a
                 // journal error) fails the step on the record, so resume and rollback work.
                 let message = "step \(step.name): \(StepRunner.describe(error))"
                 try? await journal.stepFinished(runID, step.index, .run, name: step.name, status: .failed, message: message, state: nil)
-                return try await stop(runID, .failed, step: step, steps: steps, message: message)
+                return try await stop(runID, .failed, step: step, steps: steps, message: message, dryRun: options.dryRun)
             }
         }
         try await journalLateFiles(runID)
         let finalState = try await currentState(ctx)
         try await journal.setRunState(runID, finalState)
-        try await journal.setRunStatus(runID, .succeeded, ended: true)
+        let note = options.dryRun ? "dry run: no command was sent to any host; nothing was changed" : nil
+        try await journal.setRunStatus(runID, .succeeded, message: note, ended: true)
         try await journal.flush()
-        let outcome = RunOutcome(runID: runID, status: .succeeded, message: nil, step: nil, failedHosts: [], remaining: [], irreversible: [])
+        var outcome = RunOutcome(runID: runID, status: .succeeded, message: note, step: nil, failedHosts: [], remaining: [], irreversible: [])
+        outcome.dryRun = options.dryRun
         observer.handle(.runFinished(outcome: outcome))
         return outcome
     }
@@ -293,14 +316,15 @@ public final class Engine: Sendable {
     }
 
     func stop(_ runID: String, _ status: RunRecord.Status, step: StepDefinition, steps: [StepDefinition], message: String?,
-              failedHosts: [(String, String)] = []) async throws -> RunOutcome
+              failedHosts: [(String, String)] = [], dryRun: Bool = false) async throws -> RunOutcome
     {
         try await journal.setRunStatus(runID, status, message: message, ended: status == .failed)
         try await journal.flush()
         let position = steps.firstIndex { $0.name == step.name } ?? 0
         let remaining = steps[position...].map(\.name)
-        let outcome = RunOutcome(runID: runID, status: status, message: message, step: step.name,
+        var outcome = RunOutcome(runID: runID, status: status, message: message, step: step.name,
                                  failedHosts: failedHosts.map { (host: $0.0, message: $0.1) }, remaining: remaining, irreversible: [])
+        outcome.dryRun = dryRun
         observer.handle(.runFinished(outcome: outcome))
         return outcome
     }

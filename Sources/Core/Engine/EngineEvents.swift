@@ -69,6 +69,14 @@ public struct RunOutcome: Sendable {
     public var irreversible: [String]
     /// Whether this ended a run (`.run`) or a rollback (`.undo`).
     public var phase: Invocation.Phase = .run
+    /// A dry run's end: nothing was changed, and there is nothing to resume or roll back.
+    public var dryRun = false
+
+    /// `succeeded`, `failed`…; a dry run's `dry_run_passed`, `dry_run_failed`… (``RunRecord/displayStatus``).
+    public var displayStatus: String {
+        guard dryRun else { return status.rawValue }
+        return "dry_run_" + (status == .succeeded ? "passed" : status.rawValue)
+    }
 
     public var exitCode: Int32 {
         switch status {

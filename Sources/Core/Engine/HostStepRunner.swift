@@ -64,6 +64,14 @@ struct HostStepRunner {
                 hosts = hostsFilter.keys.sorted().compactMap { engine.region.hosts[$0] }
             } else {
                 hosts = try await resolveHosts()
+                if let limit = runner.limit {
+                    let selected = hosts.count
+                    hosts.removeAll { !limit.contains($0.name) }
+                    if hosts.count < selected {
+                        journal.event(runID, kind: "limit", stepIndex: step.index,
+                                      message: "--limit: \(hosts.count) of the \(selected) host(s) the step selects")
+                    }
+                }
             }
         } catch {
             let message = "step \(step.name): \(StepRunner.describe(error))"

@@ -28,7 +28,9 @@ extension Engine {
     /// journal records by name. A step that ran but is not in this runbook any more has no
     /// undo here: the rollback is refused, naming it, before anything is undone.
     func undoEntries(_ record: RunRecord, to target: String?) async throws -> ([UndoEntry], [String]) {
-        if record.kind == "dry-run" { throw FerryError.usage("run \(record.id) was a dry run; nothing was changed, nothing to roll back") }
+        if record.isDryRun {
+            throw FerryError.usage("run \(record.id) was a dry run (\(record.displayStatus)): it changed nothing, so there is nothing to roll back")
+        }
         let journaled = try await journal.steps(record.id)
         let steps = Self.align(runbook.steps, to: journaled)
         let byName = Dictionary(steps.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })

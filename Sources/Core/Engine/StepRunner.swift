@@ -14,6 +14,8 @@ struct StepRunner {
     /// A dry run changed nothing, so a check that needs an earlier step's change fails
     /// for that reason alone: it is reported as a warning and the dry run goes on.
     var dryRun = false
+    /// `--limit`: the hosts a per-host step may act on (nil: all it selects).
+    var limit: Set<String>?
 
     struct Result {
         var succeeded: Bool

@@ -23,6 +23,17 @@ public struct RunRecord: Sendable, Codable {
     public var state: LuaValue
     public var message: String?
     public var kind: String
+
+    /// A dry run (`ferry run --dry-run`): it sent no command to any host, so it is neither
+    /// resumed nor rolled back, and never reads as an upgrade that succeeded.
+    public var isDryRun: Bool { kind == "dry-run" || options.dryRun }
+
+    /// The status as `ferry status` shows it: a dry run's is `dry_run_passed` (it went
+    /// through every step), `dry_run_failed`, `dry_run_interrupted`…, never `succeeded`.
+    public var displayStatus: String {
+        guard isDryRun else { return status.rawValue }
+        return "dry_run_" + (status == .succeeded ? "passed" : status.rawValue)
+    }
 }
 
 /// What a run was started with; `resume` reuses it.
@@ -43,6 +54,12 @@ public struct RunOptions: Sendable, Codable, Equatable {
     /// The run's inputs (`--vars FILE`, `-e KEY=VALUE`; ``RunInputs``), over the region's
     /// vars in `ctx.vars`. Secret references stay references. nil: none were given.
     public var vars: [String: LuaValue]?
+    /// The unfinished run of the region this run was started over (`--supersede RUN`):
+    /// that run was neither resumed nor rolled back first.
+    public var supersedes: String?
+    /// `--limit PATTERN`: per-host steps act only on the hosts it selects (``HostSelector``
+    /// syntax, like a step's `on`); a resume keeps it.
+    public var limit: String?
     public init() {}
 }
 

@@ -385,6 +385,28 @@ public actor RunJournal {
         }
     }
 
+    /// The runs of region `region`, the last started first (journal order, as `last` goes:
+    /// a simulated region's runs carry its virtual clock's times).
+    public func runs(region: String, limit: Int = 50) async throws -> [RunRecord] {
+        try await queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE region_name = ? ORDER BY rowid DESC LIMIT ?",
+                             arguments: [region, limit])
+                .map(Self.runRecord)
+        }
+    }
+
+    /// The region's last run, when it was left unfinished: failed, stopped (waiting,
+    /// interrupted, killed) or part rolled back, and neither resumed to the end nor rolled
+    /// back. Dry runs changed nothing and are passed over. nil: the region's last run ended
+    /// (succeeded or rolled back), or there is none.
+    public func unfinishedRun(region: String) async throws -> RunRecord? {
+        guard let last = try await runs(region: region, limit: 200).first(where: { !$0.isDryRun }) else { return nil }
+        switch last.status {
+        case .succeeded, .rolledBack: return nil
+        case .failed, .waiting, .interrupted, .running, .rollingBack, .rollbackFailed: return last
+        }
+    }
+
     /// A run by id, or the newest for `last`.
     public func run(_ reference: String) async throws -> RunRecord {
         let found = try await queue.read { db -> Row? in

@@ -38,6 +38,9 @@ public struct Plan: Sendable, Encodable {
     public var checks: [String]
     /// The run's inputs (`-e`, `--vars`), `KEY=VALUE`, secret references as references.
     public var inputs: [String] = []
+    /// `--limit PATTERN`, and how many of the region's hosts it leaves.
+    public var limit: String?
+    public var limitHosts: Int?
 
     public var irreversible: [String] { steps.filter { !$0.reversible && $0.skipped == nil }.map(\.name) }
 
@@ -45,13 +48,19 @@ public struct Plan: Sendable, Encodable {
         let selector = HostSelector(region: region)
         let skip = Engine.selectionRule(runbook.steps, options)
         var problems: [String] = []
+        var limited: Set<String>?
+        if let limit = options.limit {
+            do { limited = Set(try selector.names(limit)) } catch let e as FerryError {
+                throw FerryError.usage("--limit \(limit): \(e.message)")
+            }
+        }
         let steps = runbook.steps.map { step -> Step in
             var hosts: Int?
             var selectorText: String?
             switch step.on {
             case .selectors(let s):
                 selectorText = s.joined(separator: ", ")
-                do { hosts = try selector.hosts(s).count } catch {
+                do { hosts = try selector.hosts(s).filter { limited?.contains($0.name) ?? true }.count } catch {
                     problems.append("\(step.location): step \"\(step.name)\": \(error)")
                 }
             case .function: selectorText = "(chosen by a function at run time)"
@@ -87,7 +96,7 @@ public struct Plan: Sendable, Encodable {
         }
         return Plan(runbook: runbook.info.name, from: runbook.info.from, to: runbook.info.to, region: region.name,
                     transport: region.simulate != nil ? "the simulation (\(region.groups["computes"]?.count ?? 0) compute nodes, virtual clock)" : region.ssh.transport.rawValue, steps: steps, checks: runbook.checkOrder,
-                    inputs: RunInputs.describe(options.vars ?? [:]))
+                    inputs: RunInputs.describe(options.vars ?? [:]), limit: options.limit, limitHosts: limited?.count)
     }
 
     /// The plan as an operator reads it.
@@ -96,6 +105,7 @@ public struct Plan: Sendable, Encodable {
         if let from, let to { out += " (\(from) → \(to))" }
         out += " on region \(region) via \(transport)\n"
         if !inputs.isEmpty { out += "Inputs: \(inputs.joined(separator: ", "))\n" }
+        if let limit { out += "Limit: \(limit) (\(limitHosts ?? 0) host(s)): per-host steps act only on these\n" }
         out += "\n"
         for s in steps {
             let marker = s.skipped != nil ? "-" : (s.reversible ? " " : "!")
