@@ -295,6 +295,9 @@ public final class Engine: Sendable {
     func stop(_ runID: String, _ status: RunRecord.Status, step: StepDefinition, steps: [StepDefinition], message: String?,
               failedHosts: [(String, String)] = []) async throws -> RunOutcome
     {
+        // Where this process stopped, for the report's timeline (a resume overwrites the run's status).
+        journal.event(runID, kind: "stopped", stepIndex: step.index, level: status == .waiting ? nil : "warn",
+                      message: "\(status.rawValue): \(message ?? "stopped at step \(step.name)")")
         try await journal.setRunStatus(runID, status, message: message, ended: status == .failed)
         try await journal.flush()
         let position = steps.firstIndex { $0.name == step.name } ?? 0

@@ -95,6 +95,9 @@ public enum HTMLReport {
         if runs.contains(where: { run in run.checks.contains { run.recovered($0) } }) {
             items.append("<span><svg width=\"10\" height=\"8\"><path class=\"check-recovered\" d=\"M1 1 h8 l-4 6 z\"/></svg>check failed, then passed (a gate held a wave)</span>")
         }
+        if runs.contains(where: { $0.attempts.count > 1 }) {
+            items.append("<span><svg width=\"30\" height=\"14\"><line class=\"marker-stop\" x1=\"10\" y1=\"0\" x2=\"10\" y2=\"14\"/><path class=\"marker-stop-head\" d=\"M1 3 l6 6 m0 -6 l-6 6\"/><line class=\"marker-resume\" x1=\"19\" y1=\"0\" x2=\"19\" y2=\"14\"/><path class=\"marker-resume-head\" d=\"M20 3 l7 4 l-7 4 z\"/></svg>run stopped (killed, failed, interrupted) · resumed</span>")
+        }
         if steps.contains(where: { $0.status == "skipped" }) {
             items.append("<span><svg width=\"12\" height=\"12\"><path class=\"skipped\" d=\"M6 1 l5 5 l-5 5 l-5 -5 z\"/></svg>skipped</span>")
         }

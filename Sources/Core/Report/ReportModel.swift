@@ -71,6 +71,9 @@ public struct RunTimeline: Sendable, Codable {
     public var unjudged: [RunTimeline.Unjudged] = []
     /// The run's inputs (`-e`, `--vars`) as `KEY=VALUE`, secret references as references.
     public var inputs: [String] = []
+    /// The processes that ran it: one for a run never resumed; one more per `ferry resume`
+    /// (the journal's `resume` events), each with where the one before it stopped.
+    public var attempts: [RunTimeline.Attempt] = []
 
     /// The steps of one phase, in the order they ran.
     public func steps(_ phase: String) -> [StepTimeline] { steps.filter { $0.phase == phase } }
@@ -137,6 +140,10 @@ public struct StepTimeline: Sendable, Codable {
 public struct WaveSpan: Sendable, Codable {
     /// The wave's number (1-based), nil when the step has no `batch`.
     public var number: Int?
+    /// Which attempt of the run ran it (``RunTimeline/Attempt``), when the run was resumed:
+    /// a resume numbers its waves from 1 again, and its waves are never merged with the
+    /// earlier attempt's.
+    public var attempt: Int?
     public var hosts: Int
     public var ok: Int
     public var failed: Int
@@ -193,6 +200,22 @@ extension RunTimeline {
 }
 
 extension RunTimeline {
+    /// One process's share of a run: the first from the run's start, each later one from
+    /// its `resume` event. Offsets as everywhere in the run.
+    public struct Attempt: Sendable, Codable, Equatable {
+        /// From 1.
+        public var number: Int
+        public var start: Double
+        /// The last thing the journal saw this attempt do.
+        public var end: Double
+        /// For an attempt a resume followed: how it stopped, `killed` when the journal
+        /// holds no stop (the process went away: SIGKILL, a crash, a power cut), else
+        /// the run's status then (`failed`, `interrupted`, `waiting`); nil for the last attempt.
+        public var stop: String?
+        /// Why it stopped, as journaled (nil for `killed` and the last attempt).
+        public var stopMessage: String?
+    }
+
     /// A command the region ran without judging it (journal events of kind `unjudged`).
     public struct Unjudged: Sendable, Codable {
         public var stepIndex: Int?

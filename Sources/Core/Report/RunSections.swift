@@ -5,7 +5,28 @@ struct RunSections {
     let run: RunTimeline
 
     func render() -> String {
-        failures() + steps() + checks() + unjudged() + events()
+        failures() + attempts() + steps() + checks() + unjudged() + events()
+    }
+
+    /// The processes of a resumed run: when each ran, and how it stopped.
+    func attempts() -> String {
+        guard run.attempts.count > 1 else { return "" }
+        var html = "<section><h2>Attempts</h2><p class=\"muted\">The run was resumed: each attempt is one process. "
+        html += "A resume numbers its waves from 1 again; the timeline keeps each attempt's waves apart.</p>"
+        html += "<table class=\"compact attempts\"><thead><tr><th class=\"num\">#</th><th class=\"num\">From</th>"
+        html += "<th class=\"num\">Last seen</th><th>How it ended</th></tr></thead><tbody>"
+        for attempt in run.attempts {
+            let ended: String
+            switch attempt.stop {
+            case nil: ended = "the run's status: " + run.status.replacingOccurrences(of: "_", with: " ")
+            case "killed": ended = "killed: the journal holds no stop (the process went away); resumed at the next attempt"
+            case let how?: ended = how + (attempt.stopMessage.map { " — " + $0 } ?? "")
+            }
+            html += "<tr\(attempt.stop == nil ? "" : " class=\"row-stopped\"")><td class=\"num\">\(attempt.number)</td>"
+            html += "<td class=\"num\">\(Markup.offset(attempt.start))</td><td class=\"num\">\(Markup.offset(attempt.end))</td>"
+            html += "<td class=\"message\">\(Markup.escape(Markup.truncate(ended, 300)))</td></tr>"
+        }
+        return html + "</tbody></table></section>"
     }
 
     /// What the simulated region ran without judging: a reader sees what the drill never checked.
