@@ -50,7 +50,7 @@ public final class Engine: Sendable {
             status: .running, options: options, pid: getpid(), startedAt: now, updatedAt: now, endedAt: nil,
             state: .map([:]), message: nil, kind: options.dryRun ? "dry-run" : "run")
         // The runbook's files go into the journal with the run: resume and rollback run them.
-        try await journal.createRun(record, runbook: runbook.snapshot)
+        try await journal.createRun(record, runbook: runbook.snapshot.noted(runbook))
         return try await execute(record, resumed: false)
     }
 

@@ -153,7 +153,7 @@ struct GanttChart {
         let name = Markup.escape(Markup.truncate(step.name, 40))
         out += "<text class=\"label\(step.isFailure ? " label-failed" : "")\" x=\"26\" y=\"\(Markup.n(mid + 4))\">"
         out += "<tspan class=\"step-no\">\(step.index + 1).</tspan> \(undo ? "<tspan class=\"undo-tag\">undo</tspan> " : "")\(name)"
-        out += "<title>\(Markup.escape(step.name))</title></text>"
+        out += "<title>\(Markup.escape(step.name + (step.desc.map { "\n" + $0 } ?? "")))</title></text>"
 
         // The step's bar, its waves inside.
         let x0 = xPosition(step.start, axis)
@@ -251,6 +251,7 @@ struct GanttChart {
 
     func tooltip(_ step: StepTimeline) -> String {
         var lines = ["\(step.index + 1). \(step.phase == "undo" ? "undo " : "")\(step.name) — \(step.status)"]
+        if let desc = step.desc, !desc.isEmpty { lines.append(Markup.truncate(desc, 200)) }
         lines.append("\(Markup.offset(step.start)) → \(Markup.offset(step.end)), \(DurationText.format(step.duration))")
         if step.hostsTotal > 0 {
             var hosts = "\(Markup.count(step.hostsOK))/\(Markup.count(step.hostsTotal)) hosts ok"

@@ -59,6 +59,26 @@ public enum HTMLReport {
         return "<span class=\"pill pill-\(tone)\">\(Markup.escape(status.replacingOccurrences(of: "_", with: " ")))</span>"
     }
 
+    /// The runbook's digest and git commit, for the header: which code ran.
+    static func runbookIdentity(_ run: RunTimeline) -> [(String, String)] {
+        var items: [(String, String)] = []
+        if let digest = run.runbookDigest {
+            var value = "<code class=\"digest\" title=\"SHA-256 over the runbook's journaled files\">sha256:\(Markup.escape(digest))</code>"
+            if let versions = run.runbookVersions, versions > 1 {
+                value += " <span class=\"muted\">(version \(versions): taken up with --runbook-changed=use-new)</span>"
+            }
+            items.append(("Runbook digest", value))
+        }
+        if let commit = run.runbookCommit {
+            let dirty = commit.hasSuffix("-dirty")
+            let sha = dirty ? String(commit.dropLast("-dirty".count)) : commit
+            var value = "<code class=\"commit\">\(Markup.escape(sha))</code>"
+            if dirty { value += " <span class=\"warn-text\">with uncommitted changes in the runbook's directory</span>" }
+            items.append(("Git commit", value))
+        }
+        return items
+    }
+
     static let simulatedBadge = "<span class=\"pill pill-sim\" title=\"Times are the simulated region's virtual clock\">simulated time</span>"
 
     static func card(_ label: String, _ value: String, _ detail: String, tone: String = "") -> String {
@@ -144,6 +164,7 @@ struct RunPage {
             items.append(("Drill", "<code>\(Markup.escape(drill))</code>" + (run.repetition.map { ", repetition \($0)" } ?? "")))
         }
         items.append(("Runbook", "<code>\(Markup.escape(run.runbookPath))</code>"))
+        items += HTMLReport.runbookIdentity(run)
         if !run.inputs.isEmpty {
             items.append(("Inputs", run.inputs.map { "<code>\(Markup.escape($0))</code>" }.joined(separator: " ")))
         }

@@ -41,9 +41,12 @@ extension Report {
         let live = (run.status == .running || run.status == .rollingBack) && ProcessProbe.isAlive(run.pid)
         let interrupted = (run.status == .running || run.status == .rollingBack) && !live
 
+        let runbook = try await journal.runbook(run.id)
         let steps = records.map { record in
-            step(record, hosts: hostsByStep[StepKey(index: record.index, phase: record.phase.rawValue)] ?? [],
-                 clock: clock, interrupted: interrupted, resumes: resumes)
+            var step = step(record, hosts: hostsByStep[StepKey(index: record.index, phase: record.phase.rawValue)] ?? [],
+                            clock: clock, interrupted: interrupted, resumes: resumes)
+            step.desc = runbook?.stepDescriptions[record.name]
+            return step
         }.sorted { ($0.phase == "undo" ? 1 : 0, $0.start, $0.index) < ($1.phase == "undo" ? 1 : 0, $1.start, $1.index) }
         let names = Dictionary(records.map { ($0.index, $0.name) }, uniquingKeysWith: { first, _ in first })
 
@@ -75,7 +78,45 @@ extension Report {
             steps: steps, checks: checks, events: Array(events), omittedEvents: max(0, notable.count - RunTimeline.Event.limit),
             unjudged: unjudged, inputs: RunInputs.describe(run.options.vars ?? [:]),
             attempts: attempts(resumes, events: all, records: records, hosts: hostsByStep.values.flatMap { $0 },
-                               checks: checks, clock: clock))
+                               checks: checks, clock: clock),
+            runbookDigest: runbook?.digest, runbookCommit: runbook?.gitCommit, runbookVersions: runbook?.version,
+            approvals: all.filter { $0.kind == "decision" }.compactMap { approval($0, names: names, clock: clock) })
+    }
+
+    /// A `decision` event that decided a question, parsed; nil for other decisions
+    /// (waiting for approval, the runbook taken up, nothing to roll back).
+    static func approval(_ event: EventRecord, names: [Int: String], clock: OffsetClock) -> RunTimeline.Approval? {
+        var text = event.message
+        let rollback = text.hasPrefix("rollback ")
+        if rollback { text.removeFirst("rollback ".count) }
+        let decision: String
+        if text.hasPrefix("approved by ") {
+            decision = "approved"
+        } else if text.hasPrefix("declined by ") {
+            decision = "declined"
+        } else {
+            return nil
+        }
+        text.removeFirst(decision.count + " by ".count)
+        // `BY: question`; BY has no ": " of its own (--yes, --approve STEP, USER at the terminal).
+        guard let colon = text.range(of: ": ") else { return nil }
+        let by = String(text[..<colon.lowerBound])
+        let question = String(text[colon.upperBound...])
+        let via: String
+        var user: String?
+        if by == "--yes" {
+            via = "--yes"
+        } else if by.hasPrefix("--approve") {
+            via = "--approve"
+        } else if by.hasSuffix(" at the terminal") {
+            via = "terminal"
+            user = String(by.dropLast(" at the terminal".count))
+        } else {
+            via = "other"
+        }
+        return RunTimeline.Approval(
+            at: clock.offset(event.at), stepIndex: event.stepIndex, stepName: event.stepIndex.flatMap { names[$0] },
+            decision: decision, by: by, via: via, user: user, question: question, rollback: rollback)
     }
 
     /// The run's attempts: split at its `resume` events. An attempt a resume followed ends

@@ -74,6 +74,17 @@ public struct RunTimeline: Sendable, Codable {
     /// The processes that ran it: one for a run never resumed; one more per `ferry resume`
     /// (the journal's `resume` events), each with where the one before it stopped.
     public var attempts: [RunTimeline.Attempt] = []
+    /// The runbook the run ran, as journaled: the SHA-256 digest of its files
+    /// (``RunbookSnapshot/digest``), the git commit of its checkout (`-dirty` when its
+    /// directory had changes; nil outside a checkout or for a run journaled before
+    /// schema version 4), and how many versions the run journaled (more than 1 after a
+    /// `--runbook-changed=use-new`). nil digest: a run journaled before Ferry kept runbooks.
+    public var runbookDigest: String?
+    public var runbookCommit: String?
+    public var runbookVersions: Int?
+    /// The operator approvals of the run's `confirm` questions and of its rollback
+    /// (journal `decision` events), in order.
+    public var approvals: [RunTimeline.Approval] = []
 
     /// The steps of one phase, in the order they ran.
     public func steps(_ phase: String) -> [StepTimeline] { steps.filter { $0.phase == phase } }
@@ -130,6 +141,8 @@ public struct StepTimeline: Sendable, Codable {
     /// The distinct messages of its failed hosts, in the order they first failed, each with
     /// how many hosts failed with it (all of them counted; the first ``failureLimit`` messages kept).
     public var failures: [StepTimeline.Failure] = []
+    /// The step's `desc`, as journaled when the run started.
+    public var desc: String?
 
     public static let failedHostLimit = 50
     public static let failureLimit = 5
@@ -214,6 +227,26 @@ extension RunTimeline {
         public var stop: String?
         /// Why it stopped, as journaled (nil for `killed` and the last attempt).
         public var stopMessage: String?
+    }
+
+    /// A decision on a question: a step's `confirm`, or the rollback's. Parsed from the
+    /// journal's `decision` events (`approved by --yes: …`, `approved by --approve STEP: …`,
+    /// `approved by USER at the terminal: …`, `declined by …`, `rollback approved by …`).
+    public struct Approval: Sendable, Codable, Equatable {
+        public var at: Double
+        public var stepIndex: Int?
+        public var stepName: String?
+        /// `approved` or `declined`.
+        public var decision: String
+        /// What gave it, as journaled: `--yes`, `--approve STEP`, `USER at the terminal`.
+        public var by: String
+        /// `--yes`, `--approve` or `terminal` (`other` for anything else).
+        public var via: String
+        /// The operator's user name, for an answer at the terminal.
+        public var user: String?
+        public var question: String
+        /// The rollback's question rather than a step's.
+        public var rollback: Bool
     }
 
     /// A command the region ran without judging it (journal events of kind `unjudged`).
