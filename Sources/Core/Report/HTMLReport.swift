@@ -139,12 +139,28 @@ struct RunPage {
             let step = run.steps.last { !$0.finished }.map { " while step \($0.index + 1). \(Markup.escape($0.name)) was running" } ?? ""
             html += "<div class=\"alert\"><strong>interrupted</strong> — the run stopped\(step) and its process is gone. "
             html += "<code>ferry resume \(Markup.escape(run.id))</code> continues it; <code>ferry rollback \(Markup.escape(run.id))</code> walks it back.</div>"
+        } else if expectedRollback {
+            // Rolled back with nothing failed: what a drill does after every upgrade, or what
+            // the operator asked for. Not an error.
+            html += "<div class=\"notice notice-expected\"><strong>rolled back, as expected</strong> — "
+            html += run.drill != nil
+                ? "the drill rolls back after every upgrade, and this rollback was clean (no step failed either way)."
+                : "the rollback was asked for and was clean (no step failed either way)."
+            if let message = run.message, !message.isEmpty { html += " <span class=\"muted\">\(Markup.escape(message))</span>" }
+            html += "</div>"
         } else if let message = run.message, !message.isEmpty, run.status != "succeeded" {
             html += "<div class=\"alert\"><strong>\(Markup.escape(run.status.replacingOccurrences(of: "_", with: " ")))</strong> — \(Markup.escape(message))</div>"
         }
         html += timeline()
         html += RunSections(run: run).render()
         return html
+    }
+
+    /// Rolled back, and no step failed in either direction: a drill's repetition that went
+    /// as planned, or a rollback the operator chose. (An upgrade that failed, then rolled
+    /// back, still shows what failed in red.)
+    var expectedRollback: Bool {
+        run.status == "rolled_back" && !run.steps.contains { $0.isFailure || $0.hostsFailed > 0 }
     }
 
     func header() -> String {
