@@ -52,6 +52,16 @@ struct ReportCommand: AsyncParsableCommand {
         if failedHosts > 0 { totals.append("\(failedHosts) host(s) failed") }
         if !totals.isEmpty { lines.append("  " + totals.joined(separator: ", ")) }
         if !run.inputs.isEmpty { lines.append("  inputs: " + run.inputs.joined(separator: ", ")) }
+        if let digest = run.runbookDigest {
+            lines.append("  runbook sha256:\(digest)" + (run.runbookCommit.map { ", git commit \($0)" } ?? ""))
+        }
+        for attempt in run.attempts where attempt.stop != nil {
+            lines.append("  attempt \(attempt.number) \(attempt.stop == "killed" ? "was killed" : "stopped (\(attempt.stop ?? ""))") at +\(DurationText.format(attempt.end)); resumed at +\(DurationText.format(run.attempts.first { $0.number == attempt.number + 1 }?.start ?? attempt.end))")
+        }
+        for a in run.approvals {
+            let what = a.rollback ? "the rollback" : "step \(a.stepName ?? "?")"
+            lines.append("  \(a.decision) \(what) by \(a.by) at +\(DurationText.format(a.at))")
+        }
         let width = min(40, run.steps.map(\.name.count).max() ?? 0)
         for step in run.steps {
             let mark = step.isFailure ? "✗" : step.status == "done" ? "✓" : "-"

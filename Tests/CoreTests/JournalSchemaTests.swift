@@ -5,7 +5,7 @@ import Testing
 
 @Suite struct JournalSchemaTests {
     /// A journal written before the schema had a version (GRDB's migration table, user_version 0)
-    /// is migrated: its runs stay readable, it gets the leases and runbook tables and version 3.
+    /// is migrated: its runs stay readable, it gets the leases and runbook tables and version 4 (the current).
     @Test func journalFromBeforeVersionsIsMigrated() async throws {
         let path = NSTemporaryDirectory() + "ferry-schema-" + UUID().uuidString + "/journal.db"
         try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path,
@@ -57,7 +57,7 @@ import Testing
             (try Int.fetchOne(db, sql: "PRAGMA user_version"),
              Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")))
         }
-        #expect(version == 3)
+        #expect(version == 4)
         #expect(tables.isSuperset(of: ["leases", "runbook_versions", "runbook_files"]))
         // A run from before runbooks were journaled has none: resume falls back to the disk.
         #expect(try await journal.runbook("20250101-000000-0001") == nil)
@@ -66,11 +66,11 @@ import Testing
         #expect(!tables.contains("grdb_migrations"))
         // Opening it again changes nothing.
         _ = try RunJournal(path: path)
-        #expect(try await DatabaseQueue(path: path).read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == 3)
+        #expect(try await DatabaseQueue(path: path).read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == 4)
     }
 
     /// A version-2 journal (runs, locks, no runbook files) is read as it is, then migrated
-    /// to version 3 by the first command that writes; its runs have no journaled runbook.
+    /// to the current version (4) by the first command that writes; its runs have no journaled runbook.
     @Test func versionTwoJournalIsMigratedAndItsRunsHaveNoRunbook() async throws {
         let path = NSTemporaryDirectory() + "ferry-schema-" + UUID().uuidString + "/journal.db"
         try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path,
@@ -121,7 +121,7 @@ import Testing
 
         let journal = try RunJournal(path: path)
         #expect(try await journal.run("last").id == "20250101-000000-0002")
-        #expect(try await DatabaseQueue(path: path).read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == 3)
+        #expect(try await DatabaseQueue(path: path).read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == 4)
         // A new run journals its runbook's files; they read back as written.
         let file = RunbookFile(root: .runbook, path: "rb.lua", entry: true, content: Data("runbook { name = 'x' }".utf8))
         let snapshot = RunbookSnapshot(runbookPath: "/w/rb.lua", directory: "/w", scripts: nil, files: [file])

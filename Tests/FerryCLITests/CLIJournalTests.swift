@@ -32,7 +32,7 @@ private func scalar(_ path: String, _ sql: String) throws -> Int {
         let dir = try await journalWithOneRun()
         let journal = dir + "/j.db"
         try alter(journal, "PRAGMA user_version = 99")
-        let expected = "journal j.db has schema version 99, newer than this Ferry knows (3)"
+        let expected = "journal j.db has schema version 99, newer than this Ferry knows (4)"
         for args in [["run", "runbook.lua", "-r", "region.yaml"], ["status"], ["status", "last"], ["report", "last"], ["resume", "last"]] {
             let r = try await FerryProcess.run(args + ["--journal", "j.db"], in: dir)
             #expect(r.code == 1, "\(args): \(r.stdout)\(r.stderr)")
@@ -51,7 +51,7 @@ private func scalar(_ path: String, _ sql: String) throws -> Int {
         for args in [["status"], ["status", "last", "--json"], ["report", "last"], ["resume", "last"], ["rollback", "last", "--yes"]] {
             let r = try await FerryProcess.run(args + ["--journal", "j.db"], in: dir)
             #expect(r.code == 1, "\(args): \(r.stdout)\(r.stderr)")
-            #expect(r.stderr.contains("journal j.db is damaged: table runs has no column kind, which schema version 3 has (this Ferry's is 3)"),
+            #expect(r.stderr.contains("journal j.db is damaged: table runs has no column kind, which schema version 4 has (this Ferry's is 4)"),
                     "\(args): \(r.stderr)")
         }
         // Not a Ferry journal at all: refused before anything is written to it.

@@ -40,4 +40,36 @@ import Testing
         #expect(noDrill.code == 2)
         #expect(noDrill.stderr.contains("no run of drill"))
     }
+
+    /// `ferry report --json` and the summary say who approved what: here `--yes`, for the
+    /// step's question and the rollback's.
+    @Test func reportNamesTheApprovalsAndTheRunbookDigest() async throws {
+        let dir = try workspace(runbook: """
+            runbook { name = "cli-approvals" }
+            step "switch" { desc = "Point the VIP at the new servers", confirm = "Switch now?",
+                            run = function(ctx) end, undo = function(ctx) end }
+            """)
+        let run = try await FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--yes", "--journal", "j.db"], in: dir)
+        #expect(run.code == 0, "\(run.stderr)")
+        let back = try await FerryProcess.run(["rollback", "last", "--yes", "--journal", "j.db"], in: dir)
+        #expect(back.code == 0, "\(back.stderr)")
+
+        let json = try await FerryProcess.run(["report", "last", "--json", "--journal", "j.db"], in: dir)
+        #expect(json.code == 0, "\(json.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let first = try #require((object["runs"] as? [[String: Any]])?.first)
+        let approvals = try #require(first["approvals"] as? [[String: Any]])
+        #expect(approvals.map { $0["by"] as? String } == ["--yes", "--yes"])
+        #expect(approvals.map { $0["rollback"] as? Bool } == [false, true])
+        #expect(approvals.first?["question"] as? String == "Switch now?")
+        let digest = try #require(first["runbookDigest"] as? String)
+        #expect(digest.count == 64)
+        let steps = try #require(first["steps"] as? [[String: Any]])
+        #expect(steps.first?["desc"] as? String == "Point the VIP at the new servers")
+
+        let text = try await FerryProcess.run(["report", "last", "--journal", "j.db"], in: dir)
+        #expect(text.stdout.contains("approved step switch by --yes"), "\(text.stdout)")
+        #expect(text.stdout.contains("approved the rollback by --yes"), "\(text.stdout)")
+        #expect(text.stdout.contains("sha256:\(digest)"), "\(text.stdout)")
+    }
 }

@@ -50,7 +50,7 @@ public final class Engine: Sendable {
             status: .running, options: options, pid: getpid(), startedAt: now, updatedAt: now, endedAt: nil,
             state: .map([:]), message: nil, kind: options.dryRun ? "dry-run" : "run")
         // The runbook's files go into the journal with the run: resume and rollback run them.
-        try await journal.createRun(record, runbook: runbook.snapshot)
+        try await journal.createRun(record, runbook: runbook.snapshot.noted(runbook))
         if let earlier = options.supersedes {
             journal.event(id, kind: "decision", level: "warn",
                           message: "started with --supersede \(earlier): run \(earlier) on region \(region.name) was left unfinished (neither resumed nor rolled back)")
@@ -318,6 +318,9 @@ public final class Engine: Sendable {
     func stop(_ runID: String, _ status: RunRecord.Status, step: StepDefinition, steps: [StepDefinition], message: String?,
               failedHosts: [(String, String)] = [], dryRun: Bool = false) async throws -> RunOutcome
     {
+        // Where this process stopped, for the report's timeline (a resume overwrites the run's status).
+        journal.event(runID, kind: "stopped", stepIndex: step.index, level: status == .waiting ? nil : "warn",
+                      message: "\(status.rawValue): \(message ?? "stopped at step \(step.name)")")
         try await journal.setRunStatus(runID, status, message: message, ended: status == .failed)
         try await journal.flush()
         let position = steps.firstIndex { $0.name == step.name } ?? 0

@@ -13,13 +13,16 @@ import GRDB
 /// - 3: adds `runbook_versions` and `runbook_files`: the runbook's files as each run
 ///   started (and as a `--runbook-changed=use-new` resume or rollback took them up), so
 ///   `resume` and `rollback` run the code the run ran. Runs from version 2 have none.
+/// - 4: adds `git_commit` and `step_descriptions` to `runbook_versions`: the commit of the
+///   git checkout holding the runbook's directory (`-dirty` when its files differ from
+///   it), and each step's `desc`, for the report. Versions from version 3 have neither.
 ///
 /// A journal of a version this Ferry does not know (newer, or never written by any
 /// Ferry) is refused before anything is written to it, and so is one whose tables
 /// lack a column its version has: Ferry never reads a row that is not there.
 enum JournalSchema {
     /// The version this Ferry writes.
-    static let current = 3
+    static let current = 4
 
     static let createV1 = """
         CREATE TABLE runs (
@@ -69,6 +72,12 @@ enum JournalSchema {
           entry INTEGER NOT NULL, content BLOB NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (run_id, version, root, path));
         """
 
+    /// Version 4's columns on `runbook_versions` (nullable: a version journaled by an older Ferry has none).
+    static let addRunbookNotes = """
+        ALTER TABLE runbook_versions ADD COLUMN git_commit TEXT;
+        ALTER TABLE runbook_versions ADD COLUMN step_descriptions TEXT;
+        """
+
     /// The columns Ferry reads, per table, at each version.
     static func tables(_ version: Int) -> [(table: String, columns: [String])] {
         var t: [(String, [String])] = [
@@ -86,7 +95,8 @@ enum JournalSchema {
             t.append(("leases", ["scope", "run_id", "command", "pid", "hostname", "process_start", "since", "token"]))
         }
         if version >= 3 {
-            t.append(("runbook_versions", ["run_id", "version", "runbook", "directory", "scripts", "digest", "reason", "at"]))
+            t.append(("runbook_versions", ["run_id", "version", "runbook", "directory", "scripts", "digest", "reason", "at"]
+                      + (version >= 4 ? ["git_commit", "step_descriptions"] : [])))
             t.append(("runbook_files", ["run_id", "version", "position", "root", "path", "entry", "content", "sha256"]))
         }
         return t
@@ -152,6 +162,10 @@ enum JournalSchema {
         if version < 3 {
             try db.execute(sql: createRunbookFiles)
             version = 3
+        }
+        if version < 4 {
+            try db.execute(sql: addRunbookNotes)
+            version = 4
         }
         try db.execute(sql: "PRAGMA user_version = \(current)")
         try verify(db, version: current, path: path)

@@ -10,6 +10,10 @@ public struct JournaledRunbook: Sendable {
     public var version: Int
     /// Why it was journaled: `run started`, or `resume --runbook-changed=use-new`, ….
     public var reason: String
+    /// The commit of the runbook's git checkout, and each step's `desc`, as the run started:
+    /// from the newest version that journaled them (none before schema version 4).
+    public var gitCommit: String?
+    public var stepDescriptions: [String: String] = [:]
 }
 
 extension RunJournal {
@@ -22,8 +26,12 @@ extension RunJournal {
     static func insertRunbook(_ db: Database, _ runID: String, _ snapshot: RunbookSnapshot, reason: String, at: Double) throws {
         let version = (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM runbook_versions WHERE run_id = ?", arguments: [runID]) ?? 0) + 1
         try db.execute(
-            sql: "INSERT INTO runbook_versions (run_id, version, runbook, directory, scripts, digest, reason, at) VALUES (?,?,?,?,?,?,?,?)",
-            arguments: [runID, version, snapshot.runbookPath, snapshot.directory, snapshot.scripts, snapshot.digest, reason, at])
+            sql: """
+                INSERT INTO runbook_versions (run_id, version, runbook, directory, scripts, digest, reason, at, git_commit,
+                  step_descriptions) VALUES (?,?,?,?,?,?,?,?,?,?)
+                """,
+            arguments: [runID, version, snapshot.runbookPath, snapshot.directory, snapshot.scripts, snapshot.digest, reason, at,
+                        snapshot.gitCommit, descriptions(snapshot.stepDescriptions)])
         for (position, f) in snapshot.files.enumerated() {
             try db.execute(
                 sql: "INSERT INTO runbook_files (run_id, version, position, root, path, entry, content, sha256) VALUES (?,?,?,?,?,?,?,?)",
@@ -63,8 +71,29 @@ extension RunJournal {
             let version: Int = row["version"]
             let snapshot = RunbookSnapshot(runbookPath: row["runbook"], directory: row["directory"], scripts: row["scripts"],
                                            files: try Self.files(db, runID, version))
-            return JournaledRunbook(snapshot: snapshot, digest: row["digest"], version: version, reason: row["reason"])
+            var journaled = JournaledRunbook(snapshot: snapshot, digest: row["digest"], version: version, reason: row["reason"])
+            // Read-only, a journal of schema version 3 is read as it is: without these columns.
+            if try db.columns(in: "runbook_versions").contains(where: { $0.name == "git_commit" }) {
+                let notes = try Row.fetchAll(
+                    db, sql: "SELECT git_commit, step_descriptions FROM runbook_versions WHERE run_id = ? ORDER BY version DESC",
+                    arguments: [runID])
+                journaled.gitCommit = notes.lazy.compactMap { $0["git_commit"] as String? }.first
+                if let text = notes.lazy.compactMap({ $0["step_descriptions"] as String? }).first,
+                   let map = try? JSONDecoder().decode([String: String].self, from: Data(text.utf8))
+                {
+                    journaled.stepDescriptions = map
+                }
+            }
+            return journaled
         }
+    }
+
+    /// Step descriptions as the journal keeps them (JSON, sorted keys); nil when there are none.
+    static func descriptions(_ map: [String: String]) -> String? {
+        guard !map.isEmpty else { return nil }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(map)).map { String(decoding: $0, as: UTF8.self) }
     }
 
     static func files(_ db: Database, _ runID: String, _ version: Int) throws -> [RunbookFile] {

@@ -9,7 +9,7 @@ struct DrillChart {
     let height = 340.0
     let left = 70.0
     /// Room on the right for the labels of the mean lines.
-    let right = 160.0
+    let right = 190.0
     let top = 20.0
     let bottom = 48.0
 
@@ -53,13 +53,55 @@ struct DrillChart {
             svg += "</g>"
         }
         svg += "<line class=\"axis-line\" x1=\"\(Markup.n(left))\" y1=\"\(Markup.n(plotBottom))\" x2=\"\(Markup.n(width - right))\" y2=\"\(Markup.n(plotBottom))\"/>"
-        for (stats, cls, name) in [(drill.upgrade, "mean-run", "upgrade"), (drill.rollback, "mean-undo", "rollback")] {
-            guard let stats else { continue }
-            let yy = Markup.n(y(stats.mean))
-            svg += "<line class=\"\(cls)\" x1=\"\(Markup.n(left))\" y1=\"\(yy)\" x2=\"\(Markup.n(width - right))\" y2=\"\(yy)\"><title>mean \(name) \(DurationText.format(stats.mean)), p95 \(DurationText.format(stats.p95))</title></line>"
-            svg += "<text class=\"mean-label \(cls)-text\" x=\"\(Markup.n(width - right + 8))\" y=\"\(Markup.n(y(stats.mean) + 4))\">mean \(name) \(DurationText.format(stats.mean))</text>"
+        let means = [(drill.upgrade, "mean-run", "upgrade"), (drill.rollback, "mean-undo", "rollback")].compactMap { stats, cls, name in
+            stats.map { (stats: $0, cls: cls, name: name) }
+        }
+        for mean in means {
+            let yy = Markup.n(y(mean.stats.mean))
+            svg += "<line class=\"\(mean.cls)\" x1=\"\(Markup.n(left))\" y1=\"\(yy)\" x2=\"\(Markup.n(width - right))\" y2=\"\(yy)\"><title>mean \(mean.name) \(DurationText.format(mean.stats.mean)), p95 \(DurationText.format(mean.stats.p95))</title></line>"
+        }
+        // Each label in a box beside its line; boxes that would overlap (close means) are
+        // moved apart, and a moved one gets a leader to its line.
+        let texts = means.map { "mean \($0.name) \(DurationText.format($0.stats.mean))" }
+        let boxes = Self.layOutLabels(means.map { y($0.stats.mean) }, height: labelHeight, top: 2, bottom: height - 2)
+        for (i, mean) in means.enumerated() {
+            let lineY = y(mean.stats.mean)
+            let boxY = boxes[i]
+            let x = width - right + 10
+            let boxWidth = Self.labelWidth(texts[i])
+            if abs(boxY + labelHeight / 2 - lineY) > 0.5 {
+                svg += "<line class=\"mean-leader\" x1=\"\(Markup.n(width - right))\" y1=\"\(Markup.n(lineY))\" x2=\"\(Markup.n(x))\" y2=\"\(Markup.n(boxY + labelHeight / 2))\"/>"
+            }
+            svg += "<rect class=\"mean-label-box\" x=\"\(Markup.n(x))\" y=\"\(Markup.n(boxY))\" width=\"\(Markup.n(boxWidth))\" height=\"\(Markup.n(labelHeight))\" rx=\"3\"/>"
+            svg += "<text class=\"mean-label \(mean.cls)-text\" x=\"\(Markup.n(x + 4))\" y=\"\(Markup.n(boxY + labelHeight - 5))\">\(texts[i])</text>"
         }
         return svg + "</svg>"
+    }
+
+    /// A label box's height: 12 px text and its padding.
+    let labelHeight = 17.0
+
+    /// A box wide enough for `text` at 12 px (at most 7 px a character, the widest of the
+    /// report's fonts for these labels), padded.
+    static func labelWidth(_ text: String) -> Double { Double(text.count) * 7 + 8 }
+
+    /// The tops of boxes of `height` centred on `centres` where room allows, in the same
+    /// order, moved apart as little as possible so that no two overlap, within top...bottom.
+    static func layOutLabels(_ centres: [Double], height: Double, top: Double, bottom: Double) -> [Double] {
+        let order = centres.indices.sorted { centres[$0] < centres[$1] }
+        var tops = Array(repeating: 0.0, count: centres.count)
+        var previous = -Double.infinity
+        for i in order {
+            tops[i] = max(centres[i] - height / 2, previous + height + 1, top)
+            previous = tops[i]
+        }
+        // Past the bottom: push the lowest ones back up, keeping the gaps.
+        var limit = bottom
+        for i in order.reversed() {
+            tops[i] = min(tops[i], limit - height)
+            limit = tops[i] - 1
+        }
+        return tops
     }
 
     func bar(_ seconds: Double?, x: Double, width: Double, y: (Double) -> Double, cls: String, tip: String,

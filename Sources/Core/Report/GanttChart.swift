@@ -63,6 +63,7 @@ struct GanttChart {
         // Nothing runs inside a break, so drawing it over the rows hides no bar.
         svg += breaks(axis, top: plotTop, bottom: plotBottom)
         svg += checkMarkers(rowPositions, axis: axis)
+        svg += attemptMarkers(axis, top: plotTop, bottom: plotBottom)
         svg += "</svg>"
         return svg
     }
@@ -152,7 +153,7 @@ struct GanttChart {
         let name = Markup.escape(Markup.truncate(step.name, 40))
         out += "<text class=\"label\(step.isFailure ? " label-failed" : "")\" x=\"26\" y=\"\(Markup.n(mid + 4))\">"
         out += "<tspan class=\"step-no\">\(step.index + 1).</tspan> \(undo ? "<tspan class=\"undo-tag\">undo</tspan> " : "")\(name)"
-        out += "<title>\(Markup.escape(step.name))</title></text>"
+        out += "<title>\(Markup.escape(step.name + (step.desc.map { "\n" + $0 } ?? "")))</title></text>"
 
         // The step's bar, its waves inside.
         let x0 = xPosition(step.start, axis)
@@ -172,7 +173,8 @@ struct GanttChart {
                 let w1 = max(w0 + 1, xPosition(wave.end, axis))
                 let shade = i % 2 == 0 ? "a" : "b"
                 let cls = wave.failed > 0 ? "wave-failed" : "\(base) wave-\(shade)"
-                out += "<rect class=\"\(cls)\" x=\"\(Markup.n(w0))\" y=\"\(Markup.n(top + 2))\" width=\"\(Markup.n(w1 - w0))\" height=\"\(Markup.n(barHeight - 4))\"><title>\(Markup.escape(waveTooltip(step, wave)))</title></rect>"
+                let tag = wave.attempt.map { " data-attempt=\"\($0)\"" } ?? ""
+                out += "<rect class=\"\(cls)\"\(tag) x=\"\(Markup.n(w0))\" y=\"\(Markup.n(top + 2))\" width=\"\(Markup.n(w1 - w0))\" height=\"\(Markup.n(barHeight - 4))\"><title>\(Markup.escape(waveTooltip(step, wave)))</title></rect>"
             }
         }
         if undo && step.status != "skipped" {
@@ -223,8 +225,33 @@ struct GanttChart {
         return out
     }
 
+    /// Where each process of a resumed run stopped (red, with how: killed, failed,
+    /// interrupted, waiting) and where the next one resumed it (green), over every row.
+    func attemptMarkers(_ axis: TimeScale, top: Double, bottom: Double) -> String {
+        var out = ""
+        for (attempt, next) in zip(run.attempts, run.attempts.dropFirst()) {
+            let how = attempt.stop ?? "stopped"
+            var tip = "Attempt \(attempt.number) \(how == "killed" ? "was killed" : "stopped (\(how))") at \(Markup.offset(attempt.end))"
+            if how == "killed" { tip += ": the journal holds no stop; the process went away" }
+            if let why = attempt.stopMessage, !why.isEmpty { tip += ": " + why }
+            let x = xPosition(attempt.end, axis)
+            out += "<g class=\"attempt-stop\" data-attempt=\"\(attempt.number)\" data-at=\"\(Markup.n(attempt.end))\">"
+            out += "<line class=\"marker-stop\" x1=\"\(Markup.n(x))\" y1=\"\(Markup.n(top))\" x2=\"\(Markup.n(x))\" y2=\"\(Markup.n(bottom))\"/>"
+            out += "<path class=\"marker-stop-head\" d=\"M\(Markup.n(x - 10)) \(Markup.n(top + 4)) l8 8 m0 -8 l-8 8\"/>"
+            out += "<title>\(Markup.escape(tip))</title></g>"
+            let rx = xPosition(next.start, axis)
+            let resumeTip = "Attempt \(next.number): resumed at \(Markup.offset(next.start)) (ferry resume)"
+            out += "<g class=\"attempt-resume\" data-attempt=\"\(next.number)\" data-at=\"\(Markup.n(next.start))\">"
+            out += "<line class=\"marker-resume\" x1=\"\(Markup.n(rx))\" y1=\"\(Markup.n(top))\" x2=\"\(Markup.n(rx))\" y2=\"\(Markup.n(bottom))\"/>"
+            out += "<path class=\"marker-resume-head\" d=\"M\(Markup.n(rx + 1)) \(Markup.n(top + 3)) l8 5 l-8 5 z\"/>"
+            out += "<title>\(Markup.escape(resumeTip))</title></g>"
+        }
+        return out
+    }
+
     func tooltip(_ step: StepTimeline) -> String {
         var lines = ["\(step.index + 1). \(step.phase == "undo" ? "undo " : "")\(step.name) — \(step.status)"]
+        if let desc = step.desc, !desc.isEmpty { lines.append(Markup.truncate(desc, 200)) }
         lines.append("\(Markup.offset(step.start)) → \(Markup.offset(step.end)), \(DurationText.format(step.duration))")
         if step.hostsTotal > 0 {
             var hosts = "\(Markup.count(step.hostsOK))/\(Markup.count(step.hostsTotal)) hosts ok"
@@ -239,7 +266,8 @@ struct GanttChart {
     }
 
     func waveTooltip(_ step: StepTimeline, _ wave: WaveSpan) -> String {
-        var lines = ["\(step.name): \(wave.number.map { "wave \($0)" } ?? "hosts") — \(Markup.plural(wave.hosts, "host"))"]
+        let attempt = wave.attempt.map { " of attempt \($0)" } ?? ""
+        var lines = ["\(step.name): \(wave.number.map { "wave \($0)" } ?? "hosts")\(attempt) — \(Markup.plural(wave.hosts, "host"))"]
         lines.append("\(Markup.offset(wave.start)) → \(Markup.offset(wave.end)), \(DurationText.format(wave.duration))")
         var result = "\(Markup.count(wave.ok)) ok"
         if wave.failed > 0 { result += ", \(Markup.count(wave.failed)) failed" }

@@ -59,6 +59,26 @@ public enum HTMLReport {
         return "<span class=\"pill pill-\(tone)\">\(Markup.escape(status.replacingOccurrences(of: "_", with: " ")))</span>"
     }
 
+    /// The runbook's digest and git commit, for the header: which code ran.
+    static func runbookIdentity(_ run: RunTimeline) -> [(String, String)] {
+        var items: [(String, String)] = []
+        if let digest = run.runbookDigest {
+            var value = "<code class=\"digest\" title=\"SHA-256 over the runbook's journaled files\">sha256:\(Markup.escape(digest))</code>"
+            if let versions = run.runbookVersions, versions > 1 {
+                value += " <span class=\"muted\">(version \(versions): taken up with --runbook-changed=use-new)</span>"
+            }
+            items.append(("Runbook digest", value))
+        }
+        if let commit = run.runbookCommit {
+            let dirty = commit.hasSuffix("-dirty")
+            let sha = dirty ? String(commit.dropLast("-dirty".count)) : commit
+            var value = "<code class=\"commit\">\(Markup.escape(sha))</code>"
+            if dirty { value += " <span class=\"warn-text\">with uncommitted changes in the runbook's directory</span>" }
+            items.append(("Git commit", value))
+        }
+        return items
+    }
+
     static let simulatedBadge = "<span class=\"pill pill-sim\" title=\"Times are the simulated region's virtual clock\">simulated time</span>"
 
     static func card(_ label: String, _ value: String, _ detail: String, tone: String = "") -> String {
@@ -95,6 +115,9 @@ public enum HTMLReport {
         if runs.contains(where: { run in run.checks.contains { run.recovered($0) } }) {
             items.append("<span><svg width=\"10\" height=\"8\"><path class=\"check-recovered\" d=\"M1 1 h8 l-4 6 z\"/></svg>check failed, then passed (a gate held a wave)</span>")
         }
+        if runs.contains(where: { $0.attempts.count > 1 }) {
+            items.append("<span><svg width=\"30\" height=\"14\"><line class=\"marker-stop\" x1=\"10\" y1=\"0\" x2=\"10\" y2=\"14\"/><path class=\"marker-stop-head\" d=\"M1 3 l6 6 m0 -6 l-6 6\"/><line class=\"marker-resume\" x1=\"19\" y1=\"0\" x2=\"19\" y2=\"14\"/><path class=\"marker-resume-head\" d=\"M20 3 l7 4 l-7 4 z\"/></svg>run stopped (killed, failed, interrupted) · resumed</span>")
+        }
         if steps.contains(where: { $0.status == "skipped" }) {
             items.append("<span><svg width=\"12\" height=\"12\"><path class=\"skipped\" d=\"M6 1 l5 5 l-5 5 l-5 -5 z\"/></svg>skipped</span>")
         }
@@ -116,12 +139,28 @@ struct RunPage {
             let step = run.steps.last { !$0.finished }.map { " while step \($0.index + 1). \(Markup.escape($0.name)) was running" } ?? ""
             html += "<div class=\"alert\"><strong>interrupted</strong> — the run stopped\(step) and its process is gone. "
             html += "<code>ferry resume \(Markup.escape(run.id))</code> continues it; <code>ferry rollback \(Markup.escape(run.id))</code> walks it back.</div>"
+        } else if expectedRollback {
+            // Rolled back with nothing failed: what a drill does after every upgrade, or what
+            // the operator asked for. Not an error.
+            html += "<div class=\"notice notice-expected\"><strong>rolled back, as expected</strong> — "
+            html += run.drill != nil
+                ? "the drill rolls back after every upgrade, and this rollback was clean (no step failed either way)."
+                : "the rollback was asked for and was clean (no step failed either way)."
+            if let message = run.message, !message.isEmpty { html += " <span class=\"muted\">\(Markup.escape(message))</span>" }
+            html += "</div>"
         } else if let message = run.message, !message.isEmpty, run.status != "succeeded" {
             html += "<div class=\"alert\"><strong>\(Markup.escape(run.status.replacingOccurrences(of: "_", with: " ")))</strong> — \(Markup.escape(message))</div>"
         }
         html += timeline()
         html += RunSections(run: run).render()
         return html
+    }
+
+    /// Rolled back, and no step failed in either direction: a drill's repetition that went
+    /// as planned, or a rollback the operator chose. (An upgrade that failed, then rolled
+    /// back, still shows what failed in red.)
+    var expectedRollback: Bool {
+        run.status == "rolled_back" && !run.steps.contains { $0.isFailure || $0.hostsFailed > 0 }
     }
 
     func header() -> String {
@@ -141,6 +180,7 @@ struct RunPage {
             items.append(("Drill", "<code>\(Markup.escape(drill))</code>" + (run.repetition.map { ", repetition \($0)" } ?? "")))
         }
         items.append(("Runbook", "<code>\(Markup.escape(run.runbookPath))</code>"))
+        items += HTMLReport.runbookIdentity(run)
         if !run.inputs.isEmpty {
             items.append(("Inputs", run.inputs.map { "<code>\(Markup.escape($0))</code>" }.joined(separator: " ")))
         }

@@ -36,12 +36,17 @@ extension Report {
         }
         let origin = min(run.startedAt, records.compactMap(\.startedAt).min() ?? run.startedAt)
         let clock = OffsetClock(origin: origin)
+        let all = try await journal.events(run.id)
+        let resumes = all.filter { $0.kind == "resume" }.map(\.at).sorted()
         let live = (run.status == .running || run.status == .rollingBack) && ProcessProbe.isAlive(run.pid)
         let interrupted = (run.status == .running || run.status == .rollingBack) && !live
 
+        let runbook = try await journal.runbook(run.id)
         let steps = records.map { record in
-            step(record, hosts: hostsByStep[StepKey(index: record.index, phase: record.phase.rawValue)] ?? [],
-                 clock: clock, interrupted: interrupted)
+            var step = step(record, hosts: hostsByStep[StepKey(index: record.index, phase: record.phase.rawValue)] ?? [],
+                            clock: clock, interrupted: interrupted, resumes: resumes)
+            step.desc = runbook?.stepDescriptions[record.name]
+            return step
         }.sorted { ($0.phase == "undo" ? 1 : 0, $0.start, $0.index) < ($1.phase == "undo" ? 1 : 0, $1.start, $1.index) }
         let names = Dictionary(records.map { ($0.index, $0.name) }, uniquingKeysWith: { first, _ in first })
 
@@ -50,7 +55,6 @@ extension Report {
                         passed: c.passed, message: c.message, at: clock.offset(c.at), duration: c.duration,
                         attempts: c.attempts)
         }
-        let all = try await journal.events(run.id)
         let unjudged = all.filter { $0.kind == "unjudged" }.map {
             RunTimeline.Unjudged(stepIndex: $0.stepIndex, stepName: $0.stepIndex.flatMap { names[$0] }, host: $0.host, message: $0.message)
         }
@@ -72,7 +76,87 @@ extension Report {
             startedAt: origin, endedAt: run.endedAt, duration: duration,
             upgrade: span(steps.filter { $0.phase == "run" }), rollback: span(steps.filter { $0.phase == "undo" }),
             steps: steps, checks: checks, events: Array(events), omittedEvents: max(0, notable.count - RunTimeline.Event.limit),
-            unjudged: unjudged, inputs: RunInputs.describe(run.options.vars ?? [:]))
+            unjudged: unjudged, inputs: RunInputs.describe(run.options.vars ?? [:]),
+            attempts: attempts(resumes, events: all, records: records, hosts: hostsByStep.values.flatMap { $0 },
+                               checks: checks, clock: clock),
+            runbookDigest: runbook?.digest, runbookCommit: runbook?.gitCommit, runbookVersions: runbook?.version,
+            approvals: all.filter { $0.kind == "decision" }.compactMap { approval($0, names: names, clock: clock) })
+    }
+
+    /// A `decision` event that decided a question, parsed; nil for other decisions
+    /// (waiting for approval, the runbook taken up, nothing to roll back).
+    static func approval(_ event: EventRecord, names: [Int: String], clock: OffsetClock) -> RunTimeline.Approval? {
+        var text = event.message
+        let rollback = text.hasPrefix("rollback ")
+        if rollback { text.removeFirst("rollback ".count) }
+        let decision: String
+        if text.hasPrefix("approved by ") {
+            decision = "approved"
+        } else if text.hasPrefix("declined by ") {
+            decision = "declined"
+        } else {
+            return nil
+        }
+        text.removeFirst(decision.count + " by ".count)
+        // `BY: question`; BY has no ": " of its own (--yes, --approve STEP, USER at the terminal).
+        guard let colon = text.range(of: ": ") else { return nil }
+        let by = String(text[..<colon.lowerBound])
+        let question = String(text[colon.upperBound...])
+        let via: String
+        var user: String?
+        if by == "--yes" {
+            via = "--yes"
+        } else if by.hasPrefix("--approve") {
+            via = "--approve"
+        } else if by.hasSuffix(" at the terminal") {
+            via = "terminal"
+            user = String(by.dropLast(" at the terminal".count))
+        } else {
+            via = "other"
+        }
+        return RunTimeline.Approval(
+            at: clock.offset(event.at), stepIndex: event.stepIndex, stepName: event.stepIndex.flatMap { names[$0] },
+            decision: decision, by: by, via: via, user: user, question: question, rollback: rollback)
+    }
+
+    /// The run's attempts: split at its `resume` events. An attempt a resume followed ends
+    /// at the last thing the journal saw before that resume; it stopped as its last
+    /// `stopped` event says, or was killed when it journaled none.
+    static func attempts(_ resumes: [Date], events: [EventRecord], records: [StepRecord], hosts: [HostRecord],
+                         checks: [RunTimeline.Check], clock: OffsetClock) -> [RunTimeline.Attempt]
+    {
+        guard !resumes.isEmpty else { return [] }
+        var seen: [Date] = events.filter { $0.kind != "resume" }.map(\.at)
+        seen += records.flatMap { [$0.startedAt, $0.endedAt].compactMap { $0 } }
+        seen += hosts.flatMap { [$0.startedAt, $0.endedAt].compactMap { $0 } }
+        let offsets = seen.map(clock.offset) + checks.map(\.at)
+        let bounds = resumes.map(clock.offset)
+        var out: [RunTimeline.Attempt] = []
+        var start = 0.0
+        for i in 0...bounds.count {
+            let next = i < bounds.count ? bounds[i] : Double.infinity
+            let inside = offsets.filter { $0 >= start && $0 < next }
+            var attempt = RunTimeline.Attempt(number: i + 1, start: start, end: max(start, inside.max() ?? start))
+            if i < bounds.count {
+                let from = i == 0 ? Date.distantPast : resumes[i - 1]
+                let stop = events.last { $0.kind == "stopped" && $0.at >= from && $0.at < resumes[i] }
+                if let stop, let colon = stop.message.firstIndex(of: ":") {
+                    attempt.stop = String(stop.message[..<colon])
+                    attempt.stopMessage = String(stop.message[stop.message.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
+                } else {
+                    attempt.stop = "killed"
+                }
+                start = next
+            }
+            out.append(attempt)
+        }
+        return out
+    }
+
+    /// The attempt (from 1) that ran at `date`: one more than the resumes before it.
+    static func attempt(at date: Date?, _ resumes: [Date]) -> Int {
+        guard let date else { return 1 }
+        return 1 + resumes.filter { $0 <= date }.count
     }
 
     struct StepKey: Hashable {
@@ -86,7 +170,9 @@ extension Report {
         func offset(_ date: Date) -> Double { (date.timeIntervalSince(origin) * 1000).rounded() / 1000 }
     }
 
-    static func step(_ record: StepRecord, hosts: [HostRecord], clock: OffsetClock, interrupted: Bool) -> StepTimeline {
+    static func step(_ record: StepRecord, hosts: [HostRecord], clock: OffsetClock, interrupted: Bool,
+                     resumes: [Date] = []) -> StepTimeline
+    {
         let start = record.startedAt.map(clock.offset) ?? 0
         // An unfinished step lasts as far as the journal saw its hosts get.
         let lastSeen = hosts.compactMap { $0.endedAt ?? $0.startedAt }.max().map(clock.offset) ?? start
@@ -111,7 +197,7 @@ extension Report {
             hostsOK: hosts.isEmpty ? record.hostsOK : hosts.filter { $0.status == .ok }.count,
             hostsFailed: hosts.isEmpty ? record.hostsFailed : failed.count,
             hostsRetried: hosts.filter { $0.attempts > 1 }.count, message: record.message,
-            waves: waves(hosts, clock: clock),
+            waves: waves(hosts, clock: clock, resumes: resumes),
             failedHosts: failed.prefix(StepTimeline.failedHostLimit).map {
                 StepTimeline.FailedHost(host: $0.host, wave: $0.wave, attempts: $0.attempts, exitCode: $0.exitCode, message: $0.message)
             })
@@ -120,16 +206,25 @@ extension Report {
     }
 
     /// Hosts folded into their waves: a step of thousands of hosts is a handful of bars.
-    static func waves(_ hosts: [HostRecord], clock: OffsetClock) -> [WaveSpan] {
-        let grouped = Dictionary(grouping: hosts.filter { $0.startedAt != nil }, by: \.wave)
-        return grouped.keys.sorted { ($0 ?? 0) < ($1 ?? 0) }.map { number in
-            let members = grouped[number] ?? []
+    /// After a resume, a wave is the wave of one attempt: the resume numbers its waves
+    /// from 1 again, and the two attempts' wave 1 are two bars, not one that spans the gap.
+    static func waves(_ hosts: [HostRecord], clock: OffsetClock, resumes: [Date] = []) -> [WaveSpan] {
+        struct Key: Hashable {
+            var attempt: Int
+            var wave: Int?
+        }
+        let grouped = Dictionary(grouping: hosts.filter { $0.startedAt != nil }) {
+            Key(attempt: attempt(at: $0.startedAt, resumes), wave: $0.wave)
+        }
+        return grouped.keys.sorted { ($0.attempt, $0.wave ?? 0) < ($1.attempt, $1.wave ?? 0) }.map { key in
+            let number = key.wave
+            let members = grouped[key] ?? []
             let start = members.compactMap(\.startedAt).min().map(clock.offset) ?? 0
             let end = members.compactMap { $0.endedAt ?? $0.startedAt }.max().map(clock.offset) ?? start
             let timed = members.compactMap { h in h.duration.map { (h.host, $0) } }
             let slowest = timed.max { $0.1 < $1.1 }
             return WaveSpan(
-                number: number, hosts: members.count, ok: members.filter { $0.status == .ok }.count,
+                number: number, attempt: resumes.isEmpty ? nil : key.attempt, hosts: members.count, ok: members.filter { $0.status == .ok }.count,
                 failed: members.filter { $0.status == .failed }.count,
                 unfinished: members.filter { $0.status == .started }.count, start: start, end: end,
                 duration: max(0, end - start),

@@ -71,6 +71,20 @@ public struct RunTimeline: Sendable, Codable {
     public var unjudged: [RunTimeline.Unjudged] = []
     /// The run's inputs (`-e`, `--vars`) as `KEY=VALUE`, secret references as references.
     public var inputs: [String] = []
+    /// The processes that ran it: one for a run never resumed; one more per `ferry resume`
+    /// (the journal's `resume` events), each with where the one before it stopped.
+    public var attempts: [RunTimeline.Attempt] = []
+    /// The runbook the run ran, as journaled: the SHA-256 digest of its files
+    /// (``RunbookSnapshot/digest``), the git commit of its checkout (`-dirty` when its
+    /// directory had changes; nil outside a checkout or for a run journaled before
+    /// schema version 4), and how many versions the run journaled (more than 1 after a
+    /// `--runbook-changed=use-new`). nil digest: a run journaled before Ferry kept runbooks.
+    public var runbookDigest: String?
+    public var runbookCommit: String?
+    public var runbookVersions: Int?
+    /// The operator approvals of the run's `confirm` questions and of its rollback
+    /// (journal `decision` events), in order.
+    public var approvals: [RunTimeline.Approval] = []
 
     /// The steps of one phase, in the order they ran.
     public func steps(_ phase: String) -> [StepTimeline] { steps.filter { $0.phase == phase } }
@@ -127,6 +141,8 @@ public struct StepTimeline: Sendable, Codable {
     /// The distinct messages of its failed hosts, in the order they first failed, each with
     /// how many hosts failed with it (all of them counted; the first ``failureLimit`` messages kept).
     public var failures: [StepTimeline.Failure] = []
+    /// The step's `desc`, as journaled when the run started.
+    public var desc: String?
 
     public static let failedHostLimit = 50
     public static let failureLimit = 5
@@ -137,6 +153,10 @@ public struct StepTimeline: Sendable, Codable {
 public struct WaveSpan: Sendable, Codable {
     /// The wave's number (1-based), nil when the step has no `batch`.
     public var number: Int?
+    /// Which attempt of the run ran it (``RunTimeline/Attempt``), when the run was resumed:
+    /// a resume numbers its waves from 1 again, and its waves are never merged with the
+    /// earlier attempt's.
+    public var attempt: Int?
     public var hosts: Int
     public var ok: Int
     public var failed: Int
@@ -193,6 +213,42 @@ extension RunTimeline {
 }
 
 extension RunTimeline {
+    /// One process's share of a run: the first from the run's start, each later one from
+    /// its `resume` event. Offsets as everywhere in the run.
+    public struct Attempt: Sendable, Codable, Equatable {
+        /// From 1.
+        public var number: Int
+        public var start: Double
+        /// The last thing the journal saw this attempt do.
+        public var end: Double
+        /// For an attempt a resume followed: how it stopped, `killed` when the journal
+        /// holds no stop (the process went away: SIGKILL, a crash, a power cut), else
+        /// the run's status then (`failed`, `interrupted`, `waiting`); nil for the last attempt.
+        public var stop: String?
+        /// Why it stopped, as journaled (nil for `killed` and the last attempt).
+        public var stopMessage: String?
+    }
+
+    /// A decision on a question: a step's `confirm`, or the rollback's. Parsed from the
+    /// journal's `decision` events (`approved by --yes: …`, `approved by --approve STEP: …`,
+    /// `approved by USER at the terminal: …`, `declined by …`, `rollback approved by …`).
+    public struct Approval: Sendable, Codable, Equatable {
+        public var at: Double
+        public var stepIndex: Int?
+        public var stepName: String?
+        /// `approved` or `declined`.
+        public var decision: String
+        /// What gave it, as journaled: `--yes`, `--approve STEP`, `USER at the terminal`.
+        public var by: String
+        /// `--yes`, `--approve` or `terminal` (`other` for anything else).
+        public var via: String
+        /// The operator's user name, for an answer at the terminal.
+        public var user: String?
+        public var question: String
+        /// The rollback's question rather than a step's.
+        public var rollback: Bool
+    }
+
     /// A command the region ran without judging it (journal events of kind `unjudged`).
     public struct Unjudged: Sendable, Codable {
         public var stepIndex: Int?

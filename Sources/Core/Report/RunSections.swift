@@ -5,7 +5,50 @@ struct RunSections {
     let run: RunTimeline
 
     func render() -> String {
-        failures() + steps() + checks() + unjudged() + events()
+        failures() + attempts() + approvals() + steps() + checks() + unjudged() + events()
+    }
+
+    /// Who or what answered each question: the step's `confirm`, the rollback's.
+    func approvals() -> String {
+        guard !run.approvals.isEmpty else { return "" }
+        var html = "<section><h2>Approvals</h2><table class=\"compact approvals\"><thead><tr><th class=\"num\">At</th>"
+        html += "<th>Step</th><th>Decision</th><th>By</th><th>Question</th></tr></thead><tbody>"
+        for a in run.approvals {
+            let step = a.rollback ? "rollback" : stepName(a.stepIndex)
+            let by: String
+            switch a.via {
+            case "--yes": by = "<code>--yes</code> <span class=\"muted\">(every question of the command)</span>"
+            case "--approve": by = "<code>\(Markup.escape(a.by))</code>"
+            case "terminal": by = "<strong>\(Markup.escape(a.user ?? ""))</strong> at the terminal"
+            default: by = Markup.escape(a.by)
+            }
+            html += "<tr data-via=\"\(Markup.escape(a.via))\"\(a.decision == "declined" ? " class=\"row-failed\"" : "")>"
+            html += "<td class=\"num\">\(Markup.offset(a.at))</td><td>\(Markup.escape(step))</td>"
+            html += "<td><span class=\"pill \(a.decision == "approved" ? "pill-ok" : "pill-bad")\">\(a.decision)</span></td>"
+            html += "<td>\(by)</td><td class=\"message\">\(Markup.escape(Markup.truncate(a.question, 300)))</td></tr>"
+        }
+        return html + "</tbody></table></section>"
+    }
+
+    /// The processes of a resumed run: when each ran, and how it stopped.
+    func attempts() -> String {
+        guard run.attempts.count > 1 else { return "" }
+        var html = "<section><h2>Attempts</h2><p class=\"muted\">The run was resumed: each attempt is one process. "
+        html += "A resume numbers its waves from 1 again; the timeline keeps each attempt's waves apart.</p>"
+        html += "<table class=\"compact attempts\"><thead><tr><th class=\"num\">#</th><th class=\"num\">From</th>"
+        html += "<th class=\"num\">Last seen</th><th>How it ended</th></tr></thead><tbody>"
+        for attempt in run.attempts {
+            let ended: String
+            switch attempt.stop {
+            case nil: ended = "the run's status: " + run.status.replacingOccurrences(of: "_", with: " ")
+            case "killed": ended = "killed: the journal holds no stop (the process went away); resumed at the next attempt"
+            case let how?: ended = how + (attempt.stopMessage.map { " — " + $0 } ?? "")
+            }
+            html += "<tr\(attempt.stop == nil ? "" : " class=\"row-stopped\"")><td class=\"num\">\(attempt.number)</td>"
+            html += "<td class=\"num\">\(Markup.offset(attempt.start))</td><td class=\"num\">\(Markup.offset(attempt.end))</td>"
+            html += "<td class=\"message\">\(Markup.escape(Markup.truncate(ended, 300)))</td></tr>"
+        }
+        return html + "</tbody></table></section>"
     }
 
     /// What the simulated region ran without judging: a reader sees what the drill never checked.
@@ -73,7 +116,9 @@ struct RunSections {
         html += "<th class=\"num\">Waves</th><th>Note</th></tr></thead><tbody>"
         for step in run.steps {
             let rowClass = step.isFailure ? " class=\"row-failed\"" : step.phase == "undo" ? " class=\"row-undo\"" : ""
-            html += "<tr\(rowClass)><td class=\"num\">\(step.index + 1)</td><td>\(Markup.escape(step.name))</td>"
+            html += "<tr\(rowClass)><td class=\"num\">\(step.index + 1)</td><td>\(Markup.escape(step.name))"
+            if let desc = step.desc, !desc.isEmpty { html += "<div class=\"desc\">\(Markup.escape(Markup.truncate(desc, 300)))</div>" }
+            html += "</td>"
             html += "<td>\(step.phase == "undo" ? "rollback" : "upgrade")</td><td>\(HTMLReport.statusPill(step.status))</td>"
             html += "<td class=\"num\">\(Markup.offset(step.start))</td><td class=\"num\">\(DurationText.format(step.duration))</td>"
             if step.hostsTotal > 0 {

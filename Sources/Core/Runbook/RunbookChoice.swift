@@ -85,7 +85,7 @@ public struct RunbookChoice: Sendable {
     public func adopt(journal: RunJournal, runID: String, command: String) async throws {
         for note in notes { journal.event(runID, kind: "warning", level: "warn", message: note) }
         if let adopted {
-            try await journal.recordRunbook(runID, adopted, reason: "\(command) --runbook-changed=use-new")
+            try await journal.recordRunbook(runID, adopted.noted(runbook), reason: "\(command) --runbook-changed=use-new")
             journal.event(runID, kind: "decision", message: "\(command) took up the runbook on disk (--runbook-changed=use-new)")
         }
         try await journal.flush()

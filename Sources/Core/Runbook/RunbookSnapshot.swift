@@ -50,6 +50,53 @@ public struct RunbookSnapshot: Sendable {
         self.files = files
     }
 
+    /// The commit of the git checkout holding ``directory`` when the run started (with
+    /// `-dirty` when the directory's files differ from it); nil outside a checkout or
+    /// without git. Journaled with the files, shown by the report.
+    public var gitCommit: String?
+    /// Each step's `desc`, by step name, for the report.
+    public var stepDescriptions: [String: String] = [:]
+
+    /// The snapshot with what the report shows beside it: the git commit of its checkout
+    /// (read now) and the steps' descriptions of `runbook`, the runbook loaded from it.
+    public func noted(_ runbook: Runbook) -> RunbookSnapshot {
+        var noted = self
+        noted.gitCommit = Self.gitCommit(directory: directory)
+        noted.stepDescriptions = Dictionary(
+            runbook.steps.compactMap { step in step.desc.map { (step.name, $0) } }, uniquingKeysWith: { first, _ in first })
+        return noted
+    }
+
+    /// The commit of the git checkout `directory` is in (`git rev-parse HEAD`), with
+    /// `-dirty` when `git status` sees a change under the directory; nil when it is in no
+    /// checkout or git is not there.
+    public static func gitCommit(directory: String) -> String? {
+        guard let head = git(["rev-parse", "--verify", "HEAD"], in: directory)?.trimmingCharacters(in: .whitespacesAndNewlines),
+              head.count >= 40, head.allSatisfy(\.isHexDigit)
+        else { return nil }
+        let changes = git(["status", "--porcelain", "--", "."], in: directory) ?? ""
+        return changes.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? head : head + "-dirty"
+    }
+
+    static func git(_ arguments: [String], in directory: String) -> String? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["git", "-C", directory] + arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["GIT_OPTIONAL_LOCKS"] = "0"  // status writes nothing to the checkout
+        environment["LC_ALL"] = "C"
+        process.environment = environment
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        do { try process.run() } catch { return nil }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { return nil }
+        return String(decoding: data, as: UTF8.self)
+    }
+
     /// One SHA-256 over every file (root, path, whether an entry, its SHA-256), in order.
     public var digest: String { Self.digest(files) }
 
