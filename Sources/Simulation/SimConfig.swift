@@ -23,9 +23,9 @@ public struct SimConfig: Sendable {
     public var broker = Broker()
     public var faults: [SimFault] = []
     /// What the region's database server answers to `SELECT VERSION()`: a MariaDB 10.1, as the
-    /// Kilo…Queens era's distributions shipped beside OpenStack. A component that fails on a
-    /// later server (Queens' keystone-manage db_sync on 10.3 or later) fails here only when
-    /// the region says its server is one (`database_server: 10.11.6-MariaDB`).
+    /// Kilo…Queens era's distributions shipped beside OpenStack. A component whose plugin models
+    /// a failure on a later server fails here only when the region says its server is one
+    /// (`database_server: 10.11.6-MariaDB`; docs/simulation.md lists such behaviours).
     public var databaseServer = "10.1.20-MariaDB"
 
     /// The broker the region's `broker:` reaches: what its node holds before an alarm blocks publishers,

@@ -381,9 +381,10 @@ import Testing
         let tag = UInt32.random(in: 0..<UInt32.max)
         let vhost = "ferry-notify-\(tag)"
         let dir = try TestEnvironment.directory()
-        // Under a `scripts` directory holding lib/, so the runbook requires the repository's library.
+        // Under a `scripts` directory holding a copy of lib/, so the runbook requires the repository's
+        // library (a symlink would lead outside the sandbox's readable roots, and be refused).
         try FileManager.default.createDirectory(atPath: dir + "/scripts/runbooks/notify", withIntermediateDirectories: true)
-        try FileManager.default.createSymbolicLink(atPath: dir + "/scripts/lib", withDestinationPath: Repository.root + "/scripts/lib")
+        try FileManager.default.copyItem(atPath: Repository.root + "/scripts/lib", toPath: dir + "/scripts/lib")
         try """
             local lib = require "lib.upgrade"
             runbook { name = "notify" }

@@ -115,6 +115,9 @@ public final class HTTPService: Sendable {
     static func isStaleConnection(_ error: any Error) -> Bool {
         if let e = error as? HTTPClientError, e == .remoteConnectionClosed { return true }
         if let e = error as? IOError, [ECONNRESET, EPIPE].contains(e.errnoCode) { return true }
+        // The pooled connection was closed under the request before it was written (CI saw
+        // `GET …/v3/services: I/O on closed channel` against the lab's gunicorn Keystone).
+        if let e = error as? ChannelError, e == .ioOnClosedChannel || e == .outputClosed { return true }
         return false
     }
 
