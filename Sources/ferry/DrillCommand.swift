@@ -57,8 +57,8 @@ struct DrillCommand: AsyncParsableCommand {
         let stream = machine.json ? EventStream(extra: ["drill": id]) { line in Console.outRaw(line) } : nil
         var observers: [any RunObserver] = [QuietProgress()]
         if let stream { observers.append(stream) }
-        let hooks = (target.region.notify.map { [$0] } ?? []) + (machine.notify.map { [NotifySettings(command: $0)] } ?? [])
-        if !hooks.isEmpty { observers.append(NotifyHook(hooks: hooks, answered: nil)) }
+        // A drill approves every confirm: nobody waits for one.
+        if let hook = machine.notifyHook(region: target.region, answered: nil) { observers.append(hook) }
         let engine = try Composition.engine(runbook: rb, target: target, journal: journal, yes: true, observer: Observers(observers))
         if machine.json { Console.outToStandardError.withLock { $0 = true } }
         defer { Console.outToStandardError.withLock { $0 = false } }

@@ -18,10 +18,15 @@ struct MachineOptions: ParsableArguments {
     func observer(region: Region, yes: Bool) -> any RunObserver {
         var observers: [any RunObserver] = [TerminalProgress(verbosity: quiet ? .quiet : verbose ? .verbose : .normal)]
         if json { observers.append(EventStream { line in Console.outRaw(line) }) }
-        var hooks: [NotifySettings] = region.notify.map { [$0] } ?? []
-        if let notify { hooks.append(NotifySettings(command: notify)) }
-        if !hooks.isEmpty { observers.append(NotifyHook(hooks: hooks, answered: yes ? nil : Set(approve))) }
+        if let hook = notifyHook(region: region, answered: yes ? nil : Set(approve)) { observers.append(hook) }
         return observers.count == 1 ? observers[0] : Observers(observers)
+    }
+
+    /// The region's `notify:` and `--notify`, if either is given. `answered`: the confirms
+    /// nobody waits for (nil: all of them).
+    func notifyHook(region: Region, answered: Set<String>?) -> NotifyHook? {
+        let hooks = (region.notify.map { [$0] } ?? []) + (notify.map { [NotifySettings(command: $0)] } ?? [])
+        return hooks.isEmpty ? nil : NotifyHook(hooks: hooks, answered: answered)
     }
 
     /// `--yes` approves everything; `--approve STEP` that step; others are asked.
@@ -175,8 +180,6 @@ final class NotifyHook: RunObserver {
         o["notify"] = kind
         let input = Data(EventJSON.line(o).utf8)
         for hook in hooks where hook.events.contains(kind) {
-            // A run that finished also failed: `failed` hooks hear of it once, as failed.
-            if case .runFinished = event, kind == "failed", !hook.events.contains("failed") { continue }
             Self.call(hook.command, kind: kind, input: input)
         }
     }
