@@ -30,14 +30,9 @@ enum Composition {
         var path = reference
         var isDirectory: ObjCBool = false
         if !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) || isDirectory.boolValue {
-            // A bare name finds scripts/regions/NAME.yaml.
-            for candidate in ["scripts/regions/\(reference).yaml", "scripts/regions/\(reference).yml"]
-            where FileManager.default.fileExists(atPath: candidate) {
-                path = candidate
-                break
-            }
-            // Else the library's regions/ (an installed ferry's PREFIX/share/ferry/regions).
-            if path == reference, let found = FerryLibrary.region(named: reference) { path = found }
+            // A bare name finds NAME.yaml in the library's regions/ (a checkout's scripts/regions,
+            // an installed ferry's PREFIX/share/ferry/regions).
+            if let found = FerryLibrary.region(named: reference) { path = found }
         }
         if reference == "sim" && (!FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) || isDirectory.boolValue) {
             // The built-in simulated region, when scripts/regions/sim.yaml is not at hand.
