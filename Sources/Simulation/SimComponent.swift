@@ -16,6 +16,10 @@ public protocol SimContext: Sendable {
     var computes: Int { get }
     /// Releases in order, oldest first (`kilo` … `2026.1`).
     var releases: [String] { get }
+    /// Compute nodes retired without their service rows deleted (`simulate.retired_computes`), nil when the region does not say.
+    var retiredComputes: Int? { get }
+    /// The simulated clock now (seconds since 1970), on the lane asking.
+    var now: Double { get }
 }
 
 /// Teaches the simulation one family of commands (a component's `*-manage`, `*-status`).
@@ -97,6 +101,15 @@ public protocol SimComponent: SimCommandInterpreter {
     /// over `table` (lower case) for this `query` (the statement in upper case), or nil to
     /// leave it to the next component (and finally to the counter `rows:<table>`). Default: nil.
     func countKey(table: String, query: String) -> String?
+    /// The rows of `table` (lower case) in `database` as this component models them (its
+    /// release's columns, ``SimTable``), or nil when it does not model that table. Statements
+    /// within ``SimQuery``'s subset are evaluated over them before anything else answers.
+    /// Default: nil.
+    func table(_ table: String, database: String, state: SimState, context: any SimContext) -> SimTable?
+    /// Applies an UPDATE, INSERT or DELETE to one of the tables ``table(_:database:state:context:)``
+    /// gives: the number of rows affected, or nil when the model does not keep that change
+    /// (the statement is then recorded as unjudged and changes nothing). Default: nil.
+    func apply(_ change: SimTableChange, database: String, state: inout SimState, context: any SimContext) -> Int?
     /// A unit of this component starting (start, restart, reload, try-restart) on `host` with
     /// its code at `release`: nil when it starts (after recording what its start records,
     /// e.g. its service row), or what systemd reports when the service refuses to start
@@ -221,6 +234,8 @@ extension SimComponent {
     public func restartSeconds(unit: String) -> Double? { nil }
     public func dumpSecondsPerCompute(database: String) -> Double? { nil }
     public func countKey(table: String, query: String) -> String? { nil }
+    public func table(_ table: String, database: String, state: SimState, context: any SimContext) -> SimTable? { nil }
+    public func apply(_ change: SimTableChange, database: String, state: inout SimState, context: any SimContext) -> Int? { nil }
     public func start(unit: String, host: String, release: String, state: inout SimState) -> String? { nil }
 
     public func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {

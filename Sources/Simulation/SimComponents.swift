@@ -64,4 +64,10 @@ struct SimComponents: Sendable {
         for c in all { if let k = c.countKey(table: table, query: query) { return k } }
         return "rows:\(table)"
     }
+
+    /// The component that models `table` in `database`, and the table (``SimComponent/table(_:database:state:context:)``).
+    func table(_ table: String, database: String, state: SimState, context: any SimContext) -> (component: any SimComponent, table: SimTable)? {
+        for c in all { if let t = c.table(table, database: database, state: state, context: context) { return (c, t) } }
+        return nil
+    }
 }

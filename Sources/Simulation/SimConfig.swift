@@ -27,6 +27,9 @@ public struct SimConfig: Sendable {
     /// a failure on a later server fails here only when the region says its server is one
     /// (`database_server: 10.11.6-MariaDB`; docs/simulation.md lists such behaviours).
     public var databaseServer = "10.1.20-MariaDB"
+    /// Compute nodes the region once had and retired without deleting their service rows and
+    /// agents (nil: the plugins' default, docs/simulation.md).
+    public var retiredComputes: Int?
 
     /// The broker the region's `broker:` reaches: what its node holds before an alarm blocks publishers,
     /// and how fast the hosts that point at it publish notifications.
@@ -63,7 +66,8 @@ public struct SimConfig: Sendable {
             throw FerryError.failed("\(file): simulate: expected a mapping (computes:, controllers:, release:, …)")
         }
         let known: Set<String> = ["computes", "controllers", "network_nodes", "release", "target", "seed", "time_scale",
-                                  "duration_scale", "durations", "components", "load", "broker", "faults", "database_server"]
+                                  "duration_scale", "durations", "components", "load", "broker", "faults", "database_server",
+                                  "retired_computes"]
         for key in m.keys where !known.contains(key) {
             throw FerryError.failed("\(file): simulate: unknown key '\(key)'; known: \(known.sorted().joined(separator: ", "))")
         }
@@ -78,6 +82,7 @@ public struct SimConfig: Sendable {
         release = m["release"]?.stringValue ?? release
         target = m["target"]?.stringValue
         seed = UInt64(try int("seed") ?? Int(seed))
+        retiredComputes = try int("retired_computes") ?? retiredComputes
         timeScale = m["time_scale"]?.doubleValue ?? timeScale
         if let v = m["database_server"] {
             guard let text = v.stringValue, MariaDBVersion(text) != nil else {

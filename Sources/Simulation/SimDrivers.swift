@@ -57,6 +57,27 @@ struct SimSession: DatabaseSession {
             return ([], [], 0)
         }
         func one(_ column: String, _ value: LuaValue) -> ([[String: LuaValue]], [String], Int) { ([[column: value]], [column], 0) }
+        // A table a component models row by row answers the statements SimQuery evaluates.
+        if let q = SimQuery.parse(text, parameters: parameters) {
+            let context = SimRegion.Context(sim: sim)
+            let now = sim.clock.now(host: RunLane.current).timeIntervalSince1970
+            let modelled = sim.read { s in sim.components.table(q.table, database: name, state: s, context: context) }
+            if let (component, table) = modelled {
+                do {
+                    try q.check(against: table)
+                } catch .unknownColumn(let c) {
+                    throw DatabaseError(database: name, code: 1054, message: "Unknown column '\(c)' in 'field list' (error 1054) in: \(text.prefix(120))")
+                } catch {
+                    return unjudged("the model does not keep every column this statement names")
+                }
+                if let answer = q.select(table, now: now) { return (answer.rows, answer.columns, 0) }
+                if let change = q.change(table, now: now) {
+                    let affected: Int? = sim.mutate { s in component.apply(change, database: name, state: &s, context: context) }
+                    guard let affected else { return unjudged("the model does not apply this change to \(q.table) (nothing changed)") }
+                    return ([], [], affected)
+                }
+            }
+        }
         // CREATE / DROP DATABASE [IF [NOT] EXISTS] name: a runbook creates the databases a later
         // release needs and its undo drops them again.
         if upper.hasPrefix("CREATE DATABASE") || upper.hasPrefix("DROP DATABASE") {

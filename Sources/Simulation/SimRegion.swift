@@ -172,5 +172,7 @@ public final class SimRegion: Sendable {
         func random(_ key: String) -> Double { sim.faults.random(key) }
         var computes: Int { sim.config.computes }
         var releases: [String] { sim.releases }
+        var retiredComputes: Int? { sim.config.retiredComputes }
+        var now: Double { sim.clock.now(host: RunLane.current).timeIntervalSince1970 }
     }
 }

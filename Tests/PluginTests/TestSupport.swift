@@ -7,6 +7,8 @@ import Foundation
 struct TestSimContext: SimContext {
     var computes = 10
     var releases: [String] { Releases.names }
+    var retiredComputes: Int? = nil
+    var now: Double { 1_800_000_000 }
     func duration(_ key: String, _ fallback: Double) -> Double { fallback }
     func random(_ key: String) -> Double { 0.5 }
 }

@@ -70,6 +70,12 @@ function M.check_spec(what, spec, own)
   return validate_spec(what, spec, own, { "name" }, WAVE_FIELDS)
 end
 
+--- The first `n` (default 5) strings of `list` joined by ", ", with ", …" when there are more.
+function M.first_few(list, n)
+  n = n or 5
+  return table.concat(list, ", ", 1, math.min(n, #list)) .. (#list > n and ", …" or "")
+end
+
 --- Whether version `a` (1.2.3) is older than `b`, number by number (1.2 is 1.2.0).
 function M.older(a, b)
   local x, y = {}, {}

@@ -101,4 +101,172 @@ function M.canary(group, count)
   return first, rest
 end
 
+-- After the computes' move: their instances' allocations in placement, the service rows of
+-- computes the region no longer has, and the services' cached minimum version (docs/library.md).
+
+--- The host name of the row `heal_guard` adds.
+M.HEAL_GUARD = "ferry-allocation-heal-guard"
+
+local function names_of(group)
+  local set = {}
+  for _, h in ipairs(inventory.group(group)) do set[h.name] = true end
+  return set
+end
+
+--- Declares the step `nova-allocation-heal-guard` (before the computes switch to a release from Pike on):
+--- a disabled nova-compute service row at version 21 (`nova.heal_marker` - 1). Queens computes write
+--- their instances' placement allocations only while such a row exists, and Queens has no
+--- heal_allocations: without it the last computes to switch, once every other row is new, leave
+--- their instances out of placement (the scheduler then sees them empty). `remove_stale_services`
+--- takes it out again once the allocations are checked; its undo deletes it. Returns its name.
+function M.heal_guard(spec)
+  validate_spec("compute.heal_guard", spec or {}, { "name", "database" })
+  spec = spec or {}
+  local name = spec.name or "nova-allocation-heal-guard"
+  step(name) {
+    desc = "keep the computes writing their instances' allocations to placement while they switch (a disabled "
+      .. "nova-compute row at version " .. (nova.heal_marker - 1) .. ", host " .. M.HEAL_GUARD .. ")",
+    tags = { "nova", "placement" },
+    run = function(ctx)
+      if ctx.dry_run then log.info("[dry run] would add the nova-compute row " .. M.HEAL_GUARD); return end
+      local c = db.connect(spec.database or "nova")
+      local n = c:scalar("SELECT COUNT(*) FROM services WHERE host = ? AND `binary` = 'nova-compute' AND deleted = 0", M.HEAL_GUARD)
+      if tonumber(n) == 0 then
+        c:exec("INSERT INTO services (host, `binary`, topic, report_count, disabled, disabled_reason, deleted, version, forced_down) "
+          .. "VALUES (?, 'nova-compute', 'compute', 0, 1, ?, 0, ?, 0)", M.HEAL_GUARD,
+          "ferry: keeps the computes healing allocations until the upgrade checks them", nova.heal_marker - 1)
+      end
+      c:close()
+    end,
+    undo = function(ctx)
+      local c = db.connect(spec.database or "nova")
+      c:exec("DELETE FROM services WHERE host = ? AND `binary` = 'nova-compute'", M.HEAL_GUARD)
+      c:close()
+    end,
+  }
+  return name
+end
+
+--- Declares the check `compute-allocations` (phase "after"): on every compute node of `group`
+--- (default "computes") the instances the resource tracker counts (compute_nodes.running_vms) all
+--- have allocations in placement (`placement_database`, default "nova_api"). Within `within`
+--- (default "15m"; the trackers write them every minute). Returns its name.
+function M.allocations_check(spec)
+  validate_spec("compute.allocations_check", spec or {}, { "name", "group", "placement_database", "within", "every" })
+  spec = spec or {}
+  local name = spec.name or "compute-allocations"
+  check(name) {
+    desc = "every compute's instances have their allocations in placement",
+    phase = "after", within = spec.within or "15m", every = spec.every or "1m",
+    probe = function(ctx)
+      local gaps, looked = nova.allocation_gaps(names_of(spec.group or "computes"), spec.placement_database)
+      local hosts = {}
+      for h in pairs(gaps) do hosts[#hosts + 1] = h end
+      if #hosts == 0 then return true end
+      table.sort(hosts)
+      local shown = {}
+      for i, h in ipairs(hosts) do
+        local g = gaps[h]
+        shown[i] = g.host .. " (" .. g.running_vms .. " instances, " .. g.allocated .. " allocated"
+          .. (g.provider and "" or ", no resource provider") .. ")"
+      end
+      return false, #hosts .. " of " .. looked .. " compute nodes have instances without allocations in placement: "
+        .. common.first_few(shown) .. ". Queens computes write them only while a "
+        .. "nova-compute row older than Pike exists (compute.heal_guard); restart nova-compute there while one does"
+    end,
+  }
+  return name
+end
+
+--- Declares the step `nova-remove-stale-compute-services`: soft-deletes (as `nova service-delete`
+--- does: the service row and its compute node) every nova-compute row whose host is not in
+--- `group` (default "computes") — computes retired without their rows, and the heal guard. Such
+--- rows cap the compute RPC API (a Kilo row: Mitaka's 4.11) and block multiattach (27) for as long
+--- as they stay (openstack/nova@17.0.0 nova/compute/rpcapi.py, nova/compute/api.py). `before` runs
+--- first (the allocations check: the guard must outlive the healing). The undo puts them back.
+function M.remove_stale_services(spec)
+  validate_spec("compute.remove_stale_services", spec or {}, { "name", "group", "before", "database" })
+  spec = spec or {}
+  local name = spec.name or "nova-remove-stale-compute-services"
+  step(name) {
+    desc = "soft-delete the nova-compute service rows (and compute nodes) of hosts not in " .. (spec.group or "computes")
+      .. ": retired computes and the heal guard",
+    tags = { "nova" }, before = spec.before,
+    run = function(ctx)
+      local hosts = names_of(spec.group or "computes")
+      local stale, ids, names = {}, {}, {}
+      -- Without `version`: a dry run reads the schema as it is before the walk (Kilo's has none).
+      local c = db.connect(spec.database or "nova")
+      local rows = c:query("SELECT id, host FROM services WHERE `binary` = 'nova-compute' AND deleted = 0 ORDER BY id")
+      c:close()
+      for _, row in ipairs(rows) do
+        if not hosts[row.host] then
+          stale[#stale + 1] = { id = row.id, host = row.host }
+          ids[#ids + 1] = tostring(math.tointeger(tonumber(row.id)))
+          names[#names + 1] = row.host
+        end
+      end
+      if #stale == 0 then log.info("no nova-compute row outside " .. (spec.group or "computes")); return end
+      if ctx.dry_run then
+        log.info("[dry run] would soft-delete " .. #stale .. " nova-compute row(s): " .. table.concat(names, ", "))
+        return
+      end
+      ctx.state.stale_compute_services = stale
+      -- Each statement may run again on a resume: a soft delete of a deleted row changes nothing.
+      c = db.connect(spec.database or "nova")
+      c:exec("UPDATE services SET deleted = id, deleted_at = UTC_TIMESTAMP() WHERE id IN (" .. table.concat(ids, ", ")
+        .. ") AND deleted = 0")
+      for _, s in ipairs(stale) do
+        c:exec("UPDATE compute_nodes SET deleted = id, deleted_at = UTC_TIMESTAMP() WHERE host = ? AND deleted = 0", s.host)
+      end
+      c:close()
+      log.info("soft-deleted " .. #stale .. " nova-compute row(s): " .. table.concat(names, ", "))
+    end,
+    undo = function(ctx)
+      local stale = ctx.state.stale_compute_services
+      if not stale then return end
+      local c = db.connect(spec.database or "nova")
+      for _, s in ipairs(stale) do
+        c:exec("UPDATE services SET deleted = 0, deleted_at = NULL WHERE id = ?", s.id)
+        c:exec("UPDATE compute_nodes SET deleted = 0, deleted_at = NULL WHERE host = ? AND deleted != 0", s.host)
+      end
+      c:close()
+    end,
+  }
+  return name
+end
+
+--- Declares the check `nova-service-versions` (phase "after"): every nova-compute row not deleted
+--- belongs to a host of `group` (default "computes") and is at `to`'s version or later
+--- (nova.service_version), so nothing caps the compute RPC API. Returns its name.
+function M.service_versions_check(spec)
+  validate_spec("compute.service_versions_check", spec, { "name", "to", "group", "database" })
+  local want = nova.service_version[spec.to]
+  if want == nil then error("compute.service_versions_check: no service version known for release '" .. tostring(spec.to) .. "'", 2) end
+  local name = spec.name or "nova-service-versions"
+  check(name) {
+    desc = "every nova-compute service row is a compute's, at " .. spec.to .. "'s version (" .. want .. ") or later",
+    phase = "after",
+    probe = function(ctx)
+      local hosts = names_of(spec.group or "computes")
+      local stale, old, min = {}, {}, nil
+      for _, row in ipairs(nova.compute_services(spec.database)) do
+        local v = tonumber(row.version) or 0
+        if min == nil or v < min then min = v end
+        if not hosts[row.host] then stale[#stale + 1] = row.host .. " (version " .. v .. ")"
+        elseif v < want then old[#old + 1] = row.host .. " (version " .. v .. ")" end
+      end
+      if #stale == 0 and #old == 0 then return true end
+      local why = {}
+      if #stale > 0 then
+        why[#why + 1] = #stale .. " row(s) of hosts not in " .. (spec.group or "computes") .. ": " .. common.first_few(stale)
+      end
+      if #old > 0 then why[#why + 1] = #old .. " compute(s) below " .. spec.to .. "'s version " .. want .. ": " .. common.first_few(old) end
+      return false, table.concat(why, "; ") .. " — the minimum (" .. tostring(min) .. ") caps the compute RPC API"
+        .. (min < 27 and " and blocks multiattach" or "")
+    end,
+  }
+  return name
+end
+
 return M

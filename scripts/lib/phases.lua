@@ -181,6 +181,10 @@ function M.nova_neutron(spec)
     end
     return edits
   end
+  -- Queens computes write their instances' placement allocations only while a nova-compute row
+  -- older than Pike remains: a guard row keeps them doing so until the allocations are checked.
+  local pike = release.index(to) >= release.index("pike")
+  if pike and release.index(from) < release.index("pike") then compute.heal_guard() end
   local canary, rest = compute.canary("computes", spec.compute_canary or 2)
   lib.switch_venv {
     name = "switch-nova-compute-canary", component = "nova", release = to, from = from, group = "computes", on = canary,
@@ -204,12 +208,28 @@ function M.nova_neutron(spec)
     edits = transport("neutron", "/etc/neutron/neutron.conf"),
   }
   if failover then neutron.failover_restore { group = "neutron_new", release = to } end
+  -- Every agent of the region reports to the new servers; those of hosts the region no longer
+  -- has (retired computes) go.
+  neutron.remove_stale_agents { after = { neutron.agents_check() } }
   step "nova-discover-hosts" {
     desc = "map the compute nodes to their cell (nova-manage cell_v2 discover_hosts)",
     tags = { "nova" },
     run = function(ctx) nova.discover_hosts(inventory.group("nova_new")[1]) end,
     undo = function(ctx) end, -- host mappings go back with the nova databases
   }
+  -- The allocations checked while the guard (or a retired compute's old row) still makes the
+  -- computes write them; then the rows of hosts the region no longer has go (they cap the compute
+  -- RPC API and block multiattach), and the services, which cache the minimum version, restart.
+  if pike then
+    local allocations = compute.allocations_check()
+    compute.remove_stale_services { before = { allocations } }
+    local versions = compute.service_versions_check { to = to }
+    lib.rolling_restart { name = "restart-nova-controllers", component = "nova", group = "nova_new", release = to,
+                          roles = { "api", "scheduler", "conductor" }, batch = 1, after = { nova_api } }
+    lib.rolling_restart { name = "restart-nova-computes", component = "nova", group = "computes", release = to,
+                          roles = { "compute" }, batch = spec.compute_batch or "10%", parallel = 500,
+                          max_fail = spec.max_fail or "1%", after = { versions } }
+  end
   lib.end_maintenance { component = "neutron" }
   lib.end_maintenance { component = "nova" }
 end

@@ -897,6 +897,25 @@ nova.newton_cell_setup_minimum = "14.0.7"
 ---MIN_LIBVIRT_VERSION, MIN_QEMU_VERSION): release → { libvirt = "1.2.9", qemu = "2.1.0" } (no qemu before Newton).
 ---@type table<string, { libvirt: string, qemu: string? }>
 nova.hypervisor_minimum = {}
+---The SERVICE_VERSION each release's services write in their row (nova/objects/service.py): release → number.
+---@type table<string, integer>
+nova.service_version = {}
+---From Pike a compute writes its instances' allocations only while a nova-compute row below this (22) remains.
+---@type integer
+nova.heal_marker = 22
+---Inside a step or a check: the nova-compute service rows not deleted.
+---  nova.compute_services()  --> { { id = 1, host = "cmp0001", version = 30, disabled = 0 }, … }
+---@param database string? the cell database (default "nova")
+---@return { id: integer, host: string, version: integer, disabled: integer }[]
+nova.compute_services = function(database) end
+---Inside a step or a check: the compute nodes of `hosts` whose instances (compute_nodes.running_vms) are not all
+---allocated in placement, by host name, and how many nodes of `hosts` were looked at.
+---  local gaps, looked = nova.allocation_gaps({ cmp0001 = true })  --> { cmp0001 = { running_vms = 10, allocated = 0, … } }, 1
+---@param hosts table<string, boolean> the host names to look at
+---@param placement_database string? where placement's tables are (default "nova_api": Newton … Stein)
+---@return table<string, { host: string, running_vms: integer, allocated: integer, provider: boolean }> gaps
+---@return integer looked
+nova.allocation_gaps = function(hosts, placement_database) end
 ---A public volumev3 endpoint in a new token's catalog (not merely registered).
 ---@type Probe
 nova.preflight.volumev3_endpoint = function(ctx) end

@@ -153,7 +153,17 @@ struct NeutronSimulation: SimComponent {
             for f in Self.failovers { db.flags["server_\(f.option):\(host)"] = f.byDefault ? "True" : "False" }
         }
         state.databases["neutron"] = db
+        NeutronAgents.seed(&state, release: release, context: context)
         Sim.addCatalog(&state, name: "neutron", type: "network", url: "http://controller:9696", description: "OpenStack Networking")
+    }
+
+    /// The `agents` table, row by row (NeutronAgents).
+    func table(_ table: String, database: String, state: SimState, context: any SimContext) -> SimTable? {
+        NeutronAgents.table(table, database: database, state: state, context: context)
+    }
+
+    func apply(_ change: SimTableChange, database: String, state: inout SimState, context: any SimContext) -> Int? {
+        NeutronAgents.apply(change, database: database, state: &state)
     }
 
     func run(_ command: SimCommand, state: inout SimState, context: any SimContext) -> SimOutcome? {

@@ -95,6 +95,8 @@ struct NovaSimulation: SimComponent {
             state.databases["placement"] = placement
         }
 
+        NovaServices.seed(&state, release: release, context: context)
+
         let computeURL =
             Sim.before(release, "mitaka") ? "http://controller:8774/v2/%(tenant_id)s"
             : Sim.before(release, "queens") ? "http://controller:8774/v2.1/%(tenant_id)s" : "http://controller:8774/v2.1"
@@ -169,9 +171,22 @@ struct NovaSimulation: SimComponent {
     }
 
     func start(unit: String, host: String, release: String, state: inout SimState) -> String? {
-        guard NovaKnowledge.knowledge.units(.rpm, role: "compute").contains(unit)
-            || NovaKnowledge.knowledge.units(.deb, role: "compute").contains(unit) else { return nil }
-        return Self.computeRefusal(unit: unit, host: host, release: release, state: state)
+        if NovaKnowledge.knowledge.units(.rpm, role: "compute").contains(unit) || NovaKnowledge.knowledge.units(.deb, role: "compute").contains(unit),
+           let refusal = Self.computeRefusal(unit: unit, host: host, release: release, state: state)
+        {
+            return refusal
+        }
+        NovaServices.started(unit: unit, host: host, release: release, state: &state)
+        return nil
+    }
+
+    /// The services, compute nodes and placement tables, row by row (NovaServices).
+    func table(_ table: String, database: String, state: SimState, context: any SimContext) -> SimTable? {
+        NovaServices.table(table, database: database, state: state, context: context)
+    }
+
+    func apply(_ change: SimTableChange, database: String, state: inout SimState, context: any SimContext) -> Int? {
+        NovaServices.apply(change, database: database, state: &state, context: context)
     }
 
     /// `virsh version` (libvirt's tools/virsh-host.c cmdVersion): the library, the API and the running hypervisor.

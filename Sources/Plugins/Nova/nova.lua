@@ -69,6 +69,53 @@ M.hypervisor_minimum = {
   rocky = { libvirt = "1.3.1", qemu = "2.5.0" },
 }
 
+--- The SERVICE_VERSION each release's services write in their row (NovaServices cites openstack/nova@<tag>
+--- nova/objects/service.py). Kilo has no version column: Liberty's migration 299 gives its rows 0.
+M.service_version = {
+  kilo = 0, liberty = 2, mitaka = 9, newton = 15, ocata = 16, pike = 22, queens = 30, rocky = 35, stein = 37, train = 40,
+}
+--- From Pike (22) a compute writes its instances' placement allocations only while a nova-compute row older
+--- than Pike remains (openstack/nova@17.0.0 nova/compute/resource_tracker.py `has_ocata_computes`).
+M.heal_marker = 22
+
+--- Inside a step or a check: the nova-compute service rows not deleted, { id =, host =, version =, disabled = },
+--- from the cell database `database` (default "nova").
+function M.compute_services(database)
+  local c = db.connect(database or "nova")
+  local rows = c:query("SELECT id, host, version, disabled FROM services WHERE `binary` = 'nova-compute' AND deleted = 0 ORDER BY id")
+  c:close()
+  return rows
+end
+
+--- Inside a step or a check: the compute nodes of `hosts` (a set of host names) whose instances are not all in
+--- placement, { host =, running_vms =, allocated = } by host name, with the number of nodes looked at. Compares
+--- compute_nodes.running_vms (the resource tracker's count) with the consumers allocated against the node's
+--- resource provider (same UUID) in `placement_database` (default "nova_api": Newton … Stein).
+function M.allocation_gaps(hosts, placement_database)
+  local c = db.connect("nova")
+  local nodes = c:query("SELECT uuid, host, running_vms FROM compute_nodes WHERE deleted = 0")
+  c:close()
+  local p = db.connect(placement_database or "nova_api")
+  local providers = p:query("SELECT id, uuid FROM resource_providers")
+  local counts = p:query("SELECT resource_provider_id, COUNT(DISTINCT consumer_id) AS consumers FROM allocations "
+    .. "GROUP BY resource_provider_id")
+  p:close()
+  local by_uuid, consumers = {}, {}
+  for _, rp in ipairs(providers) do by_uuid[rp.uuid] = rp.id end
+  for _, row in ipairs(counts) do consumers[row.resource_provider_id] = tonumber(row.consumers) end
+  local gaps, looked = {}, 0
+  for _, n in ipairs(nodes) do
+    if hosts[n.host] then
+      looked = looked + 1
+      local rp = by_uuid[n.uuid]
+      local allocated = rp and consumers[rp] or 0
+      local running = tonumber(n.running_vms) or 0
+      if allocated < running then gaps[n.host] = { host = n.host, running_vms = running, allocated = allocated, provider = rp ~= nil } end
+    end
+  end
+  return gaps, looked
+end
+
 --- Inside a step: maps computes that are not in a cell yet (run whenever computes are added, Ocata on).
 function M.discover_hosts(host)
   if type(host) ~= "table" then error("nova.discover_hosts(host): expected the host to run nova-manage on", 2) end

@@ -81,6 +81,26 @@ enum Sim {
             + "\(command.program) \(category): error: argument action: invalid choice: '\(choice)'", code: 2, duration: 1)
     }
 
+    /// Compute nodes the region retired without deleting their service rows and agents (`simulate.retired_computes`;
+    /// by default one per 200 computes in a region seeded before Pike, whose rows nobody cleaned, else none), and
+    /// their names (`retired-compute-001` …): Nova keeps their nova-compute rows, Neutron their OVS agents.
+    static func retiredComputes(release: String, context: any SimContext) -> [String] {
+        let n = context.retiredComputes ?? (before(release, "pike") ? (context.computes + 199) / 200 : 0)
+        return (0..<n).map { String(format: "retired-compute-%03d", $0 + 1) }
+    }
+
+    /// A stable UUID for a name (FNV-1a), so runbooks and tests can find rows again.
+    static func uuid(_ name: String) -> String {
+        var h1: UInt64 = 0xcbf2_9ce4_8422_2325, h2: UInt64 = 0x8422_2325_cbf2_9ce4
+        for b in name.utf8 {
+            h1 = (h1 ^ UInt64(b)) &* 0x100_0000_01b3
+            h2 = (h2 ^ UInt64(b)) &* 0x100_0000_01b3 &+ 7
+        }
+        let hex = String(format: "%016llx%016llx", h1, h2)
+        let c = Array(hex)
+        return String(c[0..<8]) + "-" + String(c[8..<12]) + "-4" + String(c[13..<16]) + "-8" + String(c[17..<20]) + "-" + String(c[20..<32])
+    }
+
     /// Hosts of a group, in name order.
     static func hosts(_ state: SimState, in group: String) -> [String] {
         state.hosts.filter { $0.value.groups.contains(group) }.map(\.key).sorted()
