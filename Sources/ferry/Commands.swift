@@ -136,8 +136,11 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var lockOptions: LockOptions
     @OptionGroup var journalOptions: JournalOptions
 
+    @OptionGroup var cloud: CloudOptions
+
     func run() async throws {
         try await guarded {
+            try cloud.apply()
             let inputs = try inputOptions.inputs()
             let rb = try await Composition.loadRunbook(runbook)
             try machine.validate(rb)
@@ -204,6 +207,21 @@ extension RunCommand {
 }
 
 /// `--break-lock`, for the commands that lock a region.
+/// `--os-cloud NAME`: Keystone's credentials from that cloud of clouds.yaml, as `OS_CLOUD=NAME` would give
+/// them (a region's `keystone:` section still wins; docs/region-file.md#keystone).
+struct CloudOptions: ParsableArguments {
+    @Option(name: .customLong("os-cloud"), help: ArgumentHelp(
+        "Log in to Keystone with this cloud of clouds.yaml (as OS_CLOUD does) where the region has no keystone: section.",
+        valueName: "name")) var osCloud: String?
+
+    /// Sets `OS_CLOUD` for this process, before anything reads the environment.
+    func apply() throws {
+        guard let osCloud else { return }
+        guard !osCloud.isEmpty else { throw FerryError.usage("--os-cloud: expected the name of a cloud of clouds.yaml") }
+        setenv("OS_CLOUD", osCloud, 1)
+    }
+}
+
 struct LockOptions: ParsableArguments {
     @Flag(name: .customLong("break-lock"),
           help: "Take the region's (and run's) lock even from a ferry on another host. Only when that process is certainly gone.")
@@ -281,8 +299,11 @@ struct ResumeCommand: AsyncParsableCommand {
     @OptionGroup var lockOptions: LockOptions
     @OptionGroup var journalOptions: JournalOptions
 
+    @OptionGroup var cloud: CloudOptions
+
     func run() async throws {
         try await guarded {
+            try cloud.apply()
             let inputs = try inputOptions.inputs()
             return try await lockingRun(run, command: "resume", journalOptions: journalOptions, breakLock: lockOptions.breakLock) { journal, locked in
                 let (engine, record, sim) = try await engineForRun(
@@ -310,9 +331,12 @@ struct RollbackCommand: AsyncParsableCommand {
     @OptionGroup var lockOptions: LockOptions
     @OptionGroup var journalOptions: JournalOptions
 
+    @OptionGroup var cloud: CloudOptions
+
     func run() async throws {
         try await guarded {
-            try await lockingRun(run, command: "rollback", journalOptions: journalOptions, breakLock: lockOptions.breakLock) { journal, locked in
+            try cloud.apply()
+            return try await lockingRun(run, command: "rollback", journalOptions: journalOptions, breakLock: lockOptions.breakLock) { journal, locked in
                 let target = to
                 let (engine, record, sim) = try await engineForRun(
                     locked, journal: journal, journalOptions: journalOptions, policy: changeOptions.runbookChanged, command: "rollback", yes: yes,
@@ -342,8 +366,11 @@ struct CheckCommand: AsyncParsableCommand {
     @OptionGroup var inputOptions: InputOptions
     @OptionGroup var journalOptions: JournalOptions
 
+    @OptionGroup var cloud: CloudOptions
+
     func run() async throws {
         try await guarded {
+            try cloud.apply()
             let inputs = try inputOptions.inputs()
             let rb = try await Composition.loadRunbook(runbook)
             // A simulated region is the one beside this journal (as the runs left it).

@@ -26,8 +26,11 @@ struct DrillCommand: AsyncParsableCommand {
     @OptionGroup var machine: MachineOptions
     @OptionGroup var journalOptions: JournalOptions
 
+    @OptionGroup var cloud: CloudOptions
+
     func run() async throws {
         try await guarded {
+            try cloud.apply()
             if !machine.approve.isEmpty { throw FerryError.usage("--approve: a drill approves every confirm (it rehearses the whole run)") }
             guard times >= 1 else { throw FerryError.usage("--times must be at least 1") }
             _ = try inputOptions.inputs()

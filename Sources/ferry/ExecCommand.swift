@@ -16,8 +16,11 @@ struct ExecCommand: AsyncParsableCommand {
     @OptionGroup var journalOptions: JournalOptions
     @Argument(parsing: .postTerminator, help: "The command (after --).") var command: [String] = []
 
+    @OptionGroup var cloud: CloudOptions
+
     func run() async throws {
         try await guarded {
+            try cloud.apply()
             guard !command.isEmpty else { throw FerryError.usage("give the command after --, e.g. ferry exec computes -r lab -- uptime") }
             // A simulated region is the one beside this journal (as the runs left it).
             let target = try Composition.target(region, journal: journalOptions.journal)
