@@ -1,12 +1,13 @@
 import FerryCore
 import Foundation
+import FerryTestSupport
 import LuaBridge
 import Testing
 
 /// A step's timeout stops Lua that never yields (no instruction budget to save it): the
 /// cancelled coroutine is stopped from the count hook, even when it catches errors.
 @Suite(.serialized) struct BusyLoopTimeoutTests {
-    @Test(.timeLimit(.minutes(2)), arguments: [
+    @Test(.timeLimit(.minutes(Wait.hangGuardMinutes)), arguments: [
         "while true do end",
         "while true do pcall(function() while true do end end) end",
     ])

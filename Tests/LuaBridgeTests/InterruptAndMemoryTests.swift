@@ -29,12 +29,12 @@ import Testing
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func aCancelledLoopThatNeverYieldsStops() async throws {
+    @Test(.timeLimit(.minutes(Wait.hangGuardMinutes))) func aCancelledLoopThatNeverYieldsStops() async throws {
         let error = try await Self.cancelWhileRunning("f = function() started(); while true do end end")
         #expect(error != nil, "the loop ran to an end it does not have")
     }
 
-    @Test(.timeLimit(.minutes(1))) func catchingTheStopWithPcallDoesNotHelp() async throws {
+    @Test(.timeLimit(.minutes(Wait.hangGuardMinutes))) func catchingTheStopWithPcallDoesNotHelp() async throws {
         let error = try await Self.cancelWhileRunning("""
             f = function()
               started()

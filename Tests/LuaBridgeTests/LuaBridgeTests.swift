@@ -123,7 +123,7 @@ struct Boom: Error, CustomStringConvertible { var description: String { "boom fr
     /// a second; in the full suite on two cores it shares the cooperative threads with the
     /// CPU-bound fuzz and drill suites and once ran past 2 minutes, hence the generous limit:
     /// it only fails a hang.
-    @Test(.timeLimit(.minutes(10))) func thousandCoroutinesAwaitAsyncPrimitivesConcurrently() async throws {
+    @Test(.timeLimit(.minutes(Wait.hangGuardMinutes))) func thousandCoroutinesAwaitAsyncPrimitivesConcurrently() async throws {
         let vm = try LuaVM()
         let waiting = LiveCounter()
         let everyoneWaits = Latch()
@@ -186,7 +186,7 @@ struct Boom: Error, CustomStringConvertible { var description: String { "boom fr
         #expect(try await vm.run(source: "return 1 + 1", chunkName: "t.lua") == [2])
     }
 
-    @Test(.timeLimit(.minutes(1))) func cancellingTheCallerStopsTheCoroutine() async throws {
+    @Test(.timeLimit(.minutes(Wait.hangGuardMinutes))) func cancellingTheCallerStopsTheCoroutine() async throws {
         let vm = try LuaVM()
         let waiting = Latch()  // the coroutine yielded and its operation is about to sleep
         let stopped = Latch()  // that sleep was cancelled

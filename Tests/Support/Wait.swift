@@ -21,6 +21,8 @@ public enum Wait {
     public static let hangGuard: Duration = .seconds(hangGuardSeconds)
     /// ``hangGuard`` in whole seconds, for a runbook's `within = "\(Wait.hangGuardSeconds)s"`.
     public static let hangGuardSeconds = 30 * 60
+    /// ``hangGuard`` in minutes, for a test's `.timeLimit(.minutes(Wait.hangGuardMinutes))`.
+    public static let hangGuardMinutes = hangGuardSeconds / 60
 
     /// Thrown by ``required(_:every:unless:_:)`` when the thing it depended on ended without the latch.
     public struct Ended: Error, CustomStringConvertible {
