@@ -140,7 +140,9 @@ import Testing
     }
 
     /// wait_until's error names the runbook line that waited: called directly, under
-    /// pcall (a C frame between), and through a wrapper that tail-calls it.
+    /// pcall (a C frame between), and through a wrapper that tail-calls it. (The 300 ms are
+    /// a bound this test asserts, not a wait for a latch: the conditions are never true, so
+    /// however slow the machine each wait can only time out.)
     @Test func waitUntilErrorsNameTheRunbookLine() async throws {
         let f = try Fixture(runbook: """
             runbook { name = "w" }
