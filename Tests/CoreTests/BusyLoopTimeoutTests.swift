@@ -19,7 +19,8 @@ import Testing
             """)
         let engine = Engine(runbook: try await RunbookLoader.load(path: f.runbookPath, instructionBudget: 0), region: try f.region(),
                             transport: LocalTransport(), journal: try f.journal())
-        let outcome = try await engine.run(RunOptions())
+        // Alone among the busy loops of all suites (InterruptAndMemoryTests'): see BusyLua.
+        let outcome = try await BusyLua.alone { try await engine.run(RunOptions()) }
         #expect(outcome.status == .failed)
         #expect(outcome.message?.contains("step spin did not finish within 1") == true, "\(outcome.message ?? "")")
         #expect(try await engine.journal.run(outcome.runID).state["after"] == .nil)
