@@ -1,4 +1,5 @@
 import FerryCore
+import FerryTestSupport
 import Foundation
 import LuaBridge
 import Testing
@@ -37,7 +38,8 @@ import Testing
                 active = active + 1
                 if active > peak[kind] then peak[kind] = active end
                 if mine <= limit then
-                  wait_until(function() return started[kind] >= limit end, { within = "120s", every = "10ms" })
+                  -- Within the hang guard: a latch, however slowly the hosts start.
+                  wait_until(function() return started[kind] >= limit end, { within = "\(Wait.hangGuardSeconds)s", every = "10ms" })
                 end
                 active = active - 1
                 ctx.state.peak = peak
@@ -123,7 +125,7 @@ import Testing
         #expect(outcome.status == .failed)
         #expect(outcome.failedHosts.first?.message.contains("did not finish within 400ms") == true)
         // The remote command was killed, not left running.
-        #expect(await processesEnd(matching: marker))
+        try await Processes.end(matching: marker)
 
         let g = try Fixture(runbook: """
             runbook { name = "cmd-timeout" }
@@ -134,11 +136,13 @@ import Testing
             """)
         let second = try await g.engine().run(RunOptions())
         #expect(second.failedHosts.first?.message.contains("did not finish within 300ms; it was killed") == true)
-        #expect(await processesEnd(matching: marker + "-b"))
+        try await Processes.end(matching: marker + "-b")
     }
 
     /// wait_until's error names the runbook line that waited: called directly, under
-    /// pcall (a C frame between), and through a wrapper that tail-calls it.
+    /// pcall (a C frame between), and through a wrapper that tail-calls it. (The 300 ms are
+    /// a bound this test asserts, not a wait for a latch: the conditions are never true, so
+    /// however slow the machine each wait can only time out.)
     @Test func waitUntilErrorsNameTheRunbookLine() async throws {
         let f = try Fixture(runbook: """
             runbook { name = "w" }
@@ -291,7 +295,8 @@ import Testing
             local tries = 0
             check "eventually" {
               probe = function(ctx) tries = tries + 1; return tries >= 3, "try " .. tries end,
-              within = "5s", every = "10ms",
+              -- The third try passes: `within` is the hang guard, not a bound on three tries.
+              within = "\(Wait.hangGuardSeconds)s", every = "10ms",
             }
             check "never" { probe = function(ctx) return false, "nope" end }
             step "fan" {
@@ -337,27 +342,6 @@ import Testing
     }
 }
 
-/// Whether every process whose command line contains `text` is gone within `seconds`
-/// (a killed process takes a moment to be reaped on a loaded machine; one left running
-/// for the whole wait is a real leak).
-func processesEnd(matching text: String, within seconds: Double = 60) async -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while (try? processesMatching(text)) != 0 {
-        if Date() > deadline { return false }
-        try? await Task.sleep(for: .milliseconds(50))
-    }
-    return true
-}
-
-func processesMatching(_ text: String) throws -> Int {
-    var count = 0
-    for pid in try FileManager.default.contentsOfDirectory(atPath: "/proc") where Int(pid) != nil {
-        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
-        let cmd = String(decoding: data, as: UTF8.self)
-        if cmd.contains(text) && !cmd.contains("swift-test") && !cmd.contains("xctest") { count += 1 }
-    }
-    return count
-}
 
 @Suite struct EngineEdgeTests {
     @Test func rollbackToAStepThatNeverRanStopsThere() async throws {
@@ -421,7 +405,7 @@ func processesMatching(_ text: String) throws -> Int {
             """)
         let outcome = try await f.engine().run(RunOptions())
         #expect(outcome.status == .failed)
-        #expect(await processesEnd(matching: marker))
+        try await Processes.end(matching: marker)
     }
 }
 

@@ -1,5 +1,6 @@
 import FerryCore
 import Foundation
+import FerryTestSupport
 import LuaBridge
 import Testing
 
@@ -171,7 +172,7 @@ import Testing
 
     /// Nine levels would be 9^9 (387 million) values if the aliases were expanded; the
     /// time limit only turns a regression into a failure instead of a hang.
-    @Test(.timeLimit(.minutes(1))) func yamlAliasesAreRefusedBeforeTheyExpand() throws {
+    @Test(.timeLimit(.minutes(Wait.hangGuardMinutes))) func yamlAliasesAreRefusedBeforeTheyExpand() throws {
         let message = try loadError(Self.billionLaughs(levels: 9))
         #expect(message?.contains("hostile.yaml:4: YAML aliases are not supported (*l0)") == true, "\(message ?? "loaded")")
         // In an Ansible inventory too, and one alias is enough.

@@ -1,5 +1,6 @@
 import FerryCore
 import Foundation
+import FerryTestSupport
 import Testing
 
 /// Step timeouts on the simulated region fire in simulated time, as on a real one in
@@ -12,9 +13,9 @@ import Testing
         return (try await s.engine.run(options), s.engine)
     }
 
-    /// Simulated: the hour is not waited out in real time (were it, the time limit would
-    /// fail the test; how fast the machine is does not matter).
-    @Test(.timeLimit(.minutes(3))) func aStepThatSleepsPastItsTimeoutFailsNamingTheStep() async throws {
+    /// Simulated: the hour is not waited out in real time (were it, the time limit, the
+    /// 30-minute hang guard, would fail the test; how fast the machine is does not matter).
+    @Test(.timeLimit(.minutes(Wait.hangGuardMinutes))) func aStepThatSleepsPastItsTimeoutFailsNamingTheStep() async throws {
         let (outcome, engine) = try await Self.run("""
             runbook { name = "sleepy" }
             step "wait-for-godot" { timeout = "20s", run = function(ctx) sleep("1h"); ctx.state.woke = true end }

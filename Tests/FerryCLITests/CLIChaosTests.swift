@@ -235,10 +235,12 @@ struct ChaosScenario {
                 group.addTask {
                     let ((pid, won), output) = try await FerryProcess.run(commands[command]!, in: dir) { child -> (Int32, Bool) in
                         // The holder takes tickets; the other ends on its own.
-                        let held = try await Chaos.waitUntil { Chaos.tickets(out, child.pid).count >= k || !Chaos.isRunning(child.pid) }
-                        guard held, Chaos.tickets(out, child.pid).count >= k else { return (child.pid, false) }
+                        guard try await Wait.until("ticket \(k) of \(command)", unless: .child(child, "ferry \(command)"), {
+                            Chaos.tickets(out, child.pid).count >= k
+                        }) else { return (child.pid, false) }
                         // Killed only once the other was refused: it certainly met the lock.
-                        _ = try await Chaos.waitUntil { loserDone.isOpen }
+                        // (Were both holding, a bug, neither would end: the hang guard fails that.)
+                        _ = try await Wait.until("the other command refused", unless: .never) { loserDone.isOpen }
                         return (child.pid, try await Self.kill(child, at: k, phase: phase, quiet: quiet, journal: journal, out: out, runID: runID))
                     }
                     if !won { loserDone.open() }
@@ -270,17 +272,18 @@ struct ChaosScenario {
     static func kill(_ child: ChildProcess.Running, at k: Int, phase: Invocation.Phase, quiet: Bool, journal: RunJournal, out: String,
                      runID: String) async throws -> Bool
     {
-        _ = try await Chaos.waitUntil { Chaos.tickets(out, child.pid).count >= k || !Chaos.isRunning(child.pid) }
+        let ferry = Ending.child(child, "ferry")
+        guard try await Wait.until("ticket \(k)", unless: ferry, { Chaos.tickets(out, child.pid).count >= k }) else { return false }
         let tickets = Chaos.tickets(out, child.pid)
-        guard tickets.count >= k else { return false }
         if quiet {
             let acting = Set(tickets.prefix(k - 1))
-            _ = try await Chaos.waitUntil {
+            let journaled = try await Wait.until("the hosts before ticket \(k) journaled as done", unless: ferry) {
                 let id = runID.isEmpty ? (try? await journal.runs().first?.id) : Optional(runID)
                 guard let id, let done = try? await journal.hosts(id, step: 0, phase: phase).filter({ $0.status == .ok }).map(\.host)
                 else { return acting.isEmpty }
                 return acting.isSubset(of: Set(done))
             }
+            guard journaled else { return false }
         }
         try child.signal(SIGKILL)
         return true
@@ -295,7 +298,10 @@ struct ChaosScenario {
         let file = phase == .run ? "ran" : "undone"
         let acting = Array(Chaos.tickets(out, pid).prefix(k - 1))
         let out = self.out
-        let recorded = try await Chaos.waitUntil {
+        // The hosts' commands (`sh -c "… . <out>/gate.sh"`) go on after ferry: once none is
+        // left, what they recorded is all there will be.
+        let recorded = try await Wait.until("the hosts before ticket \(k) recorded their action",
+                                            unless: Ending("the hosts' commands") { Processes.matching(out + "/gate.sh").isEmpty }) {
             let done = Set(Chaos.actions(out + "/" + file).filter { $0.pid == pid }.map(\.host))
             return acting.allSatisfy(done.contains)
         }
@@ -402,23 +408,5 @@ enum Chaos {
 
     static func lines(_ path: String) -> [String] {
         ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
-    }
-
-    /// Whether `pid` is running (not gone, not a zombie waiting to be reaped).
-    static func isRunning(_ pid: Int32) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")"),
-            let state = stat[stat.index(after: close)...].split(separator: " ").first
-        else { return false }
-        return state != "Z" && state != "X"
-    }
-
-    /// Polls `condition` (a latch the processes write) every 20 ms, for at most two minutes.
-    static func waitUntil(_ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return try await condition()
     }
 }

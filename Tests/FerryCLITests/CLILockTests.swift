@@ -4,10 +4,11 @@ import Foundation
 import LuaBridge
 import Testing
 
-/// A shell snippet that waits (at most a minute) until the test creates `out/release`:
-/// what a command does while it holds its lock, however slow the machine.
+/// A shell snippet that waits until the test creates `out/release`: what a command does
+/// while it holds its lock, however slow the machine (bounded only by the hang guard, so a
+/// failed test leaves no host command waiting for ever).
 private func waitForRelease(_ out: String) -> String {
-    "i=0; while [ ! -e \(out)/release ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done"
+    Wait.shellUntilExists("\(out)/release")
 }
 
 /// Lines of a file written by the hosts, counted.
@@ -152,17 +153,14 @@ private func together(_ first: [String], _ second: [String], in dir: String) asy
             }
             """, hosts: 2)
         let journal = try RunJournal(path: dir + "/j.db")
-        // The journal is the latch: the lock held and a host started, which the run keeps until released.
+        // The journal is the latch: the lock held and a host started, which the run keeps until
+        // released. Should the run end first, it is not killed (and the expectations say how it ended).
         let (pid, killed) = try await FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir) { child in
-            let deadline = Date().addingTimeInterval(120)
-            while Date() < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-                guard let run = try? await journal.runs().first,
-                    ((try? await journal.hosts(run.id, step: 0, phase: .run).count) ?? 0) >= 1
-                else { continue }
-                break
+            let started = try await Wait.until("a host of the run started", unless: .child(child, "ferry run")) {
+                guard let run = try? await journal.runs().first else { return false }
+                return ((try? await journal.hosts(run.id, step: 0, phase: .run).count) ?? 0) >= 1
             }
-            try child.signal(SIGKILL)
+            if started { try child.signal(SIGKILL) }
             return child.pid
         }
         #expect(killed.signal == SIGKILL, "\(killed.stderr)")
@@ -206,10 +204,9 @@ private func together(_ first: [String], _ second: [String], in dir: String) asy
             // release that never comes here), so the run is inside its step.
             let before = counts(dir + "/out/ran").values.reduce(0, +)
             let (_, stopped) = try await FerryProcess.run(["resume", "last", "--journal", "j.db"], in: dir) { child in
-                let deadline = Date().addingTimeInterval(120)
-                while Date() < deadline && counts(dir + "/out/ran").values.reduce(0, +) == before {
-                    try await Task.sleep(for: .milliseconds(20))
-                }
+                guard try await Wait.until("a host of the resume began", unless: .child(child, "ferry resume"), {
+                    counts(dir + "/out/ran").values.reduce(0, +) > before
+                }) else { return }
                 #expect(try await journal.leases.leases().count == 2, "the resume holds the run and the region")
                 try child.signal(sig)
             }

@@ -104,7 +104,7 @@ import FerryTestSupport
         try """
             runbook { name = "terminated" }
             step "long" { on = "computes", run = function(host, ctx)
-              host:run("touch " .. ctx.vars.out .. "/started; while [ ! -e " .. ctx.vars.out .. "/release ]; do sleep 0.1; done")
+              host:run("touch " .. ctx.vars.out .. "/started; \(Wait.shellUntilExists("\" .. ctx.vars.out .. \"/release"))")
             end }
             """.write(toFile: dir + "/runbook.lua", atomically: true, encoding: .utf8)
         defer {
@@ -112,11 +112,11 @@ import FerryTestSupport
             _ = try? shellOutput("ssh -O exit -o ControlPath=/tmp/ferry-ssh-\(getuid())/%C -l root -p \(host.port) -- \(host.address) 2>/dev/null")
         }
         let (wasRunning, stopped) = try await FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--yes", "--journal", "j.db"], in: dir) { child in
-            // The latch: the command runs on the host, so its master is up.
-            let deadline = Date().addingTimeInterval(120)
-            while Date() < deadline && !FileManager.default.fileExists(atPath: dir + "/out/started") {
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            // The latch: the command runs on the host, so its master is up. Should the run end
+            // first, it is not signalled (the expectations below say how it ended).
+            guard try await Wait.until("the command started on the host", unless: .child(child, "ferry run"), {
+                FileManager.default.fileExists(atPath: dir + "/out/started")
+            }) else { return false }
             let running = try await Self.masterRunning(host)
             try child.signal(SIGTERM)
             return running

@@ -90,15 +90,13 @@ import FerryTestSupport
         // The journal (and its schema) exists before the child opens it: both creating it race.
         let journal = try RunJournal(path: dir + "/j.db")
         // The journal is the latch: 40 hosts done is a state the run holds until released.
+        // Should the run end first, it is not killed (the expectations below say how it ended).
         let (reached, killed) = try await FerryProcess.run(["run", "switch.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir) { child in
-            var reached = false
-            let deadline = Date().addingTimeInterval(300)
-            while !reached && Date() < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-                guard let run = try? await journal.runs().first else { continue }
-                reached = ((try? await journal.hosts(run.id, step: 0, phase: .run).filter { $0.status == .ok }.count) ?? 0) >= 40
+            let reached = try await Wait.until("40 hosts done", unless: .child(child, "ferry run")) {
+                guard let run = try? await journal.runs().first else { return false }
+                return ((try? await journal.hosts(run.id, step: 0, phase: .run).filter { $0.status == .ok }.count) ?? 0) >= 40
             }
-            try child.signal(SIGKILL)
+            if reached { try child.signal(SIGKILL) }
             return reached
         }
         #expect(killed.signal == SIGKILL, "the run ended before it was killed: \(killed.stderr)")

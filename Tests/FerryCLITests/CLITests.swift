@@ -118,12 +118,12 @@ func workspace(runbook: String, hosts: Int = 10) throws -> String {
             }
             step "hosts" {
               on = "computes", parallel = 3,
-              -- Six hosts or so finish at once; the rest wait (up to a minute) until the
-              -- test releases them, so the kill lands mid-step however loaded the machine.
+              -- Six hosts or so finish at once; the rest wait until the test releases them
+              -- (or the hang guard), so the kill lands mid-step however loaded the machine.
               run = function(host, ctx)
                 local out = ctx.vars.out
                 host:run("n=$(cat " .. out .. "/ran 2>/dev/null | wc -l); echo " .. host.name .. " >> " .. out .. "/ran; " ..
-                  "if [ -e " .. out .. "/release ]; then :; elif [ $n -ge 6 ]; then sleep 60; fi")
+                  "if [ -e " .. out .. "/release ]; then :; elif [ $n -ge 6 ]; then \(Wait.shellUntilExists("\" .. out .. \"/release")); fi")
                 host.state.done = host.name
               end,
               undo = function(host, ctx) host:run("echo " .. host.state.done .. " >> " .. ctx.vars.out .. "/undone") end,
@@ -132,15 +132,13 @@ func workspace(runbook: String, hosts: Int = 10) throws -> String {
         // The journal (and its schema) exists before the child opens it: both creating it race.
         let journal = try RunJournal(path: dir + "/j.db")
         // The journal is the latch: six hosts done is a state the run holds until released.
+        // Should the run end first, it is not killed (the expectation below says how it ended).
         let (_, killed) = try await FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir) { child in
-            let deadline = Date().addingTimeInterval(120)
-            while Date() < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-                guard let run = try? await journal.runs().first else { continue }
-                let ok = (try? await journal.hosts(run.id, step: 1, phase: .run).filter { $0.status == .ok }.count) ?? 0
-                if ok >= 6 { break }
+            let reached = try await Wait.until("six hosts done", unless: .child(child, "ferry run")) {
+                guard let run = try? await journal.runs().first else { return false }
+                return ((try? await journal.hosts(run.id, step: 1, phase: .run).filter { $0.status == .ok }.count) ?? 0) >= 6
             }
-            try child.signal(SIGKILL)
+            if reached { try child.signal(SIGKILL) }
         }
         #expect(killed.signal == SIGKILL, "the run ended before it was killed: \(killed.stderr)")
         var okAtKill: [String] = []
@@ -197,28 +195,28 @@ func workspace(runbook: String, hosts: Int = 10) throws -> String {
             runbook { name = "int" }
             step "hosts" {
               on = "computes", parallel = 2,
-              -- The first hosts finish at once; the rest wait (up to a minute) until the
-              -- test releases them, so the run is certainly under way when it is
+              -- The first hosts finish at once; the rest wait until the test releases them
+              -- (or the hang guard), so the run is certainly under way when it is
               -- interrupted, however loaded the machine.
               run = function(host, ctx)
                 local out = ctx.vars.out
                 host:run("echo " .. host.name .. " >> " .. out .. "/ran; " ..
-                  "if [ -e " .. out .. "/release ]; then :; elif [ -e " .. out .. "/first ]; then sleep 60; " ..
+                  "if [ -e " .. out .. "/release ]; then :; elif [ -e " .. out .. "/first ]; then " ..
+                  "\(Wait.shellUntilExists("\" .. out .. \"/release")); " ..
                   "else touch " .. out .. "/first; fi")
               end,
             }
             """, hosts: 20)
         // The journal (and its schema) exists before the child opens it: both creating it race.
         let journal = try RunJournal(path: dir + "/j.db")
-        // Interrupt once the run is under way (a host done), however slow the machine is.
+        // Interrupt once the run is under way (a host done), however slow the machine is; not
+        // at all should it end first (the expectations below say how it ended).
         let (_, interrupted) = try await FerryProcess.run(["run", "runbook.lua", "-r", "region.yaml", "--journal", "j.db"], in: dir) { child in
-            let deadline = Date().addingTimeInterval(120)
-            while Date() < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-                guard let run = try? await journal.runs().first else { continue }
-                if ((try? await journal.hosts(run.id, step: 0, phase: .run).filter { $0.status == .ok }.count) ?? 0) >= 1 { break }
+            let underWay = try await Wait.until("a host done", unless: .child(child, "ferry run")) {
+                guard let run = try? await journal.runs().first else { return false }
+                return ((try? await journal.hosts(run.id, step: 0, phase: .run).filter { $0.status == .ok }.count) ?? 0) >= 1
             }
-            try child.signal(SIGINT)
+            if underWay { try child.signal(SIGINT) }
         }
         let err = interrupted.stderr
         #expect(interrupted.code == 3, "\(err)")

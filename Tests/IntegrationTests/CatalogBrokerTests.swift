@@ -345,12 +345,12 @@ import Testing
                 wait_until(function()
                   local p = broker.queue("/", "notifications.\(name)").policy
                   return p ~= nil, tostring(p)
-                end, { within = "30s", every = "1s" })
+                end, { within = "\(Wait.hangGuardSeconds)s", every = "1s" })
                 ctx.state.policy = broker.queue("/", "notifications.\(name)").policy
                 for _, q in ipairs(broker.queues { vhost = "/" }) do
                   if q.name == "notifications.\(name)" then ctx.state.listed_policy = q.policy end
                 end
-                broker.wait_drained("/", "notifications.\(name)", { within = "20s", every = "1s" })
+                broker.wait_drained("/", "notifications.\(name)", { within = "\(Wait.hangGuardSeconds)s", every = "1s" })
                 local q = broker.queue("/", "notifications.\(name)")
                 ctx.state.messages = q.messages
                 broker.delete_policy("/", "\(name)")
@@ -416,12 +416,12 @@ import Testing
               wait_until(function()
                 local p = broker.queue(vhost, "notifications.info").policy
                 return p == "notifications-mirrored", tostring(p)
-              end, { within = "30s", every = "1s" })
+              end, { within = "\(Wait.hangGuardSeconds)s", every = "1s" })
               ctx.state.info = broker.queue(vhost, "notifications.info").policy
               wait_until(function()
                 local p = broker.queue(vhost, "notifications.warn").policy
                 return p ~= nil, tostring(p)
-              end, { within = "30s", every = "1s" })
+              end, { within = "\(Wait.hangGuardSeconds)s", every = "1s" })
               ctx.state.warn = broker.queue(vhost, "notifications.warn").policy
             end }
             """.write(toFile: dir + "/scripts/runbooks/notify/runbook.lua", atomically: true, encoding: .utf8)
@@ -493,21 +493,27 @@ import Testing
               wait_until(function()
                 local n = broker.queue("/", q).messages
                 return n == 3, tostring(n)
-              end, { within = "30s", every = "1s" })
+              end, { within = "\(Wait.hangGuardSeconds)s", every = "1s" })
               ctx.state.sitting = broker.queue("/", q).messages
+              -- A genuine bound, asserted: the three messages sit until the purge below, so this
+              -- wait can only time out, however fast or slow the machine.
               local ok, err = pcall(broker.wait_drained, "/", q, { within = "4s", every = "1s" })
               ctx.state.timed_out = not ok
               ctx.state.timeout_error = tostring(err)
-              -- Now empty the queue behind wait_drained's back while it waits.
+              -- Now empty the queue behind wait_drained's back while it waits: once the waiter
+              -- has begun (a latch, however slow the machine), and a moment later, so that it
+              -- has most likely polled the sitting messages first.
               local results = parallel({ "purge", "wait" }, function(what)
                 if what == "purge" then
+                  wait_until(function() return ctx.state.purged_when_waiting_began ~= nil end,
+                    { within = "\(Wait.hangGuardSeconds)s", every = "100ms" })
                   sleep("2s")
                   ctx.state.purge_status = api(ctx, "DELETE", "/queues/%2F/" .. q .. "/contents").status
                   ctx.state.purged = true
                   return "purged"
                 end
                 ctx.state.purged_when_waiting_began = ctx.state.purged == true
-                local drained = broker.wait_drained("/", q, { within = "40s", every = "1s" })
+                local drained = broker.wait_drained("/", q, { within = "\(Wait.hangGuardSeconds)s", every = "1s" })
                 ctx.state.purged_when_drained = ctx.state.purged == true
                 return drained
               end)

@@ -33,8 +33,9 @@ extension LabHAProxy {
             local glance = require "ferry.glance"
             runbook { name = "glance-plugin", from = "yoga", to = "zed" }
             \(settleSessionsLua(watch: "keystone"))
-            -- Retried: HAProxy sends traffic to a server only once its health check passes.
-            check "glance-api" { probe = glance.health, within = "2m", every = "2s" }
+            -- Retried: HAProxy sends traffic to a server only once its health check passes,
+            -- however long that takes on a loaded machine (within the hang guard).
+            check "glance-api" { probe = glance.health, within = "\(Wait.hangGuardSeconds)s", every = "2s" }
             step "empty-db" { run = function(ctx)
               local c = db.connect("keystone")
               c:exec("CREATE DATABASE \(database)")

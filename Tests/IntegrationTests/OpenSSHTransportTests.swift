@@ -39,20 +39,19 @@ import Testing
             runbook { name = "openssh-lost" }
             step "long" { on = "computes", run = function(host, ctx)
               host:run("echo $PPID > " .. ctx.vars.out .. "/session-pid; " ..
-                       "while [ ! -e " .. ctx.vars.out .. "/release ]; do sleep 0.1; done")
+                       "\(Wait.shellUntilExists("\" .. ctx.vars.out .. \"/release"))")
             end }
             """, count: 1, transport: "openssh", skip: 481)
         let out = r.directory + "/out"
         defer { FileManager.default.createFile(atPath: out + "/release", contents: nil) }
-        let task = Task { try await r.run() }
+        let ran = Latch()
+        let task = Task { defer { ran.open() }; return try await r.run() }
         // The latch: the command runs and has named its sshd session process; kill that.
-        var killed = false
-        let deadline = ContinuousClock.now + .seconds(120)
-        while !killed && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
+        // Should the run end first, nothing is killed (and the expectations say so).
+        let killed = try await Wait.until("the command's sshd session killed", unless: .opened(ran, "the run")) {
             guard let text = try? String(contentsOfFile: out + "/session-pid", encoding: .utf8),
-                  let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { continue }
-            killed = kill(pid, SIGKILL) == 0
+                  let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return false }
+            return kill(pid, SIGKILL) == 0
         }
         #expect(killed)
         let outcome = try await task.value

@@ -1,5 +1,6 @@
 import FerryCore
 import Foundation
+import FerryTestSupport
 import LuaBridge
 import Testing
 
@@ -12,7 +13,7 @@ import Testing
     static let settings = "keepalive_interval: 1s\nkeepalive_count: 2"
 
     struct NoOutcome: Error, CustomStringConvertible {
-        var description: String { "the run did not end within 120 s: the stalled session hung" }
+        var description: String { "the run did not end within the hang guard (\(Wait.hangGuardSeconds / 60) minutes): the stalled session hung" }
     }
 
     @Test func aStalledSessionWithoutTimeoutIsReportedLostWithinTheLimit() async throws {
@@ -21,20 +22,23 @@ import Testing
             step "long" { on = "computes", run = function(host, ctx)
               -- No timeout. Writes its sshd session's pid, then waits for out/release.
               host:run("echo $PPID > " .. ctx.vars.out .. "/session-pid; " ..
-                       "while [ ! -e " .. ctx.vars.out .. "/release ]; do sleep 0.1; done")
+                       "\(Wait.shellUntilExists("\" .. ctx.vars.out .. \"/release"))")
             end }
             """, count: 1, ssh: Self.settings)
         let out = r.directory + "/out"
-        let run = Task { try await r.run() }
+        let ran = Latch()
+        let run = Task { defer { ran.open() }; return try await r.run() }
         // The latch: the command has started and named its session process.
-        var session: Int32?
-        let deadline = ContinuousClock.now + .seconds(120)
-        while session == nil && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
-            session = (try? String(contentsOfFile: out + "/session-pid", encoding: .utf8))
+        let session = try await Wait.for("the command's session pid", unless: .opened(ran, "the run")) {
+            (try? String(contentsOfFile: out + "/session-pid", encoding: .utf8))
                 .flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         }
-        let pid = try #require(session, "the command never started")
+        guard let pid = session else {
+            let outcome = try await run.value
+            Issue.record("the run ended before its command started: \(outcome.status) \(outcome.message ?? "") \(outcome.failedHosts)")
+            await r.shutdown()
+            return
+        }
         // Only this connection's sshd process stops; the command's shell goes on.
         #expect(kill(pid, SIGSTOP) == 0)
         defer {
@@ -43,11 +47,12 @@ import Testing
         }
         let clock = ContinuousClock()
         let stopped = clock.now
-        // Without keepalives the run never ends: give up on it after 120 s, failing.
+        // Without keepalives the run never ends: give up on it at the hang guard, failing. (Not
+        // a bound on how soon it is reported: the silence it reports is checked below.)
         let outcome = try await withThrowingTaskGroup(of: RunOutcome.self) { group in
             group.addTask { try await run.value }
             group.addTask {
-                try await Task.sleep(for: .seconds(120))
+                try await Task.sleep(for: Wait.hangGuard)
                 run.cancel()
                 throw NoOutcome()
             }

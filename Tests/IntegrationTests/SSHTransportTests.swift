@@ -180,7 +180,7 @@ import Testing
         let outcome = try await r.run()
         #expect(outcome.status == .failed)
         #expect(outcome.failedHosts.first?.message.contains("did not finish within 1.0s") == true, "\(outcome.failedHosts)")
-        #expect(await processesEnd(matching: marker))
+        try await Processes.end(matching: marker)
         await r.shutdown()
     }
 
@@ -233,18 +233,18 @@ import Testing
             step "long" { on = "computes", run = function(host, ctx)
               -- Runs until the test creates out/quick (after the kill, before the resume).
               host:run("echo $$ > " .. ctx.vars.out .. "/shell-pid; " ..
-                       "while [ ! -e " .. ctx.vars.out .. "/quick ]; do sleep 0.1; done; echo \(marker) > /dev/null")
+                       "\(Wait.shellUntilExists("\" .. ctx.vars.out .. \"/quick")); echo \(marker) > /dev/null")
             end }
             """, count: 1)
-        let task = Task { try await r.run() }
+        let ran = Latch()
+        let task = Task { defer { ran.open() }; return try await r.run() }
         // The command's shell wrote its pid: kill its parent, the sshd session process.
-        var killed = false
-        let deadline = ContinuousClock.now + .seconds(60)
-        while !killed && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
+        // Should the run end first, nothing is killed (and the expectations say so).
+        let killed = try await Wait.until("the command's sshd session killed", every: .milliseconds(50), unless: .opened(ran, "the run")) {
             guard let text = try? String(contentsOfFile: r.directory + "/out/shell-pid", encoding: .utf8),
-                  let shell = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { continue }
-            if let session = parentPID(shell), kill(session, SIGKILL) == 0 { killed = true }
+                  let shell = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return false }
+            if let session = parentPID(shell), kill(session, SIGKILL) == 0 { return true }
+            return false
         }
         #expect(killed)
         let outcome = try await task.value
@@ -257,7 +257,7 @@ import Testing
         FileManager.default.createFile(atPath: r.directory + "/out/quick", contents: nil)
         let resumed = try await r.engine.resume(outcome.runID)
         #expect(resumed.status == .succeeded, "\(resumed.message ?? "")")
-        for pid in pids(matching: marker) { kill(pid, SIGKILL) }
+        for pid in Processes.matching(marker) { kill(pid, SIGKILL) }
         await r.shutdown()
     }
 
@@ -319,7 +319,7 @@ import Testing
         }
         await r.shutdown()
         // Masters are closed when the run ends.
-        #expect(await processesEnd(matching: "ferry-ssh-\(getuid())"))
+        try await Processes.end(matching: "ferry-ssh-\(getuid())")
 
         let refused = try await RealRun(runbook: """
             runbook { name = "openssh-refused" }
@@ -379,7 +379,8 @@ import Testing
             end }
             step "wait" { run = function(ctx)
               -- Waits on a local file, so the connection stays idle while the test kills it.
-              wait_until(function() return io.open("out/killed") ~= nil end, { within = "120s", every = "100ms" })
+              -- Within the hang guard: the test's latch, however long the machine takes to set it.
+              wait_until(function() return io.open("out/killed") ~= nil end, { within = "\(Wait.hangGuardSeconds)s", every = "100ms" })
             end }
             step "second" { on = "computes", run = function(host, ctx)
               host.state.port = host:run("echo $SSH_CLIENT | cut -d' ' -f2").stdout
@@ -388,19 +389,20 @@ import Testing
         _ = r
         // Kill the session while "wait" polls a local file: once the journal has the host
         // done in "first", no command of it is left running, and "second" waits for the file.
-        let task = Task { try await r.run() }
-        var killed = false
-        let deadline = ContinuousClock.now + .seconds(120)
-        while !killed && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
+        let ran = Latch()
+        let task = Task { defer { ran.open() }; return try await r.run() }
+        // Should the run end first (say "first" failed), nothing is killed and the
+        // expectations below say how it ended.
+        let session = try await Wait.for("the host done in \"first\" and its session pid", every: .milliseconds(50),
+                                         unless: .opened(ran, "the run")) { () async -> Int32? in
             guard let run = try? await r.engine.journal.runs().first,
                   (try? await r.engine.journal.hosts(run.id, step: 0, phase: .run).first?.status) == .ok,
-                  let text = try? String(contentsOfFile: r.directory + "/out/session-pid", encoding: .utf8),
-                  let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { continue }
-            killed = kill(pid, SIGKILL) == 0
-            FileManager.default.createFile(atPath: r.directory + "/out/killed", contents: nil)
-            if !killed { break }
+                  let text = try? String(contentsOfFile: r.directory + "/out/session-pid", encoding: .utf8)
+            else { return nil }
+            return Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
         }
+        let killed = session.map { kill($0, SIGKILL) == 0 } ?? false
+        FileManager.default.createFile(atPath: r.directory + "/out/killed", contents: nil)
         #expect(killed)
         let outcome = try await task.value
         #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")

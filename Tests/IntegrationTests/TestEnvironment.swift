@@ -101,27 +101,6 @@ struct RealRun {
     func shutdown() async { await engine.transport.shutdown() }
 }
 
-/// Whether every process whose command line contains `text` is gone within `seconds` (60 by
-/// default: generous, so a loaded machine cannot fail it; a process that stays fails it all the same).
-func processesEnd(matching text: String, within seconds: Double = 60) async -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while processCount(matching: text) != 0 {
-        if Date() > deadline { return false }
-        try? await Task.sleep(for: .milliseconds(50))
-    }
-    return true
-}
-
-func processCount(matching text: String) -> Int {
-    var count = 0
-    for pid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int(pid) != nil {
-        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
-        let cmd = String(decoding: data, as: UTF8.self)
-        if cmd.contains(text) && !cmd.contains("xctest") && !cmd.contains("swift-test") { count += 1 }
-    }
-    return count
-}
-
 func parentPID(_ pid: Int32) -> Int32? {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
         let close = stat.lastIndex(of: ")")
@@ -130,22 +109,16 @@ func parentPID(_ pid: Int32) -> Int32? {
     return fields.count > 1 ? Int32(fields[1]) : nil
 }
 
-func pids(matching text: String) -> [Int32] {
-    ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { pid -> Int32? in
-        guard let n = Int32(pid), let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
-        let cmd = String(decoding: data, as: UTF8.self)
-        return cmd.contains(text) && !cmd.contains("xctest") ? n : nil
-    }
-}
-
 /// The suites that change the lab's HAProxy VIP (`glance`: servers, maintenance) run one
 /// after another, never beside each other: a maintenance window one of them opens must not
 /// answer another's health check with 503. They are nested here, in extensions.
 @Suite(.serialized) struct LabHAProxy {}
 
 /// Starts `python3 server.py` (already written in `directory`) in the background, after
-/// `setup` (shell lines run there first), and waits, up to 60 s, until it writes its port to
-/// `port` (the server writes `port.tmp` and renames it, so the file is whole once it is there).
+/// `setup` (shell lines run there first), and waits until it writes its port to `port` (the
+/// server writes `port.tmp` and renames it, so the file is whole once it is there). However
+/// long that takes on a loaded machine: it fails only when the server has exited without
+/// writing it (with its server.log), or at the hang guard.
 func startPythonServer(in directory: String, setup: String = "", what: String) async throws -> (pid: String, port: Int) {
     let pid = try shellOutput("""
         set -e
@@ -154,11 +127,16 @@ func startPythonServer(in directory: String, setup: String = "", what: String) a
         python3 server.py </dev/null >server.log 2>&1 &
         echo $!
         """).trimmingCharacters(in: .whitespacesAndNewlines)
-    let deadline = ContinuousClock.now + .seconds(60)
-    while ContinuousClock.now < deadline {
-        if let text = try? String(contentsOfFile: directory + "/port", encoding: .utf8), let port = Int(text) { return (pid, port) }
-        try await Task.sleep(for: .milliseconds(100))
+    let log = { (try? String(contentsOfFile: directory + "/server.log", encoding: .utf8)) ?? "" }
+    guard let serverPID = Int32(pid) else { throw FerryError.failed("\(what) did not start: no pid from the shell: \(pid)") }
+    do {
+        let port = try await Wait.for("\(what)'s port file", every: .milliseconds(100), unless: .process(serverPID, "python3 server.py")) {
+            (try? String(contentsOfFile: directory + "/port", encoding: .utf8)).flatMap { Int($0) }
+        }
+        if let port { return (pid, port) }
+        throw FerryError.failed("\(what) did not start: it exited without writing its port: " + log())
+    } catch let hung as Wait.Hung {
+        _ = try? shellOutput("kill \(pid)")
+        throw FerryError.failed("\(what) did not start: \(hung): " + log())
     }
-    _ = try? shellOutput("kill \(pid)")
-    throw FerryError.failed("\(what) did not start: " + ((try? String(contentsOfFile: directory + "/server.log", encoding: .utf8)) ?? ""))
 }

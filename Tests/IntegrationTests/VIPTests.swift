@@ -6,15 +6,20 @@ import Testing
 
 func curl(_ args: String) throws -> String { try shellOutput("curl -s -m 30 \(args)") }
 
-/// Asks again until the answer satisfies `done`, for up to `seconds`, and returns the last answer.
-/// HAProxy sends traffic to a server that just left maintenance only once its health check
-/// passes, so right after a switch or a restore the VIP may still answer 503 for a moment.
-func curl(_ args: String, until done: (String) -> Bool, within seconds: Int = 60) async throws -> String {
-    let deadline = ContinuousClock.now + .seconds(seconds)
-    while true {
-        let answer = try curl(args)
-        if done(answer) || ContinuousClock.now >= deadline { return answer }
-        try await Task.sleep(for: .milliseconds(250))
+/// Asks again until the answer satisfies `done`, and returns it. HAProxy sends traffic to a
+/// server that just left maintenance only once its health check passes, so right after a
+/// switch or a restore the VIP may still answer 503 for a moment, however long that moment
+/// is on a loaded machine. Nothing of the test's own ends the wait: an answer that never
+/// comes fails at the hang guard.
+func curl(_ args: String, until done: (String) -> Bool) async throws -> String {
+    var last = ""
+    do {
+        return try await Wait.required("curl \(args) to answer as expected", every: .milliseconds(250), unless: .never) {
+            last = try curl(args)
+            return done(last) ? last : nil
+        }
+    } catch let hung as Wait.Hung {
+        throw FerryError.failed("\(hung) (last answer: \(last))")
     }
 }
 

@@ -5,12 +5,18 @@ import Testing
 
 /// Lua that never yields holds its VM: cancelling the call (a step's timeout, Ctrl-C)
 /// must still stop it, and a VM's Lua cannot take more memory than its limit.
-// Serialized: a loop that never yields holds a thread of the (two-thread, on this machine)
-// cooperative pool until it is stopped; two at once would leave none for the stopping.
+// Serialized, and each loop that never yields runs in `BusyLua.alone` (so too the busy
+// loops of other suites, BusyLoopTimeoutTests): such a loop holds a thread of the
+// (two-thread, on this machine) cooperative pool until it is stopped; two at once would
+// leave none for the stopping.
 @Suite(.serialized) struct InterruptAndMemoryTests {
     /// Runs `source`'s function `f` with no instruction budget, waits until it is inside
     /// Lua (it calls `started()`), cancels it, and returns how the call ended.
     static func cancelWhileRunning(_ source: String) async throws -> (any Error)? {
+        try await BusyLua.alone { try await cancelWhileRunningAlone(source) }
+    }
+
+    private static func cancelWhileRunningAlone(_ source: String) async throws -> (any Error)? {
         let vm = try LuaVM(instructionBudget: 0)
         let inside = Latch()
         await vm.register(LuaFunction("started") { _ in
@@ -29,12 +35,12 @@ import Testing
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func aCancelledLoopThatNeverYieldsStops() async throws {
+    @Test(.timeLimit(.minutes(Wait.hangGuardMinutes))) func aCancelledLoopThatNeverYieldsStops() async throws {
         let error = try await Self.cancelWhileRunning("f = function() started(); while true do end end")
         #expect(error != nil, "the loop ran to an end it does not have")
     }
 
-    @Test(.timeLimit(.minutes(1))) func catchingTheStopWithPcallDoesNotHelp() async throws {
+    @Test(.timeLimit(.minutes(Wait.hangGuardMinutes))) func catchingTheStopWithPcallDoesNotHelp() async throws {
         let error = try await Self.cancelWhileRunning("""
             f = function()
               started()
@@ -52,10 +58,12 @@ import Testing
             return .none
         })
         let loop = try #require(await vm.globalRefAfterRun(source: "f = function() started(); while true do end end", name: "f", chunkName: "a.lua"))
-        let task = Task { try await vm.call(loop, []) }
-        await inside.wait()
-        task.cancel()
-        _ = try? await task.value
+        try await BusyLua.alone {
+            let task = Task { try await vm.call(loop, []) }
+            await inside.wait()
+            task.cancel()
+            _ = try? await task.value
+        }
         let ok = try #require(await vm.globalRefAfterRun(source: "g = function() local n = 0; for i = 1, 100000 do n = n + i end; return n end", name: "g", chunkName: "b.lua"))
         #expect(try await vm.call(ok, []) == [.int(5_000_050_000)])
     }

@@ -112,10 +112,9 @@ struct Boom: Error, CustomStringConvertible { var description: String { "boom fr
             #expect(e.message == "step.lua:2: boom from Swift")
         }
         // The error reaches the caller while the task that ran the operation may still be
-        // finishing (it lets go of the closure, and the object, as it ends): give it time.
-        let deadline = ContinuousClock.now + .seconds(10)
-        while counter.value != 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(counter.value == 0)
+        // finishing (it lets go of the closure, and the object, as it ends): wait for that,
+        // however long the machine takes. An object never let go is a leak: the hang guard fails it.
+        #expect(try await Wait.until("the Swift object released", every: .milliseconds(10), unless: .never) { counter.value == 0 })
     }
 
     /// A thousand coroutines wait at once: each wait returns only after all thousand have
@@ -124,7 +123,7 @@ struct Boom: Error, CustomStringConvertible { var description: String { "boom fr
     /// a second; in the full suite on two cores it shares the cooperative threads with the
     /// CPU-bound fuzz and drill suites and once ran past 2 minutes, hence the generous limit:
     /// it only fails a hang.
-    @Test(.timeLimit(.minutes(10))) func thousandCoroutinesAwaitAsyncPrimitivesConcurrently() async throws {
+    @Test(.timeLimit(.minutes(Wait.hangGuardMinutes))) func thousandCoroutinesAwaitAsyncPrimitivesConcurrently() async throws {
         let vm = try LuaVM()
         let waiting = LiveCounter()
         let everyoneWaits = Latch()
@@ -187,7 +186,7 @@ struct Boom: Error, CustomStringConvertible { var description: String { "boom fr
         #expect(try await vm.run(source: "return 1 + 1", chunkName: "t.lua") == [2])
     }
 
-    @Test(.timeLimit(.minutes(1))) func cancellingTheCallerStopsTheCoroutine() async throws {
+    @Test(.timeLimit(.minutes(Wait.hangGuardMinutes))) func cancellingTheCallerStopsTheCoroutine() async throws {
         let vm = try LuaVM()
         let waiting = Latch()  // the coroutine yielded and its operation is about to sleep
         let stopped = Latch()  // that sleep was cancelled

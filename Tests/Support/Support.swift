@@ -53,3 +53,43 @@ public func shellOutput(_ command: String) throws -> String {
     p.waitUntilExit()
     return String(decoding: data, as: UTF8.self)
 }
+
+/// Tests whose Lua never yields until it is stopped (a cancelled loop, a step timeout on a
+/// busy loop) take turns here, across suites and targets. Such Lua holds a thread of the
+/// cooperative pool, which has as many threads as the machine has cores: two at once on
+/// two cores would hold them all, leaving none to run the cancellation or the timeout that
+/// stops them, and the tests would hang for ever (seen on a loaded two-core machine).
+/// Waiting for a turn suspends; it holds no thread.
+public enum BusyLua {
+    private actor Turns {
+        var busy = false
+        var waiting: [CheckedContinuation<Void, Never>] = []
+
+        func take() async {
+            if !busy {
+                busy = true
+                return
+            }
+            await withCheckedContinuation { waiting.append($0) }
+        }
+
+        func give() {
+            if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
+        }
+    }
+
+    private static let turns = Turns()
+
+    /// Runs `body` when no other `BusyLua.alone` body runs.
+    public static func alone<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        await turns.take()
+        do {
+            let value = try await body()
+            await turns.give()
+            return value
+        } catch {
+            await turns.give()
+            throw error
+        }
+    }
+}
