@@ -135,6 +135,11 @@ enum NovaServices {
             add(host, "nova-compute", version: v)
             addNode(host)
         }
+        let placementHosts = (Sim.hosts(state, in: "nova_old") + Sim.hosts(state, in: "nova_new")).filter { h in
+            state.hosts[h]?.services.contains { placementUnits.contains($0.key) && $0.value.component == "nova" } ?? false
+        }
+        if !placementHosts.isEmpty { db.flags["placement_api_hosts"] = placementHosts.joined(separator: " ") }
+        recount(&db)
         state.databases["nova"] = db
         // A region already at Ocata or later has its instances' allocations in placement.
         if Sim.atLeast(release, "ocata"), let name = placementDatabase(state), var placement = state.databases[name] {
@@ -146,20 +151,67 @@ enum NovaServices {
     /// A unit writing its row as it starts with `release`'s code (nova/service.py `Service.start`: the row is
     /// created when missing, its version updated), then the computes' periodic task (allocations).
     static func started(unit: String, host: String, release: String, state: inout SimState) {
-        guard let binary = binary(unit: unit), var db = state.databases["nova"], db.schema["main"] != nil else { return }
+        guard var db = state.databases["nova"], db.schema["main"] != nil else { return }
+        if placementUnits.contains(unit) {
+            // Where placement runs: the hosts whose nova httpd/apache2 started (read by `heal` without a scan).
+            var hosts = Set((db.flags["placement_api_hosts"] ?? "").split(separator: " ").map(String.init))
+            if hosts.insert(host).inserted {
+                db.flags["placement_api_hosts"] = hosts.sorted().joined(separator: " ")
+                state.databases["nova"] = db
+            }
+            heal(&state, starting: nil)
+            return
+        }
+        guard let binary = binary(unit: unit) else { return }
+        if db.counters["compute_rows"] == nil { recount(&db) }
         let key = "service:\(host):\(binary)"
-        var row = db.flags[key].flatMap { Service(flag: key, value: $0) }
+        let before = db.flags[key].flatMap { Service(flag: key, value: $0) }
+        var row = before
         if row == nil || row!.deleted != 0 {
             row = Service(host: host, binary: binary, id: nextID(&db, "services"), version: 0)
         }
         row!.version = Sim.atLeast(db.schema["main"], "liberty") ? version(release) : 0
         db.flags[key] = row!.encoded
+        count(&db, before, -1)
+        count(&db, row, +1)
         if binary == "nova-compute", db.flags["node:\(host)"].flatMap({ Node(flag: "node:\(host)", value: $0) }).map({ $0.deleted != 0 }) ?? true {
             let n = Node(host: host, id: nextID(&db, "compute_nodes"))
             db.flags[n.flag] = n.encoded
         }
         state.databases["nova"] = db
         heal(&state, starting: binary == "nova-compute" ? (host, release) : nil)
+    }
+
+    /// The units that serve placement from nova's packages (httpd, apache2).
+    static let placementUnits = Set(NovaKnowledge.knowledge.units(.rpm, role: "placement-api") + NovaKnowledge.knowledge.units(.deb, role: "placement-api"))
+
+    /// The non-deleted, not forced-down `nova-compute` rows and those below the heal marker, as counters
+    /// (`compute_rows`, `compute_rows_below_marker`): a compute's start then costs no scan of every row.
+    static func recount(_ db: inout SimDatabase) {
+        let live = services(db).filter { $0.binary == "nova-compute" && $0.deleted == 0 && $0.forcedDown == 0 }
+        db.counters["compute_rows"] = live.count
+        db.counters["compute_rows_below_marker"] = live.filter { $0.version < healMarker }.count
+    }
+
+    static func count(_ db: inout SimDatabase, _ row: Service?, _ sign: Int) {
+        guard let row, row.binary == "nova-compute", row.deleted == 0, row.forcedDown == 0 else { return }
+        db.counters["compute_rows", default: 0] += sign
+        if row.version < healMarker { db.counters["compute_rows_below_marker", default: 0] += sign }
+    }
+
+    /// Whether the minimum over the live `nova-compute` rows is below 22 (0 with no row, as Nova answers).
+    static func oldRowsRemain(_ db: SimDatabase) -> Bool {
+        guard let live = db.counters["compute_rows"], let old = db.counters["compute_rows_below_marker"] else {
+            return minimumComputeVersion(db) < healMarker
+        }
+        return live == 0 || old > 0
+    }
+
+    /// Whether a placement API from nova's packages runs on one of the hosts that started one.
+    static func placementServing(_ state: SimState, _ nova: SimDatabase) -> Bool {
+        (nova.flags["placement_api_hosts"] ?? "").split(separator: " ").contains { host in
+            state.hosts[String(host)]?.services.contains { placementUnits.contains($0.key) && $0.value.component == "nova" && $0.value.running } ?? false
+        }
     }
 
     /// The database that holds placement's tables for a region at this point: `nova_api` (Newton … Stein), else `placement`.
@@ -180,19 +232,25 @@ enum NovaServices {
     static func heal(_ state: inout SimState, starting: (host: String, release: String)?) {
         guard let nova = state.databases["nova"], let placementDB = placementDatabase(state),
               var placement = state.databases[placementDB] else { return }
-        let oldRowsRemain = minimumComputeVersion(nova) < healMarker
-        let units = Set(NovaKnowledge.knowledge.units(.rpm, role: "compute") + NovaKnowledge.knowledge.units(.deb, role: "compute"))
+        let oldRowsRemain = oldRowsRemain(nova)
         var computes: [(host: String, release: String)] = []
-        for host in Sim.hosts(state, in: "computes") {
-            guard let h = state.hosts[host] else { continue }
-            if let s = starting, s.host == host { computes.append(s); continue }
-            if let svc = h.services.first(where: { units.contains($0.key) && $0.value.running }) { computes.append((host, svc.value.release)) }
+        if let starting {
+            // A compute's start changes only its own allocations (the minimum can only have risen).
+            computes = [starting]
+        } else {
+            let units = Set(NovaKnowledge.knowledge.units(.rpm, role: "compute") + NovaKnowledge.knowledge.units(.deb, role: "compute"))
+            for host in Sim.hosts(state, in: "computes") {
+                guard let h = state.hosts[host] else { continue }
+                if let svc = h.services.first(where: { units.contains($0.key) && $0.value.running }) { computes.append((host, svc.value.release)) }
+            }
         }
+        var serving: Bool?
         var changed = false
         for c in computes {
             let v = version(c.release)
             guard v >= 16, placement.flags["healed:\(c.host)"] == nil, v < healMarker || oldRowsRemain else { continue }
-            guard NovaSimulation.placementRunning(state, release: c.release) else { continue }
+            if serving == nil { serving = placementServing(state, nova) }
+            guard serving == true else { break }
             placement.flags["healed:\(c.host)"] = "1"
             changed = true
         }
@@ -299,6 +357,7 @@ enum NovaServices {
                 if s != before { changedRows += 1 }
                 db.flags[key] = s.encoded
             }
+            recount(&db)
             state.databases["nova"] = db
             heal(&state, starting: nil)
             return changedRows
@@ -314,6 +373,7 @@ enum NovaServices {
                 return nil // uniq_services0host0topic0deleted: the model does not keep two live rows of one host and binary
             }
             db.flags[s.flag] = s.encoded
+            recount(&db)
             state.databases["nova"] = db
             heal(&state, starting: nil)
             return 1
@@ -322,6 +382,7 @@ enum NovaServices {
                 guard let host = row["host"]?.stringValue, let binary = row["binary"]?.stringValue else { continue }
                 db.flags.removeValue(forKey: "service:\(host):\(binary)")
             }
+            recount(&db)
             state.databases["nova"] = db
             heal(&state, starting: nil)
             return rows.count
