@@ -48,6 +48,21 @@ import Testing
         #expect(!taken.takenOver[0].broken)
     }
 
+    /// A takeover is journaled no earlier than what the taken-over run journaled last: a simulated run's clock runs
+    /// ahead of the wall clock, and its report would otherwise put the takeover before the attempt it ends.
+    @Test func aTakeoverIsJournaledAfterTheRunsLastEvent() async throws {
+        let j = try journal()
+        let ahead = Date().timeIntervalSince1970 + 7200
+        j.clock = VirtualClock(start: ahead)
+        j.event("old", kind: "log", message: "the last thing the old run did")
+        try await j.flush()
+        _ = try await j.leases.acquire([.region("kr7")], for: holder("old", start: "another-boot/1"), breakLock: false)
+        let taken = try await j.leases.acquire([.region("kr7")], for: holder("new"), breakLock: false)
+        #expect(taken.takenOver.map(\.lease.holder.runID) == ["old"])
+        let lock = try #require(try await j.events("old").first { $0.kind == "lock" })
+        #expect(lock.at.timeIntervalSince1970 >= ahead, "\(lock.at.timeIntervalSince1970) < \(ahead)")
+    }
+
     /// A lock released by one holder does not release another's: a holder whose lock
     /// was broken and later ends gives back nothing of the new holder's.
     @Test func releaseGivesBackOnlyOwnLeases() async throws {

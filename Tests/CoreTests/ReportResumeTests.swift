@@ -94,6 +94,26 @@ import Testing
     }
 
     /// A run that failed and was resumed: the engine journals where it stopped and why.
+    /// On a simulated clock a stop and the next resume often share an instant: the stop belongs to the attempt
+    /// journaled before the resume (by the journal's order), which it ends.
+    @Test func aStopAtTheInstantOfTheNextResumeEndsTheAttemptBeforeIt() async throws {
+        let (journal, runID, origin) = try await Self.killedAndResumed()
+        // A third attempt: the second one stops waiting for an approval, and the next resume comes at that instant.
+        let clock = try #require(journal.clock as? VirtualClock)
+        clock.advance(30, host: nil)
+        journal.event(runID, kind: "stopped", message: "waiting: step 2 needs an approval")
+        journal.event(runID, kind: "resume", message: "resumed by process 4243")
+        try await journal.flush()
+        let run = try #require(try await Report.load(runID, from: journal).runs.first)
+        #expect(run.attempts.map(\.number) == [1, 2, 3])
+        #expect(run.attempts[0].stop == "killed")
+        #expect(run.attempts[1].stop == "waiting", "\(run.attempts.map { $0.stop ?? "-" })")
+        #expect(run.attempts[1].stopMessage == "step 2 needs an approval")
+        // The attempt lasts until its stop, not only until the last host it saw.
+        let stoppedAt = clock.seconds - origin
+        #expect(abs(run.attempts[1].end - stoppedAt) < 0.01, "\(run.attempts[1].end) vs \(stoppedAt)")
+    }
+
     @Test func aFailedAttemptIsMarkedWithWhyItStopped() async throws {
         let f = try Fixture(runbook: """
             runbook { name = "resume-report" }

@@ -47,9 +47,12 @@ struct SQLiteLeaseStore: LeaseStore {
                 for taken in takenOver {
                     try db.execute(sql: "DELETE FROM leases WHERE scope = ? AND token = ?", arguments: [taken.lease.scope.key, taken.lease.holder.token])
                     for runID in Set([holder.runID, taken.lease.holder.runID]) {
+                        // Not before what the run journaled last: a simulated run's clock runs ahead of the wall
+                        // clock, and its report would put the takeover before the attempt it ends.
+                        let last = try Double.fetchOne(db, sql: "SELECT MAX(at) FROM events WHERE run_id = ?", arguments: [runID]) ?? now
                         try db.execute(
                             sql: "INSERT INTO events (run_id, at, kind, level, message) VALUES (?,?,?,?,?)",
-                            arguments: [runID, now, "lock", "warn", "ferry \(holder.command) (pid \(holder.pid) on \(holder.hostname)) \(taken)"])
+                            arguments: [runID, max(now, last), "lock", "warn", "ferry \(holder.command) (pid \(holder.pid) on \(holder.hostname)) \(taken)"])
                     }
                 }
                 for scope in scopes {

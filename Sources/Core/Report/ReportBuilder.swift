@@ -131,6 +131,8 @@ extension Report {
         seen += hosts.flatMap { [$0.startedAt, $0.endedAt].compactMap { $0 } }
         let offsets = seen.map(clock.offset) + checks.map(\.at)
         let bounds = resumes.map(clock.offset)
+        // Events come in the journal's order (by id): the resumes' positions split them.
+        let resumeIndices = events.indices.filter { events[$0].kind == "resume" }
         var out: [RunTimeline.Attempt] = []
         var start = 0.0
         for i in 0...bounds.count {
@@ -138,8 +140,13 @@ extension Report {
             let inside = offsets.filter { $0 >= start && $0 < next }
             var attempt = RunTimeline.Attempt(number: i + 1, start: start, end: max(start, inside.max() ?? start))
             if i < bounds.count {
-                let from = i == 0 ? Date.distantPast : resumes[i - 1]
-                let stop = events.last { $0.kind == "stopped" && $0.at >= from && $0.at < resumes[i] }
+                // The attempt's stop is the last `stopped` event journaled between the resume that began it and the
+                // one that ended it, by the journal's order: on a simulated clock a stop and the next resume often
+                // share an instant, which a comparison of times would give to the wrong attempt.
+                let lower = i == 0 ? events.startIndex : (i - 1 < resumeIndices.count ? resumeIndices[i - 1] + 1 : events.endIndex)
+                let upper = i < resumeIndices.count ? resumeIndices[i] : events.endIndex
+                let stop = lower < upper ? events[lower..<upper].last { $0.kind == "stopped" } : nil
+                if let stop { attempt.end = max(attempt.end, clock.offset(stop.at)) }
                 if let stop, let colon = stop.message.firstIndex(of: ":") {
                     attempt.stop = String(stop.message[..<colon])
                     attempt.stopMessage = String(stop.message[stop.message.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
