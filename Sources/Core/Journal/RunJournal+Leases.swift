@@ -47,9 +47,13 @@ struct SQLiteLeaseStore: LeaseStore {
                 for taken in takenOver {
                     try db.execute(sql: "DELETE FROM leases WHERE scope = ? AND token = ?", arguments: [taken.lease.scope.key, taken.lease.holder.token])
                     for runID in Set([holder.runID, taken.lease.holder.runID]) {
-                        // Not before what the run journaled last: a simulated run's clock runs ahead of the wall
+                        // Not before what the run journaled last (an event, a step, a host): a simulated run's clock runs ahead of the wall
                         // clock, and its report would put the takeover before the attempt it ends.
-                        let last = try Double.fetchOne(db, sql: "SELECT MAX(at) FROM events WHERE run_id = ?", arguments: [runID]) ?? now
+                        let last = try Double.fetchOne(db, sql: """
+                            SELECT MAX(t) FROM (SELECT MAX(at) AS t FROM events WHERE run_id = ?1
+                              UNION ALL SELECT MAX(COALESCE(ended_at, started_at)) FROM host_results WHERE run_id = ?1
+                              UNION ALL SELECT MAX(COALESCE(ended_at, started_at)) FROM steps WHERE run_id = ?1)
+                            """, arguments: [runID]) ?? now
                         try db.execute(
                             sql: "INSERT INTO events (run_id, at, kind, level, message) VALUES (?,?,?,?,?)",
                             arguments: [runID, max(now, last), "lock", "warn", "ferry \(holder.command) (pid \(holder.pid) on \(holder.hostname)) \(taken)"])
