@@ -39,7 +39,7 @@ import Testing
                 """, what: "the HTTPS test server")
         }
 
-        func stop() { _ = try? shellOutput("kill \(pid)") }
+        func stop() { _ = try? shellOutput("kill -9 \(pid)") }
     }
 
     @Test func untrustedCertificateFailsAtOnceCAFileAndInsecureSucceed() async throws {

@@ -79,7 +79,7 @@ import Testing
             (pid, port) = try await startPythonServer(in: directory, what: "the resetting server")
         }
 
-        func stop() { _ = try? shellOutput("kill \(pid)") }
+        func stop() { _ = try? shellOutput("kill -9 \(pid)") }
     }
 
     @Test func aResetBeforeTheAnswerIsRetriedOnlyForRequestsThatMayBeRepeated() async throws {

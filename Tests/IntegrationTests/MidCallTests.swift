@@ -39,7 +39,7 @@ import Testing
             (pid, port) = try await startPythonServer(in: directory, what: "the dropping server")
         }
 
-        func stop() { _ = try? shellOutput("kill \(pid)") }
+        func stop() { _ = try? shellOutput("kill -9 \(pid)") }
     }
 
     @Test func keystoneRabbitMQAndHAProxyDroppingMidAnswerAreNamed() async throws {

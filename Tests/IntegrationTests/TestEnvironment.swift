@@ -119,6 +119,8 @@ func parentPID(_ pid: Int32) -> Int32? {
 /// server writes `port.tmp` and renames it, so the file is whole once it is there). However
 /// long that takes on a loaded machine: it fails only when the server has exited without
 /// writing it (with its server.log), or at the hang guard.
+/// Stop it with SIGKILL (`kill -9`): it inherits the test process's signal mask, in which SIGTERM is blocked, so a
+/// plain `kill` left every such server running after the suite.
 func startPythonServer(in directory: String, setup: String = "", what: String) async throws -> (pid: String, port: Int) {
     let pid = try shellOutput("""
         set -e
@@ -136,7 +138,7 @@ func startPythonServer(in directory: String, setup: String = "", what: String) a
         if let port { return (pid, port) }
         throw FerryError.failed("\(what) did not start: it exited without writing its port: " + log())
     } catch let hung as Wait.Hung {
-        _ = try? shellOutput("kill \(pid)")
+        _ = try? shellOutput("kill -9 \(pid)")
         throw FerryError.failed("\(what) did not start: \(hung): " + log())
     }
 }
