@@ -67,6 +67,7 @@ let package = Package(
                 .embedInCode("Runbook/prelude.lua"),
                 .embedInCode("Report/report.css"),
                 .embedInCode("Report/gantt-defs.svg"),
+                .embedInCode("Primitives/Playbook/ferry_events.py"),
             ]
         ),
         // The simulated region (model, transport, drivers, faults, persistence): hands a run its

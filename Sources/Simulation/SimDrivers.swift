@@ -692,3 +692,32 @@ struct SimHTTP: HTTPRequester {
                             duration: 0.02)
     }
 }
+
+/// `ansible.playbook` on the simulated region: no playbook runs (nothing models its tasks),
+/// so it is recorded, not judged, once per distinct command line. What can be judged is:
+/// an `ansible-playbook` whose playbook file is not there fails as Ansible does (exit 1,
+/// `ERROR! the playbook: … could not be found`), and a `--limit` host the region does not
+/// have ran no task, as it would in the real inventory (the region is the inventory here).
+struct SimPlaybooks: PlaybookDriver {
+    let sim: SimRegion
+
+    func run(_ request: PlaybookRequest, onEvent: @escaping @Sendable (PlaybookEvent) -> Void) async throws -> PlaybookOutcome {
+        sim.clock.advance(1, host: nil)
+        let program = (request.arguments.first.map { ($0 as NSString).lastPathComponent }) ?? ""
+        if program == "ansible-playbook", request.arguments.count > 1 {
+            let playbook = request.arguments[1]
+            let path = playbook.hasPrefix("/") ? playbook : "\(request.directory ?? FileManager.default.currentDirectoryPath)/\(playbook)"
+            if !FileManager.default.fileExists(atPath: path) {
+                var outcome = PlaybookOutcome(exitCode: 1)
+                outcome.stderr = "ERROR! the playbook: \(playbook) could not be found"
+                return outcome
+            }
+        }
+        sim.unjudged.record(request.display, host: nil, why: "the simulated region runs no playbook (its hosts are counted as having run it)")
+        var outcome = PlaybookOutcome(exitCode: 0)
+        for host in request.limit ?? [] {
+            if sim.region.hosts[host] != nil { outcome.hosts[host] = PlaybookHostStats() } else { outcome.missing.append(host) }
+        }
+        return outcome
+    }
+}

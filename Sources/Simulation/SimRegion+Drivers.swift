@@ -12,6 +12,7 @@ extension SimRegion {
         d.catalog = SimCatalogDriver(sim: self)
         d.broker = SimBrokerDriver(sim: self)
         d.http = SimHTTP(sim: self)
+        d.playbooks = SimPlaybooks(sim: self)
         d.unjudged = unjudged
         d.vip = { [self] name in
             guard self.state.vips[name] != nil else {

@@ -127,7 +127,7 @@ import Testing
         Attempt(name: "setmetatable(_G)", lua: "setmetatable(_G, nil)", expect: .refused("cannot change a protected metatable")),
         Attempt(name: "getmetatable(_G)", lua: "getmetatable(_G).__index = nil", expect: .refused("attempt to index a string value")),
         Attempt(name: "rawset over Ferry's entry points", lua: """
-            for _, name in ipairs { '__ferry_invoke_host', '__ferry_probe', '__ferry_select', '__ferry_make_ctx', '__ferry_state',
+            for _, name in ipairs { '__ferry_invoke_host', '__ferry_invoke_wave', '__ferry_probe', '__ferry_select', '__ferry_make_ctx', '__ferry_state',
                                     '__ferry_parallel_item', '__ferry_declarations' } do
               rawset(_G, name, function() error('hijacked ' .. name) end)
             end

@@ -155,6 +155,10 @@ struct HostStepRunner {
     func runWave(_ hosts: [RegionHost], wave: Int?, parallel: Int, maxFail: Int, tally: Tally,
                  earlier: [String: HostRecord], hostsFilter: [String: HostRecord]?) async throws
     {
+        if step.perWave {
+            return try await runWholeWave(hosts, wave: wave, maxFail: maxFail, tally: tally, earlier: earlier,
+                                          hostsFilter: hostsFilter)
+        }
         let runner = self.runner
         let step = self.step
         let engine = self.engine
@@ -218,5 +222,78 @@ struct HostStepRunner {
                 engine.observer.handle(.hostFinished(index: step.index, host: host.name, ok: false, duration: duration, message: message))
             }
         }
+    }
+
+    /// `per = "wave"`: the step's function runs once with the wave's hosts (a playbook with
+    /// `--limit`); each host is journaled as it says, and a raise fails them all. On resume
+    /// and rollback the waves are made of the hosts still to run, as for any step.
+    func runWholeWave(_ hosts: [RegionHost], wave: Int?, maxFail: Int, tally: Tally,
+                      earlier: [String: HostRecord], hostsFilter: [String: HostRecord]?) async throws
+    {
+        let phase = runner.phase
+        let runID = runner.runID
+        tally.noteWrites(engine.localWrites)
+        if tally.state.withLock({ $0.stopped }) || hosts.isEmpty { return }
+        let clock = engine.clock
+        let start = clock.now(host: nil)
+        let states = hosts.map { (hostsFilter?[$0.name]?.hostState) ?? earlier[$0.name]?.hostState ?? .map([:]) }
+        for host in hosts {
+            try await journal.hostStarted(runID, step.index, phase, host: host.name,
+                                          attempt: (earlier[host.name]?.attempts ?? 0) + 1, wave: wave)
+        }
+        var failures: [String: String] = [:]
+        var newStates = states
+        do {
+            let invocation = Invocation(stepIndex: step.index, stepName: step.name, host: nil, phase: phase)
+            let values = try await withTimeout(step.timeout, clock: clock, lane: nil,
+                                               what: "step \(step.name) on wave \(wave ?? 1) (\(hosts.count) hosts)") {
+                try await self.engine.vm.call(
+                    self.engine.runbook.entry.invokeWave,
+                    [.ref(self.runner.function), .value(.array(hosts.map(\.luaValue))), .ref(self.runner.ctx),
+                     .value(.array(states))],
+                    context: invocation)
+            }
+            let names = Set(hosts.map(\.name))
+            if case .map(let failed)? = values.first {
+                for (key, value) in failed {
+                    let name = key.stringValue ?? "\(key)"
+                    guard names.contains(name) else {
+                        throw FerryError.failed("step \(step.name): the wave's run function says \(name) failed, which is not a host of this wave (\(hosts.map(\.name).joined(separator: ", ")))")
+                    }
+                    failures[name] = value.stringValue ?? "failed"
+                }
+            }
+            if values.count > 1, case .array(let list) = values[1], list.count == hosts.count { newStates = list }
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            if let failure = error as? LocalWriteError { engine.localWrites.record(failure) }
+            let message = StepRunner.describe(error)
+            for host in hosts { failures[host.name] = message }
+        }
+        let duration = clock.now(host: nil).timeIntervalSince(start)
+        for (i, host) in hosts.enumerated() {
+            let attempts = (earlier[host.name]?.attempts ?? 0) + 1
+            if let message = failures[host.name] {
+                try? clock.hostDone(host.name)
+                try await journal.hostFinished(
+                    runID, step.index, phase, host: host.name, ok: false, attempts: attempts, duration: duration,
+                    message: message, exitCode: nil, stdout: nil, stderr: nil, hostState: states[i])
+                tally.state.withLock { s in
+                    s.failed += 1
+                    s.failures.append((host.name, message))
+                    if s.failed > maxFail { s.stopped = true }
+                }
+                engine.observer.handle(.hostFinished(index: step.index, host: host.name, ok: false, duration: duration, message: message))
+            } else {
+                try clock.hostDone(host.name)
+                try await journal.hostFinished(
+                    runID, step.index, phase, host: host.name, ok: true, attempts: attempts, duration: duration,
+                    message: nil, exitCode: nil, stdout: nil, stderr: nil, hostState: newStates[i])
+                tally.state.withLock { $0.ok += 1 }
+                engine.observer.handle(.hostFinished(index: step.index, host: host.name, ok: true, duration: duration, message: nil))
+            }
+        }
+        tally.noteWrites(engine.localWrites)
     }
 }

@@ -76,6 +76,8 @@ public struct RunDrivers: Sendable {
     public var catalog: (any CatalogDriver)?
     public var broker: (any BrokerDriver)?
     public var http: (any HTTPRequester)?
+    /// `ansible.playbook`.
+    public var playbooks: (any PlaybookDriver)?
     /// Where a simulated region says what it ran without judging (``UnjudgedRecorder``).
     public var unjudged: (any UnjudgedRecorder)?
     public init() {}

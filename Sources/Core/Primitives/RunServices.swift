@@ -24,6 +24,9 @@ extension RunEnvironment {
     /// `http.*`.
     public var http: any HTTPRequester { drivers.http ?? HTTPService.shared }
 
+    /// `ansible.playbook`: Ansible on this machine.
+    public var playbooks: any PlaybookDriver { drivers.playbooks ?? AnsiblePlaybooks() }
+
     /// `vip.*`: the region's VIPs, each with the driver its `driver:` names (``VIPDrivers``).
     public var vips: VIPDirectory { VIPDirectory(region: region, transport: transport, simulated: drivers.vip) }
 

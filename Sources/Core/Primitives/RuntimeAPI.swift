@@ -333,12 +333,17 @@ enum RuntimeAPI {
         }
     }
 
-    static func outputCapture(_ env: RunEnvironment, _ invocation: Invocation?, host: String, command: String) -> OutputCapture {
-        guard let dir = env.outputDirectory, let invocation else { return OutputCapture() }
+    /// The folder of the step's output files (nil: the run keeps no output files).
+    static func outputFolder(_ env: RunEnvironment, _ invocation: Invocation?) -> String? {
+        guard let dir = env.outputDirectory, let invocation else { return nil }
         // Step and host names come from the runbook and the region: each is one path
         // component (a host named ../../tmp/x writes inside the step's folder).
         let step = FileName.component(invocation.stepName + (invocation.phase == .run ? "" : "-" + invocation.phase.rawValue))
-        let folder = "\(dir)/\(String(format: "%03d", invocation.stepIndex))-\(step)"
+        return "\(dir)/\(String(format: "%03d", invocation.stepIndex))-\(step)"
+    }
+
+    static func outputCapture(_ env: RunEnvironment, _ invocation: Invocation?, host: String, command: String) -> OutputCapture {
+        guard let folder = outputFolder(env, invocation), let invocation else { return OutputCapture() }
         let file = FileName.component(host)
         let stamp = ISO8601DateFormatter().string(from: Date())
         return OutputCapture(

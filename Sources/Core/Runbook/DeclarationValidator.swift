@@ -16,7 +16,7 @@ struct DeclarationValidator {
 
     static let stepFields = [
         "run", "undo", "desc", "on", "parallel", "batch", "pause", "gate", "adaptive", "max_fail", "timeout",
-        "retries", "retry_delay", "before", "after", "confirm", "when", "tags",
+        "retries", "retry_delay", "before", "after", "confirm", "when", "tags", "per",
     ]
     static let checkFields = ["probe", "within", "every", "on", "desc", "phase"]
     static let runbookFields = ["name", "from", "to", "description"]
@@ -116,6 +116,18 @@ struct DeclarationValidator {
                     problems.append("\(loc): \(what): retries must be a whole number ≥ 0, got \(describe(spec["retries"]))")
                 }
             }
+            var perWave = false
+            switch spec["per"] {
+            case .nil, .string("host"): break
+            case .string("wave"):
+                perWave = true
+                if on == nil { problems.append("\(loc): \(what): per = \"wave\" needs on = ... (the hosts its waves are made of)") }
+                if retries > 0 {
+                    problems.append("\(loc): \(what): retries apply to one host; a step with per = \"wave\" is run once per wave (retry inside its run function)")
+                }
+            default:
+                problems.append("\(loc): \(what): per must be \"host\" (run(host, ctx) for each host) or \"wave\" (run(hosts, ctx) once per wave), got \(describe(spec["per"]))")
+            }
             var tags: [String] = []
             switch spec["tags"] {
             case .nil: break
@@ -142,7 +154,7 @@ struct DeclarationValidator {
                 before: await checkReferences(spec["before"], at: loc, what: "\(what): before", checks: checks),
                 after: await checkReferences(spec["after"], at: loc, what: "\(what): after", checks: checks),
                 confirm: confirm, when: await function(spec["when"], at: loc, what: "\(what): when", required: false),
-                tags: tags)
+                tags: tags, perWave: perWave)
             steps.append(step)
         }
         if steps.isEmpty && problems.isEmpty {

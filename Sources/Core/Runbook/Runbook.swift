@@ -29,6 +29,7 @@ public final class Runbook: Sendable {
 
     struct EntryPoints: Sendable {
         let invokeHost: LuaRef
+        let invokeWave: LuaRef
         let probe: LuaRef
         let select: LuaRef
         let makeContext: LuaRef

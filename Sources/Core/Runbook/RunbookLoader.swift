@@ -83,6 +83,7 @@ public enum RunbookLoader {
         // Lua runs: a runbook cannot replace them (`rawset(_G, "__ferry_invoke_host", …)`).
         let entry = Runbook.EntryPoints(
             invokeHost: try await takeGlobal(vm, "__ferry_invoke_host"),
+            invokeWave: try await takeGlobal(vm, "__ferry_invoke_wave"),
             probe: try await takeGlobal(vm, "__ferry_probe"),
             select: try await takeGlobal(vm, "__ferry_select"),
             makeContext: try await takeGlobal(vm, "__ferry_make_ctx"),
@@ -158,6 +159,7 @@ public enum RunbookLoader {
     /// The natives the prelude wraps (`__native.*`; it hides the table from runbooks).
     static func natives(_ runtime: RuntimeBox) -> [LuaFunction] {
         RuntimeAPI.natives(runtime) + DatabaseAPI.natives(runtime) + VIPAPI.natives(runtime) + ServiceAPI.natives(runtime)
+            + PlaybookAPI.natives(runtime)
     }
 
     static func takeGlobal(_ vm: LuaVM, _ name: String) async throws -> LuaRef {

@@ -73,6 +73,9 @@ public struct StepDefinition: Sendable {
     public var confirm: String?
     public var when: LuaRef?
     public var tags: [String]
+    /// `per = "wave"`: `run(hosts, ctx)` and `undo(hosts, ctx)` are called once per wave with
+    /// the wave's hosts (a playbook with `--limit`), and say which of them failed.
+    public var perWave: Bool = false
 
     public var isPerHost: Bool { on != nil }
     public var isReversible: Bool { undo != nil }

@@ -291,6 +291,24 @@ http = {
   end,
 }
 
+-- Ansible ------------------------------------------------------------------
+
+local PLAYBOOK_FIELDS = { "playbook", "command", "inventory", "limit", "tags", "skip_tags", "extra_vars", "check",
+  "diff", "become", "forks", "args", "env", "cwd", "timeout", "fail" }
+
+ansible = {
+  --- Runs a playbook on this machine (ansible-playbook, or kolla-ansible / openstack-ansible
+  --- through `command`), its events journaled; raises naming each failed host and task
+  --- unless `fail = false`.
+  playbook = function(spec)
+    if type(spec) ~= "table" then
+      error("ansible.playbook{ playbook = ..., limit = ... }: expected a table, got " .. type(spec), 2)
+    end
+    validate_spec("ansible.playbook", spec, PLAYBOOK_FIELDS)
+    return native.ansible_playbook(spec)
+  end,
+}
+
 catalog = {
   services = function() return native.catalog_services() end,
   endpoints = function(filter) return native.catalog_endpoints(filter) end,
@@ -339,6 +357,32 @@ function __ferry_invoke_host(fn, hostdata, ctx, hoststate)
   local host = make_host(hostdata, hoststate)
   fn(host, ctx)
   return host.state
+end
+
+-- A step with per = "wave": run(hosts, ctx) once per wave. It returns nothing (every host
+-- of the wave succeeded) or the hosts that failed, { [name or host] = reason } or a list of
+-- names or hosts; raising fails the whole wave. Returns the failures and each host's state.
+function __ferry_invoke_wave(fn, hostsdata, ctx, hoststates)
+  local hosts = {}
+  for i, data in ipairs(hostsdata) do hosts[i] = make_host(data, hoststates[i]) end
+  local failed = fn(hosts, ctx)
+  local out = {}
+  if failed ~= nil then
+    if type(failed) ~= "table" then
+      error('a step with per = "wave" returns nothing, or the hosts that failed ({ [name] = reason }), got '
+        .. type(failed), 0)
+    end
+    for k, v in pairs(failed) do
+      local name, why = k, v
+      if math.type(k) == "integer" then name, why = v, "failed" end
+      if type(name) == "table" then name = name.name end
+      if type(why) ~= "string" then why = (why == true) and "failed" or tostring(why) end
+      out[tostring(name)] = why
+    end
+  end
+  local states = {}
+  for i, h in ipairs(hosts) do states[i] = h.state end
+  return out, states
 end
 
 function __ferry_probe(fn, ctx, hostdata)

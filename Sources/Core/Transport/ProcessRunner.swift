@@ -10,7 +10,7 @@ enum ProcessRunner {
     }
 
     static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], stdin: Data?,
-                    output: OutputCapture, timeout: Double?) async throws -> CommandResult
+                    output: OutputCapture, timeout: Double?, directory: String? = nil) async throws -> CommandResult
     {
         let clock = ContinuousClock()
         let start = clock.now
@@ -22,7 +22,7 @@ enum ProcessRunner {
         do {
             result = try await Subprocess.run(
                 .path(.init(executable)), arguments: Arguments(arguments), environment: .inherit.updating(env),
-                platformOptions: options, input: .data(stdin ?? Data()), output: .sequence, error: .sequence
+                workingDirectory: directory.map { .init($0) }, platformOptions: options, input: .data(stdin ?? Data()), output: .sequence, error: .sequence
             ) { execution in
                 // A cancelled caller (a step timeout, Ctrl-C) kills the command's whole
                 // process group instead of leaving it running.

@@ -151,17 +151,23 @@ public final class OutputCapture: Sendable {
         var stdoutFile: PrivateFile?
         var stderrFile: PrivateFile?
         var writeFailure: LocalWriteError?
+        /// Standard output after its last newline, while ``onLine`` waits for the rest.
+        var partialLine: [UInt8] = []
     }
     private let state = Mutex(State())
+    private let onLine: (@Sendable (String) -> Void)?
     private let stdoutPath: String?
     private let stderrPath: String?
     private let tailBytes: Int
     private let header: String?
 
     /// - Parameters: paths of the files to append to (created on first output).
+    ///   - onLine: called with each complete line of standard output (without its newline),
+    ///     in order, as it arrives (a streamed event log); the last line without a newline at ``finish()``.
     public init(stdoutPath: String? = nil, stderrPath: String? = nil, header: String? = nil,
-                tailBytes: Int = OutputCapture.defaultTailBytes)
+                tailBytes: Int = OutputCapture.defaultTailBytes, onLine: (@Sendable (String) -> Void)? = nil)
     {
+        self.onLine = onLine
         self.stdoutPath = stdoutPath
         self.stderrPath = stderrPath
         self.tailBytes = tailBytes
@@ -173,6 +179,20 @@ public final class OutputCapture: Sendable {
 
     private func append(_ bytes: UnsafeRawBufferPointer, err: Bool) {
         guard bytes.count > 0 else { return }
+        let lines = state.withLock { s -> [String] in
+            guard !err, onLine != nil else { return [] }
+            var lines: [String] = []
+            for byte in bytes {
+                if byte == 10 {
+                    lines.append(String(decoding: s.partialLine, as: UTF8.self))
+                    s.partialLine.removeAll(keepingCapacity: true)
+                } else if s.partialLine.count < 1 << 20 {
+                    s.partialLine.append(byte)
+                }
+            }
+            return lines
+        }
+        for line in lines { onLine?(line) }
         state.withLock { s in
             if let path = err ? stderrPath : stdoutPath, s.writeFailure == nil {
                 do {
@@ -225,6 +245,11 @@ public final class OutputCapture: Sendable {
 
     /// Closes the files.
     public func finish() {
+        let rest = state.withLock { s -> String? in
+            defer { s.partialLine = [] }
+            return s.partialLine.isEmpty ? nil : String(decoding: s.partialLine, as: UTF8.self)
+        }
+        if let rest { onLine?(rest) }
         state.withLock { s in
             s.stdoutFile?.close()
             s.stderrFile?.close()
