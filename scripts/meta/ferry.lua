@@ -24,6 +24,7 @@
 
 ---A per-host step's function: `fn(host, ctx)`.
 ---@alias HostStepFunction fun(host: Host, ctx: Ctx)
+---@alias WaveStepFunction fun(hosts: Host[], ctx: Ctx): table<string, string>|string[]|nil
 
 ---A probe of a check without `on`: true, or false and why.
 ---@alias Probe fun(ctx: Ctx): (boolean, string?)
@@ -114,8 +115,9 @@ local Ini = {}
 ---@field description? string
 
 ---@class StepSpec
----@field run StepFunction|HostStepFunction required; `run(host, ctx)` when `on` is set
----@field undo? StepFunction|HostStepFunction the rollback action; without it the step is irreversible
+---@field run StepFunction|HostStepFunction|WaveStepFunction required; `run(host, ctx)` when `on` is set, `run(hosts, ctx)` with per = "wave"
+---@field undo? StepFunction|HostStepFunction|WaveStepFunction the rollback action; without it the step is irreversible
+---@field per? "host"|"wave" with `on`: "host" (default) calls run(host, ctx) for each host; "wave" calls run(hosts, ctx) once per wave (a playbook with --limit) and it returns the hosts that failed
 ---@field desc? string
 ---@field on? Selector run per host on these hosts; without it the step runs once
 ---@field parallel? integer hosts at once (default: the region's ssh.parallel); per-host steps only
@@ -430,6 +432,49 @@ function vip.restore(previous) end
 ---@param name string
 ---@param mode "all"|"writes"|boolean
 function vip.maintenance(name, mode) end
+
+-- Ansible ---------------------------------------------------------------------
+
+---@class PlaybookSpec
+---@field playbook? string the playbook (relative paths: to `cwd`); or `command`
+---@field command? string[] a wrapper instead: `{ "kolla-ansible", "-i", "multinode", "upgrade" }` (ansible-playbook, kolla-ansible or openstack-ansible)
+---@field inventory? string|string[] `-i` each
+---@field limit? string|string[]|Host[] `--limit`: a pattern, or hosts (each must run a task, or it counts as failed)
+---@field tags? string|string[]
+---@field skip_tags? string|string[]
+---@field extra_vars? table passed as a private file (`--extra-vars @file`), never on the command line
+---@field check? boolean `--check`
+---@field diff? boolean `--diff`
+---@field become? boolean `--become`
+---@field forks? integer `--forks`
+---@field args? string[] more arguments, appended as they are
+---@field env? table<string, string> environment of the playbook (not ANSIBLE_STDOUT_CALLBACK: Ferry's)
+---@field cwd? string working directory (default: the runbook's directory)
+---@field timeout? Duration stop it after this long
+---@field fail? boolean raise when a host failed or the playbook exited non-zero (default true)
+
+---@class PlaybookResult
+---@field ok boolean exit 0, no failed or unreachable host, every host of `limit` ran
+---@field command string the command line (the extra vars as `@file`)
+---@field exit_code? integer
+---@field hosts table<string, {ok: integer, changed: integer, failed: integer, unreachable: integer, skipped: integer, rescued: integer, ignored: integer}> the recap
+---@field failed table<string, string> each failed host: `task 'X': message`, `unreachable (task 'X'): …`, or `ran no task …`
+---@field failures {host: string, task: string, play?: string, message: string, unreachable: boolean}[]
+---@field plays integer
+---@field tasks integer
+---@field missing string[] hosts of `limit` that ran no task
+---@field events? string the event stream's file (one JSON object a line), beside the step's output
+---@field dry_run? boolean true in a dry run (nothing ran)
+
+---Ansible on this machine.
+ansible = {}
+
+---Runs a playbook on this machine with Ferry's event callback: plays and failed hosts go to
+---the run's log, the events beside the step's output. Raises naming each failed host and
+---task (unless `fail = false`). On the simulated region nothing runs: it is recorded, not judged.
+---@param spec PlaybookSpec
+---@return PlaybookResult
+function ansible.playbook(spec) end
 
 -- HTTP ------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ M.globals = {
   db = { fields = { "connect", "backup", "verify", "restore" } },
   vip = { fields = { "url", "get", "switch", "restore", "maintenance" } },
   http = { fields = { "request", "get" } },
+  ansible = { fields = { "playbook" } },
   catalog = { fields = {
     "services", "endpoints", "ensure_service", "ensure_endpoint", "update_endpoint", "delete_endpoint",
     "regions", "create_region", "ensure_region", "delete_region", "snapshot", "restore", "token_catalog",
