@@ -31,7 +31,7 @@ files["scripts/meta/ferry.lua"] = {
 -- before the sandbox, so it still sees the whole debug library.
 local prelude_globals = {
   "__native", "__ferry_fns", "__ferry_declarations", "__ferry_classes",
-  "__ferry_invoke_host", "__ferry_probe", "__ferry_select", "__ferry_make_ctx", "__ferry_state",
+  "__ferry_invoke_host", "__ferry_invoke_wave", "__ferry_probe", "__ferry_select", "__ferry_make_ctx", "__ferry_state",
   "__ferry_parallel_item",
 }
 for _, name in ipairs(ferry_names) do prelude_globals[#prelude_globals + 1] = name end

@@ -709,12 +709,14 @@ struct SimPlaybooks: PlaybookDriver {
             let path = playbook.hasPrefix("/") ? playbook : "\(request.directory ?? FileManager.default.currentDirectoryPath)/\(playbook)"
             if !FileManager.default.fileExists(atPath: path) {
                 var outcome = PlaybookOutcome(exitCode: 1)
+                outcome.limit = request.limit
                 outcome.stderr = "ERROR! the playbook: \(playbook) could not be found"
                 return outcome
             }
         }
-        sim.unjudged.record(request.display, host: nil, why: "the simulated region runs no playbook (its hosts are counted as having run it)")
+        sim.unjudged.record(request.shape, host: nil, why: "the simulated region runs no playbook (its hosts are counted as having run it)")
         var outcome = PlaybookOutcome(exitCode: 0)
+        outcome.limit = request.limit
         for host in request.limit ?? [] {
             if sim.region.hosts[host] != nil { outcome.hosts[host] = PlaybookHostStats() } else { outcome.missing.append(host) }
         }

@@ -256,7 +256,7 @@ struct HostStepRunner {
             let names = Set(hosts.map(\.name))
             if case .map(let failed)? = values.first {
                 for (key, value) in failed {
-                    let name = key.stringValue ?? "\(key)"
+                    let name = key
                     guard names.contains(name) else {
                         throw FerryError.failed("step \(step.name): the wave's run function says \(name) failed, which is not a host of this wave (\(hosts.map(\.name).joined(separator: ", ")))")
                     }

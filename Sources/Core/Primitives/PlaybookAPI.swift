@@ -63,6 +63,7 @@ enum PlaybookAPI {
     static func strings(_ v: LuaValue, _ what: String) throws -> [String] {
         switch v {
         case .nil: return []
+        case .map(let m) where m.isEmpty: return []
         case .string(let s): return [s]
         case .array(let items):
             return try items.map { item in

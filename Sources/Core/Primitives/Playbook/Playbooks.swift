@@ -23,8 +23,25 @@ public struct PlaybookRequest: Sendable {
             (arguments, limit, environment, directory, timeout, eventsPath)
     }
 
-    /// The command as a shell would read it (extra vars are a file: no secret is in it).
-    public var display: String { arguments.map(ShellQuote.quote).joined(separator: " ") }
+    /// The command as a shell would read it (extra vars are a file: no secret is in it), a
+    /// long `--limit` shortened to its first and last hosts and their count.
+    public var display: String { shown(limit: { list in
+        let hosts = list.split(separator: ",")
+        return hosts.count <= 6 ? list : "\(hosts.prefix(3).joined(separator: ",")),…,\(hosts.last!) (\(hosts.count) hosts)"
+    }) }
+
+    /// The command with the `--limit` value replaced by `…`: one text for every wave.
+    public var shape: String { shown(limit: { _ in "…" }) }
+
+    func shown(limit: (String) -> String) -> String {
+        var words: [String] = []
+        var afterLimit = false
+        for a in arguments {
+            words.append(afterLimit ? limit(a) : ShellQuote.quote(a))
+            afterLimit = a == "--limit"
+        }
+        return words.joined(separator: " ")
+    }
 }
 
 /// A host's line of Ansible's recap.
@@ -32,8 +49,8 @@ public struct PlaybookHostStats: Sendable, Equatable {
     public var ok = 0, changed = 0, failures = 0, unreachable = 0, skipped = 0, rescued = 0, ignored = 0
     public init() {}
     var luaValue: LuaValue {
-        .map(["ok": .int(ok), "changed": .int(changed), "failed": .int(failures), "unreachable": .int(unreachable),
-              "skipped": .int(skipped), "rescued": .int(rescued), "ignored": .int(ignored)])
+        .map(["ok": .int(Int64(ok)), "changed": .int(Int64(changed)), "failed": .int(Int64(failures)), "unreachable": .int(Int64(unreachable)),
+              "skipped": .int(Int64(skipped)), "rescued": .int(Int64(rescued)), "ignored": .int(Int64(ignored))])
     }
 }
 
@@ -79,24 +96,37 @@ public struct PlaybookOutcome: Sendable {
 
     public var succeeded: Bool { exitCode == 0 && failures.isEmpty && missing.isEmpty }
 
-    /// Each failed host with the first task that failed on it.
+    /// The hosts of `--limit` when the caller named hosts.
+    public var limit: [String]?
+
+    /// Each failed host with the first task that failed on it. A playbook that failed as a
+    /// whole (a non-zero exit, no host's task failing: a missing playbook, a syntax error, a
+    /// kill) failed every host of `limit`: none of them may count as done.
     public var failedHosts: [String: String] {
         var out: [String: String] = [:]
         for f in failures where out[f.host] == nil { out[f.host] = f.summary }
         for h in missing where out[h] == nil { out[h] = "ran no task (not in the inventory, or no play targets it)" }
+        if exitCode != 0, out.isEmpty {
+            for h in limit ?? [] { out[h] = "the playbook failed before any task failed on a host: \(statusText)" }
+        }
         return out
+    }
+
+    /// `exited 1: ERROR! the playbook: x.yml could not be found` (the last lines of stderr).
+    var statusText: String {
+        let status = exitCode.map { "exited \($0)" } ?? "killed by signal \(signal ?? 0)"
+        let tail = stderr.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.suffix(3)
+        return status + (tail.isEmpty ? "" : ": " + tail.joined(separator: " | "))
     }
 
     /// `ansible-playbook site.yml …: 2 host(s) failed: cmp001: task 'x': …; …` or the exit and stderr.
     public func failureMessage(_ command: String) -> String {
         let failed = failedHosts
-        if !failed.isEmpty {
+        if !failed.isEmpty, !(failures.isEmpty && missing.isEmpty && exitCode != 0) {
             let list = failed.keys.sorted().prefix(5).map { "\($0): \(failed[$0]!)" }.joined(separator: "; ")
             return "`\(command)`: \(failed.count) host(s) failed: \(list)\(failed.count > 5 ? "; …" : "")"
         }
-        let status = exitCode.map { "exited \($0)" } ?? "killed by signal \(signal ?? 0)"
-        let tail = stderr.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.suffix(3)
-        return "`\(command)` \(status)\(tail.isEmpty ? "" : ": " + tail.joined(separator: " | "))"
+        return "`\(command)` \(statusText)"
     }
 
     /// The table `ansible.playbook` returns.
@@ -111,10 +141,10 @@ public struct PlaybookOutcome: Sendable {
                 .map(["host": .string(f.host), "task": .string(f.task), "message": .string(f.message),
                       "unreachable": .bool(f.unreachable), "play": f.play.map(LuaValue.string) ?? .nil])
             }),
-            "plays": .int(plays), "tasks": .int(tasks), "missing": .array(missing.map(LuaValue.string)),
+            "plays": .int(Int64(plays)), "tasks": .int(Int64(tasks)), "missing": .array(missing.map(LuaValue.string)),
         ]
-        if let exitCode { t["exit_code"] = .int(Int(exitCode)) }
-        if let signal { t["signal"] = .int(Int(signal)) }
+        if let exitCode { t["exit_code"] = .int(Int64(exitCode)) }
+        if let signal { t["signal"] = .int(Int64(signal)) }
         if let events { t["events"] = .string(events) }
         return .map(t)
     }
@@ -182,6 +212,7 @@ public final class PlaybookStream: Sendable {
         var o = state.withLock { $0 }
         o.exitCode = exitCode
         o.signal = signal
+        o.limit = limit
         o.stderr = stderr
         if let limit, exitCode == 0 {
             let seen = Set(o.hosts.keys).union(o.failures.map(\.host))
