@@ -1,6 +1,6 @@
 ---@meta ferry.rabbitmq
 -- `require "ferry.rabbitmq"` for the language server: the module's type, `ferry.rabbitmq`, is declared in
--- ../ferry.lua (docs/lua-api.md#editor-support).
+-- ../ferry.lua (docs/runbook-guide.md#editor-support).
 
 ---@type ferry.rabbitmq
 local rabbitmq = {}
