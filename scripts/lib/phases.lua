@@ -47,6 +47,7 @@ local lib = require "lib.upgrade"
 ---| "nova_roles"
 ---| "nova_timeout"
 ---| "max_fail"
+---| "compute_canary"
 
 ---@class lib.phases.NovaNeutronSpec: table<lib.phases.NovaNeutronSpecKey, any>
 ---@field from string
@@ -64,6 +65,7 @@ local lib = require "lib.upgrade"
 ---@field nova_roles? string[]
 ---@field nova_timeout? Duration
 ---@field max_fail? HostAmount
+---@field compute_canary? integer computes in the canary wave (default 2)
 
 ---@class lib.phases
 local M = {}
@@ -113,7 +115,7 @@ end
 function M.nova_neutron(spec)
   validate_spec("phases.nova_neutron", spec, { "from", "to", "before", "nova_databases", "create_databases", "endpoints", "vips",
                                               "after_sync", "compute_batch", "agent_batch", "load_max", "transport", "nova_roles",
-                                              "nova_timeout", "max_fail" })
+                                              "nova_timeout", "max_fail", "compute_canary" })
   local from, to = spec.from, spec.to
   local nova_api = lib.api_check { component = "nova", name = "nova-api" }
   local neutron_api = lib.api_check { component = "neutron", name = "neutron-api" }

@@ -94,13 +94,10 @@ local nodes = require "lib.nodes"
 ---@field when? fun(ctx: Ctx): boolean false skips the step
 ---@field tags? string|string[] for --tags / --skip-tags
 
----@class lib.DbSyncSpec: table<DbSyncKey|"component", any>
+---@class lib.DbSyncSpec: table<DbSyncDeclareKey|"component", any>
 ---@field component string e.g. "glance" (`on` defaults to "<component>_new")
 ---@field from? string declaration time: the release the region is at
 ---@field to? string declaration time: the release to reach
----@field release? string inside a step: run this one release's commands now
----@field ctx? Ctx inside a step: the step's ctx
----@field host? Host inside a step: run here (with venv)
 ---@field releases? table<string, {host: string, venv?: string}> where each release's tools live (else the region's)
 ---@field on? Selector fallback: the first host of this selector
 ---@field venv? string fallback virtualenv, "{release}" replaced: "/opt/venvs/{release}"

@@ -780,7 +780,10 @@ release.http_health = function(vipname, path) end
 ---@return Probe
 release.zero_rows = function(dbname, sql, what) end
 
----@alias DbSyncKey "from"|"to"|"release"|"ctx"|"host"|"releases"|"on"|"venv"|"prefix"|"slurp"|"online_migrations"|"max_count"|"max_rounds"|"config_files"|"transport_url"|"timeout"
+---The keys of a db_sync at declaration time (`from`, `to`: it declares the steps).
+---@alias DbSyncDeclareKey "from"|"to"|"prefix"|"slurp"|"releases"|"on"|"venv"|"online_migrations"|"max_count"|"max_rounds"|"config_files"|"transport_url"|"timeout"
+---Those inside a step too (`release`, `ctx`, `host`: it runs one release's commands).
+---@alias DbSyncKey DbSyncDeclareKey|"release"|"ctx"|"host"
 
 ---`<component>.db_sync` and `.online_migrations` (Sources/Plugins/Release/release.lua: RUN_FIELDS and
 ---the options of the component's commands; `transport_url` is nova's).
