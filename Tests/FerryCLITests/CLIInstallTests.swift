@@ -19,7 +19,7 @@ import Testing
                                                  in: Repository.root)
         #expect(install.code == 0, "\(install.stderr)")
         let ferry = prefix + "/bin/ferry"
-        for file in ["share/ferry/lib/upgrade.lua", "share/ferry/meta/ferry.lua", "share/ferry/meta/luacheck.lua",
+        for file in ["share/ferry/lib/upgrade.lua", "share/ferry/meta/ferry.lua", "share/ferry/meta/ferry/glance.lua", "share/ferry/meta/luacheck.lua",
                      "share/ferry/runbooks/sim-agents/main.lua", "share/ferry/regions/sim.yaml", "share/ferry/init/20-upgrade.lua",
                      "share/man/man1/ferry.1.gz", "share/bash-completion/completions/ferry", "share/zsh/vendor-completions/_ferry",
                      "share/fish/vendor_completions.d/ferry.fish"]

@@ -3,6 +3,20 @@
 -- rows removed before the new services start. See docs/library.md.
 local cinder = require "ferry.cinder"
 
+---@class lib.cinder.RehomeVolumesSpec: table<"from"|"to"|"name"|"tags", any>
+---@field from? string (default "cinder_old")
+---@field to? string (default "cinder_new")
+---@field name? string
+---@field tags? string|string[]
+
+---@class lib.cinder.RemoveOldServicesSpec: table<"from"|"runner"|"name"|"tags"|"versioned", any>
+---@field from? string (default "cinder_old")
+---@field runner? string (default "cinder_new")
+---@field name? string
+---@field tags? string|string[]
+---@field versioned? boolean
+
+---@class lib.cinder
 local M = {}
 
 --- The service rows of `cinder-manage service list` on `host`: { binary =, host = } each.
@@ -21,6 +35,7 @@ end
 --- at the same position in its group (or where `vars.cinder_rehome` maps them), with
 --- `cinder-manage volume update_host`; undo moves them back. spec: from (default
 --- "cinder_old"), to (default "cinder_new"), name, tags.
+---@param spec? lib.cinder.RehomeVolumesSpec
 function M.rehome_volumes(spec)
   spec = validate_spec("lib.cinder.rehome_volumes", spec or {}, { "from", "to", "name", "tags" })
   local from, to = spec.from or "cinder_old", spec.to or "cinder_new"
@@ -70,6 +85,7 @@ end
 --- cinder database, which the rollback restores. Put it after the re-homing and before the
 --- new services start. spec: from (default "cinder_old"), runner (default "cinder_new"),
 --- name, tags.
+---@param spec? lib.cinder.RemoveOldServicesSpec
 function M.remove_old_services(spec)
   spec = validate_spec("lib.cinder.remove_old_services", spec or {}, { "from", "runner", "name", "tags", "versioned" })
   local from, runner_group = spec.from or "cinder_old", spec.runner or "cinder_new"

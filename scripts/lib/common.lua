@@ -1,5 +1,29 @@
 -- Helpers shared by the library's modules (lib.upgrade, lib.config, lib.nodes): unit
 -- names from the component modules, secret values, and the step fields passed through.
+---@class lib.UnitsSpec: table<"component"|"group"|"release"|"roles"|"units"|WaveKey|"name", any>
+---@field name? string the step's name (default: the helper's)
+---@field component? string e.g. "nova": its units of `roles` (module.services)
+---@field group string the hosts
+---@field release? string the release whose unit names to use
+---@field roles? string|string[] e.g. { "api", "scheduler" }, or a placement (default "controller")
+---@field units? string|string[]|fun(ctx: Ctx, host: Host): string[] the units themselves, instead of roles
+---@field desc? string
+---@field parallel? integer hosts at once (default: the region's ssh.parallel); per-host steps only
+---@field batch? HostAmount hosts per wave; per-host steps only
+---@field pause? Duration wait between waves; per-host steps only
+---@field gate? CheckRef must pass between waves; per-host steps only
+---@field adaptive? boolean grow waves while the gate passes, halve them when it fails; needs batch and gate
+---@field max_fail? HostAmount hosts allowed to fail (default 0); per-host steps only
+---@field timeout? Duration per attempt (per host in a per-host step)
+---@field retries? integer extra attempts (default 0)
+---@field retry_delay? Duration between attempts (default "5s")
+---@field before? CheckRef|CheckRef[] checks that must pass before the step runs
+---@field after? CheckRef|CheckRef[] checks that must pass once run() succeeded
+---@field confirm? string question asked before the step runs (unless --yes)
+---@field when? fun(ctx: Ctx): boolean false skips the step
+---@field tags? string|string[] for --tags / --skip-tags
+
+---@class lib.common
 local M = {}
 
 local concat = table.concat

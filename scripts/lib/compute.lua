@@ -5,6 +5,34 @@ local common = require "lib.common"
 local nova = require "ferry.nova"
 local release = require "ferry.release"
 
+---@class lib.compute.HypervisorVersionsSpec: table<"to"|"group", any>
+---@field to string the release
+---@field group? string (default "computes")
+
+---@class lib.compute.HealGuardSpec: table<"name"|"database", any>
+---@field name? string
+---@field database? string
+
+---@class lib.compute.AllocationsCheckSpec: table<"name"|"group"|"placement_database"|"within"|"every", any>
+---@field name? string
+---@field group? string (default "computes")
+---@field placement_database? string (default "nova_api")
+---@field within? Duration (default "15m")
+---@field every? Duration
+
+---@class lib.compute.RemoveStaleServicesSpec: table<"name"|"group"|"before"|"database", any>
+---@field name? string
+---@field group? string (default "computes")
+---@field before? CheckRef|CheckRef[]
+---@field database? string
+
+---@class lib.compute.ServiceVersionsCheckSpec: table<"name"|"to"|"group"|"database", any>
+---@field name? string
+---@field to string the release
+---@field group? string (default "computes")
+---@field database? string
+
+---@class lib.compute
 local M = {}
 
 M.CONF = "/etc/nova/nova.conf"
@@ -57,6 +85,7 @@ local older = common.older
 --- Declares the check `hypervisor-versions`: on every host of `group` (default "computes"),
 --- `virsh version` reports a libvirt and a QEMU at least `to`'s minimum
 --- (nova.hypervisor_minimum; a libvirt driver older than it refuses to start). Returns its name.
+---@param spec lib.compute.HypervisorVersionsSpec
 function M.hypervisor_versions(spec)
   validate_spec("compute.hypervisor_versions", spec, { "to", "group" })
   local to, group = spec.to, spec.group or "computes"
@@ -119,6 +148,7 @@ end
 --- heal_allocations: without it the last computes to switch, once every other row is new, leave
 --- their instances out of placement (the scheduler then sees them empty). `remove_stale_services`
 --- takes it out again once the allocations are checked; its undo deletes it. Returns its name.
+---@param spec? lib.compute.HealGuardSpec
 function M.heal_guard(spec)
   validate_spec("compute.heal_guard", spec or {}, { "name", "database" })
   spec = spec or {}
@@ -151,6 +181,7 @@ end
 --- (default "computes") the instances the resource tracker counts (compute_nodes.running_vms) all
 --- have allocations in placement (`placement_database`, default "nova_api"). Within `within`
 --- (default "15m"; the trackers write them every minute). Returns its name.
+---@param spec? lib.compute.AllocationsCheckSpec
 function M.allocations_check(spec)
   validate_spec("compute.allocations_check", spec or {}, { "name", "group", "placement_database", "within", "every" })
   spec = spec or {}
@@ -184,6 +215,7 @@ end
 --- rows cap the compute RPC API (a Kilo row: Mitaka's 4.11) and block multiattach (27) for as long
 --- as they stay (openstack/nova@17.0.0 nova/compute/rpcapi.py, nova/compute/api.py). `before` runs
 --- first (the allocations check: the guard must outlive the healing). The undo puts them back.
+---@param spec? lib.compute.RemoveStaleServicesSpec
 function M.remove_stale_services(spec)
   validate_spec("compute.remove_stale_services", spec or {}, { "name", "group", "before", "database" })
   spec = spec or {}
@@ -239,6 +271,7 @@ end
 --- Declares the check `nova-service-versions` (phase "after"): every nova-compute row not deleted
 --- belongs to a host of `group` (default "computes") and is at `to`'s version or later
 --- (nova.service_version), so nothing caps the compute RPC API. Returns its name.
+---@param spec lib.compute.ServiceVersionsCheckSpec
 function M.service_versions_check(spec)
   validate_spec("compute.service_versions_check", spec, { "name", "to", "group", "database" })
   local want = nova.service_version[spec.to]

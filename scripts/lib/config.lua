@@ -4,6 +4,56 @@ local common = require "lib.common"
 local concat = table.concat
 local list, with_waves, check_spec = common.list, common.with_waves, common.check_spec
 
+---An INI edit: `value` set (a secret reference is resolved on the host), or the key removed.
+---@class IniEdit
+---@field file string
+---@field section string
+---@field key string
+---@field value? string|number|boolean|SecretRef
+---@field delete? boolean
+
+---@class lib.EditConfigSpec: table<"group"|"edits"|WaveKey|"name", any>
+---@field name? string the step's name (default: the helper's)
+---@field group string the hosts
+---@field edits IniEdit[]|function INI edits, or a function(host, ctx) returning them
+---@field desc? string
+---@field parallel? integer hosts at once (default: the region's ssh.parallel); per-host steps only
+---@field batch? HostAmount hosts per wave; per-host steps only
+---@field pause? Duration wait between waves; per-host steps only
+---@field gate? CheckRef must pass between waves; per-host steps only
+---@field adaptive? boolean grow waves while the gate passes, halve them when it fails; needs batch and gate
+---@field max_fail? HostAmount hosts allowed to fail (default 0); per-host steps only
+---@field timeout? Duration per attempt (per host in a per-host step)
+---@field retries? integer extra attempts (default 0)
+---@field retry_delay? Duration between attempts (default "5s")
+---@field before? CheckRef|CheckRef[] checks that must pass before the step runs
+---@field after? CheckRef|CheckRef[] checks that must pass once run() succeeded
+---@field confirm? string question asked before the step runs (unless --yes)
+---@field when? fun(ctx: Ctx): boolean false skips the step
+---@field tags? string|string[] for --tags / --skip-tags
+
+---@class lib.SetTransportUrlSpec: table<"component"|"group"|"file"|WaveKey|"name", any>
+---@field name? string the step's name (default: the helper's)
+---@field component string
+---@field group string
+---@field file? string its configuration file
+---@field desc? string
+---@field parallel? integer hosts at once (default: the region's ssh.parallel); per-host steps only
+---@field batch? HostAmount hosts per wave; per-host steps only
+---@field pause? Duration wait between waves; per-host steps only
+---@field gate? CheckRef must pass between waves; per-host steps only
+---@field adaptive? boolean grow waves while the gate passes, halve them when it fails; needs batch and gate
+---@field max_fail? HostAmount hosts allowed to fail (default 0); per-host steps only
+---@field timeout? Duration per attempt (per host in a per-host step)
+---@field retries? integer extra attempts (default 0)
+---@field retry_delay? Duration between attempts (default "5s")
+---@field before? CheckRef|CheckRef[] checks that must pass before the step runs
+---@field after? CheckRef|CheckRef[] checks that must pass once run() succeeded
+---@field confirm? string question asked before the step runs (unless --yes)
+---@field when? fun(ctx: Ctx): boolean false skips the step
+---@field tags? string|string[] for --tags / --skip-tags
+
+---@class lib.config
 local M = {}
 M.reveal = common.reveal
 
@@ -45,6 +95,7 @@ end
 --- Declares a per-host step that edits INI files (`edits`: list of { file, section, key,
 --- value } or a function(host, ctx) returning one); undo puts each key back (the values are
 --- never journaled: they may be secrets).
+---@param spec lib.EditConfigSpec
 function M.edit_config(spec)
   check_spec("lib.edit_config", spec, { "group", "edits" })
   local name = spec.name or ("config-" .. spec.group)
@@ -91,6 +142,7 @@ end
 
 --- Points a component's configuration on a group at the new broker (as its turn comes);
 --- undo puts the old URLs back.
+---@param spec lib.SetTransportUrlSpec
 function M.set_transport_url(spec)
   check_spec("lib.set_transport_url", spec, { "component", "group", "file" })
   local c = spec.component

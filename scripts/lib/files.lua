@@ -1,4 +1,5 @@
 -- Small helpers for reading and writing one-line files on hosts.
+---@class lib.files
 local M = {}
 
 --- The path of a per-host file under the region's workdir.

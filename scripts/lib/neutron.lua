@@ -6,6 +6,30 @@
 -- Neutron database overload the reference team rolled back for. See docs/library.md.
 local common = require "lib.common"
 
+---@class lib.neutron.FailoverOffSpec: table<"group"|"name"|"tags", any>
+---@field group? string (default "neutron_new")
+---@field name? string
+---@field tags? string|string[]
+
+---@class lib.neutron.FailoverRestoreSpec: table<"group"|"name"|"release"|"tags", any>
+---@field group? string (default "neutron_new")
+---@field name? string
+---@field release? string of the server units
+---@field tags? string|string[]
+
+---@class lib.neutron.AgentsCheckSpec: table<"name"|"down_time"|"within"|"every", any>
+---@field name? string
+---@field down_time? integer seconds (default 75)
+---@field within? Duration
+---@field every? Duration
+
+---@class lib.neutron.RemoveStaleAgentsSpec: table<"name"|"down_time"|"before"|"after", any>
+---@field name? string
+---@field down_time? integer seconds (default 75)
+---@field before? CheckRef|CheckRef[]
+---@field after? CheckRef|CheckRef[]
+
+---@class lib.neutron
 local M = {}
 
 M.CONF = "/etc/neutron/neutron.conf"
@@ -28,6 +52,7 @@ end
 --- every host of `group` (default "neutron_new"), their previous values kept in
 --- ctx.state.neutron_failover; neutron-server reads them when it starts, so declare it before
 --- the step that starts it. Undo puts the previous values back.
+---@param spec? lib.neutron.FailoverOffSpec
 function M.failover_off(spec)
   spec = spec or {}
   validate_spec("neutron.failover_off", spec, { "group", "name", "tags" })
@@ -59,6 +84,7 @@ end
 --- the failover options go back to what `failover_off` found, and neutron-server restarts on
 --- each host of `group`, one at a time (the options are read at start). Undo turns them off
 --- again and restarts. spec: group, release (of the server units), name, tags.
+---@param spec? lib.neutron.FailoverRestoreSpec
 function M.failover_restore(spec)
   spec = spec or {}
   validate_spec("neutron.failover_restore", spec, { "group", "name", "release", "tags" })
@@ -109,6 +135,7 @@ end
 --- Declares the check `neutron-agents` (phase "after"): no agent of the region's hosts is dead
 --- (its last report older than `down_time`, default 75 s: neutron-server would not schedule on
 --- it), and no agent is left of a host the region no longer has. Returns its name.
+---@param spec? lib.neutron.AgentsCheckSpec
 function M.agents_check(spec)
   validate_spec("neutron.agents_check", spec or {}, { "name", "down_time", "within", "every" })
   spec = spec or {}
@@ -139,6 +166,7 @@ end
 --- bindings going with it) every dead agent of a host not in the region's inventory (`after`:
 --- checks run once it is done, e.g. `agents_check`'s). The undo
 --- puts the rows back (their DHCP and L3 bindings come back only with the database's restore).
+---@param spec? lib.neutron.RemoveStaleAgentsSpec
 function M.remove_stale_agents(spec)
   validate_spec("neutron.remove_stale_agents", spec or {}, { "name", "down_time", "before", "after" })
   spec = spec or {}

@@ -6,6 +6,70 @@ local concat = table.concat
 local list, with_waves, describe_units, check_spec = common.list, common.with_waves, common.describe_units, common.check_spec
 local config = require "lib.config"
 
+---@class lib.ShipVenvSpec: table<"release"|"group"|"fetch_timeout"|WaveKey|"name", any>
+---@field name? string the step's name (default: the helper's)
+---@field release string
+---@field group string
+---@field fetch_timeout? Duration the curl download
+---@field desc? string
+---@field parallel? integer hosts at once (default: the region's ssh.parallel); per-host steps only
+---@field batch? HostAmount hosts per wave; per-host steps only
+---@field pause? Duration wait between waves; per-host steps only
+---@field gate? CheckRef must pass between waves; per-host steps only
+---@field adaptive? boolean grow waves while the gate passes, halve them when it fails; needs batch and gate
+---@field max_fail? HostAmount hosts allowed to fail (default 0); per-host steps only
+---@field timeout? Duration per attempt (per host in a per-host step)
+---@field retries? integer extra attempts (default 0)
+---@field retry_delay? Duration between attempts (default "5s")
+---@field before? CheckRef|CheckRef[] checks that must pass before the step runs
+---@field after? CheckRef|CheckRef[] checks that must pass once run() succeeded
+---@field confirm? string question asked before the step runs (unless --yes)
+---@field when? fun(ctx: Ctx): boolean false skips the step
+---@field tags? string|string[] for --tags / --skip-tags
+
+---@alias lib.SwitchVenvSpecKey
+---| "release"
+---| "from"
+---| "component"
+---| "components"
+---| "group"
+---| "on"
+---| "link_root"
+---| "edits"
+---| "roles"
+---| "units"
+---| WaveKey
+---| "name"
+
+---@class lib.SwitchVenvSpec: table<lib.SwitchVenvSpecKey, any>
+---@field name? string the step's name (default: the helper's)
+---@field release string the release to switch to
+---@field from string the release the undo links back to
+---@field component? string
+---@field components? string[]
+---@field group string
+---@field on? Selector|function a subset of group (a canary wave: lib.compute.canary)
+---@field link_root? string (default "/opt/openstack")
+---@field edits? IniEdit[]|function INI edits, or a function(host, ctx) returning them
+---@field roles? string|string[]
+---@field units? string|string[]|fun(ctx: Ctx, host: Host): string[]
+---@field desc? string
+---@field parallel? integer hosts at once (default: the region's ssh.parallel); per-host steps only
+---@field batch? HostAmount hosts per wave; per-host steps only
+---@field pause? Duration wait between waves; per-host steps only
+---@field gate? CheckRef must pass between waves; per-host steps only
+---@field adaptive? boolean grow waves while the gate passes, halve them when it fails; needs batch and gate
+---@field max_fail? HostAmount hosts allowed to fail (default 0); per-host steps only
+---@field timeout? Duration per attempt (per host in a per-host step)
+---@field retries? integer extra attempts (default 0)
+---@field retry_delay? Duration between attempts (default "5s")
+---@field before? CheckRef|CheckRef[] checks that must pass before the step runs
+---@field after? CheckRef|CheckRef[] checks that must pass once run() succeeded
+---@field confirm? string question asked before the step runs (unless --yes)
+---@field when? fun(ctx: Ctx): boolean false skips the step
+---@field tags? string|string[] for --tags / --skip-tags
+
+---@class lib.nodes
 local M = {}
 
 -- Virtualenvs on compute nodes ----------------------------------------------------------
@@ -15,6 +79,7 @@ local function venv_dir(ctx, release) return ((ctx.vars and ctx.vars.venv_root) 
 --- Unpacks a release's packed virtualenv on a group's hosts, beside the running one:
 --- from ctx.vars.venv_url ("…/openstack-{release}.tgz", fetched with curl on each host),
 --- else ctx.vars.venv_cache (a directory already on the hosts). Undo removes it.
+---@param spec lib.ShipVenvSpec
 function M.ship_venv(spec)
   check_spec("lib.ship_venv", spec, { "release", "group", "fetch_timeout" })
   local r = spec.release
@@ -45,6 +110,7 @@ end
 --- `units`, in waves (`batch`, `gate`, `adaptive`, `max_fail` as for any step; `on`: a selector or
 --- function for a subset of `group`, a canary wave). Undo links
 --- back to `from`, puts the configuration back, and restarts the units again.
+---@param spec lib.SwitchVenvSpec
 function M.switch_venv(spec)
   check_spec("lib.switch_venv", spec,
     { "release", "from", "component", "components", "group", "on", "link_root", "edits", "roles", "units" })

@@ -11,6 +11,29 @@ local common = require "lib.common"
 local config = require "lib.config"
 local concat = table.concat
 
+---@class lib.notifications.MoveConsumersSpec: table<"within"|"every"|"vhost"|"max_messages"|"tags"|WaveKey|"name", any>
+---@field name? string the step's name (default: the helper's)
+---@field within? Duration
+---@field every? Duration
+---@field vhost? string
+---@field max_messages? integer
+---@field desc? string
+---@field parallel? integer hosts at once (default: the region's ssh.parallel); per-host steps only
+---@field batch? HostAmount hosts per wave; per-host steps only
+---@field pause? Duration wait between waves; per-host steps only
+---@field gate? CheckRef must pass between waves; per-host steps only
+---@field adaptive? boolean grow waves while the gate passes, halve them when it fails; needs batch and gate
+---@field max_fail? HostAmount hosts allowed to fail (default 0); per-host steps only
+---@field timeout? Duration per attempt (per host in a per-host step)
+---@field retries? integer extra attempts (default 0)
+---@field retry_delay? Duration between attempts (default "5s")
+---@field before? CheckRef|CheckRef[] checks that must pass before the step runs
+---@field after? CheckRef|CheckRef[] checks that must pass once run() succeeded
+---@field confirm? string question asked before the step runs (unless --yes)
+---@field when? fun(ctx: Ctx): boolean false skips the step
+---@field tags? string|string[] for --tags / --skip-tags
+
+---@class lib.notifications
 local M = {}
 
 --- The consumers the region declares (vars.notification_consumers), each with its defaults.
@@ -72,6 +95,7 @@ end
 --- Undo: the old value back, the units restarted. Declared only when the region names consumers; put
 --- it after the broker's policies and before the first service moves (its notifications then land
 --- where the consumers read).
+---@param spec? lib.notifications.MoveConsumersSpec
 function M.move_consumers(spec)
   spec = spec or {}
   common.check_spec("notifications.move_consumers", spec, { "within", "every", "vhost", "max_messages", "tags" })

@@ -5,6 +5,69 @@
 -- to that hop through the hooks. See docs/library.md.
 local lib = require "lib.upgrade"
 
+---@alias lib.phases.ApiComponentSpecKey
+---| "component"
+---| "from"
+---| "to"
+---| "databases"
+---| "roles"
+---| "file"
+---| "checks"
+---| "after_sync"
+---| "sync"
+---| "maintenance"
+---| "transport"
+
+---@class lib.phases.ApiComponentSpec: table<lib.phases.ApiComponentSpecKey, any>
+---@field component string
+---@field from string
+---@field to string
+---@field databases? string[] (default { component })
+---@field roles? string|string[]
+---@field file? string its configuration file
+---@field checks? string[] check names, before stopping
+---@field after_sync? function declares more steps after the schema sync
+---@field sync? table extra db_sync options
+---@field maintenance? "writes"|"all"
+---@field transport? boolean false: keep the broker
+
+---@alias lib.phases.NovaNeutronSpecKey
+---| "from"
+---| "to"
+---| "before"
+---| "nova_databases"
+---| "create_databases"
+---| "endpoints"
+---| "vips"
+---| "after_sync"
+---| "compute_batch"
+---| "agent_batch"
+---| "load_max"
+---| "transport"
+---| "nova_roles"
+---| "nova_timeout"
+---| "max_fail"
+---| "compute_canary"
+
+---@class lib.phases.NovaNeutronSpec: table<lib.phases.NovaNeutronSpecKey, any>
+---@field from string
+---@field to string
+---@field before? CheckRef|CheckRef[]
+---@field nova_databases? string[]
+---@field create_databases? string[]
+---@field endpoints? table
+---@field vips? table
+---@field after_sync? function
+---@field compute_batch? HostAmount
+---@field agent_batch? HostAmount
+---@field load_max? integer
+---@field transport? boolean
+---@field nova_roles? string[]
+---@field nova_timeout? Duration
+---@field max_fail? HostAmount
+---@field compute_canary? integer computes in the canary wave (default 2)
+
+---@class lib.phases
 local M = {}
 
 local function call(hook, ...) if hook then return hook(...) end end
@@ -16,6 +79,7 @@ local function call(hook, ...) if hook then return hook(...) end end
 --- spec: component, from, to, databases (default { component }), roles, file (its config),
 --- checks (before stopping: check names), after_sync (function declaring more steps),
 --- sync (extra db_sync options), maintenance ("writes" or "all"), transport (false: keep the broker).
+---@param spec lib.phases.ApiComponentSpec
 function M.api_component(spec)
   validate_spec("phases.api_component", spec, { "component", "from", "to", "databases", "roles", "file", "checks", "after_sync",
                                                "sync", "maintenance", "transport" })
@@ -47,10 +111,11 @@ end
 --- archive (false: no nova-archive-deleted-rows; archive_batch, default 10000),
 --- failover (false: leave neutron-server's automatic DHCP/L3 failover on through the window;
 --- default: off from before neutron-server starts until every agent reports to its broker).
+---@param spec lib.phases.NovaNeutronSpec
 function M.nova_neutron(spec)
   validate_spec("phases.nova_neutron", spec, { "from", "to", "before", "nova_databases", "create_databases", "endpoints", "vips",
                                               "after_sync", "compute_batch", "agent_batch", "load_max", "transport", "nova_roles",
-                                              "nova_timeout", "max_fail" })
+                                              "nova_timeout", "max_fail", "compute_canary" })
   local from, to = spec.from, spec.to
   local nova_api = lib.api_check { component = "nova", name = "nova-api" }
   local neutron_api = lib.api_check { component = "neutron", name = "neutron-api" }

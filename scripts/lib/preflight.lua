@@ -5,6 +5,39 @@
 -- rollback, not after the upgrade.
 local common = require "lib.common"
 
+---@class lib.preflight.CheckSpec: table<"within"|"every"|"phase", any>
+---@field within? Duration
+---@field every? Duration
+---@field phase? "before"|"after"|"always" (default "before")
+
+---@class lib.preflight.OnlineMigrationsDoneSpec: table<"from"|"nova_group"|"phase", any>
+---@field from string the release the region is at
+---@field nova_group? string
+---@field phase? "before"|"after"|"always"
+
+---@class lib.preflight.DatabasesReachableSpec: table<"names"|"phase", any>
+---@field names string[]
+---@field phase? "before"|"after"|"always"
+
+---@class lib.preflight.BackupSpaceSpec: table<"phase", any>
+---@field phase? "before"|"after"|"always"
+
+---@class lib.preflight.NewControllersSpec: table<"groups"|"to"|"roles"|"phase", any>
+---@field groups string[]
+---@field to string
+---@field roles? table<string, string[]>
+---@field phase? "before"|"after"|"always"
+
+---@class lib.preflight.NewtonNovaVersionSpec: table<"min"|"on"|"venv"|"phase", any>
+---@field min? string (default nova.newton_cell_setup_minimum)
+---@field on? Selector
+---@field venv? string
+---@field phase? "before"|"after"|"always"
+
+---@class lib.preflight.StepSpec: table<"name", any>
+---@field name? string (default "preflight")
+
+---@class lib.preflight
 local M = {}
 
 -- Declares check `name` around a plugin's probe, waiting `within` (spec, else the default)
@@ -19,6 +52,7 @@ end
 
 --- No volume attaching, creating, deleting, detaching, migrating, uploading (to an image),
 --- downloading (from one), backing-up, restoring-backup, extending or retyping.
+---@param spec lib.preflight.CheckSpec
 function M.no_busy_volumes(spec)
   return probe_check("no-busy-volumes", "no volume in a transitional state (attaching, creating, deleting, detaching, migrating, "
     .. "uploading, downloading, backing-up, restoring-backup, extending, retyping)",
@@ -26,12 +60,14 @@ function M.no_busy_volumes(spec)
 end
 
 --- No image upload in progress (Glance images in status `saving`).
+---@param spec lib.preflight.CheckSpec
 function M.no_image_uploads(spec)
   return probe_check("no-image-uploads", "no image upload in progress (status saving)",
     require("ferry.glance").preflight.uploads_in_progress, spec, "30m", "1m")
 end
 
 --- No instance building, migrating or resizing.
+---@param spec lib.preflight.CheckSpec
 function M.no_instances_in_flight(spec)
   return probe_check("no-instances-in-flight", "no instance building, migrating or resizing",
     require("ferry.nova").preflight.instances_in_flight, spec, "0s", "30s")
@@ -39,6 +75,7 @@ end
 
 --- Before a walk from Kilo: no instance that Kilo's flavor migration would skip (a task_state,
 --- or vm_state resized or rescued): it exits 0 past them and Liberty's migration 291 aborts.
+---@param spec lib.preflight.CheckSpec
 function M.no_flavor_migration_blockers(spec)
   return probe_check("no-flavor-migration-blockers",
     "no instance with a task_state, or resized or rescued (Kilo's migrate_flavor_data skips them; Liberty's 291 aborts)",
@@ -54,6 +91,7 @@ end
 --- Before Mitaka there is nothing to check: Kilo's flavor migration is a step of the
 --- schema chain itself (`nova.db_sync`), and Kilo's consistency groups are ordinary data
 --- that Ocata's migrations move later in the chain. Asked for such a release, it says so.
+---@param spec lib.preflight.OnlineMigrationsDoneSpec
 function M.online_migrations_done(spec)
   validate_spec("preflight.online_migrations_done", spec, { "from", "nova_group", "phase" })
   local from = spec.from
@@ -98,6 +136,7 @@ function M.online_migrations_done(spec)
 end
 
 --- Every database the runbook touches answers (SELECT 1).
+---@param spec lib.preflight.DatabasesReachableSpec
 function M.databases_reachable(spec)
   validate_spec("preflight.databases_reachable", spec, { "names", "phase" })
   local names = spec.names
@@ -124,6 +163,7 @@ end
 --- Enough free space where the dumps go: ctx.vars.backup_space = { host =, path =, min_free_gb = }
 --- (the host that writes them: the machine that runs Ferry, reached as a host of the region).
 --- Without that setting the check warns and passes.
+---@param spec? lib.preflight.BackupSpaceSpec
 function M.backup_space(spec)
   spec = validate_spec("preflight.backup_space", spec or {}, { "phase" })
   check "backup-space" {
@@ -151,6 +191,7 @@ end
 --- component is the group's name before `_new`, the package family the host's: `host.family`).
 --- `roles = { cinder = { "api", "scheduler", "volume" } }` limits a component to the roles
 --- the runbook starts (default: every controller service of the release).
+---@param spec lib.preflight.NewControllersSpec
 function M.new_controllers(spec)
   validate_spec("preflight.new_controllers", spec, { "groups", "to", "roles", "phase" })
   local groups = spec.groups
@@ -218,6 +259,7 @@ local older = common.older
 --- `min` (default nova.newton_cell_setup_minimum, 14.0.7) or later. 14.0.0…14.0.3 require
 --- `simple_cell_setup --transport-url`; before 14.0.7 cell0's database is named after the
 --- API database (nova_api_cell0), not nova_cell0, which the library creates.
+---@param spec? lib.preflight.NewtonNovaVersionSpec
 function M.newton_nova_version(spec)
   spec = validate_spec("preflight.newton_nova_version", spec or {}, { "min", "on", "venv", "phase" })
   local nova = require "ferry.nova"
@@ -252,6 +294,8 @@ function M.volumev3_endpoint()
 end
 
 --- The step that runs the checks `names` before anything changes (nothing to undo).
+---@param names string[] the checks
+---@param spec? lib.preflight.StepSpec
 function M.step(names, spec)
   spec = validate_spec("preflight.step", spec or {}, { "name" })
   step(spec.name or "preflight") {

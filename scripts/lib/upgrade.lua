@@ -12,6 +12,183 @@ local common = require "lib.common"
 local config = require "lib.config"
 local nodes = require "lib.nodes"
 
+---@class lib.MaintenanceSpec: table<"component"|"mode"|WaveKey|"name", any>
+---@field name? string the step's name (default: the helper's)
+---@field component string the VIP
+---@field mode? "writes"|"all" (default "writes")
+---@field desc? string
+---@field parallel? integer hosts at once (default: the region's ssh.parallel); per-host steps only
+---@field batch? HostAmount hosts per wave; per-host steps only
+---@field pause? Duration wait between waves; per-host steps only
+---@field gate? CheckRef must pass between waves; per-host steps only
+---@field adaptive? boolean grow waves while the gate passes, halve them when it fails; needs batch and gate
+---@field max_fail? HostAmount hosts allowed to fail (default 0); per-host steps only
+---@field timeout? Duration per attempt (per host in a per-host step)
+---@field retries? integer extra attempts (default 0)
+---@field retry_delay? Duration between attempts (default "5s")
+---@field before? CheckRef|CheckRef[] checks that must pass before the step runs
+---@field after? CheckRef|CheckRef[] checks that must pass once run() succeeded
+---@field confirm? string question asked before the step runs (unless --yes)
+---@field when? fun(ctx: Ctx): boolean false skips the step
+---@field tags? string|string[] for --tags / --skip-tags
+
+---@class lib.EndMaintenanceSpec: table<"component"|"mode"|WaveKey|"name", any>
+---@field name? string the step's name (default: the helper's)
+---@field component string the VIP
+---@field mode? "writes"|"all" what the undo puts back (default "writes")
+---@field desc? string
+---@field parallel? integer hosts at once (default: the region's ssh.parallel); per-host steps only
+---@field batch? HostAmount hosts per wave; per-host steps only
+---@field pause? Duration wait between waves; per-host steps only
+---@field gate? CheckRef must pass between waves; per-host steps only
+---@field adaptive? boolean grow waves while the gate passes, halve them when it fails; needs batch and gate
+---@field max_fail? HostAmount hosts allowed to fail (default 0); per-host steps only
+---@field timeout? Duration per attempt (per host in a per-host step)
+---@field retries? integer extra attempts (default 0)
+---@field retry_delay? Duration between attempts (default "5s")
+---@field before? CheckRef|CheckRef[] checks that must pass before the step runs
+---@field after? CheckRef|CheckRef[] checks that must pass once run() succeeded
+---@field confirm? string question asked before the step runs (unless --yes)
+---@field when? fun(ctx: Ctx): boolean false skips the step
+---@field tags? string|string[] for --tags / --skip-tags
+
+---@class lib.BackupDatabasesSpec: table<"names"|"via"|"force"|"lock_wait"|WaveKey|"name", any>
+---@field name? string the step's name (default: the helper's)
+---@field names string|string[] the region's database entries
+---@field via? string dump through this entry's connection
+---@field force? boolean the undo restores past open connections
+---@field lock_wait? Duration how long the restore waits for locks
+---@field desc? string
+---@field parallel? integer hosts at once (default: the region's ssh.parallel); per-host steps only
+---@field batch? HostAmount hosts per wave; per-host steps only
+---@field pause? Duration wait between waves; per-host steps only
+---@field gate? CheckRef must pass between waves; per-host steps only
+---@field adaptive? boolean grow waves while the gate passes, halve them when it fails; needs batch and gate
+---@field max_fail? HostAmount hosts allowed to fail (default 0); per-host steps only
+---@field timeout? Duration per attempt (per host in a per-host step)
+---@field retries? integer extra attempts (default 0)
+---@field retry_delay? Duration between attempts (default "5s")
+---@field before? CheckRef|CheckRef[] checks that must pass before the step runs
+---@field after? CheckRef|CheckRef[] checks that must pass once run() succeeded
+---@field confirm? string question asked before the step runs (unless --yes)
+---@field when? fun(ctx: Ctx): boolean false skips the step
+---@field tags? string|string[] for --tags / --skip-tags
+
+---@class lib.CreateDatabasesSpec: table<"names"|"via"|WaveKey|"name", any>
+---@field name? string the step's name (default: the helper's)
+---@field names string|string[]
+---@field via? string the connection to create them through (default "nova")
+---@field desc? string
+---@field parallel? integer hosts at once (default: the region's ssh.parallel); per-host steps only
+---@field batch? HostAmount hosts per wave; per-host steps only
+---@field pause? Duration wait between waves; per-host steps only
+---@field gate? CheckRef must pass between waves; per-host steps only
+---@field adaptive? boolean grow waves while the gate passes, halve them when it fails; needs batch and gate
+---@field max_fail? HostAmount hosts allowed to fail (default 0); per-host steps only
+---@field timeout? Duration per attempt (per host in a per-host step)
+---@field retries? integer extra attempts (default 0)
+---@field retry_delay? Duration between attempts (default "5s")
+---@field before? CheckRef|CheckRef[] checks that must pass before the step runs
+---@field after? CheckRef|CheckRef[] checks that must pass once run() succeeded
+---@field confirm? string question asked before the step runs (unless --yes)
+---@field when? fun(ctx: Ctx): boolean false skips the step
+---@field tags? string|string[] for --tags / --skip-tags
+
+---@class lib.DbSyncSpec: table<DbSyncDeclareKey|"component", any>
+---@field component string e.g. "glance" (`on` defaults to "<component>_new")
+---@field from? string declaration time: the release the region is at
+---@field to? string declaration time: the release to reach
+---@field releases? table<string, {host: string, venv?: string}> where each release's tools live (else the region's)
+---@field on? Selector fallback: the first host of this selector
+---@field venv? string fallback virtualenv, "{release}" replaced: "/opt/venvs/{release}"
+---@field prefix? string step names: prefix .. release (default "<component>-db-sync-")
+---@field slurp? boolean false: walk every release even on a SLURP-to-SLURP hop (default: skip the one between)
+---@field online_migrations? boolean false: leave them to a later step
+---@field max_count? integer batch size of the online migrations
+---@field max_rounds? integer give up after this many batches
+---@field config_files? string[] replaces the commands' --config-file options
+---@field transport_url? string|SecretRef for nova's cell_v2 simple_cell_setup
+---@field timeout? Duration per command and per declared step
+
+---@class lib.SwitchVipSpec: table<"component"|"to"|WaveKey|"name", any>
+---@field name? string the step's name (default: the helper's)
+---@field component string the VIP
+---@field to? string the group (default "<component>_new")
+---@field desc? string
+---@field parallel? integer hosts at once (default: the region's ssh.parallel); per-host steps only
+---@field batch? HostAmount hosts per wave; per-host steps only
+---@field pause? Duration wait between waves; per-host steps only
+---@field gate? CheckRef must pass between waves; per-host steps only
+---@field adaptive? boolean grow waves while the gate passes, halve them when it fails; needs batch and gate
+---@field max_fail? HostAmount hosts allowed to fail (default 0); per-host steps only
+---@field timeout? Duration per attempt (per host in a per-host step)
+---@field retries? integer extra attempts (default 0)
+---@field retry_delay? Duration between attempts (default "5s")
+---@field before? CheckRef|CheckRef[] checks that must pass before the step runs
+---@field after? CheckRef|CheckRef[] checks that must pass once run() succeeded
+---@field confirm? string question asked before the step runs (unless --yes)
+---@field when? fun(ctx: Ctx): boolean false skips the step
+---@field tags? string|string[] for --tags / --skip-tags
+
+---@class lib.RegisterEndpointsSpec: table<"services"|"remove"|"keystone"|WaveKey|"name", any>
+---@field name? string the step's name (default: the helper's)
+---@field services? ({component: string, release: string, vip?: string}|{service: string, path: string, vip: string})[]
+---@field remove? string[] services whose endpoints are deleted
+---@field keystone? string the Keystone release the plan shows paths for
+---@field desc? string
+---@field parallel? integer hosts at once (default: the region's ssh.parallel); per-host steps only
+---@field batch? HostAmount hosts per wave; per-host steps only
+---@field pause? Duration wait between waves; per-host steps only
+---@field gate? CheckRef must pass between waves; per-host steps only
+---@field adaptive? boolean grow waves while the gate passes, halve them when it fails; needs batch and gate
+---@field max_fail? HostAmount hosts allowed to fail (default 0); per-host steps only
+---@field timeout? Duration per attempt (per host in a per-host step)
+---@field retries? integer extra attempts (default 0)
+---@field retry_delay? Duration between attempts (default "5s")
+---@field before? CheckRef|CheckRef[] checks that must pass before the step runs
+---@field after? CheckRef|CheckRef[] checks that must pass once run() succeeded
+---@field confirm? string question asked before the step runs (unless --yes)
+---@field when? fun(ctx: Ctx): boolean false skips the step
+---@field tags? string|string[] for --tags / --skip-tags
+
+---@class lib.RabbitReshapeSpec: table<"vhost"|"locator"|"notifications"|"rpc"|WaveKey|"name", any>
+---@field name? string the step's name (default: the helper's)
+---@field vhost? string (default "/")
+---@field locator? string queue-master-locator (default "min-masters")
+---@field notifications? string pattern of the notification queues
+---@field rpc? string pattern of the RPC queues
+---@field desc? string
+---@field parallel? integer hosts at once (default: the region's ssh.parallel); per-host steps only
+---@field batch? HostAmount hosts per wave; per-host steps only
+---@field pause? Duration wait between waves; per-host steps only
+---@field gate? CheckRef must pass between waves; per-host steps only
+---@field adaptive? boolean grow waves while the gate passes, halve them when it fails; needs batch and gate
+---@field max_fail? HostAmount hosts allowed to fail (default 0); per-host steps only
+---@field timeout? Duration per attempt (per host in a per-host step)
+---@field retries? integer extra attempts (default 0)
+---@field retry_delay? Duration between attempts (default "5s")
+---@field before? CheckRef|CheckRef[] checks that must pass before the step runs
+---@field after? CheckRef|CheckRef[] checks that must pass once run() succeeded
+---@field confirm? string question asked before the step runs (unless --yes)
+---@field when? fun(ctx: Ctx): boolean false skips the step
+---@field tags? string|string[] for --tags / --skip-tags
+
+---@class lib.DbLoadCheckSpec: table<"name"|"max"|"database"|"within"|"every"|"phase", any>
+---@field name? string the check's name (default "neutron-db-load")
+---@field max? integer Threads_running below this (default 28)
+---@field database? string (default "neutron")
+---@field within? Duration
+---@field every? Duration
+---@field phase? "before"|"after"|"always" (default "always")
+
+---@class lib.ApiCheckSpec: table<"component"|"name"|"within"|"every"|"phase", any>
+---@field component string
+---@field name? string the check's name (default "<component>-api")
+---@field within? Duration
+---@field every? Duration
+---@field phase? "before"|"after"|"always" (default "always")
+
+---@class lib.upgrade: lib.common, lib.config, lib.nodes
 local M = {}
 
 local concat = table.concat
@@ -29,6 +206,7 @@ end
 -- Maintenance: block and unblock user actions ------------------------------------------
 
 --- Puts a VIP in maintenance (`writes`: reads pass, writes get 503; `all`); undo lifts it.
+---@param spec lib.MaintenanceSpec
 function M.maintenance(spec)
   check_spec("lib.maintenance", spec, { "component", "mode" })
   local c, mode = spec.component, spec.mode or "writes"
@@ -43,6 +221,7 @@ function M.maintenance(spec)
 end
 
 --- Lifts a VIP's maintenance; undo puts `mode` back (the rollback walks back into the window).
+---@param spec lib.EndMaintenanceSpec
 function M.end_maintenance(spec)
   check_spec("lib.end_maintenance", spec, { "component", "mode" })
   local c, mode = spec.component, spec.mode or "writes"
@@ -59,6 +238,7 @@ end
 -- Services ------------------------------------------------------------------------------
 
 --- Stops units on a group's hosts; undo starts again those that were running.
+---@param spec lib.UnitsSpec
 function M.stop_services(spec)
   check_spec("lib.stop_services", spec, common.UNIT_FIELDS)
   local name = spec.name or ("stop-" .. spec.group)
@@ -82,6 +262,7 @@ function M.stop_services(spec)
 end
 
 --- Starts units on a group's hosts (enabling them); undo stops them.
+---@param spec lib.UnitsSpec
 function M.start_services(spec)
   check_spec("lib.start_services", spec, common.UNIT_FIELDS)
   local name = spec.name or ("start-" .. spec.group)
@@ -111,6 +292,7 @@ end
 
 --- Restarts units in waves, optionally behind a gate that adapts the wave size
 --- (`batch`, `gate`, `adaptive = true`); undo restarts them the same way.
+---@param spec lib.UnitsSpec
 function M.rolling_restart(spec)
   check_spec("lib.rolling_restart", spec, common.UNIT_FIELDS)
   local name = spec.name or ("restart-" .. spec.group)
@@ -128,6 +310,7 @@ end
 --- Dumps databases (db.backup); undo restores them, newest first. Put it before a schema
 --- chain: the chain's steps have no undo, the restore is their rollback. `force = true`
 --- restores past connections still open (services that this runbook does not stop).
+---@param spec lib.BackupDatabasesSpec
 function M.backup_databases(spec)
   check_spec("lib.backup_databases", spec, { "names", "via", "force", "lock_wait" })
   local names = list(spec.names)
@@ -160,6 +343,7 @@ end
 
 --- Creates databases a later release needs (nova_api, nova_cell0), through the connection
 --- of an existing one (`via`, default the first name's component); undo drops the ones it created.
+---@param spec lib.CreateDatabasesSpec
 function M.create_databases(spec)
   check_spec("lib.create_databases", spec, { "names", "via" })
   local names = list(spec.names)
@@ -198,6 +382,7 @@ end
 --- region's `releases:` puts each release's tools (else the first host of `on`, default
 --- `<component>_new`, with `venv`, default `/opt/venvs/{release}`). The chain is one-way:
 --- declare `backup_databases` before it.
+---@param spec lib.DbSyncSpec
 function M.db_sync(spec)
   -- The component's db_sync checks the rest of the spec (its own fields and the step's).
   if type(spec) ~= "table" then validate_spec("lib.db_sync", spec, {}) end
@@ -216,6 +401,7 @@ end
 
 --- Sends a VIP's traffic to `to` (default `<component>_new`); undo puts it back
 --- (vip.restore). `after` names checks that must pass once traffic moved.
+---@param spec lib.SwitchVipSpec
 function M.switch_vip(spec)
   check_spec("lib.switch_vip", spec, { "component", "to" })
   local c = spec.component
@@ -249,6 +435,7 @@ end
 --- `%(project_id)s` out of every token's catalog; `%(project_id)s` from Mitaka. Once
 --- registered, each endpoint is looked for in a new token's catalog (what nova and the
 --- others read), and the step fails naming those Keystone left out.
+---@param spec lib.RegisterEndpointsSpec
 function M.register_endpoints(spec)
   check_spec("lib.register_endpoints", spec, { "services", "remove", "keystone" })
   local name = spec.name or "register-endpoints"
@@ -343,6 +530,7 @@ end
 --- RabbitMQ 3.8 and a queue declared with x-queue-type quorum, which Queens' oslo.messaging
 --- (5.35.x) never declares (no policy turns a classic queue into one). Undo puts back every policy
 --- of the vhost as it was.
+---@param spec lib.RabbitReshapeSpec
 function M.rabbit_reshape(spec)
   check_spec("lib.rabbit_reshape", spec, { "vhost", "locator", "notifications", "rpc" })
   local vhost = spec.vhost or "/"
@@ -398,6 +586,7 @@ end
 
 --- Declares a check that the neutron database is calm (Threads_running below `max`):
 --- the gate of agent restarts.
+---@param spec? lib.DbLoadCheckSpec
 function M.db_load_check(spec)
   spec = validate_spec("lib.db_load_check", spec or {}, { "name", "max", "database", "within", "every", "phase" })
   local name = spec.name or "neutron-db-load"
@@ -416,6 +605,7 @@ function M.db_load_check(spec)
 end
 
 --- Declares a check that a component's API answers through its VIP.
+---@param spec lib.ApiCheckSpec
 function M.api_check(spec)
   validate_spec("lib.api_check", spec, { "component", "name", "within", "every", "phase" })
   local c = spec.component

@@ -108,18 +108,22 @@ local Ini = {}
 ---@field within? Duration give up after this long (default "1m")
 ---@field every? Duration time between tries (default "5s")
 
----@class RunbookSpec
+---@class RunbookSpec: table<"name"|"from"|"to"|"description", any>
 ---@field name string required
 ---@field from? string the release the region starts at
 ---@field to? string the release it ends at
 ---@field description? string
 
----@class StepSpec
----@field run StepFunction|HostStepFunction|WaveStepFunction required; `run(host, ctx)` when `on` is set, `run(hosts, ctx)` with per = "wave"
----@field undo? StepFunction|HostStepFunction|WaveStepFunction the rollback action; without it the step is irreversible
----@field per? "host"|"wave" with `on`: "host" (default) calls run(host, ctx) for each host; "wave" calls run(hosts, ctx) once per wave (a playbook with --limit) and it returns the hosts that failed
+---The step fields a library helper passes on to the step it declares (lib.common's WAVE_FIELDS).
+---@alias WaveKey "parallel"|"batch"|"pause"|"gate"|"adaptive"|"max_fail"|"timeout"|"retries"|"retry_delay"|"before"|"after"|"confirm"|"when"|"tags"|"desc"
+
+---A spec class `X: table<K, any>` takes only the keys K: the language server flags any other
+---key of a table written in place (`rolse = …`), as Ferry's validation does at load time. (Its
+---fields are written out in each class: EmmyLua's analyzer lets a table with an unknown key
+---through when a parent class has only optional fields.)
+
+---@class StepSpec: table<WaveKey|"run"|"undo"|"on"|"per", any>
 ---@field desc? string
----@field on? Selector run per host on these hosts; without it the step runs once
 ---@field parallel? integer hosts at once (default: the region's ssh.parallel); per-host steps only
 ---@field batch? HostAmount hosts per wave; per-host steps only
 ---@field pause? Duration wait between waves; per-host steps only
@@ -134,8 +138,12 @@ local Ini = {}
 ---@field confirm? string question asked before the step runs (unless --yes)
 ---@field when? fun(ctx: Ctx): boolean false skips the step
 ---@field tags? string|string[] for --tags / --skip-tags
+---@field run StepFunction|HostStepFunction|WaveStepFunction required; `run(host, ctx)` when `on` is set, `run(hosts, ctx)` with per = "wave"
+---@field undo? StepFunction|HostStepFunction|WaveStepFunction the rollback action; without it the step is irreversible
+---@field on? Selector run per host on these hosts; without it the step runs once
+---@field per? "host"|"wave" with `on`: "host" (default) calls run(host, ctx) for each host; "wave" calls run(hosts, ctx) once per wave (a playbook with --limit) and it returns the hosts that failed
 
----@class CheckSpec
+---@class CheckSpec: table<"probe"|"within"|"every"|"on"|"desc"|"phase", any>
 ---@field probe Probe|HostProbe required; returns true, or false and why
 ---@field within? Duration keep probing until it passes or this much time has gone (default 0: one attempt)
 ---@field every? Duration time between probes (default "5s")
@@ -435,7 +443,7 @@ function vip.maintenance(name, mode) end
 
 -- Ansible ---------------------------------------------------------------------
 
----@class PlaybookSpec
+---@class PlaybookSpec: table<"playbook"|"command"|"inventory"|"limit"|"tags"|"skip_tags"|"extra_vars"|"check"|"diff"|"become"|"forks"|"args"|"env"|"cwd"|"timeout"|"fail", any>
 ---@field playbook? string the playbook (relative paths: to `cwd`); or `command`
 ---@field command? string[] a wrapper instead: `{ "kolla-ansible", "-i", "multinode", "upgrade" }` (ansible-playbook, kolla-ansible or openstack-ansible)
 ---@field inventory? string|string[] `-i` each
@@ -657,8 +665,9 @@ function Ini:delete(section, key) end
 -- `require "ferry.release"`, `"ferry.glance"`, `"ferry.cinder"`, `"ferry.nova"`,
 -- `"ferry.neutron"`, `"ferry.keystone"`, `"ferry.rabbitmq"` (docs/plugins.md).
 -- They are modules, not globals (except `release`, the same table as
--- `require "ferry.release"`); tell the editor which one a local holds:
---   local glance = require "ferry.glance" ---@type ferry.glance
+-- `require "ferry.release"`). Each has a file in meta/ferry/ (`---@meta ferry.glance`,
+-- returning the class below), so `local glance = require "ferry.glance"` is typed
+-- `ferry.glance` by the language server with no `---@type`.
 -- Module functions are written `m.f = function() end` below on purpose: the
 -- `function name(` lines of this file are the globals the bridge registers.
 
@@ -816,7 +825,14 @@ release.http_health = function(vipname, path) end
 ---@return Probe
 release.zero_rows = function(dbname, sql, what) end
 
----@class DbSyncSpec
+---The keys of a db_sync at declaration time (`from`, `to`: it declares the steps).
+---@alias DbSyncDeclareKey "from"|"to"|"prefix"|"slurp"|"releases"|"on"|"venv"|"online_migrations"|"max_count"|"max_rounds"|"config_files"|"transport_url"|"timeout"
+---Those inside a step too (`release`, `ctx`, `host`: it runs one release's commands).
+---@alias DbSyncKey DbSyncDeclareKey|"release"|"ctx"|"host"
+
+---`<component>.db_sync` and `.online_migrations` (Sources/Plugins/Release/release.lua: RUN_FIELDS and
+---the options of the component's commands; `transport_url` is nova's).
+---@class DbSyncSpec: table<DbSyncKey, any>
 ---@field from? string declaration time: the release the region is at
 ---@field to? string declaration time: the release to reach
 ---@field release? string inside a step: run this one release's commands now
@@ -829,9 +845,17 @@ release.zero_rows = function(dbname, sql, what) end
 ---@field slurp? boolean false: walk every release even on a SLURP-to-SLURP hop (default: skip the release between, keeping required stops); not a boolean raises
 ---@field online_migrations? boolean false: leave them to a later step
 ---@field max_count? integer batch size of the online migrations
+---@field max_rounds? integer give up after this many batches
 ---@field config_files? string[] replaces the commands' --config-file options
 ---@field transport_url? string|SecretRef for nova's cell_v2 simple_cell_setup
 ---@field timeout? Duration per command and per declared step
+
+---@class EnsureEndpointsSpec: table<"release"|"base_url"|"region"|"interfaces"|"project_key", any>
+---@field release string
+---@field base_url string
+---@field region? string
+---@field interfaces? string[]
+---@field project_key? "project_id"|"tenant_id"
 
 ---What every component module has.
 ---@class ferry.component
@@ -876,7 +900,7 @@ component.packages = function(family) end
 
 ---Inside a step: registers the endpoints `release` needs at base_url (e.g. vip.url("cinder")).
 ---`project_key` ("tenant_id" for a Kilo or Liberty Keystone) replaces the paths' project key.
----@param spec {release: string, base_url: string, region?: string, interfaces?: string[], project_key?: "project_id"|"tenant_id"}
+---@param spec EnsureEndpointsSpec
 ---@return table[]
 component.ensure_endpoints = function(spec) end
 
@@ -897,16 +921,26 @@ glance.schema_version = function(name) end
 ---@type Probe
 glance.preflight.uploads_in_progress = function(ctx) end
 
+---@class CinderUpdateHostSpec: table<"host"|"currenthost"|"newhost", any>
+---@field host Host
+---@field currenthost string
+---@field newhost string
+
+---@class CinderServiceRemoveSpec: table<"host"|"binary"|"service_host", any>
+---@field host Host
+---@field binary string
+---@field service_host string
+
 ---@class ferry.cinder: ferry.component
 local cinder = {}
 ---@type Probe
 cinder.health = function(ctx) end
 ---Inside a step: `cinder-manage volume update_host --currenthost A --newhost B` on spec.host.
----@param spec {host: Host, currenthost: string, newhost: string}
+---@param spec CinderUpdateHostSpec
 ---@return CommandResult
 cinder.update_host = function(spec) end
 ---Inside a step: `cinder-manage service remove BINARY HOST` on spec.host.
----@param spec {host: Host, binary: string, service_host: string}
+---@param spec CinderServiceRemoveSpec
 ---@return CommandResult
 cinder.service_remove = function(spec) end
 ---@type Probe
@@ -1020,20 +1054,35 @@ keystone.token_endpoints = function(service) end
 ---@field name string
 ---@field policies table[]
 
+---@class RabbitDefinitionSpec: table<"lazy"|"locator"|"leader_locator"|"ha_mode"|"ha_params"|"ha_sync_mode", any>
+---@field lazy? boolean
+---@field locator? string
+---@field leader_locator? string
+---@field ha_mode? "all"|"exactly"|"nodes"
+---@field ha_params? any
+---@field ha_sync_mode? "automatic"|"manual"
+
+---@class RabbitPolicySpec: table<"vhost"|"name"|"pattern"|"locator"|"priority", any>
+---@field vhost? string
+---@field name? string
+---@field pattern? string
+---@field locator? string
+---@field priority? integer
+
 ---@class ferry.rabbitmq: ferry.component
 local rabbitmq = {}
 ---@type Probe
 rabbitmq.health = function(ctx) end
 ---One policy definition (a queue gets only one policy).
----@param spec {lazy?: boolean, locator?: string, leader_locator?: string, ha_mode?: "all"|"exactly"|"nodes", ha_params?: any, ha_sync_mode?: "automatic"|"manual"}
+---@param spec RabbitDefinitionSpec
 ---@return table
 rabbitmq.definition = function(spec) end
 ---Inside a step: notification queues lazy; returns what restore_policies needs.
----@param spec? {vhost?: string, name?: string, pattern?: string, locator?: string, priority?: integer}
+---@param spec? RabbitPolicySpec
 ---@return PolicySnapshot
 rabbitmq.lazy_notifications = function(spec) end
 ---Inside a step: where classic queue masters go.
----@param spec? {vhost?: string, name?: string, pattern?: string, locator?: string, priority?: integer}
+---@param spec? RabbitPolicySpec
 ---@return PolicySnapshot
 rabbitmq.queue_master_locator = function(spec) end
 ---Undo of lazy_notifications / queue_master_locator.

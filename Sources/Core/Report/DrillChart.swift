@@ -30,6 +30,13 @@ struct DrillChart {
         }
         svg += "<text class=\"axis-title\" x=\"\(Markup.n(left - 8))\" y=\"\(Markup.n(height - 8))\" text-anchor=\"end\">\(drill.simulatedTime ? "simulated" : "")</text>"
 
+        let means = [(drill.upgrade, "mean-run", "upgrade"), (drill.rollback, "mean-undo", "rollback")].compactMap { stats, cls, name in
+            stats.map { (stats: $0, cls: cls, name: name) }
+        }
+        // The mean lines cross every pair: a bar's value label is laid out clear of them
+        // (the lines' stroke is 1.5 px).
+        let meanLines = means.map { y($0.stats.mean) }.map { ($0 - 0.75)...($0 + 0.75) }
+
         let count = max(1, drill.repetitions.count)
         let slot = (width - left - right) / Double(count)
         let barWidth = min(34, slot * 0.36)
@@ -40,10 +47,17 @@ struct DrillChart {
             svg += "<g class=\"rep\">"
             let undoFailed = rep.failedStep?.hasPrefix("undo ") == true
             let runFailed = rep.failedStep != nil && !undoFailed
-            svg += bar(rep.upgradeSeconds, x: center - barWidth - 2, width: barWidth, y: y, cls: runFailed ? "bar-run bar-broken" : "bar-run",
-                       tip: "repetition \(rep.number): upgrade \(Markup.duration(rep.upgradeSeconds))")
-            svg += bar(rep.rollbackSeconds, x: center + 2, width: barWidth, y: y, cls: undoFailed ? "bar-undo bar-broken" : "bar-undo",
-                       tip: "repetition \(rep.number): rollback \(Markup.duration(rep.rollbackSeconds))", hatched: true)
+            let upgrade = bar(rep.upgradeSeconds, x: center - barWidth - 2, width: barWidth, y: y,
+                              cls: runFailed ? "bar-run bar-broken" : "bar-run",
+                              tip: "repetition \(rep.number): upgrade \(Markup.duration(rep.upgradeSeconds))", taken: meanLines)
+            // The rollback's label also keeps clear of the upgrade's beside it, when they would touch.
+            var taken = meanLines
+            if let label = upgrade.label, Self.valueLabelWidth(label.text) / 2 + Self.valueLabelWidth(Self.valueText(rep.rollbackSeconds)) / 2 > barWidth + 4 {
+                taken.append(label.extent)
+            }
+            let rollback = bar(rep.rollbackSeconds, x: center + 2, width: barWidth, y: y, cls: undoFailed ? "bar-undo bar-broken" : "bar-undo",
+                               tip: "repetition \(rep.number): rollback \(Markup.duration(rep.rollbackSeconds))", hatched: true, taken: taken)
+            svg += upgrade.svg + rollback.svg
             let labelClass = failed ? "rep-label label-failed" : "rep-label"
             // Many repetitions: name every few, and every failed one.
             if i % labelEvery == 0 || failed {
@@ -53,9 +67,6 @@ struct DrillChart {
             svg += "</g>"
         }
         svg += "<line class=\"axis-line\" x1=\"\(Markup.n(left))\" y1=\"\(Markup.n(plotBottom))\" x2=\"\(Markup.n(width - right))\" y2=\"\(Markup.n(plotBottom))\"/>"
-        let means = [(drill.upgrade, "mean-run", "upgrade"), (drill.rollback, "mean-undo", "rollback")].compactMap { stats, cls, name in
-            stats.map { (stats: $0, cls: cls, name: name) }
-        }
         for mean in means {
             let yy = Markup.n(y(mean.stats.mean))
             svg += "<line class=\"\(mean.cls)\" x1=\"\(Markup.n(left))\" y1=\"\(yy)\" x2=\"\(Markup.n(width - right))\" y2=\"\(yy)\"><title>mean \(mean.name) \(DurationText.format(mean.stats.mean)), p95 \(DurationText.format(mean.stats.p95))</title></line>"
@@ -104,22 +115,55 @@ struct DrillChart {
         return tops
     }
 
+    /// A bar's value label: the report's duration format, as the mean labels and tables write it.
+    static func valueText(_ seconds: Double?) -> String { seconds.map(DurationText.format) ?? "" }
+
+    /// The width of a value label at 10.5 px (at most 6.5 px a character), padded.
+    static func valueLabelWidth(_ text: String) -> Double { Double(text.count) * 6.5 + 2 }
+
+    /// How far a 10.5 px label reaches above and below its baseline (generously: digits and
+    /// lower-case letters, the white halo included).
+    static let valueAscent = 9.0, valueDescent = 3.0
+
+    /// The baseline of a bar's value label: 4 px above the bar's top, unless the label would
+    /// touch one of `taken` (vertical extents: the mean lines, a neighbouring label); then the
+    /// nearest clear place above it, within the chart (`ceiling`); else inside the bar, below
+    /// its top; nil when there is no room (the bar's tooltip still has the value).
+    static func valueBaseline(top: Double, base: Double, taken: [ClosedRange<Double>], ceiling: Double = 0) -> Double? {
+        let gap = 1.0
+        func clear(_ b: Double) -> Bool {
+            let extent = (b - valueAscent - gap)...(b + valueDescent + gap)
+            return !taken.contains { $0.overlaps(extent) }
+        }
+        let preferred = top - 4
+        let above = ([preferred] + taken.map { $0.lowerBound - gap - valueDescent - 0.5 })
+            .filter { $0 <= preferred && $0 - valueAscent >= ceiling }.sorted(by: >)
+        if let b = above.first(where: clear) { return b }
+        let highestInside = top + valueAscent + 3
+        let inside = ([highestInside] + taken.map { $0.upperBound + gap + valueAscent + 0.5 })
+            .filter { $0 >= highestInside && $0 + valueDescent <= base - 2 }.sorted()
+        return inside.first(where: clear)
+    }
+
     func bar(_ seconds: Double?, x: Double, width: Double, y: (Double) -> Double, cls: String, tip: String,
-             hatched: Bool = false) -> String
+             hatched: Bool = false, taken: [ClosedRange<Double>] = []) -> (svg: String, label: (text: String, extent: ClosedRange<Double>)?)
     {
         let base = y(0)
         guard let seconds else {
-            return "<text class=\"axis\" x=\"\(Markup.n(x + width / 2))\" y=\"\(Markup.n(base - 4))\" text-anchor=\"middle\">—<title>\(Markup.escape(tip))</title></text>"
+            return ("<text class=\"axis\" x=\"\(Markup.n(x + width / 2))\" y=\"\(Markup.n(base - 4))\" text-anchor=\"middle\">—<title>\(Markup.escape(tip))</title></text>", nil)
         }
         let top = min(base - 1, y(seconds))
         var out = "<rect class=\"\(cls)\" x=\"\(Markup.n(x))\" y=\"\(Markup.n(top))\" width=\"\(Markup.n(width))\" height=\"\(Markup.n(base - top))\" rx=\"2\"><title>\(Markup.escape(tip))</title></rect>"
         if hatched {
             out += "<rect class=\"hatch\" x=\"\(Markup.n(x))\" y=\"\(Markup.n(top))\" width=\"\(Markup.n(width))\" height=\"\(Markup.n(base - top))\" pointer-events=\"none\"/>"
         }
-        if width >= 18 {
-            out += "<text class=\"bar-value\" x=\"\(Markup.n(x + width / 2))\" y=\"\(Markup.n(top - 4))\" text-anchor=\"middle\">\(TimeAxis.compact(seconds))</text>"
+        var label: (text: String, extent: ClosedRange<Double>)?
+        if width >= 18, let baseline = Self.valueBaseline(top: top, base: base, taken: taken) {
+            let text = Self.valueText(seconds)
+            out += "<text class=\"bar-value\" x=\"\(Markup.n(x + width / 2))\" y=\"\(Markup.n(baseline))\" text-anchor=\"middle\">\(text)</text>"
+            label = (text, (baseline - Self.valueAscent)...(baseline + Self.valueDescent))
         }
-        return out
+        return (out, label)
     }
 
     /// Under each pair: `ok`, or what went wrong and in which direction.

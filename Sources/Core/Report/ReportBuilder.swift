@@ -59,9 +59,14 @@ extension Report {
             RunTimeline.Unjudged(stepIndex: $0.stepIndex, stepName: $0.stepIndex.flatMap { names[$0] }, host: $0.host, message: $0.message)
         }
         let notable = all.filter { $0.kind != "unjudged" && ($0.kind != "log" || $0.level == "warn" || $0.level == "error") }
-        let events = notable.prefix(RunTimeline.Event.limit).map {
-            RunTimeline.Event(at: clock.offset($0.at), kind: $0.kind, level: $0.level, stepIndex: $0.stepIndex, host: $0.host,
-                         message: $0.message)
+        // An event of a step from the time its undo started is the undo's (a rollback's waves,
+        // retries and warnings): the journal keys events by step, not by direction.
+        let undoStarts = Dictionary(records.filter { $0.phase == .undo }.compactMap { r in r.startedAt.map { (r.index, $0) } },
+                                    uniquingKeysWith: min)
+        let events = notable.prefix(RunTimeline.Event.limit).map { e in
+            let undo = e.stepIndex.flatMap { undoStarts[$0] }.map { e.at >= $0 } ?? false
+            return RunTimeline.Event(at: clock.offset(e.at), kind: e.kind, level: e.level, stepIndex: e.stepIndex,
+                                     phase: undo ? "undo" : nil, host: e.host, message: e.message)
         }
         // The run's own end time is the wall clock even when steps ran on a simulated
         // clock, so the extent comes from what the steps and checks recorded.

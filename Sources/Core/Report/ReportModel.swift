@@ -262,6 +262,8 @@ extension RunTimeline {
         public var kind: String
         public var level: String?
         public var stepIndex: Int?
+        /// "undo" for an event of the step's undo (from the time the undo started); nil otherwise.
+        public var phase: String?
         public var host: String?
         public var message: String
 

@@ -67,9 +67,10 @@ struct RunSections {
         return html + "</tbody></table></section>"
     }
 
-    func stepName(_ index: Int?) -> String {
+    /// "4. switch-agents", or "4. undo switch-agents" for its undo (as the timeline and "What failed" write it).
+    func stepName(_ index: Int?, undo: Bool = false) -> String {
         guard let index, let step = run.steps.first(where: { $0.index == index }) else { return "" }
-        return "\(index + 1). \(step.name)"
+        return "\(index + 1). \(undo ? "undo " : "")\(step.name)"
     }
 
     func failures() -> String {
@@ -176,7 +177,7 @@ struct RunSections {
             let bad = event.level == "error" || event.level == "warn"
             html += "<tr\(event.level == "error" ? " class=\"row-failed\"" : "")><td class=\"num\">\(Markup.offset(event.at))</td>"
             html += "<td><span class=\"kind\(bad ? " kind-warn" : "")\">\(Markup.escape(event.kind))</span></td>"
-            html += "<td>\(Markup.escape(stepName(event.stepIndex)))</td><td>\(Markup.escape(event.host ?? ""))</td>"
+            html += "<td>\(Markup.escape(stepName(event.stepIndex, undo: event.phase == "undo")))</td><td>\(Markup.escape(event.host ?? ""))</td>"
             html += "<td class=\"message\">\(Markup.escape(Markup.truncate(event.message, 300)))</td></tr>"
         }
         html += "</tbody></table>"
