@@ -82,6 +82,19 @@ let package = Package(
                 .embedInCode("Neutron/neutron.lua"),
                 .embedInCode("Nova/nova.lua"),
                 .embedInCode("RabbitMQ/rabbitmq.lua"),
+                // Each release's config schema (scripts/knowledge/config-schema.py): PackageResources.<component>_<release>_txt.
+                .embedInCode("Cinder/Schemas/cinder-ocata.txt"),
+                .embedInCode("Cinder/Schemas/cinder-pike.txt"),
+                .embedInCode("Cinder/Schemas/cinder-queens.txt"),
+                .embedInCode("Glance/Schemas/glance-pike.txt"),
+                .embedInCode("Keystone/Schemas/keystone-pike.txt"),
+                .embedInCode("Keystone/Schemas/keystone-queens.txt"),
+                .embedInCode("Neutron/Schemas/neutron-ocata.txt"),
+                .embedInCode("Neutron/Schemas/neutron-pike.txt"),
+                .embedInCode("Neutron/Schemas/neutron-queens.txt"),
+                .embedInCode("Nova/Schemas/nova-ocata.txt"),
+                .embedInCode("Nova/Schemas/nova-pike.txt"),
+                .embedInCode("Nova/Schemas/nova-queens.txt"),
             ]
         ),
         .executableTarget(

@@ -80,3 +80,12 @@ enum GlanceKnowledge {
         ],
         packages: [.rpm: ["openstack-glance"], .deb: ["glance-api", "glance-common"]])
 }
+
+extension GlanceKnowledge {
+    /// glance-api.conf as Pike's code registers it (Schemas/glance-pike.txt, made by
+    /// scripts/knowledge/config-schema.py in the Pike virtualenv (glance 15.0.2) from openstack/glance@15.0.2
+    /// etc/oslo-config-generator/glance-api.conf). Ocata's and Queens' glance are not on the registry
+    /// (scripts/testenv/services/releases.sh): no schema, not judged.
+    static let config = ConfigJudge(component: "glance", schemas: [("pike", PackageResources.glance_pike_txt)])
+    static let configFiles = [ConfigJudge.File("/etc/glance/glance-api.conf", "glance-api.conf")]
+}
