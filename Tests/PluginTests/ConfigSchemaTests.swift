@@ -57,6 +57,7 @@ import FerryTestSupport
     @Test func anOptionAnotherReleaseHadIsRecordedNotFailed() async throws {
         // Ocata's [DEFAULT] verbose (gone by Queens) and Kilo's [neutron] admin_username (NovaKnowledge.config.older).
         let (_, outcome, events) = try await Self.run([("DEFAULT", "verbose", "True"), ("neutron", "admin_username", "neutron"),
+                                                        ("DEFAULT", "network_api_class", "nova.network.neutronv2.api.API"),
                                                         ("DEFAULT", "transport_url", "rabbit://nova@rabbit-new-1:5672/")])
         #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
         let verbose = events.filter { $0.message.contains("/etc/nova/nova.conf [DEFAULT] verbose") }
@@ -65,6 +66,10 @@ import FerryTestSupport
         let admin = events.filter { $0.message.contains("[neutron] admin_username") }
         #expect(admin.count == 1)
         #expect(admin.first?.message.contains("kilo (openstack/nova@2015.1.0 nova/network/neutronv2/api.py) had it") == true, "\(admin.first?.message ?? "")")
+        // Kilo's network_api_class (gone in Newton): no schema has it; the source scan of the releases without one does.
+        let api = events.filter { $0.message.contains("[DEFAULT] network_api_class") }
+        #expect(api.first?.message.contains("nova's source defines an option named network_api_class at kilo, liberty, mitaka (") == true,
+                "\(api.first?.message ?? "")")
         #expect(!events.contains { $0.message.contains("transport_url") })
     }
 
@@ -111,6 +116,19 @@ import FerryTestSupport
                                                         ("placement", "application_credential_secret", "s")])
         #expect(outcome.status == .succeeded, "\(outcome.message ?? "")")
         #expect(!events.contains { $0.message.contains("nova.conf") }, "\(events.map(\.message))")
+    }
+
+    /// What the library writes passes the schemas: both library runbooks succeed, and the configuration notes they
+    /// leave are only those of releases without a schema.
+    @Test(arguments: [("kilo-to-queens", "kilo", "queens"), ("queens-to-rocky", "queens", "rocky")])
+    func theLibraryRunbooksWriteNoUnknownOption(_ runbook: String, _ from: String, _ to: String) async throws {
+        let s = try await LibraryTests.make(runbook: runbook, release: from, target: to, computes: 20)
+        let outcome = try await LibraryIssue12Tests.run(s)
+        #expect(outcome.status == .succeeded, "\(outcome.step ?? ""): \(outcome.message ?? "")")
+        let notes = try await s.engine.journal.events(outcome.runID).filter { $0.kind == "unjudged" }.map(\.message)
+            .filter { $0.contains(".conf") || $0.contains(".ini") }
+        print("\(runbook) config notes:\n" + notes.joined(separator: "\n"))
+        #expect(notes.allSatisfy { $0.contains("no config schema of") }, "\(notes)")
     }
 
     /// The schema file's format: parsed, looked up, and every @file has sections.

@@ -131,9 +131,11 @@ extension CinderKnowledge {
     /// `append_config_values`; the shared defaults are `[backend_defaults]`, and `[DEFAULT]` before
     /// Pike, openstack/cinder@11.0.0 cinder/volume/configuration.py). What those sections' schemas
     /// know is judged, the rest (a driver's own options) recorded.
+    /// Option names of the releases without a schema: Schemas/cinder-older.txt (scripts/knowledge/config-older.py,
+    /// a text scan of openstack/cinder at those releases' tags; recorded, not judged, when no schema has them).
     static let config: ConfigJudge = {
         var judge = ConfigJudge(component: "cinder", schemas: [("ocata", PackageResources.cinder_ocata_txt), ("pike", PackageResources.cinder_pike_txt),
-                                                                ("queens", PackageResources.cinder_queens_txt)])
+                                                                ("queens", PackageResources.cinder_queens_txt)], older: PackageResources.cinder_older_txt)
         judge.dynamic = { _, ini in
             var out: [String: ConfigJudge.Dynamic] = [:]
             for value in ini.values("DEFAULT", "enabled_backends") {

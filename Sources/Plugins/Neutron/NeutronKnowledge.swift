@@ -57,9 +57,12 @@ extension NeutronKnowledge {
     /// neutron.conf and the ML2, OVS, DHCP, L3 and metadata agents' files as each release's code registers
     /// them (Schemas/neutron-<release>.txt, made by scripts/knowledge/config-schema.py in the Ocata (10.0.7),
     /// Pike (11.0.8) and Queens (12.1.1) virtualenvs from openstack/neutron@<tag> etc/oslo-config-generator/*).
+    /// Option names of the releases without a schema: Schemas/neutron-older.txt (scripts/knowledge/config-older.py,
+    /// a text scan of openstack/neutron at those releases' tags; recorded, not judged, when no schema has them).
     static let config = ConfigJudge(component: "neutron", schemas: [("ocata", PackageResources.neutron_ocata_txt),
                                                                      ("pike", PackageResources.neutron_pike_txt),
-                                                                     ("queens", PackageResources.neutron_queens_txt)])
+                                                                     ("queens", PackageResources.neutron_queens_txt)],
+                                    older: PackageResources.neutron_older_txt)
 
     /// The files each unit reads (`--config-file` of its unit; oslo.config reads them into one namespace, so an
     /// option of any of them is valid in each): RDO's units (rdo-packages/neutron-distgit@queens-rdo

@@ -103,12 +103,19 @@ struct ConfigJudge: Sendable {
     let schemas: [String: ConfigSchema]
     /// Options of older releases (no schema) and where they are known from: `kilo (openstack/nova@2015.1.0 …)`.
     var older: [Older: String] = [:]
+    /// Option names the component's source defines at releases without a schema (Kilo–Newton; a text scan with no
+    /// section, `Schemas/<component>-older.txt` by scripts/knowledge/config-older.py): name → releases.
+    var olderNames: [String: [String]] = [:]
     /// The sections a file's contents make dynamic (section, as ``ConfigSchema/section(_:)``, → how).
     var dynamic: @Sendable (_ file: String, _ ini: IniDocument) -> [String: Dynamic] = { _, _ in [:] }
 
     /// Loads `<component>-<release>.txt` texts: (release, text).
-    init(component: String, schemas: [(String, [UInt8])]) {
+    init(component: String, schemas: [(String, [UInt8])], older: [UInt8]? = nil) {
         self.component = component
+        for line in String(decoding: older ?? [], as: UTF8.self).split(separator: "\n") where !line.hasPrefix("#") {
+            let words = line.split(separator: " ").map(String.init)
+            if words.count > 1 { olderNames[words[0]] = Array(words.dropFirst()) }
+        }
         var all: [String: ConfigSchema] = [:]
         for (release, bytes) in schemas {
             all[release] = ConfigSchema(release: release, text: String(decoding: bytes, as: UTF8.self), file: "\(component)-\(release).txt")
@@ -156,6 +163,12 @@ struct ConfigJudge: Sendable {
                 }
                 if let whence = older[Older(file: file.schema, section: section, option: option)] {
                     unjudged.append(.init(text: text, why: "not an option of \(component) \(release); \(whence) had it: a \(release) service ignores it"))
+                    continue
+                }
+                if let had = olderNames[option] {
+                    unjudged.append(.init(text: text, why: "not an option of \(component) \(release); \(component)'s source defines an option named "
+                        + "\(option) at \(had.joined(separator: ", ")) (no schema: a text scan, its section not known, Schemas/\(component)-older.txt): "
+                        + "a \(release) service ignores it"))
                     continue
                 }
                 let sectionKnown = releases.contains { r in schemaFiles.contains { schemas[r]!.files[$0]?[section] != nil } }
