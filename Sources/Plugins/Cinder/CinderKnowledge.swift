@@ -128,9 +128,9 @@ extension CinderKnowledge {
     /// tools/config/ from Queens). A backend section named in `[DEFAULT] enabled_backends` gets its
     /// options at start: the volume manager registers `volume_opts` (and each driver its own) in the
     /// backend's group (openstack/cinder@12.0.0 cinder/volume/configuration.py `Configuration`,
-    /// `append_config_values`; the shared defaults are `[backend_defaults]`, and `[DEFAULT]` before
-    /// Pike, openstack/cinder@11.0.0 cinder/volume/configuration.py). What those sections' schemas
-    /// know is judged, the rest (a driver's own options) recorded.
+    /// `append_config_values`; the shared defaults are `[backend_defaults]` from Pike, `SHARED_CONF_GROUP`
+    /// at openstack/cinder@11.0.0 cinder/volume/configuration.py, absent at 10.0.0, where they are `[DEFAULT]`'s).
+    /// What those two sections' schemas know is judged, the rest (a driver's own options) recorded.
     /// Option names of the releases without a schema: Schemas/cinder-older.txt (scripts/knowledge/config-older.py,
     /// a text scan of openstack/cinder at those releases' tags; recorded, not judged, when no schema has them).
     static let config: ConfigJudge = {
@@ -141,7 +141,7 @@ extension CinderKnowledge {
             for value in ini.values("DEFAULT", "enabled_backends") {
                 for name in value.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
                     out[ConfigSchema.section(name)] = ConfigJudge.Dynamic(
-                        like: ["backend_defaults", "DEFAULT", "backend"],
+                        like: ["backend_defaults", "DEFAULT"],
                         why: "a backend section (enabled_backends): its driver registers its own options at start, not judged")
                 }
             }
