@@ -115,12 +115,33 @@ public protocol SimComponent: SimCommandInterpreter {
     /// e.g. its service row), or what systemd reports when the service refuses to start
     /// (`Job for X.service failed: …`; the unit stays stopped). Default: it starts.
     func start(unit: String, host: String, release: String, state: inout SimState) -> String?
+    /// The configuration files a unit of this component reads as it starts on `host` with its code at
+    /// `release`, judged before ``start(unit:host:release:state:)``: a refusal (what systemd reports;
+    /// the unit stays stopped) for what the component's schema of that release says is a mistake,
+    /// and what it could not judge, each recorded once per run. Default: nothing judged.
+    func judgeConfig(unit: String, host: String, release: String, state: SimState) -> SimConfigVerdict
 
     /// Fills `state` for a region whose component runs `release` everywhere, except the
     /// hosts of `<component>_new`, which come prebuilt with `newRelease` (services stopped)
     /// when it is given. Hosts and their groups already exist in `state.hosts`.
     /// Default: ``seedGeneric(_:release:newRelease:)``.
     func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext)
+}
+
+/// What a component's judgement of a unit's configuration says (``SimComponent/judgeConfig(unit:host:release:state:)``).
+public struct SimConfigVerdict: Sendable, Equatable {
+    /// What systemd reports when the start is refused for the configuration (`Job for X.service failed: …`), or nil.
+    public var refusal: String?
+    /// What it could not judge: the text recorded (the same text is said once per run) and why.
+    public var unjudged: [Unjudged]
+
+    public struct Unjudged: Sendable, Equatable {
+        public var text: String
+        public var why: String
+        public init(text: String, why: String) { (self.text, self.why) = (text, why) }
+    }
+
+    public init(refusal: String? = nil, unjudged: [Unjudged] = []) { (self.refusal, self.unjudged) = (refusal, unjudged) }
 }
 
 /// An API a component serves behind the region's VIP of the same name.
@@ -237,6 +258,7 @@ extension SimComponent {
     public func table(_ table: String, database: String, state: SimState, context: any SimContext) -> SimTable? { nil }
     public func apply(_ change: SimTableChange, database: String, state: inout SimState, context: any SimContext) -> Int? { nil }
     public func start(unit: String, host: String, release: String, state: inout SimState) -> String? { nil }
+    public func judgeConfig(unit: String, host: String, release: String, state: SimState) -> SimConfigVerdict { SimConfigVerdict() }
 
     public func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {
         seedGeneric(&state, release: release, newRelease: newRelease)

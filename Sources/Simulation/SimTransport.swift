@@ -505,6 +505,18 @@ struct SimTransport: Transport {
                     sim.mutate { $0.hosts[host]?.services[unit]?.running = false }
                     return .fail(blocked, duration: out.duration + seconds)
                 }
+                // The component judges the configuration the unit reads (its release's schema): a
+                // mistake refuses the start, what it cannot judge is recorded.
+                let verdict = sim.read { s -> SimConfigVerdict in
+                    guard let svc = s.hosts[host]?.services[unit] else { return SimConfigVerdict() }
+                    let release = s.hosts[host]?.code[svc.component] ?? svc.release
+                    return sim.components.component(svc.component).judgeConfig(unit: unit, host: host, release: release, state: s)
+                }
+                for note in verdict.unjudged { sim.unjudged.record(note.text, host: host, why: note.why) }
+                if let refusal = verdict.refusal {
+                    sim.mutate { $0.hosts[host]?.services[unit]?.running = false }
+                    return .fail(refusal, duration: out.duration + seconds)
+                }
                 // The component may refuse the start (its plugin's release quirks).
                 let refused: String? = sim.mutate { s in
                     guard var svc = s.hosts[host]?.services[unit] else { return nil }

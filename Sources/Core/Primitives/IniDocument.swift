@@ -48,6 +48,23 @@ public struct IniDocument: Sendable {
 
     public func get(_ section: String, _ key: String) -> String? { values(section, key).last }
 
+    /// Every section header and key, in file order: `(section, nil)` for a header, `(section, key)` for a
+    /// key (keys above the first header are `DEFAULT`'s).
+    public var outline: [(section: String, key: String?)] {
+        var current = "DEFAULT"
+        var out: [(section: String, key: String?)] = []
+        for line in lines {
+            switch line {
+            case .section(let name, _):
+                current = name
+                out.append((name, nil))
+            case .entry(let k, _, _): out.append((current, k))
+            case .other: break
+            }
+        }
+        return out
+    }
+
     /// Sets `key` (replacing every occurrence with one line), adding the section if
     /// needed; `nil` removes the key. Returns the previous value.
     @discardableResult

@@ -120,3 +120,35 @@ enum CinderKnowledge {
         ],
         packages: [.rpm: ["openstack-cinder"], .deb: ["cinder-api", "cinder-scheduler", "cinder-volume", "cinder-common"]])
 }
+
+extension CinderKnowledge {
+    /// cinder.conf as each release's code registers it (Schemas/cinder-<release>.txt, made by
+    /// scripts/knowledge/config-schema.py in the Ocata (10.0.8), Pike (11.2.2) and Queens (12.0.10)
+    /// virtualenvs from the namespaces of openstack/cinder@<tag> cinder/config/cinder-config-generator.conf,
+    /// tools/config/ from Queens). A backend section named in `[DEFAULT] enabled_backends` gets its
+    /// options at start: the volume manager registers `volume_opts` (and each driver its own) in the
+    /// backend's group (openstack/cinder@12.0.0 cinder/volume/configuration.py `Configuration`,
+    /// `append_config_values`; the shared defaults are `[backend_defaults]` from Pike, `SHARED_CONF_GROUP`
+    /// at openstack/cinder@11.0.0 cinder/volume/configuration.py, absent at 10.0.0, where they are `[DEFAULT]`'s).
+    /// What those two sections' schemas know is judged, the rest (a driver's own options) recorded.
+    /// Option names of the releases without a schema: Schemas/cinder-older.txt (scripts/knowledge/config-older.py,
+    /// a text scan of openstack/cinder at those releases' tags; recorded, not judged, when no schema has them).
+    static let config: ConfigJudge = {
+        var judge = ConfigJudge(component: "cinder", schemas: [("ocata", PackageResources.cinder_ocata_txt), ("pike", PackageResources.cinder_pike_txt),
+                                                                ("queens", PackageResources.cinder_queens_txt)], older: PackageResources.cinder_older_txt)
+        judge.dynamic = { _, ini in
+            var out: [String: ConfigJudge.Dynamic] = [:]
+            for value in ini.values("DEFAULT", "enabled_backends") {
+                for name in value.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
+                    out[ConfigSchema.section(name)] = ConfigJudge.Dynamic(
+                        like: ["backend_defaults", "DEFAULT"],
+                        why: "a backend section (enabled_backends): its driver registers its own options at start, not judged")
+                }
+            }
+            return out
+        }
+        return judge
+    }()
+
+    static let configFiles = [ConfigJudge.File("/etc/cinder/cinder.conf", "cinder.conf")]
+}

@@ -33,6 +33,11 @@ struct CinderSimulation: SimComponent {
             .filter { db.flags["rpc_version:" + $0.dropFirst("service:".count)] == nil }.sorted()
     }
 
+    /// Every Cinder unit reads cinder.conf, judged against its release's schema (CinderKnowledge.config).
+    func judgeConfig(unit: String, host: String, release: String, state: SimState) -> SimConfigVerdict {
+        CinderKnowledge.config.judge(unit: unit, host: host, release: release, files: CinderKnowledge.configFiles, state: state)
+    }
+
     /// A cinder service starting. From Newton on, each service builds its RPC clients at start, and each asks
     /// the minimum version of the services of its binary: a non-deleted row with a NULL `rpc_current_version`
     /// raises ServiceTooOld, and the service does not start (openstack/cinder@12.0.0 cinder/objects/service.py

@@ -80,3 +80,15 @@ enum GlanceKnowledge {
         ],
         packages: [.rpm: ["openstack-glance"], .deb: ["glance-api", "glance-common"]])
 }
+
+extension GlanceKnowledge {
+    /// glance-api.conf as Pike's code registers it (Schemas/glance-pike.txt, made by
+    /// scripts/knowledge/config-schema.py in the Pike virtualenv (glance 15.0.2) from openstack/glance@15.0.2
+    /// etc/oslo-config-generator/glance-api.conf). Ocata's and Queens' glance are not on the registry
+    /// (scripts/testenv/services/releases.sh): no schema, not judged.
+    /// Option names of the releases without a schema: Schemas/glance-older.txt (scripts/knowledge/config-older.py,
+    /// a text scan of openstack/glance at those releases' tags; recorded, not judged, when no schema has them).
+    static let config = ConfigJudge(component: "glance", schemas: [("pike", PackageResources.glance_pike_txt)],
+                                    older: PackageResources.glance_older_txt)
+    static let configFiles = [ConfigJudge.File("/etc/glance/glance-api.conf", "glance-api.conf")]
+}

@@ -14,6 +14,13 @@ struct GlanceSimulation: SimComponent {
         return query.contains("VISIBILITY IS NULL") ? "images_without_visibility" : query.contains("SAVING") ? "images_saving" : "images"
     }
 
+    /// glance-api reads glance-api.conf, judged against its release's schema (GlanceKnowledge.config).
+    func judgeConfig(unit: String, host: String, release: String, state: SimState) -> SimConfigVerdict {
+        guard GlanceKnowledge.knowledge.units(.rpm, role: "api").contains(unit) || GlanceKnowledge.knowledge.units(.deb, role: "api").contains(unit)
+        else { return SimConfigVerdict() }
+        return GlanceKnowledge.config.judge(unit: unit, host: host, release: release, files: GlanceKnowledge.configFiles, state: state)
+    }
+
     func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {
         Sim.installOldAndNew(&state, component: "glance", release: release, newRelease: newRelease) {
             GlanceKnowledge.knowledge.units($1, release: $0)

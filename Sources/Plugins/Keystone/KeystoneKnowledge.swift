@@ -78,3 +78,15 @@ enum KeystoneKnowledge {
                 + "out of every token's catalog (keystone.url_template, catalog.token_catalog())",
         ])
 }
+
+extension KeystoneKnowledge {
+    /// keystone.conf as Pike's (12.0.3) and Queens' (13.0.4) code registers it (Schemas/keystone-<release>.txt,
+    /// made by scripts/knowledge/config-schema.py from openstack/keystone@<tag> config-generator/keystone.conf).
+    /// Ocata's keystone is not on the registry (scripts/testenv/services/releases.sh): no schema.
+    /// Option names of the releases without a schema: Schemas/keystone-older.txt (scripts/knowledge/config-older.py,
+    /// a text scan of openstack/keystone at those releases' tags; recorded, not judged, when no schema has them).
+    static let config = ConfigJudge(component: "keystone", schemas: [("pike", PackageResources.keystone_pike_txt),
+                                                                      ("queens", PackageResources.keystone_queens_txt)],
+                                    older: PackageResources.keystone_older_txt)
+    static let configFiles = [ConfigJudge.File("/etc/keystone/keystone.conf", "keystone.conf")]
+}

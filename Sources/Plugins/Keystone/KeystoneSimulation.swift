@@ -56,6 +56,11 @@ struct KeystoneSimulation: SimComponent {
         return out + rest
     }
 
+    /// Keystone's WSGI application in httpd (apache2) reads keystone.conf, judged against its release's schema.
+    func judgeConfig(unit: String, host: String, release: String, state: SimState) -> SimConfigVerdict {
+        KeystoneKnowledge.config.judge(unit: unit, host: host, release: release, files: KeystoneKnowledge.configFiles, state: state)
+    }
+
     func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {
         Sim.installOldAndNew(&state, component: "keystone", release: release, newRelease: newRelease) { r, family in
             KeystoneKnowledge.knowledge.units(family, release: r)

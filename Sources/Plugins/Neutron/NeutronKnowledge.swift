@@ -52,3 +52,32 @@ enum NeutronKnowledge {
                 + "turn both off until the agents follow, then restore them and restart the server",
         ])
 }
+
+extension NeutronKnowledge {
+    /// neutron.conf and the ML2, OVS, DHCP, L3 and metadata agents' files as each release's code registers
+    /// them (Schemas/neutron-<release>.txt, made by scripts/knowledge/config-schema.py in the Ocata (10.0.7),
+    /// Pike (11.0.8) and Queens (12.1.1) virtualenvs from openstack/neutron@<tag> etc/oslo-config-generator/*).
+    /// Option names of the releases without a schema: Schemas/neutron-older.txt (scripts/knowledge/config-older.py,
+    /// a text scan of openstack/neutron at those releases' tags; recorded, not judged, when no schema has them).
+    static let config = ConfigJudge(component: "neutron", schemas: [("ocata", PackageResources.neutron_ocata_txt),
+                                                                     ("pike", PackageResources.neutron_pike_txt),
+                                                                     ("queens", PackageResources.neutron_queens_txt)],
+                                    older: PackageResources.neutron_older_txt)
+
+    /// The files each unit reads (`--config-file` of its unit; oslo.config reads them into one namespace, so an
+    /// option of any of them is valid in each): RDO's units (rdo-packages/neutron-distgit@queens-rdo
+    /// neutron-server.service, neutron-openvswitch-agent.service, neutron-dhcp-agent.service, neutron-l3-agent.service,
+    /// neutron-metadata-agent.service; the server's plugin file through /etc/neutron/plugin.ini → ml2_conf.ini) and
+    /// Ubuntu's (openstack/deb-neutron@debian/ocata debian/neutron-*.init.in), the Mitaka-on paths.
+    static func configFiles(unit: String) -> [ConfigJudge.File] {
+        let conf = ConfigJudge.File("/etc/neutron/neutron.conf", "neutron.conf")
+        switch unit {
+        case "neutron-server": return [conf, .init("/etc/neutron/plugins/ml2/ml2_conf.ini", "ml2_conf.ini")]
+        case "neutron-openvswitch-agent": return [conf, .init("/etc/neutron/plugins/ml2/openvswitch_agent.ini", "openvswitch_agent.ini")]
+        case "neutron-dhcp-agent": return [conf, .init("/etc/neutron/dhcp_agent.ini", "dhcp_agent.ini")]
+        case "neutron-l3-agent": return [conf, .init("/etc/neutron/l3_agent.ini", "l3_agent.ini")]
+        case "neutron-metadata-agent": return [conf, .init("/etc/neutron/metadata_agent.ini", "metadata_agent.ini")]
+        default: return [conf]
+        }
+    }
+}

@@ -73,6 +73,11 @@ struct NeutronSimulation: SimComponent {
         }
     }
 
+    /// The files a Neutron unit reads, judged against its release's schema (NeutronKnowledge.config).
+    func judgeConfig(unit: String, host: String, release: String, state: SimState) -> SimConfigVerdict {
+        NeutronKnowledge.config.judge(unit: unit, host: host, release: release, files: NeutronKnowledge.configFiles(unit: unit), state: state)
+    }
+
     /// neutron-server reads its configuration when it starts: the broker and the failover options in effect
     /// are those of the file then, kept until the next start.
     func start(unit: String, host: String, release: String, state: inout SimState) -> String? {

@@ -260,3 +260,25 @@ enum NovaKnowledge {
         packages: [.rpm: ["openstack-placement-api"], .deb: ["placement-api"]],
         firstRelease: "stein")
 }
+
+extension NovaKnowledge {
+    /// nova.conf as each release's code registers it (Schemas/nova-<release>.txt, made by
+    /// scripts/knowledge/config-schema.py in the Ocata (15.1.5), Pike (16.1.8) and Queens (17.0.13)
+    /// virtualenvs from the namespaces of openstack/nova@<tag> etc/nova/nova-config-generator.conf).
+    /// Kilo–Newton are not installable (no schema); of them, Kilo's [neutron] credentials are known
+    /// (openstack/nova@2015.1.0 nova/network/neutronv2/api.py `neutron_opts`: admin_username,
+    /// admin_password, admin_tenant_name, admin_tenant_id, admin_user_id, admin_auth_url,
+    /// auth_strategy; gone at openstack/nova@15.0.0 nova/conf/neutron.py).
+    /// Option names of the releases without a schema: Schemas/nova-older.txt (scripts/knowledge/config-older.py,
+    /// a text scan of openstack/nova at those releases' tags; recorded, not judged, when no schema has them).
+    static let config: ConfigJudge = {
+        var judge = ConfigJudge(component: "nova", schemas: [("ocata", PackageResources.nova_ocata_txt), ("pike", PackageResources.nova_pike_txt),
+                                                              ("queens", PackageResources.nova_queens_txt)], older: PackageResources.nova_older_txt)
+        for option in ["admin_username", "admin_password", "admin_tenant_name", "admin_tenant_id", "admin_user_id", "admin_auth_url", "auth_strategy"] {
+            judge.older[.init(file: "nova.conf", section: "neutron", option: option)] = "kilo (openstack/nova@2015.1.0 nova/network/neutronv2/api.py)"
+        }
+        return judge
+    }()
+
+    static let configFiles = [ConfigJudge.File("/etc/nova/nova.conf", "nova.conf")]
+}

@@ -180,6 +180,11 @@ struct NovaSimulation: SimComponent {
         return nil
     }
 
+    /// Every Nova unit reads nova.conf, judged against its release's schema (NovaKnowledge.config).
+    func judgeConfig(unit: String, host: String, release: String, state: SimState) -> SimConfigVerdict {
+        NovaKnowledge.config.judge(unit: unit, host: host, release: release, files: NovaKnowledge.configFiles, state: state)
+    }
+
     /// The services, compute nodes and placement tables, row by row (NovaServices).
     func table(_ table: String, database: String, state: SimState, context: any SimContext) -> SimTable? {
         NovaServices.table(table, database: database, state: state, context: context)
