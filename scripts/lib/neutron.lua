@@ -297,7 +297,7 @@ function M.dataplane_probe(spec)
     for _, node in ipairs(inventory.group(from)) do
       if recent[node.name] then
         for _, t in ipairs(list) do
-          out[#out + 1] = { ip = t.ip, network = t.network, host = t.host, kind = t.kind, node = node }
+          out[#out + 1] = { ip = t.ip, network = t.network, host = t.host, kind = "restarted in the wave just done", node = node }
         end
       end
     end

@@ -229,7 +229,7 @@ function M.nova_neutron(spec)
   lib.switch_venv {
     name = "switch-network-agents", component = "neutron", release = to, from = from, group = "network_nodes",
     roles = { "network", "openvswitch-agent" }, batch = 1, gate = network_gate,
-    after = { network_dataplane and network_dataplane.name or nil },
+    after = network_dataplane and { network_dataplane.name } or nil,
     edits = transport("neutron", "/etc/neutron/neutron.conf"), restarted = network_dataplane and network_dataplane.restarted or nil,
   }
   lib.switch_venv {
