@@ -216,6 +216,7 @@ end
 --- of the wave just done must, for the waves of the network nodes themselves). Returns { name = the
 --- check's name, probe = function(ctx) -> ok, why, restarted = function(host, ctx, phase) } (phase
 --- "run" or "undo": pass it as lib.switch_venv's `restarted`).
+---@return DataplaneProbe
 function M.dataplane_probe(spec)
   validate_spec("neutron.dataplane_probe", spec or {},
     { "name", "group", "from", "hosts", "sample", "max_loss", "every", "vantage" })
