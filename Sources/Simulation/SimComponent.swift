@@ -120,6 +120,14 @@ public protocol SimComponent: SimCommandInterpreter {
     /// the unit stays stopped) for what the component's schema of that release says is a mistake,
     /// and what it could not judge, each recorded once per run. Default: nothing judged.
     func judgeConfig(unit: String, host: String, release: String, state: SimState) -> SimConfigVerdict
+    /// A unit of this component restarted (start, restart, reload, try-restart of a unit that runs) on `host` at
+    /// `at` (the simulated clock, seconds since 1970): its code goes from `previous` (the release it last ran) to
+    /// `release`, and the start took `seconds` (after any stretch under its database's load); `synced` is false when
+    /// the start failed under that load (the unit timed out syncing). What the restart does to what the unit serves
+    /// meanwhile, e.g. a host's data plane, kept in ``SimState/transient``. Called after ``start(unit:host:release:state:)``
+    /// let the unit start, or when the load failed it; not for a start the component or the broker refused. Default: nothing.
+    func restarted(unit: String, host: String, previous: String, release: String, at: Double, seconds: Double, synced: Bool,
+                   state: inout SimState, context: any SimContext)
 
     /// Fills `state` for a region whose component runs `release` everywhere, except the
     /// hosts of `<component>_new`, which come prebuilt with `newRelease` (services stopped)
@@ -259,6 +267,8 @@ extension SimComponent {
     public func apply(_ change: SimTableChange, database: String, state: inout SimState, context: any SimContext) -> Int? { nil }
     public func start(unit: String, host: String, release: String, state: inout SimState) -> String? { nil }
     public func judgeConfig(unit: String, host: String, release: String, state: SimState) -> SimConfigVerdict { SimConfigVerdict() }
+    public func restarted(unit: String, host: String, previous: String, release: String, at: Double, seconds: Double, synced: Bool,
+                          state: inout SimState, context: any SimContext) {}
 
     public func seed(_ state: inout SimState, release: String, newRelease: String?, context: any SimContext) {
         seedGeneric(&state, release: release, newRelease: newRelease)

@@ -12,7 +12,25 @@ public struct SimState: Codable, Sendable, Equatable {
     public var vips: [String: SimVIP] = [:]
     /// Brokers by name (`default`: the one the region's `broker:` reaches): policies and queues.
     public var brokers: [String: SimBroker] = [:]
+    /// Conditions that end by themselves, keyed as the component that keeps them chooses (a host's data-plane
+    /// outage from an agent's restart until its resync ends: `dataplane:<host>`). Saved with the rest, so a
+    /// later command sees them, but not part of what a drill compares (``SimDiff``): a repetition is judged on
+    /// what stays.
+    public var transient: [String: String] = [:]
     public init() {}
+
+    enum CodingKeys: String, CodingKey { case hosts, databases, catalog, vips, brokers, transient }
+
+    /// A model saved before `transient` existed decodes with none.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        hosts = try c.decode([String: SimHost].self, forKey: .hosts)
+        databases = try c.decode([String: SimDatabase].self, forKey: .databases)
+        catalog = try c.decode(SimCatalog.self, forKey: .catalog)
+        vips = try c.decode([String: SimVIP].self, forKey: .vips)
+        brokers = try c.decode([String: SimBroker].self, forKey: .brokers)
+        transient = try c.decodeIfPresent([String: String].self, forKey: .transient) ?? [:]
+    }
 }
 
 public struct SimHost: Codable, Sendable, Equatable {

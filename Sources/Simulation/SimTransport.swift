@@ -494,6 +494,7 @@ struct SimTransport: Transport {
                         // and a unit whose start failed syncs nothing: only its own restart weighs on.
                         if extra > 0 || sim.faults.random(key) < chance {
                             sim.load.restarted(database: weighs.database, at: now, lane: lane)
+                            restarted(unit: unit, host: host, lane: lane, seconds: seconds, synced: false)
                             let message = weighs.overloaded(unit, Int(load), Int(sim.config.load.threshold))
                             return .fail(surge.map { "\(message): \($0.why)" } ?? message, duration: out.duration + seconds)
                         }
@@ -518,6 +519,7 @@ struct SimTransport: Transport {
                     return .fail(refusal, duration: out.duration + seconds)
                 }
                 // The component may refuse the start (its plugin's release quirks).
+                let previous = sim.host(host)?.services[unit]?.release
                 let refused: String? = sim.mutate { s in
                     guard var svc = s.hosts[host]?.services[unit] else { return nil }
                     let release = s.hosts[host]?.code[svc.component] ?? svc.release
@@ -531,10 +533,25 @@ struct SimTransport: Transport {
                     return nil
                 }
                 if let refused { return .fail(refused, duration: out.duration + seconds) }
+                restarted(unit: unit, host: host, lane: lane, seconds: seconds, synced: true, previous: previous)
                 out.duration += seconds
             }
         }
         return out
+    }
+
+    /// Tells the unit's component that it restarted (``SimComponent/restarted(unit:host:previous:release:at:seconds:synced:state:context:)``),
+    /// at the lane's instant; `previous`: the release it ran before (default: the service's now).
+    func restarted(unit: String, host: String, lane: String, seconds: Double, synced: Bool, previous: String? = nil) {
+        let at = sim.clock.now(host: lane).timeIntervalSince1970
+        let context = SimRegion.Context(sim: sim)
+        sim.mutate { s in
+            guard let svc = s.hosts[host]?.services[unit] else { return }
+            let release = s.hosts[host]?.code[svc.component] ?? svc.release
+            sim.components.component(svc.component).restarted(
+                unit: unit, host: host, previous: previous ?? svc.release, release: release, at: at, seconds: seconds, synced: synced,
+                state: &s, context: context)
+        }
     }
 
     /// systemctl's options that take a value (`-t service`, `-p MainPID`).

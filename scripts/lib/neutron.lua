@@ -208,4 +208,172 @@ function M.remove_stale_agents(spec)
   return name
 end
 
+-- Data plane ------------------------------------------------------------------------------
+-- Upstream (docs/openstack-facts.md#neutron-data-plane): a Kilo OVS agent's every start removes the
+-- host's flows; the first start of a Liberty-or-later agent over ports a Kilo agent bound re-tags
+-- their local VLANs at the end of its first sync (Kilo wrote no other_config net_uuid to restore them
+-- from). Either way the host's instances lose traffic until that sync ends, for a time that grows
+-- with the host's ports. Traffic between an upgraded host and one not yet upgraded works: local
+-- VLANs are host-local, tunnels carry the segmentation id.
+
+local function seconds(d)
+  if type(d) == "number" then return d end
+  local n, unit = tostring(d):match("^(%d+%.?%d*)(%a*)$")
+  n = tonumber(n)
+  if not n then error("neutron.dataplane_probe: '" .. tostring(d) .. "' is not a duration (write \"30s\", \"2m\")", 3) end
+  return n * (({ ms = 0.001, s = 1, m = 60, h = 3600 })[unit ~= "" and unit or "s"] or 1)
+end
+
+-- `count` of `list`, evenly spaced (its first, then every len/count-th).
+local function spread(list, count)
+  if #list <= count then return list end
+  local out = {}
+  for i = 0, count - 1 do out[#out + 1] = list[1 + math.floor(i * #list / count)] end
+  return out
+end
+
+--- Declares the check `neutron-dataplane`: pings a sample of instances' fixed IPs from a network
+--- node's DHCP namespace (`ip netns exec qdhcp-<network> ping -c 1 -W 1 <ip>`, from the nodes of
+--- `from` in turn until one answers), on the hosts of the wave just done (`restarted`), and on hosts
+--- spread over `group` (those restarted earlier and those not yet). An instance that does not answer
+--- is pinged again every `every` until it does; one still silent after `max_loss` fails the probe,
+--- naming the instances, their hosts and how long, and the probe keeps failing until the next wave.
+--- spec: name, group (default "computes"), from (default "network_nodes"), hosts (hosts of each kind
+--- sampled, default 3), sample (instances per host, default 2), max_loss (default "1m"), every
+--- (default "5s"), vantage ("from", default: any node of `from` may answer; "restarted": every host
+--- of the wave just done must, for the waves of the network nodes themselves). Returns { name = the
+--- check's name, probe = function(ctx) -> ok, why, restarted = function(host, ctx, phase) } (phase
+--- "run" or "undo": pass it as lib.switch_venv's `restarted`).
+---@return DataplaneProbe
+function M.dataplane_probe(spec)
+  validate_spec("neutron.dataplane_probe", spec or {},
+    { "name", "group", "from", "hosts", "sample", "max_loss", "every", "vantage" })
+  spec = spec or {}
+  local name = spec.name or "neutron-dataplane"
+  local group, from = spec.group or "computes", spec.from or "network_nodes"
+  local per_kind, sample = spec.hosts or 3, spec.sample or 2
+  local max_loss, every = seconds(spec.max_loss or "1m"), seconds(spec.every or "5s")
+  local vantage = spec.vantage or "from"
+  if vantage ~= "from" and vantage ~= "restarted" then
+    error("neutron.dataplane_probe: vantage must be \"from\" or \"restarted\", got " .. tostring(vantage), 2)
+  end
+  -- What the waves did: hosts restarted since the last probe, every host restarted, and a loss
+  -- beyond max_loss seen since the last wave (the probe keeps failing with it).
+  local st = { recent = {}, done = {}, lost = nil, probed = false }
+
+  local function restarted(host, _, phase)
+    if st.probed then st.recent, st.lost, st.probed = {}, nil, false end
+    local h = type(host) == "table" and host.name or host
+    st.recent[#st.recent + 1] = h
+    st.done[h] = phase ~= "undo" or nil
+  end
+
+  -- The instances to ping: { ip =, network =, host =, kind = }.
+  local function targets()
+    local recent, seen = {}, {}
+    for _, h in ipairs(st.recent) do if not seen[h] then seen[h] = true; recent[#recent + 1] = h end end
+    table.sort(recent)
+    local earlier, later = {}, {}
+    for _, h in ipairs(inventory.group(group)) do
+      if not seen[h.name] then
+        if st.done[h.name] then earlier[#earlier + 1] = h.name else later[#later + 1] = h.name end
+      end
+    end
+    local kind, hosts = {}, {}
+    for _, pick in ipairs({ { spread(recent, per_kind), "restarted in the wave just done" },
+                            { spread(earlier, per_kind), "restarted earlier" },
+                            { spread(later, per_kind), "not restarted yet" } }) do
+      for _, h in ipairs(pick[1]) do kind[h] = pick[2]; hosts[#hosts + 1] = h end
+    end
+    if #hosts == 0 then return {} end
+    local c = db.connect("neutron")
+    local marks = {}
+    for _ = 1, #hosts do marks[#marks + 1] = "?" end
+    local bindings = c:query("SELECT port_id, host FROM ml2_port_bindings WHERE host IN (" .. table.concat(marks, ", ")
+      .. ") AND vif_type = 'ovs' ORDER BY host, port_id", table.unpack(hosts))
+    local ports, host_of, taken = {}, {}, {}
+    for _, b in ipairs(bindings) do
+      taken[b.host] = (taken[b.host] or 0) + 1
+      if taken[b.host] <= sample then ports[#ports + 1] = b.port_id; host_of[b.port_id] = b.host end
+    end
+    local out = {}
+    if #ports > 0 then
+      marks = {}
+      for _ = 1, #ports do marks[#marks + 1] = "?" end
+      for _, a in ipairs(c:query("SELECT port_id, ip_address, network_id FROM ipallocations WHERE port_id IN ("
+          .. table.concat(marks, ", ") .. ") ORDER BY port_id", table.unpack(ports))) do
+        local h = host_of[a.port_id]
+        out[#out + 1] = { ip = a.ip_address, network = a.network_id, host = h, kind = kind[h] }
+      end
+    end
+    c:close()
+    table.sort(out, function(a, b) return a.host < b.host or (a.host == b.host and a.ip < b.ip) end)
+    return out
+  end
+
+  local function ping(node, t)
+    return node:run("ip netns exec qdhcp-" .. t.network .. " ping -c 1 -W 1 " .. t.ip, { check = false }).code == 0
+  end
+
+  -- The instances to ping, each with the node it must answer from (vantage "restarted": one per host
+  -- of the wave just done), or any node of `from`.
+  local function plan()
+    local list = targets()
+    if vantage == "from" then return list end
+    local recent = {}
+    for _, h in ipairs(st.recent) do recent[h] = true end
+    local out = {}
+    for _, node in ipairs(inventory.group(from)) do
+      if recent[node.name] then
+        for _, t in ipairs(list) do
+          out[#out + 1] = { ip = t.ip, network = t.network, host = t.host, kind = "restarted in the wave just done", node = node }
+        end
+      end
+    end
+    return out
+  end
+
+  local function answers(t)
+    if t.node then return ping(t.node, t) end
+    for _, node in ipairs(inventory.group(from)) do
+      if ping(node, t) then return true end
+    end
+    return false
+  end
+
+  local function probe(_)
+    st.probed = true
+    if st.lost then return false, st.lost end
+    local down = plan()
+    local total, waited = #down, 0
+    while true do
+      local still = {}
+      for _, t in ipairs(down) do if not answers(t) then still[#still + 1] = t end end
+      if #still == 0 then
+        local late = waited > 0 and (" (the last after " .. waited .. " s)") or ""
+        return true, total .. " instance(s) answer" .. late
+      end
+      if waited >= max_loss then
+        local names = {}
+        for _, t in ipairs(still) do
+          names[#names + 1] = t.ip .. " on " .. t.host .. (t.node and (" from " .. t.node.name) or "") .. " (" .. t.kind .. ")"
+        end
+        st.lost = #still .. " of " .. total .. " instance(s) unreachable from " .. from .. " for more than " .. waited
+          .. " s (max_loss " .. max_loss .. " s): " .. common.first_few(names)
+        return false, st.lost
+      end
+      sleep(every)
+      waited = waited + every
+      down = still
+    end
+  end
+
+  check(name) {
+    desc = "instances answer ping from " .. from .. "'s DHCP namespaces within " .. max_loss .. " s (" .. sample
+      .. " per host, on hosts just restarted, restarted earlier and not yet)",
+    within = "0s", probe = probe,
+  }
+  return { name = name, probe = probe, restarted = restarted }
+end
+
 return M

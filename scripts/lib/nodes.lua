@@ -109,11 +109,13 @@ end
 --- /opt/openstack/<component>), applies INI `edits` (e.g. the transport URL), and restarts
 --- `units`, in waves (`batch`, `gate`, `adaptive`, `max_fail` as for any step; `on`: a selector or
 --- function for a subset of `group`, a canary wave). Undo links
---- back to `from`, puts the configuration back, and restarts the units again.
+--- back to `from`, puts the configuration back, and restarts the units again. `restarted`: a
+--- function(host, ctx, phase) called once a host's units restarted (phase "run" or "undo"), e.g.
+--- neutron.dataplane_probe's, so a gate knows the wave just done.
 ---@param spec lib.SwitchVenvSpec
 function M.switch_venv(spec)
   check_spec("lib.switch_venv", spec,
-    { "release", "from", "component", "components", "group", "on", "link_root", "edits", "roles", "units" })
+    { "release", "from", "component", "components", "group", "on", "link_root", "edits", "roles", "units", "restarted" })
   local r, from = spec.release, spec.from
   local components = list(spec.components or spec.component)
   local name = spec.name or ("switch-" .. concat(components, "-") .. "-" .. spec.group)
@@ -134,11 +136,13 @@ function M.switch_venv(spec)
         host.state.ini = config.apply_ini(host, edits)
       end
       for _, u in ipairs(common.units(ctx, spec, host)) do host:service(u):restart() end
+      if spec.restarted then spec.restarted(host, ctx, "run") end
     end,
     undo = function(host, ctx)
       relink(host, ctx, from)
       config.undo_ini(host, host.state.ini)
       for _, u in ipairs(common.units(ctx, spec, host)) do host:service(u):restart() end
+      if spec.restarted then spec.restarted(host, ctx, "undo") end
     end,
   }))
   return name

@@ -110,18 +110,49 @@ end
 --- transport (false: the services keep their broker; default: they move to the new one),
 --- archive (false: no nova-archive-deleted-rows; archive_batch, default 10000),
 --- failover (false: leave neutron-server's automatic DHCP/L3 failover on through the window;
---- default: off from before neutron-server starts until every agent reports to its broker).
+--- default: off from before neutron-server starts until every agent reports to its broker),
+--- dataplane (false: no data-plane probe; or neutron.dataplane_probe's spec: the OVS agents' waves
+--- are gated on the database's load and on instances answering ping within max_loss, default "1m";
+--- the network nodes', one at a time, on each reaching instances again within network_max_loss,
+--- default "15m").
 ---@param spec lib.phases.NovaNeutronSpec
 function M.nova_neutron(spec)
   validate_spec("phases.nova_neutron", spec, { "from", "to", "before", "nova_databases", "create_databases", "endpoints", "vips",
                                               "after_sync", "compute_batch", "agent_batch", "load_max", "transport", "nova_roles",
-                                              "nova_timeout", "max_fail", "compute_canary" })
+                                              "nova_timeout", "max_fail", "compute_canary", "dataplane",
+                                              "network_max_loss" })
   local from, to = spec.from, spec.to
   local nova_api = lib.api_check { component = "nova", name = "nova-api" }
   local neutron_api = lib.api_check { component = "neutron", name = "neutron-api" }
-  local gate = lib.db_load_check { name = "neutron-db-load", max = spec.load_max or 28 }
+  local gate, load = lib.db_load_check { name = "neutron-db-load", max = spec.load_max or 28 }
   local nova = require "ferry.nova"
   local neutron = require "lib.neutron"
+  -- The OVS agents' waves: the database calm, and the instances of the hosts restarted (the wave just
+  -- done, earlier ones) and of those not yet answering within max_loss (the first Queens start re-tags
+  -- the local VLANs of ports a Kilo agent bound: lib.neutron).
+  -- The network nodes' own agents re-tag their DHCP and router ports the same way, for longer (they
+  -- bind many more): each node must reach instances again (network_max_loss, default "15m") before the next.
+  local dp = type(spec.dataplane) == "table" and spec.dataplane or {}
+  local dataplane = spec.dataplane ~= false and neutron.dataplane_probe(dp)
+  local network_dataplane = spec.dataplane ~= false and neutron.dataplane_probe {
+    name = "neutron-dataplane-network-nodes", vantage = "restarted", sample = dp.sample, hosts = dp.hosts, every = dp.every,
+    max_loss = spec.network_max_loss or "15m",
+  }
+  local function gated(name, probe)
+    if not probe then return gate end
+    check(name) {
+      desc = "the neutron database is not overloaded, and instances answer ping within their allowed loss",
+      within = "15m", every = "30s",
+      probe = function(ctx)
+        local ok, why = load(ctx)
+        if not ok then return false, why end
+        return probe.probe(ctx)
+      end,
+    }
+    return name
+  end
+  local agents_gate = gated("neutron-agents-gate", dataplane)
+  local network_gate = gated("neutron-network-agents-gate", network_dataplane)
   local compute = require "lib.compute"
   -- Inline (not a named check): the drill runs every named check after its rollback too,
   -- where the Kilo controllers rightly fail nova-status.
@@ -263,14 +294,15 @@ function M.nova_neutron(spec)
   -- The L3/DHCP agents one network node at a time (parallel restarts of HA routers cut traffic).
   lib.switch_venv {
     name = "switch-network-agents", component = "neutron", release = to, from = from, group = "network_nodes",
-    roles = { "network", "openvswitch-agent" }, batch = 1, gate = gate,
-    edits = transport("neutron", "/etc/neutron/neutron.conf"),
+    roles = { "network", "openvswitch-agent" }, batch = 1, gate = network_gate,
+    after = network_dataplane and { network_dataplane.name } or nil,
+    edits = transport("neutron", "/etc/neutron/neutron.conf"), restarted = network_dataplane and network_dataplane.restarted or nil,
   }
   lib.switch_venv {
     name = "switch-ovs-agents", component = "neutron", release = to, from = from, group = "computes",
-    roles = { "openvswitch-agent" }, batch = spec.agent_batch or 50, adaptive = true, gate = gate,
-    parallel = 1000, max_fail = spec.max_fail or "1%", after = { neutron_api },
-    edits = transport("neutron", "/etc/neutron/neutron.conf"),
+    roles = { "openvswitch-agent" }, batch = spec.agent_batch or 50, adaptive = true, gate = agents_gate,
+    parallel = 1000, max_fail = spec.max_fail or "1%", after = { neutron_api, dataplane and dataplane.name or nil },
+    edits = transport("neutron", "/etc/neutron/neutron.conf"), restarted = dataplane and dataplane.restarted or nil,
   }
   if failover then neutron.failover_restore { group = "neutron_new", release = to } end
   -- Every agent of the region reports to the new servers; those of hosts the region no longer

@@ -585,23 +585,24 @@ end
 -- Checks --------------------------------------------------------------------------------
 
 --- Declares a check that the neutron database is calm (Threads_running below `max`):
---- the gate of agent restarts.
+--- the gate of agent restarts. Returns its name and its probe (for a gate that runs it with another).
 ---@param spec? lib.DbLoadCheckSpec
 function M.db_load_check(spec)
   spec = validate_spec("lib.db_load_check", spec or {}, { "name", "max", "database", "within", "every", "phase" })
   local name = spec.name or "neutron-db-load"
   local max = spec.max or 28
+  local function probe(ctx)
+    local c = db.connect(spec.database or "neutron")
+    local threads = tonumber(c:status("Threads_running")) or 0
+    c:close()
+    return threads < max, "Threads_running " .. threads
+  end
   check(name) {
     desc = "the " .. (spec.database or "neutron") .. " database is not overloaded (Threads_running below " .. max .. ")",
     within = spec.within or "15m", every = spec.every or "30s", phase = spec.phase,
-    probe = function(ctx)
-      local c = db.connect(spec.database or "neutron")
-      local threads = tonumber(c:status("Threads_running")) or 0
-      c:close()
-      return threads < max, "Threads_running " .. threads
-    end,
+    probe = probe,
   }
-  return name
+  return name, probe
 end
 
 --- Declares a check that a component's API answers through its VIP.

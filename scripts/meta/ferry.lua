@@ -151,6 +151,15 @@ local Ini = {}
 ---@field desc? string
 ---@field phase? "before"|"after"|"always" what it describes: the region before the upgrade (a drill runs it after the rollback), after it (a drill runs it after the upgrade), or both (default "always")
 
+---What lib.neutron's `dataplane_probe{ name, group, from, hosts, sample, max_loss, every, vantage }`
+---returns (docs/library.md#data-plane-probes): the check it declares, its probe (for a gate that
+---runs it with another check), and what lib.switch_venv's `restarted` calls once a host's units
+---restarted (phase "run" or "undo"), so the probe knows the wave just done.
+---@class DataplaneProbe
+---@field name string the declared check (`neutron-dataplane`)
+---@field probe fun(ctx: Ctx): boolean, string?
+---@field restarted fun(host: Host|string, ctx: Ctx, phase: "run"|"undo")
+
 -- Declarations ----------------------------------------------------------------
 
 ---Declares the runbook. Call it exactly once.

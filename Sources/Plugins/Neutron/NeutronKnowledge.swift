@@ -24,6 +24,26 @@ enum NeutronKnowledge {
         return step
     }
 
+    /// What an OVS agent's restart does to its host's instances, release by release (docs/openstack-facts.md#neutron-data-plane;
+    /// the simulation: NeutronDataplane).
+    static let dataplane: [(release: String, fact: String, source: String)] = [
+        ("kilo", "every start removes the host's flows (br-int: all but one NORMAL flow; br-tun re-created; physical bridges) and "
+            + "allocates local VLANs afresh: tunnel and VLAN traffic stops until the first rpc_loop iteration has processed every port",
+         "openstack/neutron@2015.1.0 neutron/plugins/openvswitch/agent/ovs_neutron_agent.py __init__, setup_integration_br, "
+            + "reset_tunnel_br, setup_physical_bridges, provision_local_vlan, port_bound, rpc_loop"),
+        ("liberty", "flows kept on start (drop_flows_on_start, default False), stale ones (older cookie) removed after the first full "
+            + "sync; each port's local VLAN restored from the other_config net_uuid port_bound writes",
+         "openstack/neutron@7.0.0 neutron/plugins/ml2/drivers/openvswitch/agent/ovs_neutron_agent.py _restore_local_vlan_map, "
+            + "port_bound, cleanup_stale_flows; neutron/plugins/ml2/drivers/openvswitch/agent/common/config.py drop_flows_on_start"),
+        ("liberty", "the first start over ports a Kilo agent bound finds no net_uuid: new local VLANs, br-tun's inbound flows replaced, "
+            + "ports re-tagged only at the end of the first sync (_bind_devices): the host's instances cut off until then",
+         "openstack/neutron@12.0.0 neutron/plugins/ml2/drivers/openvswitch/agent/ovs_neutron_agent.py _restore_local_vlan_map, "
+            + "provision_local_vlan, _bind_devices, setup_integration_br; neutron/conf/plugins/ml2/drivers/ovs_conf.py drop_flows_on_start"),
+        ("kilo", "a stopped agent changes no flow; local VLANs are host-local and a tunnel carries the segmentation id, so upgraded "
+            + "and not yet upgraded hosts reach each other",
+         "openstack/neutron@2015.1.0 and @12.0.0 ovs_neutron_agent.py provision_local_vlan (tun_id ↔ local VLAN per host)"),
+    ]
+
     static let knowledge = ComponentKnowledge(
         component: "neutron", steps: steps,
         services: [
@@ -47,6 +67,10 @@ enum NeutronKnowledge {
             // openstack/neutron@2015.1.0 neutron/db/agentschedulers_db.py, @12.0.0 neutron/conf/agent/database/agentschedulers_db.py
             // and neutron/conf/db/l3_agentschedulers_db.py (defaults True and False), @12.0.0 neutron/db/agentschedulers_db.py
             // remove_networks_from_down_agents.
+            // NeutronKnowledge.dataplane cites each part.
+            "the first Liberty-or-later start of an OVS agent over ports a Kilo agent bound re-tags their local VLANs at the end of "
+                + "its first sync (Kilo wrote no other_config net_uuid to restore them from): the host's instances lose traffic until "
+                + "then; a Kilo agent's every start wipes the flows; probe instances from the network nodes between waves",
             "a neutron-server on another broker than its agents sees them dead: allow_automatic_dhcp_failover (default True) "
                 + "moves all their networks to the first agent that reports (allow_automatic_l3agent_failover, default False: routers); "
                 + "turn both off until the agents follow, then restore them and restart the server",

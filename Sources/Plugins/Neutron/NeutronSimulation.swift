@@ -5,7 +5,8 @@ import FerrySimulation
 /// database, whose schema has an `expand` and a `contract` part from Liberty on.
 struct NeutronSimulation: SimComponent {
     let component = "neutron"
-    let programs: Set<String> = ["neutron-db-manage", "neutron-status"]
+    /// `ip`: the DHCP namespaces' `ip netns exec qdhcp-… ping` (NeutronDataplane); its other forms are recorded.
+    let programs: Set<String> = ["neutron-db-manage", "neutron-status", "ip"]
     let apis = [SimAPI(name: "neutron", port: 9696)]
     /// Neutron's RPC topics and the units that read them.
     let queueReaders = [
@@ -162,9 +163,18 @@ struct NeutronSimulation: SimComponent {
         Sim.addCatalog(&state, name: "neutron", type: "network", url: "http://controller:9696", description: "OpenStack Networking")
     }
 
-    /// The `agents` table, row by row (NeutronAgents).
+    /// The `agents` table, row by row (NeutronAgents); the instances' `ml2_port_bindings` and `ipallocations` (NeutronDataplane).
     func table(_ table: String, database: String, state: SimState, context: any SimContext) -> SimTable? {
         NeutronAgents.table(table, database: database, state: state, context: context)
+            ?? NeutronDataplane.table(table, database: database, state: state, context: context)
+    }
+
+    /// An OVS agent's restart cuts its host's instances off until its first sync ends where upstream's does (NeutronDataplane).
+    func restarted(unit: String, host: String, previous: String, release: String, at: Double, seconds: Double, synced: Bool,
+                   state: inout SimState, context: any SimContext) {
+        guard unit == NeutronDataplane.agent else { return }
+        NeutronDataplane.restarted(host: host, previous: previous, release: release, at: at, seconds: seconds, synced: synced,
+                                   state: &state, context: context)
     }
 
     func apply(_ change: SimTableChange, database: String, state: inout SimState, context: any SimContext) -> Int? {
@@ -172,6 +182,7 @@ struct NeutronSimulation: SimComponent {
     }
 
     func run(_ command: SimCommand, state: inout SimState, context: any SimContext) -> SimOutcome? {
+        if command.program == "ip" { return NeutronDataplane.ping(command, state: state, context: context) }
         guard let tool = Sim.tool(command, state, component: "neutron") else { return Sim.notInstalled(command) }
         if command.program == "neutron-status" {
             return StatusCheckSimulation.run(command, tool: tool, component: "neutron", state: state, context: context)
