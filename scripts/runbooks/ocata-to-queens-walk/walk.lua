@@ -89,8 +89,8 @@ end
 -- service and volumes, Neutron networks.
 local SEED = {
   nova = {
-    "INSERT INTO services (created_at, host, `binary`, topic, report_count, disabled, deleted, version) "
-      .. "VALUES (NOW(), 'walk-cmp1', 'nova-compute', 'compute', 0, 0, 0, 16)",
+    "INSERT INTO services (created_at, host, `binary`, topic, report_count, disabled, forced_down, deleted, version) "
+      .. "VALUES (NOW(), 'walk-cmp1', 'nova-compute', 'compute', 0, 0, 0, 0, 16)",
     "INSERT INTO compute_nodes (created_at, service_id, host, vcpus, memory_mb, local_gb, vcpus_used, memory_mb_used, "
       .. "local_gb_used, hypervisor_type, hypervisor_version, cpu_info, hypervisor_hostname, deleted, uuid) "
       .. "VALUES (NOW(), 1, 'walk-cmp1', 8, 16384, 100, 0, 0, 0, 'QEMU', 2009000, '{}', 'walk-cmp1', 0, "
