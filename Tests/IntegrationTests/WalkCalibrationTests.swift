@@ -142,12 +142,14 @@ struct WalkCalibrationTests {
         for s in sim.commands where !real.commands.contains(where: { $0.command == s.command }) {
             report.append("\(s.command): ran on the simulation only")
         }
-        #expect(report.isEmpty, "the simulation differs from the real code:\n\(report.joined(separator: "\n"))\n"
-            + "real:\n\(real.commands.map(\.description).joined(separator: "\n"))\nsimulated:\n\(sim.commands.map(\.description).joined(separator: "\n"))")
+        let realText = real.commands.map(\.description).joined(separator: "\n")
+        let simText = sim.commands.map(\.description).joined(separator: "\n")
+        #expect(report.isEmpty, "the simulation differs from the real code:\n\(report.joined(separator: "\n"))\nreal:\n\(realText)\nsimulated:\n\(simText)")
 
         // The schema versions after each release.
         for release in ["ocata", "pike", "queens"] {
-            for name in Self.versioned {
+            // Glance has no Ocata code on the registry: the lab's glance database starts empty, Pike's sync creates it.
+            for name in Self.versioned where !(release == "ocata" && name == "glance") {
                 let r = real.versions[release][name].stringValue, s = sim.versions[release][name].stringValue
                 #expect(r != nil && r == s, "\(name) after \(release): real \(r ?? "nil"), simulated \(s ?? "nil")")
             }

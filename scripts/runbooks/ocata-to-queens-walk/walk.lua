@@ -85,8 +85,8 @@ end
 
 -- Rows the Ocata schema accepts, so the later releases' migrations (schema and data) have
 -- work: instances and their compute service, quotas and quota classes (Queens moves them to
--- the API database: migrate_quota_limits_to_api_db, migrate_quota_classes_to_api_db), a Cinder
--- service and volumes, Neutron networks.
+-- the API database: migrate_quota_limits_to_api_db, migrate_quota_classes_to_api_db), Cinder
+-- volumes, Neutron networks.
 local SEED = {
   nova = {
     "INSERT INTO services (created_at, host, `binary`, topic, report_count, disabled, forced_down, deleted, version) "
@@ -98,11 +98,9 @@ local SEED = {
     "INSERT INTO quotas (created_at, project_id, resource, hard_limit, deleted) VALUES (NOW(), 'walk-project', 'instances', 20, 0)",
     "INSERT INTO quota_classes (created_at, class_name, resource, hard_limit, deleted) VALUES (NOW(), 'walk', 'cores', 40, 0)",
   },
-  cinder = {
-    "INSERT INTO services (created_at, host, `binary`, topic, report_count, disabled, deleted, availability_zone, "
-      .. "rpc_current_version, object_current_version) VALUES (NOW(), 'walk-vol1@lvm', 'cinder-volume', 'cinder-volume', 0, 0, 0, "
-      .. "'nova', '3.10', '1.21')",
-  },
+  -- No cinder-volume service row: Queens' shared_targets_online_data_migration asks each volume service for its
+  -- capabilities over RPC (cinder 12.0.10 waits for the broker with none up: seen hanging in the lab's drill).
+  cinder = {},
   neutron = {},
 }
 -- Flavor 1.1 as Ocata's nova/objects/flavor.py serializes it (instance_extra.flavor: cur, old, new).
