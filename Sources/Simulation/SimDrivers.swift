@@ -112,7 +112,8 @@ struct SimSession: DatabaseSession {
             }
             let version: LuaValue = Int64(v).map { .int($0) } ?? .string(v)
             if upper.hasPrefix("SELECT VERSION FROM") { return one("version", version) }
-            return ([["repository_id": .string(db.component), "repository_path": .string("/usr/lib/python2.7/\(db.component)/db/sqlalchemy/migrate_repo"),
+            // The repository is the component's, unless the database says (nova_api's is `nova_api`).
+            return ([["repository_id": .string(db.flags["repository_id"] ?? db.component), "repository_path": .string("/usr/lib/python2.7/\(db.component)/db/sqlalchemy/migrate_repo"),
                       "version": Int64(v).map { .int($0) } ?? .string(v)]], ["repository_id", "repository_path", "version"], 0)
         }
         if upper.hasPrefix("SELECT") && upper.contains("COUNT(") {

@@ -783,6 +783,20 @@ release.quote = function(word) end
 ---@return string
 release.command_line = function(where, cmd, opts, ctx) end
 
+---A command line's words as the journal records them: the program without its virtualenv,
+---no --config-file and its value.
+---@param line string
+---@return string
+release.words = function(line) end
+
+---Logs one manage command as the library does for each it runs (the journal keeps it):
+---`ran RELEASE WORDS: exit CODE | key output lines` (online data migration counts and errors,
+---the cell commands' answers; at most five).
+---@param release_name string
+---@param line string the command line
+---@param r CommandResult
+release.record = function(release_name, line, r) end
+
 ---Runs an online data migration command with --max-count until the release's contract
 ---(exit codes, failure text, progress counts) says done.
 ---@param where ReleaseTools

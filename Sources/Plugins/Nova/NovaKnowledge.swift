@@ -83,6 +83,12 @@ enum NovaKnowledge {
         "train": 402,    // openstack/nova@20.0.0 versions/402_add_resources.py
     ]
 
+    /// `migrate_version` of the API database (repository `nova_api`) after each release's `api_db sync`, read back on
+    /// real code (the lab's releases service: nova 15.1.5, 16.1.8, 17.0.13; ocata-to-queens-walk): the last migration of
+    /// openstack/nova@{15.0.0,16.0.0,17.0.0} nova/db/sqlalchemy/api_migrations/migrate_repo/versions/ (Queens:
+    /// 052_request_specs_spec_mediumtext.py; each release also adds placeholders after its own, e.g. 044_pike.py…).
+    static let apiLastVersion: [String: Int] = ["ocata": 31, "pike": 45, "queens": 52]
+
     /// Why a release is a required stop for nova when the next one has no sharper reason: nova
     /// upgrades from the previous release only (openstack/nova@17.0.0 doc/source/user/upgrade.rst:
     /// "old (N) and new (N+1)"; each release's prelude names the one it upgrades from, e.g.

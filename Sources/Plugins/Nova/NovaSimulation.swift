@@ -81,12 +81,14 @@ struct NovaSimulation: SimComponent {
             api.counters["host_mappings"] = cells ? context.computes : 0
             api.counters["resource_providers"] = cells ? context.computes : 0
             if cells { api.flags["cell1_transport_url"] = Self.oldTransportURL(state) }
+            Self.stampAPI(&api, release)
             Self.mirrorRows(&api)
             state.databases["nova_api"] = api
         }
         if Sim.atLeast(release, "ocata") {
             var cell0 = SimDatabase(component: "nova")
             cell0.schema["main"] = release
+            cell0.flags["migrate_version"] = NovaKnowledge.lastVersion[release].map(String.init)
             state.databases["nova_cell0"] = cell0
         }
         if Sim.atLeast(release, "train") {
@@ -228,7 +230,8 @@ struct NovaSimulation: SimComponent {
         case ("db", "version"):
             return Sim.ok(state.databases["nova"]?.flags["migrate_version"] ?? "None", duration: 2)
         case ("api_db", "version"):
-            return Sim.ok(state.databases["nova_api"]?.schema["main"] ?? "None", duration: 2)
+            let api = state.databases["nova_api"]
+            return Sim.ok(api?.flags["migrate_version"] ?? api?.schema["main"] ?? "None", duration: 2)
         case ("api_db", "sync"):
             guard Sim.atLeast(tool, "liberty") else { return invalidCategory(command, "api_db") }
             return apiSync(tool: tool, state: &state, context: context)
@@ -347,6 +350,13 @@ struct NovaSimulation: SimComponent {
         }
     }
 
+    /// The API database's `migrate_version` as the release's `api_db sync` leaves it: repository `nova_api`, version
+    /// NovaKnowledge.apiLastVersion (known for Ocata…Queens, read back on real code; other releases leave no row).
+    static func stampAPI(_ api: inout SimDatabase, _ release: String) {
+        api.flags["repository_id"] = "nova_api"
+        api.flags["migrate_version"] = NovaKnowledge.apiLastVersion[release].map(String.init)
+    }
+
     /// The simulated database answers `SELECT COUNT(*) FROM <table>` from `rows:<table>`.
     static func mirrorRows(_ api: inout SimDatabase) {
         for table in ["cell_mappings", "host_mappings", "resource_providers"] {
@@ -378,6 +388,7 @@ struct NovaSimulation: SimComponent {
                 + "simple_cell_setup before continuing. (030_require_cell_setup)", duration: 5)
         }
         api.schema["main"] = tool
+        Self.stampAPI(&api, tool)
         state.databases["nova_api"] = api
         return Sim.ok("", duration: context.duration("nova-manage api_db sync", 60))
     }
@@ -429,6 +440,7 @@ struct NovaSimulation: SimComponent {
         state.databases["nova"] = db
         if Sim.atLeast(tool, "ocata"), var cell0 = state.databases["nova_cell0"], (state.databases["nova_api"]?.counters["cell_mappings"] ?? 0) >= 1 {
             cell0.schema["main"] = tool
+            cell0.flags["migrate_version"] = db.flags["migrate_version"]
             state.databases["nova_cell0"] = cell0
         }
         return Sim.ok("", duration: context.duration("nova-manage db sync", 40 * 60))

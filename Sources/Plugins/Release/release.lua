@@ -175,6 +175,47 @@ local function line_with(text, needle)
   return nil
 end
 
+-- What the journal keeps of each manage command the library runs ------------------------
+
+-- The lines of a manage command's output that a contract reads (or that tell why it
+-- failed): online data migrations' counts and errors, the cell commands' answers.
+local KEY_LINES = {
+  "rows matched query", "Error attempting to run", "Some migrations failed", "migrations complete",
+  "Migration cannot continue", "No hosts found", "already setup", "ERROR", "CRITICAL",
+}
+
+--- The command's words as the journal records them: the program's name without its
+--- virtualenv, no --config-file and its value (they differ between regions, not releases).
+function M.words(line)
+  local out, skip = {}, false
+  for w in tostring(line):gmatch("%S+") do
+    if skip then
+      skip = false
+    elseif w == "--config-file" then
+      skip = true
+    elseif not w:find("^%-%-config%-file=") then
+      out[#out + 1] = (#out == 0) and (w:match("([^/]+)$") or w) or w
+    end
+  end
+  return concat(out, " ")
+end
+
+--- Logs one manage command (the journal keeps the line): `ran RELEASE WORDS: exit CODE`, then
+--- ` | ` and the output lines KEY_LINES name, at most five, each cut at 200 characters.
+--- WalkCalibrationTests compare these lines between a simulated region and the real code.
+function M.record(release_name, line, r)
+  local out = (r.stdout or "") .. "\n" .. (r.stderr or "")
+  local keys = {}
+  for l in out:gmatch("[^\n]+") do
+    for _, k in ipairs(KEY_LINES) do
+      if l:find(k, 1, true) then keys[#keys + 1] = l:gsub("^%s+", ""):sub(1, 200); break end
+    end
+    if #keys >= 5 then break end
+  end
+  log.info("ran " .. tostring(release_name) .. " " .. M.words(line) .. ": exit " .. tostring(r.code)
+    .. (#keys > 0 and (" | " .. concat(keys, " | ")) or ""))
+end
+
 --- One batch of an online data migration command (`max` rows at most): "done" when nothing
 --- is left, "more" when the batch moved rows, else an error naming why. What the exit code
 --- and the output mean is the release's contract (the component's knowledge): output with
@@ -188,6 +229,7 @@ function M.online_migrations_batch(where, cmd, opts, ctx, max)
   local line = M.command_line(where, cmd, opts, ctx) .. " " .. odm.max_count_flag .. " " .. tostring(max)
   local r = where.host:run(line, { check = false, timeout = opts.timeout })
   if r.dry_run then return "done", line end
+  M.record(where.release, line, r)
   local out = (r.stdout or "") .. "\n" .. (r.stderr or "")
   local meaning = odm.exit_codes[tostring(r.code)]
   local function failed(why)
@@ -255,7 +297,12 @@ function M.run_release(data, ctx, opts, where)
       local at = where
       if cmd.tool ~= nil and cmd.tool ~= data.release then at = M.tools(ctx, cmd.tool, opts) end
       local line = M.command_line(at, cmd, opts, ctx)
-      local r = at.host:run(line, { timeout = opts.timeout })
+      local ok, r = pcall(at.host.run, at.host, line, { timeout = opts.timeout })
+      if not ok then
+        log.info("ran " .. tostring(at.release) .. " " .. M.words(line) .. ": failed: " .. tostring(r):sub(1, 300))
+        error(r, 0)
+      end
+      if not r.dry_run then M.record(at.release, line, r) end
       if cmd.completion and not r.dry_run then M.check_completion(cmd.completion, r, line .. " on " .. at.host.name) end
     end
   end
