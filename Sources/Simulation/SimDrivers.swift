@@ -112,7 +112,7 @@ struct SimSession: DatabaseSession {
             }
             let version: LuaValue = Int64(v).map { .int($0) } ?? .string(v)
             if upper.hasPrefix("SELECT VERSION FROM") { return one("version", version) }
-            // The repository is the component's, unless the database says (nova_api's is `nova_api`).
+            // The repository is the component's, unless the database's `repository_id` flag names another (an API database's own).
             return ([["repository_id": .string(db.flags["repository_id"] ?? db.component), "repository_path": .string("/usr/lib/python2.7/\(db.component)/db/sqlalchemy/migrate_repo"),
                       "version": Int64(v).map { .int($0) } ?? .string(v)]], ["repository_id", "repository_path", "version"], 0)
         }

@@ -40,6 +40,7 @@ local config = require "lib.config"
 ---| "units"
 ---| WaveKey
 ---| "name"
+---| "restarted"
 
 ---@class lib.SwitchVenvSpec: table<lib.SwitchVenvSpecKey, any>
 ---@field name? string the step's name (default: the helper's)
@@ -53,6 +54,7 @@ local config = require "lib.config"
 ---@field edits? IniEdit[]|function INI edits, or a function(host, ctx) returning them
 ---@field roles? string|string[]
 ---@field units? string|string[]|fun(ctx: Ctx, host: Host): string[]
+---@field restarted? fun(host: Host, ctx: Ctx, phase: "run"|"undo") called once a host's units restarted (neutron.dataplane_probe's)
 ---@field desc? string
 ---@field parallel? integer hosts at once (default: the region's ssh.parallel); per-host steps only
 ---@field batch? HostAmount hosts per wave; per-host steps only

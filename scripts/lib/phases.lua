@@ -48,6 +48,8 @@ local lib = require "lib.upgrade"
 ---| "nova_timeout"
 ---| "max_fail"
 ---| "compute_canary"
+---| "dataplane"
+---| "network_max_loss"
 
 ---@class lib.phases.NovaNeutronSpec: table<lib.phases.NovaNeutronSpecKey, any>
 ---@field from string
@@ -66,6 +68,8 @@ local lib = require "lib.upgrade"
 ---@field nova_timeout? Duration
 ---@field max_fail? HostAmount
 ---@field compute_canary? integer computes in the canary wave (default 2)
+---@field dataplane? false|table false: no data-plane probe; else neutron.dataplane_probe's spec for the OVS agents' waves
+---@field network_max_loss? Duration how long a network node's first Queens start may cut instances off (default "15m")
 
 ---@class lib.phases
 local M = {}
