@@ -155,15 +155,9 @@ import Testing
               undo = function(host, ctx) end,
             }
             """)
-        let engine = try await f.engine()
-        var options = RunOptions()
-        options.drill = "drill-undo-rows-" + UUID().uuidString.prefix(8).lowercased()
-        options.repetition = 1
-        let outcome = try await engine.run(options)
+        let (engine, outcome, rolledBack) = try await Self.repetition(f, drill: "drill-undo-rows")
         #expect(outcome.status == .succeeded)
-        #expect(try await engine.rollback(outcome.runID, yes: true).status == .rolledBack)
-        try await engine.journal.flush()
-
+        #expect(rolledBack == .rolledBack)
         let report = try await Report.load(outcome.runID, from: engine.journal)
         let run = try #require(report.runs.first)
         let undoStart = try #require(run.steps.first { $0.phase == "undo" }?.start)
@@ -181,6 +175,18 @@ import Testing
         #expect(upgradeRows.count == upgradeEvents.count && undoRows.count == undoEvents.count)
     }
 
+    /// Repetition 1 of a drill of `f`'s runbook, then its rollback, the journal flushed.
+    static func repetition(_ f: Fixture, drill: String) async throws -> (Engine, RunOutcome, RunRecord.Status) {
+        let engine = try await f.engine()
+        var options = RunOptions()
+        options.drill = drill + "-" + UUID().uuidString.prefix(8).lowercased()
+        options.repetition = 1
+        let outcome = try await engine.run(options)
+        let rolledBack = try await engine.rollback(outcome.runID, yes: true).status
+        try await engine.journal.flush()
+        return (engine, outcome, rolledBack)
+    }
+
     static let runbook = """
         runbook { name = "drill-banner" }
         step "migrate" { run = function(ctx) end }
@@ -191,14 +197,9 @@ import Testing
     /// journal notes): the run's page says it is expected, with no red error banner.
     @Test func cleanRollbackOfADrillRepetitionIsShownAsExpected() async throws {
         let f = try Fixture(runbook: Self.runbook)
-        let engine = try await f.engine()
-        var options = RunOptions()
-        options.drill = "drill-banner-" + UUID().uuidString.prefix(8).lowercased()
-        options.repetition = 1
-        let outcome = try await engine.run(options)
+        let (engine, outcome, rolledBack) = try await Self.repetition(f, drill: "drill-banner")
         #expect(outcome.status == .succeeded)
-        #expect(try await engine.rollback(outcome.runID, yes: true).status == .rolledBack)
-        try await engine.journal.flush()
+        #expect(rolledBack == .rolledBack)
 
         let report = try await Report.load(outcome.runID, from: engine.journal)
         #expect(report.runs.first?.message?.isEmpty == false, "the journal notes the irreversible step")
@@ -214,14 +215,8 @@ import Testing
 
             step "break" { run = function(ctx) fail("the database said no") end }
             """)
-        let engine = try await f.engine()
-        var options = RunOptions()
-        options.drill = "drill-banner-" + UUID().uuidString.prefix(8).lowercased()
-        options.repetition = 1
-        let outcome = try await engine.run(options)
+        let (engine, outcome, _) = try await Self.repetition(f, drill: "drill-banner")
         #expect(outcome.status == .failed)
-        _ = try await engine.rollback(outcome.runID, yes: true)
-        try await engine.journal.flush()
         let page = HTMLReport.render(try await Report.load(outcome.runID, from: engine.journal))
         #expect(!page.contains("<div class=\"notice notice-expected\""))
         #expect(page.contains("<div class=\"alert\"><strong>rolled back</strong>"))
