@@ -274,6 +274,14 @@ struct HostStepRunner {
         let duration = clock.now(host: nil).timeIntervalSince(start)
         for (i, host) in hosts.enumerated() {
             let attempts = (earlier[host.name]?.attempts ?? 0) + 1
+            // As for a host of a per-host step: what the host did that cannot be kept (the simulated
+            // model's log on a full disk) makes it failed, so a resume runs it again.
+            if failures[host.name] == nil {
+                do { try clock.hostDone(host.name) } catch {
+                    if let failure = error as? LocalWriteError { engine.localWrites.record(failure) }
+                    failures[host.name] = StepRunner.describe(error)
+                }
+            }
             if let message = failures[host.name] {
                 try? clock.hostDone(host.name)
                 try await journal.hostFinished(
@@ -286,7 +294,6 @@ struct HostStepRunner {
                 }
                 engine.observer.handle(.hostFinished(index: step.index, host: host.name, ok: false, duration: duration, message: message))
             } else {
-                try clock.hostDone(host.name)
                 try await journal.hostFinished(
                     runID, step.index, phase, host: host.name, ok: true, attempts: attempts, duration: duration,
                     message: nil, exitCode: nil, stdout: nil, stderr: nil, hostState: newStates[i])
